@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/* Shared helpers for Vigil sensors: event header, loss counters, path walking. */
+#ifndef VIGIL_COMMON_H
+#define VIGIL_COMMON_H
+
+#include "vmlinux.h"
+#include "bpf_helpers.h"
+#include "bpf_core_read.h"
+#include "bpf_tracing.h"
+
+#define PATH_BUF 1024 /* bytes kept of a resolved path; power of two */
+#define PATH_MASK (PATH_BUF - 1)
+#define NAME_MAX_LEN 255
+#define PATH_DEPTH 48 /* path components walked before giving up (flag TRUNC) */
+#define CGROUP_NAME 128
+
+/* Event opcodes: the first byte of every ring buffer record. */
+enum vigil_op {
+	OP_EXEC = 1,
+	OP_EXIT = 2,
+	OP_FORK = 3,
+	OP_ITER = 4, /* a process found by the start-up task iterator */
+};
+
+/* Flags on process records. */
+enum vigil_flags {
+	FLAG_TRUNC_PATH = 1 << 0,
+	FLAG_TRUNC_ARGS = 1 << 1,
+	FLAG_TRUNC_CWD = 1 << 2,
+	FLAG_KTHREAD = 1 << 3,
+	FLAG_NO_MM = 1 << 4,
+};
+
+/* Loss and health counters, per CPU; user space sums them. */
+enum vigil_counter {
+	CNT_RINGBUF_FULL = 0, /* bpf_ringbuf_output failed: event lost in the kernel */
+	CNT_SCRATCH_MISS = 1, /* per-CPU scratch lookup failed (should never happen) */
+	CNT_ARGS_FAULT = 2,   /* argument memory could not be read */
+	CNT_MAX = 8,
+};
+
+struct event_header {
+	__u8 op;
+	__u8 pad[3];
+	__u32 flags;
+	__u64 ktime; /* bpf_ktime_get_boot_ns() */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+	if (v)
+		*v += 1;
+}
+
+/* Kernels before 6.15 call the kernfs parent pointer "parent"; newer ones "__parent". */
+struct kernfs_node___old {
+	struct kernfs_node *parent;
+} __attribute__((preserve_access_index));
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(struct kernfs_node___old, parent))
+		return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+	return BPF_CORE_READ(kn, __parent);
+}
+
+/* Scratch space for walking a path backwards: the result is assembled from the end. */
+struct path_scratch {
+	char buf[2 * PATH_BUF]; /* room for any masked offset plus any length */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct path_scratch);
+} path_scratch_map SEC(".maps");
+
+struct walk_ctx {
+	struct vfsmount *vfsmnt;
+	struct mount *mnt;
+	struct dentry *dentry;
+	int pos;
+	__u32 trunc;
+	__u32 done;
+};
+
+/* One step of the walk: prepend one component or cross one mount. */
+static long walk_step(__u32 i, struct walk_ctx *w)
+{
+	__u32 zero = 0;
+	struct path_scratch *s = bpf_map_lookup_elem(&path_scratch_map, &zero);
+	if (!s)
+		return 1;
+	/* Copy out of the context first: BPF_CORE_READ on w->... would relocate walk_ctx. */
+	struct dentry *dentry = w->dentry;
+	struct vfsmount *vfsmnt = w->vfsmnt;
+	struct mount *mnt = w->mnt;
+	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+
+	if (dentry == mnt_root || dentry == parent) {
+		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		if (dentry != mnt_root || mnt == mnt_parent) {
+			w->done = 1; /* reached the root of the namespace */
+			return 1;
+		}
+		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->mnt = mnt_parent;
+		w->vfsmnt = &mnt_parent->mnt;
+		return 0;
+	}
+	__u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX_LEN;
+	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	int pos = w->pos;
+	if (pos < 0 || pos > PATH_BUF - 1 || (int)len + 1 > pos) {
+		w->trunc = 1;
+		return 1;
+	}
+	pos -= len;
+	bpf_probe_read_kernel(&s->buf[pos & PATH_MASK], len, name);
+	pos -= 1;
+	s->buf[pos & PATH_MASK] = '/';
+	w->pos = pos;
+	w->dentry = parent;
+	return 0;
+}
+
+/*
+ * resolve_path writes the absolute path of (mnt, dentry) into out[PATH_BUF], NUL
+ * terminated, as seen from the root of the task's mount namespace (a container's
+ * rootfs shows as /). Walks dentries and crosses mounts like d_path(), bounded by
+ * PATH_DEPTH steps, with bpf_loop so the verifier checks one step, not all of them.
+ * Returns the length written (without NUL) and sets *trunc when components were
+ * left out.
+ */
+static __always_inline int resolve_path(struct vfsmount *vfsmnt, struct dentry *dentry, char *out,
+					__u32 *trunc)
+{
+	__u32 zero = 0;
+	struct path_scratch *s = bpf_map_lookup_elem(&path_scratch_map, &zero);
+	*trunc = 0;
+	out[0] = 0;
+	if (!s)
+		return 0;
+	s->buf[PATH_BUF - 1] = 0;
+	struct walk_ctx w = {
+		.vfsmnt = vfsmnt,
+		.mnt = container_of(vfsmnt, struct mount, mnt),
+		.dentry = dentry,
+		.pos = PATH_BUF - 1,
+	};
+	if (dentry && vfsmnt) {
+		long n = bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+		if (w.trunc || (!w.done && n == PATH_DEPTH))
+			*trunc = 1;
+	}
+	int pos = w.pos;
+	if (pos == PATH_BUF - 1) {
+		pos -= 1;
+		s->buf[pos & PATH_MASK] = '/';
+	}
+	if (pos < 0 || pos > PATH_BUF - 1)
+		return 0;
+	__u32 n = (PATH_BUF - pos) & PATH_MASK; /* includes the NUL */
+	bpf_probe_read_kernel(out, n, &s->buf[pos & PATH_MASK]);
+	return n > 0 ? n - 1 : 0;
+}
+
+#endif

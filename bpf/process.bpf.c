@@ -1,0 +1,281 @@
+//go:build ignore
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * Process sensor: exec, exit and fork of processes (thread groups), plus a task
+ * iterator that reports the processes already running when the sensor starts.
+ * Hooks are BTF tracepoints present on every supported kernel.
+ */
+#include "common.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+#define ARGS_BUF 4096 /* bytes of the argument vector kept; power of two */
+#define PF_KTHREAD 0x00200000
+
+/* Set at load time. */
+const volatile __u32 args_max = ARGS_BUF; /* bytes of arguments to capture, <= ARGS_BUF */
+
+struct vigil_proc {
+	struct event_header hdr;
+	__u32 pid;  /* thread id that triggered the event */
+	__u32 tgid; /* process id */
+	__u32 ppid; /* parent process id (real parent's tgid) */
+	__u32 uid;
+	__u32 gid;
+	__u32 euid;
+	__u32 egid;
+	__u32 exit_code; /* raw exit code (status << 8 | signal) for OP_EXIT */
+	__u64 cgroup_id;
+	__u64 start_boottime;        /* task start, boot clock ns */
+	__u64 parent_start_boottime; /* parent start, boot clock ns */
+	__u16 path_len;
+	__u16 cwd_len;
+	__u16 args_len;
+	__u16 pad;
+	char cgroup_name[CGROUP_NAME];   /* leaf cgroup2 directory name */
+	char cgroup_parent[CGROUP_NAME]; /* its parent's name (pod slices live here) */
+	char path[PATH_BUF];
+	char cwd[PATH_BUF];
+	char args[ARGS_BUF]; /* NUL-separated argv; only args_len bytes are sent */
+};
+
+/* Force BTF emission of the record type for bpf2go. */
+const struct vigil_proc *unused_vigil_proc __attribute__((unused));
+const enum vigil_op *unused_op __attribute__((unused));
+const enum vigil_flags *unused_flags __attribute__((unused));
+const enum vigil_counter *unused_counter __attribute__((unused));
+
+struct scratch {
+	struct vigil_proc ev;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch_map SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* replaced at load time from configuration */
+} events SEC(".maps");
+
+static __always_inline struct scratch *get_scratch(void)
+{
+	__u32 zero = 0;
+	struct scratch *s = bpf_map_lookup_elem(&scratch_map, &zero);
+	if (!s)
+		count(CNT_SCRATCH_MISS);
+	return s;
+}
+
+static __always_inline void fill_cgroup(struct task_struct *task, struct vigil_proc *ev)
+{
+	struct kernfs_node *kn = BPF_CORE_READ(task, cgroups, dfl_cgrp, kn);
+	ev->cgroup_id = BPF_CORE_READ(kn, id);
+	bpf_probe_read_kernel_str(ev->cgroup_name, CGROUP_NAME, BPF_CORE_READ(kn, name));
+	struct kernfs_node *parent = kn_parent(kn);
+	ev->cgroup_parent[0] = 0;
+	if (parent)
+		bpf_probe_read_kernel_str(ev->cgroup_parent, CGROUP_NAME, BPF_CORE_READ(parent, name));
+}
+
+/* fill_task fills everything but the arguments from a task (current or iterated). */
+static __always_inline void fill_task(struct task_struct *task, struct scratch *s, __u8 op)
+{
+	struct vigil_proc *ev = &s->ev;
+	__u32 trunc = 0;
+
+	ev->hdr.op = op;
+	ev->hdr.flags = 0;
+	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	ev->pid = BPF_CORE_READ(task, pid);
+	ev->tgid = BPF_CORE_READ(task, tgid);
+	ev->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	ev->uid = BPF_CORE_READ(task, cred, uid.val);
+	ev->gid = BPF_CORE_READ(task, cred, gid.val);
+	ev->euid = BPF_CORE_READ(task, cred, euid.val);
+	ev->egid = BPF_CORE_READ(task, cred, egid.val);
+	ev->exit_code = 0;
+	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	ev->parent_start_boottime = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
+	ev->args_len = 0;
+	fill_cgroup(task, ev);
+
+	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
+		ev->hdr.flags |= FLAG_KTHREAD;
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	if (mm) {
+		struct file *exe = BPF_CORE_READ(mm, exe_file);
+		ev->path_len = resolve_path(BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry),
+					    ev->path, &trunc);
+		if (trunc)
+			ev->hdr.flags |= FLAG_TRUNC_PATH;
+	} else {
+		ev->hdr.flags |= FLAG_NO_MM;
+		ev->path_len = 0;
+		ev->path[0] = 0;
+	}
+	struct fs_struct *fs = BPF_CORE_READ(task, fs);
+	if (fs) {
+		ev->cwd_len = resolve_path(BPF_CORE_READ(fs, pwd.mnt), BPF_CORE_READ(fs, pwd.dentry), ev->cwd, &trunc);
+		if (trunc)
+			ev->hdr.flags |= FLAG_TRUNC_CWD;
+	} else {
+		ev->cwd_len = 0;
+		ev->cwd[0] = 0;
+	}
+}
+
+static __always_inline __u32 args_limit(unsigned long start, unsigned long end, struct vigil_proc *ev)
+{
+	__u32 max = args_max;
+	if (max > ARGS_BUF)
+		max = ARGS_BUF;
+	if (end <= start)
+		return 0;
+	__u64 len = end - start;
+	if (len > max) {
+		len = max;
+		ev->hdr.flags |= FLAG_TRUNC_ARGS;
+	}
+	return len;
+}
+
+static __always_inline long submit(struct vigil_proc *ev)
+{
+	__u32 n = ev->args_len;
+	if (n > ARGS_BUF)
+		n = ARGS_BUF;
+	long err = bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, args) + n, 0);
+	if (err)
+		count(CNT_RINGBUF_FULL);
+	return err;
+}
+
+SEC("tp_btf/sched_process_exec")
+int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
+{
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	fill_task(task, s, OP_EXEC);
+
+	struct mm_struct *mm = BPF_CORE_READ(task, mm);
+	unsigned long start = BPF_CORE_READ(mm, arg_start);
+	unsigned long end = BPF_CORE_READ(mm, arg_end);
+	__u32 len = args_limit(start, end, &s->ev);
+	if (len > 0) {
+		if (bpf_probe_read_user(s->ev.args, len & (ARGS_BUF - 1) ?: ARGS_BUF, (void *)start)) {
+			count(CNT_ARGS_FAULT);
+			len = 0;
+		}
+	}
+	s->ev.args_len = len;
+	submit(&s->ev);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_exit")
+int BPF_PROG(handle_exit, struct task_struct *p)
+{
+	/* The tracepoint fires for every thread; report the thread group once, when its
+	 * last thread leaves (signal->live already dropped to zero here). */
+	if (BPF_CORE_READ(p, signal, live.counter) != 0)
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct vigil_proc *ev = &s->ev;
+	ev->hdr.op = OP_EXIT;
+	ev->hdr.flags = 0;
+	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	ev->pid = BPF_CORE_READ(p, pid);
+	ev->tgid = BPF_CORE_READ(p, tgid);
+	ev->ppid = BPF_CORE_READ(p, real_parent, tgid);
+	ev->exit_code = BPF_CORE_READ(p, exit_code);
+	ev->start_boottime = BPF_CORE_READ(p, group_leader, start_boottime);
+	ev->parent_start_boottime = 0;
+	ev->cgroup_id = BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, id);
+	ev->path_len = 0;
+	ev->cwd_len = 0;
+	ev->args_len = 0;
+	/* Only the fixed head of the record is needed for an exit. */
+	if (bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, cgroup_name), 0))
+		count(CNT_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
+{
+	/* New threads are not new processes. */
+	if (BPF_CORE_READ(child, pid) != BPF_CORE_READ(child, tgid))
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	struct vigil_proc *ev = &s->ev;
+	ev->hdr.op = OP_FORK;
+	ev->hdr.flags = 0;
+	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	ev->pid = BPF_CORE_READ(child, pid);
+	ev->tgid = BPF_CORE_READ(child, tgid);
+	ev->ppid = BPF_CORE_READ(parent, tgid);
+	ev->exit_code = 0;
+	ev->start_boottime = BPF_CORE_READ(child, start_boottime);
+	ev->parent_start_boottime = BPF_CORE_READ(parent, group_leader, start_boottime);
+	ev->uid = BPF_CORE_READ(child, cred, uid.val);
+	ev->gid = BPF_CORE_READ(child, cred, gid.val);
+	ev->euid = BPF_CORE_READ(child, cred, euid.val);
+	ev->egid = BPF_CORE_READ(child, cred, egid.val);
+	ev->cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
+	ev->path_len = 0;
+	ev->cwd_len = 0;
+	ev->args_len = 0;
+	if (bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, cgroup_name), 0))
+		count(CNT_RINGBUF_FULL);
+	return 0;
+}
+
+/*
+ * Sleepable task iterator: one record per running process (thread-group leader),
+ * written to the iterator's seq file. Sleepable so that the arguments can be read
+ * from the other task's memory with bpf_copy_from_user_task.
+ */
+SEC("iter.s/task")
+int iter_tasks(struct bpf_iter__task *ctx)
+{
+	struct task_struct *task = ctx->task;
+	if (!task)
+		return 0;
+	if (task->pid != task->tgid)
+		return 0;
+	struct scratch *s = get_scratch();
+	if (!s)
+		return 0;
+	fill_task(task, s, OP_ITER);
+	s->ev.args_len = 0;
+	struct mm_struct *mm = task->mm;
+	if (mm) {
+		unsigned long start = BPF_CORE_READ(mm, arg_start);
+		unsigned long end = BPF_CORE_READ(mm, arg_end);
+		__u32 len = args_limit(start, end, &s->ev);
+		if (len > 0) {
+			if (bpf_copy_from_user_task(s->ev.args, len & (ARGS_BUF - 1) ?: ARGS_BUF, (void *)start,
+						    task, 0)) {
+				count(CNT_ARGS_FAULT);
+				len = 0;
+			}
+		}
+		s->ev.args_len = len;
+	}
+	/* Variable size, framed by args_len, like the ring buffer records. */
+	__u32 n = s->ev.args_len;
+	if (n > ARGS_BUF)
+		n = ARGS_BUF;
+	bpf_seq_write(ctx->meta->seq, &s->ev, offsetof(struct vigil_proc, args) + n);
+	return 0;
+}

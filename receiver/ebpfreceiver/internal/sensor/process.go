@@ -1,0 +1,285 @@
+package sensor
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+	"github.com/cilium/ebpf/ringbuf"
+)
+
+// Op says what a record reports.
+type Op uint8
+
+// Record opcodes, mirrored from enum vigil_op in bpf/headers/common.h.
+const (
+	OpExec = Op(processVigilOpOP_EXEC)
+	OpExit = Op(processVigilOpOP_EXIT)
+	OpFork = Op(processVigilOpOP_FORK)
+	OpIter = Op(processVigilOpOP_ITER)
+)
+
+// Flags on process records, mirrored from enum vigil_flags.
+const (
+	FlagTruncPath = uint32(processVigilFlagsFLAG_TRUNC_PATH)
+	FlagTruncArgs = uint32(processVigilFlagsFLAG_TRUNC_ARGS)
+	FlagTruncCwd  = uint32(processVigilFlagsFLAG_TRUNC_CWD)
+	FlagKthread   = uint32(processVigilFlagsFLAG_KTHREAD)
+	FlagNoMM      = uint32(processVigilFlagsFLAG_NO_MM)
+)
+
+// Kernel counters, mirrored from enum vigil_counter.
+const (
+	CounterRingbufFull = int(processVigilCounterCNT_RINGBUF_FULL)
+	CounterScratchMiss = int(processVigilCounterCNT_SCRATCH_MISS)
+	CounterArgsFault   = int(processVigilCounterCNT_ARGS_FAULT)
+	numCounters        = int(processVigilCounterCNT_MAX)
+)
+
+// MaxArgsBytes is the most argument bytes the kernel side can capture (ARGS_BUF).
+const MaxArgsBytes = len(processVigilProc{}.Args)
+
+// rawProc is the kernel's record layout, generated from struct vigil_proc.
+type rawProc = processVigilProc
+
+const rawProcSize = int(unsafe.Sizeof(rawProc{}))
+
+// ProcessOptions tune the process sensor at load time.
+type ProcessOptions struct {
+	// RingBufferSize is the ring buffer size in bytes: a power of two multiple of the page size.
+	RingBufferSize int
+	// ArgsMax bounds the argument bytes captured per exec (<= MaxArgsBytes).
+	ArgsMax uint32
+}
+
+// Process is the loaded process sensor: exec, exit and fork hooks plus a task iterator.
+type Process struct {
+	objs  processObjects
+	links []link.Link
+}
+
+// LoadProcess loads the process sensor's programs and maps into the kernel,
+// without attaching them.
+func LoadProcess(o ProcessOptions) (*Process, error) {
+	if err := checkRingSize(o.RingBufferSize); err != nil {
+		return nil, err
+	}
+	if o.ArgsMax == 0 || o.ArgsMax > uint32(MaxArgsBytes) {
+		return nil, fmt.Errorf("args max %d out of range 1..%d", o.ArgsMax, MaxArgsBytes)
+	}
+	spec, err := loadProcess()
+	if err != nil {
+		return nil, fmt.Errorf("reading process sensor object: %w", err)
+	}
+	spec.Maps[processMapEvents].MaxEntries = uint32(o.RingBufferSize)
+	if err := spec.Variables["args_max"].Set(o.ArgsMax); err != nil {
+		return nil, fmt.Errorf("setting args_max: %w", err)
+	}
+	p := &Process{}
+	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
+		return nil, fmt.Errorf("loading process sensor into the kernel: %w", explainLoadError(err))
+	}
+	return p, nil
+}
+
+// Attach attaches the exec, exit and fork hooks. Events start flowing into the ring buffer.
+func (p *Process) Attach() error {
+	for _, prog := range []*ebpf.Program{p.objs.HandleExec, p.objs.HandleExit, p.objs.HandleFork} {
+		l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+		if err != nil {
+			return fmt.Errorf("attaching %s: %w", prog, err)
+		}
+		p.links = append(p.links, l)
+	}
+	return nil
+}
+
+// Events returns the ring buffer map the sensor writes to.
+func (p *Process) Events() *ebpf.Map { return p.objs.Events }
+
+// Counters returns the kernel's counters summed over CPUs, and the ring buffer
+// loss per CPU.
+func (p *Process) Counters() (sum [numCounters]uint64, ringFullPerCPU []uint64, err error) {
+	return readCounters(p.objs.Counters)
+}
+
+// Snapshot runs the task iterator and calls fn for every process running now.
+// The record passed to fn is reused between calls.
+func (p *Process) Snapshot(fn func(*ProcEvent)) error {
+	it, err := link.AttachIter(link.IterOptions{Program: p.objs.IterTasks})
+	if err != nil {
+		return fmt.Errorf("attaching task iterator: %w", err)
+	}
+	defer it.Close()
+	rc, err := it.Open()
+	if err != nil {
+		return fmt.Errorf("opening task iterator: %w", err)
+	}
+	defer rc.Close()
+	// Records are the fixed head up to the arguments, then args_len bytes.
+	const argsOff = int(unsafe.Offsetof(rawProc{}.Args))
+	const argsLenOff = int(unsafe.Offsetof(rawProc{}.ArgsLen))
+	buf := make([]byte, rawProcSize)
+	var ev ProcEvent
+	for {
+		if _, err := io.ReadFull(rc, buf[:argsOff]); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("reading task iterator: %w", err)
+		}
+		n := int(binary.NativeEndian.Uint16(buf[argsLenOff:]))
+		if n > MaxArgsBytes {
+			return fmt.Errorf("task iterator record with %d argument bytes", n)
+		}
+		if _, err := io.ReadFull(rc, buf[argsOff:argsOff+n]); err != nil {
+			return fmt.Errorf("reading task iterator: %w", err)
+		}
+		if err := DecodeProc(buf[:argsOff+n], &ev); err != nil {
+			return err
+		}
+		fn(&ev)
+	}
+}
+
+// Close detaches every hook and releases programs and maps. Nothing is pinned.
+func (p *Process) Close() error {
+	var errs []error
+	for _, l := range p.links {
+		errs = append(errs, l.Close())
+	}
+	p.links = nil
+	errs = append(errs, p.objs.Close())
+	return errors.Join(errs...)
+}
+
+// ProcEvent is a decoded process record.
+type ProcEvent struct {
+	Op                  Op
+	Flags               uint32
+	KTime               uint64 // boot clock ns when the kernel saw it
+	PID, TGID, PPID     uint32
+	UID, GID, EUID, EGID uint32
+	ExitCode            uint32 // raw wait status: exit status << 8 | terminating signal
+	CgroupID            uint64
+	StartBoottime       uint64
+	ParentStartBoottime uint64
+	CgroupName          string
+	CgroupParent        string
+	Path                string
+	Cwd                 string
+	Args                []string
+}
+
+// DecodeProc decodes one process record from the ring buffer or the iterator.
+// Records carry only the used part of the argument buffer; exit and fork records
+// stop before the cgroup names.
+func DecodeProc(b []byte, ev *ProcEvent) error {
+	const head = int(unsafe.Offsetof(rawProc{}.CgroupName))
+	const argsOff = int(unsafe.Offsetof(rawProc{}.Args))
+	if len(b) < head {
+		return fmt.Errorf("process record too short: %d bytes", len(b))
+	}
+	var raw rawProc
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), rawProcSize), b)
+	*ev = ProcEvent{
+		Op: Op(raw.Hdr.Op), Flags: raw.Hdr.Flags, KTime: raw.Hdr.Ktime,
+		PID: raw.Pid, TGID: raw.Tgid, PPID: raw.Ppid,
+		UID: raw.Uid, GID: raw.Gid, EUID: raw.Euid, EGID: raw.Egid,
+		ExitCode: raw.ExitCode, CgroupID: raw.CgroupId,
+		StartBoottime: raw.StartBoottime, ParentStartBoottime: raw.ParentStartBoottime,
+	}
+	if len(b) <= head {
+		return nil
+	}
+	if len(b) < argsOff {
+		return fmt.Errorf("process record truncated: %d bytes", len(b))
+	}
+	ev.CgroupName = cstring(raw.CgroupName[:])
+	ev.CgroupParent = cstring(raw.CgroupParent[:])
+	ev.Path = boundedString(raw.Path[:], int(raw.PathLen))
+	ev.Cwd = boundedString(raw.Cwd[:], int(raw.CwdLen))
+	n := int(raw.ArgsLen)
+	if n > len(b)-argsOff {
+		n = len(b) - argsOff
+	}
+	ev.Args = splitArgs(int8Bytes(raw.Args[:n]))
+	return nil
+}
+
+func int8Bytes(s []int8) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
+
+func cstring(s []int8) string {
+	b := int8Bytes(s)
+	if i := bytes.IndexByte(b, 0); i >= 0 {
+		b = b[:i]
+	}
+	return string(b)
+}
+
+func boundedString(s []int8, n int) string {
+	if n > len(s) {
+		n = len(s)
+	}
+	return cstring(s[:n])
+}
+
+// splitArgs splits a NUL-separated argument vector. A truncated last argument is kept.
+func splitArgs(b []byte) []string {
+	b = bytes.TrimRight(b, "\x00")
+	if len(b) == 0 {
+		return nil
+	}
+	parts := bytes.Split(b, []byte{0})
+	out := make([]string, len(parts))
+	for i, p := range parts {
+		out[i] = string(p)
+	}
+	return out
+}
+
+func checkRingSize(n int) error {
+	page := os.Getpagesize()
+	if n < page || n%page != 0 || (n/page)&(n/page-1) != 0 {
+		return fmt.Errorf("ring buffer size %d is not a power of two number of %d-byte pages", n, page)
+	}
+	return nil
+}
+
+func readCounters(m *ebpf.Map) (sum [numCounters]uint64, ringFullPerCPU []uint64, err error) {
+	for i := range numCounters {
+		var per []uint64
+		if err := m.Lookup(uint32(i), &per); err != nil {
+			return sum, nil, fmt.Errorf("reading counter %d: %w", i, err)
+		}
+		for _, v := range per {
+			sum[i] += v
+		}
+		if i == CounterRingbufFull {
+			ringFullPerCPU = per
+		}
+	}
+	return sum, ringFullPerCPU, nil
+}
+
+// NewReader opens a ring buffer reader on a sensor's event map.
+func NewReader(m *ebpf.Map) (*ringbuf.Reader, error) { return ringbuf.NewReader(m) }
+
+// explainLoadError turns the kernel's refusals into a sentence. A verifier log is
+// kept, wrapped, for those who need it.
+func explainLoadError(err error) error {
+	var ve *ebpf.VerifierError
+	if errors.As(err, &ve) {
+		return fmt.Errorf("the kernel's verifier rejected a sensor program (kernel too old or unsupported configuration): %w", err)
+	}
+	if errors.Is(err, os.ErrPermission) {
+		return fmt.Errorf("the kernel refused to load eBPF programs (missing CAP_BPF/CAP_PERFMON, or a lockdown/LSM policy forbids it): %w", err)
+	}
+	return err
+}
