@@ -1,0 +1,188 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// FileResult is the outcome of loading one policy file.
+type FileResult struct {
+	// Path is the file as found (a configured file, or directory/name).
+	Path string
+	// Policy is the policy in effect for this file, nil if none: the one
+	// just parsed, or, when Stale, the last good version.
+	Policy *Policy
+	// Err is what is wrong with the file, nil when it loaded.
+	Err error
+	// Stale is true when Err is set but the last good version of the file's
+	// policy keeps running.
+	Stale bool
+}
+
+// Set is a snapshot of the loaded policies.
+type Set struct {
+	// Policies are the policies to run, in file order: those that loaded and
+	// the last good versions of those whose file became invalid. Treat them
+	// as read-only; a later Set may share them.
+	Policies []*Policy
+	// Files has one entry per file or unusable path, in load order.
+	Files []FileResult
+	// Err holds problems not tied to one file, such as a failing watch.
+	Err error
+}
+
+// Errors returns every error in the set: one per failing file, then Err.
+func (s Set) Errors() []error {
+	var out []error
+	for _, f := range s.Files {
+		if f.Err != nil {
+			out = append(out, f.Err)
+		}
+	}
+	if s.Err != nil {
+		out = append(out, s.Err)
+	}
+	return out
+}
+
+// LoadPaths loads policy files and directories (their *.yaml and *.yml
+// files, sorted by name, not recursively, hidden files skipped). A policy
+// whose name an earlier file already uses is rejected, as is every policy
+// beyond MaxPolicies. errs holds one error per failing file or path.
+// Capabilities are not checked; see Load.
+func LoadPaths(paths []string) (policies []*Policy, errs []error) {
+	s := (&loader{}).load(paths)
+	return s.Policies, s.Errors()
+}
+
+// Load is LoadPaths plus CheckCapabilities on every policy, returning the
+// whole snapshot.
+func Load(paths []string, caps Capabilities) Set {
+	return (&loader{caps: &caps}).load(paths)
+}
+
+// expand turns configured paths into policy files, and paths that cannot be
+// used into failed results.
+func expand(paths []string) (files []string, failed []FileResult) {
+	seen := map[string]bool{}
+	add := func(f string) {
+		if c := filepath.Clean(f); !seen[c] {
+			seen[c] = true
+			files = append(files, f)
+		}
+	}
+	for _, p := range paths {
+		st, err := os.Stat(p)
+		if err != nil {
+			failed = append(failed, FileResult{Path: p, Err: &Error{File: p, Reason: readReason(err)}})
+			continue
+		}
+		if !st.IsDir() {
+			add(p)
+			continue
+		}
+		entries, err := os.ReadDir(p) // sorted by name
+		if err != nil {
+			failed = append(failed, FileResult{Path: p, Err: &Error{File: p, Reason: readReason(err)}})
+			continue
+		}
+		for _, e := range entries {
+			name := e.Name()
+			if strings.HasPrefix(name, ".") || (filepath.Ext(name) != ".yaml" && filepath.Ext(name) != ".yml") {
+				continue
+			}
+			full := filepath.Join(p, name)
+			// Stat, not e.Type(): ConfigMap volumes hold symlinks to files.
+			if fst, err := os.Stat(full); err == nil && fst.IsDir() {
+				continue
+			}
+			add(full)
+		}
+	}
+	return files, failed
+}
+
+// loader loads policy sets and remembers, per file, the last good policy so
+// that a bad edit does not remove a running policy.
+type loader struct {
+	caps *Capabilities
+	good map[string]*Policy
+}
+
+func (l *loader) load(paths []string) Set {
+	files, failed := expand(paths)
+	res := make([]FileResult, len(files))
+	for i, f := range files {
+		res[i].Path = f
+		p, err := LoadFile(f)
+		if err == nil && l.caps != nil {
+			err = p.CheckCapabilities(*l.caps)
+		}
+		if err != nil {
+			res[i].Err = err
+			if old := l.good[f]; old != nil {
+				res[i].Policy, res[i].Stale = old, true
+			}
+			continue
+		}
+		res[i].Policy = p
+	}
+
+	// Names are claimed first by files that keep the name they had, so
+	// that a new file reusing a running policy's name is the one rejected
+	// whatever its place in the order; then in file order.
+	order := make([]int, 0, len(res))
+	for i, r := range res {
+		if old := l.good[r.Path]; r.Policy != nil && old != nil && old.Name == r.Policy.Name {
+			order = append(order, i)
+		}
+	}
+	for i, r := range res {
+		if old := l.good[r.Path]; r.Policy != nil && (old == nil || old.Name != r.Policy.Name) {
+			order = append(order, i)
+		}
+	}
+	owner := map[string]string{}
+	n := 0
+	for _, i := range order {
+		r := &res[i]
+		claim := func(p *Policy) error {
+			if other, taken := owner[p.Name]; taken {
+				return &Error{File: r.Path, Line: p.line("name"), Key: "name",
+					Reason: fmt.Sprintf("duplicate policy name %q, already loaded from %s", p.Name, other)}
+			}
+			if n >= MaxPolicies {
+				return &Error{File: r.Path, Line: p.line("name"), Key: "name",
+					Reason: fmt.Sprintf("too many policies: at most %d can be loaded at once", MaxPolicies)}
+			}
+			owner[p.Name] = r.Path
+			n++
+			return nil
+		}
+		err := claim(r.Policy)
+		if err == nil {
+			continue
+		}
+		r.Err = errors.Join(r.Err, err)
+		wasStale := r.Stale
+		r.Policy, r.Stale = nil, false
+		if old := l.good[r.Path]; old != nil && !wasStale && claim(old) == nil {
+			r.Policy, r.Stale = old, true
+		}
+	}
+
+	s := Set{}
+	good := map[string]*Policy{}
+	for _, r := range res {
+		if r.Policy != nil {
+			s.Policies = append(s.Policies, r.Policy)
+			good[r.Path] = r.Policy
+		}
+	}
+	l.good = good
+	s.Files = append(failed, res...)
+	return s
+}

@@ -1,0 +1,244 @@
+// Package policy parses, validates and watches Vigil security policies: the
+// YAML files that say which kernel events matter, for which processes, and
+// what to do when one happens (post a log, count it, deny it or kill the
+// process). The kernel side compiles a loaded Policy into maps; this package
+// is pure user space and holds no global state.
+package policy
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Limits imposed by the kernel side.
+const (
+	// MaxPolicies is the number of policies that can be loaded at once: the
+	// kernel tracks matches in a 64-bit policy mask.
+	MaxPolicies = 64
+	// MaxRules is the number of rules one policy may hold.
+	MaxRules = 32
+	// MaxPathLen is the longest path (in bytes) a path, binary or prefix may
+	// have: the size of the kernel's path map keys.
+	MaxPathLen = 255
+)
+
+// Mode says whether actions are applied or only reported.
+type Mode string
+
+// Modes.
+const (
+	// ModeMonitor reports what the actions would do without applying them.
+	ModeMonitor Mode = "monitor"
+	// ModeEnforce applies deny and kill actions.
+	ModeEnforce Mode = "enforce"
+)
+
+// Action is what happens when a rule matches.
+type Action string
+
+// Actions.
+const (
+	// ActionPost emits a log record.
+	ActionPost Action = "post"
+	// ActionCount only increments a metric; nothing crosses the ring buffer.
+	ActionCount Action = "count"
+	// ActionDeny makes the operation fail (BPF LSM, or cgroup/connect for
+	// network.connect) and emits a log record.
+	ActionDeny Action = "deny"
+	// ActionKill sends SIGKILL to the acting process (bpf_send_signal) and
+	// emits a log record.
+	ActionKill Action = "kill"
+)
+
+// Severity is the OpenTelemetry severity of the log record a rule emits.
+type Severity string
+
+// Severities.
+const (
+	SeverityDebug Severity = "debug"
+	SeverityInfo  Severity = "info"
+	SeverityWarn  Severity = "warn"
+	SeverityError Severity = "error"
+	SeverityFatal Severity = "fatal"
+)
+
+// DefaultSeverity is the severity of a rule that does not set one: a denial
+// is not INFO.
+func DefaultSeverity(a Action) Severity {
+	switch a {
+	case ActionDeny:
+		return SeverityWarn
+	case ActionKill:
+		return SeverityError
+	default:
+		return SeverityInfo
+	}
+}
+
+// Containers restricts a policy to processes inside or outside containers.
+type Containers string
+
+// Container scopes.
+const (
+	// ContainersAny matches host and container processes.
+	ContainersAny Containers = "any"
+	// ContainersOnly matches processes in a container only.
+	ContainersOnly Containers = "only"
+	// ContainersNone matches host processes only.
+	ContainersNone Containers = "none"
+)
+
+// Access is a file.open access mode.
+type Access string
+
+// Access modes.
+const (
+	AccessRead  Access = "read"
+	AccessWrite Access = "write"
+)
+
+// Event names a kernel event a rule matches.
+type Event string
+
+// Events.
+const (
+	EventFileOpen         Event = "file.open"
+	EventFileWrite        Event = "file.write"
+	EventFileUnlink       Event = "file.unlink"
+	EventFileRename       Event = "file.rename"
+	EventFileChmod        Event = "file.chmod"
+	EventNetworkConnect   Event = "network.connect"
+	EventNetworkAccept    Event = "network.accept"
+	EventNetworkListen    Event = "network.listen"
+	EventProcessExec      Event = "process.exec"
+	EventPrivilegeChange  Event = "privilege.change"
+	EventNamespaceChange  Event = "namespace.change"
+	EventKernelModuleLoad Event = "kernel.module_load"
+	EventBPFLoad          Event = "bpf.load"
+	EventProcessPtrace    Event = "process.ptrace"
+)
+
+// Events lists every event a rule may name, in documentation order.
+func Events() []Event {
+	return []Event{
+		EventFileOpen, EventFileWrite, EventFileUnlink, EventFileRename, EventFileChmod,
+		EventNetworkConnect, EventNetworkAccept, EventNetworkListen,
+		EventProcessExec, EventPrivilegeChange, EventNamespaceChange,
+		EventKernelModuleLoad, EventBPFLoad, EventProcessPtrace,
+	}
+}
+
+// Valid reports whether e is a known event.
+func (e Event) Valid() bool {
+	for _, k := range Events() {
+		if e == k {
+			return true
+		}
+	}
+	return false
+}
+
+// IsFile reports whether e is one of the file.* events.
+func (e Event) IsFile() bool { return strings.HasPrefix(string(e), "file.") }
+
+// IsNetwork reports whether e is one of the network.* events.
+func (e Event) IsNetwork() bool { return strings.HasPrefix(string(e), "network.") }
+
+// Policy is one policy file.
+type Policy struct {
+	// Name is unique across all loaded policies.
+	Name string `yaml:"name"`
+	// Mode is monitor (the default) or enforce.
+	Mode Mode `yaml:"mode"`
+	// Selector restricts the processes the rules apply to.
+	Selector Selector `yaml:"selector,omitempty"`
+	// Rules are the events matched and the actions taken; at least one.
+	Rules []Rule `yaml:"rules"`
+
+	// Source is the file the policy was read from (or the name given to
+	// ParseBytes); errors are reported against it.
+	Source string `yaml:"-"`
+
+	// lines maps key paths ("rules[0].cidrs") to the YAML line they were
+	// read from, so that validation errors can point at the line.
+	lines map[string]int
+}
+
+// Selector restricts a policy to some processes. Every part that is set must
+// hold; an empty selector matches every process.
+type Selector struct {
+	// Binaries are exact absolute executable paths.
+	Binaries []string `yaml:"binaries,omitempty"`
+	// BinaryPrefixes are absolute directory prefixes ending in "/".
+	BinaryPrefixes []string `yaml:"binary_prefixes,omitempty"`
+	// UIDs are real user ids.
+	UIDs []uint32 `yaml:"uids,omitempty"`
+	// Containers is any (the default), only or none.
+	Containers Containers `yaml:"containers,omitempty"`
+	// Namespaces are Kubernetes namespaces, resolved to cgroup-id sets by
+	// the receiver.
+	Namespaces []string `yaml:"namespaces,omitempty"`
+	// PodLabels must all be present with equal values on the pod.
+	PodLabels map[string]string `yaml:"pod_labels,omitempty"`
+}
+
+// Rule matches one event kind and says what to do about it.
+type Rule struct {
+	// Name defaults to "<event>-<index>".
+	Name string `yaml:"name"`
+	// Event is the kernel event matched.
+	Event Event `yaml:"event"`
+	// Paths (file.*): absolute; a trailing "/" is a directory prefix,
+	// anything else an exact file.
+	Paths []string `yaml:"paths,omitempty"`
+	// Access (file.open): read and/or write; empty means either.
+	Access []Access `yaml:"access,omitempty"`
+	// CIDRs (network.*): IPv4 and IPv6 prefixes of the peer (connect,
+	// accept) or local (listen) address.
+	CIDRs []netip.Prefix `yaml:"cidrs,omitempty"`
+	// Ports (network.*): peer (connect, accept) or local (listen) ports.
+	Ports []uint16 `yaml:"ports,omitempty"`
+	// Binaries (process.exec): exact paths of the executed file.
+	Binaries []string `yaml:"binaries,omitempty"`
+	// Action defaults to post.
+	Action Action `yaml:"action"`
+	// Fallback is kill or empty; only with action deny. It is used when the
+	// kernel cannot deny.
+	Fallback Action `yaml:"fallback,omitempty"`
+	// Severity defaults to DefaultSeverity(Action).
+	Severity Severity `yaml:"severity"`
+
+	// EffectiveAction is the action this kernel will apply: Action, or
+	// Fallback when CheckCapabilities found that Action is not available.
+	EffectiveAction Action `yaml:"-"`
+}
+
+// Error is one problem in a policy file, printed as "file:line: key: reason".
+type Error struct {
+	// File is the policy file (or name given to ParseBytes).
+	File string
+	// Line is the 1-based line, 0 when unknown.
+	Line int
+	// Key is the path of the offending key, such as "rules[0].cidrs"; empty
+	// for problems with the file as a whole.
+	Key string
+	// Reason says what is wrong.
+	Reason string
+}
+
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString(e.File)
+	if e.Line > 0 {
+		b.WriteString(":")
+		b.WriteString(strconv.Itoa(e.Line))
+	}
+	b.WriteString(": ")
+	if e.Key != "" {
+		b.WriteString(e.Key)
+		b.WriteString(": ")
+	}
+	b.WriteString(e.Reason)
+	return b.String()
+}
