@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+const repoRoot = "../../../.."
+
+func runCmd(args ...string) (code int, stdout, stderr string) {
+	var out, errb bytes.Buffer
+	code = run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckExamples(t *testing.T) {
+	t.Chdir(repoRoot)
+	code, out, errOut := runCmd("check", "testdata/policies")
+	assert.Equal(t, 0, code)
+	assert.Empty(t, errOut)
+	assert.Equal(t, `ok testdata/policies/container-escape.yaml (container-escape, 3 rules)
+ok testdata/policies/metadata-endpoint.yaml (metadata-endpoint, 1 rule)
+ok testdata/policies/netcat-kill.yaml (netcat-kill, 1 rule)
+ok testdata/policies/privilege-escalation.yaml (privilege-escalation, 1 rule)
+ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
+ok testdata/policies/sensitive-files.yaml (sensitive-files, 2 rules)
+`, out)
+}
+
+func TestCheckNoLSM(t *testing.T) {
+	t.Chdir(repoRoot)
+	code, out, errOut := runCmd("check", "testdata/policies/ptrace.yaml", "--no-lsm", "testdata/policies/metadata-endpoint.yaml")
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, `ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
+  rule attach: deny is not possible on this kernel, kill instead
+ok testdata/policies/metadata-endpoint.yaml (metadata-endpoint, 1 rule)
+`, out, "in argument order")
+
+	dir := t.TempDir()
+	f := filepath.Join(dir, "deny.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("name: deny\nrules:\n  - event: file.open\n    action: deny\n"), 0o600))
+	code, out, errOut = runCmd("check", "--no-lsm", f)
+	assert.Equal(t, 1, code)
+	assert.Empty(t, out)
+	assert.Equal(t, f+":4: rules[0].action: deny for file.open needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)\n", errOut)
+
+	// --lsm after --no-lsm wins.
+	code, _, _ = runCmd("check", "--no-lsm", "--lsm", f)
+	assert.Equal(t, 0, code)
+	code, _, errOut = runCmd("check", "--no-lsm", "--no-cgroup-sock-addr", "testdata/policies/metadata-endpoint.yaml")
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "needs BPF LSM or cgroup/connect programs")
+	code, _, errOut = runCmd("check", "--no-send-signal", "testdata/policies/netcat-kill.yaml")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "testdata/policies/netcat-kill.yaml:12: rules[0].action: kill needs bpf_send_signal, which this kernel does not offer\n", errOut)
+}
+
+func TestCheckInvalid(t *testing.T) {
+	t.Chdir(repoRoot)
+	code, out, errOut := runCmd("check", "testdata/policies/sensitive-files.yaml", "testdata/policies/invalid")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "ok testdata/policies/sensitive-files.yaml (sensitive-files, 2 rules)\n", out)
+	// The same errors as the receiver: every want line of every invalid file.
+	files, err := filepath.Glob("testdata/policies/invalid/*.yaml")
+	require.NoError(t, err)
+	var want []string
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		require.NoError(t, err)
+		for _, l := range strings.Split(string(data), "\n") {
+			if rest, ok := strings.CutPrefix(l, "# want: "); ok {
+				want = append(want, rest)
+			}
+		}
+	}
+	assert.Equal(t, strings.Join(want, "\n")+"\n", errOut)
+
+	code, out, errOut = runCmd("check", "testdata/policies/invalid/duplicate-name")
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "ok testdata/policies/invalid/duplicate-name/a.yaml (dup, 1 rule)\n", out)
+	assert.Contains(t, errOut, `b.yaml:3: name: duplicate policy name "dup"`)
+}
+
+func TestUsage(t *testing.T) {
+	code, _, errOut := runCmd()
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "usage: vigil-policy check")
+	code, _, errOut = runCmd("lint", "x")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, `unknown command "lint"`)
+	code, _, errOut = runCmd("check")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "no FILE or DIR")
+	code, _, errOut = runCmd("check", "--bogus", "x")
+	assert.Equal(t, 2, code)
+	assert.Contains(t, errOut, "flag provided but not defined: -bogus")
+	code, _, _ = runCmd("help")
+	assert.Equal(t, 0, code)
+
+	code, _, errOut = runCmd("check", t.TempDir())
+	assert.Equal(t, 1, code)
+	assert.Equal(t, "vigil-policy: no policy files found\n", errOut)
+	code, _, errOut = runCmd("check", filepath.Join(t.TempDir(), "nope.yaml"))
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, "nope.yaml: cannot stat: no such file or directory")
+}
