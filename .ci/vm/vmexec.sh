@@ -95,10 +95,11 @@ INIT
   echo "export VIGIL_VM_KERNEL=$(shq "$release")"
   if [[ -n "${CI:-}" ]]; then echo "export CI=$(shq "$CI")"; fi
   echo "cd /test"
+  echo "echo \"vmexec: /init started at uptime \$(cut -d\" \" -f1 /proc/uptime)s\" >/dev/ttyS0"
   echo "$guest_cmd >/dev/ttyS1 2>&1 </dev/null"
   cat <<'INIT'
 rc=$?
-echo "VIGIL-VM-EXIT:$rc:END" >/dev/ttyS0
+echo "VIGIL-VM-EXIT:$rc:END at uptime $(cut -d" " -f1 /proc/uptime)s" >/dev/ttyS0
 sync
 poweroff -f
 INIT

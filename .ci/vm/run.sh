@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Runs Go test packages on every kernel of the matrix (stock Debian cloud kernels
+# 6.1 and 6.12 under qemu), where BPF LSM, fentry and kprobes work for real.
+#
+# Usage: .ci/vm/run.sh [PACKAGES...]
+#   default: ./receiver/ebpfreceiver/internal/features/ ./receiver/ebpfreceiver/internal/sensor/
+# Env:   VIGIL_VM_KERNELS   kernels to boot, release prefixes or vmlinuz paths (default: what
+#                           fetch-kernels.sh fetches, i.e. the current 6.1 and 6.12)
+#        VIGIL_VM_TESTFLAGS extra test binary flags, e.g. "-test.run=TestLSM" (default none)
+#        and those of vmexec.sh / fetch-kernels.sh.
+# Exits non-zero when any package fails (or a guest does not come back) on any kernel.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$here/../.."
+
+pkgs=("$@")
+if ((${#pkgs[@]} == 0)); then
+  pkgs=(./receiver/ebpfreceiver/internal/features/ ./receiver/ebpfreceiver/internal/sensor/)
+fi
+
+if [[ -n "${VIGIL_VM_KERNELS:-}" ]]; then
+  read -r -a kernels <<<"$VIGIL_VM_KERNELS"
+else
+  mapfile -t kernels < <("$here/fetch-kernels.sh")
+fi
+((${#kernels[@]} > 0)) || { echo "run.sh: no kernels" >&2; exit 2; }
+
+bindir="$(mktemp -d "${TMPDIR:-/tmp}/vigil-vm-tests.XXXXXX")"
+trap 'rm -rf "$bindir"' EXIT
+
+start=$SECONDS
+# Build every test binary once; the guests have no libc, hence CGO_ENABLED=0.
+bins=() dirs=() names=()
+for pkg in "${pkgs[@]}"; do
+  dir="$(go list -f '{{.Dir}}' "$pkg")"
+  name="$(go list -f '{{.ImportPath}}' "$pkg")"
+  bin="$bindir/$(basename "$dir")-$((${#bins[@]} + 1)).test"
+  CGO_ENABLED=0 go test -c -o "$bin" "$pkg"
+  if [[ ! -x "$bin" ]]; then
+    echo "run.sh: $name has no tests, skipped" >&2
+    continue
+  fi
+  bins+=("$bin") dirs+=("$dir") names+=("$name")
+done
+echo "run.sh: built ${#bins[@]} test binaries in $((SECONDS - start)) s"
+
+summary=()
+failed=0
+for kernel in "${kernels[@]}"; do
+  kname="$(basename "$kernel")"
+  kname="${kname#vmlinux-}"
+  kname="${kname#vmlinuz-}"
+  for i in "${!bins[@]}"; do
+    echo "=== kernel $kname: ${names[$i]}"
+    t0=$SECONDS
+    rc=0
+    # Go runs test binaries in the package directory (testdata/); do the same.
+    # shellcheck disable=SC2086 # VIGIL_VM_TESTFLAGS is a list of flags
+    (cd "${dirs[$i]}" && "$here/vmexec.sh" "$kernel" "${bins[$i]}" \
+      -test.v -test.count=1 -test.timeout=10m ${VIGIL_VM_TESTFLAGS:-}) || rc=$?
+    if ((rc == 0)); then res=ok; else res="FAIL (exit $rc)"; failed=1; fi
+    summary+=("$(printf '%-34s %-60s %-14s %4d s' "$kname" "${names[$i]}" "$res" $((SECONDS - t0)))")
+  done
+done
+
+echo
+echo "=== kernel matrix summary"
+printf '%s\n' "${summary[@]}"
+echo "total $((SECONDS - start)) s"
+exit "$failed"
