@@ -1,0 +1,121 @@
+package ebpfreceiver
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
+)
+
+// Defaults.
+const (
+	defaultRingBufferSize = 8 << 20
+	defaultQueueSize      = 16384
+	defaultBatchSize      = 1024
+	defaultFlushInterval  = 200 * time.Millisecond
+	defaultArgsMaxBytes   = 4096
+	defaultMaxProcesses   = 65536
+	defaultMaxExited      = 4096
+	defaultAncestorDepth  = 3
+)
+
+// Config configures the ebpf receiver.
+type Config struct {
+	// RingBufferSize is the kernel ring buffer size in bytes; a power of two number of pages.
+	RingBufferSize int `mapstructure:"ring_buffer_size"`
+	// QueueSize bounds the events waiting between the ring buffer reader and the pipeline;
+	// when full, events are dropped and counted (the kernel is never blocked).
+	QueueSize int `mapstructure:"queue_size"`
+	// BatchSize is the most log records sent to the pipeline at once.
+	BatchSize int `mapstructure:"batch_size"`
+	// FlushInterval is the longest an event waits for its batch to fill.
+	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// ArgsMaxBytes bounds the argument bytes captured per exec (at most 4096).
+	ArgsMaxBytes int `mapstructure:"args_max_bytes"`
+	// ProcessCache bounds the process cache.
+	ProcessCache ProcessCacheConfig `mapstructure:"process_cache"`
+	// Redaction masks secrets in command lines.
+	Redaction RedactionConfig `mapstructure:"redaction"`
+	// EmitForks also emits a process.fork record for every new process (forks update the
+	// process cache either way).
+	EmitForks bool `mapstructure:"emit_forks"`
+
+	// btfPath and procStatus are overridden in tests of the preflight checks.
+	btfPath    string
+	procStatus string
+}
+
+// ProcessCacheConfig bounds the process cache.
+type ProcessCacheConfig struct {
+	// MaxProcesses is the most live processes kept.
+	MaxProcesses int `mapstructure:"max_processes"`
+	// MaxExited is how many exited processes are kept for late events and ancestry.
+	MaxExited int `mapstructure:"max_exited"`
+	// AncestorDepth is how many ancestors each event names (0 disables).
+	AncestorDepth int `mapstructure:"ancestor_depth"`
+}
+
+// RedactionConfig configures secret masking in command lines.
+type RedactionConfig struct {
+	// Enabled masks values of password/token/key options, URL credentials and bearer tokens.
+	Enabled bool `mapstructure:"enabled"`
+	// ExtraPatterns are regular expressions; the first capture group (or the whole match) is masked.
+	ExtraPatterns []string `mapstructure:"extra_patterns"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+func createDefaultConfig() component.Config {
+	return &Config{
+		RingBufferSize: defaultRingBufferSize,
+		QueueSize:      defaultQueueSize,
+		BatchSize:      defaultBatchSize,
+		FlushInterval:  defaultFlushInterval,
+		ArgsMaxBytes:   defaultArgsMaxBytes,
+		ProcessCache: ProcessCacheConfig{
+			MaxProcesses:  defaultMaxProcesses,
+			MaxExited:     defaultMaxExited,
+			AncestorDepth: defaultAncestorDepth,
+		},
+		Redaction: RedactionConfig{Enabled: true},
+	}
+}
+
+// Validate checks the configuration; errors name the key.
+func (c *Config) Validate() error {
+	var errs []error
+	page := os.Getpagesize()
+	if n := c.RingBufferSize; n < page || n%page != 0 || (n/page)&(n/page-1) != 0 {
+		errs = append(errs, fmt.Errorf("ring_buffer_size must be a power of two number of %d-byte pages, got %d", page, n))
+	}
+	if c.QueueSize <= 0 {
+		errs = append(errs, errors.New("queue_size must be positive"))
+	}
+	if c.BatchSize <= 0 {
+		errs = append(errs, errors.New("batch_size must be positive"))
+	}
+	if c.FlushInterval <= 0 {
+		errs = append(errs, errors.New("flush_interval must be positive"))
+	}
+	if c.ArgsMaxBytes <= 0 || c.ArgsMaxBytes > sensor.MaxArgsBytes {
+		errs = append(errs, fmt.Errorf("args_max_bytes must be between 1 and %d", sensor.MaxArgsBytes))
+	}
+	if c.ProcessCache.MaxProcesses <= 0 {
+		errs = append(errs, errors.New("process_cache.max_processes must be positive"))
+	}
+	if c.ProcessCache.MaxExited < 0 {
+		errs = append(errs, errors.New("process_cache.max_exited must not be negative"))
+	}
+	if c.ProcessCache.AncestorDepth < 0 || c.ProcessCache.AncestorDepth > 32 {
+		errs = append(errs, errors.New("process_cache.ancestor_depth must be between 0 and 32"))
+	}
+	if _, err := redact.New(c.Redaction.Enabled, c.Redaction.ExtraPatterns); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}

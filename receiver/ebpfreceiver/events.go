@@ -1,0 +1,183 @@
+package ebpfreceiver
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
+)
+
+// Event names: the LogRecord event_name field.
+const (
+	eventExec = "process.exec"
+	eventExit = "process.exit"
+	eventFork = "process.fork"
+)
+
+// maxBodyCommand bounds the command line quoted in a record's body.
+const maxBodyCommand = 256
+
+type ancestor struct{ execID, path string }
+
+// event is one thing to emit, with a copy of its process as it was then.
+type event struct {
+	name      string
+	ktime     uint64
+	observed  time.Time
+	proc      proctree.Process
+	parent    *proctree.Process
+	ancestors []ancestor // beyond the parent
+	exitCode  uint32
+}
+
+// buildLogs groups events into one ResourceLogs per container (host processes
+// share one host resource) and turns each into a LogRecord.
+func (r *logsReceiver) buildLogs(events []*event) plog.Logs {
+	logs := plog.NewLogs()
+	scopes := map[string]plog.ScopeLogs{}
+	offset := r.bootOffset.Load()
+	for _, e := range events {
+		key := e.proc.ContainerID
+		sl, ok := scopes[key]
+		if !ok {
+			rl := logs.ResourceLogs().AppendEmpty()
+			res := rl.Resource().Attributes()
+			res.PutStr("host.name", r.hostname)
+			if e.proc.ContainerID != "" {
+				res.PutStr("container.id", e.proc.ContainerID)
+				if e.proc.Runtime != "" {
+					res.PutStr("container.runtime.name", e.proc.Runtime)
+				}
+				if e.proc.PodUID != "" {
+					res.PutStr("k8s.pod.uid", e.proc.PodUID)
+				}
+			}
+			sl = rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName(metadata.ScopeName)
+			scopes[key] = sl
+		}
+		r.fillRecord(sl.LogRecords().AppendEmpty(), e, offset)
+	}
+	return logs
+}
+
+func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64) {
+	lr.SetEventName(e.name)
+	lr.SetTimestamp(pcommon.Timestamp(int64(e.ktime) + bootOffset))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
+	a := lr.Attributes()
+	p := &e.proc
+	a.PutInt("process.pid", int64(p.PID))
+	a.PutInt("process.parent_pid", int64(p.PPID))
+	a.PutStr("vigil.exec_id", p.ExecID)
+	if p.ParentExecID != "" {
+		a.PutStr("vigil.parent.exec_id", p.ParentExecID)
+	}
+	if p.Executable != "" {
+		a.PutStr("process.executable.path", p.Executable)
+		a.PutStr("process.executable.name", baseName(p.Executable))
+	}
+	args, redacted := r.redactor.Args(p.Args)
+	cmdline := strings.Join(args, " ")
+	if len(args) > 0 {
+		a.PutStr("process.command_line", cmdline)
+		s := a.PutEmptySlice("process.command_args")
+		s.EnsureCapacity(len(args))
+		for _, arg := range args {
+			s.AppendEmpty().SetStr(arg)
+		}
+	}
+	if redacted {
+		a.PutBool("vigil.redacted", true)
+	}
+	if p.ArgsTruncated {
+		a.PutBool("vigil.args_truncated", true)
+	}
+	if p.Cwd != "" {
+		a.PutStr("process.working_directory", p.Cwd)
+	}
+	if e.name != eventExit || p.Executable != "" {
+		a.PutInt("process.user.id", int64(p.EUID))
+		a.PutInt("process.real_user.id", int64(p.UID))
+		a.PutInt("process.group.id", int64(p.EGID))
+		a.PutInt("process.real_group.id", int64(p.GID))
+	}
+	if p.StartBoottime != 0 {
+		a.PutStr("process.creation.time", time.Unix(0, int64(p.StartBoottime)+bootOffset).UTC().Format(time.RFC3339Nano))
+	}
+	if p.CgroupID != 0 {
+		a.PutInt("vigil.cgroup.id", int64(p.CgroupID))
+	}
+	if e.parent != nil {
+		if e.parent.Executable != "" {
+			a.PutStr("vigil.parent.executable.path", e.parent.Executable)
+		}
+		if len(e.parent.Args) > 0 {
+			pargs, _ := r.redactor.Args(e.parent.Args)
+			a.PutStr("vigil.parent.command_line", strings.Join(pargs, " "))
+		}
+	}
+	if len(e.ancestors) > 0 {
+		ids := a.PutEmptySlice("vigil.ancestors.exec_id")
+		paths := a.PutEmptySlice("vigil.ancestors.executable.path")
+		for _, an := range e.ancestors {
+			ids.AppendEmpty().SetStr(an.execID)
+			paths.AppendEmpty().SetStr(an.path)
+		}
+	}
+
+	exe := p.Executable
+	if exe == "" {
+		exe = "pid " + strconv.FormatUint(uint64(p.PID), 10)
+	}
+	switch e.name {
+	case eventExec:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		if len(cmdline) > maxBodyCommand {
+			cmdline = cmdline[:maxBodyCommand] + "..."
+		}
+		lr.Body().SetStr("exec " + cmdline)
+		if cmdline == "" {
+			lr.Body().SetStr("exec " + exe)
+		}
+	case eventFork:
+		lr.SetSeverityNumber(plog.SeverityNumberDebug)
+		lr.SetSeverityText("DEBUG")
+		lr.Body().SetStr("fork " + exe)
+	case eventExit:
+		status, sig := int(e.exitCode>>8)&0xff, int(e.exitCode&0x7f)
+		if sig != 0 {
+			name := unix.SignalName(unix.Signal(sig))
+			if name == "" {
+				name = "signal " + strconv.Itoa(sig)
+			}
+			a.PutInt("process.exit.code", int64(128+sig))
+			a.PutStr("vigil.exit.signal", name)
+			if e.exitCode&0x80 != 0 {
+				a.PutBool("vigil.exit.core_dumped", true)
+			}
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
+			lr.SetSeverityText("WARN")
+			lr.Body().SetStr("exit " + exe + " killed by " + name)
+		} else {
+			a.PutInt("process.exit.code", int64(status))
+			lr.SetSeverityNumber(plog.SeverityNumberInfo)
+			lr.SetSeverityText("INFO")
+			lr.Body().SetStr("exit " + exe + " code " + strconv.Itoa(status))
+		}
+	}
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}

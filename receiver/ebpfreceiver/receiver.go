@@ -1,0 +1,355 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
+)
+
+// ringReader is what the read loop needs from a ring buffer reader (a test seam).
+type ringReader interface {
+	ReadInto(*ringbuf.Record) error
+	Close() error
+}
+
+type logsReceiver struct {
+	set      receiver.Settings
+	cfg      *Config
+	next     consumer.Logs
+	obsrecv  *receiverhelper.ObsReport
+	tb       *metadata.TelemetryBuilder
+	redactor *redact.Redactor
+	hostname string
+
+	// newReader opens the ring buffer reader; replaced in tests.
+	newReader func(*sensor.Process) (ringReader, error)
+
+	proc   *sensor.Process
+	reader ringReader
+	queue  chan *event
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	cache *proctree.Cache // owned by the read loop (and Start before it runs)
+
+	// Counters read by the telemetry callback.
+	cacheLive, cacheExited, cacheEvicted atomic.Int64
+	bootOffset                           atomic.Int64 // wall clock ns minus boot clock ns
+	host                                 component.Host
+	eventAttrs                           map[string]metric.AddOption
+}
+
+func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*logsReceiver, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, err
+	}
+	red, err := redact.New(cfg.Redaction.Enabled, cfg.Redaction.ExtraPatterns)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	attrs := map[string]metric.AddOption{}
+	for _, n := range []string{eventExec, eventExit, eventFork, "unknown"} {
+		attrs[n] = metric.WithAttributeSet(attribute.NewSet(attribute.String("event", n)))
+	}
+	return &logsReceiver{
+		set: set, cfg: cfg, next: next, obsrecv: obs, tb: tb, redactor: red, hostname: host, eventAttrs: attrs,
+		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
+	}, nil
+}
+
+// Start loads and attaches the sensors, learns the running processes from the
+// task iterator, and starts reading.
+func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
+	r.host = host
+	btf, status := r.cfg.btfPath, r.cfg.procStatus
+	if btf == "" {
+		btf = "/sys/kernel/btf/vmlinux"
+	}
+	if status == "" {
+		status = "/proc/self/status"
+	}
+	if err := sensor.Preflight(btf, status); err != nil {
+		return err
+	}
+	proc, err := sensor.LoadProcess(sensor.ProcessOptions{
+		RingBufferSize: r.cfg.RingBufferSize, ArgsMax: uint32(r.cfg.ArgsMaxBytes),
+	})
+	if err != nil {
+		return err
+	}
+	r.proc = proc
+	if r.reader, err = r.newReader(proc); err != nil {
+		return errors.Join(fmt.Errorf("opening ring buffer: %w", err), r.closeSensors())
+	}
+	if err := proc.Attach(); err != nil {
+		return errors.Join(err, r.closeSensors())
+	}
+	r.refreshBootOffset()
+	r.cache = proctree.New(r.cfg.ProcessCache.MaxProcesses, r.cfg.ProcessCache.MaxExited)
+	// Hooks are attached first, so nothing starting now is missed; the iterator then
+	// fills the cache with what already runs (later ring buffer records win).
+	err = proc.Snapshot(func(ev *sensor.ProcEvent) {
+		if ev.Flags&sensor.FlagNoMM != 0 && ev.Flags&sensor.FlagKthread == 0 {
+			return // a zombie: it has exited, only its parent's wait() is pending
+		}
+		r.cache.Put(r.processOf(ev, ev.StartBoottime))
+	})
+	if err != nil {
+		return errors.Join(err, r.closeSensors())
+	}
+	r.publishCacheStats()
+	if err := r.tb.RegisterCallback(r.observe); err != nil {
+		return errors.Join(err, r.closeSensors())
+	}
+
+	running := r.cache.Stats().Live
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.queue = make(chan *event, r.cfg.QueueSize)
+	r.wg.Add(2)
+	go r.readLoop()
+	go r.sendLoop(ctx)
+	r.set.Logger.Info("eBPF process sensor attached",
+		zap.Int("running_processes", running), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
+	return nil
+}
+
+// Shutdown closes the reader first (unblocking the read loop), lets the sender
+// flush what was queued, then detaches and frees every kernel object.
+func (r *logsReceiver) Shutdown(ctx context.Context) error {
+	var errs []error
+	if r.reader != nil {
+		errs = append(errs, r.reader.Close())
+	}
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		if r.cancel != nil {
+			r.cancel()
+		}
+		<-done
+	}
+	if r.cancel != nil {
+		r.cancel()
+	}
+	r.tb.Shutdown()
+	errs = append(errs, r.closeSensors())
+	return errors.Join(errs...)
+}
+
+func (r *logsReceiver) closeSensors() error {
+	if r.proc == nil {
+		return nil
+	}
+	err := r.proc.Close()
+	r.proc = nil
+	return err
+}
+
+// readLoop owns the process cache: it decodes every record, updates the cache in
+// kernel order, and queues events without ever blocking on the pipeline.
+func (r *logsReceiver) readLoop() {
+	defer r.wg.Done()
+	defer close(r.queue)
+	var rec ringbuf.Record
+	var ev sensor.ProcEvent
+	ctx := context.Background()
+	for {
+		if err := r.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			componentstatus.ReportStatus(r.host, componentstatus.NewRecoverableErrorEvent(fmt.Errorf("reading ring buffer: %w", err)))
+			continue
+		}
+		observed := time.Now()
+		if err := sensor.DecodeProc(rec.RawSample, &ev); err != nil {
+			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
+			continue
+		}
+		r.tb.VigilReceiverEventsReceived.Add(ctx, 1, r.eventAttrs[opEvent(ev.Op)])
+		out := r.handle(&ev, observed)
+		if out == nil {
+			continue
+		}
+		select {
+		case r.queue <- out:
+		default:
+			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+		}
+	}
+}
+
+func opEvent(op sensor.Op) string {
+	switch op {
+	case sensor.OpExec:
+		return eventExec
+	case sensor.OpExit:
+		return eventExit
+	case sensor.OpFork:
+		return eventFork
+	}
+	return "unknown"
+}
+
+// handle applies a record to the process cache and returns the event to emit, if any.
+func (r *logsReceiver) handle(ev *sensor.ProcEvent, observed time.Time) *event {
+	var out *event
+	switch ev.Op {
+	case sensor.OpExec:
+		p := r.processOf(ev, ev.KTime)
+		r.cache.Put(p)
+		out = r.newEvent(eventExec, ev, observed, p)
+	case sensor.OpFork:
+		p := r.cache.Fork(ev.TGID, ev.PPID, ev.StartBoottime, ev.CgroupID, ev.UID, ev.GID, ev.EUID, ev.EGID)
+		if r.cfg.EmitForks {
+			out = r.newEvent(eventFork, ev, observed, p)
+		}
+	case sensor.OpExit:
+		p, ok := r.cache.Exit(ev.TGID)
+		if !ok {
+			p = &proctree.Process{PID: ev.TGID, PPID: ev.PPID, ExecID: proctree.ExecID(ev.StartBoottime, ev.TGID), CgroupID: ev.CgroupID}
+		}
+		out = r.newEvent(eventExit, ev, observed, p)
+		out.exitCode = ev.ExitCode
+	}
+	r.publishCacheStats()
+	return out
+}
+
+// processOf builds a cache entry from an exec or iterator record.
+func (r *logsReceiver) processOf(ev *sensor.ProcEvent, execTime uint64) *proctree.Process {
+	ci := cgroups.Parse(ev.CgroupParent + "/" + ev.CgroupName)
+	return &proctree.Process{
+		ExecID: proctree.ExecID(execTime, ev.TGID), PID: ev.TGID, PPID: ev.PPID,
+		Executable: ev.Path, Args: ev.Args, Cwd: ev.Cwd,
+		UID: ev.UID, GID: ev.GID, EUID: ev.EUID, EGID: ev.EGID,
+		StartBoottime: ev.StartBoottime, CgroupID: ev.CgroupID,
+		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,
+		ArgsTruncated: ev.Flags&sensor.FlagTruncArgs != 0,
+	}
+}
+
+func (r *logsReceiver) newEvent(name string, ev *sensor.ProcEvent, observed time.Time, p *proctree.Process) *event {
+	out := &event{name: name, ktime: ev.KTime, observed: observed, proc: *p}
+	if parent, ok := r.cache.Parent(p); ok {
+		cp := *parent
+		out.parent = &cp
+	}
+	if d := r.cfg.ProcessCache.AncestorDepth; d > 1 {
+		// The parent has its own attributes; ancestors start at the grandparent.
+		if anc := r.cache.Ancestors(p, d); len(anc) > 1 {
+			for _, a := range anc[1:] {
+				out.ancestors = append(out.ancestors, ancestor{execID: a.ExecID, path: a.Executable})
+			}
+		}
+	}
+	return out
+}
+
+func (r *logsReceiver) publishCacheStats() {
+	st := r.cache.Stats()
+	r.cacheLive.Store(int64(st.Live))
+	r.cacheExited.Store(int64(st.Exited))
+	r.cacheEvicted.Store(int64(st.Evicted))
+}
+
+// sendLoop batches queued events by size and time and hands them to the pipeline.
+func (r *logsReceiver) sendLoop(ctx context.Context) {
+	defer r.wg.Done()
+	ticker := time.NewTicker(r.cfg.FlushInterval)
+	defer ticker.Stop()
+	batch := make([]*event, 0, r.cfg.BatchSize)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		r.refreshBootOffset()
+		logs := r.buildLogs(batch)
+		n := len(batch)
+		opCtx := r.obsrecv.StartLogsOp(ctx)
+		err := r.next.ConsumeLogs(opCtx, logs)
+		r.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
+		if err != nil {
+			r.tb.VigilReceiverEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e, ok := <-r.queue:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, e)
+			if len(batch) >= r.cfg.BatchSize {
+				flush()
+			}
+		case <-ticker.C:
+			flush()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// refreshBootOffset measures wall clock minus boot clock, to convert kernel times.
+func (r *logsReceiver) refreshBootOffset() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return
+	}
+	r.bootOffset.Store(time.Now().UnixNano() - ts.Nano())
+}
+
+func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
+	if p := r.proc; p != nil {
+		sum, perCPU, err := p.Counters()
+		if err == nil {
+			for cpu, v := range perCPU {
+				o.ObserveInt64(r.tb.VigilReceiverKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
+			}
+			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
+			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
+		}
+	}
+	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheLive.Load(), metric.WithAttributes(attribute.String("state", "live")))
+	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheExited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
+	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEvictions, r.cacheEvicted.Load())
+	return nil
+}
