@@ -1,0 +1,423 @@
+package k8smetaextension // import "github.com/vigilsec/vigil/extension/k8smetaextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	k8smetadata "k8s.io/client-go/metadata"
+	"k8s.io/client-go/metadata/metadatainformer"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/vigilsec/vigil/extension/k8smetaextension/internal/metadata"
+)
+
+var (
+	gvrReplicaSets = schema.GroupVersionResource{Group: "apps", Version: "v1", Resource: "replicasets"}
+	gvrJobs        = schema.GroupVersionResource{Group: "batch", Version: "v1", Resource: "jobs"}
+	gvrNamespaces  = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
+)
+
+
+
+
+// healthyAfter is how long the informers must run without a list/watch error before the
+// extension reports itself healthy again after an error.
+const healthyAfter = 30 * time.Second
+
+type k8sMeta struct {
+	*podCache
+
+	cfg        *Config
+	set        component.TelemetrySettings
+	newClients ClientProvider
+	getenv     func(string) string
+
+	telemetry *metadata.TelemetryBuilder
+	nodeName  string
+
+	cancel        context.CancelFunc
+	wg            sync.WaitGroup
+	podFactory    informers.SharedInformerFactory
+	metaFactory   metadatainformer.SharedInformerFactory
+	synced        atomic.Bool
+	lastAPIError  atomic.Int64 // unix nanoseconds of the last list/watch error, 0 if none
+	apiErrorCount atomic.Int64
+}
+
+var (
+	_ Metadata            = (*k8sMeta)(nil)
+	_ component.Component = (*k8sMeta)(nil)
+)
+
+func newExtension(cfg *Config, set component.TelemetrySettings, clients ClientProvider) (*k8sMeta, error) {
+	tb, err := metadata.NewTelemetryBuilder(set)
+	if err != nil {
+		return nil, fmt.Errorf("creating k8s_meta telemetry: %w", err)
+	}
+	return &k8sMeta{
+		podCache:   newPodCache(),
+		cfg:        cfg,
+		set:        set,
+		newClients: clients,
+		getenv:     os.Getenv,
+		telemetry:  tb,
+	}, nil
+}
+
+func defaultClients(cfg *Config) (kubernetes.Interface, k8smetadata.Interface, error) {
+	var (
+		rc  *rest.Config
+		err error
+	)
+	switch cfg.AuthType {
+	case AuthTypeKubeConfig:
+		rules := clientcmd.NewDefaultClientConfigLoadingRules()
+		if cfg.KubeConfigPath != "" {
+			rules.ExplicitPath = cfg.KubeConfigPath
+		}
+		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
+	default:
+		rc, err = rest.InClusterConfig()
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("loading Kubernetes client configuration (auth_type %s): %w", cfg.AuthType, err)
+	}
+	rc.UserAgent = "vigil-k8s-meta"
+	cs, err := kubernetes.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
+	}
+	mc, err := k8smetadata.NewForConfig(rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating Kubernetes metadata client: %w", err)
+	}
+	return cs, mc, nil
+}
+
+// Start starts the informers and returns without waiting for them to sync: telemetry flows
+// unenriched until they do, and also while the API server cannot be reached.
+func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
+	m.nodeName = m.cfg.NodeName
+	if m.nodeName == "" {
+		m.nodeName = m.getenv(m.cfg.NodeNameEnv)
+	}
+	if m.nodeName == "" {
+		return fmt.Errorf("node_name is empty and environment variable %s (node_name_env) is not set", m.cfg.NodeNameEnv)
+	}
+	if err := m.registerTelemetry(); err != nil {
+		return fmt.Errorf("registering k8s_meta telemetry: %w", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+
+	cs, mc, err := m.newClients(m.cfg)
+	if err != nil {
+		// Without a client nothing will ever be enriched, but the pipeline keeps running.
+		m.countAPIError(ctx, "client")
+		m.set.Logger.Error("Kubernetes metadata unavailable; telemetry will not be enriched", zap.Error(err))
+		componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(err))
+		return nil
+	}
+
+	m.podFactory = informers.NewSharedInformerFactoryWithOptions(cs, m.cfg.ResyncPeriod,
+		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
+			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.nodeName).String()
+		}),
+		informers.WithTransform(slimPod),
+	)
+	m.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, m.cfg.ResyncPeriod,
+		metadatainformer.WithTransform(slimMetadata))
+
+	podInf := m.podFactory.Core().V1().Pods().Informer()
+	rsInf := m.metaFactory.ForResource(gvrReplicaSets).Informer()
+	jobInf := m.metaFactory.ForResource(gvrJobs).Informer()
+	nsInf := m.metaFactory.ForResource(gvrNamespaces).Informer()
+
+	for res, inf := range map[string]cache.SharedIndexInformer{
+		"pods": podInf, "replicasets": rsInf, "jobs": jobInf, "namespaces": nsInf,
+	} {
+		res := res
+		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
+			m.countAPIError(ctx, res)
+			componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(
+				fmt.Errorf("listing/watching %s: %w", res, err)))
+		}); err != nil {
+			return fmt.Errorf("setting %s watch error handler: %w", res, err)
+		}
+	}
+	handlers := []struct {
+		inf cache.SharedIndexInformer
+		h   cache.ResourceEventHandler
+	}{
+		{podInf, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { m.onPod(obj, false) },
+			UpdateFunc: func(_, obj any) { m.onPod(obj, false) },
+			DeleteFunc: func(obj any) { m.onPod(obj, true) },
+		}},
+		{rsInf, ownerHandler(m.podCache, KindReplicaSet)},
+		{jobInf, ownerHandler(m.podCache, KindJob)},
+		{nsInf, cache.ResourceEventHandlerFuncs{
+			AddFunc:    func(obj any) { m.onNamespace(obj, false) },
+			UpdateFunc: func(_, obj any) { m.onNamespace(obj, false) },
+			DeleteFunc: func(obj any) { m.onNamespace(obj, true) },
+		}},
+	}
+	for _, h := range handlers {
+		if _, err := h.inf.AddEventHandler(h.h); err != nil {
+			return fmt.Errorf("adding informer event handler: %w", err)
+		}
+	}
+
+	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusStarting))
+	m.podFactory.Start(ctx.Done())
+	m.metaFactory.Start(ctx.Done())
+
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		m.watchHealth(ctx, host)
+	}()
+	return nil
+}
+
+// watchHealth reports StatusOK once the caches have synced, and again after an error once
+// the informers have run for healthyAfter without a new one.
+func (m *k8sMeta) watchHealth(ctx context.Context, host component.Host) {
+	podSynced := m.podFactory.WaitForCacheSync(ctx.Done())
+	metaSynced := m.metaFactory.WaitForCacheSync(ctx.Done())
+	if ctx.Err() != nil {
+		return
+	}
+	for typ, ok := range podSynced {
+		if !ok {
+			m.set.Logger.Warn("informer did not sync", zap.String("type", typ.String()))
+		}
+	}
+	for gvr, ok := range metaSynced {
+		if !ok {
+			m.set.Logger.Warn("informer did not sync", zap.String("resource", gvr.String()))
+		}
+	}
+	m.synced.Store(true)
+	pods, containers := m.sizes()
+	m.set.Logger.Info("Kubernetes metadata cache synced",
+		zap.String("node", m.nodeName), zap.Int("pods", pods), zap.Int("containers", containers))
+	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+
+	healthy := true
+	t := time.NewTicker(healthyAfter / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			last := m.lastAPIError.Load()
+			recent := last != 0 && time.Since(time.Unix(0, last)) < healthyAfter
+			switch {
+			case recent:
+				healthy = false
+			case !healthy:
+				healthy = true
+				componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
+			}
+		}
+	}
+}
+
+// Synced reports whether the informers have completed their initial list.
+func (m *k8sMeta) Synced() bool { return m.synced.Load() }
+
+// APIErrors returns the number of API errors seen so far.
+func (m *k8sMeta) APIErrors() int64 { return m.apiErrorCount.Load() }
+
+func (m *k8sMeta) countAPIError(ctx context.Context, resource string) {
+	m.apiErrorCount.Add(1)
+	m.lastAPIError.Store(time.Now().UnixNano())
+	m.telemetry.K8sMetaAPIErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("resource", resource)))
+}
+
+func (m *k8sMeta) registerTelemetry() error {
+	return errors.Join(
+		m.telemetry.RegisterK8sMetaCachePodsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			p, _ := m.sizes()
+			o.Observe(int64(p))
+			return nil
+		}),
+		m.telemetry.RegisterK8sMetaCacheContainersCallback(func(_ context.Context, o metric.Int64Observer) error {
+			_, c := m.sizes()
+			o.Observe(int64(c))
+			return nil
+		}),
+		m.telemetry.RegisterK8sMetaLookupsCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(m.lookups.Load())
+			return nil
+		}),
+		m.telemetry.RegisterK8sMetaLookupMissesCallback(func(_ context.Context, o metric.Int64Observer) error {
+			o.Observe(m.misses.Load())
+			return nil
+		}),
+	)
+}
+
+// Shutdown stops the informers and waits for their goroutines. Safe without Start.
+func (m *k8sMeta) Shutdown(context.Context) error {
+	if m.cancel != nil {
+		m.cancel()
+	}
+	if m.podFactory != nil {
+		m.podFactory.Shutdown()
+	}
+	if m.metaFactory != nil {
+		m.metaFactory.Shutdown()
+	}
+	m.wg.Wait()
+	m.telemetry.Shutdown()
+	return nil
+}
+
+func (m *k8sMeta) onPod(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return
+	}
+	// The field selector already restricts pods to this node; checking again keeps the cache
+	// node-local with clients that ignore field selectors.
+	if deleted || pod.Spec.NodeName != m.nodeName {
+		m.deletePod(string(pod.UID))
+		return
+	}
+	m.upsertPod(pod)
+}
+
+func (m *k8sMeta) onNamespace(obj any, deleted bool) {
+	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+		obj, deleted = d.Obj, true
+	}
+	o, ok := obj.(metav1.Object)
+	if !ok {
+		return
+	}
+	m.setNamespace(o.GetName(), o.GetLabels(), deleted)
+}
+
+func ownerHandler(c *podCache, kind string) cache.ResourceEventHandler {
+	on := func(obj any, deleted bool) {
+		if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
+			obj, deleted = d.Obj, true
+		}
+		o, ok := obj.(metav1.Object)
+		if !ok {
+			return
+		}
+		c.setOwner(kind, objectKey{o.GetNamespace(), o.GetName()}, controllerOf(o.GetOwnerReferences()), deleted)
+	}
+	return cache.ResourceEventHandlerFuncs{
+		AddFunc:    func(obj any) { on(obj, false) },
+		UpdateFunc: func(_, obj any) { on(obj, false) },
+		DeleteFunc: func(obj any) { on(obj, true) },
+	}
+}
+
+// slimPod keeps only what the cache reads, so the informer store of a node with many pods
+// stays small.
+func slimPod(obj any) (any, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return obj, nil
+	}
+	slim := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            pod.Name,
+			Namespace:       pod.Namespace,
+			UID:             pod.UID,
+			ResourceVersion: pod.ResourceVersion,
+			Labels:          pod.Labels,
+			Annotations:     pod.Annotations,
+			OwnerReferences: pod.OwnerReferences,
+		},
+		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
+	}
+	slim.Spec.Containers = slimContainers(pod.Spec.Containers)
+	slim.Spec.InitContainers = slimContainers(pod.Spec.InitContainers)
+	for _, c := range pod.Spec.EphemeralContainers {
+		slim.Spec.EphemeralContainers = append(slim.Spec.EphemeralContainers, corev1.EphemeralContainer{
+			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image},
+		})
+	}
+	slim.Status.Phase = pod.Status.Phase
+	slim.Status.ContainerStatuses = slimStatuses(pod.Status.ContainerStatuses)
+	slim.Status.InitContainerStatuses = slimStatuses(pod.Status.InitContainerStatuses)
+	slim.Status.EphemeralContainerStatuses = slimStatuses(pod.Status.EphemeralContainerStatuses)
+	return slim, nil
+}
+
+func slimContainers(cs []corev1.Container) []corev1.Container {
+	if len(cs) == 0 {
+		return nil
+	}
+	out := make([]corev1.Container, len(cs))
+	for i, c := range cs {
+		out[i] = corev1.Container{Name: c.Name, Image: c.Image}
+	}
+	return out
+}
+
+func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
+	if len(ss) == 0 {
+		return nil
+	}
+	out := make([]corev1.ContainerStatus, len(ss))
+	for i, s := range ss {
+		out[i] = corev1.ContainerStatus{Name: s.Name, Image: s.Image, ContainerID: s.ContainerID}
+		if t := s.LastTerminationState.Terminated; t != nil && t.ContainerID != "" {
+			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID}
+		}
+	}
+	return out
+}
+
+// slimMetadata drops managed fields, labels and annotations of ReplicaSets and Jobs: only
+// their owner references are read. Namespaces keep their labels (namespace selectors).
+func slimMetadata(obj any) (any, error) {
+	pm, ok := obj.(*metav1.PartialObjectMetadata)
+	if !ok {
+		return obj, nil
+	}
+	slim := &metav1.PartialObjectMetadata{
+		TypeMeta: pm.TypeMeta,
+		ObjectMeta: metav1.ObjectMeta{
+			Name:            pm.Name,
+			Namespace:       pm.Namespace,
+			UID:             pm.UID,
+			ResourceVersion: pm.ResourceVersion,
+			OwnerReferences: pm.OwnerReferences,
+		},
+	}
+	if pm.Namespace == "" { // cluster-scoped: a Namespace
+		slim.Labels = pm.Labels
+	}
+	return slim, nil
+}
