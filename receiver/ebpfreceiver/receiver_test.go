@@ -222,7 +222,7 @@ func sumMetric(t *testing.T, tel *componenttest.Telemetry, name string, match fu
 	for _, dp := range sum.DataPoints {
 		attrs := map[string]string{}
 		for _, kv := range dp.Attributes.ToSlice() {
-			attrs[string(kv.Key)] = kv.Value.Emit()
+			attrs[string(kv.Key)] = kv.Value.String()
 		}
 		if match == nil || match(attrs) {
 			total += dp.Value

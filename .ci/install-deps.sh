@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building and testing Vigil needs on a fresh Debian machine, as root
+# (or through sudo): clang-19 and bpftool for the BPF objects, qemu/busybox/cpio for
+# the kernel matrix, etcd for the Kubernetes integration tests, tracefs mounted.
+# Idempotent: installs only what is missing.
+set -euo pipefail
+
+pkgs=(clang-19 llvm-19 bpftool libbpf-dev qemu-system-x86 busybox-static cpio etcd-server)
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+SUDO=""
+if [[ "$(id -u)" != 0 ]]; then SUDO="sudo"; fi
+if ((${#missing[@]} > 0)); then
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian's etcd-server package starts a system etcd on the default ports; the tests
+# start their own on free ports, so the system one is not needed.
+if command -v systemctl >/dev/null && systemctl is-active --quiet etcd 2>/dev/null; then
+  $SUDO systemctl stop etcd || true
+fi
+if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
+  $SUDO mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
+fi

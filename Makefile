@@ -1,0 +1,70 @@
+# Vigil: build, run and test the OpenTelemetry Collector distribution.
+SHELL := /bin/bash
+GO ?= go
+BIN := $(CURDIR)/bin
+BUILDER_VERSION := v0.161.0
+STATICCHECK_VERSION := 2026.2.2
+BUILDER := $(BIN)/builder
+STATICCHECK := $(BIN)/staticcheck
+COLLECTOR := $(CURDIR)/_build/otelcol-vigil
+CONFIG ?= deploy/config/local.yaml
+# Test packages; the kernel tests need root (CI=true turns any skip into a failure).
+PKGS ?= ./...
+
+.PHONY: all deps tools generate check-generated build run test test-unit test-e2e lint bench test-vm clean
+
+all: build
+
+# Everything the tests need on a fresh machine (apt packages, Go tools). Idempotent.
+deps:
+	./.ci/install-deps.sh
+	$(MAKE) tools
+
+tools: $(BUILDER) $(STATICCHECK)
+
+$(BUILDER):
+	GOBIN=$(BIN) $(GO) install go.opentelemetry.io/collector/cmd/builder@$(BUILDER_VERSION)
+
+$(STATICCHECK):
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+# Regenerate bpf2go objects (needs clang-19). The generated files are committed.
+generate:
+	$(GO) generate ./...
+
+# Fails when the committed generated files differ from what the sources produce.
+check-generated: generate
+	@git diff --exit-code -- '*.go' '*.o' || { echo "generated files are out of date: run make generate"; exit 1; }
+
+build: $(BUILDER)
+	$(BUILDER) --config builder-config.yaml
+
+run: build
+	mkdir -p out
+	$(COLLECTOR) --config $(CONFIG)
+
+lint: $(STATICCHECK)
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+test-unit:
+	$(GO) test -race -count=1 $(PKGS)
+
+# End-to-end: the ocb-built binary exports over OTLP/gRPC to a second collector.
+test-e2e: build
+	VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 -v -run 'TestE2E' ./components/
+
+# The README's test command: everything, as CI runs it.
+test: deps check-generated lint build
+	VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
+	./.ci/vm/run.sh
+
+bench: build
+	VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) run ./components/cmd/vigil-bench
+
+test-vm:
+	./.ci/vm/run.sh
+
+clean:
+	rm -rf _build out bin

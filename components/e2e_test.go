@@ -1,0 +1,202 @@
+package components
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/cilium/ebpf"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+)
+
+// collectorBinary returns the ocb-built distribution, or skips (fails in CI).
+func collectorBinary(t *testing.T) string {
+	t.Helper()
+	testenv.RequireRoot(t)
+	bin := os.Getenv("VIGIL_COLLECTOR_BIN")
+	if bin == "" {
+		if testenv.InCI() {
+			t.Fatal("VIGIL_COLLECTOR_BIN is not set: CI must build the distribution (make build) and run the end-to-end tests")
+		}
+		t.Skip("set VIGIL_COLLECTOR_BIN to the ocb-built otelcol-vigil (make test-e2e does)")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "VIGIL_COLLECTOR_BIN")
+	return bin
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+type proc struct {
+	cmd *exec.Cmd
+	out *bytes.Buffer
+}
+
+func startCollector(t *testing.T, bin, config string, env ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(bin, "--config", config)
+	cmd.Env = append(os.Environ(), env...)
+	out := new(bytes.Buffer)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(t, cmd.Start())
+	p := &proc{cmd: cmd, out: out}
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("%s output:\n%s", filepath.Base(config), out.String())
+		}
+	})
+	return p
+}
+
+func (p *proc) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "collector must exit cleanly on SIGTERM")
+	case <-time.After(20 * time.Second):
+		t.Fatal("collector did not stop within 20s of SIGTERM")
+	}
+}
+
+// readPeer parses the peer's OTLP JSON lines.
+func readPeer(t *testing.T, path string) []plog.LogRecord {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	var out []plog.LogRecord
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var um plog.JSONUnmarshaler
+	for sc.Scan() {
+		ld, err := um.UnmarshalLogs(sc.Bytes())
+		if err != nil {
+			continue // a line still being written
+		}
+		for i := 0; i < ld.ResourceLogs().Len(); i++ {
+			sls := ld.ResourceLogs().At(i).ScopeLogs()
+			for j := 0; j < sls.Len(); j++ {
+				lrs := sls.At(j).LogRecords()
+				for k := 0; k < lrs.Len(); k++ {
+					out = append(out, lrs.At(k))
+				}
+			}
+		}
+	}
+	return out
+}
+
+// sensorPrograms counts loaded BPF programs named like our process sensor's.
+func sensorPrograms(t *testing.T) int {
+	t.Helper()
+	n := 0
+	for id := ebpf.ProgramID(0); ; {
+		next, err := ebpf.ProgramGetNextID(id)
+		if err != nil {
+			return n
+		}
+		id = next
+		p, err := ebpf.NewProgramFromID(id)
+		if err != nil {
+			continue
+		}
+		if info, err := p.Info(); err == nil && strings.HasPrefix(info.Name, "handle_exec") {
+			n++
+		}
+		p.Close()
+	}
+}
+
+// TestE2EProcessEventsReachOTLPPeer runs the ocb-built distribution with the eBPF
+// receiver exporting over OTLP/gRPC to a second collector process on loopback,
+// and reads back what the peer wrote.
+func TestE2EProcessEventsReachOTLPPeer(t *testing.T) {
+	bin := collectorBinary(t)
+	dir := t.TempDir()
+	peerAddr, health := freePort(t), freePort(t)
+	peerOut := filepath.Join(dir, "peer.json")
+	env := []string{"PEER_ENDPOINT=" + peerAddr, "PEER_OUTPUT=" + peerOut, "HEALTH_ENDPOINT=" + health}
+	before := sensorPrograms(t)
+
+	peer := startCollector(t, bin, filepath.Join("..", "testdata", "e2e", "peer.yaml"), env...)
+	vigil := startCollector(t, bin, filepath.Join("..", "testdata", "e2e", "vigil.yaml"), env...)
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + health + "/")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 100*time.Millisecond, "vigil did not become healthy")
+	assert.Equal(t, before+1, sensorPrograms(t), "the process sensor is loaded while running")
+
+	marker := fmt.Sprintf("vigil-e2e-%d", time.Now().UnixNano())
+	cmd := exec.Command("/bin/sh", "-c", "exit 5", marker, "--token=abc")
+	require.NoError(t, cmd.Start())
+	pid := int64(cmd.Process.Pid)
+	_ = cmd.Wait()
+
+	var execRec, exitRec plog.LogRecord
+	require.Eventually(t, func() bool {
+		for _, lr := range readPeer(t, peerOut) {
+			v, ok := lr.Attributes().Get("process.pid")
+			if !ok || v.Int() != pid {
+				continue
+			}
+			switch lr.EventName() {
+			case "process.exec":
+				execRec = lr
+			case "process.exit":
+				exitRec = lr
+			}
+		}
+		return execRec != (plog.LogRecord{}) && exitRec != (plog.LogRecord{})
+	}, 30*time.Second, 200*time.Millisecond, "exec and exit records must reach the OTLP peer")
+
+	cl, _ := execRec.Attributes().Get("process.command_line")
+	assert.Equal(t, "/bin/sh -c exit 5 "+marker+" --token=***", cl.Str(), "redacted by default")
+	code, _ := exitRec.Attributes().Get("process.exit.code")
+	assert.Equal(t, int64(5), code.Int())
+	assert.Equal(t, plog.SeverityNumberInfo, execRec.SeverityNumber())
+	assert.NotZero(t, execRec.Timestamp())
+
+	vigil.stop(t)
+	peer.stop(t)
+	// The kernel frees programs after an RCU grace period: poll briefly.
+	assert.Eventually(t, func() bool { return sensorPrograms(t) == before }, 5*time.Second, 50*time.Millisecond,
+		"shutdown detaches and unloads every program")
+	entries, err := os.ReadDir("/sys/fs/bpf")
+	if err == nil {
+		for _, e := range entries {
+			assert.NotContains(t, e.Name(), "vigil", "nothing is pinned")
+		}
+	}
+}
