@@ -148,10 +148,7 @@ static __always_inline long submit(struct vigil_proc *ev)
 	__u32 n = ev->args_len;
 	if (n > ARGS_BUF)
 		n = ARGS_BUF;
-	long err = bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, args) + n, 0);
-	if (err)
-		count(CNT_RINGBUF_FULL);
-	return err;
+	return output(&events, ev, offsetof(struct vigil_proc, args) + n);
 }
 
 SEC("tp_btf/sched_process_exec")
@@ -203,8 +200,7 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	ev->cwd_len = 0;
 	ev->args_len = 0;
 	/* Only the fixed head of the record is needed for an exit. */
-	if (bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, cgroup_name), 0))
-		count(CNT_RINGBUF_FULL);
+	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
 }
 
@@ -235,8 +231,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ev->path_len = 0;
 	ev->cwd_len = 0;
 	ev->args_len = 0;
-	if (bpf_ringbuf_output(&events, ev, offsetof(struct vigil_proc, cgroup_name), 0))
-		count(CNT_RINGBUF_FULL);
+	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
 }
 

@@ -60,6 +60,26 @@ static __always_inline void count(__u32 which)
 		*v += 1;
 }
 
+/*
+ * Wake the reader only once this many bytes wait in the ring buffer: a wakeup per
+ * record costs the reader a context switch per event. The reader polls with a
+ * short deadline, so a quiet ring is still drained promptly. Set at load time.
+ */
+const volatile __u64 wakeup_bytes = 0;
+
+/* output copies a record into a ring buffer, counting it when the ring is full. */
+static __always_inline long output(void *ring, void *data, __u64 size)
+{
+	__u64 flags = 0;
+	if (wakeup_bytes)
+		flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) + size >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+											 : BPF_RB_NO_WAKEUP;
+	long err = bpf_ringbuf_output(ring, data, size, flags);
+	if (err)
+		count(CNT_RINGBUF_FULL);
+	return err;
+}
+
 /* Kernels before 6.15 call the kernfs parent pointer "parent"; newer ones "__parent". */
 struct kernfs_node___old {
 	struct kernfs_node *parent;

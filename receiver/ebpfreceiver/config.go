@@ -14,10 +14,11 @@ import (
 
 // Defaults.
 const (
-	defaultRingBufferSize = 8 << 20
+	defaultRingBufferSize = 4 << 20
 	defaultQueueSize      = 16384
 	defaultBatchSize      = 1024
 	defaultFlushInterval  = 200 * time.Millisecond
+	defaultPollInterval   = 100 * time.Millisecond
 	defaultArgsMaxBytes   = 4096
 	defaultMaxProcesses   = 65536
 	defaultMaxExited      = 4096
@@ -35,6 +36,9 @@ type Config struct {
 	BatchSize int `mapstructure:"batch_size"`
 	// FlushInterval is the longest an event waits for its batch to fill.
 	FlushInterval time.Duration `mapstructure:"flush_interval"`
+	// PollInterval is the longest a record waits in the ring buffer: the kernel wakes
+	// the reader only once a quarter of the ring (at most 256 KiB) is pending.
+	PollInterval time.Duration `mapstructure:"poll_interval"`
 	// ArgsMaxBytes bounds the argument bytes captured per exec (at most 4096).
 	ArgsMaxBytes int `mapstructure:"args_max_bytes"`
 	// ProcessCache bounds the process cache.
@@ -76,6 +80,7 @@ func createDefaultConfig() component.Config {
 		QueueSize:      defaultQueueSize,
 		BatchSize:      defaultBatchSize,
 		FlushInterval:  defaultFlushInterval,
+		PollInterval:   defaultPollInterval,
 		ArgsMaxBytes:   defaultArgsMaxBytes,
 		ProcessCache: ProcessCacheConfig{
 			MaxProcesses:  defaultMaxProcesses,
@@ -101,6 +106,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FlushInterval <= 0 {
 		errs = append(errs, errors.New("flush_interval must be positive"))
+	}
+	if c.PollInterval <= 0 || c.PollInterval > 10*time.Second {
+		errs = append(errs, errors.New("poll_interval must be between 0 and 10s"))
 	}
 	if c.ArgsMaxBytes <= 0 || c.ArgsMaxBytes > sensor.MaxArgsBytes {
 		errs = append(errs, fmt.Errorf("args_max_bytes must be between 1 and %d", sensor.MaxArgsBytes))

@@ -24,7 +24,7 @@ func TestLoadConfig(t *testing.T) {
 	}{
 		{id: component.NewID(metadata.Type), want: createDefaultConfig().(*Config)},
 		{id: component.NewIDWithName(metadata.Type, "custom"), want: &Config{
-			RingBufferSize: 16 << 20, QueueSize: 1000, BatchSize: 100, FlushInterval: time.Second,
+			RingBufferSize: 16 << 20, QueueSize: 1000, BatchSize: 100, FlushInterval: time.Second, PollInterval: 50 * time.Millisecond,
 			ArgsMaxBytes: 1024, EmitForks: true,
 			ProcessCache: ProcessCacheConfig{MaxProcesses: 1000, MaxExited: 10, AncestorDepth: 5},
 			Redaction:    RedactionConfig{Enabled: false, ExtraPatterns: []string{`session=(\w+)`}},

@@ -72,6 +72,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 	lr.SetTimestamp(pcommon.Timestamp(int64(e.ktime) + bootOffset))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
 	a := lr.Attributes()
+	a.EnsureCapacity(26) // one allocation for the usual attribute set
 	p := &e.proc
 	a.PutInt("process.pid", int64(p.PID))
 	a.PutInt("process.parent_pid", int64(p.PPID))
@@ -83,7 +84,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 		a.PutStr("process.executable.path", p.Executable)
 		a.PutStr("process.executable.name", baseName(p.Executable))
 	}
-	args, redacted := r.redactor.Args(p.Args)
+	args := p.Args // already redacted when cached
 	cmdline := strings.Join(args, " ")
 	if len(args) > 0 {
 		a.PutStr("process.command_line", cmdline)
@@ -93,7 +94,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 			s.AppendEmpty().SetStr(arg)
 		}
 	}
-	if redacted {
+	if p.Redacted {
 		a.PutBool("vigil.redacted", true)
 	}
 	if p.ArgsTruncated {
@@ -119,8 +120,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 			a.PutStr("vigil.parent.executable.path", e.parent.Executable)
 		}
 		if len(e.parent.Args) > 0 {
-			pargs, _ := r.redactor.Args(e.parent.Args)
-			a.PutStr("vigil.parent.command_line", strings.Join(pargs, " "))
+			a.PutStr("vigil.parent.command_line", strings.Join(e.parent.Args, " "))
 		}
 	}
 	if len(e.ancestors) > 0 {

@@ -32,7 +32,15 @@ import (
 // ringReader is what the read loop needs from a ring buffer reader (a test seam).
 type ringReader interface {
 	ReadInto(*ringbuf.Record) error
+	SetDeadline(time.Time)
 	Close() error
+}
+
+// wakeupBytes is how much must wait in the ring buffer before the kernel wakes the
+// reader: a quarter of the ring, at most 256 KiB. Below it the reader polls every
+// poll_interval, so one wakeup serves hundreds of records instead of one.
+func wakeupBytes(ring int) uint64 {
+	return uint64(min(ring/4, 256<<10))
 }
 
 type logsReceiver struct {
@@ -104,6 +112,7 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	}
 	proc, err := sensor.LoadProcess(sensor.ProcessOptions{
 		RingBufferSize: r.cfg.RingBufferSize, ArgsMax: uint32(r.cfg.ArgsMaxBytes),
+		WakeupBytes: wakeupBytes(r.cfg.RingBufferSize),
 	})
 	if err != nil {
 		return err
@@ -187,8 +196,15 @@ func (r *logsReceiver) readLoop() {
 	var rec ringbuf.Record
 	var ev sensor.ProcEvent
 	ctx := context.Background()
+	r.reader.SetDeadline(time.Now().Add(r.cfg.PollInterval))
 	for {
 		if err := r.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The ring was drained; records below the wakeup threshold are
+				// picked up at the next deadline.
+				r.reader.SetDeadline(time.Now().Add(r.cfg.PollInterval))
+				continue
+			}
 			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
 				return
 			}
@@ -253,9 +269,12 @@ func (r *logsReceiver) handle(ev *sensor.ProcEvent, observed time.Time) *event {
 // processOf builds a cache entry from an exec or iterator record.
 func (r *logsReceiver) processOf(ev *sensor.ProcEvent, execTime uint64) *proctree.Process {
 	ci := cgroups.Parse(ev.CgroupParent + "/" + ev.CgroupName)
+	// Secrets are masked once, here: the cache never holds them and every event of
+	// this process reuses the masked vector.
+	args, redacted := r.redactor.Args(ev.Args)
 	return &proctree.Process{
 		ExecID: proctree.ExecID(execTime, ev.TGID), PID: ev.TGID, PPID: ev.PPID,
-		Executable: ev.Path, Args: ev.Args, Cwd: ev.Cwd,
+		Executable: ev.Path, Args: args, Redacted: redacted, Cwd: ev.Cwd,
 		UID: ev.UID, GID: ev.GID, EUID: ev.EUID, EGID: ev.EGID,
 		StartBoottime: ev.StartBoottime, CgroupID: ev.CgroupID,
 		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,

@@ -25,6 +25,7 @@ type Process struct {
 	PodUID        string
 	Runtime       string
 	ArgsTruncated bool
+	Redacted      bool // secrets were masked in Args
 	Exited        bool
 }
 
@@ -94,7 +95,8 @@ func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, 
 	if parent, ok := c.Get(ppid); ok {
 		p.ParentExecID = parent.ExecID
 		p.Executable, p.Args, p.Cwd = parent.Executable, parent.Args, parent.Cwd
-		p.ContainerID, p.PodUID, p.Runtime, p.ArgsTruncated = parent.ContainerID, parent.PodUID, parent.Runtime, parent.ArgsTruncated
+		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
+		p.ArgsTruncated, p.Redacted = parent.ArgsTruncated, parent.Redacted
 	}
 	c.Put(p)
 	return p

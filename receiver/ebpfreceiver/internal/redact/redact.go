@@ -64,6 +64,9 @@ func (r *Redactor) Args(args []string) ([]string, bool) {
 		if i == 0 {
 			continue // the program name is not a secret
 		}
+		if !mayHoldSecret(a) && len(r.extra) == 0 {
+			continue
+		}
 		if m := bearer.FindStringSubmatchIndex(a); m != nil {
 			set(i, a[:m[3]]+Mask)
 			continue
@@ -92,6 +95,18 @@ func (r *Redactor) Args(args []string) ([]string, bool) {
 		return args, false
 	}
 	return out, true
+}
+
+// mayHoldSecret is a cheap filter before the regular expressions: every default
+// pattern needs an option dash, a separator, a URL or a bearer/basic scheme.
+func mayHoldSecret(a string) bool {
+	if a == "" {
+		return false
+	}
+	if a[0] == '-' || strings.ContainsAny(a, "=:") {
+		return true
+	}
+	return len(a) > 6 && (strings.HasPrefix(strings.ToLower(a[:6]), "bearer") || strings.HasPrefix(strings.ToLower(a[:5]), "basic"))
 }
 
 func maskWith(re *regexp.Regexp, s string) string {

@@ -56,6 +56,9 @@ type ProcessOptions struct {
 	RingBufferSize int
 	// ArgsMax bounds the argument bytes captured per exec (<= MaxArgsBytes).
 	ArgsMax uint32
+	// WakeupBytes: the kernel wakes the reader only when this many bytes are pending
+	// (0 wakes it for every record). The reader must then poll with a deadline.
+	WakeupBytes uint64
 }
 
 // Process is the loaded process sensor: exec, exit and fork hooks plus a task iterator.
@@ -80,6 +83,9 @@ func LoadProcess(o ProcessOptions) (*Process, error) {
 	spec.Maps[processMapEvents].MaxEntries = uint32(o.RingBufferSize)
 	if err := spec.Variables["args_max"].Set(o.ArgsMax); err != nil {
 		return nil, fmt.Errorf("setting args_max: %w", err)
+	}
+	if err := spec.Variables["wakeup_bytes"].Set(o.WakeupBytes); err != nil {
+		return nil, fmt.Errorf("setting wakeup_bytes: %w", err)
 	}
 	p := &Process{}
 	if err := spec.LoadAndAssign(&p.objs, nil); err != nil {
@@ -161,73 +167,71 @@ func (p *Process) Close() error {
 
 // ProcEvent is a decoded process record.
 type ProcEvent struct {
-	Op                  Op
-	Flags               uint32
-	KTime               uint64 // boot clock ns when the kernel saw it
-	PID, TGID, PPID     uint32
+	Op                   Op
+	Flags                uint32
+	KTime                uint64 // boot clock ns when the kernel saw it
+	PID, TGID, PPID      uint32
 	UID, GID, EUID, EGID uint32
-	ExitCode            uint32 // raw wait status: exit status << 8 | terminating signal
-	CgroupID            uint64
-	StartBoottime       uint64
-	ParentStartBoottime uint64
-	CgroupName          string
-	CgroupParent        string
-	Path                string
-	Cwd                 string
-	Args                []string
+	ExitCode             uint32 // raw wait status: exit status << 8 | terminating signal
+	CgroupID             uint64
+	StartBoottime        uint64
+	ParentStartBoottime  uint64
+	CgroupName           string
+	CgroupParent         string
+	Path                 string
+	Cwd                  string
+	Args                 []string
 }
+
+// Offsets into struct vigil_proc, from the generated layout.
+var (
+	offHead    = int(unsafe.Offsetof(rawProc{}.CgroupName)) // exit and fork records stop here
+	offArgs    = int(unsafe.Offsetof(rawProc{}.Args))
+	offCgName  = int(unsafe.Offsetof(rawProc{}.CgroupName))
+	offCgPar   = int(unsafe.Offsetof(rawProc{}.CgroupParent))
+	offPath    = int(unsafe.Offsetof(rawProc{}.Path))
+	offCwd     = int(unsafe.Offsetof(rawProc{}.Cwd))
+	lenCgName  = len(rawProc{}.CgroupName)
+	lenPathBuf = len(rawProc{}.Path)
+)
 
 // DecodeProc decodes one process record from the ring buffer or the iterator.
 // Records carry only the used part of the argument buffer; exit and fork records
-// stop before the cgroup names.
+// stop before the cgroup names. Only the fixed head is read through the generated
+// struct; strings are cut straight from the record.
 func DecodeProc(b []byte, ev *ProcEvent) error {
-	const head = int(unsafe.Offsetof(rawProc{}.CgroupName))
-	const argsOff = int(unsafe.Offsetof(rawProc{}.Args))
-	if len(b) < head {
+	if len(b) < offHead {
 		return fmt.Errorf("process record too short: %d bytes", len(b))
 	}
-	var raw rawProc
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&raw)), rawProcSize), b)
+	var head rawProc
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&head)), offHead), b[:offHead])
 	*ev = ProcEvent{
-		Op: Op(raw.Hdr.Op), Flags: raw.Hdr.Flags, KTime: raw.Hdr.Ktime,
-		PID: raw.Pid, TGID: raw.Tgid, PPID: raw.Ppid,
-		UID: raw.Uid, GID: raw.Gid, EUID: raw.Euid, EGID: raw.Egid,
-		ExitCode: raw.ExitCode, CgroupID: raw.CgroupId,
-		StartBoottime: raw.StartBoottime, ParentStartBoottime: raw.ParentStartBoottime,
+		Op: Op(head.Hdr.Op), Flags: head.Hdr.Flags, KTime: head.Hdr.Ktime,
+		PID: head.Pid, TGID: head.Tgid, PPID: head.Ppid,
+		UID: head.Uid, GID: head.Gid, EUID: head.Euid, EGID: head.Egid,
+		ExitCode: head.ExitCode, CgroupID: head.CgroupId,
+		StartBoottime: head.StartBoottime, ParentStartBoottime: head.ParentStartBoottime,
 	}
-	if len(b) <= head {
+	if len(b) == offHead {
 		return nil
 	}
-	if len(b) < argsOff {
+	if len(b) < offArgs {
 		return fmt.Errorf("process record truncated: %d bytes", len(b))
 	}
-	ev.CgroupName = cstring(raw.CgroupName[:])
-	ev.CgroupParent = cstring(raw.CgroupParent[:])
-	ev.Path = boundedString(raw.Path[:], int(raw.PathLen))
-	ev.Cwd = boundedString(raw.Cwd[:], int(raw.CwdLen))
-	n := int(raw.ArgsLen)
-	if n > len(b)-argsOff {
-		n = len(b) - argsOff
-	}
-	ev.Args = splitArgs(int8Bytes(raw.Args[:n]))
+	ev.CgroupName = cstr(b[offCgName : offCgName+lenCgName])
+	ev.CgroupParent = cstr(b[offCgPar : offCgPar+lenCgName])
+	ev.Path = cstr(b[offPath : offPath+min(int(head.PathLen), lenPathBuf)])
+	ev.Cwd = cstr(b[offCwd : offCwd+min(int(head.CwdLen), lenPathBuf)])
+	n := min(int(head.ArgsLen), len(b)-offArgs)
+	ev.Args = splitArgs(b[offArgs : offArgs+n])
 	return nil
 }
 
-func int8Bytes(s []int8) []byte { return unsafe.Slice((*byte)(unsafe.Pointer(unsafe.SliceData(s))), len(s)) }
-
-func cstring(s []int8) string {
-	b := int8Bytes(s)
+func cstr(b []byte) string {
 	if i := bytes.IndexByte(b, 0); i >= 0 {
 		b = b[:i]
 	}
 	return string(b)
-}
-
-func boundedString(s []int8, n int) string {
-	if n > len(s) {
-		n = len(s)
-	}
-	return cstring(s[:n])
 }
 
 // splitArgs splits a NUL-separated argument vector. A truncated last argument is kept.

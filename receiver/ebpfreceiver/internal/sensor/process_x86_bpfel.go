@@ -101,6 +101,7 @@ const (
 	processVarUnusedFlags     = "unused_flags"
 	processVarUnusedOp        = "unused_op"
 	processVarUnusedVigilProc = "unused_vigil_proc"
+	processVarWakeupBytes     = "wakeup_bytes"
 )
 
 // loadProcess returns the embedded CollectionSpec for process.
@@ -170,6 +171,7 @@ type processVariableSpecs struct {
 	UnusedFlags     *ebpf.VariableSpec `ebpf:"unused_flags"`
 	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
 	UnusedVigilProc *ebpf.VariableSpec `ebpf:"unused_vigil_proc"`
+	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
 }
 
 // processObjects contains all objects after they have been loaded into the kernel.
@@ -216,6 +218,7 @@ type processVariables struct {
 	UnusedFlags     *ebpf.Variable `ebpf:"unused_flags"`
 	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`
 	UnusedVigilProc *ebpf.Variable `ebpf:"unused_vigil_proc"`
+	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`
 }
 
 // processPrograms contains all programs after they have been loaded into the kernel.
