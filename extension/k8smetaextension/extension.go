@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,12 +37,16 @@ var (
 	gvrNamespaces  = schema.GroupVersionResource{Version: "v1", Resource: "namespaces"}
 )
 
-
-
-
-// healthyAfter is how long the informers must run without a list/watch error before the
+// healthyAfter is how long the informers must run without an API error before the
 // extension reports itself healthy again after an error.
-const healthyAfter = 30 * time.Second
+const (
+	healthyAfter        = 30 * time.Second
+	healthCheckInterval = 2 * time.Second
+)
+
+// ownersSyncTimeout bounds how long the pod informer waits for the ReplicaSet and Job
+// informers before starting anyway.
+const ownersSyncTimeout = 10 * time.Second
 
 type k8sMeta struct {
 	*podCache
@@ -58,7 +64,8 @@ type k8sMeta struct {
 	podFactory    informers.SharedInformerFactory
 	metaFactory   metadatainformer.SharedInformerFactory
 	synced        atomic.Bool
-	lastAPIError  atomic.Int64 // unix nanoseconds of the last list/watch error, 0 if none
+	lastAPIError  atomic.Int64 // unix nanoseconds of the last API error, 0 if none
+	lastAPIErr    atomic.Pointer[error]
 	apiErrorCount atomic.Int64
 }
 
@@ -72,17 +79,56 @@ func newExtension(cfg *Config, set component.TelemetrySettings, clients ClientPr
 	if err != nil {
 		return nil, fmt.Errorf("creating k8s_meta telemetry: %w", err)
 	}
-	return &k8sMeta{
+	m := &k8sMeta{
 		podCache:   newPodCache(),
 		cfg:        cfg,
 		set:        set,
 		newClients: clients,
 		getenv:     os.Getenv,
 		telemetry:  tb,
-	}, nil
+	}
+	if m.newClients == nil {
+		m.newClients = m.defaultClients
+	}
+	return m, nil
 }
 
-func defaultClients(cfg *Config) (kubernetes.Interface, k8smetadata.Interface, error) {
+// countingTransport counts failed API requests (transport errors, 5xx, 401, 403).
+type countingTransport struct {
+	next http.RoundTripper
+	m    *k8sMeta
+}
+
+func (t *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	switch {
+	case err != nil:
+		t.m.countAPIError(req.Context(), resourceOf(req.URL.Path), err)
+	case resp.StatusCode >= 500 || resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden:
+		t.m.countAPIError(req.Context(), resourceOf(req.URL.Path), fmt.Errorf("%s %s: %s", req.Method, req.URL.Path, resp.Status))
+	}
+	return resp, err
+}
+
+// resourceOf names the resource of an API path, from a small fixed set (a metric attribute).
+func resourceOf(path string) string {
+	switch path[strings.LastIndexByte(path, '/')+1:] {
+	case "pods":
+		return "pods"
+	case "replicasets":
+		return "replicasets"
+	case "jobs":
+		return "jobs"
+	case "namespaces":
+		return "namespaces"
+	}
+	return "other"
+}
+
+// defaultClients builds clients from auth_type. Every request goes through a RoundTripper
+// that counts failures: client-go's reflectors retry refused watches internally without
+// reporting them, so counting at the transport is the only complete error count.
+func (m *k8sMeta) defaultClients(cfg *Config) (kubernetes.Interface, k8smetadata.Interface, error) {
 	var (
 		rc  *rest.Config
 		err error
@@ -101,6 +147,7 @@ func defaultClients(cfg *Config) (kubernetes.Interface, k8smetadata.Interface, e
 		return nil, nil, fmt.Errorf("loading Kubernetes client configuration (auth_type %s): %w", cfg.AuthType, err)
 	}
 	rc.UserAgent = "vigil-k8s-meta"
+	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, m: m} })
 	cs, err := kubernetes.NewForConfig(rc)
 	if err != nil {
 		return nil, nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
@@ -132,7 +179,7 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 	cs, mc, err := m.newClients(m.cfg)
 	if err != nil {
 		// Without a client nothing will ever be enriched, but the pipeline keeps running.
-		m.countAPIError(ctx, "client")
+		m.countAPIError(ctx, "client", err)
 		m.set.Logger.Error("Kubernetes metadata unavailable; telemetry will not be enriched", zap.Error(err))
 		componentstatus.ReportStatus(host, componentstatus.NewPermanentErrorEvent(err))
 		return nil
@@ -156,10 +203,11 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 		"pods": podInf, "replicasets": rsInf, "jobs": jobInf, "namespaces": nsInf,
 	} {
 		res := res
-		if err := inf.SetWatchErrorHandlerWithContext(func(ctx context.Context, _ *cache.Reflector, err error) {
-			m.countAPIError(ctx, res)
-			componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(
-				fmt.Errorf("listing/watching %s: %w", res, err)))
+		// Errors are counted by the transport; this keeps klog quiet and feeds the status.
+		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+			err = fmt.Errorf("listing/watching %s: %w", res, err)
+			m.lastAPIErr.Store(&err)
+			m.lastAPIError.Store(time.Now().UnixNano())
 		}); err != nil {
 			return fmt.Errorf("setting %s watch error handler: %w", res, err)
 		}
@@ -188,12 +236,20 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 	}
 
 	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusStarting))
-	m.podFactory.Start(ctx.Done())
+	// Owners first, so that a pod's workload is resolved when the pod is first published
+	// (otherwise early telemetry would name the ReplicaSet instead of the Deployment). The
+	// wait is bounded and in the background: Start never blocks on the API server.
 	m.metaFactory.Start(ctx.Done())
-
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
+		waitCtx, cancelWait := context.WithTimeout(ctx, ownersSyncTimeout)
+		cache.WaitForCacheSync(waitCtx.Done(), rsInf.HasSynced, jobInf.HasSynced)
+		cancelWait()
+		if ctx.Err() != nil {
+			return
+		}
+		m.podFactory.Start(ctx.Done())
 		m.watchHealth(ctx, host)
 	}()
 	return nil
@@ -224,7 +280,7 @@ func (m *k8sMeta) watchHealth(ctx context.Context, host component.Host) {
 	componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 
 	healthy := true
-	t := time.NewTicker(healthyAfter / 3)
+	t := time.NewTicker(healthCheckInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -234,9 +290,14 @@ func (m *k8sMeta) watchHealth(ctx context.Context, host component.Host) {
 			last := m.lastAPIError.Load()
 			recent := last != 0 && time.Since(time.Unix(0, last)) < healthyAfter
 			switch {
-			case recent:
+			case recent && healthy:
 				healthy = false
-			case !healthy:
+				err := errors.New("kubernetes API error")
+				if p := m.lastAPIErr.Load(); p != nil {
+					err = *p
+				}
+				componentstatus.ReportStatus(host, componentstatus.NewRecoverableErrorEvent(err))
+			case !recent && !healthy:
 				healthy = true
 				componentstatus.ReportStatus(host, componentstatus.NewEvent(componentstatus.StatusOK))
 			}
@@ -250,8 +311,9 @@ func (m *k8sMeta) Synced() bool { return m.synced.Load() }
 // APIErrors returns the number of API errors seen so far.
 func (m *k8sMeta) APIErrors() int64 { return m.apiErrorCount.Load() }
 
-func (m *k8sMeta) countAPIError(ctx context.Context, resource string) {
+func (m *k8sMeta) countAPIError(ctx context.Context, resource string, err error) {
 	m.apiErrorCount.Add(1)
+	m.lastAPIErr.Store(&err)
 	m.lastAPIError.Store(time.Now().UnixNano())
 	m.telemetry.K8sMetaAPIErrors.Add(ctx, 1, metric.WithAttributes(attribute.String("resource", resource)))
 }

@@ -17,11 +17,12 @@ type ClientProvider func(cfg *Config) (kubernetes.Interface, k8smetadata.Interfa
 
 // NewFactory returns the factory of the k8s_meta extension.
 func NewFactory() extension.Factory {
-	return NewFactoryWithClientProvider(defaultClients)
+	return NewFactoryWithClientProvider(nil)
 }
 
 // NewFactoryWithClientProvider returns a factory whose extensions get their Kubernetes clients
-// from provider instead of from auth_type; tests use it to hand in fake clientsets.
+// from provider instead of from auth_type; tests use it to hand in fake clientsets. A nil
+// provider means the default: clients from auth_type.
 func NewFactoryWithClientProvider(provider ClientProvider) extension.Factory {
 	return extension.NewFactory(
 		metadata.Type,

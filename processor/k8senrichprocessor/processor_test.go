@@ -400,4 +400,3 @@ func TestStartWithoutExtension(t *testing.T) {
 	require.EqualError(t, p.Start(context.Background(), host), `extension "k8s_meta" is not a k8s_meta extension`)
 	require.NoError(t, p.Shutdown(context.Background()))
 }
-

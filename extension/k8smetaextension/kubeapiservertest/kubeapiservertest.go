@@ -1,0 +1,303 @@
+// Package kubeapiservertest starts a real kube-apiserver backed by a real etcd on 127.0.0.1
+// for integration tests, and can stop and restart the API server to test outages.
+//
+// The binaries come from the environment: VIGIL_KUBE_APISERVER (built by
+// .ci/k8s/build-kube-apiserver.sh) and VIGIL_ETCD (Debian's etcd-server package installs
+// /usr/bin/etcd). When they are unset the tests are skipped, except when CI=true: then they
+// fail, so that CI can never pass without running them.
+package kubeapiservertest // import "github.com/vigilsec/vigil/extension/k8smetaextension/kubeapiservertest"
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+)
+
+// Environment variables naming the binaries.
+const (
+	EnvKubeAPIServer = "VIGIL_KUBE_APISERVER"
+	EnvEtcd          = "VIGIL_ETCD"
+)
+
+const token = "vigil-integration-token"
+
+// Binaries returns the paths of kube-apiserver and etcd, skipping the test when they are not
+// configured, or failing it when CI=true.
+func Binaries(t testing.TB) (apiserver, etcd string) {
+	t.Helper()
+	apiserver, etcd = os.Getenv(EnvKubeAPIServer), os.Getenv(EnvEtcd)
+	var reason string
+	switch {
+	case apiserver == "" || etcd == "":
+		reason = fmt.Sprintf("%s and %s must name the kube-apiserver and etcd binaries (see .ci/k8s/integration.sh)", EnvKubeAPIServer, EnvEtcd)
+	default:
+		for _, b := range []string{apiserver, etcd} {
+			if _, err := os.Stat(b); err != nil {
+				reason = fmt.Sprintf("integration binary: %v", err)
+			}
+		}
+	}
+	if reason == "" {
+		return apiserver, etcd
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("Kubernetes integration test cannot run in CI: %s", reason)
+	}
+	t.Skipf("skipping Kubernetes integration test: %s", reason)
+	return "", ""
+}
+
+// Server is a running etcd plus kube-apiserver.
+type Server struct {
+	t            testing.TB
+	dir          string
+	apiserverBin string
+	etcdBin      string
+	etcdURL      string
+	port         int
+	etcd         *exec.Cmd
+	apiserver    *exec.Cmd
+	apiExited    chan struct{}
+	apiLog       *syncBuffer
+
+	// URL is the API server's https URL; Kubeconfig a kubeconfig file for it.
+	URL        string
+	Kubeconfig string
+}
+
+// Start starts etcd and kube-apiserver on free loopback ports and waits until the API server
+// is ready. Both are stopped by t.Cleanup.
+func Start(t testing.TB, apiserverBin, etcdBin string) *Server {
+	t.Helper()
+	s := &Server{t: t, dir: t.TempDir(), apiserverBin: apiserverBin, etcdBin: etcdBin}
+	t.Cleanup(s.stop)
+
+	clientPort, peerPort := freePort(t), freePort(t)
+	s.etcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
+	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
+	s.etcd = exec.Command(etcdBin,
+		"--name=vigil",
+		"--data-dir="+filepath.Join(s.dir, "etcd"),
+		"--listen-client-urls="+s.etcdURL,
+		"--advertise-client-urls="+s.etcdURL,
+		"--listen-peer-urls="+peerURL,
+		"--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=vigil="+peerURL,
+		"--log-level=error",
+	)
+	s.etcd.Stdout, s.etcd.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
+	if err := s.etcd.Start(); err != nil {
+		t.Fatalf("starting etcd: %v", err)
+	}
+	waitFor(t, 30*time.Second, "etcd health", func() error {
+		resp, err := http.Get(s.etcdURL + "/health")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+
+	// Service-account keys, made with openssl as an operator would.
+	for _, args := range [][]string{
+		{"genrsa", "-out", filepath.Join(s.dir, "sa.key"), "2048"},
+		{"rsa", "-in", filepath.Join(s.dir, "sa.key"), "-pubout", "-out", filepath.Join(s.dir, "sa.pub")},
+	} {
+		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	writeFile(t, filepath.Join(s.dir, "tokens.csv"), token+",vigil-admin,vigil-admin,system:masters\n")
+
+	s.port = freePort(t)
+	s.URL = "https://127.0.0.1:" + strconv.Itoa(s.port)
+	s.Kubeconfig = filepath.Join(s.dir, "kubeconfig")
+	writeFile(t, s.Kubeconfig, fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: it
+  cluster:
+    server: %s
+    insecure-skip-tls-verify: true
+users:
+- name: it
+  user:
+    token: %s
+contexts:
+- name: it
+  context: {cluster: it, user: it}
+current-context: it
+`, s.URL, token))
+
+	s.StartAPIServer()
+	return s
+}
+
+// StartAPIServer (re)starts kube-apiserver on the same port and etcd, and waits until ready.
+func (s *Server) StartAPIServer() {
+	s.t.Helper()
+	s.apiLog = &syncBuffer{}
+	s.apiserver = exec.Command(s.apiserverBin,
+		"--etcd-servers="+s.etcdURL,
+		"--bind-address=127.0.0.1",
+		"--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(s.port),
+		"--cert-dir="+filepath.Join(s.dir, "certs"),
+		"--token-auth-file="+filepath.Join(s.dir, "tokens.csv"),
+		"--authorization-mode=AlwaysAllow",
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+filepath.Join(s.dir, "sa.pub"),
+		"--service-account-signing-key-file="+filepath.Join(s.dir, "sa.key"),
+		"--service-cluster-ip-range=10.0.0.0/24",
+		"--endpoint-reconciler-type=none",
+		// No controller-manager creates default service accounts here.
+		"--disable-admission-plugins=ServiceAccount",
+		"--enable-priority-and-fairness=false",
+	)
+	s.apiserver.Stdout, s.apiserver.Stderr = s.apiLog, s.apiLog
+	if err := s.apiserver.Start(); err != nil {
+		s.t.Fatalf("starting kube-apiserver: %v", err)
+	}
+	exited := make(chan struct{})
+	s.apiExited = exited
+	go func(cmd *exec.Cmd) {
+		_ = cmd.Wait()
+		close(exited)
+	}(s.apiserver)
+	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test server
+	}}
+	defer client.CloseIdleConnections()
+	waitFor(s.t, 90*time.Second, "kube-apiserver /readyz", func() error {
+		select {
+		case <-exited:
+			return errors.New("kube-apiserver exited:\n" + tail(s.apiLog.String()))
+		default:
+		}
+		req, _ := http.NewRequest(http.MethodGet, s.URL+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("status %d", resp.StatusCode)
+		}
+		return nil
+	})
+}
+
+// StopAPIServer kills kube-apiserver (etcd keeps running), as in an API server outage.
+func (s *Server) StopAPIServer() {
+	if s.apiserver == nil || s.apiserver.Process == nil {
+		return
+	}
+	_ = s.apiserver.Process.Kill()
+	<-s.apiExited
+	s.apiserver = nil
+}
+
+func (s *Server) stop() {
+	s.StopAPIServer()
+	if s.etcd != nil && s.etcd.Process != nil {
+		_ = s.etcd.Process.Kill()
+		_ = s.etcd.Wait()
+	}
+}
+
+// RESTConfig returns a client configuration for the API server.
+func (s *Server) RESTConfig() *rest.Config {
+	return &rest.Config{
+		Host:            s.URL,
+		BearerToken:     token,
+		TLSClientConfig: rest.TLSClientConfig{Insecure: true},
+	}
+}
+
+// Clientset returns a clientset for the API server.
+func (s *Server) Clientset() *kubernetes.Clientset {
+	s.t.Helper()
+	cs, err := kubernetes.NewForConfig(s.RESTConfig())
+	if err != nil {
+		s.t.Fatalf("creating clientset: %v", err)
+	}
+	return cs
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+func writeFile(t testing.TB, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatalf("writing %s: %v", path, err)
+	}
+}
+
+func waitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	var err error
+	for {
+		if err = check(); err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("waiting for %s: %v", what, err)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the exec package's copying goroutine.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func tail(s string) string {
+	const n = 4000
+	if len(s) > n {
+		return s[len(s)-n:]
+	}
+	return s
+}
