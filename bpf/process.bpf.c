@@ -5,7 +5,7 @@
  * iterator that reports the processes already running when the sensor starts.
  * Hooks are BTF tracepoints present on every supported kernel.
  */
-#include "common.h"
+#include "policy.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -28,6 +28,11 @@ struct vigil_proc {
 	__u64 cgroup_id;
 	__u64 start_boottime;        /* task start, boot clock ns */
 	__u64 parent_start_boottime; /* parent start, boot clock ns */
+	__u64 rules;   /* process.exec rules matched (exec only) */
+	__u8 action;   /* strongest matched action */
+	__u8 applied;  /* the action was carried out */
+	__u8 matched;  /* rules is meaningful */
+	__u8 pad1;
 	__u16 path_len;
 	__u16 cwd_len;
 	__u16 args_len;
@@ -44,9 +49,14 @@ const struct vigil_proc *unused_vigil_proc __attribute__((unused));
 const enum vigil_op *unused_op __attribute__((unused));
 const enum vigil_flags *unused_flags __attribute__((unused));
 const enum vigil_counter *unused_counter __attribute__((unused));
+const enum rule_kind *unused_kind __attribute__((unused));
+const enum vigil_event *unused_event __attribute__((unused));
+const enum vigil_action *unused_action __attribute__((unused));
+const struct vigil_alert *unused_alert __attribute__((unused));
 
 struct scratch {
 	struct vigil_proc ev;
+	struct bin_key bin;
 };
 
 struct {
@@ -56,10 +66,6 @@ struct {
 	__type(value, struct scratch);
 } scratch_map SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 1 << 22); /* replaced at load time from configuration */
-} events SEC(".maps");
 
 static __always_inline struct scratch *get_scratch(void)
 {
@@ -101,6 +107,10 @@ static __always_inline void fill_task(struct task_struct *task, struct scratch *
 	ev->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
 	ev->parent_start_boottime = BPF_CORE_READ(task, real_parent, group_leader, start_boottime);
 	ev->args_len = 0;
+	ev->rules = 0;
+	ev->action = 0;
+	ev->applied = 0;
+	ev->matched = 0;
 	fill_cgroup(task, ev);
 
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
@@ -151,6 +161,51 @@ static __always_inline long submit(struct vigil_proc *ev)
 	return output(&events, ev, offsetof(struct vigil_proc, args) + n);
 }
 
+/* remember_binary records the executable of a process for binary selectors. */
+static __always_inline struct bin_key *remember_binary(struct scratch *s)
+{
+	__u32 n = s->ev.path_len;
+	if (n > BIN_KEY - 1)
+		n = BIN_KEY - 1;
+	bpf_probe_read_kernel(s->bin.path, BIN_KEY, s->ev.path);
+	s->bin.path[BIN_KEY - 1] = 0;
+	/* The key includes the NUL, so an exact-path entry matches only this path. */
+	s->bin.prefixlen = (n + 1) * 8;
+	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->bin, BPF_ANY);
+	return &s->bin;
+}
+
+/* exec_rules applies process.exec rules to the new image of current. */
+static __always_inline void exec_rules(struct scratch *s, struct task_struct *task, struct bin_key *bin)
+{
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->kind_policies[KIND_EXEC])
+		return;
+	__u64 pol = policies_for(sel, task, s->ev.tgid, s->ev.uid, s->ev.cgroup_id);
+	if (!(pol & sel->kind_policies[KIND_EXEC]))
+		return;
+	__u64 *m = bpf_map_lookup_elem(&exec_binaries, bin);
+	struct match_ctx mc = {
+		.candidates = (m ? *m : 0) | sel->any_filter[KIND_EXEC],
+		.policies = pol,
+		.kind = KIND_EXEC,
+	};
+	if (!mc.candidates)
+		return;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return;
+	s->ev.rules = mc.matched;
+	s->ev.action = mc.action;
+	s->ev.matched = 1;
+	/* The new image has not run a single instruction yet: the pending SIGKILL
+	 * ends it on the way back to user space. */
+	if (mc.action == ACT_KILL && mc.enforce) {
+		bpf_send_signal(SIGKILL);
+		s->ev.applied = 1;
+	}
+}
+
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -171,6 +226,7 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 		}
 	}
 	s->ev.args_len = len;
+	exec_rules(s, task, remember_binary(s));
 	submit(&s->ev);
 	return 0;
 }
@@ -186,6 +242,8 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	if (!s)
 		return 0;
 	struct vigil_proc *ev = &s->ev;
+	__u32 tgid = BPF_CORE_READ(p, tgid);
+	bpf_map_delete_elem(&proc_bin, &tgid);
 	ev->hdr.op = OP_EXIT;
 	ev->hdr.flags = 0;
 	ev->hdr.ktime = bpf_ktime_get_boot_ns();
@@ -199,6 +257,8 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	ev->path_len = 0;
 	ev->cwd_len = 0;
 	ev->args_len = 0;
+	ev->rules = 0;
+	ev->action = ev->applied = ev->matched = 0;
 	/* Only the fixed head of the record is needed for an exit. */
 	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
@@ -214,6 +274,11 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	if (!s)
 		return 0;
 	struct vigil_proc *ev = &s->ev;
+	__u32 ptgid = BPF_CORE_READ(parent, tgid);
+	__u32 ctgid = BPF_CORE_READ(child, tgid);
+	struct bin_key *pb = bpf_map_lookup_elem(&proc_bin, &ptgid);
+	if (pb)
+		bpf_map_update_elem(&proc_bin, &ctgid, pb, BPF_ANY);
 	ev->hdr.op = OP_FORK;
 	ev->hdr.flags = 0;
 	ev->hdr.ktime = bpf_ktime_get_boot_ns();
@@ -231,6 +296,8 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ev->path_len = 0;
 	ev->cwd_len = 0;
 	ev->args_len = 0;
+	ev->rules = 0;
+	ev->action = ev->applied = ev->matched = 0;
 	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
 }
@@ -253,6 +320,8 @@ int iter_tasks(struct bpf_iter__task *ctx)
 		return 0;
 	fill_task(task, s, OP_ITER);
 	s->ev.args_len = 0;
+	if (s->ev.path_len)
+		remember_binary(s);
 	struct mm_struct *mm = task->mm;
 	if (mm) {
 		unsigned long start = BPF_CORE_READ(mm, arg_start);

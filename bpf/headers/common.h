@@ -20,6 +20,7 @@ enum vigil_op {
 	OP_EXIT = 2,
 	OP_FORK = 3,
 	OP_ITER = 4, /* a process found by the start-up task iterator */
+	OP_ALERT = 5, /* a policy rule matched (struct vigil_alert) */
 };
 
 /* Flags on process records. */

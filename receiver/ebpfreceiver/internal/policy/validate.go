@@ -373,3 +373,10 @@ func (v *validator) rule(r *Rule, key string) {
 		v.errorf(key+".action", "effective action %q is neither the action nor the fallback", r.EffectiveAction)
 	}
 }
+
+// ErrorAt returns an error about key (such as "rules[2].event") in this policy's
+// file, at the key's line: for checks made outside this package, such as what
+// this version's sensors implement.
+func (p *Policy) ErrorAt(key, format string, args ...any) *Error {
+	return &Error{File: p.Source, Line: p.line(key), Key: key, Reason: fmt.Sprintf(format, args...)}
+}

@@ -19,10 +19,11 @@ type Op uint8
 
 // Record opcodes, mirrored from enum vigil_op in bpf/headers/common.h.
 const (
-	OpExec = Op(processVigilOpOP_EXEC)
-	OpExit = Op(processVigilOpOP_EXIT)
-	OpFork = Op(processVigilOpOP_FORK)
-	OpIter = Op(processVigilOpOP_ITER)
+	OpExec  = Op(processVigilOpOP_EXEC)
+	OpExit  = Op(processVigilOpOP_EXIT)
+	OpFork  = Op(processVigilOpOP_FORK)
+	OpIter  = Op(processVigilOpOP_ITER)
+	OpAlert = Op(processVigilOpOP_ALERT)
 )
 
 // Flags on process records, mirrored from enum vigil_flags.
@@ -181,6 +182,8 @@ type ProcEvent struct {
 	Path                 string
 	Cwd                  string
 	Args                 []string
+	// Exec records: the process.exec rules that matched (Match.Rules != 0).
+	Match ExecMatch
 }
 
 // Offsets into struct vigil_proc, from the generated layout.
@@ -211,6 +214,9 @@ func DecodeProc(b []byte, ev *ProcEvent) error {
 		UID: head.Uid, GID: head.Gid, EUID: head.Euid, EGID: head.Egid,
 		ExitCode: head.ExitCode, CgroupID: head.CgroupId,
 		StartBoottime: head.StartBoottime, ParentStartBoottime: head.ParentStartBoottime,
+	}
+	if head.Matched != 0 {
+		ev.Match = ExecMatch{Rules: head.Rules, Action: head.Action, Applied: head.Applied != 0}
 	}
 	if len(b) == offHead {
 		return nil

@@ -13,6 +13,12 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type processBinKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Path      [256]int8
+}
+
 type processEventHeader struct {
 	_     structs.HostLayout
 	Op    uint8
@@ -21,14 +27,100 @@ type processEventHeader struct {
 	Ktime uint64
 }
 
+type processNet4Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      uint32
+}
+
+type processNet6Key struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Addr      [16]uint8
+}
+
 type processPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
 }
 
+type processRuleCfg struct {
+	_       structs.HostLayout
+	Active  uint8
+	Policy  uint8
+	Action  uint8
+	Enforce uint8
+	Access  uint8
+	Event   uint8
+	Pad     [2]uint8
+}
+
+type processRuleKind uint32
+
+const (
+	processRuleKindKIND_FILE processRuleKind = 0
+	processRuleKindKIND_NET  processRuleKind = 1
+	processRuleKindKIND_EXEC processRuleKind = 2
+	processRuleKindKIND_SYS  processRuleKind = 3
+	processRuleKindKIND_MAX  processRuleKind = 4
+)
+
 type processScratch struct {
-	_  structs.HostLayout
-	Ev processVigilProc
+	_   structs.HostLayout
+	Ev  processVigilProc
+	Bin processBinKey
+	_   [4]byte
+}
+
+type processSelectorCfg struct {
+	_              structs.HostLayout
+	Active         uint64
+	NeedUid        uint64
+	NeedBinary     uint64
+	NeedCgroup     uint64
+	ContainersOnly uint64
+	ContainersNone uint64
+	AnyFilter      [4]uint64
+	KindPolicies   [4]uint64
+	EmitAll        uint8
+	Pad            [7]uint8
+}
+
+type processVigilAction uint32
+
+const (
+	processVigilActionACT_POST  processVigilAction = 0
+	processVigilActionACT_COUNT processVigilAction = 1
+	processVigilActionACT_DENY  processVigilAction = 2
+	processVigilActionACT_KILL  processVigilAction = 3
+)
+
+type processVigilAlert struct {
+	_             structs.HostLayout
+	Hdr           processEventHeader
+	Pid           uint32
+	Tgid          uint32
+	Ppid          uint32
+	Uid           uint32
+	Euid          uint32
+	Gid           uint32
+	CgroupId      uint64
+	StartBoottime uint64
+	Rules         uint64
+	Kind          uint8
+	Event         uint8
+	Action        uint8
+	Applied       uint8
+	Access        uint32
+	Args          [4]uint64
+	Family        uint16
+	Dport         uint16
+	Protocol      uint8
+	Pad2          [3]uint8
+	Daddr         [16]uint8
+	PathLen       uint16
+	Pad3          [3]uint16
+	Path          [1024]int8
 }
 
 type processVigilCounter uint32
@@ -38,6 +130,20 @@ const (
 	processVigilCounterCNT_SCRATCH_MISS processVigilCounter = 1
 	processVigilCounterCNT_ARGS_FAULT   processVigilCounter = 2
 	processVigilCounterCNT_MAX          processVigilCounter = 8
+)
+
+type processVigilEvent uint32
+
+const (
+	processVigilEventEV_FILE_OPEN        processVigilEvent = 1
+	processVigilEventEV_NET_CONNECT      processVigilEvent = 6
+	processVigilEventEV_PROCESS_EXEC     processVigilEvent = 9
+	processVigilEventEV_PRIVILEGE_CHANGE processVigilEvent = 10
+	processVigilEventEV_NAMESPACE_CHANGE processVigilEvent = 11
+	processVigilEventEV_MODULE_LOAD      processVigilEvent = 12
+	processVigilEventEV_BPF_LOAD         processVigilEvent = 13
+	processVigilEventEV_PTRACE           processVigilEvent = 14
+	processVigilEventEV_MAX              processVigilEvent = 16
 )
 
 type processVigilFlags uint32
@@ -53,10 +159,11 @@ const (
 type processVigilOp uint32
 
 const (
-	processVigilOpOP_EXEC processVigilOp = 1
-	processVigilOpOP_EXIT processVigilOp = 2
-	processVigilOpOP_FORK processVigilOp = 3
-	processVigilOpOP_ITER processVigilOp = 4
+	processVigilOpOP_EXEC  processVigilOp = 1
+	processVigilOpOP_EXIT  processVigilOp = 2
+	processVigilOpOP_FORK  processVigilOp = 3
+	processVigilOpOP_ITER  processVigilOp = 4
+	processVigilOpOP_ALERT processVigilOp = 5
 )
 
 type processVigilProc struct {
@@ -73,6 +180,11 @@ type processVigilProc struct {
 	CgroupId            uint64
 	StartBoottime       uint64
 	ParentStartBoottime uint64
+	Rules               uint64
+	Action              uint8
+	Applied             uint8
+	Matched             uint8
+	Pad1                uint8
 	PathLen             uint16
 	CwdLen              uint16
 	ArgsLen             uint16
@@ -82,6 +194,7 @@ type processVigilProc struct {
 	Path                [1024]int8
 	Cwd                 [1024]int8
 	Args                [4096]int8
+	_                   [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -89,16 +202,34 @@ type processVigilProc struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	processMapCounters        = "counters"
+	processMapEventRules      = "event_rules"
 	processMapEvents          = "events"
+	processMapExecBinaries    = "exec_binaries"
+	processMapFilePaths       = "file_paths"
+	processMapNetAnyPort      = "net_any_port"
+	processMapNetCidr4        = "net_cidr4"
+	processMapNetCidr6        = "net_cidr6"
+	processMapNetPorts        = "net_ports"
 	processMapPathScratchMap  = "path_scratch_map"
+	processMapProcBin         = "proc_bin"
+	processMapRuleHits        = "rule_hits"
+	processMapRules           = "rules"
 	processMapScratchMap      = "scratch_map"
+	processMapSelBinary       = "sel_binary"
+	processMapSelCgroup       = "sel_cgroup"
+	processMapSelUid          = "sel_uid"
+	processMapSelector        = "selector"
 	processProgHandleExec     = "handle_exec"
 	processProgHandleExit     = "handle_exit"
 	processProgHandleFork     = "handle_fork"
 	processProgIterTasks      = "iter_tasks"
 	processVarArgsMax         = "args_max"
+	processVarUnusedAction    = "unused_action"
+	processVarUnusedAlert     = "unused_alert"
 	processVarUnusedCounter   = "unused_counter"
+	processVarUnusedEvent     = "unused_event"
 	processVarUnusedFlags     = "unused_flags"
+	processVarUnusedKind      = "unused_kind"
 	processVarUnusedOp        = "unused_op"
 	processVarUnusedVigilProc = "unused_vigil_proc"
 	processVarWakeupBytes     = "wakeup_bytes"
@@ -157,9 +288,23 @@ type processProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
+	EventRules     *ebpf.MapSpec `ebpf:"event_rules"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
+	ExecBinaries   *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
+	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
+	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
+	NetCidr6       *ebpf.MapSpec `ebpf:"net_cidr6"`
+	NetPorts       *ebpf.MapSpec `ebpf:"net_ports"`
 	PathScratchMap *ebpf.MapSpec `ebpf:"path_scratch_map"`
+	ProcBin        *ebpf.MapSpec `ebpf:"proc_bin"`
+	RuleHits       *ebpf.MapSpec `ebpf:"rule_hits"`
+	Rules          *ebpf.MapSpec `ebpf:"rules"`
 	ScratchMap     *ebpf.MapSpec `ebpf:"scratch_map"`
+	SelBinary      *ebpf.MapSpec `ebpf:"sel_binary"`
+	SelCgroup      *ebpf.MapSpec `ebpf:"sel_cgroup"`
+	SelUid         *ebpf.MapSpec `ebpf:"sel_uid"`
+	Selector       *ebpf.MapSpec `ebpf:"selector"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -167,8 +312,12 @@ type processMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type processVariableSpecs struct {
 	ArgsMax         *ebpf.VariableSpec `ebpf:"args_max"`
+	UnusedAction    *ebpf.VariableSpec `ebpf:"unused_action"`
+	UnusedAlert     *ebpf.VariableSpec `ebpf:"unused_alert"`
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
+	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
 	UnusedFlags     *ebpf.VariableSpec `ebpf:"unused_flags"`
+	UnusedKind      *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
 	UnusedVigilProc *ebpf.VariableSpec `ebpf:"unused_vigil_proc"`
 	WakeupBytes     *ebpf.VariableSpec `ebpf:"wakeup_bytes"`
@@ -195,17 +344,45 @@ func (o *processObjects) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
 	Counters       *ebpf.Map `ebpf:"counters"`
+	EventRules     *ebpf.Map `ebpf:"event_rules"`
 	Events         *ebpf.Map `ebpf:"events"`
+	ExecBinaries   *ebpf.Map `ebpf:"exec_binaries"`
+	FilePaths      *ebpf.Map `ebpf:"file_paths"`
+	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
+	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
+	NetCidr6       *ebpf.Map `ebpf:"net_cidr6"`
+	NetPorts       *ebpf.Map `ebpf:"net_ports"`
 	PathScratchMap *ebpf.Map `ebpf:"path_scratch_map"`
+	ProcBin        *ebpf.Map `ebpf:"proc_bin"`
+	RuleHits       *ebpf.Map `ebpf:"rule_hits"`
+	Rules          *ebpf.Map `ebpf:"rules"`
 	ScratchMap     *ebpf.Map `ebpf:"scratch_map"`
+	SelBinary      *ebpf.Map `ebpf:"sel_binary"`
+	SelCgroup      *ebpf.Map `ebpf:"sel_cgroup"`
+	SelUid         *ebpf.Map `ebpf:"sel_uid"`
+	Selector       *ebpf.Map `ebpf:"selector"`
 }
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
 		m.Counters,
+		m.EventRules,
 		m.Events,
+		m.ExecBinaries,
+		m.FilePaths,
+		m.NetAnyPort,
+		m.NetCidr4,
+		m.NetCidr6,
+		m.NetPorts,
 		m.PathScratchMap,
+		m.ProcBin,
+		m.RuleHits,
+		m.Rules,
 		m.ScratchMap,
+		m.SelBinary,
+		m.SelCgroup,
+		m.SelUid,
+		m.Selector,
 	)
 }
 
@@ -214,8 +391,12 @@ func (m *processMaps) Close() error {
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processVariables struct {
 	ArgsMax         *ebpf.Variable `ebpf:"args_max"`
+	UnusedAction    *ebpf.Variable `ebpf:"unused_action"`
+	UnusedAlert     *ebpf.Variable `ebpf:"unused_alert"`
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
+	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
 	UnusedFlags     *ebpf.Variable `ebpf:"unused_flags"`
+	UnusedKind      *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`
 	UnusedVigilProc *ebpf.Variable `ebpf:"unused_vigil_proc"`
 	WakeupBytes     *ebpf.Variable `ebpf:"wakeup_bytes"`

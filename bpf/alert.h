@@ -1,0 +1,52 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/* Alert construction shared by the file, network and syscall sensors. */
+#ifndef VIGIL_ALERT_H
+#define VIGIL_ALERT_H
+
+#include "policy.h"
+
+struct alert_scratch {
+	struct vigil_alert a;
+	struct bin_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct alert_scratch);
+} alert_scratch_map SEC(".maps");
+
+/* Force BTF emission of the record type for bpf2go. */
+const struct vigil_alert *unused_vigil_alert __attribute__((unused));
+
+static __always_inline struct alert_scratch *alert_scratch(void)
+{
+	__u32 zero = 0;
+	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
+	if (!s)
+		count(CNT_SCRATCH_MISS);
+	return s;
+}
+
+/* send_alert applies a kill and emits the alert (unless it is count-only). denied
+ * says the hook itself refused the operation. */
+static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)
+{
+	a->hdr.op = OP_ALERT;
+	a->rules = mc->matched;
+	a->action = mc->any ? mc->action : ACT_POST;
+	a->applied = denied;
+	if (mc->any && mc->action == ACT_KILL && mc->enforce) {
+		bpf_send_signal(SIGKILL);
+		a->applied = 1;
+	}
+	if (!emit_all && mc->action == ACT_COUNT)
+		return; /* counted in rule_hits; nothing crosses the ring buffer */
+	__u32 n = a->path_len;
+	if (n > PATH_BUF - 1)
+		n = PATH_BUF - 1;
+	output(&events, a, offsetof(struct vigil_alert, path) + n + 1);
+}
+
+#endif

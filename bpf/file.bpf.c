@@ -1,0 +1,107 @@
+//go:build ignore
+// SPDX-License-Identifier: (MIT OR GPL-2.0)
+/*
+ * File sensor: file.open on the exit of open/openat/openat2. The path is the
+ * resolved absolute path of the file actually opened (walked from the new file
+ * descriptor), so relative paths, "..", and symlinks cannot dodge a rule. Events
+ * that match no rule are dropped here, before the path walk when no policy
+ * selects the process.
+ */
+#include "alert.h"
+
+char __license[] SEC("license") = "Dual MIT/GPL";
+
+#define O_ACCMODE 00000003
+#define O_WRONLY 00000001
+#define O_RDWR 00000002
+#define ACCESS_READ 1
+#define ACCESS_WRITE 2
+
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = 0;
+	if (fd < 0 || fd >= max)
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
+static __always_inline int on_open(long fd)
+{
+	if (fd < 0)
+		return 0;
+	struct selector_cfg *sel = get_selector();
+	if (!sel)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 tgid = pt >> 32;
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u64 cgid = bpf_get_current_cgroup_id();
+	__u8 emit_all = sel->emit_all;
+	__u64 pol = 0;
+	if (!emit_all) {
+		if (!sel->kind_policies[KIND_FILE])
+			return 0;
+		pol = policies_for(sel, task, tgid, uid, cgid) & sel->kind_policies[KIND_FILE];
+		if (!pol)
+			return 0; /* no policy selects this process: no path walk */
+	}
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return 0;
+	__u32 trunc = 0;
+	a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, &trunc);
+	__u32 flags = BPF_CORE_READ(f, f_flags);
+	__u32 acc = flags & O_ACCMODE;
+	__u32 access = acc == O_WRONLY ? ACCESS_WRITE : acc == O_RDWR ? (ACCESS_READ | ACCESS_WRITE) : ACCESS_READ;
+
+	struct match_ctx mc = {.kind = KIND_FILE, .access = access, .policies = pol};
+	if (!emit_all) {
+		__u32 n = a->path_len;
+		if (n > BIN_KEY - 1)
+			n = BIN_KEY - 1;
+		bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
+		s->key.prefixlen = (n + 1) * 8;
+		__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+		mc.candidates = (m ? *m : 0) | sel->any_filter[KIND_FILE];
+		if (!mc.candidates)
+			return 0;
+		bpf_loop(MAX_RULES, match_step, &mc, 0);
+		if (!mc.any)
+			return 0;
+	}
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->kind = KIND_FILE;
+	a->event = EV_FILE_OPEN;
+	a->access = flags;
+	a->family = 0;
+	send_alert(a, &mc, emit_all, 0);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat")
+int file_openat(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_openat2")
+int file_openat2(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open(ctx->ret);
+}
+
+SEC("tracepoint/syscalls/sys_exit_open")
+int file_open(struct trace_event_raw_sys_exit *ctx)
+{
+	return on_open(ctx->ret);
+}

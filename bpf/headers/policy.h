@@ -1,0 +1,341 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * Policy state shared by every sensor object: selectors, rules, the per-process
+ * binary table and the event ring buffer. Each sensor object carries these map
+ * definitions; user space loads the process sensor first and hands its maps to
+ * the others (MapReplacements), so all sensors see one set of maps.
+ *
+ * Compilation model (user space, internal/policy + compile.go):
+ *  - each policy has a slot 0..63; a selector evaluates to a 64-bit policy mask;
+ *  - each rule has a slot 0..63 within its kind (file, net, exec, sys); filter maps
+ *    (LPM tries, hashes) map a key to the mask of rules it satisfies, closed over
+ *    shorter prefixes, so one lookup answers "which rules match";
+ *  - a rule matches when its filter bit is set and its policy's selector bit is set.
+ * Changing policy is a map update; programs are never reloaded.
+ */
+#ifndef VIGIL_POLICY_H
+#define VIGIL_POLICY_H
+
+#include "common.h"
+
+#define MAX_RULES 64
+#define BIN_KEY 256 /* bytes of an executable path used as a selector key */
+
+enum rule_kind {
+	KIND_FILE = 0,
+	KIND_NET = 1,
+	KIND_EXEC = 2,
+	KIND_SYS = 3,
+	KIND_MAX = 4,
+};
+
+/* Events of rules (enum policy event), as in the policy format. */
+enum vigil_event {
+	EV_FILE_OPEN = 1,
+	EV_NET_CONNECT = 6,
+	EV_PROCESS_EXEC = 9,
+	EV_PRIVILEGE_CHANGE = 10,
+	EV_NAMESPACE_CHANGE = 11,
+	EV_MODULE_LOAD = 12,
+	EV_BPF_LOAD = 13,
+	EV_PTRACE = 14,
+	EV_MAX = 16,
+};
+
+enum vigil_action {
+	ACT_POST = 0,
+	ACT_COUNT = 1,
+	ACT_DENY = 2,
+	ACT_KILL = 3,
+};
+
+struct rule_cfg {
+	__u8 active;
+	__u8 policy;  /* policy slot */
+	__u8 action;  /* enum vigil_action, effective on this kernel */
+	__u8 enforce; /* 0: monitor, report what would be done */
+	__u8 access;  /* file.open: bit 0 read, bit 1 write; 0 = either */
+	__u8 event;   /* enum vigil_event */
+	__u8 pad[2];
+};
+
+/* Selector state, one entry (array index 0). */
+struct selector_cfg {
+	__u64 active;          /* policies loaded */
+	__u64 need_uid;        /* policies with a uids selector */
+	__u64 need_binary;     /* policies with binaries/binary_prefixes */
+	__u64 need_cgroup;     /* policies with namespaces/pod_labels (cgroup-id sets) */
+	__u64 containers_only; /* policies for containerised processes only */
+	__u64 containers_none; /* policies for host processes only */
+	__u64 any_filter[KIND_MAX]; /* rules of each kind with no filter key (match any) */
+	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
+	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
+	__u8 pad[7];
+};
+
+struct bin_key {
+	__u32 prefixlen; /* bits, for the LPM trie */
+	char path[BIN_KEY];
+};
+
+struct net4_key {
+	__u32 prefixlen;
+	__u32 addr;
+};
+
+struct net6_key {
+	__u32 prefixlen;
+	__u8 addr[16];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct selector_cfg);
+} selector SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, KIND_MAX *MAX_RULES);
+	__type(key, __u32);
+	__type(value, struct rule_cfg);
+} rules SEC(".maps");
+
+/* Per-rule match counters (kind * 64 + slot), per CPU: the `count` action's metric. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, KIND_MAX *MAX_RULES);
+	__type(key, __u32);
+	__type(value, __u64);
+} rule_hits SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32);
+	__type(value, __u64);
+} sel_uid SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u64);
+} sel_cgroup SEC(".maps");
+
+/* Executable selectors: exact paths are keyed with their NUL (so only the exact
+ * path matches), directory prefixes without it. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct bin_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} sel_binary SEC(".maps");
+
+/* The executable of every process (tgid), written at exec and inherited at fork. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u32);
+	__type(value, struct bin_key);
+} proc_bin SEC(".maps");
+
+/* Rule filters: key -> mask of rules (of that kind) the key satisfies. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 8192);
+	__type(key, struct bin_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} file_paths SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct bin_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} exec_binaries SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct net4_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} net_cidr4 SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct net6_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} net_cidr6 SEC(".maps");
+
+/* port -> rules listing it; rules without ports are in any_port. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u16);
+	__type(value, __u64);
+} net_ports SEC(".maps");
+
+/* Net rules that list no ports (array index 0). Separate from any_filter[KIND_NET],
+ * which holds net rules without CIDRs. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} net_any_port SEC(".maps");
+
+/* event id -> rules of that event (syscall-hook events have no filter keys). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, EV_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} event_rules SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22); /* replaced at load time from configuration */
+} events SEC(".maps");
+
+/* An alert: a policy rule matched (or, in emit_all mode, a candidate event). */
+struct vigil_alert {
+	struct event_header hdr;
+	__u32 pid;
+	__u32 tgid;
+	__u32 ppid;
+	__u32 uid;
+	__u32 euid;
+	__u32 gid;
+	__u64 cgroup_id;
+	__u64 start_boottime;
+	__u64 rules;   /* matched rule mask within kind */
+	__u8 kind;     /* enum rule_kind */
+	__u8 event;    /* enum vigil_event */
+	__u8 action;   /* strongest matched action */
+	__u8 applied;  /* the action was carried out (enforce mode and possible) */
+	__u32 access;  /* file.open: open flags; sys: syscall specific */
+	__u64 args[4]; /* syscall arguments (sys kind) */
+	__u16 family;  /* AF_INET / AF_INET6 */
+	__u16 dport;   /* host order */
+	__u8 protocol; /* IPPROTO_TCP / UDP */
+	__u8 pad2[3];
+	__u8 daddr[16];
+	__u16 path_len;
+	__u16 pad3[3];
+	char path[PATH_BUF];
+};
+
+static __always_inline struct selector_cfg *get_selector(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&selector, &zero);
+}
+
+/* in_container: the task's pid namespace is not the initial one. */
+static __always_inline int in_container(struct task_struct *task)
+{
+	unsigned int level = BPF_CORE_READ(task, nsproxy, pid_ns_for_children, level);
+	return level > 0;
+}
+
+/* policies_for evaluates every loaded policy's selector for the current task. */
+static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_struct *task, __u32 tgid,
+					  __u32 uid, __u64 cgid)
+{
+	__u64 mask = sel->active;
+	if (!mask)
+		return 0;
+	if (sel->need_uid & mask) {
+		__u64 *m = bpf_map_lookup_elem(&sel_uid, &uid);
+		mask &= ~sel->need_uid | (m ? *m : 0);
+	}
+	if (sel->need_cgroup & mask) {
+		__u64 *m = bpf_map_lookup_elem(&sel_cgroup, &cgid);
+		mask &= ~sel->need_cgroup | (m ? *m : 0);
+	}
+	if ((sel->containers_only | sel->containers_none) & mask) {
+		if (in_container(task))
+			mask &= ~sel->containers_none;
+		else
+			mask &= ~sel->containers_only;
+	}
+	if (sel->need_binary & mask) {
+		struct bin_key *bk = bpf_map_lookup_elem(&proc_bin, &tgid);
+		__u64 *m = bk ? bpf_map_lookup_elem(&sel_binary, bk) : 0;
+		mask &= ~sel->need_binary | (m ? *m : 0);
+	}
+	return mask;
+}
+
+/*
+ * match_rules keeps the candidate rules whose policy selected the task and whose
+ * access filter holds, and returns the strongest action among them in *action
+ * (kill > deny > post > count) and whether any of those is enforced.
+ */
+struct match_ctx {
+	__u64 candidates;
+	__u64 policies;
+	__u32 kind;
+	__u32 access; /* ACCESS bits of this event, file.open */
+	__u64 matched;
+	__u8 action;
+	__u8 enforce;
+	__u8 any;
+};
+
+static long match_step(__u32 i, struct match_ctx *m)
+{
+	if (!(m->candidates & (1ULL << i)))
+		return 0;
+	__u32 idx = m->kind * MAX_RULES + i;
+	struct rule_cfg *r = bpf_map_lookup_elem(&rules, &idx);
+	if (!r || !r->active)
+		return 0;
+	if (!(m->policies & (1ULL << (r->policy & 63))))
+		return 0;
+	if (r->access && !(r->access & m->access))
+		return 0;
+	m->matched |= 1ULL << i;
+	__u64 *hits = bpf_map_lookup_elem(&rule_hits, &idx);
+	if (hits)
+		*hits += 1;
+	/* Rank: kill(3) > deny(2) > post(0) > count(1). */
+	__u8 rank = r->action == ACT_COUNT ? 0 : r->action == ACT_POST ? 1 : r->action;
+	__u8 cur = !m->any ? 0 : m->action == ACT_COUNT ? 0 : m->action == ACT_POST ? 1 : m->action;
+	if (!m->any || rank > cur) {
+		m->action = r->action;
+		m->enforce = r->enforce;
+	} else if (rank == cur && r->enforce) {
+		m->enforce = 1;
+	}
+	m->any = 1;
+	return 0;
+}
+
+static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_struct *task)
+{
+	a->hdr.ktime = bpf_ktime_get_boot_ns();
+	a->hdr.flags = 0;
+	__u64 pt = bpf_get_current_pid_tgid();
+	a->pid = (__u32)pt;
+	a->tgid = pt >> 32;
+	a->ppid = BPF_CORE_READ(task, real_parent, tgid);
+	__u64 ug = bpf_get_current_uid_gid();
+	a->uid = (__u32)ug;
+	a->gid = ug >> 32;
+	a->euid = BPF_CORE_READ(task, cred, euid.val);
+	a->cgroup_id = bpf_get_current_cgroup_id();
+	a->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+}
+
+#define SIGKILL 9
+
+#endif

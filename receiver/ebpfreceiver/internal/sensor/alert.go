@@ -1,0 +1,75 @@
+package sensor
+
+import (
+	"fmt"
+	"net/netip"
+	"unsafe"
+)
+
+type rawAlert = processVigilAlert
+
+var (
+	offAlertPath = int(unsafe.Offsetof(rawAlert{}.Path))
+	lenAlertPath = len(rawAlert{}.Path)
+)
+
+// Alert is a decoded policy match from the file, network or syscall sensors.
+type Alert struct {
+	Flags           uint32
+	KTime           uint64
+	PID, TGID, PPID uint32
+	UID, EUID, GID  uint32
+	CgroupID        uint64
+	StartBoottime   uint64
+	Rules           uint64 // matched rule slots within Kind
+	Kind            int
+	Event           uint8
+	Action          uint8
+	Applied         bool
+	Access          uint32 // file.open: open flags; syscall events: syscall number
+	Args            [4]uint64
+	Peer            netip.AddrPort // network events
+	Protocol        uint8
+	Path            string
+}
+
+// Op returns the opcode of a ring buffer record.
+func RecordOp(b []byte) Op {
+	if len(b) == 0 {
+		return 0
+	}
+	return Op(b[0])
+}
+
+// DecodeAlert decodes an alert record.
+func DecodeAlert(b []byte, a *Alert) error {
+	if len(b) < offAlertPath {
+		return fmt.Errorf("alert record too short: %d bytes", len(b))
+	}
+	var h rawAlert
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&h)), offAlertPath), b[:offAlertPath])
+	*a = Alert{
+		Flags: h.Hdr.Flags, KTime: h.Hdr.Ktime, PID: h.Pid, TGID: h.Tgid, PPID: h.Ppid,
+		UID: h.Uid, EUID: h.Euid, GID: h.Gid, CgroupID: h.CgroupId, StartBoottime: h.StartBoottime,
+		Rules: h.Rules, Kind: int(h.Kind), Event: h.Event, Action: h.Action, Applied: h.Applied != 0,
+		Access: h.Access, Args: h.Args, Protocol: h.Protocol,
+	}
+	switch h.Family {
+	case 2:
+		a.Peer = netip.AddrPortFrom(netip.AddrFrom4([4]byte(h.Daddr[:4])), h.Dport)
+	case 10:
+		a.Peer = netip.AddrPortFrom(netip.AddrFrom16(h.Daddr), h.Dport)
+	}
+	n := min(int(h.PathLen), lenAlertPath, len(b)-offAlertPath)
+	if n > 0 {
+		a.Path = cstr(b[offAlertPath : offAlertPath+n])
+	}
+	return nil
+}
+
+// ExecMatch is the policy part of an exec record.
+type ExecMatch struct {
+	Rules   uint64
+	Action  uint8
+	Applied bool
+}

@@ -1,0 +1,322 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// Rule kinds, mirrored from enum rule_kind: each kind has its own 64 rule slots.
+const (
+	KindFile  = int(processRuleKindKIND_FILE)
+	KindNet   = int(processRuleKindKIND_NET)
+	KindExec  = int(processRuleKindKIND_EXEC)
+	KindSys   = int(processRuleKindKIND_SYS)
+	numKinds  = int(processRuleKindKIND_MAX)
+	maxRules  = 64
+	binKeyLen = len(processBinKey{}.Path)
+)
+
+// Kernel actions, mirrored from enum vigil_action.
+const (
+	actPost  = uint8(processVigilActionACT_POST)
+	actCount = uint8(processVigilActionACT_COUNT)
+	actDeny  = uint8(processVigilActionACT_DENY)
+	actKill  = uint8(processVigilActionACT_KILL)
+)
+
+// eventIDs maps the policy events this version's sensors implement to the kernel's
+// event ids and rule kinds.
+var eventIDs = map[policy.Event]struct {
+	id   uint8
+	kind int
+}{
+	policy.EventFileOpen:         {uint8(processVigilEventEV_FILE_OPEN), KindFile},
+	policy.EventNetworkConnect:   {uint8(processVigilEventEV_NET_CONNECT), KindNet},
+	policy.EventProcessExec:      {uint8(processVigilEventEV_PROCESS_EXEC), KindExec},
+	policy.EventPrivilegeChange:  {uint8(processVigilEventEV_PRIVILEGE_CHANGE), KindSys},
+	policy.EventNamespaceChange:  {uint8(processVigilEventEV_NAMESPACE_CHANGE), KindSys},
+	policy.EventKernelModuleLoad: {uint8(processVigilEventEV_MODULE_LOAD), KindSys},
+	policy.EventBPFLoad:          {uint8(processVigilEventEV_BPF_LOAD), KindSys},
+	policy.EventProcessPtrace:    {uint8(processVigilEventEV_PTRACE), KindSys},
+}
+
+// Supported reports whether this version's sensors implement an event.
+func Supported(e policy.Event) bool { _, ok := eventIDs[e]; return ok }
+
+// RuleRef names the policy rule behind a kernel rule slot.
+type RuleRef struct {
+	Policy   string
+	Rule     string
+	Event    policy.Event
+	Action   policy.Action // effective on this kernel
+	Severity policy.Severity
+	Enforce  bool
+}
+
+// Compiled is the kernel map contents for a set of policies.
+type Compiled struct {
+	selector  processSelectorCfg
+	rules     [numKinds * maxRules]processRuleCfg
+	selUID    map[uint32]uint64
+	selBinary map[processBinKey]uint64
+	filePaths map[processBinKey]uint64
+	execBins  map[processBinKey]uint64
+	net4      map[processNet4Key]uint64
+	net6      map[processNet6Key]uint64
+	ports     map[uint16]uint64
+	anyPort   uint64
+	cgroups   map[uint64]uint64
+	events    [int(processVigilEventEV_MAX)]uint64
+	// Refs names each used rule slot: index kind*64+slot.
+	Refs map[int]RuleRef
+	// Kinds says which rule kinds are in use (their programs must be attached).
+	Kinds [numKinds]bool
+	// SysEvents lists the syscall-hook events in use.
+	SysEvents map[policy.Event]bool
+	// Policies are the compiled policy names, by slot.
+	Policies map[int]string
+}
+
+// CheckSupported rejects rules whose event this version's sensors do not implement.
+func CheckSupported(p *policy.Policy) error {
+	var errs []error
+	for i, r := range p.Rules {
+		if !Supported(r.Event) {
+			errs = append(errs, p.ErrorAt("rules["+strconv.Itoa(i)+"].event",
+				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func supportedList() string {
+	var s []string
+	for e := range eventIDs {
+		s = append(s, string(e))
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+// Compile turns policies (already validated and capability-checked, each with a
+// slot) into kernel map contents. Namespace and pod-label selectors are resolved
+// by cgroupSets: policy name -> cgroup ids of the pods it selects.
+func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string][]uint64) (*Compiled, error) {
+	c := &Compiled{
+		selUID: map[uint32]uint64{}, selBinary: map[processBinKey]uint64{},
+		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
+		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
+		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
+		Policies: map[int]string{},
+	}
+	var nextRule [numKinds]int
+	selCgroup := map[uint64]uint64{}
+	var fileEntries, execEntries, binEntries []pathEntry
+	var net4Entries, net6Entries []cidrEntry
+	for _, p := range pols {
+		slot, ok := slots[p.Name]
+		if !ok || slot < 0 || slot >= maxRules {
+			return nil, fmt.Errorf("policy %s has no slot", p.Name)
+		}
+		bit := uint64(1) << slot
+		c.Policies[slot] = p.Name
+		c.selector.Active |= bit
+		sel := p.Selector
+		if len(sel.UIDs) > 0 {
+			c.selector.NeedUid |= bit
+			for _, u := range sel.UIDs {
+				c.selUID[u] |= bit
+			}
+		}
+		if len(sel.Binaries)+len(sel.BinaryPrefixes) > 0 {
+			c.selector.NeedBinary |= bit
+			for _, b := range sel.Binaries {
+				binEntries = append(binEntries, pathEntry{b, true, bit})
+			}
+			for _, b := range sel.BinaryPrefixes {
+				binEntries = append(binEntries, pathEntry{b, false, bit})
+			}
+		}
+		if len(sel.Namespaces) > 0 || len(sel.PodLabels) > 0 {
+			c.selector.NeedCgroup |= bit
+			for _, id := range cgroupSets[p.Name] {
+				selCgroup[id] |= bit
+			}
+		}
+		switch sel.Containers {
+		case policy.ContainersOnly:
+			c.selector.ContainersOnly |= bit
+		case policy.ContainersNone:
+			c.selector.ContainersNone |= bit
+		}
+		for ri := range p.Rules {
+			r := &p.Rules[ri]
+			ev, ok := eventIDs[r.Event]
+			if !ok {
+				return nil, p.ErrorAt("rules["+strconv.Itoa(ri)+"].event", "%s is not implemented by this version's sensors", r.Event)
+			}
+			k := ev.kind
+			rs := nextRule[k]
+			if rs >= maxRules {
+				return nil, p.ErrorAt("rules["+strconv.Itoa(ri)+"]", "more than %d rules of this kind across all policies", maxRules)
+			}
+			nextRule[k]++
+			rbit := uint64(1) << rs
+			c.Kinds[k] = true
+			c.selector.KindPolicies[k] |= bit
+			act := r.EffectiveAction
+			if act == "" {
+				act = r.Action
+			}
+			cfg := processRuleCfg{Active: 1, Policy: uint8(slot), Action: kernelAction(act), Event: ev.id}
+			if p.Mode == policy.ModeEnforce {
+				cfg.Enforce = 1
+			}
+			for _, a := range r.Access {
+				switch a {
+				case policy.AccessRead:
+					cfg.Access |= 1
+				case policy.AccessWrite:
+					cfg.Access |= 2
+				}
+			}
+			c.rules[k*maxRules+rs] = cfg
+			c.Refs[k*maxRules+rs] = RuleRef{Policy: p.Name, Rule: r.Name, Event: r.Event, Action: act,
+				Severity: r.Severity, Enforce: p.Mode == policy.ModeEnforce}
+			switch k {
+			case KindFile:
+				if len(r.Paths) == 0 {
+					c.selector.AnyFilter[k] |= rbit
+				}
+				for _, path := range r.Paths {
+					fileEntries = append(fileEntries, pathEntry{path, !strings.HasSuffix(path, "/"), rbit})
+				}
+			case KindExec:
+				if len(r.Binaries) == 0 {
+					c.selector.AnyFilter[k] |= rbit
+				}
+				for _, b := range r.Binaries {
+					execEntries = append(execEntries, pathEntry{b, true, rbit})
+				}
+			case KindNet:
+				if len(r.CIDRs) == 0 {
+					c.selector.AnyFilter[k] |= rbit
+				}
+				for _, pfx := range r.CIDRs {
+					if pfx.Addr().Is4() {
+						net4Entries = append(net4Entries, cidrEntry{pfx, rbit})
+					} else {
+						net6Entries = append(net6Entries, cidrEntry{pfx, rbit})
+					}
+				}
+				if len(r.Ports) == 0 {
+					c.anyPort |= rbit
+				}
+				for _, port := range r.Ports {
+					c.ports[port] |= rbit
+				}
+			case KindSys:
+				c.events[ev.id] |= rbit
+				c.SysEvents[r.Event] = true
+			}
+		}
+	}
+	c.selCgroupSet(selCgroup)
+	closePaths(fileEntries, c.filePaths)
+	closePaths(execEntries, c.execBins)
+	closePaths(binEntries, c.selBinary)
+	for _, e := range closeCIDRs(net4Entries) {
+		k := processNet4Key{Prefixlen: uint32(e.pfx.Bits())}
+		a := e.pfx.Addr().As4()
+		// The kernel compares the address in network byte order, as bytes.
+		k.Addr = nativeU32(a)
+		c.net4[k] |= e.mask
+	}
+	for _, e := range closeCIDRs(net6Entries) {
+		k := processNet6Key{Prefixlen: uint32(e.pfx.Bits()), Addr: e.pfx.Addr().As16()}
+		c.net6[k] |= e.mask
+	}
+	return c, nil
+}
+
+func (c *Compiled) selCgroupSet(m map[uint64]uint64) { c.cgroups = m }
+
+func kernelAction(a policy.Action) uint8 {
+	switch a {
+	case policy.ActionCount:
+		return actCount
+	case policy.ActionDeny:
+		return actDeny
+	case policy.ActionKill:
+		return actKill
+	}
+	return actPost
+}
+
+type pathEntry struct {
+	path  string
+	exact bool
+	mask  uint64
+}
+
+// key builds the LPM key: exact paths include their NUL so that only the exact
+// path matches; directory prefixes do not.
+func (e pathEntry) key() processBinKey {
+	var k processBinKey
+	n := len(e.path)
+	for i := 0; i < n && i < binKeyLen; i++ {
+		k.Path[i] = int8(e.path[i])
+	}
+	if e.exact {
+		n++
+	}
+	k.Prefixlen = uint32(min(n, binKeyLen) * 8)
+	return k
+}
+
+// covers reports whether e matches every path that o matches.
+func (e pathEntry) covers(o pathEntry) bool {
+	if e.exact {
+		return o.exact && o.path == e.path
+	}
+	return strings.HasPrefix(o.path, e.path)
+}
+
+// closePaths writes each entry's key with the masks of every entry covering it:
+// an LPM lookup returns only the longest match, which must carry the shorter ones.
+func closePaths(entries []pathEntry, out map[processBinKey]uint64) {
+	for _, e := range entries {
+		m := uint64(0)
+		for _, o := range entries {
+			if o.covers(e) {
+				m |= o.mask
+			}
+		}
+		out[e.key()] |= m
+	}
+}
+
+type cidrEntry struct {
+	pfx  netip.Prefix
+	mask uint64
+}
+
+func closeCIDRs(entries []cidrEntry) []cidrEntry {
+	out := make([]cidrEntry, 0, len(entries))
+	for _, e := range entries {
+		m := uint64(0)
+		for _, o := range entries {
+			if o.pfx.Bits() <= e.pfx.Bits() && o.pfx.Contains(e.pfx.Addr()) {
+				m |= o.mask
+			}
+		}
+		out = append(out, cidrEntry{e.pfx.Masked(), m})
+	}
+	return out
+}

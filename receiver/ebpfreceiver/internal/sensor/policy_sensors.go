@@ -1,0 +1,176 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// Policy holds the policy-driven sensors (file, network, syscalls). They share
+// the process sensor's maps, and each hook is attached only while a rule needs it.
+type Policy struct {
+	file  fileObjects
+	net   netObjects
+	sys   sysObjects
+	links map[string]link.Link
+	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
+	cgroupRoot string
+}
+
+// LoadPolicy loads the file, network and syscall sensors, sharing p's maps.
+func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
+	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot}
+	shared := p.sharedMaps()
+	load := func(name string, spec *ebpf.CollectionSpec, err error, to any) error {
+		if err != nil {
+			return fmt.Errorf("reading %s sensor object: %w", name, err)
+		}
+		if v, ok := spec.Variables["wakeup_bytes"]; ok {
+			if err := v.Set(wakeupBytes); err != nil {
+				return err
+			}
+		}
+		repl := map[string]*ebpf.Map{}
+		for n, ms := range spec.Maps {
+			if m, ok := shared[n]; ok {
+				ms.MaxEntries = m.MaxEntries() // the ring buffer is sized at load time
+				repl[n] = m
+			}
+		}
+		if err := spec.LoadAndAssign(to, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+			return fmt.Errorf("loading %s sensor into the kernel: %w", name, explainLoadError(err))
+		}
+		return nil
+	}
+	fs, err := loadFile()
+	if err := load("file", fs, err, &s.file); err != nil {
+		return nil, err
+	}
+	ns, err := loadNet()
+	if err := load("network", ns, err, &s.net); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	ss, err := loadSys()
+	if err := load("syscall", ss, err, &s.sys); err != nil {
+		return nil, errors.Join(err, s.Close())
+	}
+	return s, nil
+}
+
+// sysHooks maps syscall-hook events to their tracepoints and programs.
+func (s *Policy) sysHooks() map[policy.Event][]tp {
+	o := &s.sys
+	return map[policy.Event][]tp{
+		policy.EventPrivilegeChange: {{"sys_enter_setuid", o.SysSetuid}, {"sys_enter_setreuid", o.SysSetreuid},
+			{"sys_enter_setresuid", o.SysSetresuid}, {"sys_enter_setgid", o.SysSetgid}, {"sys_enter_capset", o.SysCapset}},
+		policy.EventNamespaceChange:  {{"sys_enter_setns", o.SysSetns}, {"sys_enter_unshare", o.SysUnshare}},
+		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},
+		policy.EventBPFLoad:          {{"sys_enter_bpf", o.SysBpf}},
+		policy.EventProcessPtrace:    {{"sys_enter_ptrace", o.SysPtrace}},
+	}
+}
+
+type tp struct {
+	name string
+	prog *ebpf.Program
+}
+
+// Ensure attaches the hooks the compiled policies need. Hooks stay attached once
+// used (an idle hook costs a map lookup per event); Close detaches everything.
+func (s *Policy) Ensure(c *Compiled) error {
+	var errs []error
+	if c.Kinds[KindFile] {
+		errs = append(errs, s.tracepoints(
+			tp{"sys_exit_openat", s.file.FileOpenat}, tp{"sys_exit_openat2", s.file.FileOpenat2}, tp{"sys_exit_open", s.file.FileOpen}))
+	}
+	if c.Kinds[KindNet] {
+		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
+			s.cgroup("connect6", s.net.NetConnect6, ebpf.AttachCGroupInet6Connect))
+	}
+	hooks := s.sysHooks()
+	for ev := range c.SysEvents {
+		var attached int
+		var evErrs []error
+		for _, h := range hooks[ev] {
+			if err := s.tracepoints(h); err != nil {
+				evErrs = append(evErrs, err)
+				continue
+			}
+			attached++
+		}
+		if attached == 0 {
+			errs = append(errs, fmt.Errorf("%s: no hook could be attached: %w", ev, errors.Join(evErrs...)))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Policy) tracepoints(tps ...tp) error {
+	var errs []error
+	for _, t := range tps {
+		if _, ok := s.links[t.name]; ok {
+			continue
+		}
+		if _, err := os.Stat("/sys/kernel/tracing/events/syscalls/" + t.name); err != nil {
+			if t.name == "sys_exit_open" || t.name == "sys_enter_init_module" {
+				continue // not every kernel has these syscalls
+			}
+		}
+		l, err := link.Tracepoint("syscalls", t.name, t.prog, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attaching tracepoint syscalls/%s: %w", t.name, err))
+			continue
+		}
+		s.links[t.name] = l
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Policy) cgroup(name string, prog *ebpf.Program, at ebpf.AttachType) error {
+	if _, ok := s.links[name]; ok {
+		return nil
+	}
+	l, err := link.AttachCgroup(link.CgroupOptions{Path: s.cgroupRoot, Attach: at, Program: prog})
+	if err != nil {
+		return fmt.Errorf("attaching cgroup/%s to %s: %w", name, s.cgroupRoot, err)
+	}
+	s.links[name] = l
+	return nil
+}
+
+// Attached lists the attached hooks, for logs and tests.
+func (s *Policy) Attached() []string {
+	out := make([]string, 0, len(s.links))
+	for n := range s.links {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Close detaches every hook and frees the programs (the shared maps belong to
+// the process sensor).
+func (s *Policy) Close() error {
+	var errs []error
+	for n, l := range s.links {
+		errs = append(errs, l.Close())
+		delete(s.links, n)
+	}
+	errs = append(errs, s.file.Close(), s.net.Close(), s.sys.Close())
+	return errors.Join(errs...)
+}
+
+// EnsureTracefs mounts tracefs when it is not mounted: tracepoint hooks need it.
+func EnsureTracefs() error {
+	if _, err := os.Stat("/sys/kernel/tracing/events"); err == nil {
+		return nil
+	}
+	if err := mountTracefs(); err != nil {
+		return fmt.Errorf("tracefs is not mounted at /sys/kernel/tracing and mounting it failed (%w): mount it (mount -t tracefs tracefs /sys/kernel/tracing) or give the collector CAP_SYS_ADMIN", err)
+	}
+	return nil
+}
