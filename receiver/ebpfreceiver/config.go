@@ -45,6 +45,12 @@ type Config struct {
 	ProcessCache ProcessCacheConfig `mapstructure:"process_cache"`
 	// Redaction masks secrets in command lines.
 	Redaction RedactionConfig `mapstructure:"redaction"`
+	// PolicyPaths are policy files or directories of *.yaml files, watched for changes.
+	PolicyPaths []string `mapstructure:"policy_paths"`
+	// FilterInUserSpace is a debug and benchmark option: the kernel emits every
+	// file.open and the receiver applies the policies in user space. Never use it in
+	// production: it is what in-kernel filtering exists to avoid.
+	FilterInUserSpace bool `mapstructure:"filter_in_user_space"`
 	// EmitForks also emits a process.fork record for every new process (forks update the
 	// process cache either way).
 	EmitForks bool `mapstructure:"emit_forks"`

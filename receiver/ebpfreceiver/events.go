@@ -10,7 +10,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
 // Event names: the LogRecord event_name field.
@@ -18,6 +20,8 @@ const (
 	eventExec = "process.exec"
 	eventExit = "process.exit"
 	eventFork = "process.fork"
+	// eventAlert labels policy matches in the received-records metric.
+	eventAlert = "policy.match"
 )
 
 // maxBodyCommand bounds the command line quoted in a record's body.
@@ -34,6 +38,8 @@ type event struct {
 	parent    *proctree.Process
 	ancestors []ancestor // beyond the parent
 	exitCode  uint32
+	match     *match        // the policy rule that matched, if any
+	alert     *sensor.Alert // file, network and syscall policy events
 }
 
 // buildLogs groups events into one ResourceLogs per container (host processes
@@ -136,6 +142,10 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 	if exe == "" {
 		exe = "pid " + strconv.FormatUint(uint64(p.PID), 10)
 	}
+	if e.match != nil {
+		fillMatch(lr, e)
+		return
+	}
 	switch e.name {
 	case eventExec:
 		lr.SetSeverityNumber(plog.SeverityNumberInfo)
@@ -180,4 +190,102 @@ func baseName(p string) string {
 		return p[i+1:]
 	}
 	return p
+}
+
+// severities maps the policy's severity names to OTLP severity numbers.
+var severities = map[policy.Severity]plog.SeverityNumber{
+	policy.SeverityDebug: plog.SeverityNumberDebug,
+	policy.SeverityInfo:  plog.SeverityNumberInfo,
+	policy.SeverityWarn:  plog.SeverityNumberWarn,
+	policy.SeverityError: plog.SeverityNumberError,
+	policy.SeverityFatal: plog.SeverityNumberFatal,
+}
+
+// fillMatch writes a policy match: the rule, the action and its outcome, what the
+// event was about, a sentence for the body, and the rule's severity.
+func fillMatch(lr plog.LogRecord, e *event) {
+	m := e.match
+	a := lr.Attributes()
+	a.PutStr("security_rule.name", m.ref.Rule)
+	a.PutStr("security_rule.ruleset.name", m.ref.Policy)
+	a.PutStr("vigil.policy.action", string(m.ref.Action))
+	mode := "monitor"
+	if m.ref.Enforce {
+		mode = "enforce"
+	}
+	a.PutStr("vigil.policy.mode", mode)
+	a.PutBool("vigil.policy.applied", m.applied)
+	sev := severities[m.ref.Severity]
+	if sev == plog.SeverityNumberUnspecified {
+		sev = plog.SeverityNumberInfo
+	}
+	lr.SetSeverityNumber(sev)
+	lr.SetSeverityText(strings.ToUpper(string(m.ref.Severity)))
+
+	what := ""
+	if al := e.alert; al != nil {
+		switch al.Kind {
+		case sensor.KindFile:
+			a.PutStr("file.path", al.Path)
+			a.PutStr("vigil.file.access", accessName(al.Access))
+			what = al.Path
+		case sensor.KindNet:
+			a.PutStr("network.peer.address", al.Peer.Addr().String())
+			a.PutInt("network.peer.port", int64(al.Peer.Port()))
+			a.PutStr("network.transport", transportName(al.Protocol))
+			if al.Peer.Addr().Is4() {
+				a.PutStr("network.type", "ipv4")
+			} else {
+				a.PutStr("network.type", "ipv6")
+			}
+			what = al.Peer.String()
+		case sensor.KindSys:
+			a.PutInt("vigil.syscall.number", int64(al.Access))
+			args := a.PutEmptySlice("vigil.syscall.args")
+			for _, v := range al.Args[:3] {
+				args.AppendEmpty().SetInt(int64(v))
+			}
+		}
+	} else if e.name == eventExec {
+		what = e.proc.Executable
+	}
+	verb := string(m.ref.Action)
+	switch {
+	case m.applied && m.ref.Action == policy.ActionDeny:
+		verb = "denied"
+	case m.applied && m.ref.Action == policy.ActionKill:
+		verb = "killed"
+	case !m.applied && (m.ref.Action == policy.ActionDeny || m.ref.Action == policy.ActionKill):
+		verb = "would " + string(m.ref.Action) + " (monitor)"
+	default:
+		verb = "matched"
+	}
+	body := verb + " " + e.name
+	if what != "" {
+		body += " " + what
+	}
+	if e.proc.Executable != "" {
+		body += " by " + e.proc.Executable
+	}
+	lr.Body().SetStr(body + " [" + m.ref.Policy + "/" + m.ref.Rule + "]")
+}
+
+func accessName(flags uint32) string {
+	switch flags & 3 {
+	case 1:
+		return "write"
+	case 2:
+		return "read_write"
+	}
+	return "read"
+}
+
+func transportName(proto uint8) string {
+	switch proto {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	}
+	return strconv.Itoa(int(proto))
 }

@@ -23,7 +23,9 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
@@ -56,6 +58,9 @@ type logsReceiver struct {
 	newReader func(*sensor.Process) (ringReader, error)
 
 	proc   *sensor.Process
+	pol    *sensor.Policy
+	engine *policyEngine
+	feats  features.Set
 	reader ringReader
 	queue  chan *event
 	cancel context.CancelFunc
@@ -87,7 +92,7 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 	}
 	host, _ := os.Hostname()
 	attrs := map[string]metric.AddOption{}
-	for _, n := range []string{eventExec, eventExit, eventFork, "unknown"} {
+	for _, n := range []string{eventExec, eventExit, eventFork, eventAlert, "unknown"} {
 		attrs[n] = metric.WithAttributeSet(attribute.NewSet(attribute.String("event", n)))
 	}
 	return &logsReceiver{
@@ -118,6 +123,20 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		return err
 	}
 	r.proc = proc
+	r.feats = features.Probe()
+	r.set.Logger.Info(r.feats.String())
+	if len(r.cfg.PolicyPaths) > 0 {
+		if err := sensor.EnsureTracefs(); err != nil {
+			return errors.Join(err, r.closeSensors())
+		}
+		root, err := cgroups.Cgroup2Mount("/proc/self/mountinfo")
+		if err != nil {
+			return errors.Join(fmt.Errorf("network policies attach to the cgroup2 root: %w", err), r.closeSensors())
+		}
+		if r.pol, err = sensor.LoadPolicy(proc, wakeupBytes(r.cfg.RingBufferSize), root); err != nil {
+			return errors.Join(err, r.closeSensors())
+		}
+	}
 	if r.reader, err = r.newReader(proc); err != nil {
 		return errors.Join(fmt.Errorf("opening ring buffer: %w", err), r.closeSensors())
 	}
@@ -140,6 +159,15 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	r.publishCacheStats()
 	if err := r.tb.RegisterCallback(r.observe); err != nil {
 		return errors.Join(err, r.closeSensors())
+	}
+	if r.pol != nil {
+		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
+			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats), slots: policy.NewSlots()}
+		// A bad policy file does not stop the receiver: it is reported and the
+		// others run. Only an unusable policy path set is fatal.
+		if err := r.engine.start(r.cfg.PolicyPaths); err != nil {
+			return errors.Join(fmt.Errorf("policy_paths: %w", err), r.closeSensors())
+		}
 	}
 
 	running := r.cache.Stats().Live
@@ -174,18 +202,25 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	if r.cancel != nil {
 		r.cancel()
 	}
+	if r.engine != nil {
+		errs = append(errs, r.engine.close())
+	}
 	r.tb.Shutdown()
 	errs = append(errs, r.closeSensors())
 	return errors.Join(errs...)
 }
 
 func (r *logsReceiver) closeSensors() error {
-	if r.proc == nil {
-		return nil
+	var errs []error
+	if r.pol != nil {
+		errs = append(errs, r.pol.Close())
+		r.pol = nil
 	}
-	err := r.proc.Close()
-	r.proc = nil
-	return err
+	if r.proc != nil {
+		errs = append(errs, r.proc.Close())
+		r.proc = nil
+	}
+	return errors.Join(errs...)
 }
 
 // readLoop owns the process cache: it decodes every record, updates the cache in
@@ -212,6 +247,10 @@ func (r *logsReceiver) readLoop() {
 			continue
 		}
 		observed := time.Now()
+		if sensor.RecordOp(rec.RawSample) == sensor.OpAlert {
+			r.handleAlert(rec.RawSample, observed)
+			continue
+		}
 		if err := sensor.DecodeProc(rec.RawSample, &ev); err != nil {
 			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
 			continue
@@ -249,6 +288,9 @@ func (r *logsReceiver) handle(ev *sensor.ProcEvent, observed time.Time) *event {
 		p := r.processOf(ev, ev.KTime)
 		r.cache.Put(p)
 		out = r.newEvent(eventExec, ev, observed, p)
+		if ev.Match.Rules != 0 {
+			out.match = r.matchOf(sensor.KindExec, ev.Match.Rules, ev.Match.Applied)
+		}
 	case sensor.OpFork:
 		p := r.cache.Fork(ev.TGID, ev.PPID, ev.StartBoottime, ev.CgroupID, ev.UID, ev.GID, ev.EUID, ev.EGID)
 		if r.cfg.EmitForks {
@@ -370,5 +412,11 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheLive.Load(), metric.WithAttributes(attribute.String("state", "live")))
 	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheExited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
 	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEvictions, r.cacheEvicted.Load())
+	for name, v := range r.feats.MetricValues() {
+		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
+	}
+	if r.engine != nil {
+		r.engine.observe(o)
+	}
 	return nil
 }

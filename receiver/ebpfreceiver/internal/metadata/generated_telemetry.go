@@ -16,6 +16,11 @@ type TelemetryBuilder struct {
 	VigilReceiverKernelErrors          metric.Int64ObservableCounter
 	VigilReceiverProcessCacheEntries   metric.Int64ObservableGauge
 	VigilReceiverProcessCacheEvictions metric.Int64ObservableCounter
+	VigilReceiverPolicyErrors          metric.Int64Counter
+	VigilReceiverPolicyActions         metric.Int64Counter
+	VigilReceiverRuleMatches           metric.Int64ObservableCounter
+	VigilReceiverPoliciesLoaded        metric.Int64ObservableGauge
+	VigilReceiverKernelCapability      metric.Int64ObservableGauge
 	registrations                      []metric.Registration
 }
 
@@ -41,6 +46,21 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.VigilReceiverProcessCacheEvictions, e = b.meter.Int64ObservableCounter("vigil_receiver_process_cache_evictions",
 		metric.WithDescription("Live processes evicted because the cache was full."), metric.WithUnit("{processes}"))
 	err = errors.Join(err, e)
+	b.VigilReceiverPolicyErrors, e = b.meter.Int64Counter("vigil_receiver_policy_errors",
+		metric.WithDescription("Policy files rejected (parse, validation, capability or load errors); the running policies keep working."), metric.WithUnit("{errors}"))
+	err = errors.Join(err, e)
+	b.VigilReceiverPolicyActions, e = b.meter.Int64Counter("vigil_receiver_policy_actions",
+		metric.WithDescription("Policy matches emitted, by policy, rule, action and outcome (applied, monitored: would have been applied in enforce mode, posted)."), metric.WithUnit("{events}"))
+	err = errors.Join(err, e)
+	b.VigilReceiverRuleMatches, e = b.meter.Int64ObservableCounter("vigil_receiver_rule_matches",
+		metric.WithDescription("Rule matches counted in the kernel, by policy, rule and action (count rules send nothing else)."), metric.WithUnit("{events}"))
+	err = errors.Join(err, e)
+	b.VigilReceiverPoliciesLoaded, e = b.meter.Int64ObservableGauge("vigil_receiver_policies_loaded",
+		metric.WithDescription("Policies running in the kernel."), metric.WithUnit("{policies}"))
+	err = errors.Join(err, e)
+	b.VigilReceiverKernelCapability, e = b.meter.Int64ObservableGauge("vigil_receiver_kernel_capability",
+		metric.WithDescription("Kernel capabilities probed at start-up (1 present, 0 missing), by capability."), metric.WithUnit("1"))
+	err = errors.Join(err, e)
 	return b, err
 }
 
@@ -48,7 +68,8 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 func (b *TelemetryBuilder) RegisterCallback(cb metric.Callback) error {
 	reg, err := b.meter.RegisterCallback(cb,
 		b.VigilReceiverKernelEventsLost, b.VigilReceiverKernelErrors,
-		b.VigilReceiverProcessCacheEntries, b.VigilReceiverProcessCacheEvictions)
+		b.VigilReceiverProcessCacheEntries, b.VigilReceiverProcessCacheEvictions,
+		b.VigilReceiverRuleMatches, b.VigilReceiverPoliciesLoaded, b.VigilReceiverKernelCapability)
 	if err != nil {
 		return err
 	}

@@ -81,6 +81,95 @@ type Compiled struct {
 	SysEvents map[policy.Event]bool
 	// Policies are the compiled policy names, by slot.
 	Policies map[int]string
+
+	// User-space copies for filter_in_user_space (a debug mode that makes the
+	// kernel emit every file.open): the same decisions, taken in Go.
+	userFile []userFileRule
+	userSel  map[int]*policy.Policy
+}
+
+type userFileRule struct {
+	slot, policy int
+	paths        []pathEntry
+	access       uint8
+}
+
+// FileProcess is what user-space filtering needs to know about a process.
+type FileProcess struct {
+	UID         uint32
+	Executable  string
+	InContainer bool
+}
+
+// MatchFileInUserSpace is the kernel's file.open decision taken in Go: the mask
+// of file rules that match. Used only in filter_in_user_space mode.
+func (c *Compiled) MatchFileInUserSpace(path string, openFlags uint32, p FileProcess) uint64 {
+	access := uint8(1)
+	switch openFlags & 3 {
+	case 1:
+		access = 2
+	case 2:
+		access = 3
+	}
+	var out uint64
+	for _, r := range c.userFile {
+		if r.access != 0 && r.access&access == 0 {
+			continue
+		}
+		if len(r.paths) > 0 {
+			hit := false
+			for _, e := range r.paths {
+				if (e.exact && e.path == path) || (!e.exact && strings.HasPrefix(path, e.path)) {
+					hit = true
+					break
+				}
+			}
+			if !hit {
+				continue
+			}
+		}
+		if !selects(c.userSel[r.policy], p) {
+			continue
+		}
+		out |= 1 << r.slot
+	}
+	return out
+}
+
+func selects(pol *policy.Policy, p FileProcess) bool {
+	if pol == nil {
+		return false
+	}
+	s := pol.Selector
+	if len(s.UIDs) > 0 && !slicesContains(s.UIDs, p.UID) {
+		return false
+	}
+	if len(s.Binaries)+len(s.BinaryPrefixes) > 0 {
+		ok := slicesContains(s.Binaries, p.Executable)
+		for _, pre := range s.BinaryPrefixes {
+			ok = ok || strings.HasPrefix(p.Executable, pre)
+		}
+		if !ok {
+			return false
+		}
+	}
+	switch s.Containers {
+	case policy.ContainersOnly:
+		return p.InContainer
+	case policy.ContainersNone:
+		return !p.InContainer
+	}
+	// Namespace and pod-label selectors need the cgroup sets: not evaluated here.
+	return len(s.Namespaces) == 0 && len(s.PodLabels) == 0
+}
+
+func slicesContains[T comparable](s []T, v T) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
 
 // CheckSupported rejects rules whose event this version's sensors do not implement.
@@ -113,7 +202,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
-		Policies: map[int]string{},
+		Policies: map[int]string{}, userSel: map[int]*policy.Policy{},
 	}
 	var nextRule [numKinds]int
 	selCgroup := map[uint64]uint64{}
@@ -126,6 +215,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		}
 		bit := uint64(1) << slot
 		c.Policies[slot] = p.Name
+		c.userSel[slot] = p
 		c.selector.Active |= bit
 		sel := p.Selector
 		if len(sel.UIDs) > 0 {
@@ -194,9 +284,13 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 				if len(r.Paths) == 0 {
 					c.selector.AnyFilter[k] |= rbit
 				}
+				ur := userFileRule{slot: rs, policy: slot, access: cfg.Access}
 				for _, path := range r.Paths {
-					fileEntries = append(fileEntries, pathEntry{path, !strings.HasSuffix(path, "/"), rbit})
+					e := pathEntry{path, !strings.HasSuffix(path, "/"), rbit}
+					fileEntries = append(fileEntries, e)
+					ur.paths = append(ur.paths, e)
 				}
+				c.userFile = append(c.userFile, ur)
 			case KindExec:
 				if len(r.Binaries) == 0 {
 					c.selector.AnyFilter[k] |= rbit
@@ -319,4 +413,35 @@ func closeCIDRs(entries []cidrEntry) []cidrEntry {
 		out = append(out, cidrEntry{e.pfx.Masked(), m})
 	}
 	return out
+}
+
+// Strongest returns the rule of a kind's matched mask whose action ranks highest
+// (kill > deny > post > count), the lowest slot on ties: the kernel's choice.
+func (c *Compiled) Strongest(kind int, mask uint64) (RuleRef, bool) {
+	best, bestRank, found := RuleRef{}, -1, false
+	for i := 0; i < maxRules; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		ref, ok := c.Refs[kind*maxRules+i]
+		if !ok {
+			continue
+		}
+		if r := actionRank(ref.Action); r > bestRank {
+			best, bestRank, found = ref, r, true
+		}
+	}
+	return best, found
+}
+
+func actionRank(a policy.Action) int {
+	switch a {
+	case policy.ActionKill:
+		return 3
+	case policy.ActionDeny:
+		return 2
+	case policy.ActionPost:
+		return 1
+	}
+	return 0
 }
