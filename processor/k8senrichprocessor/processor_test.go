@@ -58,6 +58,10 @@ func newFakeCluster(t testing.TB) *fakeCluster {
 	return &fakeCluster{cs: k8sfake.NewClientset(), mc: metadatafake.NewSimpleMetadataClient(scheme)}
 }
 
+func (f *fakeCluster) provider(*k8smetaextension.Config) (kubernetes.Interface, k8smetadata.Interface, error) {
+	return f.cs, f.mc, nil
+}
+
 func (f *fakeCluster) addOwned(t testing.TB, gvr schema.GroupVersionResource, kind, ns, name, ownerKind, ownerName string) {
 	obj := &metav1.PartialObjectMetadata{
 		TypeMeta:   metav1.TypeMeta{APIVersion: gvr.GroupVersion().String(), Kind: kind},

@@ -61,9 +61,18 @@ func Binaries(t testing.TB) (apiserver, etcd string) {
 	return "", ""
 }
 
+// T is the part of testing.TB the harness uses; programs (the benchmark driver) can provide
+// their own.
+type T interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
 // Server is a running etcd plus kube-apiserver.
 type Server struct {
-	t            testing.TB
+	t            T
 	dir          string
 	apiserverBin string
 	etcdBin      string
@@ -81,7 +90,7 @@ type Server struct {
 
 // Start starts etcd and kube-apiserver on free loopback ports and waits until the API server
 // is ready. Both are stopped by t.Cleanup.
-func Start(t testing.TB, apiserverBin, etcdBin string) *Server {
+func Start(t T, apiserverBin, etcdBin string) *Server {
 	t.Helper()
 	s := &Server{t: t, dir: t.TempDir(), apiserverBin: apiserverBin, etcdBin: etcdBin}
 	t.Cleanup(s.stop)
@@ -242,7 +251,7 @@ func (s *Server) Clientset() *kubernetes.Clientset {
 	return cs
 }
 
-func freePort(t testing.TB) int {
+func freePort(t T) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -252,14 +261,14 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func writeFile(t testing.TB, path, content string) {
+func writeFile(t T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatalf("writing %s: %v", path, err)
 	}
 }
 
-func waitFor(t testing.TB, timeout time.Duration, what string, check func() error) {
+func waitFor(t T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
