@@ -31,13 +31,14 @@ static __always_inline struct alert_scratch *alert_scratch(void)
 
 /* send_alert applies a kill and emits the alert (unless it is count-only). denied
  * says the hook itself refused the operation. */
-static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)
+static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied,
+					   __u8 can_signal)
 {
 	a->hdr.op = OP_ALERT;
 	a->rules = mc->matched;
 	a->action = mc->any ? mc->action : ACT_POST;
 	a->applied = denied;
-	if (mc->any && mc->action == ACT_KILL && mc->enforce) {
+	if (can_signal && mc->any && mc->action == ACT_KILL && mc->enforce) {
 		bpf_send_signal(SIGKILL);
 		a->applied = 1;
 	}
@@ -47,6 +48,11 @@ static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *
 	if (n > PATH_BUF - 1)
 		n = PATH_BUF - 1;
 	output(&events, a, offsetof(struct vigil_alert, path) + n + 1);
+}
+
+static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)
+{
+	send_alert_sig(a, mc, emit_all, denied, 1);
 }
 
 #endif

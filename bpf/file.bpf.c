@@ -70,7 +70,8 @@ static __always_inline int on_open(long fd)
 		bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
 		s->key.prefixlen = (n + 1) * 8;
 		__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
-		mc.candidates = (m ? *m : 0) | sel->any_filter[KIND_FILE];
+		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
+		mc.candidates = ((m ? *m : 0) | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
 		if (!mc.candidates)
 			return 0;
 		bpf_loop(MAX_RULES, match_step, &mc, 0);

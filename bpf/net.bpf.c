@@ -72,7 +72,9 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, int v6)
 	int allow = 1;
 	if (mc.enforce && (mc.action == ACT_DENY || mc.action == ACT_KILL))
 		allow = 0; /* a kill also refuses the connect: the process is going away */
-	send_alert(a, &mc, 0, !allow);
+	/* cgroup programs may not send signals before 6.18: the connect is refused
+	 * here and user space delivers the SIGKILL of a kill rule. */
+	send_alert_sig(a, &mc, 0, !allow, 0);
 	return allow;
 }
 

@@ -69,6 +69,7 @@ struct selector_cfg {
 	__u64 containers_none; /* policies for host processes only */
 	__u64 any_filter[KIND_MAX]; /* rules of each kind with no filter key (match any) */
 	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
+	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
 	__u8 pad[7];
 };

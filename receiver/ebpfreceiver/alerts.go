@@ -4,6 +4,7 @@ package ebpfreceiver
 
 import (
 	"context"
+	"syscall"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -41,6 +42,10 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 	m := r.matchOf(a.Kind, a.Rules, a.Applied)
 	if m == nil {
 		return // the policy was removed while the record was in flight
+	}
+	if a.Kind == sensor.KindNet && m.ref.Action == policy.ActionKill && m.ref.Enforce {
+		// The cgroup hook refused the connect but cannot signal on every kernel.
+		_ = syscall.Kill(int(a.TGID), syscall.SIGKILL)
 	}
 	name := string(m.ref.Event)
 	r.tb.VigilReceiverEventsReceived.Add(ctx, 1, r.eventAttrs[eventAlert])

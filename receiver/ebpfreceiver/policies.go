@@ -49,12 +49,11 @@ type policyEngine struct {
 	totals   map[sensor.RuleRef]int64
 }
 
-// capabilitiesOf turns probed kernel features into what policies may use. BPF LSM
-// hooks are not implemented by this version's sensors, so deny is available only
-// where a cgroup hook can refuse (network.connect), whatever the kernel offers.
-func capabilitiesOf(f features.Set) policy.Capabilities {
+// capabilitiesOf turns probed kernel features into what policies may use. lsm is
+// whether the BPF LSM sensor loaded (it implements file.open deny).
+func capabilitiesOf(f features.Set, lsm bool) policy.Capabilities {
 	return policy.Capabilities{
-		LSM: false, Fentry: f.Fentry, Kprobe: f.Kprobe,
+		LSM: lsm, Fentry: f.Fentry, Kprobe: f.Kprobe,
 		CgroupSockAddr: f.CgroupSockAddr, SendSignal: f.SendSignal,
 	}
 }

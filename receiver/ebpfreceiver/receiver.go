@@ -133,8 +133,12 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		if err != nil {
 			return errors.Join(fmt.Errorf("network policies attach to the cgroup2 root: %w", err), r.closeSensors())
 		}
-		if r.pol, err = sensor.LoadPolicy(proc, wakeupBytes(r.cfg.RingBufferSize), root); err != nil {
+		var lsmErr error
+		if r.pol, lsmErr, err = sensor.LoadPolicy(proc, wakeupBytes(r.cfg.RingBufferSize), root, r.feats.LSM); err != nil {
 			return errors.Join(err, r.closeSensors())
+		}
+		if lsmErr != nil {
+			r.set.Logger.Warn("BPF LSM is available but its sensor did not load: file.open deny rules will be rejected", zap.Error(lsmErr))
 		}
 	}
 	if r.reader, err = r.newReader(proc); err != nil {
@@ -162,7 +166,7 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	}
 	if r.pol != nil {
 		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
-			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats), slots: policy.NewSlots()}
+			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats, r.pol.HasLSM()), slots: policy.NewSlots()}
 		// A bad policy file does not stop the receiver: it is reported and the
 		// others run. Only an unusable policy path set is fatal.
 		if err := r.engine.start(r.cfg.PolicyPaths); err != nil {

@@ -77,6 +77,8 @@ type Compiled struct {
 	Refs map[int]RuleRef
 	// Kinds says which rule kinds are in use (their programs must be attached).
 	Kinds [numKinds]bool
+	// NeedsLSM: a rule is enforced by a BPF LSM hook.
+	NeedsLSM bool
 	// SysEvents lists the syscall-hook events in use.
 	SysEvents map[policy.Event]bool
 	// Policies are the compiled policy names, by slot.
@@ -283,6 +285,11 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 			case KindFile:
 				if len(r.Paths) == 0 {
 					c.selector.AnyFilter[k] |= rbit
+				}
+				if act == policy.ActionDeny {
+					// Only possible with BPF LSM (CheckCapabilities): the LSM hook owns it.
+					c.selector.LsmRules[k] |= rbit
+					c.NeedsLSM = true
 				}
 				ur := userFileRule{slot: rs, policy: slot, access: cfg.Access}
 				for _, path := range r.Paths {

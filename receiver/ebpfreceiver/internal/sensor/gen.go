@@ -7,3 +7,4 @@ package sensor
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 file ../../../../bpf/file.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 net ../../../../bpf/net.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 sys ../../../../bpf/sys.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 lsm ../../../../bpf/lsm.bpf.c -- -I../../../../bpf/headers -I../../../../bpf

@@ -96,6 +96,7 @@ type netSelectorCfg struct {
 	ContainersNone uint64
 	AnyFilter      [4]uint64
 	KindPolicies   [4]uint64
+	LsmRules       [4]uint64
 	EmitAll        uint8
 	Pad            [7]uint8
 }

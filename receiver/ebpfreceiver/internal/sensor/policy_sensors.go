@@ -14,38 +14,64 @@ import (
 // Policy holds the policy-driven sensors (file, network, syscalls). They share
 // the process sensor's maps, and each hook is attached only while a rule needs it.
 type Policy struct {
-	file  fileObjects
-	net   netObjects
-	sys   sysObjects
-	links map[string]link.Link
+	file   fileObjects
+	net    netObjects
+	sys    sysObjects
+	lsm    *lsmObjects // nil unless BPF LSM is available
+	closed bool
+	links  map[string]link.Link
 	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
 	cgroupRoot string
 }
 
-// LoadPolicy loads the file, network and syscall sensors, sharing p's maps.
-func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
-	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot}
+// LoadPolicy loads the file, network and syscall sensors, sharing p's maps, and
+// the BPF LSM sensor when withLSM. An LSM sensor that does not load is left out
+// and its error returned in lsmErr: the other sensors work without it.
+func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, withLSM bool) (s *Policy, lsmErr error, err error) {
+	s, err = loadPolicy(p, wakeupBytes, cgroupRoot)
+	if err != nil || !withLSM {
+		return s, nil, err
+	}
+	ls, err := loadLsm()
+	var objs lsmObjects
+	if err := loadShared(p, "BPF LSM", ls, err, wakeupBytes, &objs); err != nil {
+		return s, err, nil
+	}
+	s.lsm = &objs
+	return s, nil, nil
+}
+
+// HasLSM reports whether the BPF LSM sensor is loaded.
+func (s *Policy) HasLSM() bool { return s.lsm != nil }
+
+// loadShared loads one sensor object with the process sensor's maps.
+func loadShared(p *Process, name string, spec *ebpf.CollectionSpec, err error, wakeupBytes uint64, to any) error {
+	if err != nil {
+		return fmt.Errorf("reading %s sensor object: %w", name, err)
+	}
+	if v, ok := spec.Variables["wakeup_bytes"]; ok {
+		if err := v.Set(wakeupBytes); err != nil {
+			return err
+		}
+	}
 	shared := p.sharedMaps()
+	repl := map[string]*ebpf.Map{}
+	for n, ms := range spec.Maps {
+		if m, ok := shared[n]; ok {
+			ms.MaxEntries = m.MaxEntries() // the ring buffer is sized at load time
+			repl[n] = m
+		}
+	}
+	if err := spec.LoadAndAssign(to, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
+		return fmt.Errorf("loading %s sensor into the kernel: %w", name, explainLoadError(err))
+	}
+	return nil
+}
+
+func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
+	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot}
 	load := func(name string, spec *ebpf.CollectionSpec, err error, to any) error {
-		if err != nil {
-			return fmt.Errorf("reading %s sensor object: %w", name, err)
-		}
-		if v, ok := spec.Variables["wakeup_bytes"]; ok {
-			if err := v.Set(wakeupBytes); err != nil {
-				return err
-			}
-		}
-		repl := map[string]*ebpf.Map{}
-		for n, ms := range spec.Maps {
-			if m, ok := shared[n]; ok {
-				ms.MaxEntries = m.MaxEntries() // the ring buffer is sized at load time
-				repl[n] = m
-			}
-		}
-		if err := spec.LoadAndAssign(to, &ebpf.CollectionOptions{MapReplacements: repl}); err != nil {
-			return fmt.Errorf("loading %s sensor into the kernel: %w", name, explainLoadError(err))
-		}
-		return nil
+		return loadShared(p, name, spec, err, wakeupBytes, to)
 	}
 	fs, err := loadFile()
 	if err := load("file", fs, err, &s.file); err != nil {
@@ -87,6 +113,18 @@ func (s *Policy) Ensure(c *Compiled) error {
 	if c.Kinds[KindFile] {
 		errs = append(errs, s.tracepoints(
 			tp{"sys_exit_openat", s.file.FileOpenat}, tp{"sys_exit_openat2", s.file.FileOpenat2}, tp{"sys_exit_open", s.file.FileOpen}))
+	}
+	if c.NeedsLSM {
+		if s.lsm == nil {
+			errs = append(errs, errors.New("a file.open deny rule needs the BPF LSM sensor, which is not loaded"))
+		} else if _, ok := s.links["lsm/file_open"]; !ok {
+			l, err := link.AttachLSM(link.LSMOptions{Program: s.lsm.LsmFileOpen})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attaching lsm/file_open: %w", err))
+			} else {
+				s.links["lsm/file_open"] = l
+			}
+		}
 	}
 	if c.Kinds[KindNet] {
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
@@ -155,12 +193,19 @@ func (s *Policy) Attached() []string {
 // Close detaches every hook and frees the programs (the shared maps belong to
 // the process sensor).
 func (s *Policy) Close() error {
+	if s.closed {
+		return nil
+	}
+	s.closed = true
 	var errs []error
 	for n, l := range s.links {
 		errs = append(errs, l.Close())
 		delete(s.links, n)
 	}
 	errs = append(errs, s.file.Close(), s.net.Close(), s.sys.Close())
+	if s.lsm != nil {
+		errs = append(errs, s.lsm.Close())
+	}
 	return errors.Join(errs...)
 }
 

@@ -26,7 +26,9 @@ type policyRig struct {
 	rd   *ringbuf.Reader
 }
 
-func newPolicyRig(t *testing.T) *policyRig {
+func newPolicyRig(t *testing.T) *policyRig { return newPolicyRigLSM(t, false) }
+
+func newPolicyRigLSM(t *testing.T, withLSM bool) *policyRig {
 	t.Helper()
 	testenv.RequireRoot(t)
 	require.NoError(t, EnsureTracefs())
@@ -35,9 +37,10 @@ func newPolicyRig(t *testing.T) *policyRig {
 	t.Cleanup(func() { assert.NoError(t, p.Close()) })
 	root, err := cgroups.Cgroup2Mount("/proc/self/mountinfo")
 	require.NoError(t, err)
-	pol, err := LoadPolicy(p, 0, root)
+	pol, lsmErr, err := LoadPolicy(p, 0, root, withLSM)
 	require.NoError(t, err)
-	t.Cleanup(func() { assert.NoError(t, pol.Close()) })
+	require.NoError(t, lsmErr)
+	t.Cleanup(func() { assert.NoError(t, pol.Close()) }) // Close is idempotent
 	rd, err := NewReader(p.Events())
 	require.NoError(t, err)
 	t.Cleanup(func() { rd.Close() })
@@ -48,13 +51,17 @@ func newPolicyRig(t *testing.T) *policyRig {
 }
 
 func (r *policyRig) apply(t *testing.T, yamls ...string) *Compiled {
+	return r.applyCaps(t, policy.Capabilities{CgroupSockAddr: true, SendSignal: true}, yamls...)
+}
+
+func (r *policyRig) applyCaps(t *testing.T, caps policy.Capabilities, yamls ...string) *Compiled {
 	t.Helper()
 	var pols []*policy.Policy
 	slots := map[string]int{}
 	for i, y := range yamls {
 		p, err := policy.ParseBytes(fmt.Sprintf("test%d.yaml", i), []byte(y))
 		require.NoError(t, err)
-		require.NoError(t, p.CheckCapabilities(policy.Capabilities{CgroupSockAddr: true, SendSignal: true}))
+		require.NoError(t, p.CheckCapabilities(caps))
 		pols = append(pols, p)
 		slots[p.Name] = i
 	}
@@ -220,4 +227,41 @@ rules:
 	assert.Less(t, time.Since(start), 2*time.Second, "killed at exec, not after sleeping")
 	// Other binaries run.
 	require.NoError(t, exec.Command("/bin/sleep", "0").Run())
+}
+
+// The BPF LSM hook refuses an open with EPERM while attached, and the file opens
+// again once it is detached. This host refuses LSM programs; the kernel matrix
+// (make test-vm) runs this on stock Debian kernels, where it must not skip.
+func TestFileOpenDenyLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigLSM(t, true)
+	require.True(t, r.pol.HasLSM())
+	dir := t.TempDir()
+	secret := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("s"), 0o600))
+	other := filepath.Join(dir, "other")
+	require.NoError(t, os.WriteFile(other, []byte("o"), 0o600))
+	r.applyCaps(t, policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}, `name: deny-secret
+mode: enforce
+rules:
+  - event: file.open
+    paths: [`+secret+`]
+    action: deny
+`)
+	_, err := os.ReadFile(secret)
+	require.ErrorIs(t, err, syscall.EPERM, "denied while the LSM hook is attached")
+	_, err = os.ReadFile(other)
+	require.NoError(t, err, "other files open")
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Path == secret })
+	require.Len(t, got, 1)
+	assert.True(t, got[0].Applied)
+	assert.Equal(t, actDeny, got[0].Action)
+
+	require.NoError(t, r.pol.Close())
+	b, err := os.ReadFile(secret)
+	require.NoError(t, err, "opens again after detach")
+	assert.Equal(t, "s", string(b))
 }
