@@ -4,7 +4,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -163,14 +162,13 @@ func (c *podCache) sizes() (pods, containers int) {
 }
 
 // upsertPod indexes a pod (added or updated) and notifies subscribers.
-func (c *podCache) upsertPod(pod *corev1.Pod) {
+func (c *podCache) upsertPod(rec *podRecord) {
 	c.dispatchMu.Lock()
 	defer c.dispatchMu.Unlock()
 
-	owner := controllerOf(pod.OwnerReferences)
 	c.mu.Lock()
-	info, extra := c.buildLocked(pod, owner)
-	c.storeLocked(&podEntry{info: info, owner: owner}, extra)
+	info, extra := c.buildLocked(rec)
+	c.storeLocked(&podEntry{info: info, owner: rec.Owner}, extra)
 	c.mu.Unlock()
 	c.notify(info, false)
 }
@@ -298,66 +296,23 @@ func (c *podCache) resolveLocked(namespace string, owner controllerRef) (kind, n
 	}
 }
 
-// buildLocked turns a pod into its PodInfo and the previous instances of its containers.
-func (c *podCache) buildLocked(pod *corev1.Pod, owner controllerRef) (*PodInfo, []*ContainerInfo) {
+// buildLocked turns a pod record into its PodInfo and the previous instances of its
+// containers. The PodInfo shares the record's (immutable) container slice and maps.
+func (c *podCache) buildLocked(rec *podRecord) (*PodInfo, []*ContainerInfo) {
 	info := &PodInfo{
-		UID:         string(pod.UID),
-		Name:        pod.Name,
-		Namespace:   pod.Namespace,
-		NodeName:    pod.Spec.NodeName,
-		Labels:      pod.Labels,
-		Annotations: pod.Annotations,
+		UID:         string(rec.UID),
+		Name:        rec.Name,
+		Namespace:   rec.Namespace,
+		NodeName:    rec.NodeName,
+		Labels:      rec.Labels,
+		Annotations: rec.Annotations,
+		Containers:  rec.Containers,
 	}
-	info.WorkloadKind, info.WorkloadName = c.resolveLocked(pod.Namespace, owner)
-
-	n := len(pod.Status.ContainerStatuses) + len(pod.Status.InitContainerStatuses) + len(pod.Status.EphemeralContainerStatuses)
-	info.Containers = make([]ContainerInfo, 0, n)
+	info.WorkloadKind, info.WorkloadName = c.resolveLocked(rec.Namespace, rec.Owner)
 	var extra []*ContainerInfo
-	add := func(statuses []corev1.ContainerStatus, image func(name string) string) {
-		for i := range statuses {
-			st := &statuses[i]
-			ref := image(st.Name)
-			if ref == "" {
-				ref = st.Image
-			}
-			imgName, imgTag := parseImage(ref)
-			if st.ContainerID != "" {
-				info.Containers = append(info.Containers, ContainerInfo{
-					ID: bareContainerID(st.ContainerID), Name: st.Name, ImageName: imgName, ImageTag: imgTag,
-				})
-			}
-			// Events of a container that just restarted can still arrive under its old id.
-			if t := st.LastTerminationState.Terminated; t != nil && t.ContainerID != "" {
-				extra = append(extra, &ContainerInfo{
-					ID: bareContainerID(t.ContainerID), Name: st.Name, ImageName: imgName, ImageTag: imgTag,
-				})
-			}
-		}
+	for i := range rec.Previous {
+		extra = append(extra, &rec.Previous[i])
 	}
-	add(pod.Status.ContainerStatuses, func(name string) string {
-		for i := range pod.Spec.Containers {
-			if pod.Spec.Containers[i].Name == name {
-				return pod.Spec.Containers[i].Image
-			}
-		}
-		return ""
-	})
-	add(pod.Status.InitContainerStatuses, func(name string) string {
-		for i := range pod.Spec.InitContainers {
-			if pod.Spec.InitContainers[i].Name == name {
-				return pod.Spec.InitContainers[i].Image
-			}
-		}
-		return ""
-	})
-	add(pod.Status.EphemeralContainerStatuses, func(name string) string {
-		for i := range pod.Spec.EphemeralContainers {
-			if pod.Spec.EphemeralContainers[i].Name == name {
-				return pod.Spec.EphemeralContainers[i].Image
-			}
-		}
-		return ""
-	})
 	return info, extra
 }
 

@@ -189,7 +189,7 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
 			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.nodeName).String()
 		}),
-		informers.WithTransform(slimPod),
+		informers.WithTransform(toPodRecord),
 	)
 	m.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, m.cfg.ResyncPeriod,
 		metadatainformer.WithTransform(slimMetadata))
@@ -361,17 +361,21 @@ func (m *k8sMeta) onPod(obj any, deleted bool) {
 	if d, ok := obj.(cache.DeletedFinalStateUnknown); ok {
 		obj, deleted = d.Obj, true
 	}
-	pod, ok := obj.(*corev1.Pod)
+	if pod, ok := obj.(*corev1.Pod); ok { // not transformed (should not happen)
+		rec, _ := toPodRecord(pod)
+		obj = rec
+	}
+	rec, ok := obj.(*podRecord)
 	if !ok {
 		return
 	}
 	// The field selector already restricts pods to this node; checking again keeps the cache
 	// node-local with clients that ignore field selectors.
-	if deleted || pod.Spec.NodeName != m.nodeName {
-		m.deletePod(string(pod.UID))
+	if deleted || rec.NodeName != m.nodeName {
+		m.deletePod(string(rec.UID))
 		return
 	}
-	m.upsertPod(pod)
+	m.upsertPod(rec)
 }
 
 func (m *k8sMeta) onNamespace(obj any, deleted bool) {
@@ -401,64 +405,6 @@ func ownerHandler(c *podCache, kind string) cache.ResourceEventHandler {
 		UpdateFunc: func(_, obj any) { on(obj, false) },
 		DeleteFunc: func(obj any) { on(obj, true) },
 	}
-}
-
-// slimPod keeps only what the cache reads, so the informer store of a node with many pods
-// stays small.
-func slimPod(obj any) (any, error) {
-	pod, ok := obj.(*corev1.Pod)
-	if !ok {
-		return obj, nil
-	}
-	slim := &corev1.Pod{
-		ObjectMeta: metav1.ObjectMeta{
-			Name:            pod.Name,
-			Namespace:       pod.Namespace,
-			UID:             pod.UID,
-			ResourceVersion: pod.ResourceVersion,
-			Labels:          pod.Labels,
-			Annotations:     pod.Annotations,
-			OwnerReferences: pod.OwnerReferences,
-		},
-		Spec: corev1.PodSpec{NodeName: pod.Spec.NodeName},
-	}
-	slim.Spec.Containers = slimContainers(pod.Spec.Containers)
-	slim.Spec.InitContainers = slimContainers(pod.Spec.InitContainers)
-	for _, c := range pod.Spec.EphemeralContainers {
-		slim.Spec.EphemeralContainers = append(slim.Spec.EphemeralContainers, corev1.EphemeralContainer{
-			EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: c.Name, Image: c.Image},
-		})
-	}
-	slim.Status.Phase = pod.Status.Phase
-	slim.Status.ContainerStatuses = slimStatuses(pod.Status.ContainerStatuses)
-	slim.Status.InitContainerStatuses = slimStatuses(pod.Status.InitContainerStatuses)
-	slim.Status.EphemeralContainerStatuses = slimStatuses(pod.Status.EphemeralContainerStatuses)
-	return slim, nil
-}
-
-func slimContainers(cs []corev1.Container) []corev1.Container {
-	if len(cs) == 0 {
-		return nil
-	}
-	out := make([]corev1.Container, len(cs))
-	for i, c := range cs {
-		out[i] = corev1.Container{Name: c.Name, Image: c.Image}
-	}
-	return out
-}
-
-func slimStatuses(ss []corev1.ContainerStatus) []corev1.ContainerStatus {
-	if len(ss) == 0 {
-		return nil
-	}
-	out := make([]corev1.ContainerStatus, len(ss))
-	for i, s := range ss {
-		out[i] = corev1.ContainerStatus{Name: s.Name, Image: s.Image, ContainerID: s.ContainerID}
-		if t := s.LastTerminationState.Terminated; t != nil && t.ContainerID != "" {
-			out[i].LastTerminationState.Terminated = &corev1.ContainerStateTerminated{ContainerID: t.ContainerID}
-		}
-	}
-	return out
 }
 
 // slimMetadata drops managed fields, labels and annotations of ReplicaSets and Jobs: only
