@@ -41,12 +41,6 @@ type TelemetryBuilderOption interface {
 	apply(*TelemetryBuilder)
 }
 
-type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
-
-func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
-	tbof(mb)
-}
-
 func (builder *TelemetryBuilder) register(cb metric.Int64Callback, inst metric.Int64Observable) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
 		return cb(ctx, &observerInt64{inst: inst, obs: o})

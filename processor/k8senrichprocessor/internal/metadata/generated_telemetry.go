@@ -41,12 +41,6 @@ type TelemetryBuilderOption interface {
 	apply(*TelemetryBuilder)
 }
 
-type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
-
-func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
-	tbof(mb)
-}
-
 // RegisterK8sEnrichPendingCallback sets callback for observable K8sEnrichPending metric.
 func (builder *TelemetryBuilder) RegisterK8sEnrichPendingCallback(cb metric.Int64Callback) error {
 	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
