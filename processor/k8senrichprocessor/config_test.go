@@ -12,6 +12,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 
+	"github.com/vigilsec/vigil/extension/k8smetaextension"
 	"github.com/vigilsec/vigil/processor/k8senrichprocessor/internal/metadata"
 )
 
@@ -78,4 +79,24 @@ func TestLoadConfig(t *testing.T) {
 
 func TestConfigStruct(t *testing.T) {
 	require.NoError(t, componenttest.CheckConfigStruct(NewFactory().CreateDefaultConfig()))
+}
+
+// The shipped DaemonSet pipeline must configure this processor and the k8s_meta extension
+// with keys and values they accept.
+func TestDeployPipelineConfig(t *testing.T) {
+	cm, err := confmaptest.LoadConf(filepath.Join("..", "..", "deploy", "kustomize", "base", "collector.yaml"))
+	require.NoError(t, err)
+
+	sub, err := cm.Sub("processors::k8s_enrich")
+	require.NoError(t, err)
+	cfg := NewFactory().CreateDefaultConfig()
+	require.NoError(t, sub.Unmarshal(cfg))
+	require.NoError(t, confmap.Validate(cfg))
+
+	sub, err = cm.Sub("extensions::k8s_meta")
+	require.NoError(t, err)
+	mf := k8smetaextension.NewFactory()
+	mcfg := mf.CreateDefaultConfig()
+	require.NoError(t, sub.Unmarshal(mcfg))
+	require.NoError(t, confmap.Validate(mcfg))
 }

@@ -26,11 +26,15 @@ const sendErrorLogInterval = 10 * time.Second
 // signalOps adapts the processor to one signal (logs or metrics).
 type signalOps[T any] struct {
 	name string
-	// resources returns the resources of a payload, to iterate and remove from.
+	// removeIf calls f for each resource of a payload and removes those it returns true
+	// for; f's second argument moves the resource into a payload of its own.
 	removeIf func(T, func(pcommon.Resource, func() (T, pcommon.Resource)) bool)
-	empty    func(T) bool
-	merge    func([]T) T
-	consume  func(context.Context, T) error
+	// empty reports whether a payload has no resources left.
+	empty func(T) bool
+	// merge moves several payloads into the first one.
+	merge func([]T) T
+	// consume sends a payload to the next consumer.
+	consume func(context.Context, T) error
 }
 
 // enrichProcessor is the signal-independent core of the k8s_enrich processor.
