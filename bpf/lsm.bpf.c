@@ -32,6 +32,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_FILE];
 	if (!pol)
 		return 0;
+	if (sel->top_filter && !top_dir_watched(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry)))
+		return 0;
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
 		return 0;

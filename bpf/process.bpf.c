@@ -56,7 +56,7 @@ const struct vigil_alert *unused_alert __attribute__((unused));
 
 struct scratch {
 	struct vigil_proc ev;
-	struct bin_key bin;
+	struct proc_info info;
 };
 
 struct {
@@ -167,12 +167,14 @@ static __always_inline struct bin_key *remember_binary(struct scratch *s)
 	__u32 n = s->ev.path_len;
 	if (n > BIN_KEY - 1)
 		n = BIN_KEY - 1;
-	bpf_probe_read_kernel(s->bin.path, BIN_KEY, s->ev.path);
-	s->bin.path[BIN_KEY - 1] = 0;
+	bpf_probe_read_kernel(s->info.bin.path, BIN_KEY, s->ev.path);
+	s->info.bin.path[BIN_KEY - 1] = 0;
 	/* The key includes the NUL, so an exact-path entry matches only this path. */
-	s->bin.prefixlen = (n + 1) * 8;
-	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->bin, BPF_ANY);
-	return &s->bin;
+	s->info.bin.prefixlen = (n + 1) * 8;
+	s->info.gen = 0; /* no cached selector result: computed on first use */
+	s->info.bin_mask = 0;
+	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->info, BPF_ANY);
+	return &s->info.bin;
 }
 
 /* exec_rules applies process.exec rules to the new image of current. */
@@ -276,7 +278,7 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	struct vigil_proc *ev = &s->ev;
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
-	struct bin_key *pb = bpf_map_lookup_elem(&proc_bin, &ptgid);
+	struct proc_info *pb = bpf_map_lookup_elem(&proc_bin, &ptgid);
 	if (pb)
 		bpf_map_update_elem(&proc_bin, &ctgid, pb, BPF_ANY);
 	ev->hdr.op = OP_FORK;

@@ -71,7 +71,9 @@ struct selector_cfg {
 	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
 	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
-	__u8 pad[7];
+	__u8 top_filter;       /* file rules only concern the top-level directories in top_dirs */
+	__u8 pad[2];
+	__u32 gen;             /* bumped by every policy apply: invalidates cached masks */
 };
 
 struct bin_key {
@@ -135,13 +137,35 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sel_binary SEC(".maps");
 
-/* The executable of every process (tgid), written at exec and inherited at fork. */
+/* The executable of a process and its cached binary-selector result. */
+struct proc_info {
+	struct bin_key bin;
+	__u64 bin_mask; /* sel_binary result for bin, valid while gen == selector.gen */
+	__u32 gen;
+	__u32 pad;
+};
+
+/* Every process (tgid): written at exec and inherited at fork. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u32);
-	__type(value, struct bin_key);
+	__type(value, struct proc_info);
 } proc_bin SEC(".maps");
+
+#define TOP_KEY 16
+/* First path components (after /) of every file rule path, truncated to 15 bytes:
+ * an open elsewhere is rejected before its path is resolved. */
+struct top_key {
+	char name[TOP_KEY];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, struct top_key);
+	__type(value, __u8);
+} top_dirs SEC(".maps");
 
 /* Rule filters: key -> mask of rules (of that kind) the key satisfies. */
 struct {
@@ -269,9 +293,18 @@ static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_
 			mask &= ~sel->containers_only;
 	}
 	if (sel->need_binary & mask) {
-		struct bin_key *bk = bpf_map_lookup_elem(&proc_bin, &tgid);
-		__u64 *m = bk ? bpf_map_lookup_elem(&sel_binary, bk) : 0;
-		mask &= ~sel->need_binary | (m ? *m : 0);
+		struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
+		__u64 bm = 0;
+		if (pi) {
+			if (pi->gen != sel->gen) {
+				/* One LPM lookup per process and policy generation, not per event. */
+				__u64 *m = bpf_map_lookup_elem(&sel_binary, &pi->bin);
+				pi->bin_mask = m ? *m : 0;
+				pi->gen = sel->gen;
+			}
+			bm = pi->bin_mask;
+		}
+		mask &= ~sel->need_binary | bm;
 	}
 	return mask;
 }
@@ -338,5 +371,38 @@ static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_s
 }
 
 #define SIGKILL 9
+
+/*
+ * top_dir_watched walks from a dentry up to the root of its mount namespace
+ * (pointer reads only, no names copied) and looks up the top-level component in
+ * top_dirs: the cheap test that spares most opens the full path walk.
+ */
+static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentry *d)
+{
+	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
+	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct dentry *child = 0;
+	for (int i = 0; i < PATH_DEPTH; i++) {
+		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		if (d == root || d == parent) {
+			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+			if (d != root || mnt == mp)
+				break;
+			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			mnt = mp;
+			root = BPF_CORE_READ(mp, mnt.mnt_root);
+			continue;
+		}
+		child = d;
+		d = parent;
+	}
+	if (!child)
+		return 1; /* "/" itself, or too deep to tell: let the full walk decide */
+	struct top_key k = {};
+	__u32 len = BPF_CORE_READ(child, d_name.len);
+	const unsigned char *name = BPF_CORE_READ(child, d_name.name);
+	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
+	return bpf_map_lookup_elem(&top_dirs, &k) != 0;
+}
 
 #endif

@@ -49,11 +49,7 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 	}
 	name := string(m.ref.Event)
 	r.tb.VigilReceiverEventsReceived.Add(ctx, 1, r.eventAttrs[eventAlert])
-	out := &event{name: name, ktime: a.KTime, observed: observed, proc: *p, match: m, alert: &a}
-	if parent, ok := r.cache.Parent(p); ok {
-		cp := *parent
-		out.parent = &cp
-	}
+	out := &event{name: name, ktime: a.KTime, observed: observed, proc: p, match: m, alert: &a}
 	if m.ref.Action == policy.ActionCount && !m.applied {
 		return // count rules are metrics only (emit-all mode lands here)
 	}
@@ -62,6 +58,11 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 	default:
 		r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
 	}
+}
+
+type actionKey struct {
+	ref     sensor.RuleRef
+	outcome string
 }
 
 // match is the policy rule behind an event.
@@ -90,8 +91,15 @@ func (r *logsReceiver) matchOf(kind int, rules uint64, applied bool) *match {
 	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
 		outcome = "monitored"
 	}
-	r.tb.VigilReceiverPolicyActions.Add(context.Background(), 1, metric.WithAttributes(
-		attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
-		attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
+	key := actionKey{ref, outcome}
+	opt, ok := r.actionAttrs[key]
+	if !ok {
+		// Bounded: rules x outcomes of the policies ever loaded.
+		opt = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
+			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
+		r.actionAttrs[key] = opt
+	}
+	r.tb.VigilReceiverPolicyActions.Add(context.Background(), 1, opt)
 	return &match{ref: ref, applied: applied}
 }

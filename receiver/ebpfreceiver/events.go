@@ -34,7 +34,7 @@ type event struct {
 	name      string
 	ktime     uint64
 	observed  time.Time
-	proc      proctree.Process
+	proc      *proctree.Process // immutable cache entry
 	parent    *proctree.Process
 	ancestors []ancestor // beyond the parent
 	exitCode  uint32
@@ -78,8 +78,30 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 	lr.SetTimestamp(pcommon.Timestamp(int64(e.ktime) + bootOffset))
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
 	a := lr.Attributes()
+	p := e.proc
+	if e.match != nil && e.alert != nil {
+		// Policy matches carry a process summary; the full process (arguments,
+		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
+		a.EnsureCapacity(17)
+		a.PutInt("process.pid", int64(p.PID))
+		a.PutInt("process.parent_pid", int64(p.PPID))
+		a.PutStr("vigil.exec_id", p.ExecID)
+		if p.ParentExecID != "" {
+			a.PutStr("vigil.parent.exec_id", p.ParentExecID)
+		}
+		if p.Executable != "" {
+			a.PutStr("process.executable.path", p.Executable)
+			a.PutStr("process.command_line", strings.Join(p.Args, " "))
+		}
+		a.PutInt("process.user.id", int64(e.alert.EUID))
+		a.PutInt("process.real_user.id", int64(e.alert.UID))
+		lr.SetEventName(e.name)
+		lr.SetTimestamp(pcommon.Timestamp(int64(e.ktime) + bootOffset))
+		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
+		fillMatch(lr, e)
+		return
+	}
 	a.EnsureCapacity(26) // one allocation for the usual attribute set
-	p := &e.proc
 	a.PutInt("process.pid", int64(p.PID))
 	a.PutInt("process.parent_pid", int64(p.PPID))
 	a.PutStr("vigil.exec_id", p.ExecID)

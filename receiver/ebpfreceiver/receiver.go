@@ -73,6 +73,7 @@ type logsReceiver struct {
 	bootOffset                           atomic.Int64 // wall clock ns minus boot clock ns
 	host                                 component.Host
 	eventAttrs                           map[string]metric.AddOption
+	actionAttrs                          map[actionKey]metric.AddOption // read loop only
 }
 
 func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*logsReceiver, error) {
@@ -97,6 +98,7 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 	}
 	return &logsReceiver{
 		set: set, cfg: cfg, next: next, obsrecv: obs, tb: tb, redactor: red, hostname: host, eventAttrs: attrs,
+		actionAttrs: map[actionKey]metric.AddOption{},
 		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}, nil
 }
@@ -329,10 +331,9 @@ func (r *logsReceiver) processOf(ev *sensor.ProcEvent, execTime uint64) *proctre
 }
 
 func (r *logsReceiver) newEvent(name string, ev *sensor.ProcEvent, observed time.Time, p *proctree.Process) *event {
-	out := &event{name: name, ktime: ev.KTime, observed: observed, proc: *p}
+	out := &event{name: name, ktime: ev.KTime, observed: observed, proc: p}
 	if parent, ok := r.cache.Parent(p); ok {
-		cp := *parent
-		out.parent = &cp
+		out.parent = parent
 	}
 	if d := r.cfg.ProcessCache.AncestorDepth; d > 1 {
 		// The parent has its own attributes; ancestors start at the grandparent.

@@ -38,8 +38,11 @@ type options struct {
 	bin     string
 	config  string
 	execs   int
-	rounds  int
-	workdir string
+	rounds     int
+	opens      int
+	openConfig string
+	only       string
+	workdir    string
 }
 
 func run(args []string, out io.Writer) error {
@@ -49,6 +52,9 @@ func run(args []string, out io.Writer) error {
 	fs.StringVar(&o.config, "config", "testdata/bench/collector.yaml", "collector configuration")
 	fs.IntVar(&o.execs, "execs", 5000, "fork+exec of /bin/true per storm")
 	fs.IntVar(&o.rounds, "rounds", 3, "interleaved repetitions of each scenario")
+	fs.IntVar(&o.opens, "opens", 500000, "open+close per open storm")
+	fs.StringVar(&o.only, "only", "", "run only one benchmark: exec or open")
+	fs.StringVar(&o.openConfig, "open-config", "testdata/bench/open-storm.yaml", "collector configuration for the open storm")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,7 +67,16 @@ func run(args []string, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	o.workdir = dir
-	return execStorm(o, out)
+	if o.only != "open" {
+		if err := execStorm(o, out); err != nil {
+			return err
+		}
+		fmt.Fprintln(out)
+	}
+	if o.only == "exec" {
+		return nil
+	}
+	return openStorm(o, out)
 }
 
 type sample struct {
@@ -193,6 +208,17 @@ func (m metrics) sum(prefix string) float64 {
 	var t float64
 	for k, v := range m {
 		if strings.HasPrefix(k, prefix) {
+			t += v
+		}
+	}
+	return t
+}
+
+// sumWhere sums the series of a metric whose labels contain substr.
+func (m metrics) sumWhere(prefix, substr string) float64 {
+	var t float64
+	for k, v := range m {
+		if strings.HasPrefix(k, prefix) && strings.Contains(k, substr) {
 			t += v
 		}
 	}

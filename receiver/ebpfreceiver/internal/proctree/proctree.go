@@ -26,7 +26,6 @@ type Process struct {
 	Runtime       string
 	ArgsTruncated bool
 	Redacted      bool // secrets were masked in Args
-	Exited        bool
 }
 
 // ExecID builds a per-boot unique id from a boot-clock time and a pid.
@@ -45,7 +44,8 @@ type Stats struct {
 }
 
 // Cache is the process cache. It is not safe for concurrent use: one goroutine
-// (the ring buffer reader) owns it.
+// (the ring buffer reader) owns it. Entries are immutable once Put (an exec or a
+// fork puts a new one), so events may keep pointers to them.
 type Cache struct {
 	maxLive    int
 	maxExited  int
@@ -135,7 +135,6 @@ func (c *Cache) Exit(pid uint32) (*Process, bool) {
 	p := el.Value.(*Process)
 	delete(c.live, pid)
 	c.order.Remove(el)
-	p.Exited = true
 	c.exitedByID[p.ExecID] = c.exited.PushBack(p)
 	for c.exited.Len() > c.maxExited {
 		oldest := c.exited.Front()

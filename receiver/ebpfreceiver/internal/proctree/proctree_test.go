@@ -34,7 +34,9 @@ func TestForkExecExitAncestry(t *testing.T) {
 	require.True(t, ok)
 	parent, ok := c.Parent(cat)
 	require.True(t, ok)
-	assert.True(t, parent.Exited)
+	_, live := c.Get(10)
+	assert.False(t, live, "the exited parent is no longer live")
+	assert.Equal(t, "/bin/bash", parent.Executable)
 
 	// A new process reusing pid 10 is not mistaken for the old parent.
 	c.Put(&Process{PID: 10, PPID: 1, ExecID: ExecID(999, 10), Executable: "/bin/other"})

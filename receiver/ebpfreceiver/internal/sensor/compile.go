@@ -72,6 +72,7 @@ type Compiled struct {
 	ports     map[uint16]uint64
 	anyPort   uint64
 	cgroups   map[uint64]uint64
+	topDirs   map[processTopKey]uint8
 	events    [int(processVigilEventEV_MAX)]uint64
 	// Refs names each used rule slot: index kind*64+slot.
 	Refs map[int]RuleRef
@@ -204,8 +205,9 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
-		Policies: map[int]string{}, userSel: map[int]*policy.Policy{},
+		Policies: map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
 	}
+	topFilter := true
 	var nextRule [numKinds]int
 	selCgroup := map[uint64]uint64{}
 	var fileEntries, execEntries, binEntries []pathEntry
@@ -285,6 +287,14 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 			case KindFile:
 				if len(r.Paths) == 0 {
 					c.selector.AnyFilter[k] |= rbit
+					topFilter = false
+				}
+				for _, path := range r.Paths {
+					if top, ok := topComponent(path); ok {
+						c.topDirs[top] = 1
+					} else {
+						topFilter = false
+					}
 				}
 				if act == policy.ActionDeny {
 					// Only possible with BPF LSM (CheckCapabilities): the LSM hook owns it.
@@ -329,6 +339,9 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		}
 	}
 	c.selCgroupSet(selCgroup)
+	if topFilter && len(c.topDirs) > 0 {
+		c.selector.TopFilter = 1
+	}
 	closePaths(fileEntries, c.filePaths)
 	closePaths(execEntries, c.execBins)
 	closePaths(binEntries, c.selBinary)
@@ -451,4 +464,19 @@ func actionRank(a policy.Action) int {
 		return 1
 	}
 	return 0
+}
+
+// topComponent returns the kernel's top_dirs key for a rule path: its first
+// component, truncated to 15 bytes (the kernel truncates the same way).
+func topComponent(path string) (processTopKey, bool) {
+	var k processTopKey
+	rest := strings.TrimPrefix(path, "/")
+	first, _, _ := strings.Cut(rest, "/")
+	if first == "" {
+		return k, false // "/" matches everything: no pre-filter
+	}
+	for i := 0; i < len(first) && i < len(k.Name)-1; i++ {
+		k.Name[i] = int8(first[i])
+	}
+	return k, true
 }

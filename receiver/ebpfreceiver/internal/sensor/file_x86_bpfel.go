@@ -75,6 +75,15 @@ type filePathScratch struct {
 	Buf [2048]int8
 }
 
+type fileProcInfo struct {
+	_       structs.HostLayout
+	Bin     fileBinKey
+	_       [4]byte
+	BinMask uint64
+	Gen     uint32
+	Pad     uint32
+}
+
 type fileRuleCfg struct {
 	_       structs.HostLayout
 	Active  uint8
@@ -98,7 +107,14 @@ type fileSelectorCfg struct {
 	KindPolicies   [4]uint64
 	LsmRules       [4]uint64
 	EmitAll        uint8
-	Pad            [7]uint8
+	TopFilter      uint8
+	Pad            [2]uint8
+	Gen            uint32
+}
+
+type fileTopKey struct {
+	_    structs.HostLayout
+	Name [16]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -123,9 +139,8 @@ const (
 	fileMapSelCgroup        = "sel_cgroup"
 	fileMapSelUid           = "sel_uid"
 	fileMapSelector         = "selector"
-	fileProgFileOpen        = "file_open"
-	fileProgFileOpenat      = "file_openat"
-	fileProgFileOpenat2     = "file_openat2"
+	fileMapTopDirs          = "top_dirs"
+	fileProgFileSysExit     = "file_sys_exit"
 	fileVarUnusedVigilAlert = "unused_vigil_alert"
 	fileVarWakeupBytes      = "wakeup_bytes"
 )
@@ -172,9 +187,7 @@ type fileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileProgramSpecs struct {
-	FileOpen    *ebpf.ProgramSpec `ebpf:"file_open"`
-	FileOpenat  *ebpf.ProgramSpec `ebpf:"file_openat"`
-	FileOpenat2 *ebpf.ProgramSpec `ebpf:"file_openat2"`
+	FileSysExit *ebpf.ProgramSpec `ebpf:"file_sys_exit"`
 }
 
 // fileMapSpecs contains maps before they are loaded into the kernel.
@@ -199,6 +212,7 @@ type fileMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
 // fileVariableSpecs contains global variables before they are loaded into the kernel.
@@ -247,6 +261,7 @@ type fileMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
 func (m *fileMaps) Close() error {
@@ -269,6 +284,7 @@ func (m *fileMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TopDirs,
 	)
 }
 
@@ -284,16 +300,12 @@ type fileVariables struct {
 //
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type filePrograms struct {
-	FileOpen    *ebpf.Program `ebpf:"file_open"`
-	FileOpenat  *ebpf.Program `ebpf:"file_openat"`
-	FileOpenat2 *ebpf.Program `ebpf:"file_openat2"`
+	FileSysExit *ebpf.Program `ebpf:"file_sys_exit"`
 }
 
 func (p *filePrograms) Close() error {
 	return _FileClose(
-		p.FileOpen,
-		p.FileOpenat,
-		p.FileOpenat2,
+		p.FileSysExit,
 	)
 }
 

@@ -75,6 +75,15 @@ type lsmPathScratch struct {
 	Buf [2048]int8
 }
 
+type lsmProcInfo struct {
+	_       structs.HostLayout
+	Bin     lsmBinKey
+	_       [4]byte
+	BinMask uint64
+	Gen     uint32
+	Pad     uint32
+}
+
 type lsmRuleCfg struct {
 	_       structs.HostLayout
 	Active  uint8
@@ -98,7 +107,14 @@ type lsmSelectorCfg struct {
 	KindPolicies   [4]uint64
 	LsmRules       [4]uint64
 	EmitAll        uint8
-	Pad            [7]uint8
+	TopFilter      uint8
+	Pad            [2]uint8
+	Gen            uint32
+}
+
+type lsmTopKey struct {
+	_    structs.HostLayout
+	Name [16]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -123,6 +139,7 @@ const (
 	lsmMapSelCgroup        = "sel_cgroup"
 	lsmMapSelUid           = "sel_uid"
 	lsmMapSelector         = "selector"
+	lsmMapTopDirs          = "top_dirs"
 	lsmProgLsmFileOpen     = "lsm_file_open"
 	lsmVarUnusedVigilAlert = "unused_vigil_alert"
 	lsmVarWakeupBytes      = "wakeup_bytes"
@@ -195,6 +212,7 @@ type lsmMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
 // lsmVariableSpecs contains global variables before they are loaded into the kernel.
@@ -243,6 +261,7 @@ type lsmMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
 func (m *lsmMaps) Close() error {
@@ -265,6 +284,7 @@ func (m *lsmMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TopDirs,
 	)
 }
 

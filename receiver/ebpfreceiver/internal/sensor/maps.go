@@ -19,6 +19,7 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 		"proc_bin": m.ProcBin, "file_paths": m.FilePaths, "exec_binaries": m.ExecBinaries,
 		"net_cidr4": m.NetCidr4, "net_cidr6": m.NetCidr6, "net_ports": m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
+		"top_dirs": m.TopDirs,
 	}
 }
 
@@ -40,6 +41,7 @@ func (p *Process) Apply(c *Compiled, emitAll bool) error {
 		syncMap(m.NetCidr4, c.net4),
 		syncMap(m.NetCidr6, c.net6),
 		syncMap(m.NetPorts, c.ports),
+		syncMap(m.TopDirs, c.topDirs),
 		m.NetAnyPort.Put(uint32(0), c.anyPort),
 	)
 	for i, v := range c.events {
@@ -49,6 +51,8 @@ func (p *Process) Apply(c *Compiled, emitAll bool) error {
 		return fmt.Errorf("writing policy maps: %w", err)
 	}
 	sel := c.selector
+	p.gen++
+	sel.Gen = p.gen // cached per-process selector results are now stale
 	if emitAll {
 		sel.EmitAll = 1
 	}
@@ -60,7 +64,7 @@ func (p *Process) Apply(c *Compiled, emitAll bool) error {
 
 // syncMap makes a hash or LPM map hold exactly want: puts every entry, then
 // deletes keys that are no longer wanted.
-func syncMap[K comparable](m *ebpf.Map, want map[K]uint64) error {
+func syncMap[K comparable, V any](m *ebpf.Map, want map[K]V) error {
 	var errs []error
 	for k, v := range want {
 		if err := m.Put(k, v); err != nil {
@@ -69,7 +73,7 @@ func syncMap[K comparable](m *ebpf.Map, want map[K]uint64) error {
 	}
 	var stale []K
 	var k K
-	var v uint64
+	var v V
 	it := m.Iterate()
 	for it.Next(&k, &v) {
 		if _, ok := want[k]; !ok {

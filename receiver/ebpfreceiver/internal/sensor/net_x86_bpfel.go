@@ -75,6 +75,15 @@ type netPathScratch struct {
 	Buf [2048]int8
 }
 
+type netProcInfo struct {
+	_       structs.HostLayout
+	Bin     netBinKey
+	_       [4]byte
+	BinMask uint64
+	Gen     uint32
+	Pad     uint32
+}
+
 type netRuleCfg struct {
 	_       structs.HostLayout
 	Active  uint8
@@ -98,7 +107,14 @@ type netSelectorCfg struct {
 	KindPolicies   [4]uint64
 	LsmRules       [4]uint64
 	EmitAll        uint8
-	Pad            [7]uint8
+	TopFilter      uint8
+	Pad            [2]uint8
+	Gen            uint32
+}
+
+type netTopKey struct {
+	_    structs.HostLayout
+	Name [16]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -123,6 +139,7 @@ const (
 	netMapSelCgroup        = "sel_cgroup"
 	netMapSelUid           = "sel_uid"
 	netMapSelector         = "selector"
+	netMapTopDirs          = "top_dirs"
 	netProgNetConnect4     = "net_connect4"
 	netProgNetConnect6     = "net_connect6"
 	netVarUnusedVigilAlert = "unused_vigil_alert"
@@ -197,6 +214,7 @@ type netMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
 // netVariableSpecs contains global variables before they are loaded into the kernel.
@@ -245,6 +263,7 @@ type netMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
 func (m *netMaps) Close() error {
@@ -267,6 +286,7 @@ func (m *netMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TopDirs,
 	)
 }
 

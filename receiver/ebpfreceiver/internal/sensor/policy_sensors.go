@@ -111,8 +111,14 @@ type tp struct {
 func (s *Policy) Ensure(c *Compiled) error {
 	var errs []error
 	if c.Kinds[KindFile] {
-		errs = append(errs, s.tracepoints(
-			tp{"sys_exit_openat", s.file.FileOpenat}, tp{"sys_exit_openat2", s.file.FileOpenat2}, tp{"sys_exit_open", s.file.FileOpen}))
+		if _, ok := s.links["sys_exit"]; !ok {
+			l, err := link.AttachTracing(link.TracingOptions{Program: s.file.FileSysExit})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attaching tp_btf/sys_exit: %w", err))
+			} else {
+				s.links["sys_exit"] = l
+			}
+		}
 	}
 	if c.NeedsLSM {
 		if s.lsm == nil {

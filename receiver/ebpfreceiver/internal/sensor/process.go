@@ -66,6 +66,7 @@ type ProcessOptions struct {
 type Process struct {
 	objs  processObjects
 	links []link.Link
+	gen   uint32 // policy generation written to the selector
 }
 
 // LoadProcess loads the process sensor's programs and maps into the kernel,

@@ -44,6 +44,15 @@ type processPathScratch struct {
 	Buf [2048]int8
 }
 
+type processProcInfo struct {
+	_       structs.HostLayout
+	Bin     processBinKey
+	_       [4]byte
+	BinMask uint64
+	Gen     uint32
+	Pad     uint32
+}
+
 type processRuleCfg struct {
 	_       structs.HostLayout
 	Active  uint8
@@ -66,10 +75,9 @@ const (
 )
 
 type processScratch struct {
-	_   structs.HostLayout
-	Ev  processVigilProc
-	Bin processBinKey
-	_   [4]byte
+	_    structs.HostLayout
+	Ev   processVigilProc
+	Info processProcInfo
 }
 
 type processSelectorCfg struct {
@@ -84,7 +92,14 @@ type processSelectorCfg struct {
 	KindPolicies   [4]uint64
 	LsmRules       [4]uint64
 	EmitAll        uint8
-	Pad            [7]uint8
+	TopFilter      uint8
+	Pad            [2]uint8
+	Gen            uint32
+}
+
+type processTopKey struct {
+	_    structs.HostLayout
+	Name [16]int8
 }
 
 type processVigilAction uint32
@@ -220,6 +235,7 @@ const (
 	processMapSelCgroup       = "sel_cgroup"
 	processMapSelUid          = "sel_uid"
 	processMapSelector        = "selector"
+	processMapTopDirs         = "top_dirs"
 	processProgHandleExec     = "handle_exec"
 	processProgHandleExit     = "handle_exit"
 	processProgHandleFork     = "handle_fork"
@@ -306,6 +322,7 @@ type processMapSpecs struct {
 	SelCgroup      *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector       *ebpf.MapSpec `ebpf:"selector"`
+	TopDirs        *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
 // processVariableSpecs contains global variables before they are loaded into the kernel.
@@ -362,6 +379,7 @@ type processMaps struct {
 	SelCgroup      *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.Map `ebpf:"sel_uid"`
 	Selector       *ebpf.Map `ebpf:"selector"`
+	TopDirs        *ebpf.Map `ebpf:"top_dirs"`
 }
 
 func (m *processMaps) Close() error {
@@ -384,6 +402,7 @@ func (m *processMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TopDirs,
 	)
 }
 

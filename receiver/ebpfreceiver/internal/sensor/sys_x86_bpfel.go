@@ -75,6 +75,15 @@ type sysPathScratch struct {
 	Buf [2048]int8
 }
 
+type sysProcInfo struct {
+	_       structs.HostLayout
+	Bin     sysBinKey
+	_       [4]byte
+	BinMask uint64
+	Gen     uint32
+	Pad     uint32
+}
+
 type sysRuleCfg struct {
 	_       structs.HostLayout
 	Active  uint8
@@ -98,7 +107,14 @@ type sysSelectorCfg struct {
 	KindPolicies   [4]uint64
 	LsmRules       [4]uint64
 	EmitAll        uint8
-	Pad            [7]uint8
+	TopFilter      uint8
+	Pad            [2]uint8
+	Gen            uint32
+}
+
+type sysTopKey struct {
+	_    structs.HostLayout
+	Name [16]int8
 }
 
 // Names of all BPF objects in the ELF.
@@ -123,6 +139,7 @@ const (
 	sysMapSelCgroup        = "sel_cgroup"
 	sysMapSelUid           = "sel_uid"
 	sysMapSelector         = "selector"
+	sysMapTopDirs          = "top_dirs"
 	sysProgSysBpf          = "sys_bpf"
 	sysProgSysCapset       = "sys_capset"
 	sysProgSysFinitModule  = "sys_finit_module"
@@ -215,6 +232,7 @@ type sysMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
 // sysVariableSpecs contains global variables before they are loaded into the kernel.
@@ -263,6 +281,7 @@ type sysMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
 func (m *sysMaps) Close() error {
@@ -285,6 +304,7 @@ func (m *sysMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TopDirs,
 	)
 }
 

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+// collector is a running ocb-built collector under measurement.
+type collector struct {
+	cmd     *exec.Cmd
+	metrics string
+	log     *os.File
+}
+
+func startCollector(o options, config string, env ...string) (*collector, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(o.bin, "--config", config)
+	cmd.Env = append(append(os.Environ(), env...), "BENCH_METRICS_PORT="+port)
+	logf, err := os.CreateTemp(o.workdir, "collector-*.log")
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		logf.Close()
+		return nil, err
+	}
+	c := &collector{cmd: cmd, metrics: "http://127.0.0.1:" + port + "/metrics", log: logf}
+	if err := waitMetric(c.metrics, "vigil_receiver_process_cache_entries", 60*time.Second); err != nil {
+		c.stop()
+		return nil, fmt.Errorf("collector did not start: %w (log: %s)", err, logf.Name())
+	}
+	time.Sleep(time.Second) // policies applied, caches warm
+	return c, nil
+}
+
+func (c *collector) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
+	c.log.Close()
+}
+
+// openLoop opens and closes path n times.
+func openLoop(path string, n int) (time.Duration, error) {
+	start := time.Now()
+	for range n {
+		fd, err := syscall.Open(path, syscall.O_RDONLY, 0)
+		if err != nil {
+			return 0, err
+		}
+		syscall.Close(fd)
+	}
+	return time.Since(start), nil
+}
+
+type openSample struct {
+	wall, cpu                 time.Duration
+	received, delivered, lost float64
+	drain                     time.Duration // storm start until every event was exported or counted lost
+}
+
+func openStorm(o options, out io.Writer) error {
+	storm := filepath.Join(o.workdir, "storm")
+	if err := os.MkdirAll(storm, 0o755); err != nil {
+		return err
+	}
+	target := filepath.Join(storm, "file")
+	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
+		return err
+	}
+	// The filtered policy watches files the storm never opens; the matching one
+	// watches the storm's directory, so every open is an event.
+	filtered := filepath.Join(o.workdir, "policies-filtered")
+	matching := filepath.Join(o.workdir, "policies-matching")
+	hookOnly := filepath.Join(o.workdir, "policies-hook-only")
+	for dir, body := range map[string]string{
+		hookOnly: "name: other-binary\nselector:\n  binaries: [/usr/bin/vigil-none]\nrules:\n  - event: file.open\n    paths: [/etc/shadow]\n",
+		filtered: "name: sensitive\nrules:\n  - event: file.open\n    paths: [/etc/shadow, /root/.ssh/]\n",
+		matching: "name: storm\nrules:\n  - event: file.open\n    paths: [" + storm + "/]\n",
+	} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "p.yaml"), []byte(body), 0o644); err != nil {
+			return err
+		}
+	}
+	type scenario struct {
+		name      string
+		policies  string
+		userSpace bool
+	}
+	scenarios := []scenario{
+		{"policy selecting another binary (hook cost)", hookOnly, false},
+		{"policy, filtered in the kernel", filtered, false},
+		{"same policy, filtered in user space", filtered, true},
+		{"policy matching every open", matching, false},
+	}
+	base := make([]openSample, 0, o.rounds)
+	with := make([][]openSample, len(scenarios))
+	for r := 0; r < o.rounds; r++ {
+		w, err := openLoop(target, o.opens)
+		if err != nil {
+			return err
+		}
+		base = append(base, openSample{wall: w})
+		for i, sc := range scenarios {
+			expect := 0
+			if sc.policies == matching {
+				expect = o.opens
+			}
+			s, err := openWithCollector(o, sc.policies, sc.userSpace, target, r, expect)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+			with[i] = append(with[i], s)
+		}
+	}
+	med := func(v []openSample, f func(openSample) float64) float64 {
+		s := make([]sample, len(v))
+		for i := range v {
+			s[i] = sample{received: f(v[i])}
+		}
+		return median(s, func(x sample) float64 { return x.received })
+	}
+	bw := med(base, func(s openSample) float64 { return float64(s.wall) })
+	fmt.Fprintf(out, "Open storm: %d x open+close of one file, %d interleaved rounds, medians\n\n", o.opens, o.rounds)
+	fmt.Fprintf(out, "| scenario | storm wall time | ratio to no collector | collector CPU | events received | exported | counted lost | delivered events/s |\n")
+	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "| no collector | %s | 1.00 | - | - | - | - | - |\n", time.Duration(bw).Round(time.Millisecond))
+	for i, sc := range scenarios {
+		v := with[i]
+		ww := med(v, func(s openSample) float64 { return float64(s.wall) })
+		cpu := med(v, func(s openSample) float64 { return float64(s.cpu) })
+		rate := "-"
+		if d := med(v, func(s openSample) float64 { return s.delivered }); d > 0 {
+			rate = strconv.FormatFloat(med(v, func(s openSample) float64 { return s.delivered / s.drain.Seconds() }), 'f', 0, 64)
+		}
+		fmt.Fprintf(out, "| %s | %s | %.3f (%+.1f%%) | %s | %.0f | %.0f | %.0f | %s |\n", sc.name,
+			time.Duration(ww).Round(time.Millisecond), ww/bw, (ww/bw-1)*100, time.Duration(cpu).Round(time.Millisecond),
+			med(v, func(s openSample) float64 { return s.received }), med(v, func(s openSample) float64 { return s.delivered }),
+			med(v, func(s openSample) float64 { return s.lost }), rate)
+	}
+	// Every event of the matching storm must be delivered or counted lost.
+	for _, s := range with[len(with)-1] {
+		if s.delivered+s.lost < float64(o.opens) {
+			return fmt.Errorf("matching storm: %d opens but only %.0f delivered + %.0f counted lost", o.opens, s.delivered, s.lost)
+		}
+	}
+	return nil
+}
+
+func openWithCollector(o options, policies string, userSpace bool, target string, round, expect int) (openSample, error) {
+	var s openSample
+	c, err := startCollector(o, o.openConfig, "BENCH_POLICIES="+policies, "BENCH_USER_SPACE="+strconv.FormatBool(userSpace),
+		"BENCH_OUTPUT="+filepath.Join(o.workdir, fmt.Sprintf("open-%d.json", round)))
+	if err != nil {
+		return s, err
+	}
+	defer c.stop()
+	pid := c.cmd.Process.Pid
+	m0, err := scrape(c.metrics)
+	if err != nil {
+		return s, err
+	}
+	cpu0, err := cpuTime(pid)
+	if err != nil {
+		return s, err
+	}
+	start := time.Now()
+	if s.wall, err = openLoop(target, o.opens); err != nil {
+		return s, err
+	}
+	// Wait until the storm's events are exported or counted lost (at most 30s);
+	// when none are expected, give the collector one second to settle.
+	if expect == 0 {
+		time.Sleep(time.Second)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		m1, err := scrape(c.metrics)
+		if err != nil {
+			return s, err
+		}
+		delta := func(name string) float64 { return m1.sumWhere(name, "policy.match") - m0.sumWhere(name, "policy.match") }
+		s.received = delta("vigil_receiver_events_received")
+		s.delivered = m1.sum("otelcol_exporter_sent_log_records") - m0.sum("otelcol_exporter_sent_log_records")
+		s.lost = m1.sum("vigil_receiver_kernel_events_lost") - m0.sum("vigil_receiver_kernel_events_lost") +
+			m1.sum("vigil_receiver_events_dropped") - m0.sum("vigil_receiver_events_dropped")
+		s.drain = time.Since(start)
+		if expect == 0 || s.delivered+s.lost >= float64(expect) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cpu1, err := cpuTime(pid)
+	if err != nil {
+		return s, err
+	}
+	s.cpu = cpu1 - cpu0
+	return s, nil
+}
