@@ -99,7 +99,7 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 	return &logsReceiver{
 		set: set, cfg: cfg, next: next, obsrecv: obs, tb: tb, redactor: red, hostname: host, eventAttrs: attrs,
 		actionAttrs: map[actionKey]metric.AddOption{},
-		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
+		newReader:   func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}, nil
 }
 

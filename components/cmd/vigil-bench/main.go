@@ -35,9 +35,9 @@ func main() {
 }
 
 type options struct {
-	bin     string
-	config  string
-	execs   int
+	bin        string
+	config     string
+	execs      int
 	rounds     int
 	opens      int
 	openConfig string

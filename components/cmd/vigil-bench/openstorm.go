@@ -190,7 +190,9 @@ func openWithCollector(o options, policies string, userSpace bool, target string
 		if err != nil {
 			return s, err
 		}
-		delta := func(name string) float64 { return m1.sumWhere(name, "policy.match") - m0.sumWhere(name, "policy.match") }
+		delta := func(name string) float64 {
+			return m1.sumWhere(name, "policy.match") - m0.sumWhere(name, "policy.match")
+		}
 		s.received = delta("vigil_receiver_events_received")
 		s.delivered = m1.sum("otelcol_exporter_sent_log_records") - m0.sum("otelcol_exporter_sent_log_records")
 		s.lost = m1.sum("vigil_receiver_kernel_events_lost") - m0.sum("vigil_receiver_kernel_events_lost") +
