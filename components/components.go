@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/otlpreceiver"
 
+	"github.com/vigilsec/vigil/extension/k8smetaextension"
+	"github.com/vigilsec/vigil/processor/k8senrichprocessor"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver"
 )
 
@@ -32,6 +34,7 @@ func Components() (otelcol.Factories, error) {
 		return f, err
 	}
 	if f.Processors, err = otelcol.MakeFactoryMap[processor.Factory](
+		k8senrichprocessor.NewFactory(),
 		batchprocessor.NewFactory(),
 		memorylimiterprocessor.NewFactory(),
 	); err != nil {
@@ -46,6 +49,7 @@ func Components() (otelcol.Factories, error) {
 		return f, err
 	}
 	if f.Extensions, err = otelcol.MakeFactoryMap[extension.Factory](
+		k8smetaextension.NewFactory(),
 		healthcheckextension.NewFactory(),
 	); err != nil {
 		return f, err

@@ -3,6 +3,7 @@ package testenv
 
 import (
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -19,4 +20,23 @@ func RequireRoot(t testing.TB) {
 		t.Fatal("this test needs root (eBPF programs are loaded into the kernel) and CI=true forbids skipping it")
 	}
 	t.Skip("needs root: loads eBPF programs into the kernel (run as root, or with CI=true to make this a failure)")
+}
+
+// Cgroup2Root returns where the cgroup2 hierarchy is mounted on this host.
+func Cgroup2Root(t testing.TB) string {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatalf("reading mountinfo: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		for i, x := range f {
+			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
+				return f[4]
+			}
+		}
+	}
+	t.Fatal("no cgroup2 mount: container association needs cgroup v2 (unified or hybrid)")
+	return ""
 }

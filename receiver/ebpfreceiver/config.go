@@ -47,6 +47,9 @@ type Config struct {
 	Redaction RedactionConfig `mapstructure:"redaction"`
 	// PolicyPaths are policy files or directories of *.yaml files, watched for changes.
 	PolicyPaths []string `mapstructure:"policy_paths"`
+	// K8sMetadata names a k8s_meta extension; policies with selector.namespaces or
+	// selector.pod_labels need it (their pods become cgroup-id sets in the kernel).
+	K8sMetadata *component.ID `mapstructure:"k8s_metadata"`
 	// FilterInUserSpace is a debug and benchmark option: the kernel emits every
 	// file.open and the receiver applies the policies in user space. Never use it in
 	// production: it is what in-kernel filtering exists to avoid.

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -36,6 +37,9 @@ type policyEngine struct {
 	caps    policy.Capabilities
 
 	mu       sync.Mutex // serialises reloads
+	last     policy.Set // the set last delivered by the watcher, reapplied when pods change
+	pods     *podSets   // nil without a k8s_meta extension
+	lastSets map[string][]uint64
 	slots    *policy.Slots
 	lastErrs map[string]bool
 	watcher  *policy.Watcher
@@ -80,6 +84,25 @@ func (e *policyEngine) close() error {
 func (e *policyEngine) reload(set policy.Set) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.last = set
+	e.applyLocked(true)
+}
+
+// refreshPods reapplies the policies when the cgroup sets of their Kubernetes
+// selectors changed (pods started or stopped on this node).
+func (e *policyEngine) refreshPods() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.pods == nil || e.compiled.Load() == nil {
+		return
+	}
+	if sets := e.pods.sets(e.last.Policies); !reflect.DeepEqual(sets, e.lastSets) {
+		e.applyLocked(false)
+	}
+}
+
+func (e *policyEngine) applyLocked(logApplied bool) {
+	set := e.last
 	errs := map[string]bool{}
 	var pols []*policy.Policy
 	for _, f := range set.Files {
@@ -102,9 +125,19 @@ func (e *policyEngine) reload(set policy.Set) {
 		names[i] = p.Name
 	}
 	slots, err := e.slots.Sync(names)
+	var sets map[string][]uint64
+	if e.pods != nil {
+		sets = e.pods.sets(pols)
+	} else {
+		for _, p := range pols {
+			if len(p.Selector.Namespaces)+len(p.Selector.PodLabels) > 0 {
+				errs[p.Source+": selector.namespaces/pod_labels need the receiver's k8s_metadata extension: the policy selects no process"] = true
+			}
+		}
+	}
 	var c *sensor.Compiled
 	if err == nil {
-		c, err = sensor.Compile(pols, slots, nil)
+		c, err = sensor.Compile(pols, slots, sets)
 	}
 	if err == nil {
 		if aerr := e.sensors.Ensure(c); aerr != nil {
@@ -117,8 +150,11 @@ func (e *policyEngine) reload(set policy.Set) {
 	} else {
 		e.collectHits() // attribute counts so far to the outgoing rules
 		e.compiled.Store(c)
+		e.lastSets = sets
 		e.loaded.Store(int64(len(pols)))
-		e.logger.Info("policies applied", zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(e.sensors)))
+		if logApplied {
+			e.logger.Info("policies applied", zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(e.sensors)))
+		}
 	}
 	e.report(errs)
 }

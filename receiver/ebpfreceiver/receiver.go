@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/extension/k8smetaextension"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
@@ -73,6 +74,9 @@ type logsReceiver struct {
 	bootOffset                           atomic.Int64 // wall clock ns minus boot clock ns
 	host                                 component.Host
 	eventAttrs                           map[string]metric.AddOption
+	podChanged                           chan struct{}
+	podCancel                            context.CancelFunc
+	unsubscribe                          func()
 	actionAttrs                          map[actionKey]metric.AddOption // read loop only
 }
 
@@ -98,7 +102,7 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 	}
 	return &logsReceiver{
 		set: set, cfg: cfg, next: next, obsrecv: obs, tb: tb, redactor: red, hostname: host, eventAttrs: attrs,
-		actionAttrs: map[actionKey]metric.AddOption{},
+		actionAttrs: map[actionKey]metric.AddOption{}, podChanged: make(chan struct{}, 1),
 		newReader:   func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}, nil
 }
@@ -169,6 +173,22 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	if r.pol != nil {
 		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
 			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats, r.pol.HasLSM()), slots: policy.NewSlots()}
+		if id := r.cfg.K8sMetadata; id != nil {
+			ext, ok := host.GetExtensions()[*id]
+			meta, isMeta := ext.(k8smetaextension.Metadata)
+			if !ok || !isMeta {
+				return errors.Join(fmt.Errorf("k8s_metadata: %s is not a configured k8s_meta extension", id), r.closeSensors())
+			}
+			root, _ := cgroups.Cgroup2Mount("/proc/self/mountinfo")
+			r.engine.pods = newPodSets(root)
+			r.unsubscribe = meta.Subscribe(func(pod *k8smetaextension.PodInfo, deleted bool) {
+				r.engine.pods.update(pod, deleted)
+				select {
+				case r.podChanged <- struct{}{}:
+				default:
+				}
+			})
+		}
 		// A bad policy file does not stop the receiver: it is reported and the
 		// others run. Only an unusable policy path set is fatal.
 		if err := r.engine.start(r.cfg.PolicyPaths); err != nil {
@@ -183,6 +203,12 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	r.wg.Add(2)
 	go r.readLoop()
 	go r.sendLoop(ctx)
+	if r.engine != nil && r.engine.pods != nil {
+		podCtx, podCancel := context.WithCancel(ctx)
+		r.podCancel = podCancel
+		r.wg.Add(1)
+		go r.podLoop(podCtx)
+	}
 	r.set.Logger.Info("eBPF process sensor attached",
 		zap.Int("running_processes", running), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
 	return nil
@@ -192,6 +218,9 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 // flush what was queued, then detaches and frees every kernel object.
 func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	var errs []error
+	if r.podCancel != nil {
+		r.podCancel()
+	}
 	if r.reader != nil {
 		errs = append(errs, r.reader.Close())
 	}
@@ -207,6 +236,9 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	}
 	if r.cancel != nil {
 		r.cancel()
+	}
+	if r.unsubscribe != nil {
+		r.unsubscribe()
 	}
 	if r.engine != nil {
 		errs = append(errs, r.engine.close())
@@ -391,6 +423,23 @@ func (r *logsReceiver) sendLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		}
+	}
+}
+
+// podLoop keeps the cgroup sets of Kubernetes selectors current: on pod changes
+// and, for cgroups created without a pod event, every podRefreshInterval.
+func (r *logsReceiver) podLoop(ctx context.Context) {
+	defer r.wg.Done()
+	t := time.NewTicker(podRefreshInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.podChanged:
+		case <-t.C:
+		}
+		r.engine.refreshPods()
 	}
 }
 

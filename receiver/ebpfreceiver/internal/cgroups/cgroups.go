@@ -206,3 +206,18 @@ func (r *Resolver) scanLocked() {
 	})
 	r.paths = paths
 }
+
+// IDsByPod rescans the hierarchy and returns the cgroup ids of every pod UID found
+// in cgroup paths: the pod's own slice and everything below it.
+func (r *Resolver) IDsByPod() map[string][]uint64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.scanLocked()
+	out := map[string][]uint64{}
+	for id, p := range r.paths {
+		if uid := Parse(p).PodUID; uid != "" {
+			out[uid] = append(out[uid], id)
+		}
+	}
+	return out
+}
