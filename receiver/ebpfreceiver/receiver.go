@@ -103,7 +103,7 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 	return &logsReceiver{
 		set: set, cfg: cfg, next: next, obsrecv: obs, tb: tb, redactor: red, hostname: host, eventAttrs: attrs,
 		actionAttrs: map[actionKey]metric.AddOption{}, podChanged: make(chan struct{}, 1),
-		newReader:   func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
+		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}, nil
 }
 
