@@ -175,13 +175,27 @@ func slicesContains[T comparable](s []T, v T) bool {
 	return false
 }
 
-// CheckSupported rejects rules whose event this version's sensors do not implement.
+// CheckSupported rejects rules whose event this version's sensors do not implement,
+// and applies fallback: kill to deny rules on events no sensor can deny (deny is
+// implemented for file.open through BPF LSM and network.connect through the cgroup
+// hooks; other LSM hooks are not written yet).
 func CheckSupported(p *policy.Policy) error {
 	var errs []error
-	for i, r := range p.Rules {
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		key := "rules[" + strconv.Itoa(i) + "]"
 		if !Supported(r.Event) {
-			errs = append(errs, p.ErrorAt("rules["+strconv.Itoa(i)+"].event",
+			errs = append(errs, p.ErrorAt(key+".event",
 				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
+			continue
+		}
+		if r.EffectiveAction == policy.ActionDeny && r.Event != policy.EventFileOpen && r.Event != policy.EventNetworkConnect {
+			if r.Fallback == policy.ActionKill {
+				r.EffectiveAction = policy.ActionKill
+				continue
+			}
+			errs = append(errs, p.ErrorAt(key+".action",
+				"deny for %s is not implemented by this version's sensors (deny works for file.open with BPF LSM and network.connect); add fallback: kill to kill instead", r.Event))
 		}
 	}
 	return errors.Join(errs...)
