@@ -271,14 +271,16 @@ func fillMatch(lr plog.LogRecord, e *event) {
 	} else if e.name == eventExec {
 		what = e.proc.Executable
 	}
-	verb := string(m.ref.Action)
+	var verb string
 	switch {
 	case m.applied && m.ref.Action == policy.ActionDeny:
 		verb = "denied"
 	case m.applied && m.ref.Action == policy.ActionKill:
 		verb = "killed"
-	case !m.applied && (m.ref.Action == policy.ActionDeny || m.ref.Action == policy.ActionKill):
+	case !m.ref.Enforce && (m.ref.Action == policy.ActionDeny || m.ref.Action == policy.ActionKill):
 		verb = "would " + string(m.ref.Action) + " (monitor)"
+	case m.ref.Action == policy.ActionDeny || m.ref.Action == policy.ActionKill:
+		verb = string(m.ref.Action) + " not applied"
 	default:
 		verb = "matched"
 	}
