@@ -84,6 +84,7 @@ type sample struct {
 	cpu        time.Duration // collector CPU during the storm
 	rssIdleKB  int64
 	rssAfterKB int64
+	anonIdleKB int64 // RssAnon: private memory, without the binary's file pages and the ring buffer mapping
 	received   float64 // exec+exit records the receiver read
 	lost       float64 // counted losses (kernel + queue)
 }
@@ -106,16 +107,17 @@ func execStorm(o options, out io.Writer) error {
 	cpu := median(with, func(s sample) float64 { return float64(s.cpu) })
 	idle := median(with, func(s sample) float64 { return float64(s.rssIdleKB) })
 	after := median(with, func(s sample) float64 { return float64(s.rssAfterKB) })
+	anon := median(with, func(s sample) float64 { return float64(s.anonIdleKB) })
 	recv := median(with, func(s sample) float64 { return s.received })
 	lost := median(with, func(s sample) float64 { return s.lost })
 
 	fmt.Fprintf(out, "Exec storm: %d x fork+exec /bin/true, %d interleaved rounds, medians\n\n", o.execs, o.rounds)
-	fmt.Fprintf(out, "| scenario | storm wall time | ratio to no collector | collector CPU | CPU per exec+exit | RSS idle | RSS after storm |\n")
+	fmt.Fprintf(out, "| scenario | storm wall time | ratio to no collector | collector CPU | CPU per exec+exit | RSS idle (anon) | RSS after storm |\n")
 	fmt.Fprintf(out, "|---|---|---|---|---|---|---|\n")
 	fmt.Fprintf(out, "| no collector | %s | 1.00 | - | - | - | - |\n", time.Duration(bw).Round(time.Millisecond))
-	fmt.Fprintf(out, "| collector, process sensor | %s | %.3f (%+.1f%%) | %s | %.1f µs | %.1f MB | %.1f MB |\n",
+	fmt.Fprintf(out, "| collector, process sensor | %s | %.3f (%+.1f%%) | %s | %.1f µs | %.1f MB (%.1f MB) | %.1f MB |\n",
 		time.Duration(ww).Round(time.Millisecond), ww/bw, (ww/bw-1)*100, time.Duration(cpu).Round(time.Millisecond),
-		cpu/float64(time.Microsecond)/float64(o.execs), idle/1024, after/1024)
+		cpu/float64(time.Microsecond)/float64(o.execs), idle/1024, anon/1024, after/1024)
 	fmt.Fprintf(out, "\nper round (no collector / with collector): ")
 	for i := range base {
 		fmt.Fprintf(out, "%s/%s ", base[i].wall.Round(time.Millisecond), with[i].wall.Round(time.Millisecond))
@@ -168,7 +170,10 @@ func withCollector(o options, round int) (sample, error) {
 		return s, fmt.Errorf("collector did not start: %w (log: %s)", err, logf.Name())
 	}
 	time.Sleep(2 * time.Second) // settle: idle RSS
-	if s.rssIdleKB, err = rssKB(cmd.Process.Pid); err != nil {
+	if s.rssIdleKB, err = statusKB(cmd.Process.Pid, "VmRSS:"); err != nil {
+		return s, err
+	}
+	if s.anonIdleKB, err = statusKB(cmd.Process.Pid, "RssAnon:"); err != nil {
 		return s, err
 	}
 	m0, err := scrape(metricsURL)
@@ -189,7 +194,7 @@ func withCollector(o options, round int) (sample, error) {
 		return s, err
 	}
 	s.cpu = cpu1 - cpu0
-	if s.rssAfterKB, err = rssKB(cmd.Process.Pid); err != nil {
+	if s.rssAfterKB, err = statusKB(cmd.Process.Pid, "VmRSS:"); err != nil {
 		return s, err
 	}
 	m1, err := scrape(metricsURL)
@@ -288,17 +293,17 @@ func cpuTime(pid int) (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / hz, nil
 }
 
-func rssKB(pid int) (int64, error) {
+func statusKB(pid int, field string) (int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0, err
 	}
 	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field); ok {
 			return strconv.ParseInt(strings.Fields(v)[0], 10, 64)
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS for pid %d", pid)
+	return 0, fmt.Errorf("no %s for pid %d", field, pid)
 }
 
 func freePort() (string, error) {

@@ -142,7 +142,7 @@ func openStorm(o options, out io.Writer) error {
 		ww := med(v, func(s openSample) float64 { return float64(s.wall) })
 		cpu := med(v, func(s openSample) float64 { return float64(s.cpu) })
 		rate := "-"
-		if d := med(v, func(s openSample) float64 { return s.delivered }); d > 0 {
+		if sc.policies == matching {
 			rate = strconv.FormatFloat(med(v, func(s openSample) float64 { return s.delivered / s.drain.Seconds() }), 'f', 0, 64)
 		}
 		fmt.Fprintf(out, "| %s | %s | %.3f (%+.1f%%) | %s | %.0f | %.0f | %.0f | %s |\n", sc.name,
