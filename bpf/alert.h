@@ -50,6 +50,35 @@ static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_c
 	output(&events, a, offsetof(struct vigil_alert, path) + n + 1);
 }
 
+#define O_ACCMODE 00000003
+#define O_WRONLY 00000001
+#define O_RDWR 00000002
+
+/* open_access maps open flags to rule access bits: 1 read, 2 write. */
+static __always_inline __u32 open_access(__u32 flags)
+{
+	__u32 acc = flags & O_ACCMODE;
+	return acc == O_WRONLY ? 2 : acc == O_RDWR ? 3 : 1;
+}
+
+/*
+ * file_rules resolves the path of an open file into the alert and returns the
+ * file rules whose paths match it (the LPM value), or 0. Shared by the syscall-exit
+ * and LSM file sensors.
+ */
+static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
+{
+	struct vigil_alert *a = &s->a;
+	a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, trunc);
+	__u32 n = a->path_len;
+	if (n > BIN_KEY - 1)
+		n = BIN_KEY - 1;
+	bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
+	s->key.prefixlen = (n + 1) * 8; /* with the NUL: exact-path entries match only this path */
+	__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+	return m ? *m : 0;
+}
+
 static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)
 {
 	send_alert_sig(a, mc, emit_all, denied, 1);

@@ -11,11 +11,6 @@
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
-#define O_ACCMODE 00000003
-#define O_WRONLY 00000001
-#define O_RDWR 00000002
-#define ACCESS_READ 1
-#define ACCESS_WRITE 2
 
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
@@ -59,21 +54,12 @@ static __always_inline int on_open(long fd)
 		return 0;
 	struct vigil_alert *a = &s->a;
 	__u32 trunc = 0;
-	a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, &trunc);
+	__u64 paths = file_rules(s, f, &trunc);
 	__u32 flags = BPF_CORE_READ(f, f_flags);
-	__u32 acc = flags & O_ACCMODE;
-	__u32 access = acc == O_WRONLY ? ACCESS_WRITE : acc == O_RDWR ? (ACCESS_READ | ACCESS_WRITE) : ACCESS_READ;
-
-	struct match_ctx mc = {.kind = KIND_FILE, .access = access, .policies = pol};
+	struct match_ctx mc = {.kind = KIND_FILE, .access = open_access(flags), .policies = pol};
 	if (!emit_all) {
-		__u32 n = a->path_len;
-		if (n > BIN_KEY - 1)
-			n = BIN_KEY - 1;
-		bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
-		s->key.prefixlen = (n + 1) * 8;
-		__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
-		mc.candidates = ((m ? *m : 0) | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
+		mc.candidates = (paths | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
 		if (!mc.candidates)
 			return 0;
 		bpf_loop(MAX_RULES, match_step, &mc, 0);

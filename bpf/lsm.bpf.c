@@ -12,9 +12,6 @@
 char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define EPERM 1
-#define O_ACCMODE 00000003
-#define O_WRONLY 00000001
-#define O_RDWR 00000002
 
 SEC("lsm/file_open")
 int BPF_PROG(lsm_file_open, struct file *file, int ret)
@@ -39,20 +36,13 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 		return 0;
 	struct vigil_alert *a = &s->a;
 	__u32 trunc = 0;
-	a->path_len = resolve_path(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry), a->path, &trunc);
-	__u32 n = a->path_len;
-	if (n > BIN_KEY - 1)
-		n = BIN_KEY - 1;
-	bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
-	s->key.prefixlen = (n + 1) * 8;
-	__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+	__u64 paths = file_rules(s, file, &trunc);
 	__u32 flags = BPF_CORE_READ(file, f_flags);
-	__u32 acc = flags & O_ACCMODE;
 	struct match_ctx mc = {
 		.kind = KIND_FILE,
 		.policies = pol,
-		.access = acc == O_WRONLY ? 2 : acc == O_RDWR ? 3 : 1,
-		.candidates = ((m ? *m : 0) | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
+		.access = open_access(flags),
+		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
 	};
 	if (!mc.candidates)
 		return 0;

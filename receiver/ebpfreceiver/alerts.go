@@ -53,11 +53,7 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 	if m.ref.Action == policy.ActionCount && !m.applied {
 		return // count rules are metrics only (emit-all mode lands here)
 	}
-	select {
-	case r.queue <- out:
-	default:
-		r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
-	}
+	r.enqueue(out)
 }
 
 type actionKey struct {

@@ -79,29 +79,12 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
 	a := lr.Attributes()
 	p := e.proc
-	if e.match != nil && e.alert != nil {
-		// Policy matches carry a process summary; the full process (arguments,
-		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
+	summary := e.match != nil && e.alert != nil
+	if summary {
 		a.EnsureCapacity(17)
-		a.PutInt("process.pid", int64(p.PID))
-		a.PutInt("process.parent_pid", int64(p.PPID))
-		a.PutStr("vigil.exec_id", p.ExecID)
-		if p.ParentExecID != "" {
-			a.PutStr("vigil.parent.exec_id", p.ParentExecID)
-		}
-		if p.Executable != "" {
-			a.PutStr("process.executable.path", p.Executable)
-			a.PutStr("process.command_line", strings.Join(p.Args, " "))
-		}
-		a.PutInt("process.user.id", int64(e.alert.EUID))
-		a.PutInt("process.real_user.id", int64(e.alert.UID))
-		lr.SetEventName(e.name)
-		lr.SetTimestamp(pcommon.Timestamp(int64(e.ktime) + bootOffset))
-		lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.observed))
-		fillMatch(lr, e)
-		return
+	} else {
+		a.EnsureCapacity(26) // one allocation for the usual attribute set
 	}
-	a.EnsureCapacity(26) // one allocation for the usual attribute set
 	a.PutInt("process.pid", int64(p.PID))
 	a.PutInt("process.parent_pid", int64(p.PPID))
 	a.PutStr("vigil.exec_id", p.ExecID)
@@ -110,6 +93,19 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 	}
 	if p.Executable != "" {
 		a.PutStr("process.executable.path", p.Executable)
+	}
+	if summary {
+		// Policy matches carry a process summary; the full process (arguments,
+		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
+		if len(p.Args) > 0 {
+			a.PutStr("process.command_line", strings.Join(p.Args, " "))
+		}
+		a.PutInt("process.user.id", int64(e.alert.EUID))
+		a.PutInt("process.real_user.id", int64(e.alert.UID))
+		fillMatch(lr, e)
+		return
+	}
+	if p.Executable != "" {
 		a.PutStr("process.executable.name", baseName(p.Executable))
 	}
 	args := p.Args // already redacted when cached

@@ -298,11 +298,17 @@ func (r *logsReceiver) readLoop() {
 		if out == nil {
 			continue
 		}
-		select {
-		case r.queue <- out:
-		default:
-			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
-		}
+		r.enqueue(out)
+	}
+}
+
+// enqueue hands an event to the sender without ever blocking the ring buffer
+// reader: when the bounded queue is full the event is dropped and counted.
+func (r *logsReceiver) enqueue(e *event) {
+	select {
+	case r.queue <- e:
+	default:
+		r.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
 	}
 }
 

@@ -84,7 +84,7 @@ type sample struct {
 	cpu        time.Duration // collector CPU during the storm
 	rssIdleKB  int64
 	rssAfterKB int64
-	anonIdleKB int64 // RssAnon: private memory, without the binary's file pages and the ring buffer mapping
+	anonIdleKB int64   // RssAnon: private memory, without the binary's file pages and the ring buffer mapping
 	received   float64 // exec+exit records the receiver read
 	lost       float64 // counted losses (kernel + queue)
 }

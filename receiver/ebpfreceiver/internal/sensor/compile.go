@@ -352,7 +352,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 			}
 		}
 	}
-	c.selCgroupSet(selCgroup)
+	c.cgroups = selCgroup
 	if topFilter && len(c.topDirs) > 0 {
 		c.selector.TopFilter = 1
 	}
@@ -372,8 +372,6 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 	}
 	return c, nil
 }
-
-func (c *Compiled) selCgroupSet(m map[uint64]uint64) { c.cgroups = m }
 
 func kernelAction(a policy.Action) uint8 {
 	switch a {
