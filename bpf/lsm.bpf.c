@@ -1,11 +1,12 @@
 //go:build ignore
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /*
- * BPF LSM sensor: file.open deny. Loaded only on kernels where BPF LSM works (the
- * capability probe decides). The hook runs before the open completes and refuses
- * it with EPERM, on the resolved path of the file being opened: no TOCTOU between
- * what is checked and what is opened. Deny rules are handled here only; the
- * tracepoint sensor reports the others.
+ * BPF LSM sensor for file.open. Loaded only on kernels where BPF LSM works (the
+ * capability probe decides). The hook runs in the open path on the file being
+ * opened: a deny refuses it with EPERM, with no TOCTOU between what is checked
+ * and what is opened. Where it is loaded it carries every file.open rule (the
+ * lsm_rules mask), so the syscall-exit hook, which slows every syscall, is not
+ * attached at all.
  */
 #include "alert.h"
 

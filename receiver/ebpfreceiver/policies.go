@@ -139,6 +139,9 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 	if err == nil {
 		c, err = sensor.Compile(pols, slots, sets)
 	}
+	if err == nil && e.sensors.HasLSM() && !e.emitAll {
+		c.UseLSMForFiles()
+	}
 	if err == nil {
 		if aerr := e.sensors.Ensure(c); aerr != nil {
 			errs[aerr.Error()] = true // hooks that failed: their rules cannot fire

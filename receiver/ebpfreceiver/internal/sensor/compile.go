@@ -80,6 +80,9 @@ type Compiled struct {
 	Kinds [numKinds]bool
 	// NeedsLSM: a rule is enforced by a BPF LSM hook.
 	NeedsLSM bool
+	// fileLSM: every file rule runs in the LSM hook, none on syscall exit.
+	fileLSM   bool
+	fileRules uint64
 	// SysEvents lists the syscall-hook events in use.
 	SysEvents map[policy.Event]bool
 	// Policies are the compiled policy names, by slot.
@@ -315,6 +318,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 					c.selector.LsmRules[k] |= rbit
 					c.NeedsLSM = true
 				}
+				c.fileRules |= rbit
 				ur := userFileRule{slot: rs, policy: slot, access: cfg.Access}
 				for _, path := range r.Paths {
 					e := pathEntry{path, !strings.HasSuffix(path, "/"), rbit}
@@ -445,6 +449,18 @@ func closeCIDRs(entries []cidrEntry) []cidrEntry {
 		out = append(out, cidrEntry{e.pfx.Masked(), m})
 	}
 	return out
+}
+
+// UseLSMForFiles moves every file.open rule to the BPF LSM hook: it sees each
+// open once, in the kernel's open path, without the syscall-exit hook that puts
+// every syscall of every task on the kernel's slow path. Only where BPF LSM works.
+func (c *Compiled) UseLSMForFiles() {
+	if c.fileRules == 0 {
+		return
+	}
+	c.selector.LsmRules[KindFile] = c.fileRules
+	c.NeedsLSM = true
+	c.fileLSM = true
 }
 
 // Strongest returns the rule of a kind's matched mask whose action ranks highest

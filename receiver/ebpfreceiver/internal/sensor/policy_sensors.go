@@ -110,7 +110,7 @@ type tp struct {
 // used (an idle hook costs a map lookup per event); Close detaches everything.
 func (s *Policy) Ensure(c *Compiled) error {
 	var errs []error
-	if c.Kinds[KindFile] {
+	if c.Kinds[KindFile] && !c.fileLSM {
 		if _, ok := s.links["sys_exit"]; !ok {
 			l, err := link.AttachTracing(link.TracingOptions{Program: s.file.FileSysExit})
 			if err != nil {
@@ -124,6 +124,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 		if s.lsm == nil {
 			errs = append(errs, errors.New("a file.open deny rule needs the BPF LSM sensor, which is not loaded"))
 		} else if _, ok := s.links["lsm/file_open"]; !ok {
+			// (Attached once; from then on file rules move between hooks with map updates.)
 			l, err := link.AttachLSM(link.LSMOptions{Program: s.lsm.LsmFileOpen})
 			if err != nil {
 				errs = append(errs, fmt.Errorf("attaching lsm/file_open: %w", err))

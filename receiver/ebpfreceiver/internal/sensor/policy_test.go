@@ -55,6 +55,10 @@ func (r *policyRig) apply(t *testing.T, yamls ...string) *Compiled {
 }
 
 func (r *policyRig) applyCaps(t *testing.T, caps policy.Capabilities, yamls ...string) *Compiled {
+	return r.applyWith(t, caps, false, yamls...)
+}
+
+func (r *policyRig) applyWith(t *testing.T, caps policy.Capabilities, lsmFiles bool, yamls ...string) *Compiled {
 	t.Helper()
 	var pols []*policy.Policy
 	slots := map[string]int{}
@@ -67,6 +71,9 @@ func (r *policyRig) applyCaps(t *testing.T, caps policy.Capabilities, yamls ...s
 	}
 	c, err := Compile(pols, slots, nil)
 	require.NoError(t, err)
+	if lsmFiles {
+		c.UseLSMForFiles()
+	}
 	require.NoError(t, r.pol.Ensure(c))
 	require.NoError(t, r.proc.Apply(c, false))
 	return c
@@ -98,13 +105,29 @@ func (r *policyRig) alerts(t *testing.T, wait time.Duration, keep func(*Alert) b
 // Only matching opens cross into user space: 10,000 opens outside the policy's
 // directory and 3 inside give exactly 3 alerts.
 func TestFileOpenFilteredInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+	fileFilterScenario(t, newPolicyRig(t), false)
+}
+
+// The same through the BPF LSM hook, which carries every file rule where it works
+// (kernel matrix only: this host refuses BPF LSM).
+func TestFileOpenFilteredInLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigLSM(t, true)
+	fileFilterScenario(t, r, true)
+	assert.Contains(t, r.pol.Attached(), "lsm/file_open")
+	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where LSM carries the rules")
+}
+
+func fileFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "secret") + "/"
 	require.NoError(t, os.Mkdir(watched, 0o700))
 	other := filepath.Join(dir, "other")
 	require.NoError(t, os.Mkdir(other, 0o700))
-	c := r.apply(t, `name: secrets
+	c := r.applyWith(t, policy.Capabilities{LSM: lsm, CgroupSockAddr: true, SendSignal: true}, lsm, `name: secrets
 rules:
   - event: file.open
     paths: [`+watched+`]
