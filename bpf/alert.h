@@ -54,6 +54,18 @@ static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_c
 #define O_WRONLY 00000001
 #define O_RDWR 00000002
 
+/* fd_file returns the file behind a descriptor of a task, or 0. */
+static __always_inline struct file *fd_file(struct task_struct *task, long fd)
+{
+	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
+	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+	struct file *f = 0;
+	if (fd < 0 || fd >= max)
+		return 0;
+	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
+	return f;
+}
+
 /* open_access maps open flags to rule access bits: 1 read, 2 write. */
 static __always_inline __u32 open_access(__u32 flags)
 {

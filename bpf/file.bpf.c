@@ -12,16 +12,6 @@
 char __license[] SEC("license") = "Dual MIT/GPL";
 
 
-static __always_inline struct file *fd_file(struct task_struct *task, long fd)
-{
-	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
-	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
-	struct file *f = 0;
-	if (fd < 0 || fd >= max)
-		return 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
-}
 
 static __always_inline int on_open(long fd)
 {
@@ -56,7 +46,7 @@ static __always_inline int on_open(long fd)
 	__u32 trunc = 0;
 	__u64 paths = file_rules(s, f, &trunc);
 	__u32 flags = BPF_CORE_READ(f, f_flags);
-	struct match_ctx mc = {.kind = KIND_FILE, .access = open_access(flags), .policies = pol};
+	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(flags), .policies = pol};
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
 		mc.candidates = (paths | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];

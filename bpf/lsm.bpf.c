@@ -41,6 +41,7 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	__u32 flags = BPF_CORE_READ(file, f_flags);
 	struct match_ctx mc = {
 		.kind = KIND_FILE,
+		.event = EV_FILE_OPEN,
 		.policies = pol,
 		.access = open_access(flags),
 		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],

@@ -191,6 +191,7 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 		.candidates = (m ? *m : 0) | sel->any_filter[KIND_EXEC],
 		.policies = pol,
 		.kind = KIND_EXEC,
+		.event = EV_PROCESS_EXEC,
 	};
 	if (!mc.candidates)
 		return;

@@ -29,7 +29,7 @@ static __always_inline int on_sys(__u8 event, long nr, unsigned long a0, unsigne
 	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_SYS];
 	if (!pol)
 		return 0;
-	struct match_ctx mc = {.kind = KIND_SYS, .policies = pol, .candidates = *cand};
+	struct match_ctx mc = {.kind = KIND_SYS, .event = event, .policies = pol, .candidates = *cand};
 	bpf_loop(MAX_RULES, match_step, &mc, 0);
 	if (!mc.any)
 		return 0;

@@ -33,6 +33,8 @@ enum rule_kind {
 enum vigil_event {
 	EV_FILE_OPEN = 1,
 	EV_NET_CONNECT = 6,
+	EV_NET_ACCEPT = 7,
+	EV_NET_LISTEN = 8,
 	EV_PROCESS_EXEC = 9,
 	EV_PRIVILEGE_CHANGE = 10,
 	EV_NAMESPACE_CHANGE = 11,
@@ -319,6 +321,8 @@ struct match_ctx {
 	__u64 policies;
 	__u32 kind;
 	__u32 access; /* ACCESS bits of this event, file.open */
+	__u32 event;  /* the hook's event: rules of other events of the same kind do not match */
+	__u32 pad;
 	__u64 matched;
 	__u8 action;
 	__u8 enforce;
@@ -334,6 +338,8 @@ static long match_step(__u32 i, struct match_ctx *m)
 	if (!r || !r->active)
 		return 0;
 	if (!(m->policies & (1ULL << (r->policy & 63))))
+		return 0;
+	if (m->event && r->event != m->event)
 		return 0;
 	if (r->access && !(r->access & m->access))
 		return 0;

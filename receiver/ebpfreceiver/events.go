@@ -248,8 +248,13 @@ func fillMatch(lr plog.LogRecord, e *event) {
 			a.PutStr("vigil.file.access", accessName(al.Access))
 			what = al.Path
 		case sensor.KindNet:
-			a.PutStr("network.peer.address", al.Peer.Addr().String())
-			a.PutInt("network.peer.port", int64(al.Peer.Port()))
+			// listen reports the local address; connect and accept the peer.
+			side := "network.peer."
+			if m.ref.Event == policy.EventNetworkListen {
+				side = "network.local."
+			}
+			a.PutStr(side+"address", al.Peer.Addr().String())
+			a.PutInt(side+"port", int64(al.Peer.Port()))
 			a.PutStr("network.transport", transportName(al.Protocol))
 			if al.Peer.Addr().Is4() {
 				a.PutStr("network.type", "ipv4")

@@ -38,6 +38,8 @@ var eventIDs = map[policy.Event]struct {
 }{
 	policy.EventFileOpen:         {uint8(processVigilEventEV_FILE_OPEN), KindFile},
 	policy.EventNetworkConnect:   {uint8(processVigilEventEV_NET_CONNECT), KindNet},
+	policy.EventNetworkAccept:    {uint8(processVigilEventEV_NET_ACCEPT), KindNet},
+	policy.EventNetworkListen:    {uint8(processVigilEventEV_NET_LISTEN), KindNet},
 	policy.EventProcessExec:      {uint8(processVigilEventEV_PROCESS_EXEC), KindExec},
 	policy.EventPrivilegeChange:  {uint8(processVigilEventEV_PRIVILEGE_CHANGE), KindSys},
 	policy.EventNamespaceChange:  {uint8(processVigilEventEV_NAMESPACE_CHANGE), KindSys},
@@ -83,6 +85,8 @@ type Compiled struct {
 	// fileLSM: every file rule runs in the LSM hook, none on syscall exit.
 	fileLSM   bool
 	fileRules uint64
+	// NetEvents lists the network events in use (each has its own hooks).
+	NetEvents map[policy.Event]bool
 	// SysEvents lists the syscall-hook events in use.
 	SysEvents map[policy.Event]bool
 	// Policies are the compiled policy names, by slot.
@@ -222,7 +226,8 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
-		Policies: map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
+		NetEvents: map[policy.Event]bool{},
+		Policies:  map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
 	}
 	topFilter := true
 	var nextRule [numKinds]int
@@ -334,6 +339,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 					execEntries = append(execEntries, pathEntry{b, true, rbit})
 				}
 			case KindNet:
+				c.NetEvents[r.Event] = true
 				if len(r.CIDRs) == 0 {
 					c.selector.AnyFilter[k] |= rbit
 				}

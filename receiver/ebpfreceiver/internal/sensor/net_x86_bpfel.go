@@ -140,8 +140,11 @@ const (
 	netMapSelUid           = "sel_uid"
 	netMapSelector         = "selector"
 	netMapTopDirs          = "top_dirs"
+	netProgNetAccept       = "net_accept"
+	netProgNetAccept4      = "net_accept4"
 	netProgNetConnect4     = "net_connect4"
 	netProgNetConnect6     = "net_connect6"
+	netProgNetListen       = "net_listen"
 	netVarUnusedVigilAlert = "unused_vigil_alert"
 	netVarWakeupBytes      = "wakeup_bytes"
 )
@@ -188,8 +191,11 @@ type netSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netProgramSpecs struct {
+	NetAccept   *ebpf.ProgramSpec `ebpf:"net_accept"`
+	NetAccept4  *ebpf.ProgramSpec `ebpf:"net_accept4"`
 	NetConnect4 *ebpf.ProgramSpec `ebpf:"net_connect4"`
 	NetConnect6 *ebpf.ProgramSpec `ebpf:"net_connect6"`
+	NetListen   *ebpf.ProgramSpec `ebpf:"net_listen"`
 }
 
 // netMapSpecs contains maps before they are loaded into the kernel.
@@ -302,14 +308,20 @@ type netVariables struct {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netPrograms struct {
+	NetAccept   *ebpf.Program `ebpf:"net_accept"`
+	NetAccept4  *ebpf.Program `ebpf:"net_accept4"`
 	NetConnect4 *ebpf.Program `ebpf:"net_connect4"`
 	NetConnect6 *ebpf.Program `ebpf:"net_connect6"`
+	NetListen   *ebpf.Program `ebpf:"net_listen"`
 }
 
 func (p *netPrograms) Close() error {
 	return _NetClose(
+		p.NetAccept,
+		p.NetAccept4,
 		p.NetConnect4,
 		p.NetConnect6,
+		p.NetListen,
 	)
 }
 

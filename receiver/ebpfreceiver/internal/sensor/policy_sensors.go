@@ -133,9 +133,15 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
-	if c.Kinds[KindNet] {
+	if c.NetEvents[policy.EventNetworkConnect] {
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
 			s.cgroup("connect6", s.net.NetConnect6, ebpf.AttachCGroupInet6Connect))
+	}
+	if c.NetEvents[policy.EventNetworkAccept] {
+		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}))
+	}
+	if c.NetEvents[policy.EventNetworkListen] {
+		errs = append(errs, s.tracepoints(tp{"sys_enter_listen", s.net.NetListen}))
 	}
 	hooks := s.sysHooks()
 	for ev := range c.SysEvents {

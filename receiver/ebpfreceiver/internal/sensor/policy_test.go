@@ -288,3 +288,50 @@ rules:
 	require.NoError(t, err, "opens again after detach")
 	assert.Equal(t, "s", string(b))
 }
+
+// listen and accept are reported with the local (listen) and peer (accept)
+// address, filtered in the kernel by CIDR and port, for the selected binary only.
+func TestListenAcceptInKernel(t *testing.T) {
+	r := newPolicyRig(t)
+	self, err := os.Executable()
+	require.NoError(t, err)
+	r.apply(t, fmt.Sprintf(`name: sockets
+selector:
+  binaries: [%s]
+rules:
+  - name: listen
+    event: network.listen
+    cidrs: [127.0.0.0/8]
+  - name: accept
+    event: network.accept
+    cidrs: [127.0.0.0/8]
+`, self))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	c, err := net.Dial("tcp", l.Addr().String())
+	require.NoError(t, err)
+	defer c.Close()
+	s, err := l.Accept()
+	require.NoError(t, err)
+	s.Close()
+	// Not covered: a listener on another address family filter (::1 is not in 127.0.0.0/8).
+	l6, err := net.Listen("tcp", "[::1]:0")
+	if err == nil {
+		l6.Close()
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.TGID == uint32(os.Getpid()) })
+	require.Len(t, got, 2, "one listen and one accept; the IPv6 listener is filtered out in the kernel")
+	events := map[uint8]Alert{}
+	for _, a := range got {
+		events[a.Event] = a
+	}
+	ls, ok := events[uint8(processVigilEventEV_NET_LISTEN)]
+	require.True(t, ok)
+	assert.Equal(t, fmt.Sprintf("127.0.0.1:%d", port), ls.Peer.String(), "listen reports the local address")
+	ac, ok := events[uint8(processVigilEventEV_NET_ACCEPT)]
+	require.True(t, ok)
+	assert.Equal(t, c.LocalAddr().String(), ac.Peer.String(), "accept reports the peer")
+	assert.Equal(t, uint8(6), ac.Protocol)
+}

@@ -153,6 +153,8 @@ type processVigilEvent uint32
 const (
 	processVigilEventEV_FILE_OPEN        processVigilEvent = 1
 	processVigilEventEV_NET_CONNECT      processVigilEvent = 6
+	processVigilEventEV_NET_ACCEPT       processVigilEvent = 7
+	processVigilEventEV_NET_LISTEN       processVigilEvent = 8
 	processVigilEventEV_PROCESS_EXEC     processVigilEvent = 9
 	processVigilEventEV_PRIVILEGE_CHANGE processVigilEvent = 10
 	processVigilEventEV_NAMESPACE_CHANGE processVigilEvent = 11
