@@ -74,14 +74,15 @@ static __always_inline __u32 open_access(__u32 flags)
 }
 
 /*
- * file_rules resolves the path of an open file into the alert and returns the
+ * path_rules / file_rules resolve the path of a dentry (of an open file) into the alert and returns the
  * file rules whose paths match it (the LPM value), or 0. Shared by the syscall-exit
  * and LSM file sensors.
  */
-static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
+static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount *mnt, struct dentry *dentry,
+					 __u32 *trunc)
 {
 	struct vigil_alert *a = &s->a;
-	a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, trunc);
+	a->path_len = resolve_path(mnt, dentry, a->path, trunc);
 	__u32 n = a->path_len;
 	if (n > BIN_KEY - 1)
 		n = BIN_KEY - 1;
@@ -89,6 +90,11 @@ static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f,
 	s->key.prefixlen = (n + 1) * 8; /* with the NUL: exact-path entries match only this path */
 	__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
 	return m ? *m : 0;
+}
+
+static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
+{
+	return path_rules(s, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), trunc);
 }
 
 static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)

@@ -68,3 +68,89 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	send_alert(a, &mc, 0, 0);
 	return 0;
 }
+
+/*
+ * file.unlink, file.rename and file.chmod on the path hooks (CONFIG_SECURITY_PATH):
+ * the dentry and the mount of its directory give the resolved path. Only
+ * lsm_rules of the event are considered. Returns 0 (no rule), 1 (reported) or
+ * 2 (deny: the hook refuses with EPERM).
+ */
+static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 access)
+{
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->lsm_rules[KIND_FILE])
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_FILE];
+	if (!pol)
+		return 0;
+	if (sel->top_filter && !top_dir_watched(mnt, dentry))
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	__u32 trunc = 0;
+	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	struct match_ctx mc = {
+		.kind = KIND_FILE,
+		.event = event,
+		.policies = pol,
+		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
+	};
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->kind = KIND_FILE;
+	a->event = event;
+	a->access = access;
+	a->family = 0;
+	if (mc.action == ACT_DENY && mc.enforce) {
+		send_alert(a, &mc, 0, 1);
+		return 2;
+	}
+	send_alert(a, &mc, 0, 0);
+	return 1;
+}
+
+SEC("lsm/path_unlink")
+int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
+{
+	if (ret)
+		return -EPERM;
+	if (on_path(BPF_CORE_READ(dir, mnt), dentry, EV_FILE_UNLINK, 0) == 2)
+		return -EPERM;
+	return 0;
+}
+
+SEC("lsm/path_chmod")
+int BPF_PROG(lsm_path_chmod, const struct path *path, umode_t mode, int ret)
+{
+	if (ret)
+		return -EPERM;
+	if (on_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), EV_FILE_CHMOD, mode) == 2)
+		return -EPERM;
+	return 0;
+}
+
+/* A rename matches on its old path, or else on its new one (access 1 = new). */
+SEC("lsm/path_rename")
+int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
+	     struct dentry *new_dentry, unsigned int flags, int ret)
+{
+	if (ret)
+		return -EPERM;
+	int r = on_path(BPF_CORE_READ(old_dir, mnt), old_dentry, EV_FILE_RENAME, 0);
+	if (r == 0)
+		r = on_path(BPF_CORE_READ(new_dir, mnt), new_dentry, EV_FILE_RENAME, 1);
+	if (r == 2)
+		return -EPERM;
+	return 0;
+}

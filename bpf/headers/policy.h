@@ -32,6 +32,9 @@ enum rule_kind {
 /* Events of rules (enum policy event), as in the policy format. */
 enum vigil_event {
 	EV_FILE_OPEN = 1,
+	EV_FILE_UNLINK = 3,
+	EV_FILE_RENAME = 4,
+	EV_FILE_CHMOD = 5,
 	EV_NET_CONNECT = 6,
 	EV_NET_ACCEPT = 7,
 	EV_NET_LISTEN = 8,

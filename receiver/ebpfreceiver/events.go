@@ -245,7 +245,18 @@ func fillMatch(lr plog.LogRecord, e *event) {
 		switch al.Kind {
 		case sensor.KindFile:
 			a.PutStr("file.path", al.Path)
-			a.PutStr("vigil.file.access", accessName(al.Access))
+			switch m.ref.Event {
+			case policy.EventFileOpen:
+				a.PutStr("vigil.file.access", accessName(al.Access))
+			case policy.EventFileChmod:
+				a.PutStr("vigil.file.mode", "0"+strconv.FormatUint(uint64(al.Access&0o7777), 8))
+			case policy.EventFileRename:
+				side := "from" // file.path is the old name
+				if al.Access == 1 {
+					side = "to" // file.path is the new name
+				}
+				a.PutStr("vigil.file.rename_side", side)
+			}
 			what = al.Path
 		case sensor.KindNet:
 			// listen reports the local address; connect and accept the peer.

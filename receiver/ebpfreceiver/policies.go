@@ -114,7 +114,7 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 		errs[set.Err.Error()] = true
 	}
 	for _, p := range set.Policies {
-		if err := sensor.CheckSupported(p); err != nil {
+		if err := sensor.CheckSupported(p, e.sensors.HasLSM()); err != nil {
 			errs[err.Error()] = true
 			continue
 		}

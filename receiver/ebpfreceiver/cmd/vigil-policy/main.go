@@ -17,6 +17,7 @@ import (
 	"os"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
 func main() {
@@ -96,10 +97,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		p := f.Policy
+		// What this version's sensors implement, as the receiver checks it.
+		if err := sensor.CheckSupported(p, caps.LSM); err != nil {
+			fmt.Fprintln(stderr, err)
+			code = 1
+			continue
+		}
 		fmt.Fprintf(stdout, "ok %s (%s, %s)\n", f.Path, p.Name, plural(len(p.Rules), "rule"))
 		for _, r := range p.Rules {
 			if r.EffectiveAction != r.Action {
-				fmt.Fprintf(stdout, "  rule %s: %s is not possible on this kernel, %s instead\n", r.Name, r.Action, r.EffectiveAction)
+				fmt.Fprintf(stdout, "  rule %s: %s is not possible here, %s instead\n", r.Name, r.Action, r.EffectiveAction)
 			}
 		}
 	}

@@ -29,8 +29,9 @@ ok testdata/policies/metadata-endpoint.yaml (metadata-endpoint, 1 rule)
 ok testdata/policies/netcat-kill.yaml (netcat-kill, 1 rule)
 ok testdata/policies/privilege-escalation.yaml (privilege-escalation, 1 rule)
 ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
+  rule attach: deny is not possible here, kill instead
 ok testdata/policies/sensitive-files.yaml (sensitive-files, 2 rules)
-`, out)
+`, out, "ptrace deny has no hook in this version even with BPF LSM: fallback kill")
 }
 
 func TestCheckNoLSM(t *testing.T) {
@@ -38,7 +39,7 @@ func TestCheckNoLSM(t *testing.T) {
 	code, out, errOut := runCmd("check", "testdata/policies/ptrace.yaml", "--no-lsm", "testdata/policies/metadata-endpoint.yaml")
 	assert.Equal(t, 0, code, errOut)
 	assert.Equal(t, `ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
-  rule attach: deny is not possible on this kernel, kill instead
+  rule attach: deny is not possible here, kill instead
 ok testdata/policies/metadata-endpoint.yaml (metadata-endpoint, 1 rule)
 `, out, "in argument order")
 
@@ -109,4 +110,23 @@ func TestUsage(t *testing.T) {
 	code, _, errOut = runCmd("check", filepath.Join(t.TempDir(), "nope.yaml"))
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, "nope.yaml: cannot stat: no such file or directory")
+}
+
+// The checker applies the receiver's implementation checks too: path events need
+// BPF LSM, unimplemented events are rejected.
+func TestCheckImplementation(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "rm.yaml")
+	require.NoError(t, os.WriteFile(f, []byte("name: rm\nrules:\n  - event: file.unlink\n    paths: [/etc/]\n"), 0o600))
+	code, out, _ := runCmd("check", f)
+	assert.Equal(t, 0, code)
+	assert.Contains(t, out, "ok "+f)
+	code, _, errOut := runCmd("check", "--no-lsm", f)
+	assert.Equal(t, 1, code)
+	assert.Equal(t, f+":3: rules[0].event: file.unlink needs BPF LSM (lsm/path_unlink), which this kernel does not offer\n", errOut)
+	w := filepath.Join(dir, "w.yaml")
+	require.NoError(t, os.WriteFile(w, []byte("name: w\nrules:\n  - event: file.write\n"), 0o600))
+	code, _, errOut = runCmd("check", w)
+	assert.Equal(t, 1, code)
+	assert.Contains(t, errOut, w+":3: rules[0].event: file.write is not implemented by this version's sensors")
 }

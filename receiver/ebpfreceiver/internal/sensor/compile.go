@@ -37,6 +37,9 @@ var eventIDs = map[policy.Event]struct {
 	kind int
 }{
 	policy.EventFileOpen:         {uint8(processVigilEventEV_FILE_OPEN), KindFile},
+	policy.EventFileUnlink:       {uint8(processVigilEventEV_FILE_UNLINK), KindFile},
+	policy.EventFileRename:       {uint8(processVigilEventEV_FILE_RENAME), KindFile},
+	policy.EventFileChmod:        {uint8(processVigilEventEV_FILE_CHMOD), KindFile},
 	policy.EventNetworkConnect:   {uint8(processVigilEventEV_NET_CONNECT), KindNet},
 	policy.EventNetworkAccept:    {uint8(processVigilEventEV_NET_ACCEPT), KindNet},
 	policy.EventNetworkListen:    {uint8(processVigilEventEV_NET_LISTEN), KindNet},
@@ -85,6 +88,8 @@ type Compiled struct {
 	// fileLSM: every file rule runs in the LSM hook, none on syscall exit.
 	fileLSM   bool
 	fileRules uint64
+	// PathEvents lists the file events of the lsm/path_* hooks in use.
+	PathEvents map[policy.Event]bool
 	// NetEvents lists the network events in use (each has its own hooks).
 	NetEvents map[policy.Event]bool
 	// SysEvents lists the syscall-hook events in use.
@@ -182,11 +187,19 @@ func slicesContains[T comparable](s []T, v T) bool {
 	return false
 }
 
-// CheckSupported rejects rules whose event this version's sensors do not implement,
-// and applies fallback: kill to deny rules on events no sensor can deny (deny is
-// implemented for file.open through BPF LSM and network.connect through the cgroup
-// hooks; other LSM hooks are not written yet).
-func CheckSupported(p *policy.Policy) error {
+// lsmOnly are the events only BPF LSM hooks see (lsm/path_*).
+var lsmOnly = map[policy.Event]string{
+	policy.EventFileUnlink: "lsm/path_unlink",
+	policy.EventFileRename: "lsm/path_rename",
+	policy.EventFileChmod:  "lsm/path_chmod",
+}
+
+// CheckSupported rejects rules whose event this version's sensors do not implement
+// (or, for the path events, that need BPF LSM when lsm is false), and applies
+// fallback: kill to deny rules on events no sensor can deny (deny is implemented
+// where an LSM or cgroup hook runs: file.open, file.unlink, file.rename,
+// file.chmod, network.connect).
+func CheckSupported(p *policy.Policy, lsm bool) error {
 	var errs []error
 	for i := range p.Rules {
 		r := &p.Rules[i]
@@ -195,6 +208,14 @@ func CheckSupported(p *policy.Policy) error {
 			errs = append(errs, p.ErrorAt(key+".event",
 				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
 			continue
+		}
+		if hook, ok := lsmOnly[r.Event]; ok && !lsm {
+			errs = append(errs, p.ErrorAt(key+".event",
+				"%s needs BPF LSM (%s), which this kernel does not offer", r.Event, hook))
+			continue
+		}
+		if _, ok := lsmOnly[r.Event]; ok {
+			continue // the LSM hook can deny
 		}
 		if r.EffectiveAction == policy.ActionDeny && r.Event != policy.EventFileOpen && r.Event != policy.EventNetworkConnect {
 			if r.Fallback == policy.ActionKill {
@@ -226,8 +247,8 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
-		NetEvents: map[policy.Event]bool{},
-		Policies:  map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
+		NetEvents: map[policy.Event]bool{}, PathEvents: map[policy.Event]bool{},
+		Policies: map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
 	}
 	topFilter := true
 	var nextRule [numKinds]int
@@ -318,10 +339,14 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 						topFilter = false
 					}
 				}
-				if act == policy.ActionDeny {
-					// Only possible with BPF LSM (CheckCapabilities): the LSM hook owns it.
+				if _, ok := lsmOnly[r.Event]; ok || act == policy.ActionDeny {
+					// Path events and denies are only possible with BPF LSM
+					// (CheckSupported, CheckCapabilities): the LSM hooks own them.
 					c.selector.LsmRules[k] |= rbit
 					c.NeedsLSM = true
+				}
+				if _, ok := lsmOnly[r.Event]; ok {
+					c.PathEvents[r.Event] = true
 				}
 				c.fileRules |= rbit
 				ur := userFileRule{slot: rs, policy: slot, access: cfg.Access}

@@ -141,6 +141,9 @@ const (
 	lsmMapSelector         = "selector"
 	lsmMapTopDirs          = "top_dirs"
 	lsmProgLsmFileOpen     = "lsm_file_open"
+	lsmProgLsmPathChmod    = "lsm_path_chmod"
+	lsmProgLsmPathRename   = "lsm_path_rename"
+	lsmProgLsmPathUnlink   = "lsm_path_unlink"
 	lsmVarUnusedVigilAlert = "unused_vigil_alert"
 	lsmVarWakeupBytes      = "wakeup_bytes"
 )
@@ -187,7 +190,10 @@ type lsmSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmProgramSpecs struct {
-	LsmFileOpen *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmFileOpen   *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmPathChmod  *ebpf.ProgramSpec `ebpf:"lsm_path_chmod"`
+	LsmPathRename *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
+	LsmPathUnlink *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
 }
 
 // lsmMapSpecs contains maps before they are loaded into the kernel.
@@ -300,12 +306,18 @@ type lsmVariables struct {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmPrograms struct {
-	LsmFileOpen *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmFileOpen   *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmPathChmod  *ebpf.Program `ebpf:"lsm_path_chmod"`
+	LsmPathRename *ebpf.Program `ebpf:"lsm_path_rename"`
+	LsmPathUnlink *ebpf.Program `ebpf:"lsm_path_unlink"`
 }
 
 func (p *lsmPrograms) Close() error {
 	return _LsmClose(
 		p.LsmFileOpen,
+		p.LsmPathChmod,
+		p.LsmPathRename,
+		p.LsmPathUnlink,
 	)
 }
 

@@ -133,6 +133,23 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
+	if s.lsm != nil {
+		for ev, prog := range map[policy.Event]*ebpf.Program{
+			policy.EventFileUnlink: s.lsm.LsmPathUnlink, policy.EventFileRename: s.lsm.LsmPathRename,
+			policy.EventFileChmod: s.lsm.LsmPathChmod,
+		} {
+			name := lsmOnly[ev]
+			if _, ok := s.links[name]; ok || !c.PathEvents[ev] {
+				continue
+			}
+			l, err := link.AttachLSM(link.LSMOptions{Program: prog})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attaching %s: %w", name, err))
+				continue
+			}
+			s.links[name] = l
+		}
+	}
 	if c.NetEvents[policy.EventNetworkConnect] {
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
 			s.cgroup("connect6", s.net.NetConnect6, ebpf.AttachCGroupInet6Connect))

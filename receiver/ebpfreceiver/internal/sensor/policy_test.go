@@ -335,3 +335,61 @@ rules:
 	assert.Equal(t, c.LocalAddr().String(), ac.Peer.String(), "accept reports the peer")
 	assert.Equal(t, uint8(6), ac.Protocol)
 }
+
+// unlink, rename and chmod through the BPF LSM path hooks: reported on their
+// resolved paths, and an enforced deny refuses the unlink. Kernel matrix only.
+func TestFilePathEventsLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigLSM(t, true)
+	dir := t.TempDir()
+	watched := filepath.Join(dir, "w") + "/"
+	require.NoError(t, os.Mkdir(watched, 0o755))
+	keep := filepath.Join(watched, "keep")
+	for _, f := range []string{"a", "b", "c", "keep"} {
+		require.NoError(t, os.WriteFile(filepath.Join(watched, f), []byte("x"), 0o600))
+	}
+	c := r.applyWith(t, policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}, true, `name: paths
+mode: enforce
+rules:
+  - name: rm
+    event: file.unlink
+    paths: [`+watched+`a]
+  - name: mv
+    event: file.rename
+    paths: [`+watched+`]
+  - name: chmod
+    event: file.chmod
+    paths: [`+watched+`]
+  - name: protect
+    event: file.unlink
+    paths: [`+keep+`]
+    action: deny
+`)
+	require.True(t, c.PathEvents[policy.EventFileUnlink])
+	require.NoError(t, os.Remove(filepath.Join(watched, "a")))
+	require.NoError(t, os.Rename(filepath.Join(watched, "b"), filepath.Join(dir, "b-moved")))
+	require.NoError(t, os.Chmod(filepath.Join(watched, "c"), 0o640))
+	require.ErrorIs(t, os.Remove(keep), syscall.EPERM, "an enforced deny refuses the unlink")
+	_, err := os.Stat(keep)
+	require.NoError(t, err)
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.TGID == uint32(os.Getpid()) })
+	require.Len(t, got, 4)
+	byEvent := map[uint8][]Alert{}
+	for _, a := range got {
+		byEvent[a.Event] = append(byEvent[a.Event], a)
+	}
+	unlinks := byEvent[uint8(processVigilEventEV_FILE_UNLINK)]
+	require.Len(t, unlinks, 2)
+	assert.Equal(t, filepath.Join(watched, "a"), unlinks[0].Path)
+	assert.Equal(t, keep, unlinks[1].Path)
+	assert.True(t, unlinks[1].Applied)
+	require.Len(t, byEvent[uint8(processVigilEventEV_FILE_RENAME)], 1)
+	assert.Equal(t, filepath.Join(watched, "b"), byEvent[uint8(processVigilEventEV_FILE_RENAME)][0].Path)
+	require.Len(t, byEvent[uint8(processVigilEventEV_FILE_CHMOD)], 1)
+	assert.Equal(t, uint32(0o640), byEvent[uint8(processVigilEventEV_FILE_CHMOD)][0].Access&0o7777)
+	require.NoError(t, r.pol.Close()) // detach before the temporary directory is removed
+	require.NoError(t, os.Remove(keep), "unlinks again once detached")
+}

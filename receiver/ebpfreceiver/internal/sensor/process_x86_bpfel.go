@@ -152,6 +152,9 @@ type processVigilEvent uint32
 
 const (
 	processVigilEventEV_FILE_OPEN        processVigilEvent = 1
+	processVigilEventEV_FILE_UNLINK      processVigilEvent = 3
+	processVigilEventEV_FILE_RENAME      processVigilEvent = 4
+	processVigilEventEV_FILE_CHMOD       processVigilEvent = 5
 	processVigilEventEV_NET_CONNECT      processVigilEvent = 6
 	processVigilEventEV_NET_ACCEPT       processVigilEvent = 7
 	processVigilEventEV_NET_LISTEN       processVigilEvent = 8
