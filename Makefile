@@ -29,8 +29,15 @@ $(STATICCHECK):
 	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 
 # Regenerate bpf2go objects (needs clang-19). The generated files are committed.
+# clang orders the BTF of an object by hashes that depend on the absolute path of
+# its sources, so objects are always generated in one fixed directory: the same
+# sources give the same bytes wherever the repository is checked out.
+GEN_DIR := /tmp/vigil-generate
 generate:
-	$(GO) generate ./...
+	rm -rf $(GEN_DIR) && mkdir -p $(GEN_DIR)
+	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(GEN_DIR)
+	cd $(GEN_DIR) && $(GO) generate ./...
+	cd $(GEN_DIR) && find . -name '*_bpfel.go' -o -name '*_bpfel.o' | while read -r f; do cp "$$f" "$(CURDIR)/$$f"; done
 
 # Fails when the committed generated files differ from what the sources produce.
 check-generated: generate
