@@ -18,15 +18,8 @@ import (
 	"go.uber.org/zap"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
-	k8smetadata "k8s.io/client-go/metadata"
-	"k8s.io/client-go/metadata/metadatainformer"
-	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/vigilsec/vigil/extension/k8smetaextension/internal/metadata"
 )
@@ -61,8 +54,7 @@ type k8sMeta struct {
 
 	cancel        context.CancelFunc
 	wg            sync.WaitGroup
-	podFactory    informers.SharedInformerFactory
-	metaFactory   metadatainformer.SharedInformerFactory
+	informers     []namedInformer // pods first, then replicasets, jobs, namespaces
 	synced        atomic.Bool
 	lastAPIError  atomic.Int64 // unix nanoseconds of the last API error, 0 if none
 	lastAPIErr    atomic.Pointer[error]
@@ -91,6 +83,12 @@ func newExtension(cfg *Config, set component.TelemetrySettings, clients ClientPr
 		m.newClients = m.defaultClients
 	}
 	return m, nil
+}
+
+// namedInformer is one of the extension's informers and the resource it watches.
+type namedInformer struct {
+	resource string
+	inf      cache.SharedIndexInformer
 }
 
 // countingTransport counts failed API requests (transport errors, 5xx, 401, 403).
@@ -125,40 +123,6 @@ func resourceOf(path string) string {
 	return "other"
 }
 
-// defaultClients builds clients from auth_type. Every request goes through a RoundTripper
-// that counts failures: client-go's reflectors retry refused watches internally without
-// reporting them, so counting at the transport is the only complete error count.
-func (m *k8sMeta) defaultClients(cfg *Config) (kubernetes.Interface, k8smetadata.Interface, error) {
-	var (
-		rc  *rest.Config
-		err error
-	)
-	switch cfg.AuthType {
-	case AuthTypeKubeConfig:
-		rules := clientcmd.NewDefaultClientConfigLoadingRules()
-		if cfg.KubeConfigPath != "" {
-			rules.ExplicitPath = cfg.KubeConfigPath
-		}
-		rc, err = clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, &clientcmd.ConfigOverrides{}).ClientConfig()
-	default:
-		rc, err = rest.InClusterConfig()
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("loading Kubernetes client configuration (auth_type %s): %w", cfg.AuthType, err)
-	}
-	rc.UserAgent = "vigil-k8s-meta"
-	rc.Wrap(func(rt http.RoundTripper) http.RoundTripper { return &countingTransport{next: rt, m: m} })
-	cs, err := kubernetes.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating Kubernetes clientset: %w", err)
-	}
-	mc, err := k8smetadata.NewForConfig(rc)
-	if err != nil {
-		return nil, nil, fmt.Errorf("creating Kubernetes metadata client: %w", err)
-	}
-	return cs, mc, nil
-}
-
 // Start starts the informers and returns without waiting for them to sync: telemetry flows
 // unenriched until they do, and also while the API server cannot be reached.
 func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
@@ -176,7 +140,10 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	m.cancel = cancel
 
-	cs, mc, err := m.newClients(m.cfg)
+	podLW, mc, err := m.newClients(m.cfg, m.nodeName)
+	if err == nil && (podLW == nil || mc == nil) {
+		err = errors.New("client provider returned no pod ListerWatcher or no metadata client")
+	}
 	if err != nil {
 		// Without a client nothing will ever be enriched, but the pipeline keeps running.
 		m.countAPIError(ctx, "client", err)
@@ -185,26 +152,32 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 		return nil
 	}
 
-	m.podFactory = informers.NewSharedInformerFactoryWithOptions(cs, m.cfg.ResyncPeriod,
-		informers.WithTweakListOptions(func(o *metav1.ListOptions) {
-			o.FieldSelector = fields.OneTermEqualSelector("spec.nodeName", m.nodeName).String()
-		}),
-		informers.WithTransform(toPodRecord),
-	)
-	m.metaFactory = metadatainformer.NewSharedInformerFactoryWithOptions(mc, m.cfg.ResyncPeriod,
-		metadatainformer.WithTransform(slimMetadata))
-
-	podInf := m.podFactory.Core().V1().Pods().Informer()
-	rsInf := m.metaFactory.ForResource(gvrReplicaSets).Informer()
-	jobInf := m.metaFactory.ForResource(gvrJobs).Informer()
-	nsInf := m.metaFactory.ForResource(gvrNamespaces).Informer()
-
-	for res, inf := range map[string]cache.SharedIndexInformer{
-		"pods": podInf, "replicasets": rsInf, "jobs": jobInf, "namespaces": nsInf,
-	} {
-		res := res
+	// Plain shared informers instead of client-go's informer factories: the typed factory
+	// (k8s.io/client-go/informers) and metadatainformer, which imports it, link in and
+	// register every API group (see ClientProvider).
+	podInf := cache.NewSharedIndexInformerWithOptions(podLW, &corev1.Pod{},
+		cache.SharedIndexInformerOptions{ResyncPeriod: m.cfg.ResyncPeriod, ObjectDescription: "pods"})
+	newMetaInformer := func(gvr schema.GroupVersionResource) cache.SharedIndexInformer {
+		return cache.NewSharedIndexInformerWithOptions(metadataListWatch(mc, gvr), &metav1.PartialObjectMetadata{},
+			cache.SharedIndexInformerOptions{ResyncPeriod: m.cfg.ResyncPeriod, ObjectDescription: gvr.Resource})
+	}
+	rsInf := newMetaInformer(gvrReplicaSets)
+	jobInf := newMetaInformer(gvrJobs)
+	nsInf := newMetaInformer(gvrNamespaces)
+	m.informers = []namedInformer{
+		{"pods", podInf}, {"replicasets", rsInf}, {"jobs", jobInf}, {"namespaces", nsInf},
+	}
+	for _, ni := range m.informers {
+		transform := cache.TransformFunc(slimMetadata)
+		if ni.resource == "pods" {
+			transform = toPodRecord
+		}
+		if err := ni.inf.SetTransform(transform); err != nil {
+			return fmt.Errorf("setting %s transform: %w", ni.resource, err)
+		}
+		res := ni.resource
 		// Errors are counted by the transport; this keeps klog quiet and feeds the status.
-		if err := inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
+		if err := ni.inf.SetWatchErrorHandlerWithContext(func(_ context.Context, _ *cache.Reflector, err error) {
 			err = fmt.Errorf("listing/watching %s: %w", res, err)
 			m.lastAPIErr.Store(&err)
 			m.lastAPIError.Store(time.Now().UnixNano())
@@ -239,7 +212,9 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 	// Owners first, so that a pod's workload is resolved when the pod is first published
 	// (otherwise early telemetry would name the ReplicaSet instead of the Deployment). The
 	// wait is bounded and in the background: Start never blocks on the API server.
-	m.metaFactory.Start(ctx.Done())
+	for _, ni := range m.informers[1:] {
+		m.run(ctx, ni.inf)
+	}
 	m.wg.Add(1)
 	go func() {
 		defer m.wg.Done()
@@ -249,7 +224,7 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 		if ctx.Err() != nil {
 			return
 		}
-		m.podFactory.Start(ctx.Done())
+		m.run(ctx, podInf)
 		m.watchHealth(ctx, host)
 	}()
 	return nil
@@ -258,19 +233,16 @@ func (m *k8sMeta) Start(_ context.Context, host component.Host) error {
 // watchHealth reports StatusOK once the caches have synced, and again after an error once
 // the informers have run for healthyAfter without a new one.
 func (m *k8sMeta) watchHealth(ctx context.Context, host component.Host) {
-	podSynced := m.podFactory.WaitForCacheSync(ctx.Done())
-	metaSynced := m.metaFactory.WaitForCacheSync(ctx.Done())
+	synced := make([]bool, len(m.informers))
+	for i, ni := range m.informers {
+		synced[i] = cache.WaitForCacheSync(ctx.Done(), ni.inf.HasSynced)
+	}
 	if ctx.Err() != nil {
 		return
 	}
-	for typ, ok := range podSynced {
-		if !ok {
-			m.set.Logger.Warn("informer did not sync", zap.String("type", typ.String()))
-		}
-	}
-	for gvr, ok := range metaSynced {
-		if !ok {
-			m.set.Logger.Warn("informer did not sync", zap.String("resource", gvr.String()))
+	for i, ni := range m.informers {
+		if !synced[i] {
+			m.set.Logger.Warn("informer did not sync", zap.String("resource", ni.resource))
 		}
 	}
 	m.synced.Store(true)
@@ -303,6 +275,15 @@ func (m *k8sMeta) watchHealth(ctx context.Context, host component.Host) {
 			}
 		}
 	}
+}
+
+// run runs an informer until ctx is done, in a goroutine that Shutdown waits for.
+func (m *k8sMeta) run(ctx context.Context, inf cache.SharedIndexInformer) {
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		inf.RunWithContext(ctx)
+	}()
 }
 
 // Synced reports whether the informers have completed their initial list.
@@ -346,13 +327,7 @@ func (m *k8sMeta) Shutdown(context.Context) error {
 	if m.cancel != nil {
 		m.cancel()
 	}
-	if m.podFactory != nil {
-		m.podFactory.Shutdown()
-	}
-	if m.metaFactory != nil {
-		m.metaFactory.Shutdown()
-	}
-	m.wg.Wait()
+	m.wg.Wait() // the informers' goroutines too
 	m.telemetry.Shutdown()
 	return nil
 }

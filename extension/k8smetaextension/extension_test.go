@@ -15,12 +15,15 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8smetadata "k8s.io/client-go/metadata"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/vigilsec/vigil/extension/k8smetaextension/internal/metadata"
 )
@@ -44,8 +47,24 @@ func newFakeCluster(t testing.TB) *fakeCluster {
 	return &fakeCluster{cs: k8sfake.NewClientset(), mc: metadatafake.NewSimpleMetadataClient(scheme)}
 }
 
-func (f *fakeCluster) provider(*Config) (kubernetes.Interface, k8smetadata.Interface, error) {
-	return f.cs, f.mc, nil
+func (f *fakeCluster) provider(_ *Config, nodeName string) (cache.ListerWatcher, k8smetadata.Interface, error) {
+	return fakePodListWatch(f.cs, nodeName), f.mc, nil
+}
+
+// fakePodListWatch lists and watches the pods of a (fake) clientset as the extension's own
+// REST client does; the fake clientset ignores the field selector.
+func fakePodListWatch(cs kubernetes.Interface, nodeName string) cache.ListerWatcher {
+	sel := fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}, cs)
 }
 
 func (f *fakeCluster) addOwned(t testing.TB, apiVersion, kind, ns, name, ownerKind, ownerName string) {
@@ -265,7 +284,7 @@ func TestSubscribe(t *testing.T) {
 func TestStartWithoutAPIServer(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.NodeName = testNode
-	ext, err := newExtension(cfg, componenttest.NewNopTelemetrySettings(), func(*Config) (kubernetes.Interface, k8smetadata.Interface, error) {
+	ext, err := newExtension(cfg, componenttest.NewNopTelemetrySettings(), func(*Config, string) (cache.ListerWatcher, k8smetadata.Interface, error) {
 		return nil, nil, errors.New("no in-cluster configuration")
 	})
 	require.NoError(t, err)

@@ -14,8 +14,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
-	"k8s.io/client-go/kubernetes"
 	k8smetadata "k8s.io/client-go/metadata"
+	"k8s.io/client-go/tools/cache"
 )
 
 type statusHost struct {
@@ -43,7 +43,7 @@ func (h *statusHost) statuses() []componentstatus.Status {
 func TestStatusWithoutClient(t *testing.T) {
 	cfg := createDefaultConfig().(*Config)
 	cfg.NodeName = testNode
-	ext, err := newExtension(cfg, componenttest.NewNopTelemetrySettings(), func(*Config) (kubernetes.Interface, k8smetadata.Interface, error) {
+	ext, err := newExtension(cfg, componenttest.NewNopTelemetrySettings(), func(*Config, string) (cache.ListerWatcher, k8smetadata.Interface, error) {
 		return nil, nil, errors.New("no in-cluster configuration")
 	})
 	require.NoError(t, err)

@@ -19,12 +19,16 @@ import (
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/fields"
+	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
 	k8sfake "k8s.io/client-go/kubernetes/fake"
 	k8smetadata "k8s.io/client-go/metadata"
 	metadatafake "k8s.io/client-go/metadata/fake"
+	"k8s.io/client-go/tools/cache"
 
 	"github.com/vigilsec/vigil/extension/k8smetaextension"
 	"github.com/vigilsec/vigil/processor/k8senrichprocessor/internal/metadata"
@@ -58,8 +62,24 @@ func newFakeCluster(t testing.TB) *fakeCluster {
 	return &fakeCluster{cs: k8sfake.NewClientset(), mc: metadatafake.NewSimpleMetadataClient(scheme)}
 }
 
-func (f *fakeCluster) provider(*k8smetaextension.Config) (kubernetes.Interface, k8smetadata.Interface, error) {
-	return f.cs, f.mc, nil
+func (f *fakeCluster) provider(_ *k8smetaextension.Config, nodeName string) (cache.ListerWatcher, k8smetadata.Interface, error) {
+	return fakePodListWatch(f.cs, nodeName), f.mc, nil
+}
+
+// fakePodListWatch lists and watches the pods of a (fake) clientset as the extension's own
+// REST client does; the fake clientset ignores the field selector.
+func fakePodListWatch(cs kubernetes.Interface, nodeName string) cache.ListerWatcher {
+	sel := fields.OneTermEqualSelector("spec.nodeName", nodeName).String()
+	return cache.ToListWatcherWithWatchListSemantics(&cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(metav1.NamespaceAll).List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			o.FieldSelector = sel
+			return cs.CoreV1().Pods(metav1.NamespaceAll).Watch(ctx, o)
+		},
+	}, cs)
 }
 
 func (f *fakeCluster) addOwned(t testing.TB, gvr schema.GroupVersionResource, kind, ns, name, ownerKind, ownerName string) {
@@ -99,9 +119,7 @@ var (
 
 // startMeta starts a k8s_meta extension on the fake cluster.
 func startMeta(t testing.TB, f *fakeCluster) (extension.Extension, component.Host) {
-	fac := k8smetaextension.NewFactoryWithClientProvider(func(*k8smetaextension.Config) (kubernetes.Interface, k8smetadata.Interface, error) {
-		return f.cs, f.mc, nil
-	})
+	fac := k8smetaextension.NewFactoryWithClientProvider(f.provider)
 	cfg := fac.CreateDefaultConfig().(*k8smetaextension.Config)
 	cfg.NodeName = testNode
 	ext, err := fac.Create(context.Background(), extensiontest.NewNopSettings(fac.Type()), cfg)
