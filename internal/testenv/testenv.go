@@ -3,8 +3,9 @@ package testenv
 
 import (
 	"os"
-	"strings"
 	"testing"
+
+	"github.com/vigilsec/vigil/internal/mountinfo"
 )
 
 // InCI reports whether the tests run in CI, where nothing may skip for lack of privilege.
@@ -25,18 +26,9 @@ func RequireRoot(t testing.TB) {
 // Cgroup2Root returns where the cgroup2 hierarchy is mounted on this host.
 func Cgroup2Root(t testing.TB) string {
 	t.Helper()
-	b, err := os.ReadFile("/proc/self/mountinfo")
+	root, err := mountinfo.Cgroup2("/proc/self/mountinfo")
 	if err != nil {
-		t.Fatalf("reading mountinfo: %v", err)
+		t.Fatalf("container association needs cgroup v2 (unified or hybrid): %v", err)
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		for i, x := range f {
-			if x == "-" && i+1 < len(f) && f[i+1] == "cgroup2" && len(f) > 4 {
-				return f[4]
-			}
-		}
-	}
-	t.Fatal("no cgroup2 mount: container association needs cgroup v2 (unified or hybrid)")
-	return ""
+	return root
 }

@@ -3,15 +3,14 @@
 package cgroups
 
 import (
-	"bufio"
-	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/mountinfo"
 )
 
 // Info is what a cgroup path says about its owner.
@@ -114,27 +113,7 @@ func isHexOrDash(s string) bool {
 }
 
 // Cgroup2Mount returns where the cgroup2 hierarchy is mounted, from a mountinfo file.
-func Cgroup2Mount(mountinfo string) (string, error) {
-	f, err := os.Open(mountinfo)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		// "36 35 0:30 / /sys/fs/cgroup/unified rw,... - cgroup2 cgroup2 rw,..."
-		fields := strings.Fields(sc.Text())
-		for i, fld := range fields {
-			if fld == "-" && i+1 < len(fields) && fields[i+1] == "cgroup2" && len(fields) > 4 {
-				return fields[4], nil
-			}
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return "", err
-	}
-	return "", fmt.Errorf("no cgroup2 mount in %s", mountinfo)
-}
+func Cgroup2Mount(mountinfoPath string) (string, error) { return mountinfo.Cgroup2(mountinfoPath) }
 
 // Resolver maps cgroup ids (the cgroup2 directory's inode number, which is what
 // bpf_get_current_cgroup_id returns) to paths relative to the cgroup2 root. It
