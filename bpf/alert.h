@@ -74,12 +74,13 @@ static __always_inline __u32 open_access(__u32 flags)
 }
 
 /*
- * path_rules / file_rules resolve the path of a dentry (of an open file) into the alert and returns the
- * file rules whose paths match it (the LPM value), or 0. Shared by the syscall-exit
- * and LSM file sensors.
+ * path_lookup resolves the path of a dentry into the alert and returns the rules
+ * whose paths match it (the value in an LPM trie of rules), or 0. path_rules and
+ * file_rules look up file_paths for a dentry or an open file; the LSM exec hook
+ * looks up exec_binaries. Shared by the syscall-exit and LSM sensors.
  */
-static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount *mnt, struct dentry *dentry,
-					 __u32 *trunc)
+static __always_inline __u64 path_lookup(struct alert_scratch *s, void *trie, struct vfsmount *mnt,
+					  struct dentry *dentry, __u32 *trunc)
 {
 	struct vigil_alert *a = &s->a;
 	a->path_len = resolve_path(mnt, dentry, a->path, trunc);
@@ -88,8 +89,14 @@ static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount
 		n = BIN_KEY - 1;
 	bpf_probe_read_kernel(s->key.path, BIN_KEY, a->path);
 	s->key.prefixlen = (n + 1) * 8; /* with the NUL: exact-path entries match only this path */
-	__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+	__u64 *m = bpf_map_lookup_elem(trie, &s->key);
 	return m ? *m : 0;
+}
+
+static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount *mnt, struct dentry *dentry,
+					 __u32 *trunc)
+{
+	return path_lookup(s, &file_paths, mnt, dentry, trunc);
 }
 
 static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)

@@ -154,3 +154,55 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
 		return -EPERM;
 	return 0;
 }
+
+/*
+ * process.exec deny: the binary about to be executed, resolved from the opened
+ * file. Runs before the point of no return, so a deny makes execve fail with
+ * EPERM. The selector sees the calling process (the old image).
+ */
+SEC("lsm/bprm_check_security")
+int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
+{
+	if (ret)
+		return -EPERM;
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->lsm_rules[KIND_EXEC])
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_EXEC];
+	if (!pol)
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	struct file *f = BPF_CORE_READ(bprm, file);
+	__u32 trunc = 0;
+	struct vigil_alert *a = &s->a;
+	__u64 bins = path_lookup(s, &exec_binaries, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), &trunc);
+	struct match_ctx mc = {
+		.kind = KIND_EXEC,
+		.event = EV_PROCESS_EXEC,
+		.policies = pol,
+		.candidates = (bins | sel->any_filter[KIND_EXEC]) & sel->lsm_rules[KIND_EXEC],
+	};
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->kind = KIND_EXEC;
+	a->event = EV_PROCESS_EXEC;
+	a->access = 0;
+	a->family = 0;
+	if (mc.action == ACT_DENY && mc.enforce) {
+		send_alert(a, &mc, 0, 1);
+		return -EPERM;
+	}
+	send_alert(a, &mc, 0, 0);
+	return 0;
+}

@@ -188,7 +188,8 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 		return;
 	__u64 *m = bpf_map_lookup_elem(&exec_binaries, bin);
 	struct match_ctx mc = {
-		.candidates = (m ? *m : 0) | sel->any_filter[KIND_EXEC],
+		/* Deny rules belong to the LSM hook (the exec never gets here). */
+		.candidates = ((m ? *m : 0) | sel->any_filter[KIND_EXEC]) & ~sel->lsm_rules[KIND_EXEC],
 		.policies = pol,
 		.kind = KIND_EXEC,
 		.event = EV_PROCESS_EXEC,

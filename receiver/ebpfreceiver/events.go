@@ -273,6 +273,10 @@ func fillMatch(lr plog.LogRecord, e *event) {
 				a.PutStr("network.type", "ipv6")
 			}
 			what = al.Peer.String()
+		case sensor.KindExec:
+			// Denied by BPF LSM before the exec: the process is still the caller.
+			a.PutStr("vigil.exec.path", al.Path)
+			what = al.Path
 		case sensor.KindSys:
 			a.PutInt("vigil.syscall.number", int64(al.Access))
 			args := a.PutEmptySlice("vigil.syscall.args")

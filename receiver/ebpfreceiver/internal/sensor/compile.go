@@ -88,6 +88,8 @@ type Compiled struct {
 	// fileLSM: every file rule runs in the LSM hook, none on syscall exit.
 	fileLSM   bool
 	fileRules uint64
+	// ExecLSM: a process.exec deny rule needs lsm/bprm_check_security.
+	ExecLSM bool
 	// PathEvents lists the file events of the lsm/path_* hooks in use.
 	PathEvents map[policy.Event]bool
 	// NetEvents lists the network events in use (each has its own hooks).
@@ -217,13 +219,16 @@ func CheckSupported(p *policy.Policy, lsm bool) error {
 		if _, ok := lsmOnly[r.Event]; ok {
 			continue // the LSM hook can deny
 		}
+		if r.EffectiveAction == policy.ActionDeny && r.Event == policy.EventProcessExec && lsm {
+			continue // lsm/bprm_check_security denies
+		}
 		if r.EffectiveAction == policy.ActionDeny && r.Event != policy.EventFileOpen && r.Event != policy.EventNetworkConnect {
 			if r.Fallback == policy.ActionKill {
 				r.EffectiveAction = policy.ActionKill
 				continue
 			}
 			errs = append(errs, p.ErrorAt(key+".action",
-				"deny for %s is not implemented by this version's sensors (deny works for file.open with BPF LSM and network.connect); add fallback: kill to kill instead", r.Event))
+				"deny for %s is not implemented by this version's sensors (deny works for file.*, process.exec with BPF LSM and for network.connect); add fallback: kill to kill instead", r.Event))
 		}
 	}
 	return errors.Join(errs...)
@@ -359,6 +364,12 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 			case KindExec:
 				if len(r.Binaries) == 0 {
 					c.selector.AnyFilter[k] |= rbit
+				}
+				if act == policy.ActionDeny {
+					// Only possible with BPF LSM (CheckSupported): lsm/bprm_check_security.
+					c.selector.LsmRules[k] |= rbit
+					c.NeedsLSM = true
+					c.ExecLSM = true
 				}
 				for _, b := range r.Binaries {
 					execEntries = append(execEntries, pathEntry{b, true, rbit})

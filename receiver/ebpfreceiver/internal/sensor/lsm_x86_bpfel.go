@@ -140,6 +140,7 @@ const (
 	lsmMapSelUid           = "sel_uid"
 	lsmMapSelector         = "selector"
 	lsmMapTopDirs          = "top_dirs"
+	lsmProgLsmBprmCheck    = "lsm_bprm_check"
 	lsmProgLsmFileOpen     = "lsm_file_open"
 	lsmProgLsmPathChmod    = "lsm_path_chmod"
 	lsmProgLsmPathRename   = "lsm_path_rename"
@@ -190,6 +191,7 @@ type lsmSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmProgramSpecs struct {
+	LsmBprmCheck  *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
 	LsmFileOpen   *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
 	LsmPathChmod  *ebpf.ProgramSpec `ebpf:"lsm_path_chmod"`
 	LsmPathRename *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
@@ -306,6 +308,7 @@ type lsmVariables struct {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmPrograms struct {
+	LsmBprmCheck  *ebpf.Program `ebpf:"lsm_bprm_check"`
 	LsmFileOpen   *ebpf.Program `ebpf:"lsm_file_open"`
 	LsmPathChmod  *ebpf.Program `ebpf:"lsm_path_chmod"`
 	LsmPathRename *ebpf.Program `ebpf:"lsm_path_rename"`
@@ -314,6 +317,7 @@ type lsmPrograms struct {
 
 func (p *lsmPrograms) Close() error {
 	return _LsmClose(
+		p.LsmBprmCheck,
 		p.LsmFileOpen,
 		p.LsmPathChmod,
 		p.LsmPathRename,

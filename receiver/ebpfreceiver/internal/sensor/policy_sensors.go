@@ -133,6 +133,16 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
+	if s.lsm != nil && c.ExecLSM {
+		if _, ok := s.links["lsm/bprm_check_security"]; !ok {
+			l, err := link.AttachLSM(link.LSMOptions{Program: s.lsm.LsmBprmCheck})
+			if err != nil {
+				errs = append(errs, fmt.Errorf("attaching lsm/bprm_check_security: %w", err))
+			} else {
+				s.links["lsm/bprm_check_security"] = l
+			}
+		}
+	}
 	if s.lsm != nil {
 		for ev, prog := range map[policy.Event]*ebpf.Program{
 			policy.EventFileUnlink: s.lsm.LsmPathUnlink, policy.EventFileRename: s.lsm.LsmPathRename,

@@ -393,3 +393,40 @@ rules:
 	require.NoError(t, r.pol.Close()) // detach before the temporary directory is removed
 	require.NoError(t, os.Remove(keep), "unlinks again once detached")
 }
+
+// process.exec deny through lsm/bprm_check_security: execve fails with EPERM
+// while attached and works after. Kernel matrix only.
+func TestExecDenyLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigLSM(t, true)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "nc")
+	b, err := os.ReadFile(os.Args[0]) // this test binary: with -test.run=^$ it exits 0
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(victim, b, 0o755))
+	caps := policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}
+	var pols []*policy.Policy
+	p, err := policy.ParseBytes("deny.yaml", []byte(fmt.Sprintf("name: no-nc\nmode: enforce\nrules:\n  - event: process.exec\n    binaries: [%s]\n    action: deny\n", victim)))
+	require.NoError(t, err)
+	require.NoError(t, p.CheckCapabilities(caps))
+	require.NoError(t, CheckSupported(p, true))
+	pols = append(pols, p)
+	c, err := Compile(pols, map[string]int{"no-nc": 0}, nil)
+	require.NoError(t, err)
+	require.True(t, c.ExecLSM)
+	require.NoError(t, r.pol.Ensure(c))
+	require.NoError(t, r.proc.Apply(c, false))
+
+	err = exec.Command(victim, "-test.run=^$").Run()
+	require.ErrorIs(t, err, syscall.EPERM, "execve refused while attached")
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Path == victim })
+	require.Len(t, got, 1)
+	assert.True(t, got[0].Applied)
+	assert.Equal(t, KindExec, got[0].Kind)
+
+	require.NoError(t, r.pol.Close())
+	require.NoError(t, exec.Command(victim, "-test.run=^$").Run(), "runs again after detach")
+}
