@@ -21,16 +21,12 @@ static __always_inline int on_open(long fd)
 	if (!sel)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 tgid = pt >> 32;
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 cgid = bpf_get_current_cgroup_id();
 	__u8 emit_all = sel->emit_all;
 	__u64 pol = 0;
 	if (!emit_all) {
 		if (!sel->kind_policies[KIND_FILE])
 			return 0;
-		pol = policies_for(sel, task, tgid, uid, cgid) & sel->kind_policies[KIND_FILE];
+		pol = current_policies(sel, task, KIND_FILE);
 		if (!pol)
 			return 0; /* no policy selects this process: no path walk */
 	}

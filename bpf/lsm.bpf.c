@@ -14,76 +14,22 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 
 #define EPERM 1
 
-SEC("lsm/file_open")
-int BPF_PROG(lsm_file_open, struct file *file, int ret)
-{
-	/* An earlier BPF LSM program already refused: keep it refused. (Returning ret
-	 * itself is rejected by verifiers that want a constant in [-4095, 0].) */
-	if (ret)
-		return -EPERM;
-	struct selector_cfg *sel = get_selector();
-	if (!sel || !sel->lsm_rules[KIND_FILE])
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_FILE];
-	if (!pol)
-		return 0;
-	if (sel->top_filter && !top_dir_watched(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry)))
-		return 0;
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
-		return 0;
-	struct vigil_alert *a = &s->a;
-	__u32 trunc = 0;
-	__u64 paths = file_rules(s, file, &trunc);
-	__u32 flags = BPF_CORE_READ(file, f_flags);
-	struct match_ctx mc = {
-		.kind = KIND_FILE,
-		.event = EV_FILE_OPEN,
-		.policies = pol,
-		.access = open_access(flags),
-		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
-	};
-	if (!mc.candidates)
-		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
-	if (!mc.any)
-		return 0;
-	int deny = mc.action == ACT_DENY && mc.enforce;
-	fill_alert_task(a, task);
-	if (trunc)
-		a->hdr.flags |= FLAG_TRUNC_PATH;
-	a->kind = KIND_FILE;
-	a->event = EV_FILE_OPEN;
-	a->access = flags;
-	a->family = 0;
-	/* Two tails on purpose: with one, clang computes the return as -(deny & 1), a
-	 * value whose range the 6.12 verifier cannot see. */
-	if (deny) {
-		send_alert(a, &mc, 0, 1);
-		return -EPERM;
-	}
-	send_alert(a, &mc, 0, 0);
-	return 0;
-}
-
 /*
- * file.unlink, file.rename and file.chmod on the path hooks (CONFIG_SECURITY_PATH):
- * the dentry and the mount of its directory give the resolved path. Only
- * lsm_rules of the event are considered. Returns 0 (no rule), 1 (reported) or
- * 2 (deny: the hook refuses with EPERM).
+ * on_path decides the file rules (lsm_rules) of one event on a resolved path:
+ * file.open on the file being opened, and file.unlink, file.rename, file.chmod on
+ * the path hooks (CONFIG_SECURITY_PATH), where the dentry and the mount of its
+ * directory give the path. match_access is the open's access (read 1, write 2;
+ * 0 for the path events), access what the alert reports (open flags, mode, rename
+ * side). Returns 0 (no rule), 1 (reported) or 2 (deny: the hook refuses with EPERM).
  */
-static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 access)
+static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
+				   __u32 access)
 {
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->lsm_rules[KIND_FILE])
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_FILE];
+	__u64 pol = current_policies(sel, task, KIND_FILE);
 	if (!pol)
 		return 0;
 	if (sel->top_filter && !top_dir_watched(mnt, dentry))
@@ -97,6 +43,7 @@ static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, 
 		.kind = KIND_FILE,
 		.event = event,
 		.policies = pol,
+		.access = match_access,
 		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
 	};
 	if (!mc.candidates)
@@ -120,12 +67,26 @@ static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, 
 	return 1;
 }
 
+SEC("lsm/file_open")
+int BPF_PROG(lsm_file_open, struct file *file, int ret)
+{
+	/* An earlier BPF LSM program already refused: keep it refused. (Returning ret
+	 * itself is rejected by verifiers that want a constant in [-4095, 0].) */
+	if (ret)
+		return -EPERM;
+	__u32 flags = BPF_CORE_READ(file, f_flags);
+	if (on_path(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry), EV_FILE_OPEN,
+		    open_access(flags), flags) == 2)
+		return -EPERM;
+	return 0;
+}
+
 SEC("lsm/path_unlink")
 int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(BPF_CORE_READ(dir, mnt), dentry, EV_FILE_UNLINK, 0) == 2)
+	if (on_path(BPF_CORE_READ(dir, mnt), dentry, EV_FILE_UNLINK, 0, 0) == 2)
 		return -EPERM;
 	return 0;
 }
@@ -135,7 +96,7 @@ int BPF_PROG(lsm_path_chmod, const struct path *path, umode_t mode, int ret)
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), EV_FILE_CHMOD, mode) == 2)
+	if (on_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), EV_FILE_CHMOD, 0, mode) == 2)
 		return -EPERM;
 	return 0;
 }
@@ -147,9 +108,9 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
 {
 	if (ret)
 		return -EPERM;
-	int r = on_path(BPF_CORE_READ(old_dir, mnt), old_dentry, EV_FILE_RENAME, 0);
+	int r = on_path(BPF_CORE_READ(old_dir, mnt), old_dentry, EV_FILE_RENAME, 0, 0);
 	if (r == 0)
-		r = on_path(BPF_CORE_READ(new_dir, mnt), new_dentry, EV_FILE_RENAME, 1);
+		r = on_path(BPF_CORE_READ(new_dir, mnt), new_dentry, EV_FILE_RENAME, 0, 1);
 	if (r == 2)
 		return -EPERM;
 	return 0;
@@ -169,9 +130,7 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	if (!sel || !sel->lsm_rules[KIND_EXEC])
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_EXEC];
+	__u64 pol = current_policies(sel, task, KIND_EXEC);
 	if (!pol)
 		return 0;
 	struct alert_scratch *s = alert_scratch();

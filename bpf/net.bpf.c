@@ -24,9 +24,7 @@ static __always_inline int net_match(struct selector_cfg *sel, struct alert_scra
 				     __u8 event, int v6, const void *addr, __u16 port, __u8 protocol)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_NET];
+	__u64 pol = current_policies(sel, task, KIND_NET);
 	if (!pol)
 		return 0;
 	struct vigil_alert *a = &s->a;

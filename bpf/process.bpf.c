@@ -235,6 +235,21 @@ int BPF_PROG(handle_exec, struct task_struct *p, pid_t old_pid, struct linux_bin
 	return 0;
 }
 
+/* short_record starts an exit or fork record: only the fixed head is sent. */
+static __always_inline void short_record(struct vigil_proc *ev, __u8 op)
+{
+	ev->hdr.op = op;
+	ev->hdr.flags = 0;
+	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	ev->exit_code = 0;
+	ev->parent_start_boottime = 0;
+	ev->path_len = 0;
+	ev->cwd_len = 0;
+	ev->args_len = 0;
+	ev->rules = 0;
+	ev->action = ev->applied = ev->matched = 0;
+}
+
 SEC("tp_btf/sched_process_exit")
 int BPF_PROG(handle_exit, struct task_struct *p)
 {
@@ -248,22 +263,13 @@ int BPF_PROG(handle_exit, struct task_struct *p)
 	struct vigil_proc *ev = &s->ev;
 	__u32 tgid = BPF_CORE_READ(p, tgid);
 	bpf_map_delete_elem(&proc_bin, &tgid);
-	ev->hdr.op = OP_EXIT;
-	ev->hdr.flags = 0;
-	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	short_record(ev, OP_EXIT);
 	ev->pid = BPF_CORE_READ(p, pid);
 	ev->tgid = BPF_CORE_READ(p, tgid);
 	ev->ppid = BPF_CORE_READ(p, real_parent, tgid);
 	ev->exit_code = BPF_CORE_READ(p, exit_code);
 	ev->start_boottime = BPF_CORE_READ(p, group_leader, start_boottime);
-	ev->parent_start_boottime = 0;
 	ev->cgroup_id = BPF_CORE_READ(p, cgroups, dfl_cgrp, kn, id);
-	ev->path_len = 0;
-	ev->cwd_len = 0;
-	ev->args_len = 0;
-	ev->rules = 0;
-	ev->action = ev->applied = ev->matched = 0;
-	/* Only the fixed head of the record is needed for an exit. */
 	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
 }
@@ -283,13 +289,10 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	struct proc_info *pb = bpf_map_lookup_elem(&proc_bin, &ptgid);
 	if (pb)
 		bpf_map_update_elem(&proc_bin, &ctgid, pb, BPF_ANY);
-	ev->hdr.op = OP_FORK;
-	ev->hdr.flags = 0;
-	ev->hdr.ktime = bpf_ktime_get_boot_ns();
+	short_record(ev, OP_FORK);
 	ev->pid = BPF_CORE_READ(child, pid);
 	ev->tgid = BPF_CORE_READ(child, tgid);
 	ev->ppid = BPF_CORE_READ(parent, tgid);
-	ev->exit_code = 0;
 	ev->start_boottime = BPF_CORE_READ(child, start_boottime);
 	ev->parent_start_boottime = BPF_CORE_READ(parent, group_leader, start_boottime);
 	ev->uid = BPF_CORE_READ(child, cred, uid.val);
@@ -297,11 +300,6 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	ev->euid = BPF_CORE_READ(child, cred, euid.val);
 	ev->egid = BPF_CORE_READ(child, cred, egid.val);
 	ev->cgroup_id = BPF_CORE_READ(child, cgroups, dfl_cgrp, kn, id);
-	ev->path_len = 0;
-	ev->cwd_len = 0;
-	ev->args_len = 0;
-	ev->rules = 0;
-	ev->action = ev->applied = ev->matched = 0;
 	output(&events, ev, offsetof(struct vigil_proc, cgroup_name));
 	return 0;
 }

@@ -24,9 +24,7 @@ static __always_inline int on_sys(__u8 event, long nr, unsigned long a0, unsigne
 	if (!cand || !*cand)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	__u64 pol = policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[KIND_SYS];
+	__u64 pol = current_policies(sel, task, KIND_SYS);
 	if (!pol)
 		return 0;
 	struct match_ctx mc = {.kind = KIND_SYS, .event = event, .policies = pol, .candidates = *cand};

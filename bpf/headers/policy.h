@@ -314,6 +314,14 @@ static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_
 	return mask;
 }
 
+/* current_policies: the policies with rules of a kind that select the current task. */
+static __always_inline __u64 current_policies(struct selector_cfg *sel, struct task_struct *task, __u32 kind)
+{
+	__u64 pt = bpf_get_current_pid_tgid();
+	__u32 uid = (__u32)bpf_get_current_uid_gid();
+	return policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[kind & (KIND_MAX - 1)];
+}
+
 /*
  * match_rules keeps the candidate rules whose policy selected the task and whose
  * access filter holds, and returns the strongest action among them in *action
