@@ -26,6 +26,10 @@ static __always_inline int on_open(long fd)
 	if (!emit_all) {
 		if (!sel->kind_policies[KIND_FILE])
 			return 0;
+		__u32 key = EV_FILE_OPEN;
+		__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
+		if (!cand || !(*cand & ~sel->lsm_rules[KIND_FILE]))
+			return 0; /* no file.open rule on this hook (only writes, or all in LSM) */
 		pol = current_policies(sel, task, KIND_FILE);
 		if (!pol)
 			return 0; /* no policy selects this process: no path walk */
@@ -63,21 +67,74 @@ static __always_inline int on_open(long fd)
 	return 0;
 }
 
-/* x86_64 syscall numbers of the opens. */
+/* file.write after a successful write to fd (reported with the file's open flags). */
+static __always_inline int on_write(long fd)
+{
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->kind_policies[KIND_FILE])
+		return 0;
+	__u32 key = EV_FILE_WRITE;
+	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
+	if (!cand)
+		return 0;
+	__u64 rules = *cand & ~sel->lsm_rules[KIND_FILE];
+	if (!rules)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pol = current_policies(sel, task, KIND_FILE);
+	if (!pol)
+		return 0;
+	struct file *f = fd_file(task, fd);
+	if (!f)
+		return 0;
+	if (sel->top_filter && !top_dir_watched(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry)))
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	__u32 trunc = 0;
+	__u64 paths = file_rules(s, f, &trunc);
+	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_WRITE, .access = 2, .policies = pol};
+	mc.candidates = (paths | sel->any_filter[KIND_FILE]) & rules;
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->kind = KIND_FILE;
+	a->event = EV_FILE_WRITE;
+	a->access = BPF_CORE_READ(f, f_flags);
+	a->family = 0;
+	send_alert(a, &mc, 0, 0);
+	return 0;
+}
+
+/* x86_64 syscall numbers of the opens and writes. */
 #define NR_open 2
 #define NR_openat 257
 #define NR_openat2 437
+#define NR_write 1
+#define NR_pwrite64 18
+#define NR_writev 20
+#define NR_pwritev 296
+#define NR_pwritev2 328
 
 /*
  * One BTF raw tracepoint on syscall exit: cheaper per call than the per-syscall
  * tracepoints (no perf buffer is filled), needs no tracefs, and returns after one
- * compare for every syscall that is not an open.
+ * compare for every syscall that is neither an open nor a write.
  */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = BPF_CORE_READ(regs, orig_ax);
-	if (nr != NR_openat && nr != NR_open && nr != NR_openat2)
-		return 0;
-	return on_open(ret);
+	if (nr == NR_openat || nr == NR_open || nr == NR_openat2)
+		return on_open(ret);
+	if (ret > 0 && (nr == NR_write || nr == NR_pwrite64 || nr == NR_writev || nr == NR_pwritev || nr == NR_pwritev2))
+		return on_write(BPF_CORE_READ(regs, di));
+	return 0;
 }

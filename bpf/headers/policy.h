@@ -32,6 +32,7 @@ enum rule_kind {
 /* Events of rules (enum policy event), as in the policy format. */
 enum vigil_event {
 	EV_FILE_OPEN = 1,
+	EV_FILE_WRITE = 2,
 	EV_FILE_UNLINK = 3,
 	EV_FILE_RENAME = 4,
 	EV_FILE_CHMOD = 5,
@@ -222,7 +223,8 @@ struct {
 	__type(value, __u64);
 } net_any_port SEC(".maps");
 
-/* event id -> rules of that event (syscall-hook events have no filter keys). */
+/* event id -> rules of that event: the whole filter of the syscall-kind events
+ * (they have no filter keys), a gate for file.open and file.write. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, EV_MAX);

@@ -28,7 +28,7 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 		p = &proctree.Process{PID: a.TGID, PPID: a.PPID, UID: a.UID, EUID: a.EUID, GID: a.GID,
 			ExecID: proctree.ExecID(a.StartBoottime, a.TGID), CgroupID: a.CgroupID}
 	}
-	if r.engine != nil && r.engine.emitAll && a.Kind == sensor.KindFile {
+	if r.engine != nil && r.engine.emitAll && a.Kind == sensor.KindFile && a.Event == sensor.EvFileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		c := r.engine.compiled.Load()
 		if c == nil {

@@ -246,7 +246,7 @@ func fillMatch(lr plog.LogRecord, e *event) {
 		case sensor.KindFile:
 			a.PutStr("file.path", al.Path)
 			switch m.ref.Event {
-			case policy.EventFileOpen:
+			case policy.EventFileOpen, policy.EventFileWrite:
 				a.PutStr("vigil.file.access", accessName(al.Access))
 			case policy.EventFileChmod:
 				a.PutStr("vigil.file.mode", "0"+strconv.FormatUint(uint64(al.Access&0o7777), 8))
@@ -283,6 +283,25 @@ func fillMatch(lr plog.LogRecord, e *event) {
 			for _, v := range al.Args[:3] {
 				args.AppendEmpty().SetInt(int64(v))
 			}
+			switch m.ref.Event {
+			case policy.EventProcessPtrace:
+				a.PutInt("vigil.target.pid", int64(al.Args[1]))
+				what = "of pid " + strconv.FormatUint(al.Args[1], 10)
+			case policy.EventKernelModuleLoad:
+				if al.Path != "" {
+					a.PutStr("file.path", al.Path)
+					what = al.Path
+				}
+			case policy.EventBPFLoad:
+				if al.Flags&sensor.FlagLSM != 0 {
+					a.PutInt("vigil.bpf.program_type", int64(al.Args[1]))
+				}
+			}
+		}
+		if al.Flags&sensor.FlagLSM != 0 {
+			a.PutStr("vigil.hook", "lsm")
+		} else if al.Kind == sensor.KindFile || al.Kind == sensor.KindSys {
+			a.PutStr("vigil.hook", "syscall")
 		}
 	} else if e.name == eventExec {
 		what = e.proc.Executable

@@ -45,7 +45,11 @@ func TestExamplePoliciesCompile(t *testing.T) {
 		}
 		assert.Equal(t, policy.ActionDeny, eff["metadata-endpoint/imds"], caps.name)
 		assert.Equal(t, policy.ActionKill, eff["netcat-kill/netcat"], caps.name)
-		assert.Equal(t, policy.ActionKill, eff["ptrace/attach"], "%s: ptrace deny falls back to kill", caps.name)
+		if caps.c.LSM {
+			assert.Equal(t, policy.ActionDeny, eff["ptrace/attach"], "%s: lsm/ptrace_access_check denies", caps.name)
+		} else {
+			assert.Equal(t, policy.ActionKill, eff["ptrace/attach"], "%s: ptrace deny falls back to kill", caps.name)
+		}
 	}
 }
 

@@ -140,7 +140,7 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 		c, err = sensor.Compile(pols, slots, sets)
 	}
 	if err == nil && e.sensors.HasLSM() && !e.emitAll {
-		c.UseLSMForFiles()
+		c.UseLSM()
 	}
 	if err == nil {
 		if aerr := e.sensors.Ensure(c); aerr != nil {

@@ -29,9 +29,8 @@ ok testdata/policies/metadata-endpoint.yaml (metadata-endpoint, 1 rule)
 ok testdata/policies/netcat-kill.yaml (netcat-kill, 1 rule)
 ok testdata/policies/privilege-escalation.yaml (privilege-escalation, 1 rule)
 ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
-  rule attach: deny is not possible here, kill instead
 ok testdata/policies/sensitive-files.yaml (sensitive-files, 2 rules)
-`, out, "ptrace deny has no hook in this version even with BPF LSM: fallback kill")
+`, out, "ptrace deny runs in lsm/ptrace_access_check")
 }
 
 func TestCheckNoLSM(t *testing.T) {
@@ -113,7 +112,7 @@ func TestUsage(t *testing.T) {
 }
 
 // The checker applies the receiver's implementation checks too: path events need
-// BPF LSM, unimplemented events are rejected.
+// BPF LSM, denies no hook can do are rejected.
 func TestCheckImplementation(t *testing.T) {
 	dir := t.TempDir()
 	f := filepath.Join(dir, "rm.yaml")
@@ -124,9 +123,9 @@ func TestCheckImplementation(t *testing.T) {
 	code, _, errOut := runCmd("check", "--no-lsm", f)
 	assert.Equal(t, 1, code)
 	assert.Equal(t, f+":3: rules[0].event: file.unlink needs BPF LSM (lsm/path_unlink), which this kernel does not offer\n", errOut)
-	w := filepath.Join(dir, "w.yaml")
-	require.NoError(t, os.WriteFile(w, []byte("name: w\nrules:\n  - event: file.write\n"), 0o600))
-	code, _, errOut = runCmd("check", w)
+	ns := filepath.Join(dir, "ns.yaml")
+	require.NoError(t, os.WriteFile(ns, []byte("name: ns\nrules:\n  - event: namespace.change\n    action: deny\n"), 0o600))
+	code, _, errOut = runCmd("check", ns)
 	assert.Equal(t, 1, code)
-	assert.Contains(t, errOut, w+":3: rules[0].event: file.write is not implemented by this version's sensors")
+	assert.Contains(t, errOut, ns+":4: rules[0].action: deny for namespace.change needs a BPF hook")
 }

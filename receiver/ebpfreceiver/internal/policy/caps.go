@@ -30,8 +30,12 @@ func TypicalCapabilities() Capabilities {
 
 // denyNeeds says what a deny on event e needs and whether c has it.
 func denyNeeds(e Event, c Capabilities) (need string, ok bool) {
-	if e == EventNetworkConnect {
+	switch e {
+	case EventNetworkConnect:
 		return "BPF LSM or cgroup/connect programs", c.LSM || c.CgroupSockAddr
+	case EventNamespaceChange:
+		// setns, unshare and clone pass no BPF LSM hook that could refuse them.
+		return "a BPF hook that can refuse setns, unshare and clone (no kernel has one yet)", false
 	}
 	return "BPF LSM", c.LSM
 }

@@ -49,11 +49,14 @@ func TestCheckCapabilities(t *testing.T) {
 			"p.yaml:4: rules[0].action: deny for network.accept needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)"},
 		{"deny listen falls back", rule(EventNetworkListen, ActionDeny, ActionKill), noLSM, ActionKill, ""},
 		{"deny ptrace with LSM ignores fallback", rule(EventProcessPtrace, ActionDeny, ActionKill), typical, ActionDeny, ""},
+		{"deny namespace.change even with LSM", rule(EventNamespaceChange, ActionDeny, ""), typical, "",
+			"p.yaml:4: rules[0].action: deny for namespace.change needs a BPF hook that can refuse setns, unshare and clone (no kernel has one yet), which this kernel does not offer (add fallback: kill to kill instead)"},
+		{"deny namespace.change falls back to kill", rule(EventNamespaceChange, ActionDeny, ActionKill), typical, ActionKill, ""},
 		{"kill with signal", rule(EventProcessExec, ActionKill, ""), Capabilities{SendSignal: true}, ActionKill, ""},
 		{"kill without signal", rule(EventProcessExec, ActionKill, ""), noSignal, "",
 			"p.yaml:4: rules[0].action: kill needs bpf_send_signal, which this kernel does not offer"},
 	}
-	for _, ev := range []Event{EventPrivilegeChange, EventNamespaceChange, EventKernelModuleLoad, EventBPFLoad, EventProcessPtrace, EventFileWrite, EventFileRename, EventFileChmod} {
+	for _, ev := range []Event{EventPrivilegeChange, EventKernelModuleLoad, EventBPFLoad, EventProcessPtrace, EventFileWrite, EventFileRename, EventFileChmod} {
 		tests = append(tests, struct {
 			name    string
 			src     string

@@ -37,6 +37,7 @@ var eventIDs = map[policy.Event]struct {
 	kind int
 }{
 	policy.EventFileOpen:         {uint8(processVigilEventEV_FILE_OPEN), KindFile},
+	policy.EventFileWrite:        {uint8(processVigilEventEV_FILE_WRITE), KindFile},
 	policy.EventFileUnlink:       {uint8(processVigilEventEV_FILE_UNLINK), KindFile},
 	policy.EventFileRename:       {uint8(processVigilEventEV_FILE_RENAME), KindFile},
 	policy.EventFileChmod:        {uint8(processVigilEventEV_FILE_CHMOD), KindFile},
@@ -50,6 +51,9 @@ var eventIDs = map[policy.Event]struct {
 	policy.EventBPFLoad:          {uint8(processVigilEventEV_BPF_LOAD), KindSys},
 	policy.EventProcessPtrace:    {uint8(processVigilEventEV_PTRACE), KindSys},
 }
+
+// EvFileOpen is the kernel's event id of file.open.
+const EvFileOpen = uint8(processVigilEventEV_FILE_OPEN)
 
 // Supported reports whether this version's sensors implement an event.
 func Supported(e policy.Event) bool { _, ok := eventIDs[e]; return ok }
@@ -90,12 +94,18 @@ type Compiled struct {
 	fileRules uint64
 	// ExecLSM: a process.exec deny rule needs lsm/bprm_check_security.
 	ExecLSM bool
+	// writeRules are the file.write rule slots, pathRules those of the lsm/path_* events.
+	writeRules, pathRules uint64
+	// sysRules are the rule slots of each syscall-kind event.
+	sysRules map[policy.Event]uint64
 	// PathEvents lists the file events of the lsm/path_* hooks in use.
 	PathEvents map[policy.Event]bool
 	// NetEvents lists the network events in use (each has its own hooks).
 	NetEvents map[policy.Event]bool
-	// SysEvents lists the syscall-hook events in use.
+	// SysEvents lists the syscall-kind events in use.
 	SysEvents map[policy.Event]bool
+	// SysLSM lists the syscall-kind events with rules on BPF LSM hooks.
+	SysLSM map[policy.Event]bool
 	// Policies are the compiled policy names, by slot.
 	Policies map[int]string
 
@@ -196,11 +206,33 @@ var lsmOnly = map[policy.Event]string{
 	policy.EventFileChmod:  "lsm/path_chmod",
 }
 
+// lsmSys are the syscall-kind events BPF LSM hooks carry where BPF LSM works:
+// they see the outcome (the credentials about to be committed, the module's
+// file) instead of the request, can deny, and need no syscall tracepoint.
+// namespace.change has no such hook and stays on the tracepoints.
+var lsmSys = map[policy.Event]bool{
+	policy.EventPrivilegeChange:  true,
+	policy.EventKernelModuleLoad: true,
+	policy.EventBPFLoad:          true,
+	policy.EventProcessPtrace:    true,
+}
+
+// canDeny says whether a sensor of this version can refuse an event, given
+// whether BPF LSM works.
+func canDeny(e policy.Event, lsm bool) bool {
+	switch {
+	case e == policy.EventNetworkConnect:
+		return true // cgroup/connect4/6 (CheckCapabilities checked those)
+	case lsmSys[e], e == policy.EventProcessExec, e == policy.EventFileOpen, e == policy.EventFileWrite:
+		return lsm
+	}
+	_, ok := lsmOnly[e]
+	return ok && lsm
+}
+
 // CheckSupported rejects rules whose event this version's sensors do not implement
 // (or, for the path events, that need BPF LSM when lsm is false), and applies
-// fallback: kill to deny rules on events no sensor can deny (deny is implemented
-// where an LSM or cgroup hook runs: file.open, file.unlink, file.rename,
-// file.chmod, network.connect).
+// fallback: kill to deny rules on events no sensor can refuse here (canDeny).
 func CheckSupported(p *policy.Policy, lsm bool) error {
 	var errs []error
 	for i := range p.Rules {
@@ -216,20 +248,15 @@ func CheckSupported(p *policy.Policy, lsm bool) error {
 				"%s needs BPF LSM (%s), which this kernel does not offer", r.Event, hook))
 			continue
 		}
-		if _, ok := lsmOnly[r.Event]; ok {
-			continue // the LSM hook can deny
+		if r.EffectiveAction != policy.ActionDeny || canDeny(r.Event, lsm) {
+			continue
 		}
-		if r.EffectiveAction == policy.ActionDeny && r.Event == policy.EventProcessExec && lsm {
-			continue // lsm/bprm_check_security denies
+		if r.Fallback == policy.ActionKill {
+			r.EffectiveAction = policy.ActionKill
+			continue
 		}
-		if r.EffectiveAction == policy.ActionDeny && r.Event != policy.EventFileOpen && r.Event != policy.EventNetworkConnect {
-			if r.Fallback == policy.ActionKill {
-				r.EffectiveAction = policy.ActionKill
-				continue
-			}
-			errs = append(errs, p.ErrorAt(key+".action",
-				"deny for %s is not implemented by this version's sensors (deny works for file.*, process.exec with BPF LSM and for network.connect); add fallback: kill to kill instead", r.Event))
-		}
+		errs = append(errs, p.ErrorAt(key+".action",
+			"deny for %s is not implemented by this version's sensors (deny works for file.*, process.exec, privilege.change, kernel.module_load, bpf.load and process.ptrace with BPF LSM, and for network.connect); add fallback: kill to kill instead", r.Event))
 	}
 	return errors.Join(errs...)
 }
@@ -254,6 +281,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 		ports: map[uint16]uint64{}, Refs: map[int]RuleRef{}, SysEvents: map[policy.Event]bool{},
 		NetEvents: map[policy.Event]bool{}, PathEvents: map[policy.Event]bool{},
 		Policies: map[int]string{}, userSel: map[int]*policy.Policy{}, topDirs: map[processTopKey]uint8{},
+		sysRules: map[policy.Event]uint64{}, SysLSM: map[policy.Event]bool{},
 	}
 	topFilter := true
 	var nextRule [numKinds]int
@@ -329,6 +357,7 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 				}
 			}
 			c.rules[k*maxRules+rs] = cfg
+			c.events[ev.id] |= rbit
 			c.Refs[k*maxRules+rs] = RuleRef{Policy: p.Name, Rule: r.Name, Event: r.Event, Action: act,
 				Severity: r.Severity, Enforce: p.Mode == policy.ModeEnforce}
 			switch k {
@@ -352,6 +381,10 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 				}
 				if _, ok := lsmOnly[r.Event]; ok {
 					c.PathEvents[r.Event] = true
+					c.pathRules |= rbit
+				}
+				if r.Event == policy.EventFileWrite {
+					c.writeRules |= rbit
 				}
 				c.fileRules |= rbit
 				ur := userFileRule{slot: rs, policy: slot, access: cfg.Access}
@@ -393,8 +426,14 @@ func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string]
 					c.ports[port] |= rbit
 				}
 			case KindSys:
-				c.events[ev.id] |= rbit
 				c.SysEvents[r.Event] = true
+				c.sysRules[r.Event] |= rbit
+				if act == policy.ActionDeny {
+					// Only possible with BPF LSM (CheckSupported): the event's LSM hooks.
+					c.selector.LsmRules[k] |= rbit
+					c.NeedsLSM = true
+					c.SysLSM[r.Event] = true
+				}
 			}
 		}
 	}
@@ -493,17 +532,39 @@ func closeCIDRs(entries []cidrEntry) []cidrEntry {
 	return out
 }
 
-// UseLSMForFiles moves every file.open rule to the BPF LSM hook: it sees each
-// open once, in the kernel's open path, without the syscall-exit hook that puts
-// every syscall of every task on the kernel's slow path. Only where BPF LSM works.
-func (c *Compiled) UseLSMForFiles() {
-	if c.fileRules == 0 {
-		return
+// UseLSM moves every rule that a BPF LSM hook can carry to it: the file rules
+// (lsm/file_open sees each open once, in the kernel's open path;
+// lsm/file_permission each write) and the syscall-kind rules of lsmSys. The
+// syscall-exit hook and the syscall tracepoints, which put every syscall of every
+// task on the kernel's slow path, are then not attached for them. Only where BPF
+// LSM works.
+func (c *Compiled) UseLSM() {
+	if c.fileRules != 0 {
+		c.selector.LsmRules[KindFile] = c.fileRules
+		c.NeedsLSM = true
+		c.fileLSM = true
 	}
-	c.selector.LsmRules[KindFile] = c.fileRules
-	c.NeedsLSM = true
-	c.fileLSM = true
+	for ev, rules := range c.sysRules {
+		if lsmSys[ev] {
+			c.selector.LsmRules[KindSys] |= rules
+			c.SysLSM[ev] = true
+		}
+	}
 }
+
+// sysOnTracepoints says whether rules of a syscall-kind event are left to the
+// tracepoints (not all carried by LSM hooks).
+func (c *Compiled) sysOnTracepoints(ev policy.Event) bool {
+	return c.sysRules[ev]&^c.selector.LsmRules[KindSys] != 0
+}
+
+// fileOpenOnLSM says whether file.open rules run in lsm/file_open.
+func (c *Compiled) fileOpenOnLSM() bool {
+	return (c.fileRules&^c.writeRules&^c.pathRules)&c.selector.LsmRules[KindFile] != 0
+}
+
+// writeOnLSM says whether file.write rules run in lsm/file_permission.
+func (c *Compiled) writeOnLSM() bool { return c.writeRules&c.selector.LsmRules[KindFile] != 0 }
 
 // Strongest returns the rule of a kind's matched mask whose action ranks highest
 // (kill > deny > post > count), the lowest slot on ties: the kernel's choice.

@@ -121,32 +121,40 @@ type lsmTopKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	lsmMapAlertScratchMap  = "alert_scratch_map"
-	lsmMapCounters         = "counters"
-	lsmMapEventRules       = "event_rules"
-	lsmMapEvents           = "events"
-	lsmMapExecBinaries     = "exec_binaries"
-	lsmMapFilePaths        = "file_paths"
-	lsmMapNetAnyPort       = "net_any_port"
-	lsmMapNetCidr4         = "net_cidr4"
-	lsmMapNetCidr6         = "net_cidr6"
-	lsmMapNetPorts         = "net_ports"
-	lsmMapPathScratchMap   = "path_scratch_map"
-	lsmMapProcBin          = "proc_bin"
-	lsmMapRuleHits         = "rule_hits"
-	lsmMapRules            = "rules"
-	lsmMapSelBinary        = "sel_binary"
-	lsmMapSelCgroup        = "sel_cgroup"
-	lsmMapSelUid           = "sel_uid"
-	lsmMapSelector         = "selector"
-	lsmMapTopDirs          = "top_dirs"
-	lsmProgLsmBprmCheck    = "lsm_bprm_check"
-	lsmProgLsmFileOpen     = "lsm_file_open"
-	lsmProgLsmPathChmod    = "lsm_path_chmod"
-	lsmProgLsmPathRename   = "lsm_path_rename"
-	lsmProgLsmPathUnlink   = "lsm_path_unlink"
-	lsmVarUnusedVigilAlert = "unused_vigil_alert"
-	lsmVarWakeupBytes      = "wakeup_bytes"
+	lsmMapAlertScratchMap       = "alert_scratch_map"
+	lsmMapCounters              = "counters"
+	lsmMapEventRules            = "event_rules"
+	lsmMapEvents                = "events"
+	lsmMapExecBinaries          = "exec_binaries"
+	lsmMapFilePaths             = "file_paths"
+	lsmMapNetAnyPort            = "net_any_port"
+	lsmMapNetCidr4              = "net_cidr4"
+	lsmMapNetCidr6              = "net_cidr6"
+	lsmMapNetPorts              = "net_ports"
+	lsmMapPathScratchMap        = "path_scratch_map"
+	lsmMapProcBin               = "proc_bin"
+	lsmMapRuleHits              = "rule_hits"
+	lsmMapRules                 = "rules"
+	lsmMapSelBinary             = "sel_binary"
+	lsmMapSelCgroup             = "sel_cgroup"
+	lsmMapSelUid                = "sel_uid"
+	lsmMapSelector              = "selector"
+	lsmMapTopDirs               = "top_dirs"
+	lsmProgLsmBpf               = "lsm_bpf"
+	lsmProgLsmBprmCheck         = "lsm_bprm_check"
+	lsmProgLsmCapset            = "lsm_capset"
+	lsmProgLsmFileOpen          = "lsm_file_open"
+	lsmProgLsmFilePermission    = "lsm_file_permission"
+	lsmProgLsmKernelLoadData    = "lsm_kernel_load_data"
+	lsmProgLsmKernelReadFile    = "lsm_kernel_read_file"
+	lsmProgLsmPathChmod         = "lsm_path_chmod"
+	lsmProgLsmPathRename        = "lsm_path_rename"
+	lsmProgLsmPathUnlink        = "lsm_path_unlink"
+	lsmProgLsmPtraceAccessCheck = "lsm_ptrace_access_check"
+	lsmProgLsmTaskFixSetgid     = "lsm_task_fix_setgid"
+	lsmProgLsmTaskFixSetuid     = "lsm_task_fix_setuid"
+	lsmVarUnusedVigilAlert      = "unused_vigil_alert"
+	lsmVarWakeupBytes           = "wakeup_bytes"
 )
 
 // loadLsm returns the embedded CollectionSpec for lsm.
@@ -191,11 +199,19 @@ type lsmSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmProgramSpecs struct {
-	LsmBprmCheck  *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
-	LsmFileOpen   *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
-	LsmPathChmod  *ebpf.ProgramSpec `ebpf:"lsm_path_chmod"`
-	LsmPathRename *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
-	LsmPathUnlink *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
+	LsmBpf               *ebpf.ProgramSpec `ebpf:"lsm_bpf"`
+	LsmBprmCheck         *ebpf.ProgramSpec `ebpf:"lsm_bprm_check"`
+	LsmCapset            *ebpf.ProgramSpec `ebpf:"lsm_capset"`
+	LsmFileOpen          *ebpf.ProgramSpec `ebpf:"lsm_file_open"`
+	LsmFilePermission    *ebpf.ProgramSpec `ebpf:"lsm_file_permission"`
+	LsmKernelLoadData    *ebpf.ProgramSpec `ebpf:"lsm_kernel_load_data"`
+	LsmKernelReadFile    *ebpf.ProgramSpec `ebpf:"lsm_kernel_read_file"`
+	LsmPathChmod         *ebpf.ProgramSpec `ebpf:"lsm_path_chmod"`
+	LsmPathRename        *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
+	LsmPathUnlink        *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
+	LsmPtraceAccessCheck *ebpf.ProgramSpec `ebpf:"lsm_ptrace_access_check"`
+	LsmTaskFixSetgid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setgid"`
+	LsmTaskFixSetuid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setuid"`
 }
 
 // lsmMapSpecs contains maps before they are loaded into the kernel.
@@ -308,20 +324,36 @@ type lsmVariables struct {
 //
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmPrograms struct {
-	LsmBprmCheck  *ebpf.Program `ebpf:"lsm_bprm_check"`
-	LsmFileOpen   *ebpf.Program `ebpf:"lsm_file_open"`
-	LsmPathChmod  *ebpf.Program `ebpf:"lsm_path_chmod"`
-	LsmPathRename *ebpf.Program `ebpf:"lsm_path_rename"`
-	LsmPathUnlink *ebpf.Program `ebpf:"lsm_path_unlink"`
+	LsmBpf               *ebpf.Program `ebpf:"lsm_bpf"`
+	LsmBprmCheck         *ebpf.Program `ebpf:"lsm_bprm_check"`
+	LsmCapset            *ebpf.Program `ebpf:"lsm_capset"`
+	LsmFileOpen          *ebpf.Program `ebpf:"lsm_file_open"`
+	LsmFilePermission    *ebpf.Program `ebpf:"lsm_file_permission"`
+	LsmKernelLoadData    *ebpf.Program `ebpf:"lsm_kernel_load_data"`
+	LsmKernelReadFile    *ebpf.Program `ebpf:"lsm_kernel_read_file"`
+	LsmPathChmod         *ebpf.Program `ebpf:"lsm_path_chmod"`
+	LsmPathRename        *ebpf.Program `ebpf:"lsm_path_rename"`
+	LsmPathUnlink        *ebpf.Program `ebpf:"lsm_path_unlink"`
+	LsmPtraceAccessCheck *ebpf.Program `ebpf:"lsm_ptrace_access_check"`
+	LsmTaskFixSetgid     *ebpf.Program `ebpf:"lsm_task_fix_setgid"`
+	LsmTaskFixSetuid     *ebpf.Program `ebpf:"lsm_task_fix_setuid"`
 }
 
 func (p *lsmPrograms) Close() error {
 	return _LsmClose(
+		p.LsmBpf,
 		p.LsmBprmCheck,
+		p.LsmCapset,
 		p.LsmFileOpen,
+		p.LsmFilePermission,
+		p.LsmKernelLoadData,
+		p.LsmKernelReadFile,
 		p.LsmPathChmod,
 		p.LsmPathRename,
 		p.LsmPathUnlink,
+		p.LsmPtraceAccessCheck,
+		p.LsmTaskFixSetgid,
+		p.LsmTaskFixSetuid,
 	)
 }
 

@@ -94,11 +94,47 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 	return map[policy.Event][]tp{
 		policy.EventPrivilegeChange: {{"sys_enter_setuid", o.SysSetuid}, {"sys_enter_setreuid", o.SysSetreuid},
 			{"sys_enter_setresuid", o.SysSetresuid}, {"sys_enter_setgid", o.SysSetgid}, {"sys_enter_capset", o.SysCapset}},
-		policy.EventNamespaceChange:  {{"sys_enter_setns", o.SysSetns}, {"sys_enter_unshare", o.SysUnshare}},
+		policy.EventNamespaceChange: {{"sys_enter_setns", o.SysSetns}, {"sys_enter_unshare", o.SysUnshare},
+			{"sys_enter_clone", o.SysClone}, {"sys_enter_clone3", o.SysClone3}},
 		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},
 		policy.EventBPFLoad:          {{"sys_enter_bpf", o.SysBpf}},
 		policy.EventProcessPtrace:    {{"sys_enter_ptrace", o.SysPtrace}},
 	}
+}
+
+// lsmSysHooks maps the syscall-kind events of lsmSys to their BPF LSM programs.
+func (s *Policy) lsmSysHooks() map[policy.Event][]lsmHook {
+	o := s.lsm
+	return map[policy.Event][]lsmHook{
+		policy.EventPrivilegeChange: {{"lsm/task_fix_setuid", o.LsmTaskFixSetuid},
+			{"lsm/task_fix_setgid", o.LsmTaskFixSetgid}, {"lsm/capset", o.LsmCapset}},
+		policy.EventKernelModuleLoad: {{"lsm/kernel_read_file", o.LsmKernelReadFile},
+			{"lsm/kernel_load_data", o.LsmKernelLoadData}},
+		policy.EventBPFLoad:       {{"lsm/bpf", o.LsmBpf}},
+		policy.EventProcessPtrace: {{"lsm/ptrace_access_check", o.LsmPtraceAccessCheck}},
+	}
+}
+
+type lsmHook struct {
+	name string
+	prog *ebpf.Program
+}
+
+// lsmHooks attaches BPF LSM programs that are not attached yet.
+func (s *Policy) lsmHooks(hooks ...lsmHook) error {
+	var errs []error
+	for _, h := range hooks {
+		if _, ok := s.links[h.name]; ok {
+			continue
+		}
+		l, err := link.AttachLSM(link.LSMOptions{Program: h.prog})
+		if err != nil {
+			errs = append(errs, fmt.Errorf("attaching %s: %w", h.name, err))
+			continue
+		}
+		s.links[h.name] = l
+	}
+	return errors.Join(errs...)
 }
 
 type tp struct {
@@ -120,45 +156,35 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
-	if c.NeedsLSM {
-		if s.lsm == nil {
-			errs = append(errs, errors.New("a file.open deny rule needs the BPF LSM sensor, which is not loaded"))
-		} else if _, ok := s.links["lsm/file_open"]; !ok {
-			// (Attached once; from then on file rules move between hooks with map updates.)
-			l, err := link.AttachLSM(link.LSMOptions{Program: s.lsm.LsmFileOpen})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("attaching lsm/file_open: %w", err))
-			} else {
-				s.links["lsm/file_open"] = l
-			}
-		}
+	if c.NeedsLSM && s.lsm == nil {
+		errs = append(errs, errors.New("a rule needs the BPF LSM sensor, which is not loaded"))
+	}
+	if s.lsm != nil && c.fileOpenOnLSM() {
+		// (Attached once; from then on file rules move between hooks with map updates.)
+		errs = append(errs, s.lsmHooks(lsmHook{"lsm/file_open", s.lsm.LsmFileOpen}))
 	}
 	if s.lsm != nil && c.ExecLSM {
-		if _, ok := s.links["lsm/bprm_check_security"]; !ok {
-			l, err := link.AttachLSM(link.LSMOptions{Program: s.lsm.LsmBprmCheck})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("attaching lsm/bprm_check_security: %w", err))
-			} else {
-				s.links["lsm/bprm_check_security"] = l
-			}
-		}
+		errs = append(errs, s.lsmHooks(lsmHook{"lsm/bprm_check_security", s.lsm.LsmBprmCheck}))
 	}
 	if s.lsm != nil {
 		for ev, prog := range map[policy.Event]*ebpf.Program{
 			policy.EventFileUnlink: s.lsm.LsmPathUnlink, policy.EventFileRename: s.lsm.LsmPathRename,
 			policy.EventFileChmod: s.lsm.LsmPathChmod,
 		} {
-			name := lsmOnly[ev]
-			if _, ok := s.links[name]; ok || !c.PathEvents[ev] {
-				continue
+			if c.PathEvents[ev] {
+				errs = append(errs, s.lsmHooks(lsmHook{lsmOnly[ev], prog}))
 			}
-			l, err := link.AttachLSM(link.LSMOptions{Program: prog})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("attaching %s: %w", name, err))
-				continue
-			}
-			s.links[name] = l
 		}
+		if c.writeOnLSM() {
+			errs = append(errs, s.lsmHooks(lsmHook{"lsm/file_permission", s.lsm.LsmFilePermission}))
+		}
+	}
+	for ev := range c.SysLSM {
+		if s.lsm == nil {
+			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM sensor, which is not loaded", ev))
+			continue
+		}
+		errs = append(errs, s.lsmHooks(s.lsmSysHooks()[ev]...))
 	}
 	if c.NetEvents[policy.EventNetworkConnect] {
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
@@ -172,6 +198,9 @@ func (s *Policy) Ensure(c *Compiled) error {
 	}
 	hooks := s.sysHooks()
 	for ev := range c.SysEvents {
+		if !c.sysOnTracepoints(ev) {
+			continue // all on LSM hooks
+		}
 		var attached int
 		var evErrs []error
 		for _, h := range hooks[ev] {
@@ -181,7 +210,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 			attached++
 		}
-		if attached == 0 {
+		if attached == 0 && len(evErrs) > 0 {
 			errs = append(errs, fmt.Errorf("%s: no hook could be attached: %w", ev, errors.Join(evErrs...)))
 		}
 	}
@@ -195,8 +224,11 @@ func (s *Policy) tracepoints(tps ...tp) error {
 			continue
 		}
 		if _, err := os.Stat("/sys/kernel/tracing/events/syscalls/" + t.name); err != nil {
-			if t.name == "sys_exit_open" || t.name == "sys_enter_init_module" {
-				continue // not every kernel has these syscalls
+			switch t.name {
+			case "sys_exit_open", "sys_enter_init_module", "sys_enter_finit_module", "sys_enter_clone3":
+				// Not every kernel has these syscalls (no module loading at all
+				// without CONFIG_MODULES): nothing to watch.
+				continue
 			}
 		}
 		l, err := link.Tracepoint("syscalls", t.name, t.prog, nil)

@@ -72,7 +72,7 @@ func (r *policyRig) applyWith(t *testing.T, caps policy.Capabilities, lsmFiles b
 	c, err := Compile(pols, slots, nil)
 	require.NoError(t, err)
 	if lsmFiles {
-		c.UseLSMForFiles()
+		c.UseLSM()
 	}
 	require.NoError(t, r.pol.Ensure(c))
 	require.NoError(t, r.proc.Apply(c, false))

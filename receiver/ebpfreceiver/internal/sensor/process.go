@@ -33,6 +33,7 @@ const (
 	FlagTruncCwd  = uint32(processVigilFlagsFLAG_TRUNC_CWD)
 	FlagKthread   = uint32(processVigilFlagsFLAG_KTHREAD)
 	FlagNoMM      = uint32(processVigilFlagsFLAG_NO_MM)
+	FlagLSM       = uint32(processVigilFlagsFLAG_LSM)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.

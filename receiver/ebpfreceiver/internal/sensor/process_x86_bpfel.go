@@ -152,6 +152,7 @@ type processVigilEvent uint32
 
 const (
 	processVigilEventEV_FILE_OPEN        processVigilEvent = 1
+	processVigilEventEV_FILE_WRITE       processVigilEvent = 2
 	processVigilEventEV_FILE_UNLINK      processVigilEvent = 3
 	processVigilEventEV_FILE_RENAME      processVigilEvent = 4
 	processVigilEventEV_FILE_CHMOD       processVigilEvent = 5
@@ -175,6 +176,7 @@ const (
 	processVigilFlagsFLAG_TRUNC_CWD  processVigilFlags = 4
 	processVigilFlagsFLAG_KTHREAD    processVigilFlags = 8
 	processVigilFlagsFLAG_NO_MM      processVigilFlags = 16
+	processVigilFlagsFLAG_LSM        processVigilFlags = 32
 )
 
 type processVigilOp uint32

@@ -142,6 +142,8 @@ const (
 	sysMapTopDirs          = "top_dirs"
 	sysProgSysBpf          = "sys_bpf"
 	sysProgSysCapset       = "sys_capset"
+	sysProgSysClone        = "sys_clone"
+	sysProgSysClone3       = "sys_clone3"
 	sysProgSysFinitModule  = "sys_finit_module"
 	sysProgSysInitModule   = "sys_init_module"
 	sysProgSysPtrace       = "sys_ptrace"
@@ -199,6 +201,8 @@ type sysSpecs struct {
 type sysProgramSpecs struct {
 	SysBpf         *ebpf.ProgramSpec `ebpf:"sys_bpf"`
 	SysCapset      *ebpf.ProgramSpec `ebpf:"sys_capset"`
+	SysClone       *ebpf.ProgramSpec `ebpf:"sys_clone"`
+	SysClone3      *ebpf.ProgramSpec `ebpf:"sys_clone3"`
 	SysFinitModule *ebpf.ProgramSpec `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.ProgramSpec `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.ProgramSpec `ebpf:"sys_ptrace"`
@@ -322,6 +326,8 @@ type sysVariables struct {
 type sysPrograms struct {
 	SysBpf         *ebpf.Program `ebpf:"sys_bpf"`
 	SysCapset      *ebpf.Program `ebpf:"sys_capset"`
+	SysClone       *ebpf.Program `ebpf:"sys_clone"`
+	SysClone3      *ebpf.Program `ebpf:"sys_clone3"`
 	SysFinitModule *ebpf.Program `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.Program `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.Program `ebpf:"sys_ptrace"`
@@ -337,6 +343,8 @@ func (p *sysPrograms) Close() error {
 	return _SysClose(
 		p.SysBpf,
 		p.SysCapset,
+		p.SysClone,
+		p.SysClone3,
 		p.SysFinitModule,
 		p.SysInitModule,
 		p.SysPtrace,

@@ -1,0 +1,73 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * The decision for the syscall-kind events (privilege.change, namespace.change,
+ * kernel.module_load, bpf.load, process.ptrace), shared by the syscall
+ * tracepoints and the BPF LSM hooks. Each rule belongs to one of the two: the
+ * LSM hooks carry the rules in lsm_rules[KIND_SYS] (every rule of an event that
+ * has an LSM hook, where BPF LSM works), the tracepoints the others.
+ */
+#ifndef VIGIL_SYS_H
+#define VIGIL_SYS_H
+
+#include "alert.h"
+
+/*
+ * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
+ * (x86_64 number) the event comes from, a0..a2 what the event reports, f a file
+ * whose path is reported (kernel.module_load from a file), or 0. Returns 0 (no
+ * rule), 1 (reported) or 2 (deny: only LSM hooks can refuse).
+ */
+static __always_inline int on_sys(__u8 event, __u8 lsm, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+				  struct file *f)
+{
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->kind_policies[KIND_SYS])
+		return 0;
+	__u32 key = event;
+	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
+	if (!cand)
+		return 0;
+	__u64 lsm_mask = sel->lsm_rules[KIND_SYS];
+	__u64 c = *cand & (lsm ? lsm_mask : ~lsm_mask);
+	if (!c)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pol = current_policies(sel, task, KIND_SYS);
+	if (!pol)
+		return 0;
+	struct match_ctx mc = {.kind = KIND_SYS, .event = event, .policies = pol, .candidates = c};
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	fill_alert_task(a, task);
+	a->kind = KIND_SYS;
+	a->event = event;
+	a->access = (__u32)nr;
+	a->args[0] = a0;
+	a->args[1] = a1;
+	a->args[2] = a2;
+	a->args[3] = 0;
+	a->family = 0;
+	a->path_len = 0;
+	a->path[0] = 0;
+	if (lsm)
+		a->hdr.flags |= FLAG_LSM;
+	if (f) {
+		__u32 trunc = 0;
+		a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, &trunc);
+		if (trunc)
+			a->hdr.flags |= FLAG_TRUNC_PATH;
+	}
+	if (lsm && mc.action == ACT_DENY && mc.enforce) {
+		send_alert(a, &mc, 0, 1);
+		return 2;
+	}
+	send_alert(a, &mc, 0, 0);
+	return 1;
+}
+
+#endif

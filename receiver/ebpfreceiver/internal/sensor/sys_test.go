@@ -1,0 +1,154 @@
+package sensor
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// copyHelper copies this test binary to a new path: a policy selecting that
+// path selects the helper runs, not the test process.
+func copyHelper(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile(os.Args[0])
+	require.NoError(t, err)
+	bin := filepath.Join(t.TempDir(), "vigil-helper")
+	require.NoError(t, os.WriteFile(bin, b, 0o755))
+	return bin
+}
+
+// modulesLoadable says whether this kernel can load modules at all (this host
+// is built without CONFIG_MODULES: no module syscalls, nothing to report).
+func modulesLoadable() bool {
+	_, err := os.Stat("/proc/modules")
+	return err == nil
+}
+
+func sysPolicy(helper, action, mode string) string {
+	return fmt.Sprintf(`name: sys
+mode: %s
+selector:
+  binaries: [%s]
+rules:
+  - {name: priv, event: privilege.change, action: %[3]s}
+  - {name: ns, event: namespace.change}
+  - {name: mod, event: kernel.module_load, action: %[3]s}
+  - {name: bpf, event: bpf.load, action: %[3]s}
+  - {name: ptrace, event: process.ptrace, action: %[3]s}
+`, mode, helper, action)
+}
+
+// The syscall-kind sensors report what the selected helper does, exactly once
+// each, and nothing for the same operations by an unselected binary or for a
+// setuid that gains no privilege. lsm runs the same on the BPF LSM hooks
+// (kernel matrix), where namespace.change stays on its tracepoints.
+func sysScenario(t *testing.T, r *policyRig, lsm bool) {
+	helper := copyHelper(t)
+	caps := policy.Capabilities{LSM: lsm, CgroupSockAddr: true, SendSignal: true}
+	c := r.applyWith(t, caps, lsm, sysPolicy(helper, "post", "monitor"))
+	if lsm {
+		require.True(t, c.SysLSM[policy.EventPrivilegeChange])
+		require.False(t, c.SysLSM[policy.EventNamespaceChange])
+	}
+	actions := []string{"setuid-lower", "setuid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
+	if modulesLoadable() {
+		actions = append(actions, "module-file", "module-mem")
+	} else {
+		t.Log("this kernel cannot load modules (no CONFIG_MODULES): module loads are tested in the kernel matrix")
+	}
+	pids := map[uint32]bool{}
+	for _, act := range actions {
+		// The unselected binary first: none of its operations may be reported.
+		runHelper(t, os.Args[0], act)
+		out := runHelper(t, helper, act)
+		if act == "module-file" || act == "module-mem" {
+			assert.Equal(t, strconv.Itoa(int(0x8)), out, "%s: not a module (ENOEXEC)", act)
+		} else {
+			assert.Equal(t, "ok", out, act)
+		}
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
+	byRule := map[string][]Alert{}
+	for _, a := range got {
+		ref, ok := c.Strongest(KindSys, a.Rules)
+		require.True(t, ok)
+		byRule[ref.Rule] = append(byRule[ref.Rule], a)
+		pids[a.TGID] = true
+		assert.Equal(t, lsm && ref.Rule != "ns", a.Flags&FlagLSM != 0, "%s: reported by the LSM hook", ref.Rule)
+	}
+	require.Len(t, byRule["priv"], 1, "one raise (setresuid euid 65534 -> 0), no report for the lowering")
+	assert.Equal(t, uint64(0), byRule["priv"][0].Args[1], "euid 0")
+	require.Len(t, byRule["ns"], 2, "unshare and clone with CLONE_NEWUTS")
+	require.Len(t, byRule["ptrace"], 1)
+	assert.NotZero(t, byRule["ptrace"][0].Args[1], "target pid")
+	require.Len(t, byRule["bpf"], 1)
+	if modulesLoadable() {
+		require.Len(t, byRule["mod"], 2, "finit_module and init_module")
+		if lsm {
+			paths := []string{byRule["mod"][0].Path, byRule["mod"][1].Path}
+			assert.Contains(t, paths, "", "init_module has no file")
+			assert.Regexp(t, `^/tmp/vigil-not-a-module-`, paths[0]+paths[1], "finit_module reports the file")
+		}
+	}
+	assert.Len(t, got, len(byRule["priv"])+len(byRule["ns"])+len(byRule["ptrace"])+len(byRule["bpf"])+len(byRule["mod"]))
+	assert.NotContains(t, pids, uint32(os.Getpid()))
+}
+
+func TestSysEventsInKernel(t *testing.T) {
+	sysScenario(t, newPolicyRig(t), false)
+}
+
+func TestSysEventsLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	sysScenario(t, newPolicyRigLSM(t, true), true)
+}
+
+// deny on the BPF LSM hooks: the selected helper's privilege raise, ptrace
+// attach, BPF program load and module loads fail with EPERM while attached (and
+// are reported as applied), and work again once the hooks are detached.
+func TestSysDenyLSM(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigLSM(t, true)
+	helper := copyHelper(t)
+	p, err := policy.ParseBytes("deny.yaml", []byte(sysPolicy(helper, "deny", "enforce")))
+	require.NoError(t, err)
+	require.NoError(t, p.CheckCapabilities(policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}))
+	require.NoError(t, CheckSupported(p, true))
+	c := r.applyWith(t, policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}, false, sysPolicy(helper, "deny", "enforce"))
+	require.True(t, c.NeedsLSM)
+
+	eperm := strconv.Itoa(int(0x1))
+	denied := map[string]string{"setuid-raise": eperm, "ptrace": eperm, "bpf": eperm,
+		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok"}
+	for act, want := range denied {
+		assert.Equal(t, want, runHelper(t, helper, act), "%s while attached", act)
+		assert.Equal(t, "ok", runHelper(t, os.Args[0], "setuid-raise"), "the unselected binary is not refused")
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
+	require.Len(t, got, 5)
+	for _, a := range got {
+		assert.True(t, a.Applied)
+		assert.Equal(t, actDeny, a.Action)
+	}
+
+	require.NoError(t, r.pol.Close())
+	after := map[string]string{"setuid-raise": "ok", "ptrace": "ok", "bpf": "ok", "module-file": "8", "module-mem": "8"}
+	for act, want := range after {
+		assert.Equal(t, want, runHelper(t, helper, act), "%s after detach", act)
+	}
+}
