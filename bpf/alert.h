@@ -57,8 +57,14 @@ static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_c
 /* fd_file returns the file behind a descriptor of a task, or 0. */
 static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 {
+#ifdef VIGIL_CORE_CAST
+	struct fdtable *fdt = CAST(task, struct task_struct)->files->fdt;
+	struct file **fds = fdt->fd;
+	unsigned int max = fdt->max_fds;
+#else
 	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
 	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
+#endif
 	struct file *f = 0;
 	if (fd < 0 || fd >= max)
 		return 0;
@@ -101,7 +107,7 @@ static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount
 
 static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
 {
-	return path_rules(s, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), trunc);
+	return path_rules(s, RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry), trunc);
 }
 
 static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)

@@ -37,7 +37,7 @@ static __always_inline int on_open(long fd)
 	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0;
-	if (!emit_all && sel->top_filter && !top_dir_watched(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry)))
+	if (!emit_all && sel->top_filter && !top_dir_watched(RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry)))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
@@ -45,7 +45,7 @@ static __always_inline int on_open(long fd)
 	struct vigil_alert *a = &s->a;
 	__u32 trunc = 0;
 	__u64 paths = file_rules(s, f, &trunc);
-	__u32 flags = BPF_CORE_READ(f, f_flags);
+	__u32 flags = RD(struct file, f, f_flags);
 	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(flags), .policies = pol};
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
@@ -87,7 +87,7 @@ static __always_inline int on_write(long fd)
 	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0;
-	if (sel->top_filter && !top_dir_watched(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry)))
+	if (sel->top_filter && !top_dir_watched(RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry)))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
@@ -107,7 +107,7 @@ static __always_inline int on_write(long fd)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
 	a->kind = KIND_FILE;
 	a->event = EV_FILE_WRITE;
-	a->access = BPF_CORE_READ(f, f_flags);
+	a->access = RD(struct file, f, f_flags);
 	a->family = 0;
 	send_alert(a, &mc, 0, 0);
 	return 0;

@@ -94,6 +94,22 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 	return BPF_CORE_READ(kn, __parent);
 }
 
+/*
+ * RD(type, p, field) reads one field (a dotted path within one struct) of the
+ * kernel object p. Objects built with VIGIL_CORE_CAST (kernels with the
+ * bpf_rdonly_cast kfunc, 6.2+) make p a read-only BTF pointer and read with a
+ * direct load; the others with a bpf_probe_read_kernel helper call, several
+ * times dearer. The hot paths (the open pre-filter, the path walk) read a dozen
+ * fields per event. Both read the same relocated offsets.
+ */
+#ifdef VIGIL_CORE_CAST
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
+#define CAST(p, type) ((type *)bpf_rdonly_cast((const void *)(unsigned long)(p), bpf_core_type_id_kernel(type)))
+#define RD(type, p, field) (CAST(p, type)->field)
+#else
+#define RD(type, p, field) BPF_CORE_READ((type *)(p), field)
+#endif
+
 /* Scratch space for walking a path backwards: the result is assembled from the end. */
 struct path_scratch {
 	char buf[2 * PATH_BUF]; /* room for any masked offset plus any length */
@@ -126,22 +142,22 @@ static long walk_step(__u32 i, struct walk_ctx *w)
 	struct dentry *dentry = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = BPF_CORE_READ(vfsmnt, mnt_root);
-	struct dentry *parent = BPF_CORE_READ(dentry, d_parent);
+	struct dentry *mnt_root = RD(struct vfsmount, vfsmnt, mnt_root);
+	struct dentry *parent = RD(struct dentry, dentry, d_parent);
 
 	if (dentry == mnt_root || dentry == parent) {
-		struct mount *mnt_parent = BPF_CORE_READ(mnt, mnt_parent);
+		struct mount *mnt_parent = RD(struct mount, mnt, mnt_parent);
 		if (dentry != mnt_root || mnt == mnt_parent) {
 			w->done = 1; /* reached the root of the namespace */
 			return 1;
 		}
-		w->dentry = BPF_CORE_READ(mnt, mnt_mountpoint);
+		w->dentry = RD(struct mount, mnt, mnt_mountpoint);
 		w->mnt = mnt_parent;
-		w->vfsmnt = &mnt_parent->mnt;
+		w->vfsmnt = (struct vfsmount *)((unsigned long)mnt_parent + bpf_core_field_offset(struct mount, mnt));
 		return 0;
 	}
-	__u32 len = BPF_CORE_READ(dentry, d_name.len) & NAME_MAX_LEN;
-	const unsigned char *name = BPF_CORE_READ(dentry, d_name.name);
+	__u32 len = RD(struct dentry, dentry, d_name.len) & NAME_MAX_LEN;
+	const unsigned char *name = RD(struct dentry, dentry, d_name.name);
 	int pos = w->pos;
 	if (pos < 0 || pos > PATH_BUF - 1 || (int)len + 1 > pos) {
 		w->trunc = 1;
@@ -176,7 +192,7 @@ static __always_inline int resolve_path(struct vfsmount *vfsmnt, struct dentry *
 	s->buf[PATH_BUF - 1] = 0;
 	struct walk_ctx w = {
 		.vfsmnt = vfsmnt,
-		.mnt = container_of(vfsmnt, struct mount, mnt),
+		.mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt)),
 		.dentry = dentry,
 		.pos = PATH_BUF - 1,
 	};

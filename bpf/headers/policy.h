@@ -398,18 +398,18 @@ static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_s
  */
 static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentry *d)
 {
-	struct mount *mnt = container_of(vfsmnt, struct mount, mnt);
-	struct dentry *root = BPF_CORE_READ(vfsmnt, mnt_root);
+	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
-		struct dentry *parent = BPF_CORE_READ(d, d_parent);
+		struct dentry *parent = RD(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
-			struct mount *mp = BPF_CORE_READ(mnt, mnt_parent);
+			struct mount *mp = RD(struct mount, mnt, mnt_parent);
 			if (d != root || mnt == mp)
 				break;
-			d = BPF_CORE_READ(mnt, mnt_mountpoint);
+			d = RD(struct mount, mnt, mnt_mountpoint);
 			mnt = mp;
-			root = BPF_CORE_READ(mp, mnt.mnt_root);
+			root = RD(struct mount, mp, mnt.mnt_root);
 			continue;
 		}
 		child = d;
@@ -418,8 +418,8 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 	if (!child)
 		return 1; /* "/" itself, or too deep to tell: let the full walk decide */
 	struct top_key k = {};
-	__u32 len = BPF_CORE_READ(child, d_name.len);
-	const unsigned char *name = BPF_CORE_READ(child, d_name.name);
+	__u32 len = RD(struct dentry, child, d_name.len);
+	const unsigned char *name = RD(struct dentry, child, d_name.name);
 	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
 	return bpf_map_lookup_elem(&top_dirs, &k) != 0;
 }

@@ -144,8 +144,10 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 			return errors.Join(err, r.closeSensors())
 		}
 		if lsmErr != nil {
-			r.set.Logger.Warn("BPF LSM is available but its sensor did not load: file.open deny rules will be rejected", zap.Error(lsmErr))
+			r.set.Logger.Warn("BPF LSM is available but its sensor did not load: deny rules and the LSM-only events will be rejected", zap.Error(lsmErr))
 		}
+		r.set.Logger.Info("policy sensors loaded", zap.Bool("bpf_lsm", r.pol.HasLSM()),
+			zap.Strings("direct_loads", r.pol.DirectLoads()))
 	}
 	if r.reader, err = r.newReader(proc); err != nil {
 		return errors.Join(fmt.Errorf("opening ring buffer: %w", err), r.closeSensors())

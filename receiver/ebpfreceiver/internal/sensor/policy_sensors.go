@@ -20,6 +20,7 @@ type Policy struct {
 	lsm    *lsmObjects // nil unless BPF LSM is available
 	closed bool
 	links  map[string]link.Link
+	direct map[string]bool // sensors loaded in their direct-load build
 	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
 	cgroupRoot string
 }
@@ -32,13 +33,37 @@ func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, withLSM bool)
 	if err != nil || !withLSM {
 		return s, nil, err
 	}
-	ls, err := loadLsm()
 	var objs lsmObjects
-	if err := loadShared(p, "BPF LSM", ls, err, wakeupBytes, &objs); err != nil {
+	if s.direct["lsm"], err = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs); err != nil {
 		return s, err, nil
 	}
 	s.lsm = &objs
 	return s, nil, nil
+}
+
+// loadFastOrSlow loads the direct-load build of a sensor (VIGIL_CORE_CAST: needs
+// the bpf_rdonly_cast kfunc, 6.2+) and, where it does not load, the helper-call
+// build of the same source. Both have the same maps and programs, so both
+// assign to the same objects struct.
+func loadFastOrSlow(p *Process, name string, fast, slow func() (*ebpf.CollectionSpec, error), wakeupBytes uint64, to any) (direct bool, err error) {
+	spec, err := fast()
+	if err := loadShared(p, name, spec, err, wakeupBytes, to); err == nil {
+		return true, nil
+	}
+	spec, err = slow()
+	return false, loadShared(p, name, spec, err, wakeupBytes, to)
+}
+
+// DirectLoads lists the sensors ("file", "lsm") loaded in their direct-load
+// build (kernels with bpf_rdonly_cast), for logs and tests.
+func (s *Policy) DirectLoads() []string {
+	var out []string
+	for _, n := range []string{"file", "lsm"} {
+		if s.direct[n] {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 // HasLSM reports whether the BPF LSM sensor is loaded.
@@ -69,12 +94,12 @@ func loadShared(p *Process, name string, spec *ebpf.CollectionSpec, err error, w
 }
 
 func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
-	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot}
+	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot, direct: map[string]bool{}}
 	load := func(name string, spec *ebpf.CollectionSpec, err error, to any) error {
 		return loadShared(p, name, spec, err, wakeupBytes, to)
 	}
-	fs, err := loadFile()
-	if err := load("file", fs, err, &s.file); err != nil {
+	var err error
+	if s.direct["file"], err = loadFastOrSlow(p, "file", loadFileFast, loadFile, wakeupBytes, &s.file); err != nil {
 		return nil, err
 	}
 	ns, err := loadNet()

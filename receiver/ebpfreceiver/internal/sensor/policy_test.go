@@ -14,6 +14,7 @@ import (
 	"github.com/cilium/ebpf/ringbuf"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
@@ -429,4 +430,26 @@ func TestExecDenyLSM(t *testing.T) {
 
 	require.NoError(t, r.pol.Close())
 	require.NoError(t, exec.Command(victim, "-test.run=^$").Run(), "runs again after detach")
+}
+
+// The direct-load builds (bpf_rdonly_cast) load on every kernel that has the
+// kfunc (6.2+) and the helper-call builds elsewhere: a direct-load build that
+// stops loading would otherwise fall back silently and cost several times more
+// per event.
+func TestDirectLoadBuilds(t *testing.T) {
+	lsm := os.Getenv("VIGIL_VM_KERNEL") != "" // BPF LSM works in the kernel matrix only
+	r := newPolicyRigLSM(t, lsm)
+	var uts unix.Utsname
+	require.NoError(t, unix.Uname(&uts))
+	var major, minor int
+	_, err := fmt.Sscanf(unix.ByteSliceToString(uts.Release[:]), "%d.%d", &major, &minor)
+	require.NoError(t, err)
+	want := []string(nil)
+	if major > 6 || (major == 6 && minor >= 2) {
+		want = []string{"file"}
+		if lsm {
+			want = append(want, "lsm")
+		}
+	}
+	assert.Equal(t, want, r.pol.DirectLoads(), "kernel %d.%d", major, minor)
 }
