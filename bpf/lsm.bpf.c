@@ -77,8 +77,8 @@ int BPF_PROG(lsm_file_open, struct file *file, int ret)
 	 * itself is rejected by verifiers that want a constant in [-4095, 0].) */
 	if (ret)
 		return -EPERM;
-	__u32 flags = BPF_CORE_READ(file, f_flags);
-	if (on_path(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry), EV_FILE_OPEN,
+	__u32 flags = file->f_flags;
+	if (on_path(file->f_path.mnt, file->f_path.dentry, EV_FILE_OPEN,
 		    open_access(flags), flags) == 2)
 		return -EPERM;
 	return 0;
@@ -89,7 +89,7 @@ int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry, int
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(BPF_CORE_READ(dir, mnt), dentry, EV_FILE_UNLINK, 0, 0) == 2)
+	if (on_path(dir->mnt, dentry, EV_FILE_UNLINK, 0, 0) == 2)
 		return -EPERM;
 	return 0;
 }
@@ -99,7 +99,7 @@ int BPF_PROG(lsm_path_chmod, const struct path *path, umode_t mode, int ret)
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(BPF_CORE_READ(path, mnt), BPF_CORE_READ(path, dentry), EV_FILE_CHMOD, 0, mode) == 2)
+	if (on_path(path->mnt, path->dentry, EV_FILE_CHMOD, 0, mode) == 2)
 		return -EPERM;
 	return 0;
 }
@@ -111,9 +111,9 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
 {
 	if (ret)
 		return -EPERM;
-	int r = on_path(BPF_CORE_READ(old_dir, mnt), old_dentry, EV_FILE_RENAME, 0, 0);
+	int r = on_path(old_dir->mnt, old_dentry, EV_FILE_RENAME, 0, 0);
 	if (r == 0)
-		r = on_path(BPF_CORE_READ(new_dir, mnt), new_dentry, EV_FILE_RENAME, 0, 1);
+		r = on_path(new_dir->mnt, new_dentry, EV_FILE_RENAME, 0, 1);
 	if (r == 2)
 		return -EPERM;
 	return 0;
@@ -139,10 +139,10 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
 		return 0;
-	struct file *f = BPF_CORE_READ(bprm, file);
+	struct file *f = bprm->file;
 	__u32 trunc = 0;
 	struct vigil_alert *a = &s->a;
-	__u64 bins = path_lookup(s, &exec_binaries, BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), &trunc);
+	__u64 bins = path_lookup(s, &exec_binaries, f->f_path.mnt, f->f_path.dentry, &trunc);
 	struct match_ctx mc = {
 		.kind = KIND_EXEC,
 		.event = EV_PROCESS_EXEC,
@@ -188,8 +188,8 @@ int BPF_PROG(lsm_file_permission, struct file *file, int mask, int ret)
 	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
 	if (!cand || !*cand)
 		return 0;
-	if (on_path(BPF_CORE_READ(file, f_path.mnt), BPF_CORE_READ(file, f_path.dentry), EV_FILE_WRITE, 2,
-		    BPF_CORE_READ(file, f_flags)) == 2)
+	if (on_path(file->f_path.mnt, file->f_path.dentry, EV_FILE_WRITE, 2,
+		    file->f_flags) == 2)
 		return -EPERM;
 	return 0;
 }

@@ -183,8 +183,8 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->kind_policies[KIND_EXEC])
 		return;
-	__u64 pol = policies_for(sel, task, s->ev.tgid, s->ev.uid, s->ev.cgroup_id);
-	if (!(pol & sel->kind_policies[KIND_EXEC]))
+	__u64 pol = select_policies(sel, task, sel->kind_policies[KIND_EXEC], s->ev.tgid, s->ev.uid, s->ev.cgroup_id, 0);
+	if (!pol)
 		return;
 	__u64 *m = bpf_map_lookup_elem(&exec_binaries, bin);
 	struct match_ctx mc = {

@@ -278,18 +278,27 @@ static __always_inline int in_container(struct task_struct *task)
 	return level > 0;
 }
 
-/* policies_for evaluates every loaded policy's selector for the current task. */
-static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_struct *task, __u32 tgid,
-					  __u32 uid, __u64 cgid)
+/*
+ * select_policies keeps the policies of mask whose selector holds for a task.
+ * With cur set the task is current and its uid, cgroup id and tgid are fetched
+ * only when a policy of mask needs them (most events pay for none); otherwise
+ * the given values are used.
+ */
+static __always_inline __u64 select_policies(struct selector_cfg *sel, struct task_struct *task, __u64 mask,
+					     __u32 tgid, __u32 uid, __u64 cgid, const int cur)
 {
-	__u64 mask = sel->active;
+	mask &= sel->active;
 	if (!mask)
 		return 0;
 	if (sel->need_uid & mask) {
+		if (cur)
+			uid = (__u32)bpf_get_current_uid_gid();
 		__u64 *m = bpf_map_lookup_elem(&sel_uid, &uid);
 		mask &= ~sel->need_uid | (m ? *m : 0);
 	}
 	if (sel->need_cgroup & mask) {
+		if (cur)
+			cgid = bpf_get_current_cgroup_id();
 		__u64 *m = bpf_map_lookup_elem(&sel_cgroup, &cgid);
 		mask &= ~sel->need_cgroup | (m ? *m : 0);
 	}
@@ -300,6 +309,8 @@ static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_
 			mask &= ~sel->containers_only;
 	}
 	if (sel->need_binary & mask) {
+		if (cur)
+			tgid = bpf_get_current_pid_tgid() >> 32;
 		struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
 		__u64 bm = 0;
 		if (pi) {
@@ -319,9 +330,7 @@ static __always_inline __u64 policies_for(struct selector_cfg *sel, struct task_
 /* current_policies: the policies with rules of a kind that select the current task. */
 static __always_inline __u64 current_policies(struct selector_cfg *sel, struct task_struct *task, __u32 kind)
 {
-	__u64 pt = bpf_get_current_pid_tgid();
-	__u32 uid = (__u32)bpf_get_current_uid_gid();
-	return policies_for(sel, task, pt >> 32, uid, bpf_get_current_cgroup_id()) & sel->kind_policies[kind & (KIND_MAX - 1)];
+	return select_policies(sel, task, sel->kind_policies[kind & (KIND_MAX - 1)], 0, 0, 0, 1);
 }
 
 /*

@@ -1,0 +1,134 @@
+package sensor
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// openStormPolicy watches files the storm never opens: every open is
+// filtered out in the kernel, which is the cost measured.
+const openStormPolicy = "name: sensitive\nrules:\n  - event: file.open\n    paths: [/etc/shadow, /root/.ssh/]\n"
+
+// loadOpenStormHook loads the sensors with openStormPolicy on the syscall-exit
+// hook (lsm false) or on lsm/file_open, and returns their closer.
+func loadOpenStormHook(lsm bool) (func() error, error) {
+	p, err := LoadProcess(ProcessOptions{RingBufferSize: 1 << 22, ArgsMax: 256})
+	if err != nil {
+		return nil, err
+	}
+	root, err := cgroups.Cgroup2Mount("/proc/self/mountinfo")
+	if err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	pol, lsmErr, err := LoadPolicy(p, 0, root, lsm)
+	if err = errors.Join(err, lsmErr); err != nil {
+		return nil, errors.Join(err, p.Close())
+	}
+	closeAll := func() error { return errors.Join(pol.Close(), p.Close()) }
+	pp, err := policy.ParseBytes("bench.yaml", []byte(openStormPolicy))
+	if err != nil {
+		return nil, errors.Join(err, closeAll())
+	}
+	c, err := Compile([]*policy.Policy{pp}, map[string]int{pp.Name: 0}, nil)
+	if err != nil {
+		return nil, errors.Join(err, closeAll())
+	}
+	if lsm {
+		c.UseLSM()
+	}
+	if err := errors.Join(p.Attach(), pol.Ensure(c), p.Apply(c, false)); err != nil {
+		return nil, errors.Join(err, closeAll())
+	}
+	return closeAll, nil
+}
+
+// BenchmarkOpenStormHooks measures, side by side in one run, the cost of
+// in-kernel filtering on each file hook: b.N open+close of one file with no
+// sensor, with the policy on the syscall-exit hook, and (where BPF LSM works:
+// the kernel matrix) on lsm/file_open, in interleaved rounds. It reports the
+// median ratios to no sensor. make bench runs it on every kernel of the matrix.
+func BenchmarkOpenStormHooks(b *testing.B) {
+	testenv.RequireRoot(b)
+	if err := EnsureTracefs(); err != nil {
+		b.Fatal(err)
+	}
+	lsm := os.Getenv("VIGIL_VM_KERNEL") != ""
+	target := filepath.Join(b.TempDir(), "file")
+	if err := os.WriteFile(target, []byte("x"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	storm := func() time.Duration {
+		start := time.Now()
+		for range b.N {
+			fd, err := syscall.Open(target, syscall.O_RDONLY, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			syscall.Close(fd)
+		}
+		return time.Since(start)
+	}
+	type scenario struct {
+		name string
+		load func() (func() error, error)
+	}
+	scenarios := []scenario{
+		{"no sensor", nil},
+		{"syscall-exit hook (tp_btf/sys_exit), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(false) }},
+	}
+	if lsm {
+		scenarios = append(scenarios, scenario{"BPF LSM hook (lsm/file_open), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(true) }})
+	}
+	if b.N < 1000 {
+		return // the benchmark framework's calibration run: too short to measure
+	}
+	const rounds = 3
+	times := make([][]time.Duration, len(scenarios))
+	b.ResetTimer()
+	for range rounds {
+		for i, sc := range scenarios {
+			closer := func() error { return nil }
+			if sc.load != nil {
+				b.StopTimer()
+				var err error
+				if closer, err = sc.load(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+			times[i] = append(times[i], storm())
+			b.StopTimer()
+			if err := closer(); err != nil {
+				b.Fatal(err)
+			}
+			b.StartTimer()
+		}
+	}
+	b.StopTimer()
+	med := func(d []time.Duration) time.Duration {
+		s := append([]time.Duration(nil), d...)
+		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+		return s[len(s)/2]
+	}
+	base := med(times[0])
+	out := fmt.Sprintf("\nOpen storm, %d x open+close, %d interleaved rounds, medians\n\n| scenario | wall time | ratio |\n|---|---|---|\n", b.N, rounds)
+	for i, sc := range scenarios {
+		m := med(times[i])
+		r := float64(m) / float64(base)
+		out += fmt.Sprintf("| %s | %s | %.3f (%+.1f%%) |\n", sc.name, m.Round(time.Millisecond), r, (r-1)*100)
+		if i > 0 {
+			b.ReportMetric(r, fmt.Sprintf("ratio-%d", i))
+		}
+	}
+	b.Log(out)
+}
