@@ -75,6 +75,8 @@ test: deps check-generated lint build
 
 bench: build
 	VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) run ./components/cmd/vigil-bench
+	VIGIL_VM_TESTFLAGS="-test.run=^$$ -test.bench=OpenStormHooks -test.benchtime=50000x -test.v" \
+		./.ci/vm/run.sh ./receiver/ebpfreceiver/internal/sensor/
 
 test-vm:
 	./.ci/vm/run.sh

@@ -10,6 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/asm"
+	"github.com/cilium/ebpf/link"
+
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
@@ -52,10 +56,35 @@ func loadOpenStormHook(lsm bool) (func() error, error) {
 	return closeAll, nil
 }
 
+// loadEmptyHook attaches a program that returns 0 at once to a hook: the hook's
+// own cost, the floor under any sensor there.
+func loadEmptyHook(lsm bool) (func() error, error) {
+	spec := &ebpf.ProgramSpec{Type: ebpf.Tracing, AttachType: ebpf.AttachTraceRawTp, AttachTo: "sys_exit",
+		Instructions: asm.Instructions{asm.Mov.Imm(asm.R0, 0), asm.Return()}, License: "GPL"}
+	if lsm {
+		spec.Type, spec.AttachType, spec.AttachTo = ebpf.LSM, ebpf.AttachLSMMac, "file_open"
+	}
+	prog, err := ebpf.NewProgram(spec)
+	if err != nil {
+		return nil, err
+	}
+	var l link.Link
+	if lsm {
+		l, err = link.AttachLSM(link.LSMOptions{Program: prog})
+	} else {
+		l, err = link.AttachTracing(link.TracingOptions{Program: prog})
+	}
+	if err != nil {
+		return nil, errors.Join(err, prog.Close())
+	}
+	return func() error { return errors.Join(l.Close(), prog.Close()) }, nil
+}
+
 // BenchmarkOpenStormHooks measures, side by side in one run, the cost of
 // in-kernel filtering on each file hook: b.N open+close of one file with no
-// sensor, with the policy on the syscall-exit hook, and (where BPF LSM works:
-// the kernel matrix) on lsm/file_open, in interleaved rounds. It reports the
+// sensor, with an empty program on each hook (its floor), with the policy on the
+// syscall-exit hook, and (where BPF LSM works: the kernel matrix) on
+// lsm/file_open, in interleaved rounds. It reports the
 // median ratios to no sensor. make bench runs it on every kernel of the matrix.
 func BenchmarkOpenStormHooks(b *testing.B) {
 	testenv.RequireRoot(b)
@@ -84,10 +113,13 @@ func BenchmarkOpenStormHooks(b *testing.B) {
 	}
 	scenarios := []scenario{
 		{"no sensor", nil},
+		{"empty program on tp_btf/sys_exit (the hook's floor)", func() (func() error, error) { return loadEmptyHook(false) }},
 		{"syscall-exit hook (tp_btf/sys_exit), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(false) }},
 	}
 	if lsm {
-		scenarios = append(scenarios, scenario{"BPF LSM hook (lsm/file_open), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(true) }})
+		scenarios = append(scenarios,
+			scenario{"empty program on lsm/file_open (the hook's floor)", func() (func() error, error) { return loadEmptyHook(true) }},
+			scenario{"BPF LSM hook (lsm/file_open), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(true) }})
 	}
 	if b.N < 1000 {
 		return // the benchmark framework's calibration run: too short to measure
