@@ -33,7 +33,7 @@ int sys_setuid(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	if (!raises(a[0], BPF_CORE_READ(t, cred, euid.val)))
 		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, 0, 105, a[0], 0, 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 105, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -45,7 +45,7 @@ int sys_setreuid(struct trace_event_raw_sys_enter *ctx)
 	__u32 e = BPF_CORE_READ(t, cred, euid.val);
 	if (!raises(a[0], e) && !raises(a[1], e))
 		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, 0, 113, a[0], a[1], 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 113, a[0], a[1], 0, 0);
 	return 0;
 }
 
@@ -57,7 +57,7 @@ int sys_setresuid(struct trace_event_raw_sys_enter *ctx)
 	__u32 e = BPF_CORE_READ(t, cred, euid.val);
 	if (!raises(a[0], e) && !raises(a[1], e) && !raises(a[2], e))
 		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, 0, 117, a[0], a[1], a[2], 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 117, a[0], a[1], a[2], 0);
 	return 0;
 }
 
@@ -68,7 +68,7 @@ int sys_setgid(struct trace_event_raw_sys_enter *ctx)
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	if (!raises(a[0], BPF_CORE_READ(t, cred, egid.val)))
 		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, 0, 106, a[0], 0, 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 106, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -76,7 +76,7 @@ SEC("tracepoint/syscalls/sys_enter_capset")
 int sys_capset(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_PRIVILEGE_CHANGE, 0, 126, a[0], a[1], 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 126, a[0], a[1], 0, 0);
 	return 0;
 }
 
@@ -84,7 +84,7 @@ SEC("tracepoint/syscalls/sys_enter_setns")
 int sys_setns(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_NAMESPACE_CHANGE, 0, 308, a[0], a[1], 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 308, a[0], a[1], 0, 0);
 	return 0;
 }
 
@@ -94,7 +94,7 @@ int sys_unshare(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, 0, 272, a[0], 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 272, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -102,7 +102,7 @@ SEC("tracepoint/syscalls/sys_enter_init_module")
 int sys_init_module(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_MODULE_LOAD, 0, 175, 0, a[1], 0, 0);
+	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, 175, 0, a[1], 0, 0);
 	return 0;
 }
 
@@ -110,7 +110,7 @@ SEC("tracepoint/syscalls/sys_enter_finit_module")
 int sys_finit_module(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_MODULE_LOAD, 0, 313, a[0], 0, a[2], 0);
+	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, 313, a[0], 0, a[2], 0);
 	return 0;
 }
 
@@ -120,7 +120,7 @@ int sys_bpf(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (a[0] != BPF_PROG_LOAD_CMD)
 		return 0;
-	on_sys(EV_BPF_LOAD, 0, 321, a[0], 0, 0, 0);
+	on_sys(EV_BPF_LOAD, HOOK_SYSCALL, 321, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -131,7 +131,7 @@ int sys_ptrace(struct trace_event_raw_sys_enter *ctx)
 	long req = a[0];
 	if (req != PTRACE_ATTACH && req != PTRACE_SEIZE)
 		return 0;
-	on_sys(EV_PTRACE, 0, 101, req, a[1], 0, 0);
+	on_sys(EV_PTRACE, HOOK_SYSCALL, 101, req, a[1], 0, 0);
 	return 0;
 }
 
@@ -142,7 +142,7 @@ int sys_clone(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, 0, 56, a[0], 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 56, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -155,6 +155,6 @@ int sys_clone3(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (!(flags & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, 0, 435, flags, 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 435, flags, 0, 0, 0);
 	return 0;
 }

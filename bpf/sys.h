@@ -3,13 +3,24 @@
  * The decision for the syscall-kind events (privilege.change, namespace.change,
  * kernel.module_load, bpf.load, process.ptrace), shared by the syscall
  * tracepoints and the BPF LSM hooks. Each rule belongs to one of the two: the
- * LSM hooks carry the rules in lsm_rules[KIND_SYS] (every rule of an event that
- * has an LSM hook, where BPF LSM works), the tracepoints the others.
+ * in-kernel hooks (BPF LSM, or fentry on the security functions where BPF LSM
+ * does not work: hooks.h) carry the rules in lsm_rules[KIND_SYS], the
+ * tracepoints the others.
  */
 #ifndef VIGIL_SYS_H
 #define VIGIL_SYS_H
 
 #include "alert.h"
+
+/* Which hook reports: a syscall tracepoint, a BPF LSM hook or an fentry hook. */
+#define HOOK_SYSCALL 0
+#define HOOK_LSM 1
+#define HOOK_FENTRY 2
+
+static __always_inline __u32 hook_flag(const int hook)
+{
+	return hook == HOOK_LSM ? FLAG_LSM : hook == HOOK_FENTRY ? FLAG_FENTRY : 0;
+}
 
 /*
  * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
@@ -17,7 +28,7 @@
  * whose path is reported (kernel.module_load from a file), or 0. Returns 0 (no
  * rule), 1 (reported) or 2 (deny: only LSM hooks can refuse).
  */
-static __always_inline int on_sys(__u8 event, __u8 lsm, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
 				  struct file *f)
 {
 	struct selector_cfg *sel = get_selector();
@@ -28,7 +39,7 @@ static __always_inline int on_sys(__u8 event, __u8 lsm, long nr, unsigned long a
 	if (!cand)
 		return 0;
 	__u64 lsm_mask = sel->lsm_rules[KIND_SYS];
-	__u64 c = *cand & (lsm ? lsm_mask : ~lsm_mask);
+	__u64 c = *cand & (hook != HOOK_SYSCALL ? lsm_mask : ~lsm_mask);
 	if (!c)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
@@ -54,15 +65,14 @@ static __always_inline int on_sys(__u8 event, __u8 lsm, long nr, unsigned long a
 	a->family = 0;
 	a->path_len = 0;
 	a->path[0] = 0;
-	if (lsm)
-		a->hdr.flags |= FLAG_LSM;
+	a->hdr.flags |= hook_flag(hook);
 	if (f) {
 		__u32 trunc = 0;
 		a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, &trunc);
 		if (trunc)
 			a->hdr.flags |= FLAG_TRUNC_PATH;
 	}
-	if (lsm && mc.action == ACT_DENY && mc.enforce) {
+	if (hook == HOOK_LSM && mc.action == ACT_DENY && mc.enforce) {
 		send_alert(a, &mc, 0, 1);
 		return 2;
 	}

@@ -139,7 +139,7 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 	if err == nil {
 		c, err = sensor.Compile(pols, slots, sets)
 	}
-	if err == nil && e.sensors.HasLSM() && !e.emitAll {
+	if err == nil && e.sensors.HasInKernelHooks() && !e.emitAll {
 		c.UseLSM()
 	}
 	if err == nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -17,7 +18,8 @@ type Policy struct {
 	file   fileObjects
 	net    netObjects
 	sys    sysObjects
-	lsm    *lsmObjects // nil unless BPF LSM is available
+	lsm    *lsmObjects    // nil unless BPF LSM is available
+	fentry *fentryObjects // the same hooks, report only: where fentry works but BPF LSM does not
 	closed bool
 	links  map[string]link.Link
 	direct map[string]bool // sensors loaded in their direct-load build
@@ -25,21 +27,47 @@ type Policy struct {
 	cgroupRoot string
 }
 
+// Hooks says which optional in-kernel hooks the kernel offers.
+type Hooks struct {
+	LSM    bool // BPF LSM programs attach and run
+	Fentry bool // fentry programs attach
+}
+
 // LoadPolicy loads the file, network and syscall sensors, sharing p's maps, and
-// the BPF LSM sensor when withLSM. An LSM sensor that does not load is left out
-// and its error returned in lsmErr: the other sensors work without it.
-func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, withLSM bool) (s *Policy, lsmErr error, err error) {
+// the in-kernel hooks on the kernel's security functions: the BPF LSM sensor
+// where BPF LSM works, else the fentry sensor where fentry works. A hook sensor
+// that does not load is left out and its error returned in hookErr: the other
+// sensors work without it.
+func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, hooks Hooks) (s *Policy, hookErr error, err error) {
 	s, err = loadPolicy(p, wakeupBytes, cgroupRoot)
-	if err != nil || !withLSM {
+	if err != nil {
 		return s, nil, err
 	}
-	var objs lsmObjects
-	if s.direct["lsm"], err = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs); err != nil {
-		return s, err, nil
+	if hooks.LSM {
+		var objs lsmObjects
+		if s.direct["lsm"], hookErr = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs); hookErr == nil {
+			s.lsm = &objs
+			return s, nil, nil
+		}
 	}
-	s.lsm = &objs
-	return s, nil, nil
+	if hooks.Fentry {
+		var objs fentryObjects
+		var ferr error
+		if s.direct["fentry"], ferr = loadFastOrSlow(p, "fentry", loadFentryFast, loadFentry, wakeupBytes, &objs); ferr == nil {
+			s.fentry = &objs
+			return s, hookErr, nil
+		}
+		hookErr = errors.Join(hookErr, ferr)
+	}
+	return s, hookErr, nil
 }
+
+// HasInKernelHooks reports whether the BPF LSM or the fentry sensor is loaded:
+// file and syscall-kind rules then run there (Compiled.UseLSM).
+func (s *Policy) HasInKernelHooks() bool { return s.lsm != nil || s.fentry != nil }
+
+// HasFentry reports whether the fentry sensor is loaded (and BPF LSM not).
+func (s *Policy) HasFentry() bool { return s.fentry != nil }
 
 // loadFastOrSlow loads the direct-load build of a sensor (VIGIL_CORE_CAST: needs
 // the bpf_rdonly_cast kfunc, 6.2+) and, where it does not load, the helper-call
@@ -54,11 +82,11 @@ func loadFastOrSlow(p *Process, name string, fast, slow func() (*ebpf.Collection
 	return false, loadShared(p, name, spec, err, wakeupBytes, to)
 }
 
-// DirectLoads lists the sensors ("file", "lsm") loaded in their direct-load
+// DirectLoads lists the sensors ("file", "lsm", "fentry") loaded in their direct-load
 // build (kernels with bpf_rdonly_cast), for logs and tests.
 func (s *Policy) DirectLoads() []string {
 	var out []string
-	for _, n := range []string{"file", "lsm"} {
+	for _, n := range []string{"file", "lsm", "fentry"} {
 		if s.direct[n] {
 			out = append(out, n)
 		}
@@ -127,17 +155,34 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 	}
 }
 
-// lsmSysHooks maps the syscall-kind events of lsmSys to their BPF LSM programs.
-func (s *Policy) lsmSysHooks() map[policy.Event][]lsmHook {
-	o := s.lsm
-	return map[policy.Event][]lsmHook{
-		policy.EventPrivilegeChange: {{"lsm/task_fix_setuid", o.LsmTaskFixSetuid},
-			{"lsm/task_fix_setgid", o.LsmTaskFixSetgid}, {"lsm/capset", o.LsmCapset}},
-		policy.EventKernelModuleLoad: {{"lsm/kernel_read_file", o.LsmKernelReadFile},
-			{"lsm/kernel_load_data", o.LsmKernelLoadData}},
-		policy.EventBPFLoad:       {{"lsm/bpf", o.LsmBpf}},
-		policy.EventProcessPtrace: {{"lsm/ptrace_access_check", o.LsmPtraceAccessCheck}},
+// secHook returns the program of one in-kernel hook on a security function: the
+// BPF LSM program (lsm/NAME) or, where only fentry works, the fentry one
+// (fentry/security_NAME).
+func (s *Policy) secHook(name string) lsmHook {
+	if s.lsm != nil {
+		o := s.lsm
+		return lsmHook{"lsm/" + name, map[string]*ebpf.Program{
+			"file_open": o.LsmFileOpen, "file_permission": o.LsmFilePermission,
+			"task_fix_setuid": o.LsmTaskFixSetuid, "task_fix_setgid": o.LsmTaskFixSetgid, "capset": o.LsmCapset,
+			"kernel_read_file": o.LsmKernelReadFile, "kernel_load_data": o.LsmKernelLoadData,
+			"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck,
+		}[name]}
 	}
+	o := s.fentry
+	return lsmHook{"fentry/security_" + name, map[string]*ebpf.Program{
+		"file_open": o.FentryFileOpen, "file_permission": o.FentryFilePermission,
+		"task_fix_setuid": o.FentryTaskFixSetuid, "task_fix_setgid": o.FentryTaskFixSetgid, "capset": o.FentryCapset,
+		"kernel_read_file": o.FentryKernelReadFile, "kernel_load_data": o.FentryKernelLoadData,
+		"bpf": o.FentryBpf, "ptrace_access_check": o.FentryPtraceAccessCheck,
+	}[name]}
+}
+
+// sysSecHooks are the security-function hooks of the syscall-kind events of lsmSys.
+var sysSecHooks = map[policy.Event][]string{
+	policy.EventPrivilegeChange:  {"task_fix_setuid", "task_fix_setgid", "capset"},
+	policy.EventKernelModuleLoad: {"kernel_read_file", "kernel_load_data"},
+	policy.EventBPFLoad:          {"bpf"},
+	policy.EventProcessPtrace:    {"ptrace_access_check"},
 }
 
 type lsmHook struct {
@@ -145,14 +190,20 @@ type lsmHook struct {
 	prog *ebpf.Program
 }
 
-// lsmHooks attaches BPF LSM programs that are not attached yet.
+// lsmHooks attaches BPF LSM or fentry programs that are not attached yet.
 func (s *Policy) lsmHooks(hooks ...lsmHook) error {
 	var errs []error
 	for _, h := range hooks {
 		if _, ok := s.links[h.name]; ok {
 			continue
 		}
-		l, err := link.AttachLSM(link.LSMOptions{Program: h.prog})
+		var l link.Link
+		var err error
+		if strings.HasPrefix(h.name, "lsm/") {
+			l, err = link.AttachLSM(link.LSMOptions{Program: h.prog})
+		} else {
+			l, err = link.AttachTracing(link.TracingOptions{Program: h.prog})
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attaching %s: %w", h.name, err))
 			continue
@@ -181,12 +232,13 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
-	if c.NeedsLSM && s.lsm == nil {
-		errs = append(errs, errors.New("a rule needs the BPF LSM sensor, which is not loaded"))
+	inKernel := s.HasInKernelHooks()
+	if c.NeedsLSM && !inKernel {
+		errs = append(errs, errors.New("a rule needs the BPF LSM (or fentry) sensor, which is not loaded"))
 	}
-	if s.lsm != nil && c.fileOpenOnLSM() {
+	if inKernel && c.fileOpenOnLSM() {
 		// (Attached once; from then on file rules move between hooks with map updates.)
-		errs = append(errs, s.lsmHooks(lsmHook{"lsm/file_open", s.lsm.LsmFileOpen}))
+		errs = append(errs, s.lsmHooks(s.secHook("file_open")))
 	}
 	if s.lsm != nil && c.ExecLSM {
 		errs = append(errs, s.lsmHooks(lsmHook{"lsm/bprm_check_security", s.lsm.LsmBprmCheck}))
@@ -200,16 +252,18 @@ func (s *Policy) Ensure(c *Compiled) error {
 				errs = append(errs, s.lsmHooks(lsmHook{lsmOnly[ev], prog}))
 			}
 		}
-		if c.writeOnLSM() {
-			errs = append(errs, s.lsmHooks(lsmHook{"lsm/file_permission", s.lsm.LsmFilePermission}))
-		}
+	}
+	if inKernel && c.writeOnLSM() {
+		errs = append(errs, s.lsmHooks(s.secHook("file_permission")))
 	}
 	for ev := range c.SysLSM {
-		if s.lsm == nil {
-			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM sensor, which is not loaded", ev))
+		if !inKernel {
+			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM (or fentry) sensor, which is not loaded", ev))
 			continue
 		}
-		errs = append(errs, s.lsmHooks(s.lsmSysHooks()[ev]...))
+		for _, name := range sysSecHooks[ev] {
+			errs = append(errs, s.lsmHooks(s.secHook(name)))
+		}
 	}
 	if c.NetEvents[policy.EventNetworkConnect] {
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
@@ -300,6 +354,9 @@ func (s *Policy) Close() error {
 		delete(s.links, n)
 	}
 	errs = append(errs, s.file.Close(), s.net.Close(), s.sys.Close())
+	if s.fentry != nil {
+		errs = append(errs, s.fentry.Close())
+	}
 	if s.lsm != nil {
 		errs = append(errs, s.lsm.Close())
 	}

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"testing"
 	"time"
@@ -31,6 +32,13 @@ func newPolicyRig(t *testing.T) *policyRig { return newPolicyRigLSM(t, false) }
 
 func newPolicyRigLSM(t *testing.T, withLSM bool) *policyRig {
 	t.Helper()
+	return newPolicyRigHooks(t, Hooks{LSM: withLSM})
+}
+
+// newPolicyRigHooks loads the sensors with the given in-kernel hooks (BPF LSM,
+// or fentry where LSM is not asked for).
+func newPolicyRigHooks(t *testing.T, hooks Hooks) *policyRig {
+	t.Helper()
 	testenv.RequireRoot(t)
 	require.NoError(t, EnsureTracefs())
 	p, err := LoadProcess(ProcessOptions{RingBufferSize: 1 << 22, ArgsMax: 256})
@@ -38,7 +46,7 @@ func newPolicyRigLSM(t *testing.T, withLSM bool) *policyRig {
 	t.Cleanup(func() { assert.NoError(t, p.Close()) })
 	root, err := cgroups.Cgroup2Mount("/proc/self/mountinfo")
 	require.NoError(t, err)
-	pol, lsmErr, err := LoadPolicy(p, 0, root, withLSM)
+	pol, lsmErr, err := LoadPolicy(p, 0, root, hooks)
 	require.NoError(t, err)
 	require.NoError(t, lsmErr)
 	t.Cleanup(func() { assert.NoError(t, pol.Close()) }) // Close is idempotent
@@ -49,6 +57,22 @@ func newPolicyRigLSM(t *testing.T, withLSM bool) *policyRig {
 	// Remember the binaries of processes already running (the test binary itself).
 	require.NoError(t, p.Snapshot(func(*ProcEvent) {}))
 	return &policyRig{proc: p, pol: pol, rd: rd}
+}
+
+// caps are the capabilities of the loaded sensors.
+func (r *policyRig) caps() policy.Capabilities {
+	return policy.Capabilities{LSM: r.pol.HasLSM(), CgroupSockAddr: true, SendSignal: true}
+}
+
+// hookFlag is the flag of alerts from the loaded in-kernel hooks (0: syscall hooks).
+func (r *policyRig) hookFlag() uint32 {
+	switch {
+	case r.pol.HasLSM():
+		return FlagLSM
+	case r.pol.HasFentry():
+		return FlagFentry
+	}
+	return 0
 }
 
 func (r *policyRig) apply(t *testing.T, yamls ...string) *Compiled {
@@ -106,7 +130,7 @@ func (r *policyRig) alerts(t *testing.T, wait time.Duration, keep func(*Alert) b
 // Only matching opens cross into user space: 10,000 opens outside the policy's
 // directory and 3 inside give exactly 3 alerts.
 func TestFileOpenFilteredInKernel(t *testing.T) {
-	fileFilterScenario(t, newPolicyRig(t), false)
+	fileFilterScenario(t, newPolicyRig(t))
 }
 
 // The same through the BPF LSM hook, which carries every file rule where it works
@@ -117,18 +141,18 @@ func TestFileOpenFilteredInLSM(t *testing.T) {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
 	r := newPolicyRigLSM(t, true)
-	fileFilterScenario(t, r, true)
+	fileFilterScenario(t, r)
 	assert.Contains(t, r.pol.Attached(), "lsm/file_open")
 	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where LSM carries the rules")
 }
 
-func fileFilterScenario(t *testing.T, r *policyRig, lsm bool) {
+func fileFilterScenario(t *testing.T, r *policyRig) {
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "secret") + "/"
 	require.NoError(t, os.Mkdir(watched, 0o700))
 	other := filepath.Join(dir, "other")
 	require.NoError(t, os.Mkdir(other, 0o700))
-	c := r.applyWith(t, policy.Capabilities{LSM: lsm, CgroupSockAddr: true, SendSignal: true}, lsm, `name: secrets
+	c := r.applyWith(t, r.caps(), r.pol.HasInKernelHooks(), `name: secrets
 rules:
   - event: file.open
     paths: [`+watched+`]
@@ -437,8 +461,8 @@ func TestExecDenyLSM(t *testing.T) {
 // stops loading would otherwise fall back silently and cost several times more
 // per event.
 func TestDirectLoadBuilds(t *testing.T) {
-	lsm := os.Getenv("VIGIL_VM_KERNEL") != "" // BPF LSM works in the kernel matrix only
-	r := newPolicyRigLSM(t, lsm)
+	vm := os.Getenv("VIGIL_VM_KERNEL") != "" // BPF LSM and fentry work in the kernel matrix only
+	r := newPolicyRigLSM(t, vm)
 	var uts unix.Utsname
 	require.NoError(t, unix.Uname(&uts))
 	var major, minor int
@@ -447,9 +471,31 @@ func TestDirectLoadBuilds(t *testing.T) {
 	want := []string(nil)
 	if major > 6 || (major == 6 && minor >= 2) {
 		want = []string{"file"}
-		if lsm {
+		if vm {
 			want = append(want, "lsm")
 		}
 	}
 	assert.Equal(t, want, r.pol.DirectLoads(), "kernel %d.%d", major, minor)
+	if vm {
+		f := newPolicyRigHooks(t, Hooks{Fentry: true})
+		require.True(t, f.pol.HasFentry())
+		assert.Equal(t, len(want) > 0, slices.Contains(f.pol.DirectLoads(), "fentry"), "the fentry sensor's build follows the same rule")
+	}
+}
+
+// The fentry sensor (kernels with fentry but without BPF LSM) carries the file
+// rules like the LSM hook, in the kernel's open path, report only. This host
+// refuses fentry: the kernel matrix runs it, forcing fentry on kernels that also
+// have BPF LSM.
+func TestFileOpenFilteredInFentry(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigHooks(t, Hooks{Fentry: true})
+	require.True(t, r.pol.HasFentry())
+	require.False(t, r.pol.HasLSM())
+	fileFilterScenario(t, r)
+	assert.Contains(t, r.pol.Attached(), "fentry/security_file_open")
+	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where fentry carries the rules")
 }

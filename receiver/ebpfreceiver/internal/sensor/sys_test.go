@@ -51,10 +51,10 @@ rules:
 // each, and nothing for the same operations by an unselected binary or for a
 // setuid that gains no privilege. lsm runs the same on the BPF LSM hooks
 // (kernel matrix), where namespace.change stays on its tracepoints.
-func sysScenario(t *testing.T, r *policyRig, lsm bool) {
+func sysScenario(t *testing.T, r *policyRig) {
 	helper := copyHelper(t)
-	caps := policy.Capabilities{LSM: lsm, CgroupSockAddr: true, SendSignal: true}
-	c := r.applyWith(t, caps, lsm, sysPolicy(helper, "post", "monitor"))
+	lsm := r.pol.HasInKernelHooks() // BPF LSM, or fentry
+	c := r.applyWith(t, r.caps(), lsm, sysPolicy(helper, "post", "monitor"))
 	if lsm {
 		require.True(t, c.SysLSM[policy.EventPrivilegeChange])
 		require.False(t, c.SysLSM[policy.EventNamespaceChange])
@@ -83,7 +83,11 @@ func sysScenario(t *testing.T, r *policyRig, lsm bool) {
 		require.True(t, ok)
 		byRule[ref.Rule] = append(byRule[ref.Rule], a)
 		pids[a.TGID] = true
-		assert.Equal(t, lsm && ref.Rule != "ns", a.Flags&FlagLSM != 0, "%s: reported by the LSM hook", ref.Rule)
+		want := r.hookFlag()
+		if ref.Rule == "ns" {
+			want = 0 // namespace.change stays on its tracepoints
+		}
+		assert.Equal(t, want, a.Flags&(FlagLSM|FlagFentry), "%s: reported by the expected hook", ref.Rule)
 	}
 	require.Len(t, byRule["priv"], 1, "one raise (setresuid euid 65534 -> 0), no report for the lowering")
 	assert.Equal(t, uint64(0), byRule["priv"][0].Args[1], "euid 0")
@@ -104,7 +108,7 @@ func sysScenario(t *testing.T, r *policyRig, lsm bool) {
 }
 
 func TestSysEventsInKernel(t *testing.T) {
-	sysScenario(t, newPolicyRig(t), false)
+	sysScenario(t, newPolicyRig(t))
 }
 
 func TestSysEventsLSM(t *testing.T) {
@@ -112,7 +116,19 @@ func TestSysEventsLSM(t *testing.T) {
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	sysScenario(t, newPolicyRigLSM(t, true), true)
+	sysScenario(t, newPolicyRigLSM(t, true))
+}
+
+func TestSysEventsFentry(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigHooks(t, Hooks{Fentry: true})
+	require.True(t, r.pol.HasFentry())
+	sysScenario(t, r)
+	assert.Contains(t, r.pol.Attached(), "fentry/security_task_fix_setuid")
+	assert.NotContains(t, r.pol.Attached(), "sys_enter_setresuid")
 }
 
 // deny on the BPF LSM hooks: the selected helper's privilege raise, ptrace

@@ -20,11 +20,11 @@ import (
 // give nothing; 3 writes (write, pwrite, writev) to the watched file give exactly
 // 3 records, each with the resolved path. A file.open rule on the same path
 // sees the opens, not the writes.
-func fileWriteScenario(t *testing.T, r *policyRig, lsm bool) {
+func fileWriteScenario(t *testing.T, r *policyRig) {
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "watched")
 	other := filepath.Join(dir, "other")
-	c := r.applyWith(t, policy.Capabilities{LSM: lsm, CgroupSockAddr: true, SendSignal: true}, lsm, `name: writes
+	c := r.applyWith(t, r.caps(), r.pol.HasInKernelHooks(), `name: writes
 rules:
   - name: w
     event: file.write
@@ -34,9 +34,7 @@ rules:
     paths: [`+watched+`]
     access: [write]
 `)
-	if lsm {
-		assert.True(t, c.writeOnLSM())
-	}
+	assert.Equal(t, r.pol.HasInKernelHooks(), c.writeOnLSM())
 	f, err := os.Create(other)
 	require.NoError(t, err)
 	for range 10000 {
@@ -71,7 +69,7 @@ rules:
 		case "o":
 			opens++
 		}
-		assert.Equal(t, lsm, a.Flags&FlagLSM != 0)
+		assert.Equal(t, r.hookFlag(), a.Flags&(FlagLSM|FlagFentry))
 	}
 	assert.Equal(t, 3, writes, "write, pwrite64, writev")
 	assert.Equal(t, 1, opens, "the open for write; the read-only open is not write access")
@@ -79,7 +77,7 @@ rules:
 }
 
 func TestFileWriteFilteredInKernel(t *testing.T) {
-	fileWriteScenario(t, newPolicyRig(t), false)
+	fileWriteScenario(t, newPolicyRig(t))
 }
 
 func TestFileWriteFilteredInLSM(t *testing.T) {
@@ -88,7 +86,7 @@ func TestFileWriteFilteredInLSM(t *testing.T) {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
 	r := newPolicyRigLSM(t, true)
-	fileWriteScenario(t, r, true)
+	fileWriteScenario(t, r)
 	assert.Contains(t, r.pol.Attached(), "lsm/file_permission")
 	assert.NotContains(t, r.pol.Attached(), "sys_exit")
 }
@@ -126,4 +124,16 @@ rules:
 	require.NoError(t, r.pol.Close())
 	_, err = w.Write([]byte("y"))
 	require.NoError(t, err, "writes again after detach")
+}
+
+func TestFileWriteFilteredInFentry(t *testing.T) {
+	testenv.RequireRoot(t)
+	if os.Getenv("VIGIL_VM_KERNEL") == "" {
+		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
+	}
+	r := newPolicyRigHooks(t, Hooks{Fentry: true})
+	require.True(t, r.pol.HasFentry())
+	fileWriteScenario(t, r)
+	assert.Contains(t, r.pol.Attached(), "fentry/security_file_permission")
+	assert.NotContains(t, r.pol.Attached(), "sys_exit")
 }

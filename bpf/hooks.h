@@ -1,0 +1,217 @@
+/* SPDX-License-Identifier: (MIT OR GPL-2.0) */
+/*
+ * The decisions of the in-kernel hooks on the kernel's security functions,
+ * shared by the BPF LSM sensor (lsm.bpf.c: can refuse) and the fentry sensor
+ * (fentry.bpf.c: reports only, for kernels with fentry but without BPF LSM).
+ * Both see the resolved object (the file being opened, the credentials about
+ * to be committed) instead of a syscall's arguments, and neither needs a
+ * syscall tracepoint, which puts every syscall of every task on the kernel's
+ * slow path. The rules they carry are those of the lsm_rules masks: one of the
+ * two sensors is loaded, never both.
+ *
+ * Every function returns 0 (no rule), 1 (reported) or 2 (deny: only the LSM
+ * hook, hook == HOOK_LSM, can refuse, with EPERM).
+ */
+#ifndef VIGIL_HOOKS_H
+#define VIGIL_HOOKS_H
+
+#include "sys.h"
+
+/*
+ * on_path decides the file rules of one event on a resolved path: file.open on
+ * the file being opened, file.write on the file written, and file.unlink,
+ * file.rename, file.chmod on the LSM path hooks (CONFIG_SECURITY_PATH), where the
+ * dentry and the mount of its directory give the path. match_access is the
+ * event's access (read 1, write 2; 0 for the path events), access what the alert
+ * reports (open flags, mode, rename side).
+ */
+static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
+				   __u32 access, const int hook)
+{
+	struct selector_cfg *sel = get_selector();
+	if (!sel || !sel->lsm_rules[KIND_FILE])
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	__u64 pol = current_policies(sel, task, KIND_FILE);
+	if (!pol)
+		return 0;
+	if (sel->top_filter && !top_dir_watched(mnt, dentry))
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	__u32 trunc = 0;
+	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	struct match_ctx mc = {
+		.kind = KIND_FILE,
+		.event = event,
+		.policies = pol,
+		.access = match_access,
+		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
+	};
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->hdr.flags |= hook_flag(hook);
+	a->kind = KIND_FILE;
+	a->event = event;
+	a->access = access;
+	a->family = 0;
+	if (hook == HOOK_LSM && mc.action == ACT_DENY && mc.enforce) {
+		send_alert(a, &mc, 0, 1);
+		return 2;
+	}
+	send_alert(a, &mc, 0, 0);
+	return 1;
+}
+
+/* file.open: the file being opened. */
+static __always_inline int hook_file_open(struct file *file, const int hook)
+{
+	__u32 flags = file->f_flags;
+	return on_path(file->f_path.mnt, file->f_path.dentry, EV_FILE_OPEN, open_access(flags), flags, hook);
+}
+
+#define MAY_WRITE 0x2
+
+/*
+ * file.write: every write to a file whose path a file.write rule names (reads,
+ * writes and the other file accesses all pass here; anything but a write
+ * returns after one test).
+ */
+static __always_inline int hook_file_permission(struct file *file, int mask, const int hook)
+{
+	if (!(mask & MAY_WRITE))
+		return 0;
+	__u32 key = EV_FILE_WRITE;
+	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
+	if (!cand || !*cand)
+		return 0;
+	return on_path(file->f_path.mnt, file->f_path.dentry, EV_FILE_WRITE, 2, file->f_flags, hook);
+}
+
+/* x86_64 syscall numbers, reported as vigil.syscall.number. */
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_setfsuid 122
+#define NR_setfsgid 123
+#define NR_capset 126
+#define NR_ptrace 101
+#define NR_init_module 175
+#define NR_finit_module 313
+#define NR_bpf 321
+
+/* The setid flags of task_fix_setuid/task_fix_setgid. */
+#define LSM_SETID_ID 1
+#define LSM_SETID_RE 2
+#define LSM_SETID_RES 4
+
+static __always_inline int raised(__u32 old, __u32 new)
+{
+	return new == 0 && old != 0;
+}
+
+/*
+ * privilege.change: the credentials a set*id call is about to commit, so the
+ * event is what really changes (not what was asked), for every variant
+ * (set[res]uid, setfsuid, and the gid calls). A raise is an id becoming 0 that
+ * was not 0.
+ */
+static __always_inline int hook_setuid(struct cred *new, const struct cred *old, int flags, const int hook)
+{
+	__u32 nu = BPF_CORE_READ(new, uid.val), ne = BPF_CORE_READ(new, euid.val);
+	__u32 ns = BPF_CORE_READ(new, suid.val), nf = BPF_CORE_READ(new, fsuid.val);
+	if (!raised(BPF_CORE_READ(old, uid.val), nu) && !raised(BPF_CORE_READ(old, euid.val), ne) &&
+	    !raised(BPF_CORE_READ(old, suid.val), ns) && !raised(BPF_CORE_READ(old, fsuid.val), nf))
+		return 0;
+	long nr = flags == LSM_SETID_ID ? NR_setuid : flags == LSM_SETID_RE ? NR_setreuid
+			: flags == LSM_SETID_RES ? NR_setresuid : NR_setfsuid;
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, nr, nu, ne, ns, 0);
+}
+
+static __always_inline int hook_setgid(struct cred *new, const struct cred *old, int flags, const int hook)
+{
+	__u32 ng = BPF_CORE_READ(new, gid.val), ne = BPF_CORE_READ(new, egid.val);
+	__u32 ns = BPF_CORE_READ(new, sgid.val), nf = BPF_CORE_READ(new, fsgid.val);
+	if (!raised(BPF_CORE_READ(old, gid.val), ng) && !raised(BPF_CORE_READ(old, egid.val), ne) &&
+	    !raised(BPF_CORE_READ(old, sgid.val), ns) && !raised(BPF_CORE_READ(old, fsgid.val), nf))
+		return 0;
+	long nr = flags == LSM_SETID_ID ? NR_setgid : flags == LSM_SETID_RE ? NR_setregid
+			: flags == LSM_SETID_RES ? NR_setresgid : NR_setfsgid;
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, nr, ng, ne, ns, 0);
+}
+
+/*
+ * capset adding capabilities to any of the three sets. kernel_cap_t is 64 bits
+ * on every kernel (two u32 before 6.3, one u64 since): read as 8 bytes.
+ */
+static __always_inline int hook_capset(const struct cred *old, const kernel_cap_t *effective,
+				       const kernel_cap_t *inheritable, const kernel_cap_t *permitted, const int hook)
+{
+	__u64 ne = 0, ni = 0, np = 0, oe = 0, oi = 0, op = 0;
+	bpf_probe_read_kernel(&ne, 8, effective);
+	bpf_probe_read_kernel(&ni, 8, inheritable);
+	bpf_probe_read_kernel(&np, 8, permitted);
+	bpf_probe_read_kernel(&oe, 8, __builtin_preserve_access_index(&old->cap_effective));
+	bpf_probe_read_kernel(&oi, 8, __builtin_preserve_access_index(&old->cap_inheritable));
+	bpf_probe_read_kernel(&op, 8, __builtin_preserve_access_index(&old->cap_permitted));
+	if (!(ne & ~oe) && !(ni & ~oi) && !(np & ~op))
+		return 0;
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, NR_capset, ne, ni, np, 0);
+}
+
+#define PTRACE_MODE_ATTACH 0x02
+#define PTRACE_ATTACH 16
+
+/*
+ * process.ptrace: attach-level access to another process (PTRACE_ATTACH and
+ * PTRACE_SEIZE, and the other ways to write into a process: /proc/PID/mem,
+ * process_vm_writev, pidfd_getfd), reported with the target's pid.
+ */
+static __always_inline int hook_ptrace(struct task_struct *child, unsigned int mode, const int hook)
+{
+	if (!(mode & PTRACE_MODE_ATTACH))
+		return 0;
+	return on_sys(EV_PTRACE, hook, NR_ptrace, PTRACE_ATTACH, BPF_CORE_READ(child, tgid), mode, 0);
+}
+
+#define READING_MODULE_ID 2
+#define LOADING_MODULE_ID 2
+
+/* kernel.module_load from a file (finit_module): reported with the module's path. */
+static __always_inline int hook_kernel_read_file(struct file *file, int id, const int hook)
+{
+	if (id != READING_MODULE_ID)
+		return 0;
+	return on_sys(EV_MODULE_LOAD, hook, NR_finit_module, 0, 0, 0, file);
+}
+
+/* kernel.module_load from memory (init_module). */
+static __always_inline int hook_kernel_load_data(int id, const int hook)
+{
+	if (id != LOADING_MODULE_ID)
+		return 0;
+	return on_sys(EV_MODULE_LOAD, hook, NR_init_module, 0, 0, 0, 0);
+}
+
+#define BPF_PROG_LOAD_CMD 5
+
+/* bpf.load: BPF_PROG_LOAD, reported with the program type and instruction count. */
+static __always_inline int hook_bpf(int cmd, union bpf_attr *attr, const int hook)
+{
+	if (cmd != BPF_PROG_LOAD_CMD)
+		return 0;
+	return on_sys(EV_BPF_LOAD, hook, NR_bpf, cmd, BPF_CORE_READ(attr, prog_type), BPF_CORE_READ(attr, insn_cnt), 0);
+}
+
+#endif
