@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
- * The decisions of the in-kernel hooks on the kernel's security functions,
- * shared by the BPF LSM sensor (lsm.bpf.c: can refuse) and the fentry sensor
- * (fentry.bpf.c: reports only, for kernels with fentry but without BPF LSM).
- * Both see the resolved object (the file being opened, the credentials about
- * to be committed) instead of a syscall's arguments, and neither needs a
- * syscall tracepoint, which puts every syscall of every task on the kernel's
- * slow path. The rules they carry are those of the lsm_rules masks: one of the
- * two sensors is loaded, never both.
+ * The decisions of the in-kernel hooks on the kernel's security functions
+ * (lsm.bpf.c, built as BPF LSM programs or as fmod_ret programs on the
+ * security_* functions). They see the resolved object (the file being opened,
+ * the credentials about to be committed) instead of a syscall's arguments, and
+ * need no syscall tracepoint, which puts every syscall of every task on the
+ * kernel's slow path. The rules they carry are those of the lsm_rules masks.
  *
- * Every function returns 0 (no rule), 1 (reported) or 2 (deny: only the LSM
- * hook, hook == HOOK_LSM, can refuse, with EPERM).
+ * Every function returns 0 (no rule), 1 (reported) or 2 (deny: the hook
+ * refuses with EPERM).
  */
 #ifndef VIGIL_HOOKS_H
 #define VIGIL_HOOKS_H
@@ -63,7 +61,7 @@ static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, 
 	a->event = event;
 	a->access = access;
 	a->family = 0;
-	if (hook == HOOK_LSM && mc.action == ACT_DENY && mc.enforce) {
+	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
 		send_alert(a, &mc, 0, 1);
 		return 2;
 	}

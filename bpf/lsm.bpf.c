@@ -1,7 +1,7 @@
 //go:build ignore
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /*
- * BPF LSM sensor: file.open, file.write, file.unlink, file.rename, file.chmod,
+ * BPF LSM sensor (or its fmod_ret build, below): file.open, file.write, file.unlink, file.rename, file.chmod,
  * process.exec deny, and the syscall-kind events privilege.change,
  * kernel.module_load, bpf.load and process.ptrace (the decisions are in
  * hooks.h, shared with the fentry sensor). Loaded only on kernels where BPF LSM
@@ -17,48 +17,65 @@
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
+/*
+ * Built twice: as BPF LSM programs (lsm/HOOK), and with VIGIL_FMOD_RET as
+ * fmod_ret programs on the kernel's security_HOOK functions, which the verifier
+ * lets any BPF trampoline kernel override: the same decisions and the same
+ * denies on kernels whose BPF LSM is not active (CONFIG_BPF_LSM off, or "bpf"
+ * missing from lsm=, as on many distribution kernels). The programs have the
+ * same names in both builds. Each gets the hook's arguments and, last, the
+ * return value so far.
+ */
+#ifdef VIGIL_FMOD_RET
+#define HOOK_SEC(hook, fn) SEC("fmod_ret/" #fn)
+#define THIS_HOOK HOOK_FMODRET
+#else
+#define HOOK_SEC(hook, fn) SEC("lsm/" #hook)
+#define THIS_HOOK HOOK_LSM
+#endif
+
 #define EPERM 1
 
-SEC("lsm/file_open")
+HOOK_SEC(file_open, security_file_open)
 int BPF_PROG(lsm_file_open, struct file *file, int ret)
 {
 	/* An earlier BPF LSM program already refused: keep it refused. (Returning ret
 	 * itself is rejected by verifiers that want a constant in [-4095, 0].) */
 	if (ret)
 		return -EPERM;
-	return hook_file_open(file, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_file_open(file, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
-SEC("lsm/path_unlink")
+HOOK_SEC(path_unlink, security_path_unlink)
 int BPF_PROG(lsm_path_unlink, const struct path *dir, struct dentry *dentry, int ret)
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(dir->mnt, dentry, EV_FILE_UNLINK, 0, 0, HOOK_LSM) == 2)
+	if (on_path(dir->mnt, dentry, EV_FILE_UNLINK, 0, 0, THIS_HOOK) == 2)
 		return -EPERM;
 	return 0;
 }
 
-SEC("lsm/path_chmod")
+HOOK_SEC(path_chmod, security_path_chmod)
 int BPF_PROG(lsm_path_chmod, const struct path *path, umode_t mode, int ret)
 {
 	if (ret)
 		return -EPERM;
-	if (on_path(path->mnt, path->dentry, EV_FILE_CHMOD, 0, mode, HOOK_LSM) == 2)
+	if (on_path(path->mnt, path->dentry, EV_FILE_CHMOD, 0, mode, THIS_HOOK) == 2)
 		return -EPERM;
 	return 0;
 }
 
 /* A rename matches on its old path, or else on its new one (access 1 = new). */
-SEC("lsm/path_rename")
+HOOK_SEC(path_rename, security_path_rename)
 int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_dentry, const struct path *new_dir,
 	     struct dentry *new_dentry, unsigned int flags, int ret)
 {
 	if (ret)
 		return -EPERM;
-	int r = on_path(old_dir->mnt, old_dentry, EV_FILE_RENAME, 0, 0, HOOK_LSM);
+	int r = on_path(old_dir->mnt, old_dentry, EV_FILE_RENAME, 0, 0, THIS_HOOK);
 	if (r == 0)
-		r = on_path(new_dir->mnt, new_dentry, EV_FILE_RENAME, 0, 1, HOOK_LSM);
+		r = on_path(new_dir->mnt, new_dentry, EV_FILE_RENAME, 0, 1, THIS_HOOK);
 	if (r == 2)
 		return -EPERM;
 	return 0;
@@ -69,7 +86,7 @@ int BPF_PROG(lsm_path_rename, const struct path *old_dir, struct dentry *old_den
  * file. Runs before the point of no return, so a deny makes execve fail with
  * EPERM. The selector sees the calling process (the old image).
  */
-SEC("lsm/bprm_check_security")
+HOOK_SEC(bprm_check_security, security_bprm_check)
 int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 {
 	if (ret)
@@ -116,64 +133,64 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 }
 
 /* file.write: a deny makes the write fail with EPERM, also on a descriptor opened earlier. */
-SEC("lsm/file_permission")
+HOOK_SEC(file_permission, security_file_permission)
 int BPF_PROG(lsm_file_permission, struct file *file, int mask, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_file_permission(file, mask, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_file_permission(file, mask, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /* privilege.change: a deny makes the set*id call fail with EPERM. */
-SEC("lsm/task_fix_setuid")
+HOOK_SEC(task_fix_setuid, security_task_fix_setuid)
 int BPF_PROG(lsm_task_fix_setuid, struct cred *new, const struct cred *old, int flags, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_setuid(new, old, flags, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_setuid(new, old, flags, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
-SEC("lsm/task_fix_setgid")
+HOOK_SEC(task_fix_setgid, security_task_fix_setgid)
 int BPF_PROG(lsm_task_fix_setgid, struct cred *new, const struct cred *old, int flags, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_setgid(new, old, flags, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_setgid(new, old, flags, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
-SEC("lsm/capset")
+HOOK_SEC(capset, security_capset)
 int BPF_PROG(lsm_capset, struct cred *new, const struct cred *old, const kernel_cap_t *effective,
 	     const kernel_cap_t *inheritable, const kernel_cap_t *permitted, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_capset(old, effective, inheritable, permitted, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_capset(old, effective, inheritable, permitted, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /* process.ptrace: a deny fails the attach with EPERM. */
-SEC("lsm/ptrace_access_check")
+HOOK_SEC(ptrace_access_check, security_ptrace_access_check)
 int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mode, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_ptrace(child, mode, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_ptrace(child, mode, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /* kernel.module_load: a deny fails finit_module / init_module with EPERM. */
-SEC("lsm/kernel_read_file")
+HOOK_SEC(kernel_read_file, security_kernel_read_file)
 int BPF_PROG(lsm_kernel_read_file, struct file *file, int id, bool contents, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_kernel_read_file(file, id, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_kernel_read_file(file, id, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
-SEC("lsm/kernel_load_data")
+HOOK_SEC(kernel_load_data, security_kernel_load_data)
 int BPF_PROG(lsm_kernel_load_data, int id, bool contents, int ret)
 {
 	if (ret)
 		return -EPERM;
-	return hook_kernel_load_data(id, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_kernel_load_data(id, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /*
@@ -181,8 +198,8 @@ int BPF_PROG(lsm_kernel_load_data, int id, bool contents, int ret)
  * argument in 6.14: only the leading arguments, the same on every kernel, are
  * declared (and so not the trailing return value).
  */
-SEC("lsm/bpf")
+HOOK_SEC(bpf, security_bpf)
 int BPF_PROG(lsm_bpf, int cmd, union bpf_attr *attr, unsigned int size)
 {
-	return hook_bpf(cmd, attr, HOOK_LSM) == 2 ? -EPERM : 0;
+	return hook_bpf(cmd, attr, THIS_HOOK) == 2 ? -EPERM : 0;
 }

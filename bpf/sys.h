@@ -3,8 +3,8 @@
  * The decision for the syscall-kind events (privilege.change, namespace.change,
  * kernel.module_load, bpf.load, process.ptrace), shared by the syscall
  * tracepoints and the BPF LSM hooks. Each rule belongs to one of the two: the
- * in-kernel hooks (BPF LSM, or fentry on the security functions where BPF LSM
- * does not work: hooks.h) carry the rules in lsm_rules[KIND_SYS], the
+ * in-kernel hooks (BPF LSM, or fmod_ret on the security functions where BPF LSM
+ * is not active: lsm.bpf.c) carry the rules in lsm_rules[KIND_SYS], the
  * tracepoints the others.
  */
 #ifndef VIGIL_SYS_H
@@ -12,21 +12,24 @@
 
 #include "alert.h"
 
-/* Which hook reports: a syscall tracepoint, a BPF LSM hook or an fentry hook. */
+/*
+ * Which hook reports: a syscall tracepoint, a BPF LSM hook, or an fmod_ret
+ * program on a security_* function. The last two can refuse.
+ */
 #define HOOK_SYSCALL 0
 #define HOOK_LSM 1
-#define HOOK_FENTRY 2
+#define HOOK_FMODRET 2
 
 static __always_inline __u32 hook_flag(const int hook)
 {
-	return hook == HOOK_LSM ? FLAG_LSM : hook == HOOK_FENTRY ? FLAG_FENTRY : 0;
+	return hook == HOOK_LSM ? FLAG_LSM : hook == HOOK_FMODRET ? FLAG_FMOD_RET : 0;
 }
 
 /*
  * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
  * (x86_64 number) the event comes from, a0..a2 what the event reports, f a file
  * whose path is reported (kernel.module_load from a file), or 0. Returns 0 (no
- * rule), 1 (reported) or 2 (deny: only LSM hooks can refuse).
+ * rule), 1 (reported) or 2 (deny: only the in-kernel hooks can refuse).
  */
 static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
 				  struct file *f)
@@ -72,7 +75,7 @@ static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned 
 		if (trunc)
 			a->hdr.flags |= FLAG_TRUNC_PATH;
 	}
-	if (hook == HOOK_LSM && mc.action == ACT_DENY && mc.enforce) {
+	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
 		send_alert(a, &mc, 0, 1);
 		return 2;
 	}

@@ -31,7 +31,7 @@ enum vigil_flags {
 	FLAG_KTHREAD = 1 << 3,
 	FLAG_NO_MM = 1 << 4,
 	FLAG_LSM = 1 << 5,    /* alert from a BPF LSM hook: the operation's outcome, not the syscall's request */
-	FLAG_FENTRY = 1 << 6, /* alert from an fentry hook on a security function: the same, report only */
+	FLAG_FMOD_RET = 1 << 6, /* alert from an fmod_ret program on a security_* function: the same */
 };
 
 /* Loss and health counters, per CPU; user space sums them. */

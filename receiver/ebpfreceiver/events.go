@@ -293,15 +293,15 @@ func fillMatch(lr plog.LogRecord, e *event) {
 					what = al.Path
 				}
 			case policy.EventBPFLoad:
-				if al.Flags&(sensor.FlagLSM|sensor.FlagFentry) != 0 {
+				if al.Flags&(sensor.FlagLSM|sensor.FlagFmodRet) != 0 {
 					a.PutInt("vigil.bpf.program_type", int64(al.Args[1]))
 				}
 			}
 		}
 		if al.Flags&sensor.FlagLSM != 0 {
 			a.PutStr("vigil.hook", "lsm")
-		} else if al.Flags&sensor.FlagFentry != 0 {
-			a.PutStr("vigil.hook", "fentry")
+		} else if al.Flags&sensor.FlagFmodRet != 0 {
+			a.PutStr("vigil.hook", "fmod_ret")
 		} else if al.Kind == sensor.KindFile || al.Kind == sensor.KindSys {
 			a.PutStr("vigil.hook", "syscall")
 		}

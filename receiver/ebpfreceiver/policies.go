@@ -54,7 +54,8 @@ type policyEngine struct {
 }
 
 // capabilitiesOf turns probed kernel features into what policies may use. lsm is
-// whether the BPF LSM sensor loaded (it implements file.open deny).
+// whether the in-kernel security hooks loaded (BPF LSM, or their fmod_ret
+// build): they implement the denies and the LSM-only events.
 func capabilitiesOf(f features.Set, lsm bool) policy.Capabilities {
 	return policy.Capabilities{
 		LSM: lsm, Fentry: f.Fentry, Kprobe: f.Kprobe,
@@ -139,7 +140,7 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 	if err == nil {
 		c, err = sensor.Compile(pols, slots, sets)
 	}
-	if err == nil && e.sensors.HasInKernelHooks() && !e.emitAll {
+	if err == nil && e.sensors.HasLSM() && !e.emitAll {
 		c.UseLSM()
 	}
 	if err == nil {

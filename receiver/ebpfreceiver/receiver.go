@@ -140,13 +140,13 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 			return errors.Join(fmt.Errorf("network policies attach to the cgroup2 root: %w", err), r.closeSensors())
 		}
 		var lsmErr error
-		if r.pol, lsmErr, err = sensor.LoadPolicy(proc, wakeupBytes(r.cfg.RingBufferSize), root, sensor.Hooks{LSM: r.feats.LSM, Fentry: r.feats.Fentry}); err != nil {
+		if r.pol, lsmErr, err = sensor.LoadPolicy(proc, wakeupBytes(r.cfg.RingBufferSize), root, sensor.Hooks{LSM: r.feats.LSM, FmodRet: r.feats.Fentry}); err != nil {
 			return errors.Join(err, r.closeSensors())
 		}
 		if lsmErr != nil {
-			r.set.Logger.Warn("an in-kernel hook sensor (BPF LSM or fentry) is available but did not load: its rules run on syscall hooks, and without BPF LSM deny rules and the LSM-only events are rejected", zap.Error(lsmErr))
+			r.set.Logger.Warn("the in-kernel hooks on the security functions (BPF LSM or fmod_ret) are available but did not load: deny rules and the LSM-only events are rejected, the other rules run on syscall hooks", zap.Error(lsmErr))
 		}
-		r.set.Logger.Info("policy sensors loaded", zap.Bool("bpf_lsm", r.pol.HasLSM()), zap.Bool("fentry", r.pol.HasFentry()),
+		r.set.Logger.Info("policy sensors loaded", zap.String("security_hooks", r.pol.SecurityHooks()),
 			zap.Strings("direct_loads", r.pol.DirectLoads()))
 	}
 	if r.reader, err = r.newReader(proc); err != nil {

@@ -30,8 +30,8 @@ Checks policy files (and the *.yaml and *.yml files of directories) as the
 ebpf receiver would load them, against the capabilities of a kernel.
 
 flags:
-  --lsm                  assume BPF LSM is available (default)
-  --no-lsm               assume no BPF LSM: deny works only for network.connect
+  --lsm                  assume BPF LSM (or fmod_ret on the security functions) is available (default)
+  --no-lsm               assume neither: deny works only for network.connect
   --no-cgroup-sock-addr  assume no cgroup/connect programs
   --no-send-signal       assume no bpf_send_signal: kill is impossible
 `

@@ -8,10 +8,14 @@ import (
 // Capabilities are the kernel features probed at start-up that decide which
 // actions can be carried out.
 type Capabilities struct {
-	// LSM: BPF LSM programs can be attached (CONFIG_BPF_LSM and "bpf" in the
-	// active LSM list). Needed to deny anything but network.connect.
+	// LSM: the in-kernel hooks on the kernel's security functions can be
+	// attached: BPF LSM programs (CONFIG_BPF_LSM and "bpf" in the active LSM
+	// list) or, where BPF LSM is not active, the same programs as fmod_ret on
+	// the security_* functions (BPF trampolines). Needed to deny anything but
+	// network.connect, and for the file.unlink/rename/chmod events.
 	LSM bool
-	// Fentry: fentry/fexit programs. Better hooks, never needed by a policy.
+	// Fentry: fentry/fexit/fmod_ret programs (BPF trampolines). Where BPF LSM
+	// is not active they make LSM true (fmod_ret); never needed by a policy.
 	Fentry bool
 	// Kprobe: kprobes. Fallback hooks, never needed by a policy.
 	Kprobe bool
@@ -32,12 +36,12 @@ func TypicalCapabilities() Capabilities {
 func denyNeeds(e Event, c Capabilities) (need string, ok bool) {
 	switch e {
 	case EventNetworkConnect:
-		return "BPF LSM or cgroup/connect programs", c.LSM || c.CgroupSockAddr
+		return "BPF LSM, fmod_ret or cgroup/connect programs", c.LSM || c.CgroupSockAddr
 	case EventNamespaceChange:
 		// setns, unshare and clone pass no BPF LSM hook that could refuse them.
 		return "a BPF hook that can refuse setns, unshare and clone (no kernel has one yet)", false
 	}
-	return "BPF LSM", c.LSM
+	return "BPF LSM or fmod_ret", c.LSM
 }
 
 // CheckCapabilities checks that every rule's action can be carried out with

@@ -35,18 +35,18 @@ func TestCheckCapabilities(t *testing.T) {
 		{"count needs nothing", rule(EventNetworkConnect, ActionCount, ""), bare, ActionCount, ""},
 		{"deny file with LSM", rule(EventFileOpen, ActionDeny, ""), typical, ActionDeny, ""},
 		{"deny file without LSM", rule(EventFileOpen, ActionDeny, ""), noLSM, "",
-			"p.yaml:4: rules[0].action: deny for file.open needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)"},
+			"p.yaml:4: rules[0].action: deny for file.open needs BPF LSM or fmod_ret, which this kernel does not offer (add fallback: kill to kill instead)"},
 		{"deny file falls back to kill", rule(EventFileOpen, ActionDeny, ActionKill), noLSM, ActionKill, ""},
 		{"deny file, fallback kill not possible", rule(EventFileUnlink, ActionDeny, ActionKill), bare, "",
-			"p.yaml:4: rules[0].action: deny for file.unlink needs BPF LSM, which this kernel does not offer, and fallback kill needs bpf_send_signal, which it does not offer either"},
+			"p.yaml:4: rules[0].action: deny for file.unlink needs BPF LSM or fmod_ret, which this kernel does not offer, and fallback kill needs bpf_send_signal, which it does not offer either"},
 		{"deny exec without LSM", rule(EventProcessExec, ActionDeny, ""), noLSM, "",
-			"p.yaml:4: rules[0].action: deny for process.exec needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)"},
+			"p.yaml:4: rules[0].action: deny for process.exec needs BPF LSM or fmod_ret, which this kernel does not offer (add fallback: kill to kill instead)"},
 		{"deny connect with cgroup only", rule(EventNetworkConnect, ActionDeny, ActionKill), noLSM, ActionDeny, ""},
 		{"deny connect with LSM only", rule(EventNetworkConnect, ActionDeny, ""), Capabilities{LSM: true}, ActionDeny, ""},
 		{"deny connect with neither", rule(EventNetworkConnect, ActionDeny, ""), noLSMNoCgroup, "",
-			"p.yaml:4: rules[0].action: deny for network.connect needs BPF LSM or cgroup/connect programs, which this kernel does not offer (add fallback: kill to kill instead)"},
+			"p.yaml:4: rules[0].action: deny for network.connect needs BPF LSM, fmod_ret or cgroup/connect programs, which this kernel does not offer (add fallback: kill to kill instead)"},
 		{"deny accept needs LSM", rule(EventNetworkAccept, ActionDeny, ""), noLSM, "",
-			"p.yaml:4: rules[0].action: deny for network.accept needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)"},
+			"p.yaml:4: rules[0].action: deny for network.accept needs BPF LSM or fmod_ret, which this kernel does not offer (add fallback: kill to kill instead)"},
 		{"deny listen falls back", rule(EventNetworkListen, ActionDeny, ActionKill), noLSM, ActionKill, ""},
 		{"deny ptrace with LSM ignores fallback", rule(EventProcessPtrace, ActionDeny, ActionKill), typical, ActionDeny, ""},
 		{"deny namespace.change even with LSM", rule(EventNamespaceChange, ActionDeny, ""), typical, "",
@@ -64,7 +64,7 @@ func TestCheckCapabilities(t *testing.T) {
 			wantEff Action
 			wantErr string
 		}{"deny " + string(ev) + " without LSM", rule(ev, ActionDeny, ""), noLSM, "",
-			"p.yaml:4: rules[0].action: deny for " + string(ev) + " needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)"})
+			"p.yaml:4: rules[0].action: deny for " + string(ev) + " needs BPF LSM or fmod_ret, which this kernel does not offer (add fallback: kill to kill instead)"})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -97,6 +97,6 @@ func TestCheckCapabilitiesMultipleErrors(t *testing.T) {
 	p, err := parse(t, "name: a\nrules:\n  - event: file.open\n    action: deny\n  - event: process.exec\n    action: kill\n")
 	require.NoError(t, err)
 	require.EqualError(t, p.CheckCapabilities(Capabilities{}),
-		"p.yaml:4: rules[0].action: deny for file.open needs BPF LSM, which this kernel does not offer (add fallback: kill to kill instead)\n"+
+		"p.yaml:4: rules[0].action: deny for file.open needs BPF LSM or fmod_ret, which this kernel does not offer (add fallback: kill to kill instead)\n"+
 			"p.yaml:6: rules[1].action: kill needs bpf_send_signal, which this kernel does not offer")
 }

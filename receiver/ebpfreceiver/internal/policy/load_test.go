@@ -80,7 +80,7 @@ func TestLoadChecksCapabilities(t *testing.T) {
 	assert.Equal(t, []string{"b"}, policyNames(s.Policies))
 	assert.Equal(t, ActionKill, s.Policies[0].Rules[0].EffectiveAction)
 	require.Len(t, s.Errors(), 1)
-	assert.Contains(t, s.Errors()[0].Error(), "a.yaml:4: rules[0].action: deny for file.open needs BPF LSM")
+	assert.Contains(t, s.Errors()[0].Error(), "a.yaml:4: rules[0].action: deny for file.open needs BPF LSM or fmod_ret")
 }
 
 func TestLoaderKeepsLastGood(t *testing.T) {

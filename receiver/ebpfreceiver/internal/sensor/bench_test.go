@@ -25,7 +25,7 @@ const openStormPolicy = "name: sensitive\nrules:\n  - event: file.open\n    path
 
 // loadOpenStormHook loads the sensors with openStormPolicy on the syscall-exit
 // hook (no hooks) or on the in-kernel hook (lsm/file_open, or
-// fentry/security_file_open), and returns their closer.
+// fmod_ret/security_file_open), and returns their closer.
 func loadOpenStormHook(hooks Hooks) (func() error, error) {
 	p, err := LoadProcess(ProcessOptions{RingBufferSize: 1 << 22, ArgsMax: 256})
 	if err != nil {
@@ -48,7 +48,7 @@ func loadOpenStormHook(hooks Hooks) (func() error, error) {
 	if err != nil {
 		return nil, errors.Join(err, closeAll())
 	}
-	if pol.HasInKernelHooks() {
+	if pol.HasLSM() {
 		c.UseLSM()
 	}
 	if err := errors.Join(p.Attach(), pol.Ensure(c), p.Apply(c, false)); err != nil {
@@ -84,8 +84,8 @@ func loadEmptyHook(lsm bool) (func() error, error) {
 // BenchmarkOpenStormHooks measures, side by side in one run, the cost of
 // in-kernel filtering on each file hook: b.N open+close of one file with no
 // sensor, with an empty program on each hook (its floor), with the policy on the
-// syscall-exit hook, and (where BPF LSM and fentry work: the kernel matrix) on
-// lsm/file_open and fentry/security_file_open, in interleaved rounds. It reports the
+// syscall-exit hook, and (where BPF LSM and trampolines work: the kernel
+// matrix) on lsm/file_open and fmod_ret/security_file_open, in interleaved rounds. It reports the
 // median ratios to no sensor. make bench runs it on every kernel of the matrix.
 func BenchmarkOpenStormHooks(b *testing.B) {
 	testenv.RequireRoot(b)
@@ -121,7 +121,7 @@ func BenchmarkOpenStormHooks(b *testing.B) {
 		scenarios = append(scenarios,
 			scenario{"empty program on lsm/file_open (the hook's floor)", func() (func() error, error) { return loadEmptyHook(true) }},
 			scenario{"BPF LSM hook (lsm/file_open), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(Hooks{LSM: true}) }},
-			scenario{"fentry hook (fentry/security_file_open), filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(Hooks{Fentry: true}) }})
+			scenario{"fmod_ret on security_file_open, filtered in the kernel", func() (func() error, error) { return loadOpenStormHook(Hooks{FmodRet: true}) }})
 	}
 	if b.N < 1000 {
 		return // the benchmark framework's calibration run: too short to measure

@@ -245,7 +245,7 @@ func CheckSupported(p *policy.Policy, lsm bool) error {
 		}
 		if hook, ok := lsmOnly[r.Event]; ok && !lsm {
 			errs = append(errs, p.ErrorAt(key+".event",
-				"%s needs BPF LSM (%s), which this kernel does not offer", r.Event, hook))
+				"%s needs BPF LSM or fmod_ret (%s), which this kernel does not offer", r.Event, hook))
 			continue
 		}
 		if r.EffectiveAction != policy.ActionDeny || canDeny(r.Event, lsm) {

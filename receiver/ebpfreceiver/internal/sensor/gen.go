@@ -9,6 +9,6 @@ package sensor
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 net ../../../../bpf/net.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 sys ../../../../bpf/sys.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -DVIGIL_CORE_CAST" -target amd64 lsmFast ../../../../bpf/lsm.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
-//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -DVIGIL_CORE_CAST" -target amd64 fentryFast ../../../../bpf/fentry.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
-//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 fentry ../../../../bpf/fentry.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -DVIGIL_CORE_CAST -DVIGIL_FMOD_RET" -target amd64 fmodretFast ../../../../bpf/lsm.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -DVIGIL_FMOD_RET" -target amd64 fmodret ../../../../bpf/lsm.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 lsm ../../../../bpf/lsm.bpf.c -- -I../../../../bpf/headers -I../../../../bpf

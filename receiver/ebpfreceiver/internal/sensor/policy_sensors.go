@@ -15,46 +15,48 @@ import (
 // Policy holds the policy-driven sensors (file, network, syscalls). They share
 // the process sensor's maps, and each hook is attached only while a rule needs it.
 type Policy struct {
-	file   fileObjects
-	net    netObjects
-	sys    sysObjects
-	lsm    *lsmObjects    // nil unless BPF LSM is available
-	fentry *fentryObjects // the same hooks, report only: where fentry works but BPF LSM does not
-	closed bool
-	links  map[string]link.Link
-	direct map[string]bool // sensors loaded in their direct-load build
+	file fileObjects
+	net  netObjects
+	sys  sysObjects
+	// lsm are the in-kernel hooks on the security functions: BPF LSM programs,
+	// or (fmodRet) the same programs built as fmod_ret on security_* where BPF
+	// LSM is not active. nil when neither loaded.
+	lsm     *lsmObjects
+	fmodRet bool
+	closed  bool
+	links   map[string]link.Link
+	direct  map[string]bool // sensors loaded in their direct-load build
 	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
 	cgroupRoot string
 }
 
-// Hooks says which optional in-kernel hooks the kernel offers.
+// Hooks says which in-kernel hooks on the kernel's security functions to try.
 type Hooks struct {
-	LSM    bool // BPF LSM programs attach and run
-	Fentry bool // fentry programs attach
+	LSM     bool // BPF LSM programs attach and run
+	FmodRet bool // fmod_ret programs attach (BPF trampolines: the fentry capability)
 }
 
 // LoadPolicy loads the file, network and syscall sensors, sharing p's maps, and
-// the in-kernel hooks on the kernel's security functions: the BPF LSM sensor
-// where BPF LSM works, else the fentry sensor where fentry works. A hook sensor
-// that does not load is left out and its error returned in hookErr: the other
-// sensors work without it.
+// the in-kernel hooks on the kernel's security functions: the BPF LSM build
+// where BPF LSM works, else the fmod_ret build where trampolines work. Both
+// report and deny alike. A hook sensor that does not load is left out and its
+// error returned in hookErr: the other sensors work without it.
 func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, hooks Hooks) (s *Policy, hookErr error, err error) {
 	s, err = loadPolicy(p, wakeupBytes, cgroupRoot)
 	if err != nil {
 		return s, nil, err
 	}
+	var objs lsmObjects
 	if hooks.LSM {
-		var objs lsmObjects
 		if s.direct["lsm"], hookErr = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs); hookErr == nil {
 			s.lsm = &objs
 			return s, nil, nil
 		}
 	}
-	if hooks.Fentry {
-		var objs fentryObjects
+	if hooks.FmodRet {
 		var ferr error
-		if s.direct["fentry"], ferr = loadFastOrSlow(p, "fentry", loadFentryFast, loadFentry, wakeupBytes, &objs); ferr == nil {
-			s.fentry = &objs
+		if s.direct["lsm"], ferr = loadFastOrSlow(p, "fmod_ret", loadFmodretFast, loadFmodret, wakeupBytes, &objs); ferr == nil {
+			s.lsm, s.fmodRet = &objs, true
 			return s, hookErr, nil
 		}
 		hookErr = errors.Join(hookErr, ferr)
@@ -62,12 +64,16 @@ func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, hooks Hooks) 
 	return s, hookErr, nil
 }
 
-// HasInKernelHooks reports whether the BPF LSM or the fentry sensor is loaded:
-// file and syscall-kind rules then run there (Compiled.UseLSM).
-func (s *Policy) HasInKernelHooks() bool { return s.lsm != nil || s.fentry != nil }
-
-// HasFentry reports whether the fentry sensor is loaded (and BPF LSM not).
-func (s *Policy) HasFentry() bool { return s.fentry != nil }
+// SecurityHooks names the in-kernel hook sensor: "bpf_lsm", "fmod_ret" or "".
+func (s *Policy) SecurityHooks() string {
+	switch {
+	case s.lsm == nil:
+		return ""
+	case s.fmodRet:
+		return "fmod_ret"
+	}
+	return "bpf_lsm"
+}
 
 // loadFastOrSlow loads the direct-load build of a sensor (VIGIL_CORE_CAST: needs
 // the bpf_rdonly_cast kfunc, 6.2+) and, where it does not load, the helper-call
@@ -82,11 +88,11 @@ func loadFastOrSlow(p *Process, name string, fast, slow func() (*ebpf.Collection
 	return false, loadShared(p, name, spec, err, wakeupBytes, to)
 }
 
-// DirectLoads lists the sensors ("file", "lsm", "fentry") loaded in their direct-load
+// DirectLoads lists the sensors ("file", "lsm": the security hooks) loaded in their direct-load
 // build (kernels with bpf_rdonly_cast), for logs and tests.
 func (s *Policy) DirectLoads() []string {
 	var out []string
-	for _, n := range []string{"file", "lsm", "fentry"} {
+	for _, n := range []string{"file", "lsm"} {
 		if s.direct[n] {
 			out = append(out, n)
 		}
@@ -94,7 +100,9 @@ func (s *Policy) DirectLoads() []string {
 	return out
 }
 
-// HasLSM reports whether the BPF LSM sensor is loaded.
+// HasLSM reports whether the in-kernel hooks on the security functions are
+// loaded (BPF LSM, or its fmod_ret build): they carry the file and syscall-kind
+// rules and can deny.
 func (s *Policy) HasLSM() bool { return s.lsm != nil }
 
 // loadShared loads one sensor object with the process sensor's maps.
@@ -155,26 +163,26 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 	}
 }
 
-// secHook returns the program of one in-kernel hook on a security function: the
-// BPF LSM program (lsm/NAME) or, where only fentry works, the fentry one
-// (fentry/security_NAME).
+// secHook returns the program of one in-kernel hook (LSM hook name): lsm/NAME,
+// or fmod_ret/security_NAME in the fmod_ret build.
 func (s *Policy) secHook(name string) lsmHook {
-	if s.lsm != nil {
-		o := s.lsm
-		return lsmHook{"lsm/" + name, map[string]*ebpf.Program{
-			"file_open": o.LsmFileOpen, "file_permission": o.LsmFilePermission,
-			"task_fix_setuid": o.LsmTaskFixSetuid, "task_fix_setgid": o.LsmTaskFixSetgid, "capset": o.LsmCapset,
-			"kernel_read_file": o.LsmKernelReadFile, "kernel_load_data": o.LsmKernelLoadData,
-			"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck,
-		}[name]}
+	o := s.lsm
+	prog := map[string]*ebpf.Program{
+		"file_open": o.LsmFileOpen, "file_permission": o.LsmFilePermission,
+		"path_unlink": o.LsmPathUnlink, "path_rename": o.LsmPathRename, "path_chmod": o.LsmPathChmod,
+		"bprm_check_security": o.LsmBprmCheck,
+		"task_fix_setuid":     o.LsmTaskFixSetuid, "task_fix_setgid": o.LsmTaskFixSetgid, "capset": o.LsmCapset,
+		"kernel_read_file": o.LsmKernelReadFile, "kernel_load_data": o.LsmKernelLoadData,
+		"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck,
+	}[name]
+	if !s.fmodRet {
+		return lsmHook{"lsm/" + name, prog}
 	}
-	o := s.fentry
-	return lsmHook{"fentry/security_" + name, map[string]*ebpf.Program{
-		"file_open": o.FentryFileOpen, "file_permission": o.FentryFilePermission,
-		"task_fix_setuid": o.FentryTaskFixSetuid, "task_fix_setgid": o.FentryTaskFixSetgid, "capset": o.FentryCapset,
-		"kernel_read_file": o.FentryKernelReadFile, "kernel_load_data": o.FentryKernelLoadData,
-		"bpf": o.FentryBpf, "ptrace_access_check": o.FentryPtraceAccessCheck,
-	}[name]}
+	fn := "security_" + name
+	if name == "bprm_check_security" {
+		fn = "security_bprm_check"
+	}
+	return lsmHook{"fmod_ret/" + fn, prog}
 }
 
 // sysSecHooks are the security-function hooks of the syscall-kind events of lsmSys.
@@ -190,7 +198,7 @@ type lsmHook struct {
 	prog *ebpf.Program
 }
 
-// lsmHooks attaches BPF LSM or fentry programs that are not attached yet.
+// lsmHooks attaches BPF LSM or fmod_ret programs that are not attached yet.
 func (s *Policy) lsmHooks(hooks ...lsmHook) error {
 	var errs []error
 	for _, h := range hooks {
@@ -232,25 +240,20 @@ func (s *Policy) Ensure(c *Compiled) error {
 			}
 		}
 	}
-	inKernel := s.HasInKernelHooks()
+	inKernel := s.HasLSM()
 	if c.NeedsLSM && !inKernel {
-		errs = append(errs, errors.New("a rule needs the BPF LSM (or fentry) sensor, which is not loaded"))
+		errs = append(errs, errors.New("a rule needs the BPF LSM (or fmod_ret) sensor, which is not loaded"))
 	}
 	if inKernel && c.fileOpenOnLSM() {
 		// (Attached once; from then on file rules move between hooks with map updates.)
 		errs = append(errs, s.lsmHooks(s.secHook("file_open")))
 	}
-	if s.lsm != nil && c.ExecLSM {
-		errs = append(errs, s.lsmHooks(lsmHook{"lsm/bprm_check_security", s.lsm.LsmBprmCheck}))
+	if inKernel && c.ExecLSM {
+		errs = append(errs, s.lsmHooks(s.secHook("bprm_check_security")))
 	}
-	if s.lsm != nil {
-		for ev, prog := range map[policy.Event]*ebpf.Program{
-			policy.EventFileUnlink: s.lsm.LsmPathUnlink, policy.EventFileRename: s.lsm.LsmPathRename,
-			policy.EventFileChmod: s.lsm.LsmPathChmod,
-		} {
-			if c.PathEvents[ev] {
-				errs = append(errs, s.lsmHooks(lsmHook{lsmOnly[ev], prog}))
-			}
+	if inKernel {
+		for ev := range c.PathEvents {
+			errs = append(errs, s.lsmHooks(s.secHook(strings.TrimPrefix(lsmOnly[ev], "lsm/"))))
 		}
 	}
 	if inKernel && c.writeOnLSM() {
@@ -258,7 +261,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 	}
 	for ev := range c.SysLSM {
 		if !inKernel {
-			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM (or fentry) sensor, which is not loaded", ev))
+			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM (or fmod_ret) sensor, which is not loaded", ev))
 			continue
 		}
 		for _, name := range sysSecHooks[ev] {
@@ -354,9 +357,6 @@ func (s *Policy) Close() error {
 		delete(s.links, n)
 	}
 	errs = append(errs, s.file.Close(), s.net.Close(), s.sys.Close())
-	if s.fentry != nil {
-		errs = append(errs, s.fentry.Close())
-	}
 	if s.lsm != nil {
 		errs = append(errs, s.lsm.Close())
 	}

@@ -36,7 +36,7 @@ func newPolicyRigLSM(t *testing.T, withLSM bool) *policyRig {
 }
 
 // newPolicyRigHooks loads the sensors with the given in-kernel hooks (BPF LSM,
-// or fentry where LSM is not asked for).
+// or the fmod_ret build where LSM is not asked for).
 func newPolicyRigHooks(t *testing.T, hooks Hooks) *policyRig {
 	t.Helper()
 	testenv.RequireRoot(t)
@@ -67,10 +67,10 @@ func (r *policyRig) caps() policy.Capabilities {
 // hookFlag is the flag of alerts from the loaded in-kernel hooks (0: syscall hooks).
 func (r *policyRig) hookFlag() uint32 {
 	switch {
-	case r.pol.HasLSM():
+	case r.pol.SecurityHooks() == "bpf_lsm":
 		return FlagLSM
-	case r.pol.HasFentry():
-		return FlagFentry
+	case r.pol.SecurityHooks() == "fmod_ret":
+		return FlagFmodRet
 	}
 	return 0
 }
@@ -135,15 +135,17 @@ func TestFileOpenFilteredInKernel(t *testing.T) {
 
 // The same through the BPF LSM hook, which carries every file rule where it works
 // (kernel matrix only: this host refuses BPF LSM).
-func TestFileOpenFilteredInLSM(t *testing.T) {
+func TestFileOpenFilteredInLSM(t *testing.T) { inSecurityBuilds(t, fileOpenFilteredInLSM) }
+
+func fileOpenFilteredInLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	fileFilterScenario(t, r)
-	assert.Contains(t, r.pol.Attached(), "lsm/file_open")
-	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where LSM carries the rules")
+	assert.Contains(t, r.pol.Attached(), r.pol.secHook("file_open").name)
+	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where the security hooks carry the rules")
 }
 
 func fileFilterScenario(t *testing.T, r *policyRig) {
@@ -152,7 +154,7 @@ func fileFilterScenario(t *testing.T, r *policyRig) {
 	require.NoError(t, os.Mkdir(watched, 0o700))
 	other := filepath.Join(dir, "other")
 	require.NoError(t, os.Mkdir(other, 0o700))
-	c := r.applyWith(t, r.caps(), r.pol.HasInKernelHooks(), `name: secrets
+	c := r.applyWith(t, r.caps(), r.pol.HasLSM(), `name: secrets
 rules:
   - event: file.open
     paths: [`+watched+`]
@@ -280,12 +282,14 @@ rules:
 // The BPF LSM hook refuses an open with EPERM while attached, and the file opens
 // again once it is detached. This host refuses LSM programs; the kernel matrix
 // (make test-vm) runs this on stock Debian kernels, where it must not skip.
-func TestFileOpenDenyLSM(t *testing.T) {
+func TestFileOpenDenyLSM(t *testing.T) { inSecurityBuilds(t, fileOpenDenyLSM) }
+
+func fileOpenDenyLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	require.True(t, r.pol.HasLSM())
 	dir := t.TempDir()
 	secret := filepath.Join(dir, "secret")
@@ -363,12 +367,14 @@ rules:
 
 // unlink, rename and chmod through the BPF LSM path hooks: reported on their
 // resolved paths, and an enforced deny refuses the unlink. Kernel matrix only.
-func TestFilePathEventsLSM(t *testing.T) {
+func TestFilePathEventsLSM(t *testing.T) { inSecurityBuilds(t, filePathEventsLSM) }
+
+func filePathEventsLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "w") + "/"
 	require.NoError(t, os.Mkdir(watched, 0o755))
@@ -421,12 +427,14 @@ rules:
 
 // process.exec deny through lsm/bprm_check_security: execve fails with EPERM
 // while attached and works after. Kernel matrix only.
-func TestExecDenyLSM(t *testing.T) {
+func TestExecDenyLSM(t *testing.T) { inSecurityBuilds(t, execDenyLSM) }
+
+func execDenyLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	dir := t.TempDir()
 	victim := filepath.Join(dir, "nc")
 	b, err := os.ReadFile(os.Args[0]) // this test binary: with -test.run=^$ it exits 0
@@ -477,25 +485,23 @@ func TestDirectLoadBuilds(t *testing.T) {
 	}
 	assert.Equal(t, want, r.pol.DirectLoads(), "kernel %d.%d", major, minor)
 	if vm {
-		f := newPolicyRigHooks(t, Hooks{Fentry: true})
-		require.True(t, f.pol.HasFentry())
-		assert.Equal(t, len(want) > 0, slices.Contains(f.pol.DirectLoads(), "fentry"), "the fentry sensor's build follows the same rule")
+		f := newPolicyRigHooks(t, Hooks{FmodRet: true})
+		require.Equal(t, "fmod_ret", f.pol.SecurityHooks())
+		assert.Equal(t, len(want) > 0, slices.Contains(f.pol.DirectLoads(), "lsm"), "the fmod_ret build follows the same rule")
 	}
 }
 
-// The fentry sensor (kernels with fentry but without BPF LSM) carries the file
-// rules like the LSM hook, in the kernel's open path, report only. This host
-// refuses fentry: the kernel matrix runs it, forcing fentry on kernels that also
-// have BPF LSM.
-func TestFileOpenFilteredInFentry(t *testing.T) {
-	testenv.RequireRoot(t)
-	if os.Getenv("VIGIL_VM_KERNEL") == "" {
-		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
+// securityBuilds are the two builds of the in-kernel hooks: BPF LSM programs,
+// and the same programs as fmod_ret on the security_* functions (kernels whose
+// BPF LSM is not active). The kernel matrix runs every in-kernel hook test on
+// both, the fmod_ret build forced on kernels that also have BPF LSM.
+var securityBuilds = []struct {
+	name  string
+	hooks Hooks
+}{{"bpf_lsm", Hooks{LSM: true}}, {"fmod_ret", Hooks{FmodRet: true}}}
+
+func inSecurityBuilds(t *testing.T, test func(*testing.T, Hooks)) {
+	for _, b := range securityBuilds {
+		t.Run(b.name, func(t *testing.T) { test(t, b.hooks) })
 	}
-	r := newPolicyRigHooks(t, Hooks{Fentry: true})
-	require.True(t, r.pol.HasFentry())
-	require.False(t, r.pol.HasLSM())
-	fileFilterScenario(t, r)
-	assert.Contains(t, r.pol.Attached(), "fentry/security_file_open")
-	assert.NotContains(t, r.pol.Attached(), "sys_exit", "no syscall-exit hook where fentry carries the rules")
 }

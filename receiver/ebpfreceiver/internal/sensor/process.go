@@ -34,7 +34,7 @@ const (
 	FlagKthread   = uint32(processVigilFlagsFLAG_KTHREAD)
 	FlagNoMM      = uint32(processVigilFlagsFLAG_NO_MM)
 	FlagLSM       = uint32(processVigilFlagsFLAG_LSM)
-	FlagFentry    = uint32(processVigilFlagsFLAG_FENTRY)
+	FlagFmodRet   = uint32(processVigilFlagsFLAG_FMOD_RET)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.

@@ -177,7 +177,7 @@ const (
 	processVigilFlagsFLAG_KTHREAD    processVigilFlags = 8
 	processVigilFlagsFLAG_NO_MM      processVigilFlags = 16
 	processVigilFlagsFLAG_LSM        processVigilFlags = 32
-	processVigilFlagsFLAG_FENTRY     processVigilFlags = 64
+	processVigilFlagsFLAG_FMOD_RET   processVigilFlags = 64
 )
 
 type processVigilOp uint32

@@ -53,7 +53,7 @@ rules:
 // (kernel matrix), where namespace.change stays on its tracepoints.
 func sysScenario(t *testing.T, r *policyRig) {
 	helper := copyHelper(t)
-	lsm := r.pol.HasInKernelHooks() // BPF LSM, or fentry
+	lsm := r.pol.HasLSM() // BPF LSM, or its fmod_ret build
 	c := r.applyWith(t, r.caps(), lsm, sysPolicy(helper, "post", "monitor"))
 	if lsm {
 		require.True(t, c.SysLSM[policy.EventPrivilegeChange])
@@ -87,7 +87,7 @@ func sysScenario(t *testing.T, r *policyRig) {
 		if ref.Rule == "ns" {
 			want = 0 // namespace.change stays on its tracepoints
 		}
-		assert.Equal(t, want, a.Flags&(FlagLSM|FlagFentry), "%s: reported by the expected hook", ref.Rule)
+		assert.Equal(t, want, a.Flags&(FlagLSM|FlagFmodRet), "%s: reported by the expected hook", ref.Rule)
 	}
 	require.Len(t, byRule["priv"], 1, "one raise (setresuid euid 65534 -> 0), no report for the lowering")
 	assert.Equal(t, uint64(0), byRule["priv"][0].Args[1], "euid 0")
@@ -111,35 +111,27 @@ func TestSysEventsInKernel(t *testing.T) {
 	sysScenario(t, newPolicyRig(t))
 }
 
-func TestSysEventsLSM(t *testing.T) {
+func TestSysEventsLSM(t *testing.T) { inSecurityBuilds(t, sysEventsLSM) }
+
+func sysEventsLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	sysScenario(t, newPolicyRigLSM(t, true))
-}
-
-func TestSysEventsFentry(t *testing.T) {
-	testenv.RequireRoot(t)
-	if os.Getenv("VIGIL_VM_KERNEL") == "" {
-		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
-	}
-	r := newPolicyRigHooks(t, Hooks{Fentry: true})
-	require.True(t, r.pol.HasFentry())
-	sysScenario(t, r)
-	assert.Contains(t, r.pol.Attached(), "fentry/security_task_fix_setuid")
-	assert.NotContains(t, r.pol.Attached(), "sys_enter_setresuid")
+	sysScenario(t, newPolicyRigHooks(t, hooks))
 }
 
 // deny on the BPF LSM hooks: the selected helper's privilege raise, ptrace
 // attach, BPF program load and module loads fail with EPERM while attached (and
 // are reported as applied), and work again once the hooks are detached.
-func TestSysDenyLSM(t *testing.T) {
+func TestSysDenyLSM(t *testing.T) { inSecurityBuilds(t, sysDenyLSM) }
+
+func sysDenyLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	helper := copyHelper(t)
 	p, err := policy.ParseBytes("deny.yaml", []byte(sysPolicy(helper, "deny", "enforce")))
 	require.NoError(t, err)

@@ -24,7 +24,7 @@ func fileWriteScenario(t *testing.T, r *policyRig) {
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "watched")
 	other := filepath.Join(dir, "other")
-	c := r.applyWith(t, r.caps(), r.pol.HasInKernelHooks(), `name: writes
+	c := r.applyWith(t, r.caps(), r.pol.HasLSM(), `name: writes
 rules:
   - name: w
     event: file.write
@@ -34,7 +34,7 @@ rules:
     paths: [`+watched+`]
     access: [write]
 `)
-	assert.Equal(t, r.pol.HasInKernelHooks(), c.writeOnLSM())
+	assert.Equal(t, r.pol.HasLSM(), c.writeOnLSM())
 	f, err := os.Create(other)
 	require.NoError(t, err)
 	for range 10000 {
@@ -69,7 +69,7 @@ rules:
 		case "o":
 			opens++
 		}
-		assert.Equal(t, r.hookFlag(), a.Flags&(FlagLSM|FlagFentry))
+		assert.Equal(t, r.hookFlag(), a.Flags&(FlagLSM|FlagFmodRet))
 	}
 	assert.Equal(t, 3, writes, "write, pwrite64, writev")
 	assert.Equal(t, 1, opens, "the open for write; the read-only open is not write access")
@@ -80,26 +80,30 @@ func TestFileWriteFilteredInKernel(t *testing.T) {
 	fileWriteScenario(t, newPolicyRig(t))
 }
 
-func TestFileWriteFilteredInLSM(t *testing.T) {
+func TestFileWriteFilteredInLSM(t *testing.T) { inSecurityBuilds(t, fileWriteFilteredInLSM) }
+
+func fileWriteFilteredInLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	fileWriteScenario(t, r)
-	assert.Contains(t, r.pol.Attached(), "lsm/file_permission")
+	assert.Contains(t, r.pol.Attached(), r.pol.secHook("file_permission").name)
 	assert.NotContains(t, r.pol.Attached(), "sys_exit")
 }
 
 // A file.write deny refuses each write with EPERM through lsm/file_permission,
 // also on a descriptor opened before the policy came: the write is checked, not
 // the open. The write works again once the hook is detached.
-func TestFileWriteDenyLSM(t *testing.T) {
+func TestFileWriteDenyLSM(t *testing.T) { inSecurityBuilds(t, fileWriteDenyLSM) }
+
+func fileWriteDenyLSM(t *testing.T, hooks Hooks) {
 	testenv.RequireRoot(t)
 	if os.Getenv("VIGIL_VM_KERNEL") == "" {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
-	r := newPolicyRigLSM(t, true)
+	r := newPolicyRigHooks(t, hooks)
 	dir := t.TempDir()
 	target := filepath.Join(dir, "target")
 	w, err := os.OpenFile(target, os.O_CREATE|os.O_WRONLY, 0o600)
@@ -124,16 +128,4 @@ rules:
 	require.NoError(t, r.pol.Close())
 	_, err = w.Write([]byte("y"))
 	require.NoError(t, err, "writes again after detach")
-}
-
-func TestFileWriteFilteredInFentry(t *testing.T) {
-	testenv.RequireRoot(t)
-	if os.Getenv("VIGIL_VM_KERNEL") == "" {
-		t.Skip("fentry is refused on this host: runs in the kernel matrix (make test-vm)")
-	}
-	r := newPolicyRigHooks(t, Hooks{Fentry: true})
-	require.True(t, r.pol.HasFentry())
-	fileWriteScenario(t, r)
-	assert.Contains(t, r.pol.Attached(), "fentry/security_file_permission")
-	assert.NotContains(t, r.pol.Attached(), "sys_exit")
 }
