@@ -3,7 +3,6 @@ package sensor
 import (
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -17,14 +16,7 @@ import (
 
 // copyHelper copies this test binary to a new path: a policy selecting that
 // path selects the helper runs, not the test process.
-func copyHelper(t *testing.T) string {
-	t.Helper()
-	b, err := os.ReadFile(os.Args[0])
-	require.NoError(t, err)
-	bin := filepath.Join(t.TempDir(), "vigil-helper")
-	require.NoError(t, os.WriteFile(bin, b, 0o755))
-	return bin
-}
+func copyHelper(t *testing.T) string { return testenv.CopyTestBinary(t, "") }
 
 // modulesLoadable says whether this kernel can load modules at all (this host
 // is built without CONFIG_MODULES: no module syscalls, nothing to report).

@@ -1,0 +1,182 @@
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// HelperEnv makes a test binary a helper that does one privileged operation and
+// prints its outcome: "ok", or the errno's number. Tests run a copy of their own
+// binary (CopyTestBinary) so that a policy can select the helper by its path
+// while the test process itself stays unselected.
+const HelperEnv = "VIGIL_TEST_HELPER"
+
+// RunHelperIfAsked is called first in a TestMain: in a helper run it does the
+// operation, prints its outcome and exits.
+func RunHelperIfAsked() {
+	act := os.Getenv(HelperEnv)
+	if act == "" {
+		return
+	}
+	err := helperDo(act)
+	var errno syscall.Errno
+	switch {
+	case err == nil:
+		fmt.Print("ok")
+	case errors.As(err, &errno):
+		fmt.Print(int(errno))
+	default:
+		fmt.Print("error: ", err)
+	}
+	os.Exit(0)
+}
+
+// CopyTestBinary copies the running test binary into dir (a new temporary
+// directory when dir is "") and returns the copy's path.
+func CopyTestBinary(t testing.TB, dir string) string {
+	t.Helper()
+	if dir == "" {
+		dir = t.TempDir()
+	}
+	b, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, "vigil-helper")
+	if err := os.WriteFile(bin, b, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return bin
+}
+
+// RunHelper runs bin as the helper for one action and returns its outcome; a
+// helper killed by a signal returns "killed: SIGNAL".
+func RunHelper(t testing.TB, bin, act string) string {
+	t.Helper()
+	cmd := exec.Command(bin)
+	cmd.Env = append(os.Environ(), HelperEnv+"="+act)
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return "killed: " + ws.Signal().String()
+		}
+	}
+	if err != nil {
+		t.Fatalf("helper %s %s: %v (%s)", bin, act, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// helperDo does one operation on the calling thread only (raw syscalls: Go's
+// own set*id calls would change, and report, every thread).
+func helperDo(act string) error {
+	runtime.LockOSThread()
+	keep := ^uintptr(0) // -1: unchanged id
+	if inner, ok := strings.CutPrefix(act, "in-pidns:"); ok {
+		// The action in a child in a new pid namespace: a "container" process.
+		return runSelf(inner, syscall.CLONE_NEWPID)
+	}
+	switch act {
+	case "noop":
+		return nil
+	case "setuid-lower": // euid 0 -> 65534: no privilege gained
+		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep))
+	case "setuid-raise": // euid 0 -> 65534 -> 0: the second call gains privilege
+		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep)); err != nil {
+			return fmt.Errorf("dropping: %w", err)
+		}
+		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 0, keep))
+	case "unshare":
+		return unix.Unshare(unix.CLONE_NEWUTS)
+	case "clone-newuts": // a child in a new UTS namespace (clone with CLONE_NEWUTS)
+		return runSelf("noop", syscall.CLONE_NEWUTS)
+	case "ptrace": // attach to a child of our own
+		child := exec.Command("/bin/sleep", "5")
+		if err := child.Start(); err != nil {
+			return err
+		}
+		defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+		return syscall.PtraceAttach(child.Process.Pid)
+	case "bpf": // BPF_PROG_LOAD of "r0 = 0; exit" as a socket filter
+		insns := [2]uint64{0xb7, 0x95}
+		license := []byte("GPL\x00")
+		var attr [128]byte
+		*(*uint32)(unsafe.Pointer(&attr[0])) = unix.BPF_PROG_TYPE_SOCKET_FILTER
+		*(*uint32)(unsafe.Pointer(&attr[4])) = 2
+		*(*uint64)(unsafe.Pointer(&attr[8])) = uint64(uintptr(unsafe.Pointer(&insns[0])))
+		*(*uint64)(unsafe.Pointer(&attr[16])) = uint64(uintptr(unsafe.Pointer(&license[0])))
+		fd, _, errno := unix.Syscall(unix.SYS_BPF, unix.BPF_PROG_LOAD, uintptr(unsafe.Pointer(&attr[0])), unsafe.Sizeof(attr))
+		runtime.KeepAlive(&insns)
+		runtime.KeepAlive(license)
+		if errno != 0 {
+			return errno
+		}
+		return unix.Close(int(fd))
+	case "module-file": // finit_module of a file that is no module (ENOEXEC unless refused first)
+		f, err := os.CreateTemp("", "vigil-not-a-module-*.ko")
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		_, err = f.Write(make([]byte, 4096))
+		if err := errors.Join(err, f.Close()); err != nil {
+			return err
+		}
+		// Read-only: a file open for writing anywhere is refused with ETXTBSY.
+		ro, err := os.Open(f.Name())
+		if err != nil {
+			return err
+		}
+		defer ro.Close()
+		return unix.FinitModule(int(ro.Fd()), "", 0)
+	case "module-mem": // init_module of bytes that are no module
+		return unix.InitModule(make([]byte, 4096), "")
+	case "connect-imds": // the cloud metadata endpoint, over HTTP
+		c, err := net.DialTimeout("tcp", "169.254.169.254:80", time.Second)
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	}
+	return fmt.Errorf("unknown helper action %q", act)
+}
+
+// runSelf runs this binary as the helper for act in a child with clone flags,
+// and returns the child's outcome as an error (nil for "ok").
+func runSelf(act string, cloneFlags uintptr) error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), HelperEnv+"="+act)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: cloneFlags}
+	out, err := cmd.Output()
+	if err != nil {
+		return err
+	}
+	if s := strings.TrimSpace(string(out)); s != "ok" {
+		var n int
+		if _, err := fmt.Sscanf(s, "%d", &n); err == nil {
+			return syscall.Errno(n)
+		}
+		return errors.New(s)
+	}
+	return nil
+}
+
+func rawErr(_, _ uintptr, errno syscall.Errno) error {
+	if errno != 0 {
+		return errno
+	}
+	return nil
+}
