@@ -48,7 +48,8 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 		_ = syscall.Kill(int(a.TGID), syscall.SIGKILL)
 	}
 	name := string(m.ref.Event)
-	r.tb.VigilReceiverEventsReceived.Add(ctx, 1, r.eventAttrs[eventAlert])
+	r.pending.received[eventAlert]++
+	r.pending.n++
 	out := &event{name: name, ktime: a.KTime, observed: observed, proc: p, match: m, alert: &a}
 	if m.ref.Action == policy.ActionCount && !m.applied {
 		return // count rules are metrics only (emit-all mode lands here)
@@ -88,14 +89,12 @@ func (r *logsReceiver) matchOf(kind int, rules uint64, applied bool) *match {
 		outcome = "monitored"
 	}
 	key := actionKey{ref, outcome}
-	opt, ok := r.actionAttrs[key]
-	if !ok {
+	if _, ok := r.actionAttrs[key]; !ok {
 		// Bounded: rules x outcomes of the policies ever loaded.
-		opt = metric.WithAttributeSet(attribute.NewSet(
+		r.actionAttrs[key] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
-		r.actionAttrs[key] = opt
 	}
-	r.tb.VigilReceiverPolicyActions.Add(context.Background(), 1, opt)
+	r.pending.actions[key]++ // added to the counter by flushCounts
 	return &match{ref: ref, applied: applied}
 }

@@ -98,7 +98,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 		// Policy matches carry a process summary; the full process (arguments,
 		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
 		if len(p.Args) > 0 {
-			a.PutStr("process.command_line", strings.Join(p.Args, " "))
+			a.PutStr("process.command_line", p.CommandLine)
 		}
 		a.PutInt("process.user.id", int64(e.alert.EUID))
 		a.PutInt("process.real_user.id", int64(e.alert.UID))
@@ -109,7 +109,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 		a.PutStr("process.executable.name", baseName(p.Executable))
 	}
 	args := p.Args // already redacted when cached
-	cmdline := strings.Join(args, " ")
+	cmdline := p.CommandLine
 	if len(args) > 0 {
 		a.PutStr("process.command_line", cmdline)
 		s := a.PutEmptySlice("process.command_args")
@@ -144,7 +144,7 @@ func (r *logsReceiver) fillRecord(lr plog.LogRecord, e *event, bootOffset int64)
 			a.PutStr("vigil.parent.executable.path", e.parent.Executable)
 		}
 		if len(e.parent.Args) > 0 {
-			a.PutStr("vigil.parent.command_line", strings.Join(e.parent.Args, " "))
+			a.PutStr("vigil.parent.command_line", e.parent.CommandLine)
 		}
 	}
 	if len(e.ancestors) > 0 {

@@ -16,6 +16,7 @@ type Process struct {
 	ParentExecID  string
 	Executable    string
 	Args          []string
+	CommandLine   string // Args joined by spaces, once (entries are shared and immutable)
 	Cwd           string
 	UID, GID      uint32 // real ids
 	EUID, EGID    uint32
@@ -94,7 +95,7 @@ func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, 
 		UID: uid, GID: gid, EUID: euid, EGID: egid}
 	if parent, ok := c.Get(ppid); ok {
 		p.ParentExecID = parent.ExecID
-		p.Executable, p.Args, p.Cwd = parent.Executable, parent.Args, parent.Cwd
+		p.Executable, p.Args, p.CommandLine, p.Cwd = parent.Executable, parent.Args, parent.CommandLine, parent.Cwd
 		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
 		p.ArgsTruncated, p.Redacted = parent.ArgsTruncated, parent.Redacted
 	}
