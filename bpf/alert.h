@@ -115,4 +115,65 @@ static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *
 	send_alert_sig(a, mc, emit_all, denied, 1);
 }
 
+/*
+ * Which hook reports: a syscall tracepoint, a BPF LSM hook, or an fmod_ret
+ * program on a security_* function. The last two can refuse.
+ */
+#define HOOK_SYSCALL 0
+#define HOOK_LSM 1
+#define HOOK_FMODRET 2
+
+static __always_inline __u32 hook_flag(const int hook)
+{
+	return hook == HOOK_LSM ? FLAG_LSM : hook == HOOK_FMODRET ? FLAG_FMOD_RET : 0;
+}
+
+/*
+ * file_decide takes the rules of mask for one file event of a task that policies
+ * pol select, on a resolved (mnt, dentry): the top-directory test, the path's
+ * rules, the rules' own filters, and the alert. match_access is the event's
+ * access (read 1, write 2; 0 for the path events), access what the alert reports
+ * (open flags, mode, rename side). Returns 0 (no rule), 1 (reported) or 2 (deny:
+ * only a security hook, which then refuses with EPERM).
+ */
+static __always_inline int file_decide(struct selector_cfg *sel, struct task_struct *task, __u64 pol, __u64 mask,
+				       struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
+				       __u32 access, const int hook)
+{
+	if (sel->top_filter && !top_dir_watched(mnt, dentry))
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	__u32 trunc = 0;
+	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	struct match_ctx mc = {
+		.kind = KIND_FILE,
+		.event = event,
+		.policies = pol,
+		.access = match_access,
+		.candidates = (paths | sel->any_filter[KIND_FILE]) & mask,
+	};
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	fill_alert_task(a, task);
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	a->hdr.flags |= hook_flag(hook);
+	a->kind = KIND_FILE;
+	a->event = event;
+	a->access = access;
+	a->family = 0;
+	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
+		send_alert(a, &mc, 0, 1);
+		return 2;
+	}
+	send_alert(a, &mc, 0, 0);
+	return 1;
+}
+
 #endif

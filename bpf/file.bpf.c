@@ -87,29 +87,8 @@ static __always_inline int on_write(long fd)
 	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0;
-	if (sel->top_filter && !top_dir_watched(RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry)))
-		return 0;
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
-		return 0;
-	__u32 trunc = 0;
-	__u64 paths = file_rules(s, f, &trunc);
-	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_WRITE, .access = 2, .policies = pol};
-	mc.candidates = (paths | sel->any_filter[KIND_FILE]) & rules;
-	if (!mc.candidates)
-		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
-	if (!mc.any)
-		return 0;
-	struct vigil_alert *a = &s->a;
-	fill_alert_task(a, task);
-	if (trunc)
-		a->hdr.flags |= FLAG_TRUNC_PATH;
-	a->kind = KIND_FILE;
-	a->event = EV_FILE_WRITE;
-	a->access = RD(struct file, f, f_flags);
-	a->family = 0;
-	send_alert(a, &mc, 0, 0);
+	file_decide(sel, task, pol, rules, RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry), EV_FILE_WRITE,
+		    2, RD(struct file, f, f_flags), HOOK_SYSCALL);
 	return 0;
 }
 

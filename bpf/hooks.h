@@ -16,12 +16,11 @@
 #include "sys.h"
 
 /*
- * on_path decides the file rules of one event on a resolved path: file.open on
- * the file being opened, file.write on the file written, and file.unlink,
- * file.rename, file.chmod on the LSM path hooks (CONFIG_SECURITY_PATH), where the
- * dentry and the mount of its directory give the path. match_access is the
- * event's access (read 1, write 2; 0 for the path events), access what the alert
- * reports (open flags, mode, rename side).
+ * on_path decides the file rules of the security hooks (lsm_rules) for one event
+ * on a resolved path: file.open on the file being opened, file.write on the file
+ * written, and file.unlink, file.rename, file.chmod on the path hooks
+ * (CONFIG_SECURITY_PATH), where the dentry and the mount of its directory give
+ * the path.
  */
 static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
 				   __u32 access, const int hook)
@@ -33,40 +32,7 @@ static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, 
 	__u64 pol = current_policies(sel, task, KIND_FILE);
 	if (!pol)
 		return 0;
-	if (sel->top_filter && !top_dir_watched(mnt, dentry))
-		return 0;
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
-		return 0;
-	__u32 trunc = 0;
-	__u64 paths = path_rules(s, mnt, dentry, &trunc);
-	struct match_ctx mc = {
-		.kind = KIND_FILE,
-		.event = event,
-		.policies = pol,
-		.access = match_access,
-		.candidates = (paths | sel->any_filter[KIND_FILE]) & sel->lsm_rules[KIND_FILE],
-	};
-	if (!mc.candidates)
-		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
-	if (!mc.any)
-		return 0;
-	struct vigil_alert *a = &s->a;
-	fill_alert_task(a, task);
-	if (trunc)
-		a->hdr.flags |= FLAG_TRUNC_PATH;
-	a->hdr.flags |= hook_flag(hook);
-	a->kind = KIND_FILE;
-	a->event = event;
-	a->access = access;
-	a->family = 0;
-	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
-		send_alert(a, &mc, 0, 1);
-		return 2;
-	}
-	send_alert(a, &mc, 0, 0);
-	return 1;
+	return file_decide(sel, task, pol, sel->lsm_rules[KIND_FILE], mnt, dentry, event, match_access, access, hook);
 }
 
 /* file.open: the file being opened. */

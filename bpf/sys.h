@@ -13,19 +13,6 @@
 #include "alert.h"
 
 /*
- * Which hook reports: a syscall tracepoint, a BPF LSM hook, or an fmod_ret
- * program on a security_* function. The last two can refuse.
- */
-#define HOOK_SYSCALL 0
-#define HOOK_LSM 1
-#define HOOK_FMODRET 2
-
-static __always_inline __u32 hook_flag(const int hook)
-{
-	return hook == HOOK_LSM ? FLAG_LSM : hook == HOOK_FMODRET ? FLAG_FMOD_RET : 0;
-}
-
-/*
  * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
  * (x86_64 number) the event comes from, a0..a2 what the event reports, f a file
  * whose path is reported (kernel.module_load from a file), or 0. Returns 0 (no
