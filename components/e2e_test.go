@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 )
@@ -114,6 +115,47 @@ func readPeer(t *testing.T, path string) []plog.LogRecord {
 	return out
 }
 
+// policyActions sums the last vigil_receiver_policy_actions data points of a
+// rule in the peer's OTLP JSON metrics (a cumulative counter: the last is the total).
+func policyActions(t *testing.T, path, rule string) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var last int64
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 64<<20)
+	var um pmetric.JSONUnmarshaler
+	for sc.Scan() {
+		md, err := um.UnmarshalMetrics(sc.Bytes())
+		if err != nil {
+			continue // a line still being written
+		}
+		rms := md.ResourceMetrics()
+		for i := 0; i < rms.Len(); i++ {
+			sms := rms.At(i).ScopeMetrics()
+			for j := 0; j < sms.Len(); j++ {
+				ms := sms.At(j).Metrics()
+				for k := 0; k < ms.Len(); k++ {
+					m := ms.At(k)
+					if m.Name() != "vigil_receiver_policy_actions" || m.Type() != pmetric.MetricTypeSum {
+						continue
+					}
+					dps := m.Sum().DataPoints()
+					for d := 0; d < dps.Len(); d++ {
+						if r, ok := dps.At(d).Attributes().Get("rule"); ok && r.Str() == rule {
+							last = dps.At(d).IntValue()
+						}
+					}
+				}
+			}
+		}
+	}
+	return last
+}
+
 // sensorPrograms counts loaded BPF programs named like our process sensor's.
 func sensorPrograms(t *testing.T) int {
 	t.Helper()
@@ -136,14 +178,21 @@ func sensorPrograms(t *testing.T) int {
 }
 
 // TestE2EProcessEventsReachOTLPPeer runs the ocb-built distribution with the eBPF
-// receiver exporting over OTLP/gRPC to a second collector process on loopback,
-// and reads back what the peer wrote.
+// receiver (and one policy) exporting over OTLP/gRPC to a second collector
+// process on loopback, logs and its own metrics, and reads back what the peer
+// wrote.
 func TestE2EProcessEventsReachOTLPPeer(t *testing.T) {
 	bin := collectorBinary(t)
 	dir := t.TempDir()
 	peerAddr, health := freePort(t), freePort(t)
-	peerOut := filepath.Join(dir, "peer.json")
-	env := []string{"PEER_ENDPOINT=" + peerAddr, "PEER_OUTPUT=" + peerOut, "HEALTH_ENDPOINT=" + health}
+	peerOut, peerMetrics := filepath.Join(dir, "peer.json"), filepath.Join(dir, "peer-metrics.json")
+	policies, watched := filepath.Join(dir, "policies"), filepath.Join(dir, "watched")
+	require.NoError(t, os.Mkdir(policies, 0o755))
+	require.NoError(t, os.Mkdir(watched, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(policies, "e2e.yaml"), []byte(
+		"name: e2e\nrules:\n  - name: watched\n    event: file.open\n    paths: ["+watched+"/]\n"), 0o600))
+	env := []string{"PEER_ENDPOINT=" + peerAddr, "PEER_OUTPUT=" + peerOut, "PEER_METRICS_OUTPUT=" + peerMetrics,
+		"HEALTH_ENDPOINT=" + health, "POLICY_DIR=" + policies}
 	before := sensorPrograms(t)
 
 	peer := startCollector(t, bin, filepath.Join("..", "testdata", "e2e", "peer.yaml"), env...)
@@ -180,6 +229,25 @@ func TestE2EProcessEventsReachOTLPPeer(t *testing.T) {
 		}
 		return execRec != (plog.LogRecord{}) && exitRec != (plog.LogRecord{})
 	}, 30*time.Second, 200*time.Millisecond, "exec and exit records must reach the OTLP peer")
+
+	// A policy event: an open in the watched directory is a file.open record at
+	// the peer, and the policy action is counted in the OTLP metrics.
+	secret := filepath.Join(watched, "secret")
+	require.NoError(t, os.WriteFile(secret, []byte("x"), 0o600))
+	var openRec plog.LogRecord
+	require.Eventually(t, func() bool {
+		for _, lr := range readPeer(t, peerOut) {
+			if p, ok := lr.Attributes().Get("file.path"); ok && lr.EventName() == "file.open" && p.Str() == secret {
+				openRec = lr
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 200*time.Millisecond, "the policy's file.open record must reach the OTLP peer")
+	rule, _ := openRec.Attributes().Get("security_rule.name")
+	assert.Equal(t, "watched", rule.Str())
+	require.Eventually(t, func() bool { return policyActions(t, peerMetrics, "watched") >= 1 }, 30*time.Second,
+		200*time.Millisecond, "vigil_receiver_policy_actions must reach the OTLP peer as a metric")
 
 	cl, _ := execRec.Attributes().Get("process.command_line")
 	assert.Equal(t, "/bin/sh -c exit 5 "+marker+" --token=***", cl.Str(), "redacted by default")
