@@ -26,51 +26,45 @@ static __always_inline int raises(unsigned long a, __u32 cur)
 	return (int)a == 0 && cur != 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_setuid")
-int sys_setuid(struct trace_event_raw_sys_enter *ctx)
+/*
+ * A set*id call asking for id 0 in one of its first n arguments while the
+ * effective id (uid, or gid) is not 0. Tracepoints see the request: the LSM and
+ * fmod_ret hooks see the credentials actually committed.
+ */
+static __always_inline int on_setid(struct trace_event_raw_sys_enter *ctx, long nr, const int gid, const int n)
 {
 	ARGS(ctx, a);
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	if (!raises(a[0], BPF_CORE_READ(t, cred, euid.val)))
+	__u32 e = gid ? BPF_CORE_READ(t, cred, egid.val) : BPF_CORE_READ(t, cred, euid.val);
+	if (!raises(a[0], e) && !(n > 1 && raises(a[1], e)) && !(n > 2 && raises(a[2], e)))
 		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 105, a[0], 0, 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, nr, a[0], n > 1 ? a[1] : 0, n > 2 ? a[2] : 0, 0);
 	return 0;
 }
+
+SEC("tracepoint/syscalls/sys_enter_setuid")
+int sys_setuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 105, 0, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_setreuid")
-int sys_setreuid(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	__u32 e = BPF_CORE_READ(t, cred, euid.val);
-	if (!raises(a[0], e) && !raises(a[1], e))
-		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 113, a[0], a[1], 0, 0);
-	return 0;
-}
+int sys_setreuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 113, 0, 2); }
 
 SEC("tracepoint/syscalls/sys_enter_setresuid")
-int sys_setresuid(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	__u32 e = BPF_CORE_READ(t, cred, euid.val);
-	if (!raises(a[0], e) && !raises(a[1], e) && !raises(a[2], e))
-		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 117, a[0], a[1], a[2], 0);
-	return 0;
-}
+int sys_setresuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 117, 0, 3); }
+
+SEC("tracepoint/syscalls/sys_enter_setfsuid")
+int sys_setfsuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 122, 0, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_setgid")
-int sys_setgid(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	if (!raises(a[0], BPF_CORE_READ(t, cred, egid.val)))
-		return 0;
-	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 106, a[0], 0, 0, 0);
-	return 0;
-}
+int sys_setgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 106, 1, 1); }
+
+SEC("tracepoint/syscalls/sys_enter_setregid")
+int sys_setregid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 114, 1, 2); }
+
+SEC("tracepoint/syscalls/sys_enter_setresgid")
+int sys_setresgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 119, 1, 3); }
+
+SEC("tracepoint/syscalls/sys_enter_setfsgid")
+int sys_setfsgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 123, 1, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_capset")
 int sys_capset(struct trace_event_raw_sys_enter *ctx)

@@ -99,6 +99,11 @@ func helperDo(act string) error {
 			return fmt.Errorf("dropping: %w", err)
 		}
 		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 0, keep))
+	case "setgid-raise": // egid 0 -> 65534 -> 0
+		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 65534, keep)); err != nil {
+			return fmt.Errorf("dropping: %w", err)
+		}
+		return rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 0, keep))
 	case "unshare":
 		return unix.Unshare(unix.CLONE_NEWUTS)
 	case "clone-newuts": // a child in a new UTS namespace (clone with CLONE_NEWUTS)

@@ -154,7 +154,10 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 	o := &s.sys
 	return map[policy.Event][]tp{
 		policy.EventPrivilegeChange: {{"sys_enter_setuid", o.SysSetuid}, {"sys_enter_setreuid", o.SysSetreuid},
-			{"sys_enter_setresuid", o.SysSetresuid}, {"sys_enter_setgid", o.SysSetgid}, {"sys_enter_capset", o.SysCapset}},
+			{"sys_enter_setresuid", o.SysSetresuid}, {"sys_enter_setfsuid", o.SysSetfsuid},
+			{"sys_enter_setgid", o.SysSetgid}, {"sys_enter_setregid", o.SysSetregid},
+			{"sys_enter_setresgid", o.SysSetresgid}, {"sys_enter_setfsgid", o.SysSetfsgid},
+			{"sys_enter_capset", o.SysCapset}},
 		policy.EventNamespaceChange: {{"sys_enter_setns", o.SysSetns}, {"sys_enter_unshare", o.SysUnshare},
 			{"sys_enter_clone", o.SysClone}, {"sys_enter_clone3", o.SysClone3}},
 		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},

@@ -51,7 +51,7 @@ func sysScenario(t *testing.T, r *policyRig) {
 		require.True(t, c.SysLSM[policy.EventPrivilegeChange])
 		require.False(t, c.SysLSM[policy.EventNamespaceChange])
 	}
-	actions := []string{"setuid-lower", "setuid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
+	actions := []string{"setuid-lower", "setuid-raise", "setgid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
 	if modulesLoadable() {
 		actions = append(actions, "module-file", "module-mem")
 	} else {
@@ -81,8 +81,13 @@ func sysScenario(t *testing.T, r *policyRig) {
 		}
 		assert.Equal(t, want, a.Flags&(FlagLSM|FlagFmodRet), "%s: reported by the expected hook", ref.Rule)
 	}
-	require.Len(t, byRule["priv"], 1, "one raise (setresuid euid 65534 -> 0), no report for the lowering")
-	assert.Equal(t, uint64(0), byRule["priv"][0].Args[1], "euid 0")
+	require.Len(t, byRule["priv"], 2, "two raises (setresuid euid, setresgid egid 65534 -> 0), no report for the lowering")
+	var nrs []uint32
+	for _, a := range byRule["priv"] {
+		assert.Equal(t, uint64(0), a.Args[1], "euid or egid 0")
+		nrs = append(nrs, a.Access)
+	}
+	assert.ElementsMatch(t, []uint32{117, 119}, nrs, "setresuid and setresgid")
 	require.Len(t, byRule["ns"], 2, "unshare and clone with CLONE_NEWUTS")
 	require.Len(t, byRule["ptrace"], 1)
 	assert.NotZero(t, byRule["ptrace"][0].Args[1], "target pid")

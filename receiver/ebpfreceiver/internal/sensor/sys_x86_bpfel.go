@@ -147,8 +147,12 @@ const (
 	sysProgSysFinitModule  = "sys_finit_module"
 	sysProgSysInitModule   = "sys_init_module"
 	sysProgSysPtrace       = "sys_ptrace"
+	sysProgSysSetfsgid     = "sys_setfsgid"
+	sysProgSysSetfsuid     = "sys_setfsuid"
 	sysProgSysSetgid       = "sys_setgid"
 	sysProgSysSetns        = "sys_setns"
+	sysProgSysSetregid     = "sys_setregid"
+	sysProgSysSetresgid    = "sys_setresgid"
 	sysProgSysSetresuid    = "sys_setresuid"
 	sysProgSysSetreuid     = "sys_setreuid"
 	sysProgSysSetuid       = "sys_setuid"
@@ -206,8 +210,12 @@ type sysProgramSpecs struct {
 	SysFinitModule *ebpf.ProgramSpec `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.ProgramSpec `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.ProgramSpec `ebpf:"sys_ptrace"`
+	SysSetfsgid    *ebpf.ProgramSpec `ebpf:"sys_setfsgid"`
+	SysSetfsuid    *ebpf.ProgramSpec `ebpf:"sys_setfsuid"`
 	SysSetgid      *ebpf.ProgramSpec `ebpf:"sys_setgid"`
 	SysSetns       *ebpf.ProgramSpec `ebpf:"sys_setns"`
+	SysSetregid    *ebpf.ProgramSpec `ebpf:"sys_setregid"`
+	SysSetresgid   *ebpf.ProgramSpec `ebpf:"sys_setresgid"`
 	SysSetresuid   *ebpf.ProgramSpec `ebpf:"sys_setresuid"`
 	SysSetreuid    *ebpf.ProgramSpec `ebpf:"sys_setreuid"`
 	SysSetuid      *ebpf.ProgramSpec `ebpf:"sys_setuid"`
@@ -331,8 +339,12 @@ type sysPrograms struct {
 	SysFinitModule *ebpf.Program `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.Program `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.Program `ebpf:"sys_ptrace"`
+	SysSetfsgid    *ebpf.Program `ebpf:"sys_setfsgid"`
+	SysSetfsuid    *ebpf.Program `ebpf:"sys_setfsuid"`
 	SysSetgid      *ebpf.Program `ebpf:"sys_setgid"`
 	SysSetns       *ebpf.Program `ebpf:"sys_setns"`
+	SysSetregid    *ebpf.Program `ebpf:"sys_setregid"`
+	SysSetresgid   *ebpf.Program `ebpf:"sys_setresgid"`
 	SysSetresuid   *ebpf.Program `ebpf:"sys_setresuid"`
 	SysSetreuid    *ebpf.Program `ebpf:"sys_setreuid"`
 	SysSetuid      *ebpf.Program `ebpf:"sys_setuid"`
@@ -348,8 +360,12 @@ func (p *sysPrograms) Close() error {
 		p.SysFinitModule,
 		p.SysInitModule,
 		p.SysPtrace,
+		p.SysSetfsgid,
+		p.SysSetfsuid,
 		p.SysSetgid,
 		p.SysSetns,
+		p.SysSetregid,
+		p.SysSetresgid,
 		p.SysSetresuid,
 		p.SysSetreuid,
 		p.SysSetuid,
