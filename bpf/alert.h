@@ -129,6 +129,21 @@ static __always_inline __u32 hook_flag(const int hook)
 }
 
 /*
+ * send_verdict emits the alert of a match and returns 1, or, when a security hook
+ * meets a deny rule in enforce mode, emits it as applied and returns 2: the hook
+ * then refuses the operation with EPERM.
+ */
+static __always_inline int send_verdict(struct vigil_alert *a, struct match_ctx *mc, const int hook)
+{
+	if (hook != HOOK_SYSCALL && mc->action == ACT_DENY && mc->enforce) {
+		send_alert(a, mc, 0, 1);
+		return 2;
+	}
+	send_alert(a, mc, 0, 0);
+	return 1;
+}
+
+/*
  * file_decide takes the rules of mask for one file event of a task that policies
  * pol select, on a resolved (mnt, dentry): the top-directory test, the path's
  * rules, the rules' own filters, and the alert. match_access is the event's
@@ -168,12 +183,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 	a->event = event;
 	a->access = access;
 	a->family = 0;
-	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
-		send_alert(a, &mc, 0, 1);
-		return 2;
-	}
-	send_alert(a, &mc, 0, 0);
-	return 1;
+	return send_verdict(a, &mc, hook);
 }
 
 #endif

@@ -119,17 +119,12 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	fill_alert_task(a, task);
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
-	a->hdr.flags |= FLAG_LSM;
+	a->hdr.flags |= hook_flag(THIS_HOOK);
 	a->kind = KIND_EXEC;
 	a->event = EV_PROCESS_EXEC;
 	a->access = 0;
 	a->family = 0;
-	if (mc.action == ACT_DENY && mc.enforce) {
-		send_alert(a, &mc, 0, 1);
-		return -EPERM;
-	}
-	send_alert(a, &mc, 0, 0);
-	return 0;
+	return send_verdict(a, &mc, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /* file.write: a deny makes the write fail with EPERM, also on a descriptor opened earlier. */

@@ -62,12 +62,7 @@ static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned 
 		if (trunc)
 			a->hdr.flags |= FLAG_TRUNC_PATH;
 	}
-	if (hook != HOOK_SYSCALL && mc.action == ACT_DENY && mc.enforce) {
-		send_alert(a, &mc, 0, 1);
-		return 2;
-	}
-	send_alert(a, &mc, 0, 0);
-	return 1;
+	return send_verdict(a, &mc, hook);
 }
 
 #endif

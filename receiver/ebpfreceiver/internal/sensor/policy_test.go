@@ -459,6 +459,7 @@ func execDenyLSM(t *testing.T, hooks Hooks) {
 	require.Len(t, got, 1)
 	assert.True(t, got[0].Applied)
 	assert.Equal(t, KindExec, got[0].Kind)
+	assert.Equal(t, r.hookFlag(), got[0].Flags&(FlagLSM|FlagFmodRet), "reported by the hook that refused")
 
 	require.NoError(t, r.pol.Close())
 	require.NoError(t, exec.Command(victim, "-test.run=^$").Run(), "runs again after detach")
