@@ -26,9 +26,7 @@ static __always_inline int on_open(long fd)
 	if (!emit_all) {
 		if (!sel->kind_policies[KIND_FILE])
 			return 0;
-		__u32 key = EV_FILE_OPEN;
-		__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
-		if (!cand || !(*cand & ~sel->lsm_rules[KIND_FILE]))
+		if (!(event_rules_of(EV_FILE_OPEN) & ~sel->lsm_rules[KIND_FILE]))
 			return 0; /* no file.open rule on this hook (only writes, or all in LSM) */
 		pol = current_policies(sel, task, KIND_FILE);
 		if (!pol)
@@ -73,11 +71,7 @@ static __always_inline int on_write(long fd)
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->kind_policies[KIND_FILE])
 		return 0;
-	__u32 key = EV_FILE_WRITE;
-	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
-	if (!cand)
-		return 0;
-	__u64 rules = *cand & ~sel->lsm_rules[KIND_FILE];
+	__u64 rules = event_rules_of(EV_FILE_WRITE) & ~sel->lsm_rules[KIND_FILE];
 	if (!rules)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
@@ -110,10 +104,10 @@ static __always_inline int on_write(long fd)
 SEC("tp_btf/sys_exit")
 int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 {
-	long nr = BPF_CORE_READ(regs, orig_ax);
+	long nr = regs->orig_ax; /* a BTF pointer: a direct load, no helper call per syscall */
 	if (nr == NR_openat || nr == NR_open || nr == NR_openat2)
 		return on_open(ret);
 	if (ret > 0 && (nr == NR_write || nr == NR_pwrite64 || nr == NR_writev || nr == NR_pwritev || nr == NR_pwritev2))
-		return on_write(BPF_CORE_READ(regs, di));
+		return on_write(regs->di);
 	return 0;
 }

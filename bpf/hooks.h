@@ -53,27 +53,10 @@ static __always_inline int hook_file_permission(struct file *file, int mask, con
 {
 	if (!(mask & MAY_WRITE))
 		return 0;
-	__u32 key = EV_FILE_WRITE;
-	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
-	if (!cand || !*cand)
+	if (!event_rules_of(EV_FILE_WRITE))
 		return 0;
 	return on_path(file->f_path.mnt, file->f_path.dentry, EV_FILE_WRITE, 2, file->f_flags, hook);
 }
-
-/* x86_64 syscall numbers, reported as vigil.syscall.number. */
-#define NR_setuid 105
-#define NR_setgid 106
-#define NR_setreuid 113
-#define NR_setregid 114
-#define NR_setresuid 117
-#define NR_setresgid 119
-#define NR_setfsuid 122
-#define NR_setfsgid 123
-#define NR_capset 126
-#define NR_ptrace 101
-#define NR_init_module 175
-#define NR_finit_module 313
-#define NR_bpf 321
 
 /* The setid flags of task_fix_setuid/task_fix_setgid. */
 #define LSM_SETID_ID 1
@@ -135,7 +118,6 @@ static __always_inline int hook_capset(const struct cred *old, const kernel_cap_
 }
 
 #define PTRACE_MODE_ATTACH 0x02
-#define PTRACE_ATTACH 16
 
 /*
  * process.ptrace: attach-level access to another process (PTRACE_ATTACH and
@@ -167,8 +149,6 @@ static __always_inline int hook_kernel_load_data(int id, const int hook)
 		return 0;
 	return on_sys(EV_MODULE_LOAD, hook, NR_init_module, 0, 0, 0, 0);
 }
-
-#define BPF_PROG_LOAD_CMD 5
 
 /* bpf.load: BPF_PROG_LOAD, reported with the program type and instruction count. */
 static __always_inline int hook_bpf(int cmd, union bpf_attr *attr, const int hook)

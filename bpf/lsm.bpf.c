@@ -4,8 +4,8 @@
  * BPF LSM sensor (or its fmod_ret build, below): file.open, file.write, file.unlink, file.rename, file.chmod,
  * process.exec deny, and the syscall-kind events privilege.change,
  * kernel.module_load, bpf.load and process.ptrace (the decisions are in
- * hooks.h, shared with the fentry sensor). Loaded only on kernels where BPF LSM
- * works (the capability probe decides). Each hook runs on the object itself
+ * hooks.h). Loaded where BPF LSM works, or as its fmod_ret build where only BPF
+ * trampolines do (the capability probe decides). Each hook runs on the object itself
  * (the file being opened, the credentials about to be committed): a deny
  * refuses the operation with EPERM, with no TOCTOU between what is checked and
  * what is done. Where it is loaded it carries every rule it can (the lsm_rules

@@ -12,8 +12,6 @@
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
-#define BPF_PROG_LOAD_CMD 5
-#define PTRACE_ATTACH 16
 #define PTRACE_SEIZE 0x4206
 #define CLONE_NEW_MASK (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080)
 
@@ -43,34 +41,34 @@ static __always_inline int on_setid(struct trace_event_raw_sys_enter *ctx, long 
 }
 
 SEC("tracepoint/syscalls/sys_enter_setuid")
-int sys_setuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 105, 0, 1); }
+int sys_setuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setuid, 0, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_setreuid")
-int sys_setreuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 113, 0, 2); }
+int sys_setreuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setreuid, 0, 2); }
 
 SEC("tracepoint/syscalls/sys_enter_setresuid")
-int sys_setresuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 117, 0, 3); }
+int sys_setresuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setresuid, 0, 3); }
 
 SEC("tracepoint/syscalls/sys_enter_setfsuid")
-int sys_setfsuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 122, 0, 1); }
+int sys_setfsuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setfsuid, 0, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_setgid")
-int sys_setgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 106, 1, 1); }
+int sys_setgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setgid, 1, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_setregid")
-int sys_setregid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 114, 1, 2); }
+int sys_setregid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setregid, 1, 2); }
 
 SEC("tracepoint/syscalls/sys_enter_setresgid")
-int sys_setresgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 119, 1, 3); }
+int sys_setresgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setresgid, 1, 3); }
 
 SEC("tracepoint/syscalls/sys_enter_setfsgid")
-int sys_setfsgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, 123, 1, 1); }
+int sys_setfsgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setfsgid, 1, 1); }
 
 SEC("tracepoint/syscalls/sys_enter_capset")
 int sys_capset(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, 126, a[0], a[1], 0, 0);
+	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, NR_capset, a[0], a[1], 0, 0);
 	return 0;
 }
 
@@ -78,7 +76,7 @@ SEC("tracepoint/syscalls/sys_enter_setns")
 int sys_setns(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 308, a[0], a[1], 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, NR_setns, a[0], a[1], 0, 0);
 	return 0;
 }
 
@@ -88,7 +86,7 @@ int sys_unshare(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 272, a[0], 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, NR_unshare, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -96,7 +94,7 @@ SEC("tracepoint/syscalls/sys_enter_init_module")
 int sys_init_module(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, 175, 0, a[1], 0, 0);
+	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, NR_init_module, 0, a[1], 0, 0);
 	return 0;
 }
 
@@ -104,7 +102,7 @@ SEC("tracepoint/syscalls/sys_enter_finit_module")
 int sys_finit_module(struct trace_event_raw_sys_enter *ctx)
 {
 	ARGS(ctx, a);
-	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, 313, a[0], 0, a[2], 0);
+	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, NR_finit_module, a[0], 0, a[2], 0);
 	return 0;
 }
 
@@ -114,7 +112,7 @@ int sys_bpf(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (a[0] != BPF_PROG_LOAD_CMD)
 		return 0;
-	on_sys(EV_BPF_LOAD, HOOK_SYSCALL, 321, a[0], 0, 0, 0);
+	on_sys(EV_BPF_LOAD, HOOK_SYSCALL, NR_bpf, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -125,7 +123,7 @@ int sys_ptrace(struct trace_event_raw_sys_enter *ctx)
 	long req = a[0];
 	if (req != PTRACE_ATTACH && req != PTRACE_SEIZE)
 		return 0;
-	on_sys(EV_PTRACE, HOOK_SYSCALL, 101, req, a[1], 0, 0);
+	on_sys(EV_PTRACE, HOOK_SYSCALL, NR_ptrace, req, a[1], 0, 0);
 	return 0;
 }
 
@@ -136,7 +134,7 @@ int sys_clone(struct trace_event_raw_sys_enter *ctx)
 	ARGS(ctx, a);
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 56, a[0], 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, NR_clone, a[0], 0, 0, 0);
 	return 0;
 }
 
@@ -149,6 +147,6 @@ int sys_clone3(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	if (!(flags & CLONE_NEW_MASK))
 		return 0;
-	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, 435, flags, 0, 0, 0);
+	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, NR_clone3, flags, 0, 0, 0);
 	return 0;
 }

@@ -12,6 +12,28 @@
 
 #include "alert.h"
 
+/* x86_64 syscall numbers, reported as vigil.syscall.number. */
+#define NR_ptrace 101
+#define NR_setuid 105
+#define NR_setgid 106
+#define NR_setreuid 113
+#define NR_setregid 114
+#define NR_setresuid 117
+#define NR_setresgid 119
+#define NR_setfsuid 122
+#define NR_setfsgid 123
+#define NR_capset 126
+#define NR_unshare 272
+#define NR_init_module 175
+#define NR_setns 308
+#define NR_finit_module 313
+#define NR_bpf 321
+#define NR_clone 56
+#define NR_clone3 435
+
+#define BPF_PROG_LOAD_CMD 5
+#define PTRACE_ATTACH 16
+
 /*
  * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
  * (x86_64 number) the event comes from, a0..a2 what the event reports, f a file
@@ -24,12 +46,8 @@ static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned 
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->kind_policies[KIND_SYS])
 		return 0;
-	__u32 key = event;
-	__u64 *cand = bpf_map_lookup_elem(&event_rules, &key);
-	if (!cand)
-		return 0;
 	__u64 lsm_mask = sel->lsm_rules[KIND_SYS];
-	__u64 c = *cand & (hook != HOOK_SYSCALL ? lsm_mask : ~lsm_mask);
+	__u64 c = event_rules_of(event) & (hook != HOOK_SYSCALL ? lsm_mask : ~lsm_mask);
 	if (!c)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();

@@ -232,6 +232,13 @@ struct {
 	__type(value, __u64);
 } event_rules SEC(".maps");
 
+/* event_rules_of returns the rule slots of an event (0 when none). */
+static __always_inline __u64 event_rules_of(__u32 event)
+{
+	__u64 *rules = bpf_map_lookup_elem(&event_rules, &event);
+	return rules ? *rules : 0;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 22); /* replaced at load time from configuration */
