@@ -48,8 +48,7 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 		_ = syscall.Kill(int(a.TGID), syscall.SIGKILL)
 	}
 	name := string(m.ref.Event)
-	r.pending.received[eventAlert]++
-	r.pending.n++
+	r.pending.received1(eventAlert)
 	out := &event{name: name, ktime: a.KTime, observed: observed, proc: p, match: m, alert: &a}
 	if m.ref.Action == policy.ActionCount && !m.applied {
 		return // count rules are metrics only (emit-all mode lands here)

@@ -303,8 +303,7 @@ func (r *logsReceiver) readLoop() {
 			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
 			continue
 		}
-		r.pending.received[opEvent(ev.Op)]++
-		r.pending.n++
+		r.pending.received1(opEvent(ev.Op))
 		out := r.handle(&ev, observed)
 		if out == nil {
 			continue
@@ -326,6 +325,12 @@ type pendingCounts struct {
 	actions  map[actionKey]int64 // policy actions, by rule and outcome
 	n        int
 	since    time.Time
+}
+
+// received1 counts one event received.
+func (p *pendingCounts) received1(name string) {
+	p.received[name]++
+	p.n++
 }
 
 func (r *logsReceiver) flushCounts() {

@@ -199,22 +199,24 @@ func slicesContains[T comparable](s []T, v T) bool {
 	return false
 }
 
-// lsmOnly are the events only BPF LSM hooks see (lsm/path_*).
+// lsmOnly are the events only the security hooks see, with their hook (LSM hook
+// name: lsm/path_*, or fmod_ret on security_path_*).
 var lsmOnly = map[policy.Event]string{
-	policy.EventFileUnlink: "lsm/path_unlink",
-	policy.EventFileRename: "lsm/path_rename",
-	policy.EventFileChmod:  "lsm/path_chmod",
+	policy.EventFileUnlink: "path_unlink",
+	policy.EventFileRename: "path_rename",
+	policy.EventFileChmod:  "path_chmod",
 }
 
-// lsmSys are the syscall-kind events BPF LSM hooks carry where BPF LSM works:
-// they see the outcome (the credentials about to be committed, the module's
-// file) instead of the request, can deny, and need no syscall tracepoint.
-// namespace.change has no such hook and stays on the tracepoints.
-var lsmSys = map[policy.Event]bool{
-	policy.EventPrivilegeChange:  true,
-	policy.EventKernelModuleLoad: true,
-	policy.EventBPFLoad:          true,
-	policy.EventProcessPtrace:    true,
+// sysSecHooks are the syscall-kind events the security hooks carry where they
+// work, with their hooks (LSM hook names): they see the outcome (the
+// credentials about to be committed, the module's file) instead of the request,
+// can deny, and need no syscall tracepoint. namespace.change has no such hook
+// and stays on the tracepoints.
+var sysSecHooks = map[policy.Event][]string{
+	policy.EventPrivilegeChange:  {"task_fix_setuid", "task_fix_setgid", "capset"},
+	policy.EventKernelModuleLoad: {"kernel_read_file", "kernel_load_data"},
+	policy.EventBPFLoad:          {"bpf"},
+	policy.EventProcessPtrace:    {"ptrace_access_check"},
 }
 
 // canDeny says whether a sensor of this version can refuse an event, given
@@ -223,7 +225,7 @@ func canDeny(e policy.Event, lsm bool) bool {
 	switch {
 	case e == policy.EventNetworkConnect:
 		return true // cgroup/connect4/6 (CheckCapabilities checked those)
-	case lsmSys[e], e == policy.EventProcessExec, e == policy.EventFileOpen, e == policy.EventFileWrite:
+	case sysSecHooks[e] != nil, e == policy.EventProcessExec, e == policy.EventFileOpen, e == policy.EventFileWrite:
 		return lsm
 	}
 	_, ok := lsmOnly[e]
@@ -245,7 +247,7 @@ func CheckSupported(p *policy.Policy, lsm bool) error {
 		}
 		if hook, ok := lsmOnly[r.Event]; ok && !lsm {
 			errs = append(errs, p.ErrorAt(key+".event",
-				"%s needs BPF LSM or fmod_ret (%s), which this kernel does not offer", r.Event, hook))
+				"%s needs BPF LSM or fmod_ret (lsm/%s), which this kernel does not offer", r.Event, hook))
 			continue
 		}
 		if r.EffectiveAction != policy.ActionDeny || canDeny(r.Event, lsm) {
@@ -534,7 +536,7 @@ func closeCIDRs(entries []cidrEntry) []cidrEntry {
 
 // UseLSM moves every rule that a BPF LSM hook can carry to it: the file rules
 // (lsm/file_open sees each open once, in the kernel's open path;
-// lsm/file_permission each write) and the syscall-kind rules of lsmSys. The
+// lsm/file_permission each write) and the syscall-kind rules of sysSecHooks. The
 // syscall-exit hook and the syscall tracepoints, which put every syscall of every
 // task on the kernel's slow path, are then not attached for them. Only where BPF
 // LSM works.
@@ -545,7 +547,7 @@ func (c *Compiled) UseLSM() {
 		c.fileLSM = true
 	}
 	for ev, rules := range c.sysRules {
-		if lsmSys[ev] {
+		if sysSecHooks[ev] != nil {
 			c.selector.LsmRules[KindSys] |= rules
 			c.SysLSM[ev] = true
 		}

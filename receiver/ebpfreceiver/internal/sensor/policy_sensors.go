@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -188,14 +187,6 @@ func (s *Policy) secHook(name string) lsmHook {
 	return lsmHook{"fmod_ret/" + fn, prog}
 }
 
-// sysSecHooks are the security-function hooks of the syscall-kind events of lsmSys.
-var sysSecHooks = map[policy.Event][]string{
-	policy.EventPrivilegeChange:  {"task_fix_setuid", "task_fix_setgid", "capset"},
-	policy.EventKernelModuleLoad: {"kernel_read_file", "kernel_load_data"},
-	policy.EventBPFLoad:          {"bpf"},
-	policy.EventProcessPtrace:    {"ptrace_access_check"},
-}
-
 type lsmHook struct {
 	name string
 	prog *ebpf.Program
@@ -210,10 +201,10 @@ func (s *Policy) lsmHooks(hooks ...lsmHook) error {
 		}
 		var l link.Link
 		var err error
-		if strings.HasPrefix(h.name, "lsm/") {
-			l, err = link.AttachLSM(link.LSMOptions{Program: h.prog})
-		} else {
+		if s.fmodRet {
 			l, err = link.AttachTracing(link.TracingOptions{Program: h.prog})
+		} else {
+			l, err = link.AttachLSM(link.LSMOptions{Program: h.prog})
 		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("attaching %s: %w", h.name, err))
@@ -256,7 +247,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 	}
 	if inKernel {
 		for ev := range c.PathEvents {
-			errs = append(errs, s.lsmHooks(s.secHook(strings.TrimPrefix(lsmOnly[ev], "lsm/"))))
+			errs = append(errs, s.lsmHooks(s.secHook(lsmOnly[ev])))
 		}
 	}
 	if inKernel && c.writeOnLSM() {

@@ -14,10 +14,6 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
-// copyHelper copies this test binary to a new path: a policy selecting that
-// path selects the helper runs, not the test process.
-func copyHelper(t *testing.T) string { return testenv.CopyTestBinary(t, "") }
-
 // modulesLoadable says whether this kernel can load modules at all (this host
 // is built without CONFIG_MODULES: no module syscalls, nothing to report).
 func modulesLoadable() bool {
@@ -44,7 +40,7 @@ rules:
 // setuid that gains no privilege. lsm runs the same on the BPF LSM hooks
 // (kernel matrix), where namespace.change stays on its tracepoints.
 func sysScenario(t *testing.T, r *policyRig) {
-	helper := copyHelper(t)
+	helper := testenv.CopyTestBinary(t, "")
 	lsm := r.pol.HasLSM() // BPF LSM, or its fmod_ret build
 	c := r.applyWith(t, r.caps(), lsm, sysPolicy(helper, "post", "monitor"))
 	if lsm {
@@ -60,8 +56,8 @@ func sysScenario(t *testing.T, r *policyRig) {
 	pids := map[uint32]bool{}
 	for _, act := range actions {
 		// The unselected binary first: none of its operations may be reported.
-		runHelper(t, os.Args[0], act)
-		out := runHelper(t, helper, act)
+		testenv.RunHelper(t, os.Args[0], act)
+		out := testenv.RunHelper(t, helper, act)
 		if act == "module-file" || act == "module-mem" {
 			assert.Equal(t, strconv.Itoa(int(0x8)), out, "%s: not a module (ENOEXEC)", act)
 		} else {
@@ -129,7 +125,7 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 		t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 	}
 	r := newPolicyRigHooks(t, hooks)
-	helper := copyHelper(t)
+	helper := testenv.CopyTestBinary(t, "")
 	p, err := policy.ParseBytes("deny.yaml", []byte(sysPolicy(helper, "deny", "enforce")))
 	require.NoError(t, err)
 	require.NoError(t, p.CheckCapabilities(policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}))
@@ -141,8 +137,8 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 	denied := map[string]string{"setuid-raise": eperm, "ptrace": eperm, "bpf": eperm,
 		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok"}
 	for act, want := range denied {
-		assert.Equal(t, want, runHelper(t, helper, act), "%s while attached", act)
-		assert.Equal(t, "ok", runHelper(t, os.Args[0], "setuid-raise"), "the unselected binary is not refused")
+		assert.Equal(t, want, testenv.RunHelper(t, helper, act), "%s while attached", act)
+		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], "setuid-raise"), "the unselected binary is not refused")
 	}
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
 	require.Len(t, got, 5)
@@ -154,6 +150,6 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 	require.NoError(t, r.pol.Close())
 	after := map[string]string{"setuid-raise": "ok", "ptrace": "ok", "bpf": "ok", "module-file": "8", "module-mem": "8"}
 	for act, want := range after {
-		assert.Equal(t, want, runHelper(t, helper, act), "%s after detach", act)
+		assert.Equal(t, want, testenv.RunHelper(t, helper, act), "%s after detach", act)
 	}
 }
