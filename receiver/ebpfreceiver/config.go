@@ -25,6 +25,20 @@ const (
 	defaultAncestorDepth  = 3
 )
 
+// Upper bounds of the configurable sizes. Each protects the node: the ring buffer
+// is locked kernel memory, the queue and the batch hold decoded events in the
+// collector's heap, the process cache holds one entry per process.
+const (
+	maxRingBufferSize = 256 << 20
+	maxQueueSize      = 1 << 20
+	maxBatchSize      = 65536
+	maxFlushInterval  = time.Minute
+	maxProcesses      = 4 << 20 // the kernel's PID_MAX_LIMIT
+	maxExited         = 1 << 20
+	maxExtraPatterns  = 64
+	maxPolicyPaths    = 256
+)
+
 // Config configures the ebpf receiver.
 type Config struct {
 	// RingBufferSize is the kernel ring buffer size in bytes; a power of two number of pages.
@@ -104,17 +118,20 @@ func createDefaultConfig() component.Config {
 func (c *Config) Validate() error {
 	var errs []error
 	page := os.Getpagesize()
-	if n := c.RingBufferSize; n < page || n%page != 0 || (n/page)&(n/page-1) != 0 {
+	switch n := c.RingBufferSize; {
+	case n < page || n%page != 0 || (n/page)&(n/page-1) != 0:
 		errs = append(errs, fmt.Errorf("ring_buffer_size must be a power of two number of %d-byte pages, got %d", page, n))
+	case n > maxRingBufferSize:
+		errs = append(errs, fmt.Errorf("ring_buffer_size must be at most %d (256 MiB of locked kernel memory), got %d", maxRingBufferSize, n))
 	}
-	if c.QueueSize <= 0 {
-		errs = append(errs, errors.New("queue_size must be positive"))
+	if c.QueueSize <= 0 || c.QueueSize > maxQueueSize {
+		errs = append(errs, fmt.Errorf("queue_size must be between 1 and %d (each queued event is held in memory), got %d", maxQueueSize, c.QueueSize))
 	}
-	if c.BatchSize <= 0 {
-		errs = append(errs, errors.New("batch_size must be positive"))
+	if c.BatchSize <= 0 || c.BatchSize > maxBatchSize {
+		errs = append(errs, fmt.Errorf("batch_size must be between 1 and %d, got %d", maxBatchSize, c.BatchSize))
 	}
-	if c.FlushInterval <= 0 {
-		errs = append(errs, errors.New("flush_interval must be positive"))
+	if c.FlushInterval <= 0 || c.FlushInterval > maxFlushInterval {
+		errs = append(errs, fmt.Errorf("flush_interval must be between 0 and %s, got %s", maxFlushInterval, c.FlushInterval))
 	}
 	if c.PollInterval <= 0 || c.PollInterval > 10*time.Second {
 		errs = append(errs, errors.New("poll_interval must be between 0 and 10s"))
@@ -122,14 +139,20 @@ func (c *Config) Validate() error {
 	if c.ArgsMaxBytes <= 0 || c.ArgsMaxBytes > sensor.MaxArgsBytes {
 		errs = append(errs, fmt.Errorf("args_max_bytes must be between 1 and %d", sensor.MaxArgsBytes))
 	}
-	if c.ProcessCache.MaxProcesses <= 0 {
-		errs = append(errs, errors.New("process_cache.max_processes must be positive"))
+	if c.ProcessCache.MaxProcesses <= 0 || c.ProcessCache.MaxProcesses > maxProcesses {
+		errs = append(errs, fmt.Errorf("process_cache.max_processes must be between 1 and %d (the kernel's pid limit), got %d", maxProcesses, c.ProcessCache.MaxProcesses))
 	}
-	if c.ProcessCache.MaxExited < 0 {
-		errs = append(errs, errors.New("process_cache.max_exited must not be negative"))
+	if c.ProcessCache.MaxExited < 0 || c.ProcessCache.MaxExited > maxExited {
+		errs = append(errs, fmt.Errorf("process_cache.max_exited must be between 0 and %d, got %d", maxExited, c.ProcessCache.MaxExited))
 	}
 	if c.ProcessCache.AncestorDepth < 0 || c.ProcessCache.AncestorDepth > 32 {
 		errs = append(errs, errors.New("process_cache.ancestor_depth must be between 0 and 32"))
+	}
+	if n := len(c.Redaction.ExtraPatterns); n > maxExtraPatterns {
+		errs = append(errs, fmt.Errorf("redaction.extra_patterns must hold at most %d patterns (each runs on every argument), got %d", maxExtraPatterns, n))
+	}
+	if n := len(c.PolicyPaths); n > maxPolicyPaths {
+		errs = append(errs, fmt.Errorf("policy_paths must hold at most %d paths, got %d", maxPolicyPaths, n))
 	}
 	if _, err := redact.New(c.Redaction.Enabled, c.Redaction.ExtraPatterns); err != nil {
 		errs = append(errs, err)

@@ -12,17 +12,73 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"syscall"
 
 	"go.yaml.in/yaml/v3"
 )
 
+// MaxFileBytes bounds a policy file. The largest policy the kernel maps can hold
+// (every path map full) is well below it; anything bigger is a mistake, and
+// parsing it would stall loading and grow the collector's heap.
+const MaxFileBytes = 1 << 20
+
 // LoadFile reads and parses one policy file. Errors name the file as given.
 func LoadFile(path string) (*Policy, error) {
-	data, err := os.ReadFile(path)
+	data, err := ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseBytes(path, data)
+}
+
+// ReadFile reads a policy file: only a regular file (a FIFO, device or socket
+// would block or never end), at most MaxFileBytes. Errors are *Error naming the
+// file.
+func ReadFile(path string) ([]byte, error) {
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, &Error{File: path, Reason: readReason(err)}
 	}
-	return ParseBytes(path, data)
+	if !st.Mode().IsRegular() {
+		return nil, &Error{File: path, Reason: fmt.Sprintf("is not a regular file (%s); policies are read only from regular files", fileKind(st.Mode()))}
+	}
+	if st.Size() > MaxFileBytes {
+		return nil, &Error{File: path, Reason: fmt.Sprintf("is %d bytes; a policy file may hold at most %d", st.Size(), MaxFileBytes)}
+	}
+	// O_NONBLOCK: should the path be swapped for a FIFO after the check, the
+	// open does not wait for a writer; the check on the open file catches it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, &Error{File: path, Reason: readReason(err)}
+	}
+	defer f.Close()
+	if fst, err := f.Stat(); err != nil || !fst.Mode().IsRegular() {
+		return nil, &Error{File: path, Reason: "is not a regular file; policies are read only from regular files"}
+	}
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, &Error{File: path, Reason: readReason(err)}
+	}
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: path, Reason: fmt.Sprintf("grew past %d bytes while being read; a policy file may hold at most %d", MaxFileBytes, MaxFileBytes)}
+	}
+	return data, nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "not regular"
 }
 
 // readReason turns an I/O error into a reason without repeating the path.
