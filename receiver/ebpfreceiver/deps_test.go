@@ -41,3 +41,9 @@ func TestLowerLayerDeps(t *testing.T) {
 	require.Contains(t, deps, "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy")
 	requireNoDeps(t, deps, "github.com/cilium/ebpf", "go.opentelemetry.io/collector")
 }
+
+// Building OTLP knows events, not records: no cilium/ebpf and no sensor.
+func TestOTLPBuilderDeps(t *testing.T) {
+	deps := listDeps(t, "./internal/otlplogs")
+	requireNoDeps(t, deps, "github.com/cilium/ebpf", "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor")
+}
