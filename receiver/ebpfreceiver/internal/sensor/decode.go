@@ -59,10 +59,11 @@ type Decoder struct {
 	scratch event.Process
 }
 
-// opDecoders is the decode table for the record opcodes (enum vigil_op).
+// opDecoders is the decode table for the record opcodes of the ring buffer
+// (enum vigil_op). Task iterator records (OpIter) are read by Process.Snapshot
+// and turned into events by FromProc, never from the ring buffer.
 var opDecoders = map[Op]func(d *Decoder, b []byte, ev *event.Event) error{
 	OpExec:  (*Decoder).decodeExec,
-	OpIter:  (*Decoder).decodeExec,
 	OpExit:  (*Decoder).decodeExit,
 	OpFork:  (*Decoder).decodeFork,
 	OpAlert: (*Decoder).decodeAlert,

@@ -83,10 +83,15 @@ func TestDecodeExecWithoutMatchHasNoVerdict(t *testing.T) {
 }
 
 func TestDecodeIteratorRecordIsNotEmitted(t *testing.T) {
-	r := &rawProc{Tgid: 2}
+	r := &rawProc{Tgid: 2, StartBoottime: 7}
 	r.Hdr.Flags = FlagKthread | FlagNoMM
-	ev := decodeOK(t, procRecord(t, OpIter, r))
+	var pe ProcEvent
+	require.NoError(t, DecodeProc(procRecord(t, OpIter, r), &pe))
+	var d Decoder
+	var ev event.Event
+	d.FromProc(&pe, &ev)
 	assert.Empty(t, ev.Name)
+	assert.Equal(t, uint64(7), ev.Proc.StartBoottime)
 	assert.Equal(t, &event.Exec{CgroupPath: "/", Kthread: true, NoMM: true}, ev.Detail)
 }
 
@@ -285,6 +290,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"empty", nil, ErrShortRecord},
 		{"unknown op", []byte{99, 0, 0, 0}, ErrUnknownOp},
 		{"op 0", make([]byte, 64), ErrUnknownOp},
+		{"an iterator record in the ring buffer", procRecord(t, OpIter, &rawProc{}), ErrUnknownOp},
 		{"process head cut", head[:offHead-1], ErrShortRecord},
 		{"exec without its strings", head[:offHead+8], ErrTruncatedRecord},
 		{"alert head cut", alert[:offAlertPath-1], ErrShortRecord},
