@@ -7,27 +7,13 @@ package proctree
 import (
 	"container/list"
 	"strconv"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
-// Process is one process image (a fork, or an exec replacing it, is a new image).
-type Process struct {
-	ExecID        string // unique per boot: "<start or exec ktime hex>-<pid>"
-	PID, PPID     uint32
-	ParentExecID  string
-	Executable    string
-	Args          []string
-	CommandLine   string // Args joined by spaces, once (entries are shared and immutable)
-	Cwd           string
-	UID, GID      uint32 // real ids
-	EUID, EGID    uint32
-	StartBoottime uint64 // boot-clock ns the image started (exec time, or fork time)
-	CgroupID      uint64
-	ContainerID   string
-	PodUID        string
-	Runtime       string
-	ArgsTruncated bool
-	Redacted      bool // secrets were masked in Args
-}
+// Process is one process image (a fork, or an exec replacing it, is a new
+// image). The type is the event model's, so events carry cache entries as they are.
+type Process = event.Process
 
 // ExecID builds a per-boot unique id from a boot-clock time and a pid.
 func ExecID(ktime uint64, pid uint32) string {

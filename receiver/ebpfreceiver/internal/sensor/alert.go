@@ -28,6 +28,7 @@ type Alert struct {
 	Applied         bool
 	Access          uint32 // file.open: open flags; syscall events: syscall number
 	Args            [4]uint64
+	Family          uint16         // network events: AF_INET or AF_INET6
 	Peer            netip.AddrPort // network events
 	Protocol        uint8
 	Path            string
@@ -52,7 +53,7 @@ func DecodeAlert(b []byte, a *Alert) error {
 		Flags: h.Hdr.Flags, KTime: h.Hdr.Ktime, PID: h.Pid, TGID: h.Tgid, PPID: h.Ppid,
 		UID: h.Uid, EUID: h.Euid, GID: h.Gid, CgroupID: h.CgroupId, StartBoottime: h.StartBoottime,
 		Rules: h.Rules, Kind: int(h.Kind), Event: h.Event, Action: h.Action, Applied: h.Applied != 0,
-		Access: h.Access, Args: h.Args, Protocol: h.Protocol,
+		Access: h.Access, Args: h.Args, Protocol: h.Protocol, Family: h.Family,
 	}
 	switch h.Family {
 	case 2:

@@ -1,0 +1,331 @@
+// Package event holds the typed events that sit between the kernel's records and
+// OTLP: the decoder produces them, the process tracker and the matcher complete
+// them, and the OTLP builder reads them. Nothing here knows a record layout, a
+// kernel object or pdata, so every stage can be tested without a kernel.
+package event
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Event names: the LogRecord event_name field.
+const (
+	ProcessExec       = "process.exec"
+	ProcessExit       = "process.exit"
+	ProcessFork       = "process.fork"
+	FileOpen          = "file.open"
+	FileWrite         = "file.write"
+	FileUnlink        = "file.unlink"
+	FileRename        = "file.rename"
+	FileChmod         = "file.chmod"
+	NetworkConnect    = "network.connect"
+	NetworkAccept     = "network.accept"
+	NetworkListen     = "network.listen"
+	PrivilegeChange   = "privilege.change"
+	NamespaceChange   = "namespace.change"
+	KernelModuleLoad  = "kernel.module_load"
+	BPFLoad           = "bpf.load"
+	ProcessPtrace     = "process.ptrace"
+	PolicyMatchMetric = "policy.match" // labels policy records in the received-events metric
+)
+
+// Event is one thing the kernel reported, completed by the stages of the read path.
+type Event struct {
+	// Name is the stable event name (ProcessExec, FileOpen, ...).
+	Name string
+	// KTime is the boot-clock time, in ns, when the kernel saw it.
+	KTime uint64
+	// Observed is when the receiver read it.
+	Observed time.Time
+	// Proc is the process the event is about: a shared, immutable process-cache
+	// entry once the tracker ran (never modify it).
+	Proc *Process
+	// Parent is the parent process, when known.
+	Parent *Process
+	// Ancestors are the ancestors beyond the parent, nearest first.
+	Ancestors []Ancestor
+	// Match is the policy rule that matched, nil for plain process events.
+	Match *Match
+	// Kernel is the in-kernel pre-filter's verdict: the rule slots that matched.
+	Kernel Verdict
+	// Hook is the kind of kernel hook that reported a policy event.
+	Hook Hook
+	// Cred are the credentials the kernel read with a policy event (the process
+	// may have changed them since its exec).
+	Cred Cred
+	// Detail is what is specific to the event kind (Exec, Exit, Fork, File,
+	// Network, ExecAttempt, Privilege, Namespace, Module, BPF, Ptrace).
+	Detail Detail
+}
+
+// Process is one process image (a fork, or an exec replacing it, is a new image).
+type Process struct {
+	ExecID        string // unique per boot: "<start or exec ktime hex>-<pid>"
+	PID, PPID     uint32
+	ParentExecID  string
+	Executable    string
+	Args          []string // redacted once the tracker built the entry
+	CommandLine   string   // Args joined by spaces, once (entries are shared and immutable)
+	Cwd           string
+	UID, GID      uint32 // real ids
+	EUID, EGID    uint32
+	StartBoottime uint64 // boot-clock ns the image started (exec time, or fork time)
+	CgroupID      uint64
+	ContainerID   string
+	PodUID        string
+	Runtime       string
+	ArgsTruncated bool
+	Redacted      bool // secrets were masked in Args
+}
+
+// Ancestor names one ancestor process.
+type Ancestor struct {
+	ExecID     string
+	Executable string
+}
+
+// Cred are the ids a policy record carries.
+type Cred struct {
+	UID, EUID, GID uint32
+}
+
+// Match is the policy rule behind an event and what its action did.
+type Match struct {
+	Policy   string
+	Rule     string
+	Event    string // the rule's event
+	Action   string // post, count, deny or kill: effective on this kernel
+	Severity string // debug, info, warn, error or fatal
+	Enforce  bool   // the policy is in enforce mode
+	Applied  bool   // the action was carried out (denied or killed)
+}
+
+// Verdict is what the kernel decided: which rule slots of a rule kind matched,
+// and whether it carried out their action. The matcher resolves it into a Match.
+type Verdict struct {
+	Kind    int    // rule kind (the kernel's enum rule_kind)
+	Rules   uint64 // matched rule slots within Kind; 0: no rule matched
+	Applied bool
+}
+
+// Policy actions (the values of Match.Action).
+const (
+	ActionPost  = "post"
+	ActionCount = "count"
+	ActionDeny  = "deny"
+	ActionKill  = "kill"
+)
+
+// Hook is the kind of kernel hook a policy event came from.
+type Hook uint8
+
+// Hooks.
+const (
+	HookNone    Hook = iota // process records
+	HookSyscall             // a syscall tracepoint
+	HookLSM                 // a BPF LSM hook
+	HookFmodRet             // the fmod_ret build of the security hooks
+)
+
+// Detail is the part of an event specific to its kind.
+type Detail interface{ detail() }
+
+// Exec is an exec record's own data, beyond the process it started.
+type Exec struct {
+	// CgroupPath is "<parent cgroup name>/<cgroup name>" as the kernel read it.
+	CgroupPath string
+	// Raw are the arguments as the kernel read them (before redaction).
+	Raw []string
+	// ParentStartBoottime is the parent's start time (boot-clock ns).
+	ParentStartBoottime uint64
+	// Kthread and NoMM come from task iterator records: a kernel thread, or a
+	// task without memory (an exited task waiting for its parent's wait()).
+	Kthread, NoMM bool
+	// Rules are the process.exec rule slots that matched in the kernel (0: none).
+	Rules uint64
+	// Applied: the kernel carried out the rule's action.
+	Applied bool
+}
+
+// Exit is a process exit.
+type Exit struct {
+	// Status is the raw wait status: exit code << 8 | core dump flag 0x80 | signal.
+	Status uint32
+}
+
+// Code is the exit code when the process exited on its own.
+func (e Exit) Code() int { return int(e.Status>>8) & 0xff }
+
+// Signal is the signal that ended the process, 0 when it exited on its own.
+func (e Exit) Signal() int { return int(e.Status & 0x7f) }
+
+// CoreDumped reports whether the terminating signal dumped core.
+func (e Exit) CoreDumped() bool { return e.Status&0x80 != 0 }
+
+// Fork is a new process (a fork record).
+type Fork struct{}
+
+// FileAccess is how a file is opened.
+type FileAccess uint8
+
+// File accesses, from the open flags' access mode.
+const (
+	AccessRead FileAccess = iota
+	AccessWrite
+	AccessReadWrite
+)
+
+// String is the attribute value of an access.
+func (a FileAccess) String() string {
+	switch a {
+	case AccessWrite:
+		return "write"
+	case AccessReadWrite:
+		return "read_write"
+	}
+	return "read"
+}
+
+// RenameSide says which name of a rename File.Path is.
+type RenameSide uint8
+
+// Rename sides.
+const (
+	RenameFrom RenameSide = iota // the old name
+	RenameTo                     // the new name
+)
+
+// File is a file event (open, write, unlink, rename, chmod).
+type File struct {
+	Path      string
+	Truncated bool // the path was cut to the kernel's buffer
+	// OpenFlags are the open(2) flags (file.open, file.write).
+	OpenFlags uint32
+	// Access is the access mode of OpenFlags.
+	Access FileAccess
+	// Mode is the requested permission bits (file.chmod).
+	Mode uint32
+	// Side is which name of a rename Path is (file.rename).
+	Side RenameSide
+}
+
+// Direction says which end of a connection an event is about.
+type Direction uint8
+
+// Directions.
+const (
+	Outbound  Direction = iota // connect: the peer is remote
+	Inbound                    // accept: the peer connected to us
+	Listening                  // listen: only the local address is known
+)
+
+// Network is a network event (connect, accept, listen).
+type Network struct {
+	Direction Direction
+	// Family is the address family (2 AF_INET, 10 AF_INET6).
+	Family uint16
+	// Local is the local address (listen).
+	Local netip.AddrPort
+	// Peer is the remote address (connect, accept).
+	Peer netip.AddrPort
+	// Transport is the IP protocol number (6 tcp, 17 udp).
+	Transport uint8
+}
+
+// Addr is the address the event is about: the local one for listen, the peer's otherwise.
+func (n Network) Addr() netip.AddrPort {
+	if n.Direction == Listening {
+		return n.Local
+	}
+	return n.Peer
+}
+
+// ExecAttempt is an exec refused (or reported) before it replaced the caller.
+type ExecAttempt struct {
+	Path      string
+	Truncated bool
+}
+
+// Syscall is what every syscall-kind event carries: the syscall (or, from an
+// in-kernel security hook, the syscall it stands for) and its first arguments
+// as the hook read them.
+type Syscall struct {
+	Nr   uint32
+	Args [3]uint64
+}
+
+// Privilege is a privilege.change: a set*id or capset call raising privileges.
+type Privilege struct {
+	Syscall
+	// New are the requested (syscall hook) or committed (security hook) ids:
+	// uid/gid, effective, saved; for capset the effective, inheritable and
+	// permitted sets. An id of 2^32-1 (or -1) means unchanged.
+	New [3]uint64
+	// Old are the credentials before the change.
+	Old Cred
+}
+
+// Namespace is a namespace.change: setns, unshare, clone or clone3 into new namespaces.
+type Namespace struct {
+	Syscall
+	// Flags are the CLONE_NEW* flags asked for (setns: the fd in Args[0] and the
+	// namespace type in Args[1]).
+	Flags uint64
+}
+
+// Module is a kernel.module_load.
+type Module struct {
+	Syscall
+	// Path is the module file (finit_module from a security hook), "" otherwise.
+	Path      string
+	Truncated bool
+}
+
+// BPF is a bpf.load: a bpf(2) program load.
+type BPF struct {
+	Syscall
+	// Cmd is the bpf(2) command.
+	Cmd uint64
+	// ProgType is the program type, known only from a security hook.
+	ProgType uint64
+	// ProgTypeKnown reports whether ProgType was read.
+	ProgTypeKnown bool
+}
+
+// Ptrace is a process.ptrace attach.
+type Ptrace struct {
+	Syscall
+	Request uint64
+	// TargetPID is the traced process's pid as passed (a syscall argument).
+	TargetPID uint64
+}
+
+func (*Exec) detail()        {}
+func (Exit) detail()         {}
+func (Fork) detail()         {}
+func (*File) detail()        {}
+func (*Network) detail()     {}
+func (*ExecAttempt) detail() {}
+func (*Privilege) detail()   {}
+func (*Namespace) detail()   {}
+func (*Module) detail()      {}
+func (*BPF) detail()         {}
+func (*Ptrace) detail()      {}
+
+// SyscallOf returns the syscall part of a syscall-kind detail.
+func SyscallOf(d Detail) (Syscall, bool) {
+	switch d := d.(type) {
+	case *Privilege:
+		return d.Syscall, true
+	case *Namespace:
+		return d.Syscall, true
+	case *Module:
+		return d.Syscall, true
+	case *BPF:
+		return d.Syscall, true
+	case *Ptrace:
+		return d.Syscall, true
+	}
+	return Syscall{}, false
+}

@@ -1,0 +1,348 @@
+// Package otlplogs turns typed events into OTLP logs: one ResourceLogs per
+// container (host processes share one host resource), one LogRecord per event.
+// It knows events, not kernel records: golden files test it without a kernel.
+package otlplogs
+
+import (
+	"strconv"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+)
+
+// maxBodyCommand bounds the command line quoted in a record's body.
+const maxBodyCommand = 256
+
+// Builder builds OTLP logs from events. Secrets are already redacted in the
+// events' processes (the tracker masks them once, when it caches a process).
+type Builder struct {
+	// HostName is the host.name of every resource.
+	HostName string
+	// Scope is the instrumentation scope name of the records.
+	Scope string
+}
+
+// Build groups events into resources and turns each into a LogRecord.
+// bootOffset is the wall clock minus the boot clock in ns: kernel times are
+// boot-clock times.
+func (b *Builder) Build(events []*event.Event, bootOffset int64) plog.Logs {
+	logs := plog.NewLogs()
+	scopes := map[string]plog.ScopeLogs{}
+	for _, e := range events {
+		key := e.Proc.ContainerID
+		sl, ok := scopes[key]
+		if !ok {
+			rl := logs.ResourceLogs().AppendEmpty()
+			res := rl.Resource().Attributes()
+			res.PutStr("host.name", b.HostName)
+			if e.Proc.ContainerID != "" {
+				res.PutStr("container.id", e.Proc.ContainerID)
+				if e.Proc.Runtime != "" {
+					res.PutStr("container.runtime.name", e.Proc.Runtime)
+				}
+				if e.Proc.PodUID != "" {
+					res.PutStr("k8s.pod.uid", e.Proc.PodUID)
+				}
+			}
+			sl = rl.ScopeLogs().AppendEmpty()
+			sl.Scope().SetName(b.Scope)
+			scopes[key] = sl
+		}
+		fillRecord(sl.LogRecords().AppendEmpty(), e, bootOffset)
+	}
+	return logs
+}
+
+// policyRecord reports whether an event came from a policy sensor (file,
+// network, exec attempt, syscall kinds) rather than from the process sensor.
+func policyRecord(d event.Detail) bool {
+	switch d.(type) {
+	case nil, *event.Exec, event.Exit, event.Fork:
+		return false
+	}
+	return true
+}
+
+func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
+	lr.SetEventName(e.Name)
+	lr.SetTimestamp(pcommon.Timestamp(int64(e.KTime) + bootOffset))
+	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.Observed))
+	a := lr.Attributes()
+	p := e.Proc
+	summary := e.Match != nil && policyRecord(e.Detail)
+	if summary {
+		a.EnsureCapacity(17)
+	} else {
+		a.EnsureCapacity(26) // one allocation for the usual attribute set
+	}
+	a.PutInt("process.pid", int64(p.PID))
+	a.PutInt("process.parent_pid", int64(p.PPID))
+	a.PutStr("vigil.exec_id", p.ExecID)
+	if p.ParentExecID != "" {
+		a.PutStr("vigil.parent.exec_id", p.ParentExecID)
+	}
+	if p.Executable != "" {
+		a.PutStr("process.executable.path", p.Executable)
+	}
+	if summary {
+		// Policy matches carry a process summary; the full process (arguments,
+		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
+		if len(p.Args) > 0 {
+			a.PutStr("process.command_line", p.CommandLine)
+		}
+		a.PutInt("process.user.id", int64(e.Cred.EUID))
+		a.PutInt("process.real_user.id", int64(e.Cred.UID))
+		fillMatch(lr, e)
+		return
+	}
+	if p.Executable != "" {
+		a.PutStr("process.executable.name", baseName(p.Executable))
+	}
+	args := p.Args // already redacted when cached
+	cmdline := p.CommandLine
+	if len(args) > 0 {
+		a.PutStr("process.command_line", cmdline)
+		s := a.PutEmptySlice("process.command_args")
+		s.EnsureCapacity(len(args))
+		for _, arg := range args {
+			s.AppendEmpty().SetStr(arg)
+		}
+	}
+	if p.Redacted {
+		a.PutBool("vigil.redacted", true)
+	}
+	if p.ArgsTruncated {
+		a.PutBool("vigil.args_truncated", true)
+	}
+	if p.Cwd != "" {
+		a.PutStr("process.working_directory", p.Cwd)
+	}
+	if e.Name != event.ProcessExit || p.Executable != "" {
+		a.PutInt("process.user.id", int64(p.EUID))
+		a.PutInt("process.real_user.id", int64(p.UID))
+		a.PutInt("process.group.id", int64(p.EGID))
+		a.PutInt("process.real_group.id", int64(p.GID))
+	}
+	if p.StartBoottime != 0 {
+		a.PutStr("process.creation.time", time.Unix(0, int64(p.StartBoottime)+bootOffset).UTC().Format(time.RFC3339Nano))
+	}
+	if p.CgroupID != 0 {
+		a.PutInt("vigil.cgroup.id", int64(p.CgroupID))
+	}
+	if e.Parent != nil {
+		if e.Parent.Executable != "" {
+			a.PutStr("vigil.parent.executable.path", e.Parent.Executable)
+		}
+		if len(e.Parent.Args) > 0 {
+			a.PutStr("vigil.parent.command_line", e.Parent.CommandLine)
+		}
+	}
+	if len(e.Ancestors) > 0 {
+		ids := a.PutEmptySlice("vigil.ancestors.exec_id")
+		paths := a.PutEmptySlice("vigil.ancestors.executable.path")
+		for _, an := range e.Ancestors {
+			ids.AppendEmpty().SetStr(an.ExecID)
+			paths.AppendEmpty().SetStr(an.Executable)
+		}
+	}
+
+	exe := p.Executable
+	if exe == "" {
+		exe = "pid " + strconv.FormatUint(uint64(p.PID), 10)
+	}
+	if e.Match != nil {
+		fillMatch(lr, e)
+		return
+	}
+	switch d := e.Detail.(type) {
+	case *event.Exec:
+		lr.SetSeverityNumber(plog.SeverityNumberInfo)
+		lr.SetSeverityText("INFO")
+		if len(cmdline) > maxBodyCommand {
+			cmdline = cmdline[:maxBodyCommand] + "..."
+		}
+		lr.Body().SetStr("exec " + cmdline)
+		if cmdline == "" {
+			lr.Body().SetStr("exec " + exe)
+		}
+	case event.Fork:
+		lr.SetSeverityNumber(plog.SeverityNumberDebug)
+		lr.SetSeverityText("DEBUG")
+		lr.Body().SetStr("fork " + exe)
+	case event.Exit:
+		if sig := d.Signal(); sig != 0 {
+			name := unix.SignalName(unix.Signal(sig))
+			if name == "" {
+				name = "signal " + strconv.Itoa(sig)
+			}
+			a.PutInt("process.exit.code", int64(128+sig))
+			a.PutStr("vigil.exit.signal", name)
+			if d.CoreDumped() {
+				a.PutBool("vigil.exit.core_dumped", true)
+			}
+			lr.SetSeverityNumber(plog.SeverityNumberWarn)
+			lr.SetSeverityText("WARN")
+			lr.Body().SetStr("exit " + exe + " killed by " + name)
+		} else {
+			a.PutInt("process.exit.code", int64(d.Code()))
+			lr.SetSeverityNumber(plog.SeverityNumberInfo)
+			lr.SetSeverityText("INFO")
+			lr.Body().SetStr("exit " + exe + " code " + strconv.Itoa(d.Code()))
+		}
+	}
+}
+
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// severities maps the policy's severity names to OTLP severity numbers.
+var severities = map[string]plog.SeverityNumber{
+	"debug": plog.SeverityNumberDebug,
+	"info":  plog.SeverityNumberInfo,
+	"warn":  plog.SeverityNumberWarn,
+	"error": plog.SeverityNumberError,
+	"fatal": plog.SeverityNumberFatal,
+}
+
+// fillMatch writes a policy match: the rule, the action and its outcome, what the
+// event was about, a sentence for the body, and the rule's severity.
+func fillMatch(lr plog.LogRecord, e *event.Event) {
+	m := e.Match
+	a := lr.Attributes()
+	a.PutStr("security_rule.name", m.Rule)
+	a.PutStr("security_rule.ruleset.name", m.Policy)
+	a.PutStr("vigil.policy.action", m.Action)
+	mode := "monitor"
+	if m.Enforce {
+		mode = "enforce"
+	}
+	a.PutStr("vigil.policy.mode", mode)
+	a.PutBool("vigil.policy.applied", m.Applied)
+	sev := severities[m.Severity]
+	if sev == plog.SeverityNumberUnspecified {
+		sev = plog.SeverityNumberInfo
+	}
+	lr.SetSeverityNumber(sev)
+	lr.SetSeverityText(strings.ToUpper(m.Severity))
+
+	what := ""
+	if policyRecord(e.Detail) {
+		what = fillDetail(a, e)
+		switch e.Hook {
+		case event.HookLSM:
+			a.PutStr("vigil.hook", "lsm")
+		case event.HookFmodRet:
+			a.PutStr("vigil.hook", "fmod_ret")
+		case event.HookSyscall:
+			a.PutStr("vigil.hook", "syscall")
+		}
+	} else if e.Name == event.ProcessExec {
+		what = e.Proc.Executable
+	}
+	var verb string
+	denyOrKill := m.Action == event.ActionDeny || m.Action == event.ActionKill
+	switch {
+	case m.Applied && m.Action == event.ActionDeny:
+		verb = "denied"
+	case m.Applied && m.Action == event.ActionKill:
+		verb = "killed"
+	case !m.Enforce && denyOrKill:
+		verb = "would " + m.Action + " (monitor)"
+	case denyOrKill:
+		verb = m.Action + " not applied"
+	default:
+		verb = "matched"
+	}
+	body := verb + " " + e.Name
+	if what != "" {
+		body += " " + what
+	}
+	if e.Proc.Executable != "" {
+		body += " by " + e.Proc.Executable
+	}
+	lr.Body().SetStr(body + " [" + m.Policy + "/" + m.Rule + "]")
+}
+
+// fillDetail writes what a policy event was about and returns it for the body.
+func fillDetail(a pcommon.Map, e *event.Event) string {
+	switch d := e.Detail.(type) {
+	case *event.File:
+		a.PutStr("file.path", d.Path)
+		switch e.Name {
+		case event.FileOpen, event.FileWrite:
+			a.PutStr("vigil.file.access", d.Access.String())
+		case event.FileChmod:
+			a.PutStr("vigil.file.mode", "0"+strconv.FormatUint(uint64(d.Mode), 8))
+		case event.FileRename:
+			side := "from" // file.path is the old name
+			if d.Side == event.RenameTo {
+				side = "to" // file.path is the new name
+			}
+			a.PutStr("vigil.file.rename_side", side)
+		}
+		return d.Path
+	case *event.Network:
+		// listen reports the local address; connect and accept the peer.
+		side := "network.peer."
+		if d.Direction == event.Listening {
+			side = "network.local."
+		}
+		addr := d.Addr()
+		a.PutStr(side+"address", addr.Addr().String())
+		a.PutInt(side+"port", int64(addr.Port()))
+		a.PutStr("network.transport", transportName(d.Transport))
+		if addr.Addr().Is4() {
+			a.PutStr("network.type", "ipv4")
+		} else {
+			a.PutStr("network.type", "ipv6")
+		}
+		return addr.String()
+	case *event.ExecAttempt:
+		// Denied by the security hook before the exec: the process is still the caller.
+		a.PutStr("vigil.exec.path", d.Path)
+		return d.Path
+	}
+	s, ok := event.SyscallOf(e.Detail)
+	if !ok {
+		return ""
+	}
+	a.PutInt("vigil.syscall.number", int64(s.Nr))
+	args := a.PutEmptySlice("vigil.syscall.args")
+	for _, v := range s.Args {
+		args.AppendEmpty().SetInt(int64(v))
+	}
+	switch d := e.Detail.(type) {
+	case *event.Ptrace:
+		a.PutInt("vigil.target.pid", int64(d.TargetPID))
+		return "of pid " + strconv.FormatUint(d.TargetPID, 10)
+	case *event.Module:
+		if d.Path != "" {
+			a.PutStr("file.path", d.Path)
+			return d.Path
+		}
+	case *event.BPF:
+		if d.ProgTypeKnown {
+			a.PutInt("vigil.bpf.program_type", int64(d.ProgType))
+		}
+	}
+	return ""
+}
+
+func transportName(proto uint8) string {
+	switch proto {
+	case 6:
+		return "tcp"
+	case 17:
+		return "udp"
+	}
+	return strconv.Itoa(int(proto))
+}

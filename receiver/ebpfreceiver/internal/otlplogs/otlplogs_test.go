@@ -1,0 +1,173 @@
+package otlplogs
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files under testdata")
+
+// Fixed clocks: boot at 2026-01-02T03:04:05Z, events read a second after the kernel saw them.
+var (
+	bootOffset = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano()
+	kernelAt   = uint64(90 * time.Second)
+	observed   = time.Unix(0, bootOffset+int64(kernelAt)).Add(time.Second)
+)
+
+const containerID = "4f1c9e0d2b7a4c8e9f0a1b2c3d4e5f60718293a4b5c6d7e8f9a0b1c2d3e4f5a6"
+
+func shell() *event.Process {
+	return &event.Process{ExecID: "3b9aca00-100", PID: 100, PPID: 1, ParentExecID: "1-1", Executable: "/usr/bin/bash",
+		Args: []string{"bash"}, CommandLine: "bash", StartBoottime: uint64(time.Second)}
+}
+
+func curl() *event.Process {
+	args := []string{"curl", "-H", "Authorization: Bearer ***", "http://10.0.0.1/"}
+	return &event.Process{ExecID: "14f46b0400-200", PID: 200, PPID: 100, ParentExecID: "3b9aca00-100",
+		Executable: "/usr/bin/curl", Args: args, CommandLine: strings.Join(args, " "), Cwd: "/work",
+		UID: 1000, GID: 1000, EUID: 1000, EGID: 1000, StartBoottime: kernelAt, CgroupID: 4242,
+		ContainerID: containerID, PodUID: "7d2a3c4e-5f60-4718-9a2b-3c4d5e6f7a8b", Runtime: "containerd",
+		Redacted: true, ArgsTruncated: true}
+}
+
+func hostTool() *event.Process {
+	return &event.Process{ExecID: "20-300", PID: 300, PPID: 100, Executable: "/tmp/tool", Args: []string{"/tmp/tool", "run"},
+		CommandLine: "/tmp/tool run", UID: 1000, EUID: 1000, StartBoottime: 32, CgroupID: 11}
+}
+
+func ev(name string, p *event.Process, d event.Detail) *event.Event {
+	return &event.Event{Name: name, KTime: kernelAt, Observed: observed, Proc: p, Detail: d}
+}
+
+func withMatch(e *event.Event, m event.Match, hook event.Hook) *event.Event {
+	m.Event = e.Name
+	e.Match, e.Hook = &m, hook
+	e.Cred = event.Cred{UID: 1000, EUID: 0, GID: 1000}
+	return e
+}
+
+var (
+	denyApplied  = event.Match{Policy: "baseline", Rule: "r1", Action: event.ActionDeny, Severity: "error", Enforce: true, Applied: true}
+	killApplied  = event.Match{Policy: "baseline", Rule: "r2", Action: event.ActionKill, Severity: "fatal", Enforce: true, Applied: true}
+	wouldDeny    = event.Match{Policy: "audit", Rule: "r3", Action: event.ActionDeny, Severity: "warn"}
+	notApplied   = event.Match{Policy: "baseline", Rule: "r4", Action: event.ActionKill, Severity: "error", Enforce: true}
+	post         = event.Match{Policy: "audit", Rule: "r5", Action: event.ActionPost, Severity: "info"}
+	postNoSev    = event.Match{Policy: "audit", Rule: "r6", Action: event.ActionPost}
+	debugCounted = event.Match{Policy: "audit", Rule: "r7", Action: event.ActionCount, Severity: "debug", Applied: true}
+)
+
+func goldenCases() map[string][]*event.Event {
+	exec := ev(event.ProcessExec, curl(), &event.Exec{})
+	exec.Parent = shell()
+	exec.Ancestors = []event.Ancestor{{ExecID: "1-1", Executable: "/sbin/init"}}
+	long := hostTool()
+	long.Args = []string{"/tmp/tool", strings.Repeat("x", 300)}
+	long.CommandLine = strings.Join(long.Args, " ")
+	noArgs := hostTool()
+	noArgs.Args, noArgs.CommandLine = nil, ""
+	orphan := &event.Process{ExecID: "5-400", PID: 400, PPID: 1, CgroupID: 3} // an exit the cache never saw
+	return map[string][]*event.Event{
+		"process_exec":           {exec},
+		"process_exec_long":      {ev(event.ProcessExec, long, &event.Exec{})},
+		"process_exec_no_args":   {ev(event.ProcessExec, noArgs, &event.Exec{})},
+		"process_exec_match":     {withMatch(ev(event.ProcessExec, hostTool(), &event.Exec{}), killApplied, event.HookNone)},
+		"process_fork":           {ev(event.ProcessFork, &event.Process{ExecID: "9-301", PID: 301, PPID: 300, UID: 5, StartBoottime: 9}, event.Fork{})},
+		"process_exit_code":      {ev(event.ProcessExit, hostTool(), event.Exit{Status: 3 << 8})},
+		"process_exit_signal":    {ev(event.ProcessExit, hostTool(), event.Exit{Status: 0x80 | 11})},
+		"process_exit_unknown":   {ev(event.ProcessExit, orphan, event.Exit{Status: 9})},
+		"file_open":              {withMatch(ev(event.FileOpen, curl(), &event.File{Path: "/etc/shadow", OpenFlags: 2, Access: event.AccessReadWrite}), denyApplied, event.HookLSM)},
+		"file_write":             {withMatch(ev(event.FileWrite, hostTool(), &event.File{Path: "/etc/passwd", OpenFlags: 1, Access: event.AccessWrite}), post, event.HookSyscall)},
+		"file_unlink":            {withMatch(ev(event.FileUnlink, hostTool(), &event.File{Path: "/var/log/auth.log"}), wouldDeny, event.HookFmodRet)},
+		"file_rename":            {withMatch(ev(event.FileRename, hostTool(), &event.File{Path: "/etc/cron.d/x", Side: event.RenameTo}), post, event.HookLSM)},
+		"file_rename_from":       {withMatch(ev(event.FileRename, hostTool(), &event.File{Path: "/etc/cron.d/y", Side: event.RenameFrom}), post, event.HookLSM)},
+		"file_chmod":             {withMatch(ev(event.FileChmod, hostTool(), &event.File{Path: "/tmp/x", Mode: 0o4755}), postNoSev, event.HookLSM)},
+		"network_connect":        {withMatch(ev(event.NetworkConnect, curl(), &event.Network{Direction: event.Outbound, Family: 2, Transport: 6, Peer: netip.MustParseAddrPort("169.254.169.254:80")}), denyApplied, event.HookNone)},
+		"network_accept":         {withMatch(ev(event.NetworkAccept, hostTool(), &event.Network{Direction: event.Inbound, Family: 10, Transport: 17, Peer: netip.MustParseAddrPort("[2001:db8::7]:5353")}), post, event.HookNone)},
+		"network_listen":         {withMatch(ev(event.NetworkListen, hostTool(), &event.Network{Direction: event.Listening, Family: 2, Transport: 132, Local: netip.MustParseAddrPort("0.0.0.0:4444")}), notApplied, event.HookNone)},
+		"exec_attempt":           {withMatch(ev(event.ProcessExec, shell(), &event.ExecAttempt{Path: "/tmp/evil"}), wouldDeny, event.HookLSM)},
+		"privilege_change":       {withMatch(ev(event.PrivilegeChange, hostTool(), &event.Privilege{Syscall: event.Syscall{Nr: 105}, Old: event.Cred{UID: 1000, EUID: 1000}}), post, event.HookSyscall)},
+		"namespace_change":       {withMatch(ev(event.NamespaceChange, hostTool(), &event.Namespace{Syscall: event.Syscall{Nr: 272, Args: [3]uint64{0x20000000}}, Flags: 0x20000000}), debugCounted, event.HookSyscall)},
+		"kernel_module_load":     {withMatch(ev(event.KernelModuleLoad, hostTool(), &event.Module{Syscall: event.Syscall{Nr: 313, Args: [3]uint64{3, 0, 0}}, Path: "/lib/modules/evil.ko"}), denyApplied, event.HookLSM)},
+		"kernel_module_load_mem": {withMatch(ev(event.KernelModuleLoad, hostTool(), &event.Module{Syscall: event.Syscall{Nr: 175, Args: [3]uint64{0, 4096, 0}}}), post, event.HookSyscall)},
+		"bpf_load":               {withMatch(ev(event.BPFLoad, hostTool(), &event.BPF{Syscall: event.Syscall{Nr: 321, Args: [3]uint64{5, 2, 40}}, Cmd: 5, ProgType: 2, ProgTypeKnown: true}), denyApplied, event.HookFmodRet)},
+		"bpf_load_syscall":       {withMatch(ev(event.BPFLoad, hostTool(), &event.BPF{Syscall: event.Syscall{Nr: 321, Args: [3]uint64{5}}, Cmd: 5}), post, event.HookSyscall)},
+		"process_ptrace":         {withMatch(ev(event.ProcessPtrace, hostTool(), &event.Ptrace{Syscall: event.Syscall{Nr: 101, Args: [3]uint64{16, 4242, 0}}, Request: 16, TargetPID: 4242}), killApplied, event.HookSyscall)},
+		"batch_two_resources":    {ev(event.ProcessExec, hostTool(), &event.Exec{}), exec, ev(event.ProcessExit, curl(), event.Exit{}), ev(event.ProcessFork, shell(), event.Fork{})},
+	}
+}
+
+func toJSON(t *testing.T, logs plog.Logs) []byte {
+	t.Helper()
+	raw, err := (&plog.JSONMarshaler{}).MarshalLogs(logs)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	require.NoError(t, json.Indent(&out, raw, "", "  "))
+	out.WriteByte('\n')
+	return out.Bytes()
+}
+
+func TestGolden(t *testing.T) {
+	b := &Builder{HostName: "node-1", Scope: "github.com/vigilsec/vigil/receiver/ebpfreceiver"}
+	cases := goldenCases()
+	for name, events := range cases {
+		t.Run(name, func(t *testing.T) {
+			got := toJSON(t, b.Build(events, bootOffset))
+			path := filepath.Join("testdata", name+".json")
+			if *update {
+				require.NoError(t, os.WriteFile(path, got, 0o644))
+				return
+			}
+			want, err := os.ReadFile(path)
+			require.NoError(t, err, "run go test -update to write the golden file")
+			assert.Equal(t, string(want), string(got))
+		})
+	}
+	// No stray golden files: each one is checked.
+	files, err := filepath.Glob(filepath.Join("testdata", "*.json"))
+	require.NoError(t, err)
+	assert.Len(t, files, len(cases))
+}
+
+// What the golden files show, stated: one resource per container, host
+// processes share one; a policy record is a summary without the arguments.
+func TestResourcesAndSummaries(t *testing.T) {
+	b := &Builder{HostName: "node-1", Scope: "s"}
+	logs := b.Build(goldenCases()["batch_two_resources"], bootOffset)
+	require.Equal(t, 2, logs.ResourceLogs().Len(), "host, container, container, host: one host and one container resource")
+	assert.Equal(t, 4, logs.LogRecordCount())
+	host := logs.ResourceLogs().At(0)
+	assert.Equal(t, 2, host.ScopeLogs().At(0).LogRecords().Len(), "both host events share the host resource")
+	_, ok := host.Resource().Attributes().Get("container.id")
+	assert.False(t, ok)
+	ctr := logs.ResourceLogs().At(1).Resource().Attributes()
+	v, _ := ctr.Get("container.id")
+	assert.Equal(t, containerID, v.Str())
+
+	m := b.Build(goldenCases()["file_open"], bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	_, hasArgs := m.Attributes().Get("process.command_args")
+	assert.False(t, hasArgs, "policy records carry a process summary")
+	uid, _ := m.Attributes().Get("process.user.id")
+	assert.Equal(t, int64(0), uid.Int(), "the credentials the kernel read with the event, not the cached ones")
+	assert.Equal(t, "denied file.open /etc/shadow by /usr/bin/curl [baseline/r1]", m.Body().Str())
+	assert.Equal(t, plog.SeverityNumberError, m.SeverityNumber())
+	assert.Equal(t, int64(bootOffset)+int64(kernelAt), int64(m.Timestamp()))
+	assert.Equal(t, observed.UnixNano(), int64(m.ObservedTimestamp()))
+}
+
+func TestEmptyBatch(t *testing.T) {
+	b := &Builder{HostName: "h", Scope: "s"}
+	assert.Equal(t, 0, b.Build(nil, 0).ResourceLogs().Len())
+}

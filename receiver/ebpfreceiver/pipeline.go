@@ -1,0 +1,519 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/cilium/ebpf/ringbuf"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/otlplogs"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
+)
+
+// The read path, one direction:
+//
+//	ring buffer -> decode (sensor.Decoder) -> track (process cache, redaction,
+//	cgroups) -> match (kernel rule bits -> rule table -> event.Match) ->
+//	[user-space rule stage: not yet] -> respond (user-space kill) ->
+//	bounded queue -> batch (size/time) -> otlplogs -> ConsumeLogs (ObsReport)
+//
+// The read loop runs every stage up to the queue and owns their state; the send
+// loop runs the rest. See docs/pipeline.md for where each loss is counted.
+
+// ringReader is what the read loop needs from a ring buffer reader (a test seam).
+type ringReader interface {
+	ReadInto(*ringbuf.Record) error
+	SetDeadline(time.Time)
+	Close() error
+}
+
+// ruleTable is all the read path knows of policy state: which rule a kernel
+// verdict stands for, and (filter_in_user_space only) the kernel's file.open
+// decision taken in Go. The policy side serves it; the read path never reaches
+// further into policy state.
+type ruleTable interface {
+	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
+	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+}
+
+// ruleStage is the seam of the user-space rule stage: rules whose condition
+// keeps a term the kernel cannot evaluate. It sees each matched event after
+// the matcher and before any user-space action, and says whether it stays.
+// No implementation exists yet: the pipeline's stage is nil.
+type ruleStage interface {
+	Keep(ev *event.Event) bool
+}
+
+// pipeline is the receiver's read path: the read loop (decode, track, match,
+// respond, enqueue) and the send loop (batch, build, consume).
+type pipeline struct {
+	cfg     *Config
+	next    consumer.Logs
+	obsrecv *receiverhelper.ObsReport
+	tb      *metadata.TelemetryBuilder
+	host    component.Host // for status reports; set by start
+
+	// rules returns the rule table in force, nil while no policy is applied.
+	rules func() ruleTable
+	// filterInUserSpace: the kernel sends every file.open; the matcher decides.
+	filterInUserSpace bool
+	// stage is the user-space rule stage: nil today (every event stays).
+	stage ruleStage
+	// kill sends SIGKILL to a process (the respond stage); a test seam.
+	kill func(pid int) error
+
+	decoder sensor.Decoder // read loop only
+	tracker tracker        // read loop only
+	matcher matcher        // read loop only
+	builder otlplogs.Builder
+
+	reader ringReader
+	queue  chan *event.Event
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	bootOffset atomic.Int64 // wall clock ns minus boot clock ns
+	counts     pendingCounts
+}
+
+func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *metadata.TelemetryBuilder) (*pipeline, error) {
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
+	red, err := redact.New(cfg.Redaction.Enabled, cfg.Redaction.ExtraPatterns)
+	if err != nil {
+		return nil, err
+	}
+	host, _ := os.Hostname()
+	p := &pipeline{
+		cfg: cfg, next: next, obsrecv: obs, tb: tb,
+		kill:    func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) },
+		builder: otlplogs.Builder{HostName: host, Scope: metadata.ScopeName},
+		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks},
+		counts:  newPendingCounts(),
+	}
+	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts,
+		attrs: map[actionKey]metric.AddOption{}}
+	p.tracker.cache = proctree.New(cfg.ProcessCache.MaxProcesses, cfg.ProcessCache.MaxExited)
+	return p, nil
+}
+
+func (p *pipeline) ruleTable() ruleTable {
+	if p.rules == nil {
+		return nil
+	}
+	return p.rules()
+}
+
+// seed caches a process running at start-up (a task iterator record).
+func (p *pipeline) seed(pe *sensor.ProcEvent) {
+	var ev event.Event
+	p.decoder.FromProc(pe, &ev)
+	p.tracker.seed(&ev)
+}
+
+// start runs the loops on reader. The tracker must be seeded before.
+func (p *pipeline) start(reader ringReader, host component.Host) {
+	p.reader, p.host = reader, host
+	p.refreshBootOffset()
+	ctx, cancel := context.WithCancel(context.Background())
+	p.cancel = cancel
+	p.queue = make(chan *event.Event, p.cfg.QueueSize)
+	p.wg.Add(2)
+	go p.readLoop()
+	go p.sendLoop(ctx)
+}
+
+// shutdown closes the reader first (unblocking the read loop), lets the sender
+// flush what was queued, and stops it when ctx ends first.
+func (p *pipeline) shutdown(ctx context.Context) error {
+	if p.reader == nil {
+		return nil
+	}
+	err := p.reader.Close()
+	done := make(chan struct{})
+	go func() { p.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		p.cancel()
+		<-done
+	}
+	p.cancel()
+	return err
+}
+
+// readLoop decodes every record, runs the stages up to the queue in kernel
+// order, and never blocks on the send side.
+func (p *pipeline) readLoop() {
+	defer p.wg.Done()
+	defer close(p.queue)
+	defer p.flushCounts()
+	var rec ringbuf.Record
+	var ev event.Event
+	p.reader.SetDeadline(time.Now().Add(p.cfg.PollInterval))
+	for {
+		if err := p.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				// The ring was drained; records below the wakeup threshold are
+				// picked up at the next deadline.
+				p.flushCounts()
+				p.reader.SetDeadline(time.Now().Add(p.cfg.PollInterval))
+				continue
+			}
+			if errors.Is(err, ringbuf.ErrClosed) || errors.Is(err, os.ErrClosed) {
+				return
+			}
+			componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(fmt.Errorf("reading ring buffer: %w", err)))
+			continue
+		}
+		observed := time.Now()
+		if p.counts.n >= flushEvery || observed.Sub(p.counts.since) >= p.cfg.PollInterval {
+			p.flushCounts()
+		}
+		if err := p.decoder.Decode(rec.RawSample, &ev); err != nil {
+			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1,
+				metric.WithAttributes(attribute.String("reason", string(sensor.KindOf(err)))))
+			continue
+		}
+		ev.Observed = observed
+		if out := p.process(&ev); out != nil {
+			p.enqueue(out)
+		}
+	}
+}
+
+// process runs one decoded event through tracking, matching, the rule stage
+// and the response; it returns the event to send, or nil.
+func (p *pipeline) process(ev *event.Event) *event.Event {
+	if !policyRecord(ev) {
+		p.counts.received1(ev.Name)
+		if !p.tracker.track(ev) {
+			return nil // a fork: cached, not emitted unless emit_forks
+		}
+		if ev.Kernel.Rules != 0 {
+			ev.Match = p.matcher.match(ev.Kernel)
+		}
+		return p.emit(ev)
+	}
+	p.tracker.lookup(ev)
+	if p.filterInUserSpace && ev.Name == event.FileOpen {
+		// filter_in_user_space: the kernel sent every open; decide here.
+		rt := p.ruleTable()
+		if rt == nil {
+			return nil
+		}
+		f := ev.Detail.(*event.File)
+		ev.Kernel.Rules = rt.MatchFileInUserSpace(f.Path, f.OpenFlags,
+			sensor.FileProcess{UID: ev.Cred.UID, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != ""})
+		if ev.Kernel.Rules == 0 {
+			return nil
+		}
+	}
+	if ev.Match = p.matcher.match(ev.Kernel); ev.Match == nil {
+		return nil // the policy was removed while the record was in flight
+	}
+	if p.stage != nil && !p.stage.Keep(ev) {
+		return nil
+	}
+	p.respond(ev)
+	p.counts.received1(event.PolicyMatchMetric)
+	if ev.Match.Action == event.ActionCount && !ev.Match.Applied {
+		return nil // count rules are metrics only (emit-all mode lands here)
+	}
+	return p.emit(ev)
+}
+
+// emit copies the read loop's scratch event for the queue.
+func (p *pipeline) emit(ev *event.Event) *event.Event {
+	out := new(event.Event)
+	*out = *ev
+	return out
+}
+
+// respond carries out the actions the kernel could not: a network kill (the
+// cgroup hook refuses the connect but cannot signal on every kernel).
+func (p *pipeline) respond(ev *event.Event) {
+	m := ev.Match
+	if _, isNet := ev.Detail.(*event.Network); isNet && m.Action == event.ActionKill && m.Enforce {
+		_ = p.kill(int(ev.Proc.PID))
+	}
+}
+
+// policyRecord reports whether an event came from a policy sensor.
+func policyRecord(ev *event.Event) bool {
+	switch ev.Detail.(type) {
+	case *event.Exec, event.Exit, event.Fork:
+		return false
+	}
+	return true
+}
+
+// enqueue hands an event to the sender without ever blocking the ring buffer
+// reader: when the bounded queue is full the event is dropped and counted.
+func (p *pipeline) enqueue(e *event.Event) {
+	select {
+	case p.queue <- e:
+	default:
+		p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+	}
+}
+
+// sendLoop batches queued events by size and time, builds OTLP and hands it on.
+func (p *pipeline) sendLoop(ctx context.Context) {
+	defer p.wg.Done()
+	ticker := time.NewTicker(p.cfg.FlushInterval)
+	defer ticker.Stop()
+	batch := make([]*event.Event, 0, p.cfg.BatchSize)
+	flush := func() {
+		if len(batch) == 0 {
+			return
+		}
+		p.refreshBootOffset()
+		logs := p.builder.Build(batch, p.bootOffset.Load())
+		n := len(batch)
+		opCtx := p.obsrecv.StartLogsOp(ctx)
+		err := p.next.ConsumeLogs(opCtx, logs)
+		p.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
+		if err != nil {
+			p.tb.VigilReceiverEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+		}
+		clear(batch)
+		batch = batch[:0]
+	}
+	for {
+		select {
+		case e, ok := <-p.queue:
+			if !ok {
+				flush()
+				return
+			}
+			batch = append(batch, e)
+			if len(batch) >= p.cfg.BatchSize {
+				flush()
+			}
+		case <-ticker.C:
+			flush()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// refreshBootOffset measures wall clock minus boot clock, to convert kernel times.
+func (p *pipeline) refreshBootOffset() {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &ts); err != nil {
+		return
+	}
+	p.bootOffset.Store(time.Now().UnixNano() - ts.Nano())
+}
+
+// tracker is the process-tracking stage: it keeps the process cache in kernel
+// order and attaches the process, its parent and ancestors to each event.
+// Secrets are masked once, when a process is cached.
+type tracker struct {
+	cache         *proctree.Cache
+	redactor      *redact.Redactor
+	ancestorDepth int
+	emitForks     bool
+
+	// Cache sizes, read by the telemetry callback.
+	live, exited, evicted atomic.Int64
+}
+
+// seed caches a process that was running at start-up.
+func (t *tracker) seed(ev *event.Event) {
+	if x := ev.Detail.(*event.Exec); x.NoMM && !x.Kthread {
+		return // a zombie: it has exited, only its parent's wait() is pending
+	}
+	t.cache.Put(t.processOf(ev, ev.Proc.StartBoottime))
+	t.publish()
+}
+
+// track applies a process record to the cache and completes the event. It
+// returns false when the event is not to be emitted.
+func (t *tracker) track(ev *event.Event) bool {
+	defer t.publish()
+	rec := ev.Proc // the decoder's scratch: replaced below
+	switch ev.Detail.(type) {
+	case *event.Exec:
+		ev.Proc = t.processOf(ev, ev.KTime)
+		t.cache.Put(ev.Proc)
+	case event.Fork:
+		ev.Proc = t.cache.Fork(rec.PID, rec.PPID, rec.StartBoottime, rec.CgroupID, rec.UID, rec.GID, rec.EUID, rec.EGID)
+		if !t.emitForks {
+			return false
+		}
+	case event.Exit:
+		p, ok := t.cache.Exit(rec.PID)
+		if !ok {
+			p = &proctree.Process{PID: rec.PID, PPID: rec.PPID, ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
+		}
+		ev.Proc = p
+	}
+	ev.Parent, ev.Ancestors = nil, nil
+	if parent, ok := t.cache.Parent(ev.Proc); ok {
+		ev.Parent = parent
+	}
+	if d := t.ancestorDepth; d > 1 {
+		// The parent has its own attributes; ancestors start at the grandparent.
+		if anc := t.cache.Ancestors(ev.Proc, d); len(anc) > 1 {
+			ev.Ancestors = make([]event.Ancestor, 0, len(anc)-1)
+			for _, a := range anc[1:] {
+				ev.Ancestors = append(ev.Ancestors, event.Ancestor{ExecID: a.ExecID, Executable: a.Executable})
+			}
+		}
+	}
+	return true
+}
+
+// lookup attaches the cached process to a policy event; a process the cache
+// does not know is described by the record's own fields.
+func (t *tracker) lookup(ev *event.Event) {
+	rec := ev.Proc
+	p, ok := t.cache.Get(rec.PID)
+	if !ok {
+		p = &proctree.Process{PID: rec.PID, PPID: rec.PPID, UID: rec.UID, EUID: rec.EUID, GID: rec.GID,
+			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
+	}
+	ev.Proc = p
+}
+
+// processOf builds a cache entry from an exec or iterator record.
+func (t *tracker) processOf(ev *event.Event, execTime uint64) *proctree.Process {
+	rec, x := ev.Proc, ev.Detail.(*event.Exec)
+	ci := cgroups.Parse(x.CgroupPath)
+	// Secrets are masked once, here: the cache never holds them and every event of
+	// this process reuses the masked vector.
+	args, redacted := t.redactor.Args(rec.Args)
+	return &proctree.Process{
+		ExecID: proctree.ExecID(execTime, rec.PID), PID: rec.PID, PPID: rec.PPID,
+		Executable: rec.Executable, Args: args, CommandLine: strings.Join(args, " "), Redacted: redacted, Cwd: rec.Cwd,
+		UID: rec.UID, GID: rec.GID, EUID: rec.EUID, EGID: rec.EGID,
+		StartBoottime: rec.StartBoottime, CgroupID: rec.CgroupID,
+		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,
+		ArgsTruncated: rec.ArgsTruncated,
+	}
+}
+
+func (t *tracker) publish() {
+	st := t.cache.Stats()
+	t.live.Store(int64(st.Live))
+	t.exited.Store(int64(st.Exited))
+	t.evicted.Store(int64(st.Evicted))
+}
+
+// matcher resolves the kernel's verdict (matched rule slots) into the rule that
+// decided, through the rule table, and counts the action.
+type matcher struct {
+	rules  func() ruleTable
+	counts *pendingCounts
+	attrs  map[actionKey]metric.AddOption // bounded: rules x outcomes of the policies ever loaded
+}
+
+type actionKey struct {
+	ref     sensor.RuleRef
+	outcome string
+}
+
+func (m *matcher) match(v event.Verdict) *event.Match {
+	rt := m.rules()
+	if rt == nil {
+		return nil
+	}
+	ref, ok := rt.Strongest(v.Kind, v.Rules)
+	if !ok {
+		return nil
+	}
+	outcome := "posted"
+	switch {
+	case v.Applied:
+		outcome = "applied"
+	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
+		outcome = "monitored"
+	}
+	key := actionKey{ref, outcome}
+	if _, ok := m.attrs[key]; !ok {
+		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(
+			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
+			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
+	}
+	m.counts.actions[key]++ // added to the counter by flushCounts
+	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
+		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
+}
+
+// flushEvery bounds how many events the read loop counts before it adds them to
+// its telemetry counters (it also adds them when the ring is drained and after
+// each poll interval).
+const flushEvery = 4096
+
+// pendingCounts are the read loop's per-event counters, added to the telemetry
+// counters in batches: an OpenTelemetry counter's Add looks up its attribute set
+// on every call, which at 100,000+ events/s is a visible share of the loop.
+type pendingCounts struct {
+	received   map[string]int64    // events received, by event name
+	actions    map[actionKey]int64 // policy actions, by rule and outcome
+	eventAttrs map[string]metric.AddOption
+	n          int
+	since      time.Time
+}
+
+func newPendingCounts() pendingCounts {
+	attrs := map[string]metric.AddOption{}
+	for _, n := range []string{event.ProcessExec, event.ProcessExit, event.ProcessFork, event.PolicyMatchMetric} {
+		attrs[n] = metric.WithAttributeSet(attribute.NewSet(attribute.String("event", n)))
+	}
+	return pendingCounts{received: map[string]int64{}, actions: map[actionKey]int64{}, eventAttrs: attrs}
+}
+
+// received1 counts one event received.
+func (c *pendingCounts) received1(name string) {
+	c.received[name]++
+	c.n++
+}
+
+func (p *pipeline) flushCounts() {
+	ctx := context.Background()
+	c := &p.counts
+	for name, n := range c.received {
+		if n != 0 {
+			p.tb.VigilReceiverEventsReceived.Add(ctx, n, c.eventAttrs[name])
+			c.received[name] = 0
+		}
+	}
+	for key, n := range c.actions {
+		if n != 0 {
+			p.tb.VigilReceiverPolicyActions.Add(ctx, n, p.matcher.attrs[key])
+			c.actions[key] = 0
+		}
+	}
+	c.n, c.since = 0, time.Now()
+}

@@ -1,0 +1,210 @@
+//go:build linux
+
+package ebpfreceiver
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
+)
+
+// The pipeline's stages between decoding and the queue, on decoded events: no
+// kernel needed.
+
+type fakeRules struct {
+	refs     map[int]sensor.RuleRef // by rule kind
+	userFile uint64                 // what MatchFileInUserSpace returns
+	asked    []sensor.FileProcess
+}
+
+func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
+	ref, ok := f.refs[kind]
+	return ref, ok && rules != 0
+}
+
+func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
+	f.asked = append(f.asked, p)
+	return f.userFile
+}
+
+type dropAll struct{ seen int }
+
+func (d *dropAll) Keep(*event.Event) bool { d.seen++; return false }
+
+func newTestPipeline(t *testing.T, mutate func(*Config)) (*pipeline, *[]int) {
+	t.Helper()
+	cfg := createDefaultConfig().(*Config)
+	if mutate != nil {
+		mutate(cfg)
+	}
+	set := receivertest.NewNopSettings(metadata.Type)
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	t.Cleanup(tb.Shutdown)
+	p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
+	require.NoError(t, err)
+	var killed []int
+	p.kill = func(pid int) error { killed = append(killed, pid); return nil }
+	return p, &killed
+}
+
+// A decoded record: Proc stands for the decoder's scratch process.
+func record(name string, pid uint32, d event.Detail) *event.Event {
+	return &event.Event{Name: name, KTime: 100, Proc: &event.Process{PID: pid, PPID: 1, UID: 1000, EUID: 1000, StartBoottime: 50}, Detail: d}
+}
+
+func execRecord(pid, ppid uint32, exe string, args ...string) *event.Event {
+	ev := record(event.ProcessExec, pid, &event.Exec{CgroupPath: "kubepods.slice/cri-containerd-" + testContainerID + ".scope"})
+	ev.Proc.PPID, ev.Proc.Executable, ev.Proc.Args = ppid, exe, args
+	return ev
+}
+
+func policyEvent(name string, pid uint32, kind int, d event.Detail) *event.Event {
+	ev := record(name, pid, d)
+	ev.Kernel = event.Verdict{Kind: kind, Rules: 1}
+	ev.Cred = event.Cred{UID: 1000, EUID: 0}
+	return ev
+}
+
+func TestPipelineTracksProcesses(t *testing.T) {
+	p, _ := newTestPipeline(t, func(c *Config) { c.ProcessCache.AncestorDepth = 3 })
+	require.NotNil(t, p.process(execRecord(10, 1, "/bin/sh", "sh")))
+	out := p.process(execRecord(11, 10, "/usr/bin/curl", "curl", "--password", "hunter2"))
+	require.NotNil(t, out)
+	assert.Equal(t, "/usr/bin/curl", out.Proc.Executable)
+	assert.NotContains(t, out.Proc.CommandLine, "hunter2", "secrets are masked when the process is cached")
+	assert.True(t, out.Proc.Redacted)
+	assert.Equal(t, testContainerID, out.Proc.ContainerID)
+	require.NotNil(t, out.Parent)
+	assert.Equal(t, "/bin/sh", out.Parent.Executable)
+	assert.Equal(t, "64-11", out.Proc.ExecID, "exec id from the exec's kernel time")
+
+	assert.Nil(t, p.process(record(event.ProcessFork, 12, event.Fork{})), "forks are cached, not emitted")
+	exit := p.process(record(event.ProcessExit, 11, event.Exit{Status: 9}))
+	require.NotNil(t, exit)
+	assert.Equal(t, "/usr/bin/curl", exit.Proc.Executable, "the exit carries the cached process")
+	unknown := p.process(record(event.ProcessExit, 99, event.Exit{}))
+	assert.Equal(t, "32-99", unknown.Proc.ExecID)
+	assert.Zero(t, unknown.Proc.UID, "an unknown process is described only by pid, parent and cgroup")
+	assert.Zero(t, unknown.Proc.StartBoottime)
+
+	assert.Equal(t, map[string]int64{event.ProcessExec: 2, event.ProcessFork: 1, event.ProcessExit: 2}, p.counts.received)
+	assert.Equal(t, int64(2), p.tracker.live.Load(), "10 and the fork 12")
+}
+
+func TestPipelineEmitsForksWhenAsked(t *testing.T) {
+	p, _ := newTestPipeline(t, func(c *Config) { c.EmitForks = true })
+	require.NotNil(t, p.process(execRecord(10, 1, "/bin/sh")))
+	out := p.process(record(event.ProcessFork, 12, event.Fork{}))
+	require.NotNil(t, out)
+	assert.Equal(t, uint32(12), out.Proc.PID)
+}
+
+func TestPipelineMatchesPolicyEvents(t *testing.T) {
+	p, killed := newTestPipeline(t, nil)
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{
+		sensor.KindFile: {Policy: "p", Rule: "shadow", Event: policy.EventFileOpen, Action: policy.ActionDeny, Severity: policy.SeverityError, Enforce: true},
+		sensor.KindNet:  {Policy: "p", Rule: "imds", Event: policy.EventNetworkConnect, Action: policy.ActionKill, Enforce: true},
+	}}
+	p.rules = func() ruleTable { return rules }
+	require.NotNil(t, p.process(execRecord(20, 1, "/usr/bin/cat", "cat")))
+
+	ev := policyEvent(event.FileOpen, 20, sensor.KindFile, &event.File{Path: "/etc/shadow"})
+	ev.Kernel.Applied = true
+	out := p.process(ev)
+	require.NotNil(t, out)
+	assert.Equal(t, &event.Match{Policy: "p", Rule: "shadow", Event: "file.open", Action: "deny", Severity: "error", Enforce: true, Applied: true}, out.Match)
+	assert.Equal(t, "/usr/bin/cat", out.Proc.Executable, "the policy record carries the cached process")
+	assert.Empty(t, *killed, "a file deny is the kernel's")
+
+	out = p.process(policyEvent(event.NetworkConnect, 21, sensor.KindNet, &event.Network{}))
+	require.NotNil(t, out)
+	assert.Equal(t, []int{21}, *killed, "an enforced network kill is carried out in user space")
+	assert.Equal(t, "32-21", out.Proc.ExecID, "an uncached process, from the record's start time and pid")
+	assert.Equal(t, uint32(1000), out.Proc.UID)
+
+	rules.refs[sensor.KindNet] = sensor.RuleRef{Policy: "p", Rule: "imds", Action: policy.ActionKill} // monitor mode
+	require.NotNil(t, p.process(policyEvent(event.NetworkConnect, 22, sensor.KindNet, &event.Network{})))
+	assert.Equal(t, []int{21}, *killed, "monitor mode kills nothing")
+
+	assert.Nil(t, p.process(policyEvent(event.PrivilegeChange, 20, sensor.KindSys, &event.Privilege{})),
+		"slots that name no rule (policy removed in flight) are not emitted")
+	var outcomes []string
+	for k, n := range p.counts.actions {
+		outcomes = append(outcomes, k.ref.Rule+"/"+k.outcome+"="+string(rune('0'+n)))
+	}
+	assert.ElementsMatch(t, []string{"shadow/applied=1", "imds/monitored=1", "imds/monitored=1"}, outcomes,
+		"a kill the kernel did not apply counts as monitored (enforced and monitor-mode rules apart)")
+	assert.Equal(t, int64(3), p.counts.received[event.PolicyMatchMetric])
+}
+
+func TestPipelineWithoutPolicies(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	ev := execRecord(30, 1, "/bin/true")
+	ev.Kernel = event.Verdict{Kind: sensor.KindExec, Rules: 1}
+	out := p.process(ev)
+	require.NotNil(t, out, "an exec is emitted with or without a rule")
+	assert.Nil(t, out.Match)
+	assert.Nil(t, p.process(policyEvent(event.FileOpen, 30, sensor.KindFile, &event.File{})))
+	p.rules = func() ruleTable { return nil }
+	assert.Nil(t, p.process(policyEvent(event.FileOpen, 30, sensor.KindFile, &event.File{})))
+}
+
+func TestPipelineCountRulesAreMetricsOnly(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindSys: {Policy: "p", Rule: "n", Action: policy.ActionCount}}}
+	p.rules = func() ruleTable { return rules }
+	assert.Nil(t, p.process(policyEvent(event.NamespaceChange, 5, sensor.KindSys, &event.Namespace{})))
+	assert.Equal(t, int64(1), p.counts.received[event.PolicyMatchMetric], "counted, not emitted")
+	ev := policyEvent(event.NamespaceChange, 5, sensor.KindSys, &event.Namespace{})
+	ev.Kernel.Applied = true
+	assert.NotNil(t, p.process(ev), "a count the kernel applied is posted")
+}
+
+func TestPipelineFilterInUserSpace(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	p.filterInUserSpace = true
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindFile: {Policy: "p", Rule: "r", Action: policy.ActionPost}}}
+	p.rules = func() ruleTable { return rules }
+	require.NotNil(t, p.process(execRecord(40, 1, "/usr/bin/vi")))
+	open := func() *event.Event {
+		ev := policyEvent(event.FileOpen, 40, sensor.KindFile, &event.File{Path: "/etc/hosts", OpenFlags: 1})
+		ev.Kernel.Rules = 0 // emit-all: the kernel matched nothing
+		return ev
+	}
+	assert.Nil(t, p.process(open()), "no user-space match: not emitted")
+	rules.userFile = 0b1
+	out := p.process(open())
+	require.NotNil(t, out)
+	assert.Equal(t, uint64(1), out.Kernel.Rules)
+	assert.Equal(t, []sensor.FileProcess{{UID: 1000, Executable: "/usr/bin/vi", InContainer: true}, {UID: 1000, Executable: "/usr/bin/vi", InContainer: true}}, rules.asked)
+}
+
+func TestPipelineRuleStageSeam(t *testing.T) {
+	p, killed := newTestPipeline(t, nil)
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindNet: {Policy: "p", Rule: "r", Action: policy.ActionKill, Enforce: true}}}
+	p.rules = func() ruleTable { return rules }
+	stage := &dropAll{}
+	p.stage = stage
+	assert.Nil(t, p.process(policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{})))
+	assert.Equal(t, 1, stage.seen)
+	assert.Empty(t, *killed, "the rule stage runs before any user-space action")
+	require.NotNil(t, p.process(execRecord(51, 1, "/bin/ls")))
+	assert.Equal(t, 1, stage.seen, "plain process events without a rule do not pass the rule stage")
+}
+
+func TestPipelineQueueFullDrops(t *testing.T) {
+	p, _ := newTestPipeline(t, func(c *Config) { c.QueueSize = 1 })
+	p.queue = make(chan *event.Event, 1)
+	p.enqueue(&event.Event{})
+	p.enqueue(&event.Event{}) // dropped, not blocking
+	assert.Len(t, p.queue, 1)
+}
