@@ -35,7 +35,7 @@ func testDefs(t *testing.T) *Defs {
 	}
 	return &Defs{
 		Lists: map[string][]string{
-			"shell_binaries": {"ash", "bash", "sh", "zsh"},
+			"shell_binaries":  {"ash", "bash", "sh", "zsh"},
 			"shells_and_more": {"shell_binaries", "fish"},
 			"sensitive_files": {"/etc/shadow", "/etc/sudoers"},
 			"empty":           {},
