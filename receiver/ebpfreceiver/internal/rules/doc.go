@@ -40,7 +40,7 @@ func MarkdownFieldTable() string {
 			typ = "syscall name"
 		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", fi.Name, strings.Join(aliases, ", "), typ, ix,
-			fi.Kinds, strings.ReplaceAll(fi.Desc, "|", "\\|"))
+			kindsDoc(fi.Kinds), strings.ReplaceAll(fi.Desc, "|", "\\|"))
 	}
 	b.WriteString("\nOperators by type: string: ")
 	b.WriteString(code(stringOps.String()))
@@ -63,6 +63,17 @@ func MarkdownFieldTable() string {
 		fmt.Fprintf(&b, "| `%s` | %s |\n", k, strings.Join(names, ", "))
 	}
 	return b.String()
+}
+
+// kindsDoc names a kind set, as "all except ..." when that is shorter.
+func kindsDoc(s KindSet) string {
+	if s == AllKinds {
+		return "all"
+	}
+	if rest := AllKinds &^ s; rest.Len() <= 3 {
+		return "all except " + rest.String()
+	}
+	return s.String()
 }
 
 func code(ops string) string {

@@ -234,7 +234,7 @@ func fieldTable() []FieldInfo {
 			return fi
 		}(),
 		f(FieldEvtNum, "evt.num", TypeNumber, all, "the event's sequence number, never 0"),
-		f(FieldEvtDir, "evt.dir", TypeString, all, "< for an event reported at the call's exit or its security hook, > at its entry"),
+		f(FieldEvtDir, "evt.dir", TypeString, all, "`<` for an event reported at the call's exit or its security hook, `>` at its entry"),
 		f(FieldEvtRes, "evt.res", TypeString, syscallKinds, "SUCCESS or the error name (ENOENT, EPERM, ...)"),
 		f(FieldEvtRawRes, "evt.rawres", TypeNumber, syscallKinds, "the call's return value (a negative errno on failure)"),
 		f(FieldEvtFailed, "evt.failed", TypeBool, syscallKinds, "the call failed"),
