@@ -58,7 +58,8 @@ type Predicate struct {
 
 // Eval reports whether the event satisfies the condition. It does not allocate.
 func (p *Predicate) Eval(f Fields) bool {
-	return p.kinds.Has(f.Kind()) && p.root.eval(f)
+	k := f.Kind()
+	return p.kinds.Has(k) && p.root.eval(f, k)
 }
 
 // Kinds are the event kinds the condition can match; every other kind fails it.

@@ -27,7 +27,7 @@ func compileErr(t *testing.T, src string, defs *Defs) string {
 	return err.Error()
 }
 
-func testDefs(t *testing.T) *Defs {
+func testDefs(t testing.TB) *Defs {
 	macro := func(s string) cond.Node {
 		n, err := cond.Parse(s)
 		require.NoError(t, err, s)
@@ -330,4 +330,12 @@ func TestRuleset(t *testing.T) {
 	assert.Empty(t, rs.Match(connectEvent("1.2.3.4", 1), dst))
 	ev := execEvent()
 	assert.Zero(t, testing.AllocsPerRun(100, func() { rs.Match(ev, dst[:0]) }))
+}
+
+// A field an event reports for a kind the table does not list it for is not read.
+func TestFieldOutsideItsKinds(t *testing.T) {
+	ev := execEvent().s(FieldFdName, "/etc/shadow").s(FieldEvtArgRequest, "PTRACE_TRACEME")
+	assert.False(t, mustCompile(t, "fd.name = /etc/shadow", nil).Eval(ev))
+	assert.True(t, mustCompile(t, "not fd.name = /etc/shadow", nil).Eval(ev))
+	assert.True(t, mustCompile(t, "proc.name = bash and not (fd.name exists or evt.arg.request exists)", nil).Eval(ev))
 }

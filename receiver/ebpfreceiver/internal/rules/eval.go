@@ -22,15 +22,16 @@ type Fields interface {
 	Addr(id FieldID, idx int) (netip.Addr, bool)
 }
 
+// node is a compiled term; k is the event's kind, read once per evaluation.
 type node interface {
-	eval(f Fields) bool
+	eval(f Fields, k Kind) bool
 }
 
 type allNode []node
 
-func (n allNode) eval(f Fields) bool {
+func (n allNode) eval(f Fields, k Kind) bool {
 	for _, x := range n {
-		if !x.eval(f) {
+		if !x.eval(f, k) {
 			return false
 		}
 	}
@@ -39,9 +40,9 @@ func (n allNode) eval(f Fields) bool {
 
 type anyNode []node
 
-func (n anyNode) eval(f Fields) bool {
+func (n anyNode) eval(f Fields, k Kind) bool {
 	for _, x := range n {
-		if x.eval(f) {
+		if x.eval(f, k) {
 			return true
 		}
 	}
@@ -50,11 +51,11 @@ func (n anyNode) eval(f Fields) bool {
 
 type notNode struct{ x node }
 
-func (n notNode) eval(f Fields) bool { return !n.x.eval(f) }
+func (n notNode) eval(f Fields, k Kind) bool { return !n.x.eval(f, k) }
 
 type constNode bool
 
-func (n constNode) eval(Fields) bool { return bool(n) }
+func (n constNode) eval(Fields, Kind) bool { return bool(n) }
 
 // evtTypeNode: the kind must be one the listed system calls map onto, and when the event
 // names its system call, the name must be listed.
@@ -63,8 +64,8 @@ type evtTypeNode struct {
 	names []string
 }
 
-func (n *evtTypeNode) eval(f Fields) bool {
-	if !n.kinds.Has(f.Kind()) {
+func (n *evtTypeNode) eval(f Fields, k Kind) bool {
+	if !n.kinds.Has(k) {
 		return false
 	}
 	name, ok := f.Str(FieldEvtType, 0)
@@ -81,10 +82,13 @@ func (n *evtTypeNode) eval(f Fields) bool {
 
 // values walks the values of a field reference: one for a scalar or indexed field, several
 // for a multi-valued one.
+// A field exists only for the kinds the table lists: on any other kind the engine does not
+// ask the event, and the field is missing.
 type ref struct {
 	id    FieldID
 	idx   int
 	multi bool
+	kinds KindSet
 }
 
 func (r ref) span() (first, last int) {
@@ -101,7 +105,10 @@ type strNode struct {
 	ne bool
 }
 
-func (n *strNode) eval(f Fields) bool {
+func (n *strNode) eval(f Fields, k Kind) bool {
+	if !n.kinds.Has(k) {
+		return false
+	}
 	first, last := n.span()
 	present := false
 	for i := first; i <= last; i++ {
@@ -255,7 +262,10 @@ type numNode struct {
 	vals []int64
 }
 
-func (n *numNode) eval(f Fields) bool {
+func (n *numNode) eval(f Fields, k Kind) bool {
+	if !n.kinds.Has(k) {
+		return false
+	}
 	first, last := n.span()
 	present := false
 	for i := first; i <= last; i++ {
@@ -304,7 +314,10 @@ type boolNode struct {
 	val bool
 }
 
-func (n *boolNode) eval(f Fields) bool {
+func (n *boolNode) eval(f Fields, k Kind) bool {
+	if !n.kinds.Has(k) {
+		return false
+	}
 	v, ok := f.Bool(n.id, n.idx)
 	if !ok {
 		return false
@@ -325,7 +338,10 @@ type addrNode struct {
 	nets []netip.Prefix
 }
 
-func (n *addrNode) eval(f Fields) bool {
+func (n *addrNode) eval(f Fields, k Kind) bool {
+	if !n.kinds.Has(k) {
+		return false
+	}
 	first, last := n.span()
 	present := false
 	for i := first; i <= last; i++ {
@@ -390,7 +406,7 @@ func (r *resolver) compile(e Expr) (node, error) {
 
 func (r *resolver) compileCmp(c *Cmp) (node, error) {
 	fi := r.table[c.Field]
-	rf := ref{id: c.Field, idx: c.Index}
+	rf := ref{id: c.Field, idx: c.Index, kinds: fi.Kinds}
 	if fi.Multi && !c.HasIndex {
 		rf.multi, rf.idx = true, fi.MultiStart
 	}

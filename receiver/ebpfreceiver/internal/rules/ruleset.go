@@ -32,7 +32,7 @@ func (rs *Ruleset) Match(f Fields, dst []int) []int {
 		return dst
 	}
 	for _, i := range rs.byKind[k] {
-		if rs.preds[i].root.eval(f) {
+		if rs.preds[i].root.eval(f, k) {
 			dst = append(dst, int(i))
 		}
 	}

@@ -7,7 +7,7 @@
 //	unary   = "not" unary | "(" expr ")" | atom
 //	atom    = field op value | field listop "(" [ value { "," value } ] ")" | field "exists" | macro
 //	field   = name [ "[" arg "]" ]          name: letters, digits, '_' and '.'
-//	value   = "quoted" | 'quoted' | bare    bare: any run without blanks, ( ) , " ' = < > !
+//	value   = "quoted" | 'quoted' | bare    bare: any run without blanks, ( ) , " ' =
 //
 // The parser knows no field names: whether a field exists, what type it has and which
 // operators it supports is decided by the rules package when a condition is compiled.

@@ -77,7 +77,7 @@ func isBareByte(c byte) bool {
 		return false
 	}
 	switch c {
-	case '(', ')', ',', '"', '\'', '=', '<', '>', '!':
+	case '(', ')', ',', '"', '\'', '=':
 		return false
 	}
 	return true

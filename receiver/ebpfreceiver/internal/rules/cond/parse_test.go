@@ -219,3 +219,19 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParseTightOperators(t *testing.T) {
+	for src, want := range map[string][3]string{
+		"evt.dir=<":        {"evt.dir", "=", "<"},
+		"evt.dir = >":      {"evt.dir", "=", ">"},
+		"proc.pid>1":       {"proc.pid", ">", "1"},
+		"proc.pid<=-1":     {"proc.pid", "<=", "-1"},
+		"proc.name!=sh":    {"proc.name", "!=", "sh"},
+		"proc.name==a<b!c": {"proc.name", "=", "a<b!c"},
+	} {
+		n, err := Parse(src)
+		require.NoError(t, err, src)
+		c := n.(*Compare)
+		assert.Equal(t, want, [3]string{c.Field.Name, c.Op.String(), c.Value.Text}, src)
+	}
+}

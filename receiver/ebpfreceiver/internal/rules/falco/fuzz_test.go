@@ -3,10 +3,14 @@ package falco
 import (
 	"os"
 	"testing"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
 )
 
-// FuzzLoad: any bytes load without panicking, and every rule of the input is accounted for
-// (loaded or skipped) unless the whole file is rejected.
+// FuzzLoad: any bytes load without panicking; every skipped rule has a file, a line and a
+// reason; every loaded rule's assembled condition (appends and exceptions included) prints
+// into text that compiles again to a predicate of the same kinds.
 func FuzzLoad(f *testing.F) {
 	for _, p := range []string{"testdata/shapes.yaml", "testdata/local.yaml"} {
 		data, err := os.ReadFile(p)
@@ -22,24 +26,53 @@ func FuzzLoad(f *testing.F) {
 			return
 		}
 		res := Load(File{Name: "f.yaml", Data: data})
-		if len(res.Errors) > 0 {
-			return
+		for _, s := range res.Skipped {
+			if s.Reason == "" || s.File == "" || s.Line <= 0 {
+				t.Fatalf("skipped without a reason, file or line: %+v", s)
+			}
 		}
-		names := map[string]bool{}
 		for _, r := range res.Rules {
 			if r.Predicate == nil || r.Output == nil {
 				t.Fatalf("rule %q loaded without a predicate or output", r.Name)
 			}
-			names[r.Name] = true
+			text := cond.String(r.Condition)
+			n, err := cond.Parse(text)
+			if err != nil {
+				t.Fatalf("rule %q: printed condition %q does not parse: %v", r.Name, text, err)
+			}
+			p, err := rules.Compile(n, res.Defs)
+			if err != nil {
+				t.Fatalf("rule %q: printed condition %q does not compile: %v", r.Name, text, err)
+			}
+			if p.Kinds() != r.Predicate.Kinds() {
+				t.Fatalf("rule %q: kinds %s after printing, %s before", r.Name, p.Kinds(), r.Predicate.Kinds())
+			}
+		}
+		// Every rule item is accounted for: by name among the loaded or skipped rules, or
+		// (without a usable name) by a note.
+		items, err := read(File{Name: "f.yaml", Data: data})
+		if err != nil {
+			return
+		}
+		seen := map[string]bool{}
+		for _, r := range res.Rules {
+			seen[r.Name] = true
 		}
 		for _, s := range res.Skipped {
-			if s.Reason == "" || s.File == "" {
-				t.Fatalf("skipped without a reason or file: %+v", s)
-			}
-			if names[s.Rule] && !s.Disabled {
-				// A rule name may be both loaded and skipped only when an append to an
-				// undefined rule shares a later rule's name.
+			seen[s.Rule] = true
+		}
+		for _, it := range items {
+			if it.kind != "rule" {
 				continue
+			}
+			if it.name == "" {
+				if len(res.Notes) == 0 {
+					t.Fatalf("a rule item at line %d without a name left no note", it.line)
+				}
+				continue
+			}
+			if !seen[it.name] {
+				t.Fatalf("rule %q (line %d) neither loaded nor skipped", it.name, it.line)
 			}
 		}
 	})

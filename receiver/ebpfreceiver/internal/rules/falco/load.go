@@ -257,7 +257,11 @@ func (c *collector) collect(it *item) {
 	}
 	appendOld, _, err := it.boolean("append")
 	if err != nil {
-		c.noteErr(err)
+		if it.kind == "rule" {
+			c.skipAt(it, it.line, err)
+		} else {
+			c.noteErr(err)
+		}
 		return
 	}
 	switch it.kind {
