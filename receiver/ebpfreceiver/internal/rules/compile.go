@@ -276,6 +276,16 @@ func (r *resolver) expand(items []cond.Value, macro string) ([]string, error) {
 			return r.errf(at, macro, "list %s: lists nested deeper than %d (a cycle?)", item, MaxListDepth)
 		}
 		for _, s := range sub {
+			// Falco lists hold command lines quoted inside the item ('"sh -c id"') because
+			// its lists were once pasted into the condition text: such an item is the
+			// quoted string, and is not a list name.
+			if text, ok := cond.Unquote(s); ok {
+				if len(out) >= MaxValues {
+					return r.errf(at, macro, "the list expands to more than %d values", MaxValues)
+				}
+				out = append(out, text)
+				continue
+			}
 			if err := add(s, depth+1, at); err != nil {
 				return err
 			}

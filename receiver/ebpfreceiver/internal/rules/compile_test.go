@@ -339,3 +339,15 @@ func TestFieldOutsideItsKinds(t *testing.T) {
 	assert.True(t, mustCompile(t, "not fd.name = /etc/shadow", nil).Eval(ev))
 	assert.True(t, mustCompile(t, "proc.name = bash and not (fd.name exists or evt.arg.request exists)", nil).Eval(ev))
 }
+
+// Items of a list that carry their own quotes are the quoted text.
+func TestListItemsWithQuotes(t *testing.T) {
+	defs := &Defs{Lists: map[string][]string{
+		"spawn_cmdlines": {`"bash -c id"`, `'sh -c uname -p 2> /dev/null'`, "plain"},
+		"nested":         {"spawn_cmdlines"},
+	}}
+	p := mustCompile(t, "proc.cmdline in (nested)", defs)
+	assert.True(t, p.Eval(execEvent()))
+	c := p.Expr().(*Cmp)
+	assert.Equal(t, []string{"bash -c id", "sh -c uname -p 2> /dev/null", "plain"}, c.Values)
+}

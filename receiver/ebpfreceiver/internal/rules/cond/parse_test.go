@@ -235,3 +235,15 @@ func TestParseTightOperators(t *testing.T) {
 		assert.Equal(t, want, [3]string{c.Field.Name, c.Op.String(), c.Value.Text}, src)
 	}
 }
+
+func TestUnquote(t *testing.T) {
+	for in, want := range map[string]string{`"sh -c id"`: "sh -c id", `'a\'b'`: "a'b", `"x\"y"`: `x"y`, `""`: ""} {
+		got, ok := Unquote(in)
+		assert.True(t, ok, in)
+		assert.Equal(t, want, got, in)
+	}
+	for _, in := range []string{`sh`, `"a" "b"`, `"open`, `'`, ``, `"a"b`} {
+		_, ok := Unquote(in)
+		assert.False(t, ok, in)
+	}
+}

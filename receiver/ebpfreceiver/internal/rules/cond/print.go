@@ -128,3 +128,17 @@ func Equal(a, b Node) bool {
 }
 
 func valueEqual(a, b Value) bool { return a.Text == b.Text && a.Quoted == b.Quoted }
+
+// Unquote reads s as one quoted string ("..." or '...', with the escapes Parse understands)
+// and reports whether it was one.
+func Unquote(s string) (string, bool) {
+	if len(s) < 2 || (s[0] != '"' && s[0] != '\'') {
+		return "", false
+	}
+	p := &parser{src: s, lines: []int{0}}
+	text, err := p.scanQuoted(s[0])
+	if err != nil || p.i != len(s) {
+		return "", false
+	}
+	return text, true
+}
