@@ -87,7 +87,7 @@ func Compile(n cond.Node, defs *Defs) (*Predicate, error) {
 }
 
 func build(e Expr, n cond.Node, r *resolver) (*Predicate, error) {
-	maybe, _ := kindsOf(e)
+	maybe, _ := kindsOf(e, r.table)
 	if maybe == 0 {
 		msg := "the condition can match no event kind"
 		if len(r.unsensed) > 0 {
@@ -202,7 +202,7 @@ func (r *resolver) compare(n *cond.Compare, macro string) (Expr, error) {
 			fname = "evt.arg." + n.Field.Arg
 		}
 	}
-	fi, ok := LookupField(fname)
+	fi, ok := lookupIn(r.table, fname)
 	if !ok {
 		return nil, r.errf(n.Field.At, macro, "field %s is not supported", n.Field)
 	}

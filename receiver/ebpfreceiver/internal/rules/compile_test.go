@@ -1,7 +1,9 @@
 package rules
 
 import (
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -350,4 +352,34 @@ func TestListItemsWithQuotes(t *testing.T) {
 	assert.True(t, p.Eval(execEvent()))
 	c := p.Expr().(*Cmp)
 	assert.Equal(t, []string{"bash -c id", "sh -c uname -p 2> /dev/null", "plain"}, c.Values)
+}
+
+// Macros and lists that double at each level are refused, quickly, instead of expanded.
+func TestExpansionBounded(t *testing.T) {
+	defs := &Defs{Lists: map[string][]string{"l0": {"a", "b"}}, Macros: map[string]cond.Node{}}
+	m0, err := cond.Parse("proc.name = a or proc.name = b")
+	require.NoError(t, err)
+	defs.Macros["m0"] = m0
+	for i := 1; i <= 40; i++ {
+		n, err := cond.Parse(fmt.Sprintf("m%d and m%d", i-1, i-1))
+		require.NoError(t, err)
+		defs.Macros[fmt.Sprintf("m%d", i)] = n
+	}
+	for i := 1; i <= 15; i++ {
+		prev := fmt.Sprintf("l%d", i-1)
+		defs.Lists[fmt.Sprintf("l%d", i)] = []string{prev, prev}
+	}
+	defs.Lists["l16"] = []string{"l15"}
+	defs.Lists["big"] = []string{"l14", "l14", "l14"}
+	start := time.Now()
+	msg := compileErr(t, "m40", defs)
+	assert.Contains(t, msg, "more than 100000 comparisons")
+	msg = compileErr(t, "proc.name in (big)", defs)
+	assert.Contains(t, msg, "more than 65536 values")
+	msg = compileErr(t, "proc.name in (l16)", defs)
+	assert.Contains(t, msg, "lists nested deeper than 16")
+	assert.Less(t, time.Since(start), 30*time.Second, "bounded work (160 ms of CPU here; the bound allows for a loaded machine)")
+	// Just under the bounds works.
+	p := mustCompile(t, "proc.name in (l15) and m10", defs)
+	assert.Len(t, p.Expr().(AllOf)[0].(*Cmp).Values, 65536)
 }

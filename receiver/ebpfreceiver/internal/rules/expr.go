@@ -41,25 +41,25 @@ func (*Cmp) expr()  {}
 
 // kindsOf computes the kinds an expression may hold for (maybe) and the kinds it holds for
 // on every event (must). Both are sound: outside maybe it is false, inside must it is true.
-func kindsOf(e Expr) (maybe, must KindSet) {
+func kindsOf(e Expr, table []FieldInfo) (maybe, must KindSet) {
 	switch e := e.(type) {
 	case AllOf:
 		maybe, must = AllKinds, AllKinds
 		for _, x := range e {
-			m, s := kindsOf(x)
+			m, s := kindsOf(x, table)
 			maybe &= m
 			must &= s
 		}
 		return maybe, must
 	case AnyOf:
 		for _, x := range e {
-			m, s := kindsOf(x)
+			m, s := kindsOf(x, table)
 			maybe |= m
 			must |= s
 		}
 		return maybe, must
 	case NotOf:
-		m, s := kindsOf(e.X)
+		m, s := kindsOf(e.X, table)
 		return AllKinds &^ s, AllKinds &^ m
 	case Const:
 		if e {
@@ -67,11 +67,10 @@ func kindsOf(e Expr) (maybe, must KindSet) {
 		}
 		return 0, 0
 	case *Cmp:
-		fi, _ := Field(e.Field)
 		if e.Field == FieldEvtType {
 			return evtTypeKinds(e)
 		}
-		return fi.Kinds, 0
+		return table[e.Field].Kinds, 0
 	}
 	return AllKinds, 0
 }

@@ -324,8 +324,10 @@ func fieldTable() []FieldInfo {
 func FieldTable() []FieldInfo { return fieldTable()[1:] }
 
 // LookupField finds a field by its Falco name or one of its aliases.
-func LookupField(name string) (FieldInfo, bool) {
-	for _, fi := range fieldTable()[1:] {
+func LookupField(name string) (FieldInfo, bool) { return lookupIn(fieldTable(), name) }
+
+func lookupIn(table []FieldInfo, name string) (FieldInfo, bool) {
+	for _, fi := range table[1:] {
 		if fi.Name == name {
 			return fi, true
 		}
