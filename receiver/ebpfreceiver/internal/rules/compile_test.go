@@ -383,3 +383,11 @@ func TestExpansionBounded(t *testing.T) {
 	p := mustCompile(t, "proc.name in (l15) and m10", defs)
 	assert.Len(t, p.Expr().(AllOf)[0].(*Cmp).Values, 65536)
 }
+
+func TestExprKinds(t *testing.T) {
+	p := mustCompile(t, "evt.type in (listen) or (evt.type = execve and not fd.name exists)", nil)
+	maybe, must := ExprKinds(p.Expr())
+	assert.Equal(t, KindsOf(NetworkListen, ProcessExec), maybe)
+	assert.Equal(t, KindsOf(NetworkListen), must)
+	assert.Equal(t, p.Kinds(), maybe)
+}

@@ -39,6 +39,11 @@ func (NotOf) expr() {}
 func (Const) expr() {}
 func (*Cmp) expr()  {}
 
+// ExprKinds returns the kinds a resolved expression may hold for (maybe: outside it the
+// expression is false) and the kinds it holds for on every event (must). The lowering stage
+// uses it per subexpression.
+func ExprKinds(e Expr) (maybe, must KindSet) { return kindsOf(e, fieldTable()) }
+
 // kindsOf computes the kinds an expression may hold for (maybe) and the kinds it holds for
 // on every event (must). Both are sound: outside maybe it is false, inside must it is true.
 func kindsOf(e Expr, table []FieldInfo) (maybe, must KindSet) {

@@ -92,9 +92,9 @@ func TestParseCompare(t *testing.T) {
 }
 
 func TestParseQuoting(t *testing.T) {
-	n, err := Parse(`proc.cmdline = "a \"b\" \\ \x41\n" and proc.name = 'it''s'`)
+	_, err := Parse(`proc.cmdline = "a \"b\" \\ \x41\n" and proc.name = 'it''s'`)
 	require.Error(t, err, "two adjacent quoted strings are not one value")
-	n, err = Parse(`proc.cmdline = "a \"b\" \\ \x41\n\q" and proc.name = 'it\'s'`)
+	n, err := Parse(`proc.cmdline = "a \"b\" \\ \x41\n\q" and proc.name = 'it\'s'`)
 	require.NoError(t, err)
 	a := n.(*And)
 	assert.Equal(t, "a \"b\" \\ A\n\\q", a.X.(*Compare).Value.Text)

@@ -98,8 +98,6 @@ func read(f File) ([]*item, error) {
 	return items, nil
 }
 
-func (it *item) where() string { return fmt.Sprintf("%s:%d", it.file, it.line) }
-
 // str returns a scalar key's value.
 func (it *item) str(key string) (string, bool, error) {
 	v, ok := it.keys[key]
