@@ -40,8 +40,6 @@ var (
 	keyEq = regexp.MustCompile(`(?i)(?:^|[/:=,;&?])([a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*=)([^\s&,;'"]+)`)
 	// A bare option whose next word is the secret: --password x.
 	bareKey = regexp.MustCompile(`(?i)^-{1,2}[a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*$`)
-	// Bare options that take no secret: --password-stdin, --token-file f, --no-auth.
-	noValue = regexp.MustCompile(`(?i)(?:stdin|file|prompt|askpass|path|dir|env|helper|type|method|mode)$|^--no-`)
 	// A configuration key after "config set": aws_secret_access_key, user.password.
 	bareName = regexp.MustCompile(`(?i)^[a-z0-9_./:-]*(?:` + defaultKeys + `)[a-z0-9_.-]*$`)
 	// scheme://user:secret@host; the secret runs to the last '@' before the host.
@@ -101,8 +99,10 @@ func (r *Redactor) Args(args []string) ([]string, bool) {
 			st.start(a)
 			continue
 		}
-		m.word(&st, word{arg: i, start: 0, end: len(a), whole: true, h: h})
+		// The text rules first: a word they mask partly or wholly (a token, a
+		// URL password) sets no state for the words after it, as on a second pass.
 		m.raw(i, h, r.extra)
+		m.word(&st, word{arg: i, start: 0, end: len(a), whole: true, h: h})
 		if h&hSep != 0 {
 			m.shell(i)
 		}
@@ -129,6 +129,19 @@ func (m *masker) mask(arg, s, e int) {
 		m.spans = make([][]span, len(m.args))
 	}
 	m.spans[arg] = append(m.spans[arg], span{s, e})
+}
+
+// masked reports whether a mask overlaps [s, e) of argument arg.
+func (m *masker) masked(arg, s, e int) bool {
+	if m.spans == nil {
+		return false
+	}
+	for _, sp := range m.spans[arg] {
+		if sp.s < e && s < sp.e {
+			return true
+		}
+	}
+	return false
 }
 
 // apply builds the output: every argument with masks has its merged spans (overlapping
@@ -224,10 +237,10 @@ func (m *masker) shell(i int) {
 			first = false
 			// An assignment before the command is still looked at: TOKEN=x ./run.
 			if w.h&hEq != 0 {
-				m.word(&st, w)
+				q = max(q, m.word(&st, w))
 			}
 		} else {
-			m.word(&st, w)
+			q = max(q, m.word(&st, w))
 		}
 		p = q
 	}
@@ -320,8 +333,11 @@ func (st *cmdState) start(program string) {
 	st.prog, _ = progOf(baseName(program))
 }
 
-// word applies the word rules to w.
-func (m *masker) word(st *cmdState, w word) {
+// word applies the word rules to w. It returns where the scan of a shell string goes
+// on: after the word, or after the closing quote of a quoted value that runs past it
+// (the words inside a masked value are not looked at, on the first pass or later).
+func (m *masker) word(st *cmdState, w word) (next int) {
+	next = w.end
 	a := m.args[w.arg]
 	raw := a[w.start:w.end]
 	ts := w.start + len(raw) - len(strings.TrimLeft(raw, `'"`))
@@ -337,10 +353,12 @@ func (m *masker) word(st *cmdState, w word) {
 			return v, len(a)
 		}
 		if v < len(a) && v < w.end && isQuote(a[v]) {
+			e := len(a)
 			if c := strings.IndexByte(a[v+1:], a[v]); c >= 0 {
-				return v + 1, v + 1 + c
+				e = v + 1 + c
 			}
-			return v + 1, len(a)
+			next = max(next, min(e+1, len(a)))
+			return v + 1, e
 		}
 		return v, te
 	}
@@ -356,22 +374,23 @@ func (m *masker) word(st *cmdState, w word) {
 				m.mask(w.arg, s, e)
 				// The word was the secret: nothing else in it counts (it names no
 				// program and sets no flag), which keeps a second pass identical.
-				return
+				return next
 			} else if c := strings.IndexByte(t, ':'); c >= 0 {
 				m.mask(w.arg, ts+c+1, te)
 			}
 		}
 	}
 	if t == "" {
-		return
+		return next
 	}
 
 	dash := t[0] == '-'
-	if !dash && w.h&(hEq|hSep) == 0 {
+	masked := m.masked(w.arg, ts, te)
+	if !dash && !masked && w.h&(hEq|hSep) == 0 {
 		if k, ok := progOf(baseName(t)); ok {
 			st.start(t)
 			st.prog = k
-			return
+			return next
 		}
 		switch t {
 		case "login":
@@ -428,19 +447,27 @@ func (m *masker) word(st *cmdState, w word) {
 	}
 
 	if w.h&hKey == 0 {
-		return
+		return next
 	}
-	if x := keyValue.FindStringSubmatchIndex(t); x != nil && (!w.whole || dash || w.h&hSep == 0) {
-		s, e := valueEnd(ts + x[4])
-		m.mask(w.arg, s, e)
+	sep := w.h&(hEq|hColon) != 0
+	kv := false
+	if sep && (!w.whole || dash || w.h&hSep == 0) {
+		if x := keyValue.FindStringSubmatchIndex(t); x != nil {
+			// The value runs to the end of the word: later key=value pairs in it
+			// are covered.
+			s, e := valueEnd(ts + x[4])
+			m.mask(w.arg, s, e)
+			kv = true
+		}
 	}
-	if w.h&hEq != 0 {
+	if !kv && w.h&hEq != 0 {
 		for _, x := range keyEq.FindAllStringSubmatchIndex(t, -1) {
 			m.mask(w.arg, ts+x[4], ts+x[5])
 		}
 	}
 	switch {
-	case dash && bareKey.MatchString(t) && !noValue.MatchString(t):
+	case masked:
+	case dash && !sep && !takesNoValue(t) && bareKey.MatchString(t):
 		// mysql's --password and -p take no separate value: they prompt.
 		if st.prog != progMySQL || (t != "--password" && t != "-p") {
 			st.pending = pendWhole
@@ -448,6 +475,21 @@ func (m *masker) word(st *cmdState, w word) {
 	case !dash && st.config && !strings.Contains(t, "helper") && bareName.MatchString(t):
 		st.pending = pendWhole
 	}
+	return next
+}
+
+// takesNoValue reports whether a bare option is a flag or names where a secret is,
+// rather than being followed by one: --password-stdin, --token-file f, --no-auth.
+func takesNoValue(t string) bool {
+	if strings.HasPrefix(t, "--no-") {
+		return true
+	}
+	for _, suffix := range [...]string{"stdin", "file", "prompt", "askpass", "path", "dir", "env", "helper", "type", "method", "mode"} {
+		if n := len(t) - len(suffix); n >= 0 && hasFold(t[n:], suffix) {
+			return true
+		}
+	}
+	return false
 }
 
 // hints are facts about a string found in one pass, so that the regular expressions
@@ -463,6 +505,7 @@ const (
 	hBearer                   // bearer, basic or authorization
 	hShape                    // the start of a well-known token shape
 	hPEM                      // "-----BEGIN"
+	hColon                    // ':'
 )
 
 func scan(s string) hints {
@@ -487,6 +530,7 @@ func scan(s string) hints {
 			h |= hSep
 			continue
 		case ':':
+			h |= hColon
 			if strings.HasPrefix(s[i:], "://") {
 				url = true
 			}
@@ -510,11 +554,11 @@ func scan(s string) hints {
 				h |= hShape
 			}
 		case 'g':
-			if strings.HasPrefix(s[i:], "gh") || strings.HasPrefix(s[i:], "glpat-") {
+			if r := s[i:]; len(r) > 3 && r[1] == 'h' && r[3] == '_' || strings.HasPrefix(r, "github_pat_") || strings.HasPrefix(r, "glpat-") {
 				h |= hShape
 			}
 		case 'x':
-			if strings.HasPrefix(s[i:], "xox") {
+			if r := s[i:]; len(r) > 4 && r[1] == 'o' && r[2] == 'x' && r[4] == '-' {
 				h |= hShape
 			}
 		case 'n':

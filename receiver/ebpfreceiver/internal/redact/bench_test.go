@@ -1,0 +1,41 @@
+package redact
+
+import "testing"
+
+// Typical command lines of a node: most hold no secret.
+var (
+	benchPlain = [][]string{
+		{"/usr/bin/ls", "-la", "/tmp"},
+		{"git", "status", "--short"},
+		{"/usr/bin/python3", "-m", "http.server", "8000"},
+		{"/bin/sh", "-c", "cd /app && ./run.sh --port 8080 | tee /var/log/app.log"},
+		{"/usr/local/bin/kubelet", "--config=/var/lib/kubelet/config.yaml", "--kubeconfig=/etc/kubernetes/kubelet.conf", "--container-runtime-endpoint=unix:///run/containerd/containerd.sock"},
+		{"curl", "-sS", "https://example.com/api/v1/items?page=2&sort=asc"},
+	}
+	benchSecret = [][]string{
+		{"mysql", "-uroot", "-pS3cr3t", "db"},
+		{"sh", "-c", "export TOKEN=S3cr3t; curl -H 'Authorization: Bearer abc' https://api"},
+		{"curl", "-u", "alice:S3cr3t", "https://u:p@ss@host/x?access_token=" + jwt},
+		{"docker", "login", "-u", "bob", "-p", "S3cr3t", "registry.example.com"},
+		{"aws", "configure", "set", "aws_secret_access_key", "x", awsKey},
+		{"app", "--password", "-S3cr3t", "--verbose"},
+	}
+)
+
+func benchArgs(b *testing.B, lines [][]string) {
+	r, err := New(true, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; b.Loop(); i++ {
+		r.Args(lines[i%len(lines)])
+	}
+}
+
+// BenchmarkArgsPlain is the cost per command line without a secret.
+func BenchmarkArgsPlain(b *testing.B) { benchArgs(b, benchPlain) }
+
+// BenchmarkArgsSecret is the cost per command line with secrets to mask.
+func BenchmarkArgsSecret(b *testing.B) { benchArgs(b, benchSecret) }
