@@ -1,6 +1,7 @@
 package redact
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -219,4 +220,32 @@ func TestDisabledKeepsCases(t *testing.T) {
 		assert.False(t, changed, tt.name)
 		assert.Equal(t, tt.in, got, tt.name)
 	}
+}
+
+// The hand-written name matchers agree with the regular expressions they replace on
+// ASCII input (the regular expressions would also fold a few non-ASCII letters).
+func FuzzKeyMatchers(f *testing.F) {
+	keyValueRE := regexp.MustCompile(`(?i)^(-{0,2}[a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*[=:])(.+)$`)
+	bareKeyRE := regexp.MustCompile(`(?i)^-{1,2}[a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*$`)
+	for _, s := range []string{"--password=x", "-token:x", "PASSWORD=", "api_key=1", "--api-key", "--private-key",
+		"-accesskey", "--credentials", "--creds", "--auth", "--pwd", "--Secret:x", "x=password", "--apikey:", "pass=a=b", "--privat-key"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for i := 0; i < len(s); i++ {
+			if s[i] >= 0x80 || s[i] == '\n' {
+				return
+			}
+		}
+		want := -1
+		if x := keyValueRE.FindStringSubmatchIndex(s); x != nil {
+			want = x[4]
+		}
+		if got := keyValueAt(s); got != want {
+			t.Fatalf("keyValueAt(%q) = %d, regexp %d", s, got, want)
+		}
+		if got, want := isBareKey(s), bareKeyRE.MatchString(s); got != want {
+			t.Fatalf("isBareKey(%q) = %v, regexp %v", s, got, want)
+		}
+	})
 }

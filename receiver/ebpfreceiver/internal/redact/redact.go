@@ -34,12 +34,8 @@ const Mask = "***"
 const defaultKeys = `pass(?:word|wd)?|pwd|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?|creds|auth`
 
 var (
-	// A whole word: --password=x, -token:x, PASSWORD=x, aws_secret_access_key=x.
-	keyValue = regexp.MustCompile(`(?i)^(-{0,2}[a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*[=:])(.+)$`)
 	// Inside a word: user=u,password=x and --from-literal=token=x.
 	keyEq = regexp.MustCompile(`(?i)(?:^|[/:=,;&?])([a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*=)([^\s&,;'"]+)`)
-	// A bare option whose next word is the secret: --password x.
-	bareKey = regexp.MustCompile(`(?i)^-{1,2}[a-z0-9_.-]*(?:` + defaultKeys + `)[a-z0-9_.-]*$`)
 	// A configuration key after "config set": aws_secret_access_key, user.password.
 	bareName = regexp.MustCompile(`(?i)^[a-z0-9_./:-]*(?:` + defaultKeys + `)[a-z0-9_.-]*$`)
 	// scheme://user:secret@host; the secret runs to the last '@' before the host.
@@ -452,22 +448,24 @@ func (m *masker) word(st *cmdState, w word) (next int) {
 	sep := w.h&(hEq|hColon) != 0
 	kv := false
 	if sep && (!w.whole || dash || w.h&hSep == 0) {
-		if x := keyValue.FindStringSubmatchIndex(t); x != nil {
+		if v := keyValueAt(t); v >= 0 {
 			// The value runs to the end of the word: later key=value pairs in it
 			// are covered.
-			s, e := valueEnd(ts + x[4])
+			s, e := valueEnd(ts + v)
 			m.mask(w.arg, s, e)
 			kv = true
 		}
 	}
-	if !kv && w.h&hEq != 0 {
+	// A pair inside the word needs a separator before its name; a whole argument
+	// holding shell separators is scanned word by word instead.
+	if !kv && w.h&hEq != 0 && (!w.whole || w.h&hSep == 0) && (strings.Count(t, "=") > 1 || strings.ContainsAny(t, ",/:;&?")) {
 		for _, x := range keyEq.FindAllStringSubmatchIndex(t, -1) {
 			m.mask(w.arg, ts+x[4], ts+x[5])
 		}
 	}
 	switch {
 	case masked:
-	case dash && !sep && !takesNoValue(t) && bareKey.MatchString(t):
+	case dash && !sep && !takesNoValue(t) && isBareKey(t):
 		// mysql's --password and -p take no separate value: they prompt.
 		if st.prog != progMySQL || (t != "--password" && t != "-p") {
 			st.pending = pendWhole
@@ -476,6 +474,80 @@ func (m *masker) word(st *cmdState, w word) (next int) {
 		st.pending = pendWhole
 	}
 	return next
+}
+
+// keyValueAt returns where the value of a name=value or name:value word starts when
+// the name looks secret (--password=x, -token:x, PASSWORD=x, aws_secret_access_key=x),
+// else -1. The name is made of ASCII letters, digits, '_', '.' and '-'.
+func keyValueAt(t string) int {
+	for i := 0; i < len(t); i++ {
+		switch c := t[i]; {
+		case c == '=' || c == ':':
+			if i+1 < len(t) && hasKeyWord(t[:i]) {
+				return i + 1
+			}
+			return -1
+		case !isNameByte(c):
+			return -1
+		}
+	}
+	return -1
+}
+
+// isBareKey reports whether t is an option with a secret-looking name and no value:
+// --password, --api-key.
+func isBareKey(t string) bool {
+	if t == "" || t[0] != '-' {
+		return false
+	}
+	for i := 1; i < len(t); i++ {
+		if !isNameByte(t[i]) {
+			return false
+		}
+	}
+	return hasKeyWord(t)
+}
+
+func isNameByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '.' || c == '-'
+}
+
+// hasKeyWord reports whether name contains one of defaultKeys, ignoring ASCII case.
+func hasKeyWord(name string) bool {
+	for i := 0; i < len(name); i++ {
+		r := name[i:]
+		switch name[i] | 0x20 {
+		case 'p':
+			if hasFold(r, "pass") || hasFold(r, "pwd") || hasFold(r, "private") && keyAfter(r[7:]) {
+				return true
+			}
+		case 's':
+			if hasFold(r, "secret") {
+				return true
+			}
+		case 't':
+			if hasFold(r, "token") {
+				return true
+			}
+		case 'a':
+			if hasFold(r, "auth") || hasFold(r, "api") && keyAfter(r[3:]) || hasFold(r, "access") && keyAfter(r[6:]) {
+				return true
+			}
+		case 'c':
+			if hasFold(r, "credential") || hasFold(r, "creds") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keyAfter reports whether r starts with "key", "-key" or "_key".
+func keyAfter(r string) bool {
+	if r != "" && (r[0] == '-' || r[0] == '_') {
+		r = r[1:]
+	}
+	return hasFold(r, "key")
 }
 
 // takesNoValue reports whether a bare option is a flag or names where a secret is,
@@ -593,7 +665,10 @@ func scan(s string) hints {
 			}
 		case 'a':
 			if hasFold(s[i:], "auth") {
-				h |= hKey | hBearer
+				h |= hKey
+				if hasFold(s[i:], "authorization") {
+					h |= hBearer
+				}
 			}
 		case 'b':
 			if hasFold(s[i:], "bearer") || hasFold(s[i:], "basic") {
