@@ -57,3 +57,13 @@ func BenchmarkArgsPlain(b *testing.B) { benchArgs(b, benchPlain) }
 
 // BenchmarkArgsSecret is the cost per command line with secrets to mask.
 func BenchmarkArgsSecret(b *testing.B) { benchArgs(b, benchSecret) }
+
+// BenchmarkArgsWorst is a 4 KiB command line (the receiver's args_max_bytes limit)
+// made of secrets and separators: the cost stays linear.
+func BenchmarkArgsWorst(b *testing.B) {
+	var payload []byte
+	for len(payload) < 4000 {
+		payload = append(payload, "TOKEN='"+awsKey+" x' --password -p ; curl -u a:b https://u:p@h/?sig=1&key=2 "...)
+	}
+	benchArgs(b, [][]string{{"sh", "-c", string(payload[:4000])}})
+}

@@ -168,23 +168,34 @@ func (m *masker) apply() []string {
 	return out
 }
 
-// raw applies the rules that look at an argument's whole text.
+// raw applies the rules that look at an argument's text rather than its words.
 func (m *masker) raw(i int, h hints, extra []*regexp.Regexp) {
 	a := m.args[i]
-	if h&hURL != 0 {
-		m.group(i, urlUserinfo, a, 1)
-	}
-	if h&hQuery != 0 {
-		m.group(i, query, a, 1)
+	if h&hSep == 0 {
+		m.chunk(i, a, 0, h)
+	} else {
+		// URL, query and token rules never span whitespace: apply them to each
+		// whitespace-separated chunk that can hold a match, not to the whole text.
+		for p := 0; p < len(a); {
+			if isSpace(a[p]) {
+				p++
+				continue
+			}
+			q := p
+			for q < len(a) && !isSpace(a[q]) {
+				q++
+			}
+			if ch := scan(a[p:q]); ch&(hURL|hQuery|hShape) != 0 {
+				m.chunk(i, a[p:q], p, ch)
+			}
+			p = q
+		}
 	}
 	if h&hBearer != 0 {
-		m.group(i, bearer, a, 1)
-	}
-	if h&hShape != 0 {
-		m.group(i, shapes, a, 0)
+		m.group(i, bearer, a, 0, 1)
 	}
 	if h&hPEM != 0 {
-		m.group(i, privateKey, a, 1)
+		m.group(i, privateKey, a, 0, 1)
 	}
 	for _, re := range extra {
 		for _, x := range re.FindAllStringSubmatchIndex(a, -1) {
@@ -197,10 +208,24 @@ func (m *masker) raw(i int, h hints, extra []*regexp.Regexp) {
 	}
 }
 
-// group masks capture group g (0: the whole match) of every match of re in s.
-func (m *masker) group(i int, re *regexp.Regexp, s string, g int) {
+// chunk applies the URL, query and token rules to s, found at offset off of argument i.
+func (m *masker) chunk(i int, s string, off int, h hints) {
+	if h&hURL != 0 {
+		m.group(i, urlUserinfo, s, off, 1)
+	}
+	if h&hQuery != 0 {
+		m.group(i, query, s, off, 1)
+	}
+	if h&hShape != 0 {
+		m.group(i, shapes, s, off, 0)
+	}
+}
+
+// group masks capture group g (0: the whole match) of every match of re in s, found
+// at offset off of argument i.
+func (m *masker) group(i int, re *regexp.Regexp, s string, off, g int) {
 	for _, x := range re.FindAllStringSubmatchIndex(s, -1) {
-		m.mask(i, x[2*g], x[2*g+1])
+		m.mask(i, off+x[2*g], off+x[2*g+1])
 	}
 }
 
