@@ -86,6 +86,30 @@ func (r *Redactor) Args(args []string) ([]string, bool) {
 	if r == nil || !r.enabled || len(args) < 2 {
 		return args, false
 	}
+	out, changed, structural := r.pass(args)
+	// A mask that swallowed whitespace, a separator or a quote can change how the
+	// rest reads (a quoted value that held the only whitespace makes a shell string
+	// one word), so masking then repeats until nothing changes: the result is what a
+	// second call would return. Each pass only masks more, so it settles quickly;
+	// the bound keeps the cost fixed.
+	for n := 1; structural && n < maxPasses; n++ {
+		var again []string
+		var more bool
+		again, more, structural = r.pass(out)
+		if !more || slices.Equal(again, out) {
+			break
+		}
+		out = again
+	}
+	return out, changed
+}
+
+// maxPasses bounds the masking passes of one command line.
+const maxPasses = 4
+
+// pass masks args once. structural reports a mask over whitespace, a shell
+// separator or a quote.
+func (r *Redactor) pass(args []string) (out []string, changed, structural bool) {
 	m := masker{args: args}
 	// The argument vector as words, argument 0 included (it names the program).
 	var st cmdState
@@ -104,9 +128,10 @@ func (r *Redactor) Args(args []string) ([]string, bool) {
 		}
 	}
 	if m.spans == nil {
-		return args, false
+		return args, false, false
 	}
-	return m.apply(), true
+	out, structural = m.apply()
+	return out, true, structural
 }
 
 // span is a masked byte range [s, e) of one argument.
@@ -142,8 +167,8 @@ func (m *masker) masked(arg, s, e int) bool {
 
 // apply builds the output: every argument with masks has its merged spans (overlapping
 // or touching) replaced by one Mask each.
-func (m *masker) apply() []string {
-	out := slices.Clone(m.args)
+func (m *masker) apply() (out []string, structural bool) {
+	out = slices.Clone(m.args)
 	for i, sp := range m.spans {
 		if len(sp) == 0 {
 			continue
@@ -160,12 +185,13 @@ func (m *masker) apply() []string {
 			}
 			b.WriteString(a[pos:s])
 			b.WriteString(Mask)
+			structural = structural || strings.ContainsAny(a[s:e], " \t\n\r\v\f;&|()`'\"")
 			pos = e
 		}
 		b.WriteString(a[pos:])
 		out[i] = b.String()
 	}
-	return out
+	return out, structural
 }
 
 // raw applies the rules that look at an argument's text rather than its words.
@@ -371,6 +397,13 @@ func (m *masker) word(st *cmdState, w word) (next int) {
 	// opens one, else at the end of the word (of the argument for a whole argument).
 	valueEnd := func(v int) (int, int) {
 		if w.whole {
+			// A literal quote around the whole value is kept: --password="***".
+			if v+1 < len(a) && isQuote(a[v]) {
+				if a[len(a)-1] == a[v] && len(a)-1 > v+1 {
+					return v + 1, len(a) - 1
+				}
+				return v + 1, len(a)
+			}
 			return v, len(a)
 		}
 		if v < len(a) && v < w.end && isQuote(a[v]) {
