@@ -46,8 +46,10 @@ check-generated: generate
 build: $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
 
+# out/ holds the events (command lines, paths, users): private to the collector's user (0700), also when
+# it exists from an earlier run (the file exporter writes its files 0644).
 run: build
-	mkdir -p out
+	install -d -m 0700 out
 	$(COLLECTOR) --config $(CONFIG)
 
 lint: $(STATICCHECK)
