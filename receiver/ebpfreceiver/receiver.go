@@ -27,7 +27,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policyctl"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
@@ -176,8 +176,7 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		return errors.Join(err, r.closeSensors())
 	}
 	if r.pol != nil {
-		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
-			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats, r.pol.HasLSM()), slots: policy.NewSlots()}
+		var pods *policyctl.PodSets
 		if id := r.cfg.K8sMetadata; id != nil {
 			ext, ok := host.GetExtensions()[*id]
 			meta, isMeta := ext.(k8smetaextension.Metadata)
@@ -185,15 +184,17 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 				return errors.Join(fmt.Errorf("k8s_metadata: %s is not a configured k8s_meta extension", id), r.closeSensors())
 			}
 			root, _ := cgroups.Cgroup2Mount("/proc/self/mountinfo")
-			r.engine.pods = newPodSets(root)
+			pods = policyctl.NewPodSets(root)
 			r.unsubscribe = meta.Subscribe(func(pod *k8smetaextension.PodInfo, deleted bool) {
-				r.engine.pods.update(pod, deleted)
+				pods.Update(pod, deleted)
 				select {
 				case r.podChanged <- struct{}{}:
 				default:
 				}
 			})
 		}
+		r.engine = newPolicyEngine(policyctl.Config{Logger: r.set.Logger, Telemetry: r.tb, Host: host, Process: proc,
+			Sensors: r.pol, EmitAll: r.cfg.FilterInUserSpace, Caps: policyctl.CapabilitiesOf(r.feats, r.pol.HasLSM()), Pods: pods})
 		// A bad policy file does not stop the receiver: it is reported and the
 		// others run. Only an unusable policy path set is fatal.
 		if err := r.engine.start(r.cfg.PolicyPaths); err != nil {
@@ -485,7 +486,7 @@ func (r *logsReceiver) sendLoop(ctx context.Context) {
 // and, for cgroups created without a pod event, every podRefreshInterval.
 func (r *logsReceiver) podLoop(ctx context.Context) {
 	defer r.wg.Done()
-	t := time.NewTicker(podRefreshInterval)
+	t := time.NewTicker(policyctl.PodRefreshInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -525,7 +526,7 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
 	}
 	if r.engine != nil {
-		r.engine.observe(o)
+		r.engine.ctl.Observe(o)
 	}
 	return nil
 }

@@ -23,34 +23,34 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 	}
 }
 
-// Apply writes compiled policy state into the kernel maps. Filters and rules are
+// Apply writes a map image into the kernel maps. Filters and rules are
 // written first and stale entries removed, then the selector (which activates
 // policies) last: a reload is a set of map updates, programs stay attached.
-func (p *Process) Apply(c *Compiled, emitAll bool) error {
+func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	m := p.objs.processMaps
 	var errs []error
-	for i := range c.rules {
-		errs = append(errs, m.Rules.Put(uint32(i), c.rules[i]))
+	for i := range img.rules {
+		errs = append(errs, m.Rules.Put(uint32(i), img.rules[i]))
 	}
 	errs = append(errs,
-		syncMap(m.SelUid, c.selUID),
-		syncMap(m.SelCgroup, c.cgroups),
-		syncMap(m.SelBinary, c.selBinary),
-		syncMap(m.FilePaths, c.filePaths),
-		syncMap(m.ExecBinaries, c.execBins),
-		syncMap(m.NetCidr4, c.net4),
-		syncMap(m.NetCidr6, c.net6),
-		syncMap(m.NetPorts, c.ports),
-		syncMap(m.TopDirs, c.topDirs),
-		m.NetAnyPort.Put(uint32(0), c.anyPort),
+		syncMap(m.SelUid, img.selUID),
+		syncMap(m.SelCgroup, img.cgroups),
+		syncMap(m.SelBinary, img.selBinary),
+		syncMap(m.FilePaths, img.filePaths),
+		syncMap(m.ExecBinaries, img.execBins),
+		syncMap(m.NetCidr4, img.net4),
+		syncMap(m.NetCidr6, img.net6),
+		syncMap(m.NetPorts, img.ports),
+		syncMap(m.TopDirs, img.topDirs),
+		m.NetAnyPort.Put(uint32(0), img.anyPort),
 	)
-	for i, v := range c.events {
+	for i, v := range img.events {
 		errs = append(errs, m.EventRules.Put(uint32(i), v))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("writing policy maps: %w", err)
 	}
-	sel := c.selector
+	sel := img.selector
 	p.gen++
 	sel.Gen = p.gen // cached per-process selector results are now stale
 	if emitAll {
