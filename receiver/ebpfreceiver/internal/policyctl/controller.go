@@ -1,7 +1,8 @@
 //go:build linux
 
 // Package policyctl owns the ebpf receiver's policy state: it watches the
-// policy files, compiles them, attaches the hooks they need, writes the maps (all or nothing), keeps the
+// policy files, compiles them, admits the policies that fit the kernel maps,
+// attaches the hooks they need, writes the maps (all or nothing), keeps the
 // cgroup sets of Kubernetes selectors current and attributes the kernel's rule
 // counters to rules. The read path sees only the rule table (Rules), an
 // immutable snapshot swapped atomically on each successful apply.
@@ -47,7 +48,8 @@ type Config struct {
 }
 
 // Controller loads policy files, compiles them into the kernel maps and keeps
-// them current as files change. A bad file is rejected, logged once, counted and reported in the
+// them current as files change. A bad file, or one whose entries do not fit
+// the kernel maps, is rejected, logged once, counted and reported in the
 // component status; every other policy keeps running.
 type Controller struct {
 	cfg Config
@@ -55,6 +57,7 @@ type Controller struct {
 	mu       sync.Mutex // serialises applies
 	last     policy.Set // the set last delivered by the watcher, reapplied when pods change
 	lastSets map[string][]uint64
+	applied  map[string]bool // the policies in force
 	slots    *policy.Slots
 	lastErrs map[string]bool
 	watcher  *policy.Watcher
@@ -73,7 +76,7 @@ type Controller struct {
 
 // New returns a controller; Start loads the policies.
 func New(cfg Config) *Controller {
-	return &Controller{cfg: cfg, slots: policy.NewSlots(), apply: cfg.Process.Apply}
+	return &Controller{cfg: cfg, slots: policy.NewSlots(), applied: map[string]bool{}, apply: cfg.Process.Apply}
 }
 
 // CapabilitiesOf turns probed kernel features into what policies may use. lsm is
@@ -147,7 +150,7 @@ func (c *Controller) RefreshPods() {
 	}
 }
 
-// applyLocked runs watch -> check -> compile -> attach -> write for
+// applyLocked runs watch -> check -> admit -> compile -> attach -> write for
 // the last set. On a compile or write error the previous policies stay in
 // force, in the maps and in the rule table alike.
 func (c *Controller) applyLocked(logApplied bool) {
@@ -179,6 +182,7 @@ func (c *Controller) applyLocked(logApplied bool) {
 			}
 		}
 	}
+	pols, topDropped := c.admit(pols, sets, errs)
 	names := make([]string, len(pols))
 	for i, p := range pols {
 		names[i] = p.Name
@@ -192,6 +196,9 @@ func (c *Controller) applyLocked(logApplied bool) {
 		if c.cfg.Sensors.HasLSM() && !c.cfg.EmitAll {
 			compiled.UseLSM()
 		}
+		if topDropped {
+			compiled.DropTopFilter()
+		}
 		if aerr := c.cfg.Sensors.Ensure(compiled.Plan); aerr != nil {
 			errs[aerr.Error()] = true // hooks that failed: their rules cannot fire
 		}
@@ -203,12 +210,50 @@ func (c *Controller) applyLocked(logApplied bool) {
 		c.collectHits() // attribute counts so far to the outgoing rules
 		c.rules.Store(compiled.Rules)
 		c.lastSets = sets
+		c.applied = map[string]bool{}
+		for _, n := range names {
+			c.applied[n] = true
+		}
 		c.loaded.Store(int64(len(pols)))
 		if logApplied {
 			c.cfg.Logger.Info("policies applied", zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(c.cfg.Sensors)))
 		}
 	}
 	c.report(errs)
+}
+
+// admit keeps the policies whose map entries fit the kernel maps, the policies
+// in force first (a new file cannot push out a running policy), then the
+// others in file order. Each rejected policy gets an error naming its file,
+// the key and the limit. topDropped says the admitted policies' top
+// directories overflow top_dirs: the pre-filter is dropped instead.
+func (c *Controller) admit(pols []*policy.Policy, sets map[string][]uint64, errs map[string]bool) (out []*policy.Policy, topDropped bool) {
+	order := make([]*policy.Policy, 0, len(pols))
+	for _, p := range pols {
+		if c.applied[p.Name] {
+			order = append(order, p)
+		}
+	}
+	for _, p := range pols {
+		if !c.applied[p.Name] {
+			order = append(order, p)
+		}
+	}
+	u := sensor.NewUsage(c.cfg.Process.Capacity())
+	keep := map[*policy.Policy]bool{}
+	for _, p := range order {
+		if err := u.Admit(p, sets[p.Name]); err != nil {
+			errs[err.Error()] = true
+			continue
+		}
+		keep[p] = true
+	}
+	for _, p := range pols { // back to file order: slots and rule order as before
+		if keep[p] {
+			out = append(out, p)
+		}
+	}
+	return out, u.TopDirsDropped
 }
 
 // report logs and counts each error once (not again on every reload while the

@@ -30,6 +30,24 @@ func newMapImage() *MapImage {
 	}
 }
 
+// Entries returns the number of entries the image puts into each filter map,
+// by map name.
+func (m *MapImage) Entries() map[string]int {
+	return map[string]int{
+		MapSelUID: len(m.selUID), MapSelBinary: len(m.selBinary), MapSelCgroup: len(m.cgroups),
+		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins),
+		MapNetCIDR4: len(m.net4), MapNetCIDR6: len(m.net6), MapNetPorts: len(m.ports), MapTopDirs: len(m.topDirs),
+	}
+}
+
+// dropTopFilter removes the top-directory pre-filter: every open is then
+// resolved and looked up in file_paths. Used when the rules' top directories
+// do not fit top_dirs (a pre-filter only: dropping it costs CPU, not matches).
+func (m *MapImage) dropTopFilter() {
+	m.selector.TopFilter = 0
+	clear(m.topDirs)
+}
+
 type pathEntry struct {
 	path  string
 	exact bool
