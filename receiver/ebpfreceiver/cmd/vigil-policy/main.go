@@ -17,7 +17,6 @@ import (
 	"os"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
 func main() {
@@ -98,7 +97,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		p := f.Policy
 		// What this version's sensors implement, as the receiver checks it.
-		if err := sensor.CheckSupported(p, caps.LSM); err != nil {
+		if err := p.CheckImplemented(caps.LSM); err != nil {
 			fmt.Fprintln(stderr, err)
 			code = 1
 			continue
