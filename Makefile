@@ -11,7 +11,7 @@ CONFIG ?= deploy/config/local.yaml
 # Test packages; the kernel tests need root (CI=true turns any skip into a failure).
 PKGS ?= ./...
 
-.PHONY: all deps tools generate check-generated build run test test-unit test-e2e lint bench test-vm clean
+.PHONY: all deps tools generate check-generated build image run test test-unit test-e2e lint bench test-vm clean
 
 all: build
 
@@ -45,6 +45,23 @@ check-generated: generate
 
 build: $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
+
+# The container image the Helm chart and the kustomize base name, built without a
+# container daemon (deploy/cmd/vigil-image): an OCI image layout in out/image and a
+# docker-archive tarball (docker/podman load, ctr image import). Reproducible: the
+# collector is built static (CGO_ENABLED=0, also for the build prerequisite), and file
+# times and the creation time are the last commit's, so one commit gives one digest.
+IMAGE_REPO ?= ghcr.io/vigilsec/otelcol-vigil
+VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_CONFIG ?= deploy/config/local.yaml
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: export CGO_ENABLED = 0
+image: build
+	cd deploy && $(GO) run ./cmd/vigil-image -binary $(COLLECTOR) -config $(CURDIR)/$(IMAGE_CONFIG) \
+		-ca-bundle $(CA_BUNDLE) -ref $(IMAGE) -created $(SOURCE_DATE_EPOCH) \
+		-out $(CURDIR)/out/image -tar $(CURDIR)/out/otelcol-vigil-image.tar
 
 run: build
 	mkdir -p out
