@@ -817,3 +817,43 @@ func TestHelmBadValuesFail(t *testing.T) {
 	rel := mustRenderHelm(t, "exporters: []\nextraExporters: [{name: debug, config: {verbosity: basic}}]\n")
 	assert.Equal(t, []string{"debug"}, rel.config.Service.Pipelines["logs"].Exporters)
 }
+
+// One version everywhere: the chart's appVersion is the distribution's version (the image
+// tag `make image` writes), the kustomize base's image tag, and the Makefile's image name is
+// the chart's image repository.
+func TestHelmVersionsInStep(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "builder-config.yaml"))
+	require.NoError(t, err)
+	var manifest struct {
+		Dist struct {
+			Version string `json:"version"`
+		} `json:"dist"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &manifest))
+	require.NotEmpty(t, manifest.Dist.Version)
+	c := loadChart(t)
+	assert.Equal(t, manifest.Dist.Version, c.Metadata.AppVersion, "Chart.yaml appVersion is builder-config.yaml's dist.version")
+
+	kds := find[*appsv1.DaemonSet](render(t))
+	require.Len(t, kds, 1)
+	assert.Equal(t, "ghcr.io/vigilsec/otelcol-vigil:"+manifest.Dist.Version, kds[0].Spec.Template.Spec.Containers[0].Image)
+
+	mk, err := os.ReadFile(filepath.Join("..", "Makefile"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`(?m)^IMAGE_REPO \?= (\S+)$`).FindSubmatch(mk)
+	require.NotNil(t, m, "IMAGE_REPO in the Makefile")
+	assert.Equal(t, c.Values["image"].(map[string]any)["repository"], string(m[1]))
+}
+
+// Every values example in the chart's README renders and passes the same checks.
+func TestHelmReadmeExamples(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	require.NoError(t, err)
+	blocks := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(raw, -1)
+	require.GreaterOrEqual(t, len(blocks), 2)
+	for i, b := range blocks {
+		rel := mustRenderHelm(t, string(b[1]))
+		checkCollectorConfig(t, rel)
+		assert.NotEmpty(t, rel.config.Service.Pipelines["logs"].Exporters, "example %d", i)
+	}
+}
