@@ -48,8 +48,8 @@ build: $(BUILDER)
 
 # The container image the Helm chart and the kustomize base name, built without a
 # container daemon (deploy/cmd/vigil-image): an OCI image layout in out/image and a
-# docker-archive tarball (docker/podman load, ctr image import). Reproducible: the
-# collector is built static (CGO_ENABLED=0, also for the build prerequisite), and file
+# docker-archive tarball (docker/podman load, ctr image import). Reproducible: ocb builds
+# the collector static (CGO_ENABLED=0 unless dist.cgo_enabled) with -trimpath, and file
 # times and the creation time are the last commit's, so one commit gives one digest.
 IMAGE_REPO ?= ghcr.io/vigilsec/otelcol-vigil
 VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
@@ -57,7 +57,6 @@ IMAGE ?= $(IMAGE_REPO):$(VERSION)
 IMAGE_CONFIG ?= deploy/config/local.yaml
 CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
-image: export CGO_ENABLED = 0
 image: build
 	cd deploy && $(GO) run ./cmd/vigil-image -binary $(COLLECTOR) -config $(CURDIR)/$(IMAGE_CONFIG) \
 		-ca-bundle $(CA_BUNDLE) -ref $(IMAGE) -created $(SOURCE_DATE_EPOCH) \
