@@ -86,7 +86,7 @@ test-e2e: build
 test: deps check-generated lint build
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
-	cd deploy && $(GO) test -count=1 ./...
+	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 ./...
 	./.ci/vm/run.sh
 
 bench: build
