@@ -8,6 +8,7 @@ package deploy
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"io"
 	"maps"
 	"os"
@@ -880,6 +881,16 @@ func TestHelmConfigsValidateWithCollector(t *testing.T) {
 			out, err := cmd.CombinedOutput()
 			require.NoError(t, err, "%s validate:\n%s", bin, out)
 		})
+	}
+	readme, err := os.ReadFile(filepath.Join(chartDir, "README.md"))
+	require.NoError(t, err)
+	for i, b := range regexp.MustCompile("(?s)```yaml\n(.*?)```").FindAllSubmatch(readme, -1) {
+		file := filepath.Join(dir, fmt.Sprintf("readme-%d.yaml", i))
+		require.NoError(t, os.WriteFile(file, []byte(mustRenderHelm(t, string(b[1])).raw), 0o600))
+		cmd := exec.Command(bin, "validate", "--config="+file)
+		cmd.Env = append(os.Environ(), "MY_POD_IP=127.0.0.1", "K8S_NODE_NAME=node-a", "GRAFANA_CLOUD_BASIC=dTpw")
+		out, err := cmd.CombinedOutput()
+		require.NoError(t, err, "README example %d:\n%s", i, out)
 	}
 	// And the check can fail: a component the distribution lacks is refused.
 	bad := filepath.Join(dir, "bad.yaml")
