@@ -27,6 +27,8 @@ import (
 	"helm.sh/helm/v3/pkg/chart/loader"
 	"helm.sh/helm/v3/pkg/chartutil"
 	"helm.sh/helm/v3/pkg/engine"
+	"helm.sh/helm/v3/pkg/lint"
+	"helm.sh/helm/v3/pkg/lint/support"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
@@ -899,4 +901,23 @@ func TestHelmConfigsValidateWithCollector(t *testing.T) {
 	out, err := exec.Command(bin, "validate", "--config="+bad).CombinedOutput()
 	require.Error(t, err, "kafka is not in the distribution:\n%s", out)
 	assert.Contains(t, string(out), "kafka")
+}
+
+// `helm lint` (the SDK's linter: Chart.yaml, values, every template rendered and parsed as
+// Kubernetes YAML) reports nothing above INFO, with the defaults and a non-default set.
+func TestHelmLint(t *testing.T) {
+	for _, name := range []string{"defaults", "otlp", "extras"} {
+		vals, err := chartutil.ReadValues([]byte(valueSets[name]))
+		require.NoError(t, err)
+		linter := lint.All(chartDir, vals.AsMap(), "vigil", false)
+		for _, m := range linter.Messages {
+			assert.LessOrEqual(t, m.Severity, support.InfoSev, "%s: %s", name, m)
+		}
+	}
+	// The linter does catch a broken value (an object name Kubernetes refuses).
+	vals, err := chartutil.ReadValues([]byte("fullnameOverride: Bad_Name\n"))
+	require.NoError(t, err)
+	bad := lint.All(chartDir, vals.AsMap(), "vigil", false)
+	assert.GreaterOrEqual(t, bad.HighestSeverity, support.WarningSev)
+	assert.Contains(t, fmt.Sprint(bad.Messages), "Bad_Name")
 }
