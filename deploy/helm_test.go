@@ -59,7 +59,9 @@ func renderHelm(t *testing.T, values string) (map[string]string, error) {
 	top, err := chartutil.ToRenderValues(c, vals.AsMap(),
 		chartutil.ReleaseOptions{Name: "vigil", Namespace: "vigil", Revision: 1, IsInstall: true},
 		chartutil.DefaultCapabilities)
-	require.NoError(t, err)
+	if err != nil {
+		return nil, err // values.schema.json refused the values
+	}
 	return engine.Render(c, top)
 }
 
@@ -799,13 +801,20 @@ func TestHelmClusterName(t *testing.T) {
 
 func TestHelmBadValuesFail(t *testing.T) {
 	for values, want := range map[string]string{
-		"exporters: [splunk]\n":                                   `exporters: unknown exporter preset "splunk" (presets: loki, otlp)`,
-		"exporters: [kafka]\n":                                    "the kafka preset is not available: the contrib kafka exporter is not in the Vigil distribution",
-		"exporters: loki\n":                                       "exporters: want a list of presets",
-		"exporters: []\n":                                         "exporters: no exporter",
-		"extraProcessors: [{name: k8s_attributes}]\n":             `extraProcessors[0]: "k8s_attributes": component type "k8s_attributes" is not in the Vigil distribution`,
-		"extraExporters: [{name: kafka/siem}]\n":                  `extraExporters[0]: "kafka/siem": component type "kafka" is not in the Vigil distribution`,
-		"extraExporters: [{config: {}}]\n":                        "extraExporters[0]: name is required",
+		"exporters: [splunk]\n":                       `exporters: unknown exporter preset "splunk" (presets: loki, otlp)`,
+		"exporters: [kafka]\n":                        "the kafka preset is not available: the contrib kafka exporter is not in the Vigil distribution",
+		"exporters: loki\n":                           "at '/exporters': got string, want array",
+		"exporters: []\n":                             "exporters: no exporter",
+		"extraProcessors: [{name: k8s_attributes}]\n": `extraProcessors[0]: "k8s_attributes": component type "k8s_attributes" is not in the Vigil distribution`,
+		"extraExporters: [{name: kafka/siem}]\n":      `extraExporters[0]: "kafka/siem": component type "kafka" is not in the Vigil distribution`,
+		"extraExporters: [{config: {}}]\n":            "at '/extraExporters/0': missing property 'name'",
+		// values.schema.json: misspelled keys and wrong types, which Helm would otherwise ignore.
+		"tolerationz: []\n":                                       "additional properties 'tolerationz' not allowed",
+		"queue: {enabeld: false}\n":                               "at '/queue': additional properties 'enabeld' not allowed",
+		"queue: {enabled: \"no\"}\n":                              "at '/queue/enabled': got string, want boolean",
+		"capabilities: {sysResource: \"false\"}\n":                "at '/capabilities/sysResource': got string, want boolean",
+		"loki: {port: 0}\n":                                       "at '/loki/port'",
+		"image: {pullPolicy: Sometimes}\n":                        "at '/image/pullPolicy'",
 		"extraExporters: [{name: otlp_http/loki}]\n":              `extraExporters: "otlp_http/loki" is already defined by a preset`,
 		"extraProcessors: [{name: batch}]\n":                      `extraProcessors: "batch" is already defined by the chart`,
 		"extraProcessors: [{name: filter/a}, {name: filter/a}]\n": `extraProcessors[1]: "filter/a" is listed twice`,
