@@ -745,7 +745,10 @@ extraEnv: [{name: GOGC, value: "50"}]
 resources: {requests: {cpu: 50m, memory: 128Mi}, limits: {cpu: null, memory: 1Gi}}
 image: {repository: registry.example.com/vigil, tag: "0.2.0", pullPolicy: Always}
 hostPID: false
+podLabels: {team: security, tier: "1"}
 `)
+	assert.Equal(t, "security", rel.ds.Spec.Template.Labels["team"])
+	assert.Equal(t, "1", rel.ds.Spec.Template.Labels["tier"])
 	c := rel.container(t)
 	assert.Equal(t, []string{"BPF", "DAC_READ_SEARCH", "PERFMON", "SYS_PTRACE"}, addedCaps(c),
 		"SYS_RESOURCE and NET_ADMIN are optional")
@@ -819,6 +822,7 @@ func TestHelmBadValuesFail(t *testing.T) {
 		"extraProcessors: [{name: batch}]\n":                      `extraProcessors: "batch" is already defined by the chart`,
 		"extraProcessors: [{name: filter/a}, {name: filter/a}]\n": `extraProcessors[1]: "filter/a" is listed twice`,
 		"extraExtensions: [{name: basicauth}]\n":                  `component type "basicauth" is not in the Vigil distribution`,
+		"podLabels: {app.kubernetes.io/name: x}\n":                `podLabels: "app.kubernetes.io/name" is set by the chart`,
 		"serviceAccount: {create: false}\n":                       "serviceAccount.name is required when serviceAccount.create is false",
 	} {
 		msg := renderFails(t, values)
