@@ -323,7 +323,7 @@ func TestNoWildcardBinding(t *testing.T) {
 			}
 		}
 	}
-	var files int
+	var files []string
 	for _, root := range []string{"config", "kustomize"} {
 		require.NoError(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
@@ -335,12 +335,16 @@ func TestNoWildcardBinding(t *testing.T) {
 				assert.NotContains(t, string(raw), "0.0.0.0:", path)
 				return nil
 			}
-			files++
+			files = append(files, path)
 			wildcard(path, string(raw))
 			return nil
 		}))
 	}
-	assert.Equal(t, 2, files, "collector configurations checked (local and kustomize)")
+	// Every collector configuration with extensions is checked: the local one,
+	// the kustomize base's and the example pipelines that run extensions.
+	assert.Contains(t, files, filepath.Join("config", "local.yaml"))
+	assert.Contains(t, files, filepath.Join("kustomize", "base", "collector.yaml"))
+	assert.Contains(t, files, filepath.Join("config", "examples", "persistent-queue.yaml"))
 
 	objs := render(t)
 	collector := renderedCollector(t, objs)
