@@ -125,11 +125,14 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
+	host := cfg.NodeName
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	p := &pipeline{
 		cfg: cfg, next: next, obsrecv: obs, tb: tb,
 		kill:    func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) },
-		builder: otlplogs.Builder{HostName: host, Scope: metadata.ScopeName},
+		builder: otlplogs.Builder{HostName: host, NodeName: cfg.NodeName, Scope: metadata.ScopeName},
 		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks},
 		counts:  newPendingCounts(),
 	}

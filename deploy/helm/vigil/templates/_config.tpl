@@ -108,6 +108,7 @@ every value is quoted correctly and the pipelines name exactly the components de
 {{- $receiver := deepCopy ($v.receiver | default dict) -}}
 {{- $_ := set $receiver "policy_paths" (list "/etc/vigil/policies") -}}
 {{- $_ := set $receiver "k8s_metadata" "k8s_meta" -}}
+{{- $_ := set $receiver "node_name" "${env:K8S_NODE_NAME}" -}}
 
 {{- $config := dict
       "receivers" (dict "ebpf" $receiver)
