@@ -47,3 +47,13 @@ func TestOTLPBuilderDeps(t *testing.T) {
 	deps := listDeps(t, "./internal/otlplogs")
 	requireNoDeps(t, deps, "github.com/cilium/ebpf", "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor")
 }
+
+// vigil-trigger and its detection table are a small standalone binary: no kernel object
+// library, no collector, no sensor.
+func TestTriggerDeps(t *testing.T) {
+	deps := listDeps(t, "./internal/trigger", "./cmd/vigil-trigger")
+	require.Contains(t, deps, "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/trigger")
+	requireNoDeps(t, deps, "github.com/cilium/ebpf", "go.opentelemetry.io/collector",
+		"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor",
+		"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules")
+}

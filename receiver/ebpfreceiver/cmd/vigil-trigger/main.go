@@ -1,0 +1,119 @@
+//go:build linux
+
+// Command vigil-trigger proves a Vigil deployment detects: for each rule of the default
+// detection pack it runs a safe, bounded action that must fire the rule, and optionally a
+// benign look-alike that must fire nothing. Every action cleans up after itself and uses
+// only the loopback network.
+//
+//	vigil-trigger --list
+//	vigil-trigger --run NAME|all [--lookalikes]
+//
+// Run the built binary from a shell, not under `go run` or `go test`: the default pack
+// does not report what descends from the Go tool. Most actions need root.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/trigger"
+)
+
+func main() {
+	if ok, code := trigger.RunHelper(); ok {
+		os.Exit(code)
+	}
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+const usage = `usage: vigil-trigger --list
+       vigil-trigger --run NAME|all [--lookalikes]
+
+--list         the triggers: name, the rule each must fire, whether it needs a container
+--run NAME     run one trigger (or all) and print the rule it must have fired
+--lookalikes   also (after each trigger) run its benign look-alike, which must fire nothing
+`
+
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("vigil-trigger", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	list := fs.Bool("list", false, "list the triggers")
+	name := fs.String("run", "", "run the trigger NAME, or all")
+	looks := fs.Bool("lookalikes", false, "also run the look-alikes")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 || *list == (*name != "") {
+		fs.Usage()
+		return 2
+	}
+	cases := trigger.Cases()
+	if *list {
+		w := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "TRIGGER\tRULE\tCONTAINER\tDOES")
+		for _, c := range cases {
+			ctr := "no"
+			if c.Container {
+				ctr = "yes"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", c.Name, c.Rule, ctr, c.Does)
+		}
+		_ = w.Flush()
+		return 0
+	}
+	var sel []trigger.Case
+	for _, c := range cases {
+		if *name == "all" || c.Name == *name {
+			sel = append(sel, c)
+		}
+	}
+	if len(sel) == 0 {
+		fmt.Fprintf(stderr, "vigil-trigger: no trigger %q (see --list)\n", *name)
+		return 2
+	}
+	env, err := trigger.NewEnv("")
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-trigger: %v\n", err)
+		return 1
+	}
+	defer env.Close()
+	failed := 0
+	for _, c := range sel {
+		failed += report(stdout, c, "trigger", "expect alert: "+c.Rule, c.Action(env), c.Manual)
+		if *looks {
+			failed += report(stdout, c, "look-alike", "expect no alert", c.LookAlike(env), c.LookAlikeManual)
+		}
+	}
+	if failed > 0 {
+		fmt.Fprintf(stderr, "vigil-trigger: %d action(s) failed\n", failed)
+		return 1
+	}
+	return 0
+}
+
+// report prints one action's outcome and returns 1 when it failed.
+func report(w io.Writer, c trigger.Case, what, expect string, err error, manual string) int {
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "ran     %-28s %-10s %s\n", c.Name, what, expect)
+	case errors.Is(err, trigger.ErrExternal):
+		fmt.Fprintf(w, "manual  %-28s %-10s run: %s\n", c.Name, what, manual)
+	case errors.Is(err, trigger.ErrNeedsContainer), errors.Is(err, trigger.ErrUnsupported):
+		fmt.Fprintf(w, "skipped %-28s %-10s %s\n", c.Name, what, firstLine(err))
+	default:
+		fmt.Fprintf(w, "FAILED  %-28s %-10s %s\n", c.Name, what, firstLine(err))
+		return 1
+	}
+	return 0
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}

@@ -1,0 +1,183 @@
+//go:build linux
+
+package trigger_test
+
+import (
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/trigger"
+)
+
+const packDir = "../../../../rules"
+
+// fake is an event shape as rules.Fields.
+type fake struct {
+	kind  rules.Kind
+	str   map[rules.FieldID][]string
+	num   map[rules.FieldID]int64
+	bools map[rules.FieldID]bool
+	addr  map[rules.FieldID][]netip.Addr
+}
+
+func (f *fake) Kind() rules.Kind { return f.kind }
+func (f *fake) Str(id rules.FieldID, idx int) (string, bool) {
+	v := f.str[id]
+	if idx < 0 || idx >= len(v) {
+		return "", false
+	}
+	return v[idx], true
+}
+func (f *fake) Num(id rules.FieldID, idx int) (int64, bool) {
+	v, ok := f.num[id]
+	return v, ok && idx == 0
+}
+func (f *fake) Bool(id rules.FieldID, _ int) (bool, bool) { v, ok := f.bools[id]; return v, ok }
+func (f *fake) Addr(id rules.FieldID, idx int) (netip.Addr, bool) {
+	v := f.addr[id]
+	if idx < 0 || idx >= len(v) {
+		return netip.Addr{}, false
+	}
+	return v[idx], true
+}
+
+// toFields builds the fake of an event shape; a field name or value the engine does not
+// know fails the test (the table must speak the engine's language).
+func toFields(t *testing.T, e trigger.Event) *fake {
+	t.Helper()
+	k, ok := rules.KindByName(e.Kind)
+	require.True(t, ok, "unknown kind %s", e.Kind)
+	f := &fake{kind: k, str: map[rules.FieldID][]string{}, num: map[rules.FieldID]int64{},
+		bools: map[rules.FieldID]bool{}, addr: map[rules.FieldID][]netip.Addr{}}
+	for _, kv := range e.Fields {
+		name, v, ok := strings.Cut(kv, "=")
+		require.True(t, ok, kv)
+		fi, ok := rules.LookupField(name)
+		require.True(t, ok, "unknown field %s", name)
+		require.True(t, fi.Kinds.Has(k), "field %s does not exist for %s", name, e.Kind)
+		switch {
+		case fi.ID == rules.FieldProcAname:
+			f.str[fi.ID] = strings.Fields(v)
+		case fi.Type == rules.TypeString:
+			f.str[fi.ID] = []string{v}
+		case fi.Type == rules.TypeNumber:
+			var n int64
+			_, err := fmt.Sscan(v, &n)
+			require.NoError(t, err, kv)
+			f.num[fi.ID] = n
+		case fi.Type == rules.TypeBool:
+			require.Contains(t, []string{"true", "false"}, v, kv)
+			f.bools[fi.ID] = v == "true"
+		default:
+			var as []netip.Addr
+			for _, a := range strings.Fields(v) {
+				as = append(as, netip.MustParseAddr(a))
+			}
+			f.addr[fi.ID] = as
+		}
+	}
+	// proc.aname[0] is the process itself; without an index the engine reads from 1 up.
+	return f
+}
+
+func loadPack(t *testing.T) *falco.Result {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(packDir, "*.yaml"))
+	require.NoError(t, err)
+	slices.Sort(files)
+	res := falco.LoadFiles(files...)
+	require.Empty(t, res.Errors)
+	require.Empty(t, res.Skipped)
+	return res
+}
+
+func fired(res *falco.Result, f rules.Fields) []string {
+	var out []string
+	for _, r := range res.Rules {
+		if r.Predicate.Eval(f) {
+			out = append(out, r.Name)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestEveryRuleHasATrigger: each rule of the default pack is the Rule of at least one case,
+// and each case names a rule of the pack.
+func TestEveryRuleHasATrigger(t *testing.T) {
+	res := loadPack(t)
+	names := map[string]bool{}
+	for _, r := range res.Rules {
+		names[r.Name] = true
+	}
+	covered := map[string]bool{}
+	seen := map[string]bool{}
+	for _, c := range trigger.Cases() {
+		assert.False(t, seen[c.Name], "case %s twice", c.Name)
+		seen[c.Name] = true
+		assert.True(t, names[c.Rule], "case %s: no rule %q in the pack", c.Name, c.Rule)
+		covered[c.Rule] = true
+		assert.NotNil(t, c.Action, c.Name)
+		assert.NotNil(t, c.LookAlike, c.Name)
+		assert.NotEmpty(t, c.Does, c.Name)
+		assert.NotEmpty(t, c.LooksLike, c.Name)
+		assert.Equal(t, c.Manual == "", c.LookAlikeManual == "", "case %s: a manual trigger needs a manual look-alike", c.Name)
+	}
+	for n := range names {
+		assert.True(t, covered[n], "rule %q has no trigger", n)
+	}
+}
+
+// TestTriggersFireTheirRule is the offline detection proof: each event a trigger produces
+// fires exactly the rules the table says (the case's rule among them), and each event of its
+// look-alike fires no rule at all.
+func TestTriggersFireTheirRule(t *testing.T) {
+	res := loadPack(t)
+	for _, c := range trigger.Cases() {
+		t.Run(c.Name, func(t *testing.T) {
+			require.NotEmpty(t, c.Events)
+			require.NotEmpty(t, c.LookAlikeEvents)
+			var all []string
+			for i, e := range c.Events {
+				want := slices.Clone(e.Fires)
+				slices.Sort(want)
+				assert.Equal(t, want, fired(res, toFields(t, e)), "event %d (%s) of the trigger", i, e.Kind)
+				all = append(all, e.Fires...)
+			}
+			assert.Contains(t, all, c.Rule, "no event of the trigger fires its rule")
+			for i, e := range c.LookAlikeEvents {
+				assert.Empty(t, e.Fires, "look-alike event %d declares rules", i)
+				assert.Empty(t, fired(res, toFields(t, e)), "event %d (%s) of the look-alike", i, e.Kind)
+			}
+		})
+	}
+}
+
+// TestExclusions: the pack's tuning by ancestry holds. The trigger's events, moved under the
+// Go tool (a `go test` run), fire nothing; under a package manager, the rules that exclude
+// maintainer scripts fire nothing either.
+func TestExclusions(t *testing.T) {
+	res := loadPack(t)
+	for _, c := range trigger.Cases() {
+		if c.Container {
+			continue
+		}
+		for i, e := range c.Events {
+			f := toFields(t, e)
+			f.str[rules.FieldProcAname] = append(f.str[rules.FieldProcAname], "go", "make", "bash")
+			got := fired(res, f)
+			// The SSH audit trail is not tuning: it reports every accepted session.
+			got = slices.DeleteFunc(got, func(s string) bool { return s == "Inbound SSH session accepted" })
+			assert.Empty(t, got, "%s event %d under go", c.Name, i)
+		}
+	}
+}
