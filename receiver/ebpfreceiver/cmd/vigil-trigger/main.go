@@ -18,8 +18,12 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
+	"time"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/trigger"
 )
@@ -37,6 +41,9 @@ const usage = `usage: vigil-trigger --list
 --list         the triggers: name, the rule each must fire, whether it needs a container
 --run NAME     run one trigger (or all) and print the rule it must have fired
 --lookalikes   also (after each trigger) run its benign look-alike, which must fire nothing
+--detach FILE  run in a new session adopted by init (so that nothing descends from the
+               caller, a test runner for example), writing the report to FILE; the last
+               line is "done N" with N the exit code
 `
 
 func run(args []string, stdout, stderr io.Writer) int {
@@ -46,12 +53,19 @@ func run(args []string, stdout, stderr io.Writer) int {
 	list := fs.Bool("list", false, "list the triggers")
 	name := fs.String("run", "", "run the trigger NAME, or all")
 	looks := fs.Bool("lookalikes", false, "also run the look-alikes")
+	detach := fs.String("detach", "", "run detached, reporting to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *list == (*name != "") {
+	if fs.NArg() > 0 || *list == (*name != "") || (*detach != "" && *list) {
 		fs.Usage()
 		return 2
+	}
+	if *detach != "" {
+		return startDetached(*detach, *name, *looks, stderr)
+	}
+	if p := os.Getenv(detachedEnv); p != "" {
+		return runDetached(p, *name, *looks)
 	}
 	cases := trigger.Cases()
 	if *list {
@@ -116,4 +130,57 @@ func report(w io.Writer, c trigger.Case, what, expect string, err error, manual 
 func firstLine(err error) string {
 	s, _, _ := strings.Cut(err.Error(), "\n")
 	return s
+}
+
+// detachedEnv carries, to the detached copy, its report file and the pid it must outlive.
+const detachedEnv = "VIGIL_TRIGGER_DETACHED"
+
+// startDetached starts a copy of vigil-trigger in a new session and returns at once; the copy
+// waits until it is orphaned, then runs the triggers.
+func startDetached(out, name string, looks bool, stderr io.Writer) int {
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-trigger: %v\n", err)
+		return 1
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-trigger: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	args := []string{"--run", name}
+	if looks {
+		args = append(args, "--lookalikes")
+	}
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), detachedEnv+"="+out+":"+strconv.Itoa(os.Getpid()))
+	cmd.Stdout, cmd.Stderr = f, f
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		fmt.Fprintf(stderr, "vigil-trigger: %v\n", err)
+		return 1
+	}
+	// Not waited for: this process exits and the copy is adopted.
+	_ = cmd.Process.Release()
+	return 0
+}
+
+// runDetached is the detached copy: it waits to be orphaned, runs, and appends "done N".
+func runDetached(spec, name string, looks bool) int {
+	_, parent, _ := strings.Cut(spec, ":")
+	ppid, _ := strconv.Atoi(parent)
+	if err := trigger.WaitOrphaned(ppid, 5*time.Second); err != nil {
+		fmt.Fprintf(os.Stdout, "vigil-trigger: %v\ndone 1\n", err)
+		return 1
+	}
+	os.Unsetenv(detachedEnv)
+	fmt.Fprintf(os.Stdout, "ancestors %s\n", strings.Join(trigger.Ancestors(), " "))
+	args := []string{"--run", name}
+	if looks {
+		args = append(args, "--lookalikes")
+	}
+	code := run(args, os.Stdout, os.Stdout)
+	fmt.Fprintf(os.Stdout, "done %d\n", code)
+	return code
 }

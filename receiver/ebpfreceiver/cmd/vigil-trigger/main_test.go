@@ -5,8 +5,11 @@ package main
 import (
 	"bytes"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,6 +20,10 @@ import (
 func TestMain(m *testing.M) {
 	if ok, code := trigger.RunHelper(); ok {
 		os.Exit(code)
+	}
+	// The test binary stands in for vigil-trigger when a test runs it as the command.
+	if os.Getenv("VIGIL_TRIGGER_MAIN") == "1" {
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 	}
 	os.Exit(m.Run())
 }
@@ -55,4 +62,47 @@ func TestRunOne(t *testing.T) {
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[0], "expect alert: Run shell untrusted")
 	assert.Contains(t, lines[1], "expect no alert")
+}
+
+// TestDetach: --detach returns at once, and the triggers then run in a process that no
+// longer descends from the caller (here the test binary and the Go tool), which is how the
+// end-to-end test keeps the pack's go-test exclusion from hiding its triggers.
+func TestDetach(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("needs root")
+		}
+		t.Skip("needs root")
+	}
+	self, err := os.Executable()
+	require.NoError(t, err)
+	out := filepath.Join(t.TempDir(), "report")
+	cmd := exec.Command(self, "--detach", out, "--run", "sudo-invoked", "--lookalikes")
+	cmd.Env = append(os.Environ(), "VIGIL_TRIGGER_MAIN=1")
+	b, err := cmd.CombinedOutput()
+	require.NoError(t, err, string(b))
+	var report string
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		rb, _ := os.ReadFile(out)
+		report = string(rb)
+		if strings.Contains(report, "done ") {
+			break
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	require.Contains(t, report, "done 0", report)
+	assert.Contains(t, report, "expect alert: sudo invoked")
+	assert.Contains(t, report, "expect no alert")
+	var anc string
+	for _, l := range strings.Split(report, "\n") {
+		if a, ok := strings.CutPrefix(l, "ancestors "); ok {
+			anc = a
+		}
+	}
+	mine := strings.Fields(anc)
+	require.NotEmpty(t, mine, "no ancestors line: %s", report)
+	t.Logf("detached ancestors: %v", mine)
+	assert.NotContains(t, mine, "go", report)
+	assert.NotContains(t, mine, filepath.Base(self)[:min(15, len(filepath.Base(self)))], report)
 }
