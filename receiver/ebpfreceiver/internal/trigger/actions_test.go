@@ -18,7 +18,7 @@ import (
 func leftovers(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, d := range []string{os.TempDir(), "/dev/shm", "/var/tmp", "/var/cache", "/var/lib", "/run"} {
+	for _, d := range []string{os.TempDir(), "/dev/shm", "/var/tmp", "/var/cache", "/var/lib", "/var/log", "/run"} {
 		m, err := filepath.Glob(filepath.Join(d, "vigil-trigger-*"))
 		require.NoError(t, err)
 		out = append(out, m...)

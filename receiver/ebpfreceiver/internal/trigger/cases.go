@@ -529,12 +529,32 @@ func Cases() []Case {
 	}
 	{
 		const rule = "Clear Log Activities"
-		p := tmp + "/auth.log"
+		p := "/var/log/vigil-trigger-1/vigil-trigger.log"
+		q := tmp + "/auth.log"
 		cs = append(cs, Case{
 			Name: "clear-log", Rule: rule,
-			Does:      "creates TMPDIR/auth.log, then opens it with O_TRUNC (no real log is touched)",
-			LooksLike: "opens the same file with O_APPEND",
+			Does:      "creates its own /var/log/vigil-trigger-XXXX/vigil-trigger.log, then opens it with O_TRUNC; the directory is removed (no real log is touched)",
+			LooksLike: "opens the same file with O_APPEND, and truncates TMPDIR/auth.log (a log-named file outside /var/log)",
 			Action: func(*Env) error {
+				return withLogDir(func(d string) error {
+					p := filepath.Join(d, "vigil-trigger.log")
+					if err := createFile(p, []byte("line\n"), 0o600); err != nil {
+						return err
+					}
+					return openFlags(p, os.O_WRONLY|os.O_TRUNC)
+				})
+			},
+			LookAlike: func(*Env) error {
+				err := withLogDir(func(d string) error {
+					p := filepath.Join(d, "vigil-trigger.log")
+					if err := createFile(p, []byte("line\n"), 0o600); err != nil {
+						return err
+					}
+					return openFlags(p, os.O_WRONLY|os.O_APPEND)
+				})
+				if err != nil {
+					return err
+				}
 				return withTemp(func(d string) error {
 					p := filepath.Join(d, "auth.log")
 					if err := createFile(p, []byte("line\n"), 0o600); err != nil {
@@ -543,19 +563,12 @@ func Cases() []Case {
 					return openFlags(p, os.O_WRONLY|os.O_TRUNC)
 				})
 			},
-			LookAlike: func(*Env) error {
-				return withTemp(func(d string) error {
-					p := filepath.Join(d, "auth.log")
-					if err := createFile(p, []byte("line\n"), 0o600); err != nil {
-						return err
-					}
-					return openFlags(p, os.O_WRONLY|os.O_APPEND)
-				})
-			},
 			Events: []Event{openEv(trig, p, p, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
 				openEv(trig, p, p, false, true, "O_WRONLY|O_TRUNC|O_CLOEXEC", rule)},
 			LookAlikeEvents: []Event{openEv(trig, p, p, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
-				openEv(trig, p, p, false, true, "O_WRONLY|O_APPEND|O_CLOEXEC")},
+				openEv(trig, p, p, false, true, "O_WRONLY|O_APPEND|O_CLOEXEC"),
+				openEv(trig, q, q, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
+				openEv(trig, q, q, false, true, "O_WRONLY|O_TRUNC|O_CLOEXEC")},
 		})
 	}
 	{
@@ -776,6 +789,16 @@ func withSameFS(path string, f func(dir string) error) error {
 		return f(d)
 	}
 	return fmt.Errorf("no writable directory on the file system of %s", path)
+}
+
+// withLogDir runs f in a fresh directory of vigil-trigger's own under /var/log, then removes it.
+func withLogDir(f func(dir string) error) error {
+	dir, err := os.MkdirTemp("/var/log", "vigil-trigger-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	return f(dir)
 }
 
 func createAndRead(name string) error {
