@@ -222,6 +222,24 @@ func TestProofCatchesBrokenRules(t *testing.T) {
 	assert.Contains(t, probs, `read-shadow: look-alike event 0 (file.open) fires ["Read sensitive file untrusted"]`)
 }
 
+// TestSystemdInternal: systemd's service setup (a fork of the manager named after the unit,
+// or systemd-executor) loading a BPF program or reading the PAM configuration is not reported.
+func TestSystemdInternal(t *testing.T) {
+	res := loadPack(t)
+	base := []string{"proc.name=(sshd)", "proc.exepath=/usr/lib/systemd/systemd-executor", "proc.pname=systemd",
+		"proc.aname=(sshd) systemd", "user.uid=0", "container.id=host"}
+	for _, e := range []trigger.Event{
+		{Kind: "bpf.load", Fields: append(slices.Clone(base), "evt.type=bpf")},
+		{Kind: "file.open", Fields: append(slices.Clone(base), "evt.type=openat", "fd.name=/etc/pam.d/sshd",
+			"fd.directory=/etc/pam.d", "fd.filename=sshd", "evt.is_open_read=true", "evt.is_open_write=false")},
+	} {
+		assert.Empty(t, fired(res, toFields(t, e)), e.Kind)
+		// The same from a program elsewhere is reported.
+		other := append(slices.Clone(e.Fields), "proc.exepath=/opt/agent/agent", "proc.name=agent")
+		assert.NotEmpty(t, fired(res, toFields(t, trigger.Event{Kind: e.Kind, Fields: other})), e.Kind)
+	}
+}
+
 // TestExclusions: the pack's tuning by ancestry holds. The trigger's events, moved under the
 // Go tool (a `go test` run), fire nothing; under a package manager, the rules that exclude
 // maintainer scripts fire nothing either.
