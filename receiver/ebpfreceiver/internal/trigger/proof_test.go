@@ -240,6 +240,17 @@ func TestSystemdInternal(t *testing.T) {
 	}
 }
 
+// TestPrivilegeDropIsNotAGain: a set*id call that asks for a non-root uid is not reported,
+// and one whose uid is not known is (the sensor reports only gains).
+func TestPrivilegeDropIsNotAGain(t *testing.T) {
+	res := loadPack(t)
+	base := []string{"evt.type=setresuid", "proc.name=worker", "proc.aname=worker bash", "user.uid=0", "container.id=host"}
+	const rule = "Privilege raised to root by an unexpected program"
+	assert.Equal(t, []string{rule}, fired(res, toFields(t, trigger.Event{Kind: "privilege.change", Fields: base})))
+	drop := append(slices.Clone(base), "evt.arg.uid=65534")
+	assert.Empty(t, fired(res, toFields(t, trigger.Event{Kind: "privilege.change", Fields: drop})))
+}
+
 // TestExclusions: the pack's tuning by ancestry holds. The trigger's events, moved under the
 // Go tool (a `go test` run), fire nothing; under a package manager, the rules that exclude
 // maintainer scripts fire nothing either.
