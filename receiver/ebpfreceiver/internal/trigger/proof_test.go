@@ -251,6 +251,31 @@ func TestPrivilegeDropIsNotAGain(t *testing.T) {
 	assert.Empty(t, fired(res, toFields(t, trigger.Event{Kind: "privilege.change", Fields: drop})))
 }
 
+// TestResolvedNames: an event side may name a process by its kernel name (sh, nc) or by its
+// resolved executable's base name (dash, nc.openbsd, where the name is a symbolic link); the
+// pack gives the same verdict on both.
+func TestResolvedNames(t *testing.T) {
+	res := loadPack(t)
+	resolved := map[string]string{"sh": "dash", "nc": "nc.openbsd"}
+	for _, c := range trigger.Cases() {
+		for i, e := range append(slices.Clone(c.Events), c.LookAlikeEvents...) {
+			f := toFields(t, e)
+			want := fired(res, f)
+			changed := false
+			for _, id := range []rules.FieldID{rules.FieldProcName, rules.FieldProcPname, rules.FieldProcAname} {
+				for j, v := range f.str[id] {
+					if r, ok := resolved[v]; ok {
+						f.str[id][j], changed = r, true
+					}
+				}
+			}
+			if changed {
+				assert.Equal(t, want, fired(res, f), "%s event %d with resolved names", c.Name, i)
+			}
+		}
+	}
+}
+
 // TestExclusions: the pack's tuning by ancestry holds. The trigger's events, moved under the
 // Go tool (a `go test` run), fire nothing; under a package manager, the rules that exclude
 // maintainer scripts fire nothing either.
