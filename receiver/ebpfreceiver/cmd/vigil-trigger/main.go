@@ -41,6 +41,8 @@ const usage = `usage: vigil-trigger --list
 --list         the triggers: name, the rule each must fire, whether it needs a container
 --run NAME     run one trigger (or all) and print the rule it must have fired
 --lookalikes   also (after each trigger) run its benign look-alike, which must fire nothing
+--only-lookalikes
+               run the look-alikes and not the triggers (to watch them alone)
 --detach FILE  run in a new session adopted by init (so that nothing descends from the
                caller, a test runner for example), writing the report to FILE; the last
                line is "done N" with N the exit code
@@ -53,19 +55,27 @@ func run(args []string, stdout, stderr io.Writer) int {
 	list := fs.Bool("list", false, "list the triggers")
 	name := fs.String("run", "", "run the trigger NAME, or all")
 	looks := fs.Bool("lookalikes", false, "also run the look-alikes")
+	onlyLooks := fs.Bool("only-lookalikes", false, "run the look-alikes only")
 	detach := fs.String("detach", "", "run detached, reporting to this file")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
-	if fs.NArg() > 0 || *list == (*name != "") || (*detach != "" && *list) {
+	if fs.NArg() > 0 || *list == (*name != "") || (*detach != "" && *list) || (*looks && *onlyLooks) {
 		fs.Usage()
 		return 2
 	}
+	mode := ""
+	switch {
+	case *looks:
+		mode = "--lookalikes"
+	case *onlyLooks:
+		mode = "--only-lookalikes"
+	}
 	if *detach != "" {
-		return startDetached(*detach, *name, *looks, stderr)
+		return startDetached(*detach, *name, mode, stderr)
 	}
 	if p := os.Getenv(detachedEnv); p != "" {
-		return runDetached(p, *name, *looks)
+		return runDetached(p, *name, mode)
 	}
 	cases := trigger.Cases()
 	if *list {
@@ -99,8 +109,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer env.Close()
 	failed := 0
 	for _, c := range sel {
-		failed += report(stdout, c, "trigger", "expect alert: "+c.Rule, c.Action(env), c.Manual)
-		if *looks {
+		if !*onlyLooks {
+			failed += report(stdout, c, "trigger", "expect alert: "+c.Rule, c.Action(env), c.Manual)
+		}
+		if *looks || *onlyLooks {
 			failed += report(stdout, c, "look-alike", "expect no alert", c.LookAlike(env), c.LookAlikeManual)
 		}
 	}
@@ -137,7 +149,7 @@ const detachedEnv = "VIGIL_TRIGGER_DETACHED"
 
 // startDetached starts a copy of vigil-trigger in a new session and returns at once; the copy
 // waits until it is orphaned, then runs the triggers.
-func startDetached(out, name string, looks bool, stderr io.Writer) int {
+func startDetached(out, name, mode string, stderr io.Writer) int {
 	self, err := os.Executable()
 	if err != nil {
 		fmt.Fprintf(stderr, "vigil-trigger: %v\n", err)
@@ -150,8 +162,8 @@ func startDetached(out, name string, looks bool, stderr io.Writer) int {
 	}
 	defer f.Close()
 	args := []string{"--run", name}
-	if looks {
-		args = append(args, "--lookalikes")
+	if mode != "" {
+		args = append(args, mode)
 	}
 	cmd := exec.Command(self, args...)
 	cmd.Env = append(os.Environ(), detachedEnv+"="+out+":"+strconv.Itoa(os.Getpid()))
@@ -167,7 +179,7 @@ func startDetached(out, name string, looks bool, stderr io.Writer) int {
 }
 
 // runDetached is the detached copy: it waits to be orphaned, runs, and appends "done N".
-func runDetached(spec, name string, looks bool) int {
+func runDetached(spec, name, mode string) int {
 	_, parent, _ := strings.Cut(spec, ":")
 	ppid, _ := strconv.Atoi(parent)
 	if err := trigger.WaitOrphaned(ppid, 5*time.Second); err != nil {
@@ -177,8 +189,8 @@ func runDetached(spec, name string, looks bool) int {
 	os.Unsetenv(detachedEnv)
 	fmt.Fprintf(os.Stdout, "ancestors %s\n", strings.Join(trigger.Ancestors(), " "))
 	args := []string{"--run", name}
-	if looks {
-		args = append(args, "--lookalikes")
+	if mode != "" {
+		args = append(args, mode)
 	}
 	code := run(args, os.Stdout, os.Stdout)
 	fmt.Fprintf(os.Stdout, "done %d\n", code)

@@ -38,7 +38,8 @@ func TestList(t *testing.T) {
 }
 
 func TestUsage(t *testing.T) {
-	for _, args := range [][]string{nil, {"--list", "--run", "all"}, {"extra"}} {
+	for _, args := range [][]string{nil, {"--list", "--run", "all"}, {"extra"},
+		{"--run", "all", "--lookalikes", "--only-lookalikes"}, {"--list", "--detach", "x"}} {
 		var out, errb bytes.Buffer
 		assert.Equal(t, 2, run(args, &out, &errb), args)
 		assert.Contains(t, errb.String(), "usage:")
@@ -62,6 +63,12 @@ func TestRunOne(t *testing.T) {
 	require.Len(t, lines, 2)
 	assert.Contains(t, lines[0], "expect alert: Run shell untrusted")
 	assert.Contains(t, lines[1], "expect no alert")
+
+	out.Reset()
+	require.Equal(t, 0, run([]string{"--run", "shell-from-web-server", "--only-lookalikes"}, &out, &errb), errb.String())
+	lines = strings.Split(strings.TrimSpace(out.String()), "\n")
+	require.Len(t, lines, 1)
+	assert.Contains(t, lines[0], "look-alike expect no alert")
 }
 
 // TestDetach: --detach returns at once, and the triggers then run in a process that no
