@@ -99,6 +99,17 @@ type Match struct {
 	Severity string // debug, info, warn, error or fatal
 	Enforce  bool   // the policy is in enforce mode
 	Applied  bool   // the action was carried out (denied or killed)
+
+	// UserSpace: a rule condition evaluated in the receiver decided the match
+	// (a Falco-syntax rule). Its record carries the full process context, and
+	// Body, SeverityNumber and SeverityText when set.
+	UserSpace bool
+	// Body is the rule's rendered output.
+	Body string
+	// SeverityNumber and SeverityText are the OTLP severity, when the rule's
+	// priority is finer than Severity (0: use Severity).
+	SeverityNumber int
+	SeverityText   string
 }
 
 // Verdict is what the kernel decided: which rule slots of a rule kind matched,

@@ -74,7 +74,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.Observed))
 	a := lr.Attributes()
 	p := e.Proc
-	summary := e.Match != nil && policyRecord(e.Detail)
+	summary := e.Match != nil && policyRecord(e.Detail) && !e.Match.UserSpace
 	if summary {
 		a.EnsureCapacity(17)
 	} else {
@@ -233,6 +233,10 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	}
 	lr.SetSeverityNumber(sev)
 	lr.SetSeverityText(strings.ToUpper(m.Severity))
+	if m.SeverityNumber != 0 {
+		lr.SetSeverityNumber(plog.SeverityNumber(m.SeverityNumber))
+		lr.SetSeverityText(m.SeverityText)
+	}
 
 	what := ""
 	if policyRecord(e.Detail) {
@@ -268,6 +272,10 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	}
 	if e.Proc.Executable != "" {
 		body += " by " + e.Proc.Executable
+	}
+	if m.UserSpace && m.Body != "" {
+		lr.Body().SetStr(m.Body)
+		return
 	}
 	lr.Body().SetStr(body + " [" + m.Policy + "/" + m.Rule + "]")
 }
