@@ -30,6 +30,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -37,7 +38,7 @@ import (
 //
 //	ring buffer -> decode (sensor.Decoder) -> track (process cache, redaction,
 //	cgroups) -> match (kernel rule bits -> rule table -> event.Match) ->
-//	[user-space rule stage: not yet] -> respond (user-space kill) ->
+//	user-space rule stage (rulestage) -> respond (user-space kill) ->
 //	bounded queue -> batch (size/time) -> otlplogs -> ConsumeLogs (ObsReport)
 //
 // The read loop runs every stage up to the queue and owns their state; the send
@@ -59,12 +60,22 @@ type ruleTable interface {
 	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
 }
 
-// ruleStage is the seam of the user-space rule stage: rules whose condition
-// keeps a term the kernel cannot evaluate. It sees each matched event after
-// the matcher and before any user-space action, and says whether it stays.
-// No implementation exists yet: the pipeline's stage is nil.
+// ruleStage is the user-space rule stage: the loaded rule conditions (Falco
+// rules files), evaluated on every event that reaches user space, after the
+// matcher and before any user-space action. Match appends one match per rule
+// that fires; it must not allocate when none does.
 type ruleStage interface {
-	Keep(ev *event.Event) bool
+	Match(ev *event.Event, dst []*event.Match) []*event.Match
+}
+
+// userRules is the rule stage over the rule set in force (swapped on reloads).
+type userRules struct {
+	set   func() *rulestage.Set
+	stage rulestage.Stage // read loop only
+}
+
+func (u *userRules) Match(ev *event.Event, dst []*event.Match) []*event.Match {
+	return u.stage.Match(u.set(), ev, dst)
 }
 
 // pipeline is the receiver's read path: the read loop (decode, track, match,
@@ -80,8 +91,13 @@ type pipeline struct {
 	rules func() ruleTable
 	// filterInUserSpace: the kernel sends every file.open; the matcher decides.
 	filterInUserSpace bool
-	// stage is the user-space rule stage: nil today (every event stays).
+	// stage is the user-space rule stage; nil: no rule conditions.
 	stage ruleStage
+	// matches and more are the read loop's scratch: the rule stage's matches,
+	// and the records beyond the first that one event produced (one per
+	// further rule that fired), enqueued after it.
+	matches []*event.Match
+	more    []*event.Event
 	// kill sends SIGKILL to a process (the respond stage); a test seam.
 	kill func(pid int) error
 
@@ -206,6 +222,11 @@ func (p *pipeline) readLoop() {
 		if out := p.process(&ev); out != nil {
 			p.enqueue(out)
 		}
+		for i, m := range p.more {
+			p.enqueue(m)
+			p.more[i] = nil
+		}
+		p.more = p.more[:0]
 	}
 }
 
@@ -220,7 +241,13 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		if ev.Kernel.Rules != 0 {
 			ev.Match = p.matcher.match(ev.Kernel)
 		}
-		return p.emit(ev)
+		// Process records are always emitted; a rule that fires makes the
+		// record its alert (or, when a kernel rule already matched, adds one).
+		ms := p.ruleMatches(ev)
+		if ev.Match == nil && len(ms) > 0 {
+			ev.Match, ms = ms[0], ms[1:]
+		}
+		return p.emitWith(ev, ms)
 	}
 	p.tracker.lookup(ev)
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
@@ -239,15 +266,49 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 	if ev.Match = p.matcher.match(ev.Kernel); ev.Match == nil {
 		return nil // the policy was removed while the record was in flight
 	}
-	if p.stage != nil && !p.stage.Keep(ev) {
-		return nil
+	ms := p.ruleMatches(ev)
+	if rulestage.IsGenerated(ev.Match.Policy) {
+		// A kernel filter generated for a rule let the event through; the
+		// rule's full condition decides.
+		if len(ms) == 0 {
+			return nil
+		}
+		ev.Match, ms = ms[0], ms[1:]
 	}
 	p.respond(ev)
 	p.counts.received1(event.PolicyMatchMetric)
 	if ev.Match.Action == event.ActionCount && !ev.Match.Applied {
-		return nil // count rules are metrics only (emit-all mode lands here)
+		ev.Match = nil // count rules are metrics only (emit-all mode lands here)
+		if len(ms) == 0 {
+			return nil
+		}
+		ev.Match, ms = ms[0], ms[1:]
 	}
-	return p.emit(ev)
+	return p.emitWith(ev, ms)
+}
+
+// ruleMatches runs the rule stage and counts its matches.
+func (p *pipeline) ruleMatches(ev *event.Event) []*event.Match {
+	if p.stage == nil {
+		return nil
+	}
+	p.matches = p.stage.Match(ev, p.matches[:0])
+	for _, m := range p.matches {
+		p.matcher.countUser(m)
+	}
+	return p.matches
+}
+
+// emitWith emits ev, and one more record for each further rule match.
+func (p *pipeline) emitWith(ev *event.Event, more []*event.Match) *event.Event {
+	out := p.emit(ev)
+	for i, m := range more {
+		extra := p.emit(ev)
+		extra.Match = m
+		p.more = append(p.more, extra)
+		more[i] = nil
+	}
+	return out
 }
 
 // emit copies the read loop's scratch event for the queue.
@@ -459,15 +520,28 @@ func (m *matcher) match(v event.Verdict) *event.Match {
 	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
 		outcome = "monitored"
 	}
-	key := actionKey{ref, outcome}
+	if !rulestage.IsGenerated(ref.Policy) {
+		m.count(actionKey{ref, outcome})
+	}
+	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
+		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
+}
+
+// countUser counts a user-space rule's match as a posted action of the rule
+// (its ruleset standing for the policy).
+func (m *matcher) countUser(mt *event.Match) {
+	m.count(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
+}
+
+// count adds one to an action's pending count.
+func (m *matcher) count(key actionKey) {
 	if _, ok := m.attrs[key]; !ok {
+		ref, outcome := key.ref, key.outcome
 		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
 	}
 	m.counts.actions[key]++ // added to the counter by flushCounts
-	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
-		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
 }
 
 // flushEvery bounds how many events the read loop counts before it adds them to

@@ -3,6 +3,7 @@
 package ebpfreceiver
 
 import (
+	"net/netip"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +14,8 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -34,10 +37,6 @@ func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProces
 	f.asked = append(f.asked, p)
 	return f.userFile
 }
-
-type dropAll struct{ seen int }
-
-func (d *dropAll) Keep(*event.Event) bool { d.seen++; return false }
 
 func newTestPipeline(t *testing.T, mutate func(*Config)) (*pipeline, *[]int) {
 	t.Helper()
@@ -188,17 +187,76 @@ func TestPipelineFilterInUserSpace(t *testing.T) {
 	assert.Equal(t, []sensor.FileProcess{{UID: 1000, Executable: "/usr/bin/vi", InContainer: true}, {UID: 1000, Executable: "/usr/bin/vi", InContainer: true}}, rules.asked)
 }
 
-func TestPipelineRuleStageSeam(t *testing.T) {
+// userSet loads a Falco rules text into a rule stage set; kernel names the rule
+// (by index) that has a generated kernel policy.
+func userSet(t *testing.T, text string, kernel map[int]string) *rulestage.Set {
+	t.Helper()
+	res := falco.Load(falco.File{Name: "t.yaml", Data: []byte(text)})
+	require.Empty(t, res.Skipped)
+	var rs []rulestage.Rule
+	for i, r := range res.Rules {
+		rs = append(rs, rulestage.Rule{Name: r.Name, Ruleset: r.Ruleset, Severity: "warn", Predicate: r.Predicate,
+			Output: r.Output, Kernel: kernel[i]})
+	}
+	return rulestage.NewSet(rs)
+}
+
+const stageRules = `
+- rule: Ls under init
+  desc: d
+  condition: evt.type = execve and proc.name = ls and proc.pname = init
+  output: ls by %proc.pname
+  priority: WARNING
+- rule: Any ls
+  desc: d
+  condition: evt.type = execve and proc.name = ls
+  output: any ls
+  priority: NOTICE
+- rule: Connect 443
+  desc: d
+  condition: evt.type = connect and fd.sport = 443
+  output: connect %fd.sip
+  priority: ERROR
+`
+
+func TestPipelineRuleStage(t *testing.T) {
 	p, killed := newTestPipeline(t, nil)
-	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindNet: {Policy: "p", Rule: "r", Action: policy.ActionKill, Enforce: true}}}
+	set := userSet(t, stageRules, map[int]string{2: "falco:t.yaml:Connect 443"})
+	p.stage = &userRules{set: func() *rulestage.Set { return set }}
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindNet: {Policy: "falco:t.yaml:Connect 443", Rule: "r", Action: policy.ActionPost}}}
 	p.rules = func() ruleTable { return rules }
-	stage := &dropAll{}
-	p.stage = stage
-	assert.Nil(t, p.process(policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{})))
-	assert.Equal(t, 1, stage.seen)
-	assert.Empty(t, *killed, "the rule stage runs before any user-space action")
-	require.NotNil(t, p.process(execRecord(51, 1, "/bin/ls")))
-	assert.Equal(t, 1, stage.seen, "plain process events without a rule do not pass the rule stage")
+
+	require.NotNil(t, p.process(execRecord(1, 0, "/sbin/init")))
+	out := p.process(execRecord(50, 1, "/bin/ls", "ls"))
+	require.NotNil(t, out)
+	require.NotNil(t, out.Match, "the exec record becomes the alert")
+	assert.Equal(t, "Ls under init", out.Match.Rule)
+	assert.Equal(t, "ls by init", out.Match.Body)
+	assert.Equal(t, "t.yaml", out.Match.Policy)
+	require.Len(t, p.more, 1, "a second rule that fires adds a record")
+	assert.Equal(t, "Any ls", p.more[0].Match.Rule)
+	assert.Same(t, out.Proc, p.more[0].Proc)
+	p.more = p.more[:0]
+
+	out = p.process(execRecord(51, 1, "/bin/cat", "cat"))
+	require.NotNil(t, out, "exec records that match no rule are still emitted")
+	assert.Nil(t, out.Match)
+	assert.Empty(t, p.more)
+
+	// A generated kernel filter passed the event: the rule's condition decides.
+	miss := policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{Peer: netip.MustParseAddrPort("10.0.0.1:80")})
+	assert.Nil(t, p.process(miss), "the condition rejects what the kernel filter let through")
+	hit := policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{Peer: netip.MustParseAddrPort("10.0.0.1:443")})
+	out = p.process(hit)
+	require.NotNil(t, out)
+	assert.Equal(t, "Connect 443", out.Match.Rule)
+	assert.Equal(t, "connect 10.0.0.1", out.Match.Body)
+	assert.True(t, out.Match.UserSpace)
+	assert.Empty(t, *killed)
+	assert.Equal(t, int64(1), p.counts.actions[actionKey{sensor.RuleRef{Policy: "t.yaml", Rule: "Connect 443", Event: "network.connect", Action: policy.ActionPost}, "posted"}])
+	for k := range p.counts.actions {
+		assert.False(t, rulestage.IsGenerated(k.ref.Policy), "generated kernel filters are not counted as actions: %v", k)
+	}
 }
 
 func TestPipelineQueueFullDrops(t *testing.T) {
