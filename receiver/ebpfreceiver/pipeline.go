@@ -66,6 +66,8 @@ type ruleTable interface {
 // that fires; it must not allocate when none does.
 type ruleStage interface {
 	Match(ev *event.Event, dst []*event.Match) []*event.Match
+	// Active reports whether any rule is loaded.
+	Active() bool
 }
 
 // userRules is the rule stage over the rule set in force (swapped on reloads).
@@ -77,6 +79,8 @@ type userRules struct {
 func (u *userRules) Match(ev *event.Event, dst []*event.Match) []*event.Match {
 	return u.stage.Match(u.set(), ev, dst)
 }
+
+func (u *userRules) Active() bool { return u.set().Len() > 0 }
 
 // pipeline is the receiver's read path: the read loop (decode, track, match,
 // respond, enqueue) and the send loop (batch, build, consume).
@@ -249,7 +253,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		}
 		return p.emitWith(ev, ms)
 	}
-	p.tracker.lookup(ev)
+	p.tracker.lookup(ev, p.stage != nil && p.stage.Active())
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -439,6 +443,12 @@ func (t *tracker) track(ev *event.Event) bool {
 		}
 		ev.Proc = p
 	}
+	t.family(ev)
+	return true
+}
+
+// family attaches the process's parent and ancestors.
+func (t *tracker) family(ev *event.Event) {
 	ev.Parent, ev.Ancestors = nil, nil
 	if parent, ok := t.cache.Parent(ev.Proc); ok {
 		ev.Parent = parent
@@ -452,12 +462,11 @@ func (t *tracker) track(ev *event.Event) bool {
 			}
 		}
 	}
-	return true
 }
 
 // lookup attaches the cached process to a policy event; a process the cache
 // does not know is described by the record's own fields.
-func (t *tracker) lookup(ev *event.Event) {
+func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
 	rec := ev.Proc
 	p, ok := t.cache.Get(rec.PID)
 	if !ok {
@@ -465,6 +474,9 @@ func (t *tracker) lookup(ev *event.Event) {
 			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
 	}
 	ev.Proc = p
+	if ruleStage {
+		t.family(ev) // a rule's condition and alert see the parent and ancestors
+	}
 }
 
 // processOf builds a cache entry from an exec or iterator record.

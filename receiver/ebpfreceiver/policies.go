@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -45,6 +46,11 @@ type policyEngine struct {
 	watcher  *policy.Watcher
 	compiled atomic.Pointer[sensor.Compiled]
 	loaded   atomic.Int64
+	// user is what the set's rules files loaded to; userSet its rule set, read
+	// by the pipeline's rule stage (userrules.go).
+	user    rulestage.Loaded
+	userSet atomic.Pointer[rulestage.Set]
+	userN   [3]atomic.Int64 // loaded, skipped, unfiltered
 
 	// Kernel rule counters are per slot and slots are reused across reloads:
 	// deltas are attributed to the rule that held the slot when they were read.
@@ -86,6 +92,7 @@ func (e *policyEngine) reload(set policy.Set) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.last = set
+	e.loadRules(set)
 	e.applyLocked(true)
 }
 
@@ -121,6 +128,8 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 		}
 		pols = append(pols, p)
 	}
+	nUser := len(pols)
+	pols = e.withGenerated(pols, errs)
 	names := make([]string, len(pols))
 	for i, p := range pols {
 		names[i] = p.Name
@@ -139,6 +148,15 @@ func (e *policyEngine) applyLocked(logApplied bool) {
 	var c *sensor.Compiled
 	if err == nil {
 		c, err = sensor.Compile(pols, slots, sets)
+	}
+	if err != nil && len(pols) > nUser {
+		// The rules files' kernel filters do not fit: the file policies run
+		// without them.
+		errs[fmt.Sprintf("rules files: their kernel filters do not fit beside the policies and are not applied (their rules see only process events): %v", err)] = true
+		pols, names = pols[:nUser], names[:nUser]
+		if slots, err = e.slots.Sync(names); err == nil {
+			c, err = sensor.Compile(pols, slots, sets)
+		}
 	}
 	if err == nil && e.sensors.HasLSM() && !e.emitAll {
 		c.UseLSM()
@@ -223,6 +241,7 @@ func (e *policyEngine) collectHits() map[sensor.RuleRef]int64 {
 // observe reports kernel rule match counts and policy state.
 func (e *policyEngine) observe(o metric.Observer) {
 	o.ObserveInt64(e.tb.VigilReceiverPoliciesLoaded, e.loaded.Load())
+	e.observeRules(o)
 	for ref, n := range e.collectHits() {
 		o.ObserveInt64(e.tb.VigilReceiverRuleMatches, n, metric.WithAttributes(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),

@@ -21,6 +21,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -63,8 +64,17 @@ func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*l
 		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}
 	pipe.rules = r.ruleTable
+	pipe.stage = &userRules{set: r.userRuleSet}
 	pipe.filterInUserSpace = cfg.FilterInUserSpace
 	return r, nil
+}
+
+// userRuleSet is the rule set of the rules files in force, nil without one.
+func (r *logsReceiver) userRuleSet() *rulestage.Set {
+	if r.engine == nil {
+		return nil
+	}
+	return r.engine.userSet.Load()
 }
 
 // ruleTable is the read path's one view of policy state: the rule table in

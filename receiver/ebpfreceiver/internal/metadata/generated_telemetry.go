@@ -21,6 +21,7 @@ type TelemetryBuilder struct {
 	VigilReceiverRuleMatches           metric.Int64ObservableCounter
 	VigilReceiverPoliciesLoaded        metric.Int64ObservableGauge
 	VigilReceiverKernelCapability      metric.Int64ObservableGauge
+	VigilReceiverUserRules             metric.Int64ObservableGauge
 	registrations                      []metric.Registration
 }
 
@@ -61,6 +62,9 @@ func NewTelemetryBuilder(settings component.TelemetrySettings) (*TelemetryBuilde
 	b.VigilReceiverKernelCapability, e = b.meter.Int64ObservableGauge("vigil_receiver_kernel_capability",
 		metric.WithDescription("Kernel capabilities probed at start-up (1 present, 0 missing), by capability."), metric.WithUnit("1"))
 	err = errors.Join(err, e)
+	b.VigilReceiverUserRules, e = b.meter.Int64ObservableGauge("vigil_receiver_user_rules",
+		metric.WithDescription("Rules of the loaded rules files, by state: loaded, skipped (did not load), unfiltered (loaded, but the kernel cannot narrow their events)."), metric.WithUnit("{rules}"))
+	err = errors.Join(err, e)
 	return b, err
 }
 
@@ -69,7 +73,8 @@ func (b *TelemetryBuilder) RegisterCallback(cb metric.Callback) error {
 	reg, err := b.meter.RegisterCallback(cb,
 		b.VigilReceiverKernelEventsLost, b.VigilReceiverKernelErrors,
 		b.VigilReceiverProcessCacheEntries, b.VigilReceiverProcessCacheEvictions,
-		b.VigilReceiverRuleMatches, b.VigilReceiverPoliciesLoaded, b.VigilReceiverKernelCapability)
+		b.VigilReceiverRuleMatches, b.VigilReceiverPoliciesLoaded, b.VigilReceiverKernelCapability,
+		b.VigilReceiverUserRules)
 	if err != nil {
 		return err
 	}
