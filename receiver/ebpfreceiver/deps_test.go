@@ -47,3 +47,19 @@ func TestOTLPBuilderDeps(t *testing.T) {
 	deps := listDeps(t, "./internal/otlplogs")
 	requireNoDeps(t, deps, "github.com/cilium/ebpf", "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor")
 }
+
+// The rule engine, its lowering and the rule stage are pure Go: the policy CLI
+// explains rules with them, and they are tested without a kernel.
+func TestRuleStageDeps(t *testing.T) {
+	deps := listDeps(t, "./internal/rulestage", "./internal/rules/...")
+	require.Contains(t, deps, "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/lower")
+	requireNoDeps(t, deps, "github.com/cilium/ebpf", "go.opentelemetry.io/collector",
+		"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor")
+	// The engine knows no event model: only the stage joins the two.
+	for _, pkg := range listDeps(t, "./internal/rules/...") {
+		require.NotEqual(t, "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event", pkg, "package rules must stay source-agnostic")
+	}
+	for _, pkg := range listDeps(t, "./internal/event") {
+		require.False(t, strings.HasPrefix(pkg, "github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"), "package event must not import the rule engine")
+	}
+}

@@ -27,10 +27,10 @@ func (e *policyEngine) loadRules(set policy.Set) {
 		return
 	}
 	for _, w := range e.user.Warnings {
-		e.logger.Warn("rule loaded with a warning", zap.String("warning", w))
+		e.logger.Warn("rules file", zap.String("note", w))
 	}
 	e.logger.Info("rules files loaded", zap.Int("files", e.user.Files), zap.Int("rules_loaded", e.user.Loaded),
-		zap.Int("rules_skipped", e.user.Skipped), zap.Int("rules_unfiltered", e.user.Unfiltered),
+		zap.Int("rules_skipped", e.user.Skipped), zap.Int("rules_disabled", e.user.Disabled), zap.Int("rules_unfiltered", e.user.Unfiltered),
 		zap.Int("kernel_filters", len(e.user.Policies)))
 }
 

@@ -17,17 +17,32 @@ type Loaded struct {
 	// Policies are the generated kernel policies, one per rule that needs kernel
 	// events, named GeneratedPrefix + "<file>:<rule>".
 	Policies []*policy.Policy
-	// Plans are the loaded rules' kernel and user-space parts, by rule name.
-	Plans   map[string]lower.Plan
-	Files   int
-	Loaded  int
-	Skipped int
+	// Rules are the loaded rules with their kernel and user-space parts.
+	Rules []LoadedRule
+	// SkippedRules are the rules that did not load, disabled ones included.
+	SkippedRules []falco.Skipped
+	Files        int
+	Loaded       int
+	// Skipped counts the rules that did not load (not the disabled ones, which
+	// Disabled counts).
+	Skipped  int
+	Disabled int
 	// Unfiltered counts loaded rules whose kernel part cannot narrow an event kind.
 	Unfiltered int
 	// Problems are skipped rules and unreadable files ("file:line: rule "X": reason"),
 	// reported in the component status; Warnings are logged only.
 	Problems []string
 	Warnings []string
+}
+
+// LoadedRule is a loaded rule and how it is split between kernel and user space.
+type LoadedRule struct {
+	Rule *falco.Rule
+	// Path is the rules file it was defined in, as configured.
+	Path string
+	Plan lower.Plan
+	// Kernel is its generated kernel policy, nil when it needs none.
+	Kernel *policy.Policy
 }
 
 // eventOf maps a rule engine kind onto the policy event the kernel senses for
@@ -109,7 +124,7 @@ func severityOf(p falco.Priority) string {
 // generates the kernel policies it needs. At most room generated policies are
 // kept; the rules beyond are skipped with the reason.
 func LoadFiles(files []policy.FileResult, room int) Loaded {
-	out := Loaded{Plans: map[string]lower.Plan{}}
+	var out Loaded
 	if len(files) == 0 {
 		return out
 	}
@@ -122,7 +137,13 @@ func LoadFiles(files []policy.FileResult, room int) Loaded {
 	for _, err := range res.Errors {
 		out.Problems = append(out.Problems, err.Error())
 	}
+	out.SkippedRules = res.Skipped
 	for _, s := range res.Skipped {
+		if s.Disabled {
+			out.Disabled++
+			out.Warnings = append(out.Warnings, s.String())
+			continue
+		}
 		out.Skipped++
 		out.Problems = append(out.Problems, s.String())
 	}
@@ -132,8 +153,11 @@ func LoadFiles(files []policy.FileResult, room int) Loaded {
 		gen, unsensed := GeneratedPolicy(r.Ruleset, r.Name, plan)
 		where := fmt.Sprintf("%s:%d: rule %q", pathOf(files, r.Ruleset), r.Line, r.Name)
 		if gen != nil && len(out.Policies) >= room {
+			sk := falco.Skipped{Rule: r.Name, File: pathOf(files, r.Ruleset), Line: r.Line,
+				Reason: fmt.Sprintf("no kernel policy slot left for its filter (at most %d policies in all)", policy.MaxPolicies)}
 			out.Skipped++
-			out.Problems = append(out.Problems, fmt.Sprintf("%s: no kernel policy slot left for its filter (at most %d policies in all): skipped", where, policy.MaxPolicies))
+			out.SkippedRules = append(out.SkippedRules, sk)
+			out.Problems = append(out.Problems, sk.String())
 			continue
 		}
 		for _, k := range unsensed {
@@ -157,7 +181,7 @@ func LoadFiles(files []policy.FileResult, room int) Loaded {
 			out.Policies = append(out.Policies, gen)
 		}
 		rs = append(rs, rule)
-		out.Plans[r.Name] = plan
+		out.Rules = append(out.Rules, LoadedRule{Rule: r, Path: pathOf(files, r.Ruleset), Plan: plan, Kernel: gen})
 		out.Loaded++
 	}
 	out.Set = NewSet(rs)
