@@ -2,6 +2,7 @@ package rulestage
 
 import (
 	"net/netip"
+	"os"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
 )
@@ -213,4 +215,64 @@ func TestStageDoesNotAllocate(t *testing.T) {
 		n := testing.AllocsPerRun(100, func() { dst = st.Match(set, ev, dst[:0]) })
 		assert.Zero(t, n, ev.Name)
 	}
+}
+
+// shapes are 25 rules shaped like Falco's stable rules.
+func shapes(tb testing.TB) Loaded {
+	data, err := os.ReadFile("../rules/falco/testdata/shapes.yaml")
+	require.NoError(tb, err)
+	l := LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
+	require.Equal(tb, 25, l.Loaded, l.Problems)
+	return l
+}
+
+// BenchmarkStage25: the rule stage with the 25-rule set on a mix of benign exec,
+// open and connect events (what reaches user space on a busy node).
+func BenchmarkStage25(b *testing.B) {
+	set := shapes(b).Set
+	exec := execEv()
+	exec.Parent.Executable = "/usr/bin/containerd-shim"
+	exec.Proc.Executable, exec.Proc.Args, exec.Proc.CommandLine = "/usr/bin/ls", []string{"ls", "-la"}, "ls -la"
+	open := openEv("/app/package.json", event.AccessRead)
+	open.Proc = exec.Proc
+	conn := connectEv()
+	conn.Proc = exec.Proc
+	conn.Detail.(*event.Network).Peer = netip.MustParseAddrPort("10.20.30.40:5432")
+	evs := []*event.Event{exec, open, conn}
+	var st Stage
+	dst := make([]*event.Match, 0, 8)
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		dst = st.Match(set, evs[i%len(evs)], dst[:0])
+		i++
+	}
+}
+
+// How the 25 stable-rule shapes split: logged for the record, and every rule on a
+// sensed kind other than exec/exit has a kernel filter.
+func TestShapesSplit(t *testing.T) {
+	l := shapes(t)
+	narrow, wide, always, unsensed := 0, 0, 0, 0
+	for _, r := range l.Rules {
+		if r.Plan.Always != 0 {
+			always++
+		}
+		for _, f := range r.Plan.Filters {
+			_, sensed := eventOf(f.Kind)
+			switch {
+			case !sensed:
+				unsensed++
+			case f.Narrow():
+				narrow++
+			default:
+				wide++
+			}
+			t.Logf("%-50s %-16s %s", r.Rule.Name, f.Kind, f)
+		}
+		if r.Kernel != nil {
+			require.True(t, IsGenerated(r.Kernel.Name))
+		}
+	}
+	t.Logf("rules on exec/exit: %d; kernel filters: %d narrowed, %d not narrowed; kinds not sensed: %d", always, narrow, wide, unsensed)
 }
