@@ -8,8 +8,13 @@
 // has an error or a rule of a rules file does not load, 2 on a usage error.
 // Rules files (Falco's format) are loaded together, as the receiver loads
 // them; --explain prints, per rule, what runs in the kernel and what in user
-// space. By default it assumes a kernel with BPF
-// LSM, cgroup socket programs and bpf_send_signal; the flags emulate less.
+// space. By default it assumes a kernel with BPF LSM, cgroup socket programs
+// and bpf_send_signal; the flags emulate less.
+//
+//	vigil-policy test RULES|DIR... --events FILE
+//
+// replays recorded events (the file exporter's OTLP JSON lines) through the
+// receiver's rule stage and prints which rules of the rules files fire.
 package main
 
 import (
@@ -18,6 +23,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
@@ -40,6 +46,11 @@ flags:
   --no-lsm               assume neither: deny works only for network.connect
   --no-cgroup-sock-addr  assume no cgroup/connect programs
   --no-send-signal       assume no bpf_send_signal: kill is impossible
+
+       vigil-policy test RULES|DIR... --events FILE
+
+Replays recorded events (the file exporter's OTLP JSON lines) through the
+receiver's rule stage and prints each rule that fires on each record.
 `
 
 // run is main without the process: it returns the exit code.
@@ -50,6 +61,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "test" {
+		return runTest(args[1:], stdout, stderr)
 	}
 	if args[0] != "check" {
 		fmt.Fprintf(stderr, "vigil-policy: unknown command %q\n%s", args[0], usage)
@@ -209,4 +223,33 @@ func plural(n int, word string) string {
 		return fmt.Sprintf("%d %s", n, word)
 	}
 	return fmt.Sprintf("%d %ss", n, word)
+}
+
+// runTest parses "test PATH... --events FILE".
+func runTest(args []string, stdout, stderr io.Writer) int {
+	var paths []string
+	events := ""
+	for i := 0; i < len(args); i++ {
+		switch a := args[i]; {
+		case a == "--events" || a == "-events":
+			if i+1 >= len(args) {
+				fmt.Fprintf(stderr, "vigil-policy: --events needs a FILE\n%s", usage)
+				return 2
+			}
+			events = args[i+1]
+			i++
+		case strings.HasPrefix(a, "--events="):
+			events = strings.TrimPrefix(a, "--events=")
+		case strings.HasPrefix(a, "-"):
+			fmt.Fprintf(stderr, "vigil-policy: unknown flag %s\n%s", a, usage)
+			return 2
+		default:
+			paths = append(paths, a)
+		}
+	}
+	if len(paths) == 0 || events == "" {
+		fmt.Fprintf(stderr, "vigil-policy: test needs rules files and --events FILE\n%s", usage)
+		return 2
+	}
+	return replay(paths, events, stdout, stderr)
 }
