@@ -18,6 +18,9 @@ import (
 // maxBodyCommand bounds the command line quoted in a record's body.
 const maxBodyCommand = 256
 
+// ServiceNamespace is the service.namespace of every resource.
+const ServiceNamespace = "vigil"
+
 // HostServiceName is the service.name of the resource of host processes.
 const HostServiceName = "vigil-host"
 
@@ -45,6 +48,10 @@ func (b *Builder) Build(events []*event.Event, bootOffset int64) plog.Logs {
 			rl := logs.ResourceLogs().AppendEmpty()
 			res := rl.Resource().Attributes()
 			res.PutStr("host.name", b.HostName)
+			// Every Vigil resource, host or container, is in one service
+			// namespace: a cheap, Vigil-only stream selector in backends that
+			// index it (Loki does by default: {service_namespace="vigil"}).
+			res.PutStr("service.namespace", ServiceNamespace)
 			if b.NodeName != "" {
 				res.PutStr("k8s.node.name", b.NodeName)
 			}
