@@ -11,7 +11,7 @@ CONFIG ?= deploy/config/local.yaml
 # Test packages; the kernel tests need root (CI=true turns any skip into a failure).
 PKGS ?= ./...
 
-.PHONY: all deps tools generate check-generated build run test test-unit test-e2e lint bench test-vm clean
+.PHONY: all deps tools generate check-generated build image run test test-unit test-e2e lint bench test-vm clean
 
 all: build
 
@@ -46,8 +46,26 @@ check-generated: generate
 build: $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
 
+# The container image the Helm chart and the kustomize base name, built without a
+# container daemon (deploy/cmd/vigil-image): an OCI image layout in out/image and a
+# docker-archive tarball (docker/podman load, ctr image import). Reproducible: ocb builds
+# the collector static (CGO_ENABLED=0 unless dist.cgo_enabled) with -trimpath, and file
+# times and the creation time are the last commit's, so one commit gives one digest.
+IMAGE_REPO ?= ghcr.io/vigilsec/otelcol-vigil
+VERSION := $(shell sed -n 's/^  version: *//p' builder-config.yaml)
+IMAGE ?= $(IMAGE_REPO):$(VERSION)
+IMAGE_CONFIG ?= deploy/config/local.yaml
+CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+image: build
+	cd deploy && $(GO) run ./cmd/vigil-image -binary $(COLLECTOR) -config $(CURDIR)/$(IMAGE_CONFIG) \
+		-ca-bundle $(CA_BUNDLE) -ref $(IMAGE) -created $(SOURCE_DATE_EPOCH) \
+		-out $(CURDIR)/out/image -tar $(CURDIR)/out/otelcol-vigil-image.tar
+
+# out/ holds the events (command lines, paths, users): private to the collector's user (0700), also when
+# it exists from an earlier run (the file exporter writes its files 0644).
 run: build
-	mkdir -p out
+	install -d -m 0700 out
 	$(COLLECTOR) --config $(CONFIG)
 
 lint: $(STATICCHECK)
@@ -70,7 +88,7 @@ test-e2e: build
 test: deps check-generated lint build
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
-	cd deploy && $(GO) test -count=1 ./...
+	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 ./...
 	./.ci/vm/run.sh
 
 bench: build

@@ -12,6 +12,7 @@ import (
 	stdjson "encoding/json"
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -22,7 +23,10 @@ import (
 	"github.com/stretchr/testify/require"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	networkingv1 "k8s.io/api/networking/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/serializer/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -264,4 +268,154 @@ func TestPoliciesParse(t *testing.T) {
 		require.NoError(t, yaml.Unmarshal(raw, &p), f)
 		assert.NotEmpty(t, p["name"], f)
 	}
+}
+
+// renderedCollector returns the collector.yaml of the rendered ConfigMap.
+func renderedCollector(t *testing.T, objs []runtime.Object) string {
+	t.Helper()
+	for _, cm := range find[*corev1.ConfigMap](objs) {
+		if strings.HasPrefix(cm.Name, "vigil-collector-") {
+			return cm.Data["collector.yaml"]
+		}
+	}
+	t.Fatal("no vigil-collector ConfigMap rendered")
+	return ""
+}
+
+// listenConfig is the part of a collector configuration that opens listening sockets.
+type listenConfig struct {
+	Extensions map[string]map[string]any `json:"extensions"`
+	Service    struct {
+		Telemetry struct {
+			Metrics struct {
+				Readers []struct {
+					Pull struct {
+						Exporter struct {
+							Prometheus struct {
+								Host string `json:"host"`
+								Port int    `json:"port"`
+							} `json:"prometheus"`
+						} `json:"exporter"`
+					} `json:"pull"`
+				} `json:"readers"`
+			} `json:"metrics"`
+		} `json:"telemetry"`
+	} `json:"service"`
+}
+
+// No shipped configuration listens on every interface: health and self-metrics name
+// the rule names and counts, and any pod (or host) could read them.
+func TestNoWildcardBinding(t *testing.T) {
+	wildcard := func(name, text string) {
+		for _, w := range []string{"0.0.0.0", "[::]:", "\"::\""} {
+			assert.NotContains(t, text, w, "%s listens on every interface", name)
+		}
+		var cfg listenConfig
+		require.NoError(t, yaml.Unmarshal([]byte(text), &cfg), name)
+		if hc, ok := cfg.Extensions["health_check"]; ok {
+			ep, _ := hc["endpoint"].(string)
+			host := ep[:max(0, strings.LastIndexByte(ep, ':'))]
+			assert.NotEmpty(t, host, "%s: health_check.endpoint %q has no host: it would bind every interface", name, ep)
+		}
+		for _, r := range cfg.Service.Telemetry.Metrics.Readers {
+			if p := r.Pull.Exporter.Prometheus; p.Port != 0 {
+				assert.NotEmpty(t, p.Host, "%s: the prometheus reader has no host: it would bind every interface", name)
+			}
+		}
+	}
+	var files []string
+	for _, root := range []string{"config", "kustomize"} {
+		require.NoError(t, filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() || !strings.HasSuffix(path, ".yaml") {
+				return err
+			}
+			raw, err := os.ReadFile(path)
+			require.NoError(t, err)
+			if strings.Contains(path, "policies") || !strings.Contains(string(raw), "extensions:") {
+				assert.NotContains(t, string(raw), "0.0.0.0:", path)
+				return nil
+			}
+			files = append(files, path)
+			wildcard(path, string(raw))
+			return nil
+		}))
+	}
+	// Every collector configuration with extensions is checked: the local one,
+	// the kustomize base's and the example pipelines that run extensions.
+	assert.Contains(t, files, filepath.Join("config", "local.yaml"))
+	assert.Contains(t, files, filepath.Join("kustomize", "base", "collector.yaml"))
+	assert.Contains(t, files, filepath.Join("config", "examples", "persistent-queue.yaml"))
+
+	objs := render(t)
+	collector := renderedCollector(t, objs)
+	wildcard("rendered collector.yaml", collector)
+	var cfg listenConfig
+	require.NoError(t, yaml.Unmarshal([]byte(collector), &cfg))
+	assert.Equal(t, "${env:MY_POD_IP}:13133", cfg.Extensions["health_check"]["endpoint"])
+	require.Len(t, cfg.Service.Telemetry.Metrics.Readers, 1)
+	assert.Equal(t, "${env:MY_POD_IP}", cfg.Service.Telemetry.Metrics.Readers[0].Pull.Exporter.Prometheus.Host)
+
+	// MY_POD_IP comes from the downward API; without it the endpoint would be ":13133".
+	ds := find[*appsv1.DaemonSet](objs)[0]
+	c := ds.Spec.Template.Spec.Containers[0]
+	var podIP *corev1.EnvVar
+	for i := range c.Env {
+		if c.Env[i].Name == "MY_POD_IP" {
+			podIP = &c.Env[i]
+		}
+	}
+	require.NotNil(t, podIP, "MY_POD_IP env")
+	require.NotNil(t, podIP.ValueFrom)
+	require.NotNil(t, podIP.ValueFrom.FieldRef)
+	assert.Equal(t, "status.podIP", podIP.ValueFrom.FieldRef.FieldPath)
+	assert.False(t, ds.Spec.Template.Spec.HostNetwork, "the pod IP is the node's address with hostNetwork")
+	// The probes reach the health port on the pod's address (no host override).
+	for _, p := range []*corev1.Probe{c.LivenessProbe, c.ReadinessProbe} {
+		require.NotNil(t, p)
+		require.NotNil(t, p.HTTPGet)
+		assert.Empty(t, p.HTTPGet.Host)
+		assert.Equal(t, "health", p.HTTPGet.Port.String())
+	}
+}
+
+// The NetworkPolicy isolates the Vigil pods for ingress and admits nothing (the node
+// is always admitted by Kubernetes, which keeps the kubelet probes working).
+func TestNetworkPolicyDeniesIngress(t *testing.T) {
+	objs := render(t)
+	nps := find[*networkingv1.NetworkPolicy](objs)
+	require.Len(t, nps, 1)
+	np := nps[0]
+	assert.Equal(t, "vigil", np.Namespace)
+	assert.Equal(t, []networkingv1.PolicyType{networkingv1.PolicyTypeIngress}, np.Spec.PolicyTypes)
+	assert.Empty(t, np.Spec.Ingress, "no ingress source is allowed")
+
+	sel, err := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector)
+	require.NoError(t, err)
+	assert.False(t, sel.Empty(), "the policy selects the Vigil pods, not the whole namespace")
+	ds := find[*appsv1.DaemonSet](objs)[0]
+	assert.True(t, sel.Matches(labels.Set(ds.Spec.Template.Labels)), "the policy selects the DaemonSet's pods")
+	assert.False(t, sel.Matches(labels.Set{"app.kubernetes.io/name": "other"}))
+}
+
+// The local configuration's events file is private: the file exporter creates files
+// 0644 and has no option for it, so its directory is created 0700.
+func TestLocalFileOutputPrivate(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("config", "local.yaml"))
+	require.NoError(t, err)
+	var cfg struct {
+		Exporters map[string]map[string]any `json:"exporters"`
+	}
+	require.NoError(t, yaml.Unmarshal(raw, &cfg))
+	var n int
+	for name, e := range cfg.Exporters {
+		if name != "file" && !strings.HasPrefix(name, "file/") {
+			continue
+		}
+		n++
+		assert.Equal(t, true, e["create_directory"], name)
+		assert.Equal(t, "0700", e["directory_permissions"], name)
+		path, _ := e["path"].(string)
+		assert.NotEqual(t, ".", filepath.Dir(path), "%s writes into a directory of its own", name)
+	}
+	assert.Equal(t, 1, n)
 }

@@ -68,6 +68,12 @@ type Config struct {
 	// file.open and the receiver applies the policies in user space. Never use it in
 	// production: it is what in-kernel filtering exists to avoid.
 	FilterInUserSpace bool `mapstructure:"filter_in_user_space"`
+	// NodeName is the name of the node this collector watches, on Kubernetes the
+	// pod's spec.nodeName from the downward API (node_name: ${env:K8S_NODE_NAME}).
+	// It becomes host.name and k8s.node.name of every record, so that a node's
+	// events are told apart even when the collector's pod has its own host name.
+	// Empty: host.name is the machine's host name and k8s.node.name is not set.
+	NodeName string `mapstructure:"node_name"`
 	// EmitForks also emits a process.fork record for every new process (forks update the
 	// process cache either way).
 	EmitForks bool `mapstructure:"emit_forks"`

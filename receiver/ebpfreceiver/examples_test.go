@@ -33,7 +33,7 @@ func TestExamplePoliciesCompile(t *testing.T) {
 		require.Empty(t, set.Errors(), caps.name)
 		slots := map[string]int{}
 		for i, p := range set.Policies {
-			require.NoError(t, sensor.CheckSupported(p, caps.c.LSM), "%s: %s", caps.name, p.Source)
+			require.NoError(t, p.CheckImplemented(caps.c.LSM), "%s: %s", caps.name, p.Source)
 			slots[p.Name] = i
 		}
 		_, err := sensor.Compile(set.Policies, slots, nil)

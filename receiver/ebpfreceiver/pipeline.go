@@ -48,8 +48,18 @@ import (
 type ringReader interface {
 	ReadInto(*ringbuf.Record) error
 	SetDeadline(time.Time)
+	// Flush makes ReadInto return every record pending now, then ringbuf.ErrFlushed.
+	Flush() error
 	Close() error
 }
+
+// drainTimeout bounds how long Shutdown processes the records still in the
+// ring; past it (or past the shutdown context) the rest is read and counted as
+// dropped (reason "shutdown") for at most discardTimeout, never silently lost.
+const (
+	drainTimeout   = 2 * time.Second
+	discardTimeout = 500 * time.Millisecond
+)
 
 // ruleTable is all the read path knows of policy state: which rule a kernel
 // verdict stands for, and (filter_in_user_space only) the kernel's file.open
@@ -114,6 +124,11 @@ type pipeline struct {
 	queue  chan *event.Event
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	readWG sync.WaitGroup // the read loop alone
+	// draining: Shutdown flushed the ring; the read loop ends when it is empty.
+	// discarding: out of time; records are counted as dropped, not processed.
+	draining, discarding atomic.Bool
+	stopped              atomic.Bool // shutdown ran
 
 	bootOffset atomic.Int64 // wall clock ns minus boot clock ns
 	counts     pendingCounts
@@ -130,11 +145,14 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 	if err != nil {
 		return nil, err
 	}
-	host, _ := os.Hostname()
+	host := cfg.NodeName
+	if host == "" {
+		host, _ = os.Hostname()
+	}
 	p := &pipeline{
 		cfg: cfg, next: next, obsrecv: obs, tb: tb,
 		kill:    func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) },
-		builder: otlplogs.Builder{HostName: host, Scope: metadata.ScopeName},
+		builder: otlplogs.Builder{HostName: host, NodeName: cfg.NodeName, Scope: metadata.ScopeName},
 		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks},
 		counts:  newPendingCounts(),
 	}
@@ -166,17 +184,43 @@ func (p *pipeline) start(reader ringReader, host component.Host) {
 	p.cancel = cancel
 	p.queue = make(chan *event.Event, p.cfg.QueueSize)
 	p.wg.Add(2)
+	p.readWG.Add(1)
 	go p.readLoop()
 	go p.sendLoop(ctx)
 }
 
-// shutdown closes the reader first (unblocking the read loop), lets the sender
-// flush what was queued, and stops it when ctx ends first.
+// shutdown drains the ring: every record the kernel wrote before it is read
+// and sent (within drainTimeout and ctx); then it closes the reader, lets the
+// sender flush the queue, and stops it when ctx ends first. What cannot be sent
+// in time is counted as dropped with reason "shutdown".
 func (p *pipeline) shutdown(ctx context.Context) error {
-	if p.reader == nil {
+	if p.reader == nil || !p.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
+	readDone := make(chan struct{})
+	go func() { p.readWG.Wait(); close(readDone) }()
+	p.draining.Store(true)
+	flushErr := p.reader.Flush()
+	timer := time.NewTimer(drainTimeout)
+	defer timer.Stop()
+	select {
+	case <-readDone:
+	case <-ctx.Done():
+	case <-timer.C:
+	}
+	select {
+	case <-readDone:
+	default:
+		p.discarding.Store(true)
+		select {
+		case <-readDone:
+		case <-time.After(discardTimeout):
+		}
+	}
 	err := p.reader.Close()
+	if flushErr != nil && !errors.Is(flushErr, os.ErrClosed) {
+		err = errors.Join(err, fmt.Errorf("flushing ring buffer: %w", flushErr))
+	}
 	done := make(chan struct{})
 	go func() { p.wg.Wait(); close(done) }()
 	select {
@@ -193,6 +237,7 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 // order, and never blocks on the send side.
 func (p *pipeline) readLoop() {
 	defer p.wg.Done()
+	defer p.readWG.Done()
 	defer close(p.queue)
 	defer p.flushCounts()
 	var rec ringbuf.Record
@@ -200,6 +245,12 @@ func (p *pipeline) readLoop() {
 	p.reader.SetDeadline(time.Now().Add(p.cfg.PollInterval))
 	for {
 		if err := p.reader.ReadInto(&rec); err != nil {
+			if errors.Is(err, ringbuf.ErrFlushed) || (p.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded)) {
+				if p.draining.Load() {
+					return // Shutdown: every record written before it was read
+				}
+				continue
+			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
 				// The ring was drained; records below the wakeup threshold are
 				// picked up at the next deadline.
@@ -211,6 +262,10 @@ func (p *pipeline) readLoop() {
 				return
 			}
 			componentstatus.ReportStatus(p.host, componentstatus.NewRecoverableErrorEvent(fmt.Errorf("reading ring buffer: %w", err)))
+			continue
+		}
+		if p.discarding.Load() {
+			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
 			continue
 		}
 		observed := time.Now()
@@ -386,6 +441,10 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		case <-ticker.C:
 			flush()
 		case <-ctx.Done():
+			// Shutdown ran out of time: what was not sent is counted.
+			if n := len(batch) + len(p.queue); n > 0 {
+				p.tb.VigilReceiverEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "shutdown")))
+			}
 			return
 		}
 	}

@@ -3,248 +3,30 @@
 package ebpfreceiver
 
 import (
-	"context"
-	"errors"
-	"fmt"
-	"reflect"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
-
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/otel/attribute"
-	"go.opentelemetry.io/otel/metric"
-	"go.uber.org/zap"
-
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policyctl"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
-// policyEngine loads policy files, compiles them into the kernel maps and keeps
-// them current as files change. A bad file is rejected, logged once, counted and
-// reported in the component status; every other policy keeps running.
+// policyEngine is the receiver's handle on the policy controller, which owns
+// all policy state (internal/policyctl). The read path reads only emitAll and
+// the current rule table (compiled.Load()).
 type policyEngine struct {
-	logger  *zap.Logger
-	tb      *metadata.TelemetryBuilder
-	host    component.Host
-	proc    *sensor.Process
-	sensors *sensor.Policy
-	emitAll bool
-	caps    policy.Capabilities
-
-	mu       sync.Mutex // serialises reloads
-	last     policy.Set // the set last delivered by the watcher, reapplied when pods change
-	pods     *podSets   // nil without a k8s_meta extension
-	lastSets map[string][]uint64
-	slots    *policy.Slots
-	lastErrs map[string]bool
-	watcher  *policy.Watcher
-	compiled atomic.Pointer[sensor.Compiled]
-	loaded   atomic.Int64
-	// user is what the set's rules files loaded to; userSet its rule set, read
-	// by the pipeline's rule stage (userrules.go).
-	user    rulestage.Loaded
-	userSet atomic.Pointer[rulestage.Set]
-	userN   [3]atomic.Int64 // loaded, skipped, unfiltered
-
-	// Kernel rule counters are per slot and slots are reused across reloads:
-	// deltas are attributed to the rule that held the slot when they were read.
-	hitsMu   sync.Mutex
-	lastHits []uint64
-	totals   map[sensor.RuleRef]int64
+	ctl      *policyctl.Controller
+	pods     *policyctl.PodSets // nil without a k8s_meta extension
+	emitAll  bool
+	compiled ruleTables
 }
 
-// capabilitiesOf turns probed kernel features into what policies may use. lsm is
-// whether the in-kernel security hooks loaded (BPF LSM, or their fmod_ret
-// build): they implement the denies and the LSM-only events.
-func capabilitiesOf(f features.Set, lsm bool) policy.Capabilities {
-	return policy.Capabilities{
-		LSM: lsm, Fentry: f.Fentry, Kprobe: f.Kprobe,
-		CgroupSockAddr: f.CgroupSockAddr, SendSignal: f.SendSignal,
-	}
+func newPolicyEngine(cfg policyctl.Config) *policyEngine {
+	ctl := policyctl.New(cfg)
+	return &policyEngine{ctl: ctl, pods: cfg.Pods, emitAll: ctl.EmitAll(), compiled: ruleTables{ctl}}
 }
 
-func (e *policyEngine) start(paths []string) error {
-	w, err := policy.NewWatcher(paths, e.caps, e.reload)
-	if err != nil {
-		return err
-	}
-	e.watcher = w
-	// Start delivers the first set before it returns.
-	return w.Start(context.Background())
-}
+// ruleTables hands out the controller's current rule table snapshot.
+type ruleTables struct{ ctl *policyctl.Controller }
 
-func (e *policyEngine) close() error {
-	if e.watcher == nil {
-		return nil
-	}
-	return e.watcher.Close()
-}
+func (t ruleTables) Load() *sensor.RuleTable { return t.ctl.Rules() }
 
-// reload applies a new set of policies: compile, attach the hooks they need,
-// write the maps. On a compile or write error the previous policies stay.
-func (e *policyEngine) reload(set policy.Set) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.last = set
-	e.loadRules(set)
-	e.applyLocked(true)
-}
-
-// refreshPods reapplies the policies when the cgroup sets of their Kubernetes
-// selectors changed (pods started or stopped on this node).
-func (e *policyEngine) refreshPods() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if e.pods == nil || e.compiled.Load() == nil {
-		return
-	}
-	if sets := e.pods.sets(e.last.Policies); !reflect.DeepEqual(sets, e.lastSets) {
-		e.applyLocked(false)
-	}
-}
-
-func (e *policyEngine) applyLocked(logApplied bool) {
-	set := e.last
-	errs := map[string]bool{}
-	var pols []*policy.Policy
-	for _, f := range set.Files {
-		if f.Err != nil {
-			errs[f.Err.Error()] = true
-		}
-	}
-	if set.Err != nil {
-		errs[set.Err.Error()] = true
-	}
-	for _, p := range set.Policies {
-		if err := sensor.CheckSupported(p, e.sensors.HasLSM()); err != nil {
-			errs[err.Error()] = true
-			continue
-		}
-		pols = append(pols, p)
-	}
-	nUser := len(pols)
-	pols = e.withGenerated(pols, errs)
-	names := make([]string, len(pols))
-	for i, p := range pols {
-		names[i] = p.Name
-	}
-	slots, err := e.slots.Sync(names)
-	var sets map[string][]uint64
-	if e.pods != nil {
-		sets = e.pods.sets(pols)
-	} else {
-		for _, p := range pols {
-			if len(p.Selector.Namespaces)+len(p.Selector.PodLabels) > 0 {
-				errs[p.Source+": selector.namespaces/pod_labels need the receiver's k8s_metadata extension: the policy selects no process"] = true
-			}
-		}
-	}
-	var c *sensor.Compiled
-	if err == nil {
-		c, err = sensor.Compile(pols, slots, sets)
-	}
-	if err != nil && len(pols) > nUser {
-		// The rules files' kernel filters do not fit: the file policies run
-		// without them.
-		errs[fmt.Sprintf("rules files: their kernel filters do not fit beside the policies and are not applied (their rules see only process events): %v", err)] = true
-		pols, names = pols[:nUser], names[:nUser]
-		if slots, err = e.slots.Sync(names); err == nil {
-			c, err = sensor.Compile(pols, slots, sets)
-		}
-	}
-	if err == nil && e.sensors.HasLSM() && !e.emitAll {
-		c.UseLSM()
-	}
-	if err == nil {
-		if aerr := e.sensors.Ensure(c); aerr != nil {
-			errs[aerr.Error()] = true // hooks that failed: their rules cannot fire
-		}
-		err = e.proc.Apply(c, e.emitAll)
-	}
-	if err != nil {
-		errs[fmt.Sprintf("applying policies (previous policies stay in force): %v", err)] = true
-	} else {
-		e.collectHits() // attribute counts so far to the outgoing rules
-		e.compiled.Store(c)
-		e.lastSets = sets
-		e.loaded.Store(int64(len(pols)))
-		if logApplied {
-			e.logger.Info("policies applied", zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(e.sensors)))
-		}
-	}
-	e.report(errs)
-}
-
-// report logs and counts each error once (not again on every reload while the
-// file stays broken) and sets the component status.
-func (e *policyEngine) report(errs map[string]bool) {
-	var all []string
-	for msg := range errs {
-		all = append(all, msg)
-		if !e.lastErrs[msg] {
-			e.logger.Error("policy rejected", zap.String("error", msg))
-			e.tb.VigilReceiverPolicyErrors.Add(context.Background(), 1)
-		}
-	}
-	e.lastErrs = errs
-	if len(all) == 0 {
-		componentstatus.ReportStatus(e.host, componentstatus.NewEvent(componentstatus.StatusOK))
-		return
-	}
-	sort.Strings(all)
-	componentstatus.ReportStatus(e.host, componentstatus.NewRecoverableErrorEvent(errors.New(strings.Join(all, "; "))))
-}
-
-func sortedHooks(s *sensor.Policy) []string {
-	h := s.Attached()
-	sort.Strings(h)
-	return h
-}
-
-// collectHits reads the kernel's per-slot counters and adds what changed since
-// the last read to the rule currently holding each slot.
-func (e *policyEngine) collectHits() map[sensor.RuleRef]int64 {
-	e.hitsMu.Lock()
-	defer e.hitsMu.Unlock()
-	if e.totals == nil {
-		e.totals = map[sensor.RuleRef]int64{}
-	}
-	c := e.compiled.Load()
-	hits, err := e.proc.RuleHits()
-	if err != nil {
-		return e.totals
-	}
-	if e.lastHits == nil {
-		e.lastHits = make([]uint64, len(hits))
-	}
-	for i, h := range hits {
-		if d := h - e.lastHits[i]; d > 0 && c != nil {
-			if ref, ok := c.Refs[i]; ok {
-				e.totals[ref] += int64(d)
-			}
-		}
-		e.lastHits[i] = h
-	}
-	out := make(map[sensor.RuleRef]int64, len(e.totals))
-	for k, v := range e.totals {
-		out[k] = v
-	}
-	return out
-}
-
-// observe reports kernel rule match counts and policy state.
-func (e *policyEngine) observe(o metric.Observer) {
-	o.ObserveInt64(e.tb.VigilReceiverPoliciesLoaded, e.loaded.Load())
-	e.observeRules(o)
-	for ref, n := range e.collectHits() {
-		o.ObserveInt64(e.tb.VigilReceiverRuleMatches, n, metric.WithAttributes(
-			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
-			attribute.String("action", string(ref.Action))))
-	}
-}
+func (e *policyEngine) start(paths []string) error { return e.ctl.Start(paths) }
+func (e *policyEngine) close() error               { return e.ctl.Close() }
+func (e *policyEngine) refreshPods()               { e.ctl.RefreshPods() }

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -169,4 +170,40 @@ rules:
 	assert.Equal(t, int64(1), sumMetric(t, s.tel, "vigil_receiver_policy_actions", func(m map[string]string) bool {
 		return m["policy"] == "no-loopback-port" && m["outcome"] == "applied"
 	}))
+}
+
+// A policy too large for the kernel maps is rejected with its file and the
+// limit while the receiver runs and the other policy reports; once the big file
+// is gone a later change applies without a restart.
+func TestOversizedPolicyRejectedOthersRun(t *testing.T) {
+	dir := t.TempDir()
+	pdir := filepath.Join(dir, "policies")
+	require.NoError(t, os.Mkdir(pdir, 0o755))
+	var big strings.Builder
+	big.WriteString("name: big\nrules:\n  - event: file.open\n    paths:\n")
+	for i := range 10000 {
+		fmt.Fprintf(&big, "      - /srv/vigil-big/f%05d\n", i)
+	}
+	writePolicy(t, pdir, "big.yaml", big.String())
+	fa, fb := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	writePolicy(t, pdir, "normal.yaml", filePolicy("normal", fa))
+	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{pdir} }, nil)
+
+	touchAndRead(t, fa)
+	require.Eventually(t, func() bool {
+		return len(recordsWhere(s.sink, "file.open", "file.path", fa)) == 2
+	}, 20*time.Second, 20*time.Millisecond, "the normal policy reports")
+	assert.Equal(t, "normal", recordsWhere(s.sink, "file.open", "file.path", fa)[0].Attributes().AsRaw()["security_rule.ruleset.name"])
+	errs := s.r.engine.ctl.Errors()
+	require.Len(t, errs, 1)
+	assert.True(t, strings.HasPrefix(errs[0], filepath.Join(pdir, "big.yaml")+": paths: 10000 entries exceed the file path map's remaining capacity of 8192"), errs[0])
+	assert.GreaterOrEqual(t, sumMetric(t, s.tel, "vigil_receiver_policy_errors", nil), int64(1))
+
+	require.NoError(t, os.Remove(filepath.Join(pdir, "big.yaml")))
+	writePolicy(t, pdir, "normal.yaml", filePolicy("normal", fb))
+	require.Eventually(t, func() bool {
+		touchAndRead(t, fb)
+		return len(recordsWhere(s.sink, "file.open", "file.path", fb)) >= 2
+	}, 20*time.Second, 100*time.Millisecond, "a later change applies")
+	assert.Empty(t, s.r.engine.ctl.Errors())
 }

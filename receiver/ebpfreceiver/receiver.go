@@ -20,7 +20,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/cgroups"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policyctl"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
@@ -74,7 +74,7 @@ func (r *logsReceiver) userRuleSet() *rulestage.Set {
 	if r.engine == nil {
 		return nil
 	}
-	return r.engine.userSet.Load()
+	return r.engine.ctl.UserRules()
 }
 
 // ruleTable is the read path's one view of policy state: the rule table in
@@ -147,8 +147,8 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		return closeAll(err)
 	}
 	if r.pol != nil {
-		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
-			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats, r.pol.HasLSM()), slots: policy.NewSlots()}
+		var pods *policyctl.PodSets
+		var podMeta k8smetaextension.Metadata
 		if id := r.cfg.K8sMetadata; id != nil {
 			ext, ok := host.GetExtensions()[*id]
 			meta, isMeta := ext.(k8smetaextension.Metadata)
@@ -156,8 +156,13 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 				return closeAll(fmt.Errorf("k8s_metadata: %s is not a configured k8s_meta extension", id))
 			}
 			root, _ := cgroups.Cgroup2Mount("/proc/self/mountinfo")
-			r.engine.pods = newPodSets(root)
-			r.pods = watchPods(meta, r.engine)
+			pods = policyctl.NewPodSets(root)
+			podMeta = meta
+		}
+		r.engine = newPolicyEngine(policyctl.Config{Logger: r.set.Logger, Telemetry: r.tb, Host: host, Process: proc,
+			Sensors: r.pol, EmitAll: r.cfg.FilterInUserSpace, Caps: policyctl.CapabilitiesOf(r.feats, r.pol.HasLSM()), Pods: pods})
+		if pods != nil {
+			r.pods = watchPods(podMeta, r.engine)
 		}
 		// A bad policy file does not stop the receiver: it is reported and the
 		// others run. Only an unusable policy path set is fatal.
@@ -219,7 +224,7 @@ type podWatch struct {
 func watchPods(meta k8smetaextension.Metadata, engine *policyEngine) *podWatch {
 	w := &podWatch{engine: engine, changed: make(chan struct{}, 1), cancel: func() {}}
 	w.unsubscribe = meta.Subscribe(func(pod *k8smetaextension.PodInfo, deleted bool) {
-		engine.pods.update(pod, deleted)
+		engine.pods.Update(pod, deleted)
 		select {
 		case w.changed <- struct{}{}:
 		default:
@@ -234,7 +239,7 @@ func (w *podWatch) start() {
 	w.wg.Add(1)
 	go func() {
 		defer w.wg.Done()
-		t := time.NewTicker(podRefreshInterval)
+		t := time.NewTicker(policyctl.PodRefreshInterval)
 		defer t.Stop()
 		for {
 			select {
@@ -274,7 +279,7 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
 	}
 	if r.engine != nil {
-		r.engine.observe(o)
+		r.engine.ctl.Observe(o)
 	}
 	return nil
 }

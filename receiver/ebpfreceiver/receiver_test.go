@@ -205,6 +205,19 @@ func TestHostProcessHasHostResource(t *testing.T) {
 	assert.NotEmpty(t, str(t, res.Attributes(), "host.name"))
 }
 
+// node_name (the DaemonSet sets it from the downward API) names the node on
+// every record, whatever the collector pod's own host name is.
+func TestNodeNameOnRecords(t *testing.T) {
+	s := startReceiver(t, func(c *Config) { c.NodeName = "node-under-test" }, nil)
+	cmd := exec.Command("/bin/true")
+	require.NoError(t, cmd.Run())
+	_, res := waitRecord(t, s.sink, "process.exec", cmd.Process.Pid)
+	assert.Equal(t, "node-under-test", str(t, res.Attributes(), "host.name"))
+	assert.Equal(t, "node-under-test", str(t, res.Attributes(), "k8s.node.name"))
+	assert.Equal(t, "vigil-host", str(t, res.Attributes(), "service.name"))
+	assert.Equal(t, "node-under-test", str(t, res.Attributes(), "service.instance.id"))
+}
+
 func TestProcessStartedBeforeReceiverIsKnown(t *testing.T) {
 	testenv.RequireRoot(t)
 	sleeper := exec.Command("/bin/sleep", "60", "7")

@@ -13,17 +13,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/component/componentstatus"
-	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/otel/sdk/metric/metricdata"
-	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest/observer"
-
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
 // ruleRecords returns the records a rule produced.
@@ -108,14 +100,14 @@ func TestFalcoRulesFileEndToEnd(t *testing.T) {
 	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{rulesDir} }, nil)
 
 	// (c) the rule that cannot load: its exact reason, the counts, the status.
-	e := s.r.engine
-	assert.Equal(t, 2, e.user.Loaded)
-	assert.Equal(t, 1, e.user.Skipped)
+	e := s.r.engine.ctl.RulesFiles()
+	assert.Equal(t, 2, e.Loaded)
+	assert.Equal(t, 1, e.Skipped)
 	line := 1 + strings.Count(strings.Split(falcoRulesFile(secretDir), "fd.sip.name =")[0], "\n")
-	assert.Contains(t, e.user.Problems, fmt.Sprintf(`%s:%d: rule "Needs DNS": field fd.sip.name is not supported`, rulesPath, line))
-	require.Len(t, e.user.Policies, 1, "only the file rule needs a kernel filter")
-	assert.Equal(t, "falco:my_rules.yaml:Secret Read Untrusted", e.user.Policies[0].Name)
-	assert.Equal(t, []string{secretDir + "/"}, e.user.Policies[0].Rules[0].Paths)
+	assert.Contains(t, e.Problems, fmt.Sprintf(`%s:%d: rule "Needs DNS": field fd.sip.name is not supported`, rulesPath, line))
+	require.Len(t, e.Policies, 1, "only the file rule needs a kernel filter")
+	assert.Equal(t, "falco:my_rules.yaml:Secret Read Untrusted", e.Policies[0].Name)
+	assert.Equal(t, []string{secretDir + "/"}, e.Policies[0].Rules[0].Paths)
 	require.Eventually(t, func() bool {
 		return gaugeValue(t, s, "vigil_receiver_user_rules", "skipped") == 1 &&
 			gaugeValue(t, s, "vigil_receiver_user_rules", "loaded") == 2
@@ -243,70 +235,4 @@ func gaugeValue(t *testing.T, s started, name, state string) int64 {
 		}
 	}
 	return -1
-}
-
-// statusHost records the component status reported to it.
-type statusHost struct {
-	component.Host
-	events []*componentstatus.Event
-}
-
-func (h *statusHost) Report(e *componentstatus.Event) { h.events = append(h.events, e) }
-
-// A load with a skipped rule: one log line with the counts, the reason in the
-// status (a recoverable error naming the counts), the gauge; a clean load is OK.
-func TestRulesFilesReportedOncePerLoad(t *testing.T) {
-	core, logs := observer.New(zap.InfoLevel)
-	tb, err := metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
-	require.NoError(t, err)
-	host := &statusHost{Host: componenttest.NewNopHost()}
-	e := &policyEngine{logger: zap.New(core), tb: tb, host: host}
-	rules := `- rule: Exec
-  desc: d
-  condition: evt.type = execve and proc.name = sh
-  output: sh
-  priority: NOTICE
-- rule: Needs DNS
-  desc: d
-  condition: evt.type = connect and fd.sip.name = example.com
-  output: x
-  priority: NOTICE
-- rule: Off
-  desc: d
-  condition: evt.type = execve
-  output: x
-  priority: NOTICE
-  enabled: false
-`
-	set := policy.Set{Files: []policy.FileResult{{Path: "/etc/vigil/r.yaml", Rules: []byte(rules)}}}
-	e.loadRules(set)
-	errs := map[string]bool{}
-	assert.Empty(t, e.withGenerated(nil, errs), "exec rules need no kernel policy")
-	e.report(errs)
-
-	loaded := logs.FilterMessage("rules files loaded").All()
-	require.Len(t, loaded, 1)
-	f := loaded[0].ContextMap()
-	assert.Equal(t, int64(1), f["rules_loaded"])
-	assert.Equal(t, int64(1), f["rules_skipped"])
-	assert.Equal(t, int64(1), f["rules_disabled"])
-	assert.Len(t, logs.FilterMessage("rules file").All(), 1, "the disabled rule is noted")
-	require.Len(t, host.events, 1)
-	st := host.events[0]
-	assert.Equal(t, componentstatus.StatusRecoverableError, st.Status())
-	assert.Contains(t, st.Err().Error(), "rules files: 1 rules loaded, 1 skipped")
-	assert.Contains(t, st.Err().Error(), `/etc/vigil/r.yaml:8: rule "Needs DNS": field fd.sip.name is not supported`)
-	assert.NotContains(t, st.Err().Error(), "Off")
-	assert.Equal(t, 1, e.userSet.Load().Len())
-	assert.Equal(t, int64(1), e.userN[1].Load())
-
-	// The file fixed: status OK, nothing more logged as rejected.
-	fixed := strings.Split(rules, "- rule: Needs DNS")[0]
-	e.loadRules(policy.Set{Files: []policy.FileResult{{Path: "/etc/vigil/r.yaml", Rules: []byte(fixed)}}})
-	errs = map[string]bool{}
-	e.withGenerated(nil, errs)
-	e.report(errs)
-	assert.Equal(t, componentstatus.StatusOK, host.events[len(host.events)-1].Status())
-	assert.Len(t, logs.FilterMessage("rules files loaded").All(), 2, "once per load")
-	assert.Len(t, logs.FilterMessage("policy rejected").All(), 2, "each problem logged once: the reason and the counts")
 }

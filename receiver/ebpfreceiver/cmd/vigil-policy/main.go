@@ -27,7 +27,6 @@ import (
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
 func main() {
@@ -123,7 +122,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		p := f.Policy
 		// What this version's sensors implement, as the receiver checks it.
-		if err := sensor.CheckSupported(p, caps.LSM); err != nil {
+		if err := p.CheckImplemented(caps.LSM); err != nil {
 			fmt.Fprintln(stderr, err)
 			code = 1
 			continue

@@ -18,11 +18,19 @@ import (
 // maxBodyCommand bounds the command line quoted in a record's body.
 const maxBodyCommand = 256
 
+// ServiceNamespace is the service.namespace of every resource.
+const ServiceNamespace = "vigil"
+
+// HostServiceName is the service.name of the resource of host processes.
+const HostServiceName = "vigil-host"
+
 // Builder builds OTLP logs from events. Secrets are already redacted in the
 // events' processes (the tracker masks them once, when it caches a process).
 type Builder struct {
 	// HostName is the host.name of every resource.
 	HostName string
+	// NodeName, when set, is the k8s.node.name of every resource.
+	NodeName string
 	// Scope is the instrumentation scope name of the records.
 	Scope string
 }
@@ -40,6 +48,20 @@ func (b *Builder) Build(events []*event.Event, bootOffset int64) plog.Logs {
 			rl := logs.ResourceLogs().AppendEmpty()
 			res := rl.Resource().Attributes()
 			res.PutStr("host.name", b.HostName)
+			// Every Vigil resource, host or container, is in one service
+			// namespace: a cheap, Vigil-only stream selector in backends that
+			// index it (Loki does by default: {service_namespace="vigil"}).
+			res.PutStr("service.namespace", ServiceNamespace)
+			if b.NodeName != "" {
+				res.PutStr("k8s.node.name", b.NodeName)
+			}
+			if e.Proc.ContainerID == "" {
+				// Host processes: one service per node, so that backends that
+				// index service.name and service.instance.id (Loki does by
+				// default) keep each node's host events in its own stream.
+				res.PutStr("service.name", HostServiceName)
+				res.PutStr("service.instance.id", b.HostName)
+			}
 			if e.Proc.ContainerID != "" {
 				res.PutStr("container.id", e.Proc.ContainerID)
 				if e.Proc.Runtime != "" {

@@ -167,6 +167,32 @@ func TestResourcesAndSummaries(t *testing.T) {
 	assert.Equal(t, observed.UnixNano(), int64(m.ObservedTimestamp()))
 }
 
+// Node identity: every resource names the node, host resources are one service
+// per node (so Loki's default index labels separate the nodes), and container
+// resources leave service.name to enrichment.
+func TestNodeIdentity(t *testing.T) {
+	b := &Builder{HostName: "worker-7", NodeName: "worker-7", Scope: "s"}
+	logs := b.Build(goldenCases()["batch_two_resources"], bootOffset)
+	require.Equal(t, 2, logs.ResourceLogs().Len())
+	host := logs.ResourceLogs().At(0).Resource().Attributes().AsRaw()
+	assert.Equal(t, "worker-7", host["host.name"])
+	assert.Equal(t, "worker-7", host["k8s.node.name"])
+	assert.Equal(t, HostServiceName, host["service.name"])
+	assert.Equal(t, "worker-7", host["service.instance.id"])
+	ctr := logs.ResourceLogs().At(1).Resource().Attributes().AsRaw()
+	assert.Equal(t, "worker-7", ctr["k8s.node.name"])
+	assert.NotContains(t, ctr, "service.name", "a container's service comes from its pod, not from Vigil")
+	assert.NotContains(t, ctr, "service.instance.id")
+	assert.Equal(t, ServiceNamespace, host["service.namespace"], "one Vigil-only stream selector for every resource")
+	assert.Equal(t, ServiceNamespace, ctr["service.namespace"])
+
+	// Off Kubernetes: no k8s.node.name at all.
+	plain := (&Builder{HostName: "laptop", Scope: "s"}).Build(goldenCases()["batch_two_resources"], bootOffset)
+	for i := range plain.ResourceLogs().Len() {
+		assert.NotContains(t, plain.ResourceLogs().At(i).Resource().Attributes().AsRaw(), "k8s.node.name")
+	}
+}
+
 func TestEmptyBatch(t *testing.T) {
 	b := &Builder{HostName: "h", Scope: "s"}
 	assert.Equal(t, 0, b.Build(nil, 0).ResourceLogs().Len())

@@ -2,7 +2,11 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 )
 
 // Capabilities are the kernel features probed at start-up that decide which
@@ -32,16 +36,25 @@ func TypicalCapabilities() Capabilities {
 	return Capabilities{LSM: true, Fentry: true, Kprobe: true, CgroupSockAddr: true, SendSignal: true}
 }
 
-// denyNeeds says what a deny on event e needs and whether c has it.
-func denyNeeds(e Event, c Capabilities) (need string, ok bool) {
-	switch e {
-	case EventNetworkConnect:
-		return "BPF LSM, fmod_ret or cgroup/connect programs", c.LSM || c.CgroupSockAddr
-	case EventNamespaceChange:
-		// setns, unshare and clone pass no BPF LSM hook that could refuse them.
-		return "a BPF hook that can refuse setns, unshare and clone (no kernel has one yet)", false
+// has answers the catalog's capability questions.
+func (c Capabilities) has(k catalog.Capability) bool {
+	switch k {
+	case catalog.CapLSM:
+		return c.LSM
+	case catalog.CapCgroupSockAddr:
+		return c.CgroupSockAddr
 	}
-	return "BPF LSM or fmod_ret", c.LSM
+	return false
+}
+
+// denyNeeds says what a deny on event e needs and whether c has it (the
+// catalog's Deny row).
+func denyNeeds(e Event, c Capabilities) (need string, ok bool) {
+	row, found := catalog.Lookup(string(e))
+	if !found {
+		return "a known event", false
+	}
+	return row.Deny.Needs, row.DenyPossible(c.has)
 }
 
 // CheckCapabilities checks that every rule's action can be carried out with
@@ -89,4 +102,71 @@ func (p *Policy) CheckCapabilities(c Capabilities) error {
 		p.Rules[i].EffectiveAction = eff[i]
 	}
 	return nil
+}
+
+// CheckImplemented rejects rules that this version's sensors cannot carry out
+// on a kernel where the security hooks load (lsm) or not: events only the
+// security hooks see, and denies no sensor implements (the catalog's
+// Deny.Hooks). It applies fallback: kill to deny rules on events no sensor can
+// refuse here. Capabilities other than the security hooks are assumed checked
+// by CheckCapabilities.
+func (p *Policy) CheckImplemented(lsm bool) error {
+	has := func(k catalog.Capability) bool { return k != catalog.CapLSM || lsm }
+	var errs []*Error
+	for i := range p.Rules {
+		r := &p.Rules[i]
+		key := "rules[" + strconv.Itoa(i) + "]"
+		row, ok := catalog.Lookup(string(r.Event))
+		if !ok || !row.Policy {
+			errs = append(errs, p.ErrorAt(key+".event",
+				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
+			continue
+		}
+		if row.SecurityHookOnly && !lsm {
+			hook := ""
+			if hs := row.HooksOf(catalog.HookLSM); len(hs) > 0 {
+				hook = " (" + hs[0].String() + ")"
+			}
+			errs = append(errs, p.ErrorAt(key+".event",
+				"%s needs BPF LSM or fmod_ret%s, which this kernel does not offer", r.Event, hook))
+			continue
+		}
+		if r.EffectiveAction != ActionDeny || row.CanDeny(has) {
+			continue
+		}
+		if r.Fallback == ActionKill {
+			r.EffectiveAction = ActionKill
+			continue
+		}
+		errs = append(errs, p.ErrorAt(key+".action",
+			"deny for %s is not implemented by this version's sensors (deny works for %s); add fallback: kill to kill instead", r.Event, denyList()))
+	}
+	if len(errs) == 0 {
+		return nil
+	}
+	return joinErrors(errs)
+}
+
+func supportedList() string {
+	var s []string
+	for _, e := range catalog.PolicyEvents() {
+		s = append(s, e.Name)
+	}
+	sort.Strings(s)
+	return strings.Join(s, ", ")
+}
+
+// denyList says which events can be denied and with what, from the catalog.
+func denyList() string {
+	var lsm, other []string
+	for _, e := range catalog.PolicyEvents() {
+		switch {
+		case len(e.Deny.Hooks) == 0:
+		case e.Deny.Hooks[0].Type == catalog.HookLSM:
+			lsm = append(lsm, e.Name)
+		default:
+			other = append(other, e.Name)
+		}
+	}
+	return strings.Join(lsm, ", ") + " with BPF LSM or fmod_ret, and for " + strings.Join(other, ", ")
 }

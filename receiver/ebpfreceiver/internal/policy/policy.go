@@ -9,6 +9,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 )
 
 // Limits imposed by the kernel side.
@@ -119,31 +121,40 @@ const (
 	EventProcessPtrace    Event = "process.ptrace"
 )
 
-// Events lists every event a rule may name, in documentation order.
+// Events lists every event a rule may name, in documentation order (the
+// event catalog's policy events).
 func Events() []Event {
-	return []Event{
-		EventFileOpen, EventFileWrite, EventFileUnlink, EventFileRename, EventFileChmod,
-		EventNetworkConnect, EventNetworkAccept, EventNetworkListen,
-		EventProcessExec, EventPrivilegeChange, EventNamespaceChange,
-		EventKernelModuleLoad, EventBPFLoad, EventProcessPtrace,
+	rows := catalog.PolicyEvents()
+	out := make([]Event, len(rows))
+	for i, e := range rows {
+		out[i] = Event(e.Name)
 	}
+	return out
 }
 
 // Valid reports whether e is a known event.
 func (e Event) Valid() bool {
-	for _, k := range Events() {
-		if e == k {
-			return true
-		}
-	}
-	return false
+	row, ok := catalog.Lookup(string(e))
+	return ok && row.Policy
 }
 
-// IsFile reports whether e is one of the file.* events.
-func (e Event) IsFile() bool { return strings.HasPrefix(string(e), "file.") }
+// allows reports whether a rule on e may use a filter key (catalog.Filter*).
+func (e Event) allows(key string) bool {
+	row, ok := catalog.Lookup(string(e))
+	return ok && row.AllowsFilter(key)
+}
 
-// IsNetwork reports whether e is one of the network.* events.
-func (e Event) IsNetwork() bool { return strings.HasPrefix(string(e), "network.") }
+// Kind returns e's rule kind in the event catalog ("" when unknown).
+func (e Event) Kind() catalog.Kind {
+	row, _ := catalog.Lookup(string(e))
+	return row.Kind
+}
+
+// IsFile reports whether e is one of the file events.
+func (e Event) IsFile() bool { return e.Kind() == catalog.KindFile }
+
+// IsNetwork reports whether e is one of the network events.
+func (e Event) IsNetwork() bool { return e.Kind() == catalog.KindNetwork }
 
 // Policy is one policy file.
 type Policy struct {

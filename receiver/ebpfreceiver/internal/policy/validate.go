@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 )
 
 var (
@@ -296,10 +298,10 @@ func (v *validator) rule(r *Rule, key string) {
 		}
 		return false
 	}
-	if !notFor("paths", len(r.Paths) > 0, r.Event.IsFile()) {
+	if !notFor("paths", len(r.Paths) > 0, r.Event.allows(catalog.FilterPaths)) {
 		v.paths(key+".paths", r.Paths, pathFileOrDir)
 	}
-	if !notFor("access", len(r.Access) > 0, r.Event == EventFileOpen) {
+	if !notFor("access", len(r.Access) > 0, r.Event.allows(catalog.FilterAccess)) {
 		seen := map[Access]bool{}
 		for i, a := range r.Access {
 			ik := key + ".access[" + strconv.Itoa(i) + "]"
@@ -312,7 +314,7 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[a] = true
 		}
 	}
-	if !notFor("cidrs", len(r.CIDRs) > 0, r.Event.IsNetwork()) {
+	if !notFor("cidrs", len(r.CIDRs) > 0, r.Event.allows(catalog.FilterCIDRs)) {
 		seen := map[string]bool{}
 		for i, c := range r.CIDRs {
 			ik := key + ".cidrs[" + strconv.Itoa(i) + "]"
@@ -327,7 +329,7 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[c.String()] = true
 		}
 	}
-	if !notFor("ports", len(r.Ports) > 0, r.Event.IsNetwork()) {
+	if !notFor("ports", len(r.Ports) > 0, r.Event.allows(catalog.FilterPorts)) {
 		seen := map[uint16]bool{}
 		for i, p := range r.Ports {
 			ik := key + ".ports[" + strconv.Itoa(i) + "]"
@@ -340,7 +342,7 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[p] = true
 		}
 	}
-	if !notFor("binaries", len(r.Binaries) > 0, r.Event == EventProcessExec) {
+	if !notFor("binaries", len(r.Binaries) > 0, r.Event.allows(catalog.FilterBinaries)) {
 		v.paths(key+".binaries", r.Binaries, pathFile)
 	}
 	actOK := true

@@ -51,7 +51,7 @@ func loadOpenStormHook(hooks Hooks) (func() error, error) {
 	if pol.HasLSM() {
 		c.UseLSM()
 	}
-	if err := errors.Join(p.Attach(), pol.Ensure(c), p.Apply(c, false)); err != nil {
+	if err := errors.Join(p.Attach(), pol.Ensure(c.Plan), p.Apply(c.Image, false)); err != nil {
 		return nil, errors.Join(err, closeAll())
 	}
 	return closeAll, nil

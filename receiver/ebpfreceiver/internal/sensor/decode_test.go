@@ -309,8 +309,10 @@ func TestDecodeErrors(t *testing.T) {
 
 // Every event the sensors implement has a decoder: a record of each decodes.
 func TestEveryKernelEventHasADecoder(t *testing.T) {
-	for pe, id := range eventIDs {
-		ev := decodeOK(t, alertRecord(t, id.kind, id.id, nil))
+	for pe := range eventIDs {
+		id, kind, ok := kernelEvent(pe)
+		require.True(t, ok, pe)
+		ev := decodeOK(t, alertRecord(t, kind, id, nil))
 		assert.Equal(t, string(pe), ev.Name)
 		assert.NotNil(t, ev.Detail, pe)
 	}

@@ -10,83 +10,205 @@ import (
 
 func nativeU32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }
 
+// Names of the policy filter maps (as in the C sources), for capacity checks
+// and errors.
+const (
+	MapSelUID       = "sel_uid"
+	MapSelBinary    = "sel_binary"
+	MapSelCgroup    = "sel_cgroup"
+	MapFilePaths    = "file_paths"
+	MapExecBinaries = "exec_binaries"
+	MapNetCIDR4     = "net_cidr4"
+	MapNetCIDR6     = "net_cidr6"
+	MapNetPorts     = "net_ports"
+	MapTopDirs      = "top_dirs"
+)
+
 // sharedMaps are the maps every sensor object uses, owned by the process object.
 func (p *Process) sharedMaps() map[string]*ebpf.Map {
 	m := p.objs.processMaps
 	return map[string]*ebpf.Map{
 		"counters": m.Counters, "events": m.Events, "selector": m.Selector, "rules": m.Rules,
-		"rule_hits": m.RuleHits, "sel_uid": m.SelUid, "sel_cgroup": m.SelCgroup, "sel_binary": m.SelBinary,
-		"proc_bin": m.ProcBin, "file_paths": m.FilePaths, "exec_binaries": m.ExecBinaries,
-		"net_cidr4": m.NetCidr4, "net_cidr6": m.NetCidr6, "net_ports": m.NetPorts,
+		"rule_hits": m.RuleHits, MapSelUID: m.SelUid, MapSelCgroup: m.SelCgroup, MapSelBinary: m.SelBinary,
+		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries,
+		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
-		"top_dirs": m.TopDirs,
+		MapTopDirs: m.TopDirs,
 	}
 }
 
-// Apply writes compiled policy state into the kernel maps. Filters and rules are
-// written first and stale entries removed, then the selector (which activates
-// policies) last: a reload is a set of map updates, programs stay attached.
-func (p *Process) Apply(c *Compiled, emitAll bool) error {
+// Capacity returns the max_entries of each policy filter map as loaded.
+func (p *Process) Capacity() Capacity {
 	m := p.objs.processMaps
-	var errs []error
-	for i := range c.rules {
-		errs = append(errs, m.Rules.Put(uint32(i), c.rules[i]))
+	return Capacity{
+		MapSelUID: int(m.SelUid.MaxEntries()), MapSelBinary: int(m.SelBinary.MaxEntries()),
+		MapSelCgroup: int(m.SelCgroup.MaxEntries()), MapFilePaths: int(m.FilePaths.MaxEntries()),
+		MapExecBinaries: int(m.ExecBinaries.MaxEntries()), MapNetCIDR4: int(m.NetCidr4.MaxEntries()),
+		MapNetCIDR6: int(m.NetCidr6.MaxEntries()), MapNetPorts: int(m.NetPorts.MaxEntries()),
+		MapTopDirs: int(m.TopDirs.MaxEntries()),
 	}
-	errs = append(errs,
-		syncMap(m.SelUid, c.selUID),
-		syncMap(m.SelCgroup, c.cgroups),
-		syncMap(m.SelBinary, c.selBinary),
-		syncMap(m.FilePaths, c.filePaths),
-		syncMap(m.ExecBinaries, c.execBins),
-		syncMap(m.NetCidr4, c.net4),
-		syncMap(m.NetCidr6, c.net6),
-		syncMap(m.NetPorts, c.ports),
-		syncMap(m.TopDirs, c.topDirs),
-		m.NetAnyPort.Put(uint32(0), c.anyPort),
-	)
-	for i, v := range c.events {
-		errs = append(errs, m.EventRules.Put(uint32(i), v))
+}
+
+// Apply makes the kernel maps hold img, all or nothing: it reads what the maps
+// hold, computes the difference, removes stale entries, writes new and changed
+// ones, then the selector (which activates policies) last. A reload is a set
+// of map updates; programs stay attached. If any write fails, every write
+// already made is undone in reverse order, so the maps end exactly as they
+// were; the error says what failed (and what could not be undone, if any).
+// An image that does not fit the maps' capacity is refused before anything
+// is written.
+func (p *Process) Apply(img *MapImage, emitAll bool) error {
+	if err := p.Capacity().Check(img); err != nil {
+		return err
 	}
-	if err := errors.Join(errs...); err != nil {
-		return fmt.Errorf("writing policy maps: %w", err)
-	}
-	sel := c.selector
-	p.gen++
-	sel.Gen = p.gen // cached per-process selector results are now stale
+	m := p.objs.processMaps
+	sel := img.selector
+	sel.Gen = p.gen + 1 // cached per-process selector results are now stale
 	if emitAll {
 		sel.EmitAll = 1
 	}
-	if err := m.Selector.Put(uint32(0), sel); err != nil {
-		return fmt.Errorf("writing selector: %w", err)
+	var d diff
+	var errs []error
+	collect := func(err error) { errs = append(errs, err) }
+	collect(diffHash(&d, "sel_uid", m.SelUid, img.selUID))
+	collect(diffHash(&d, "sel_cgroup", m.SelCgroup, img.cgroups))
+	collect(diffHash(&d, "sel_binary", m.SelBinary, img.selBinary))
+	collect(diffHash(&d, "file_paths", m.FilePaths, img.filePaths))
+	collect(diffHash(&d, "exec_binaries", m.ExecBinaries, img.execBins))
+	collect(diffHash(&d, "net_cidr4", m.NetCidr4, img.net4))
+	collect(diffHash(&d, "net_cidr6", m.NetCidr6, img.net6))
+	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))
+	collect(diffHash(&d, "top_dirs", m.TopDirs, img.topDirs))
+	collect(diffArray(&d, "rules", m.Rules, img.rules[:]))
+	collect(diffArray(&d, "event_rules", m.EventRules, img.events[:]))
+	collect(diffArray(&d, "net_any_port", m.NetAnyPort, []uint64{img.anyPort}))
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("reading policy maps (nothing written): %w", err)
+	}
+	d.last = append(d.last, putOp("selector", m.Selector, uint32(0), sel))
+	if err := d.run(p.beforeWrite); err != nil {
+		return err
+	}
+	p.gen = sel.Gen
+	return nil
+}
+
+// mapOp is one map write and how to take it back.
+type mapOp struct {
+	name       string
+	apply      func() error
+	undo       func() error
+	isDeletion bool
+}
+
+// diff is the writes that turn the maps' contents into an image: deletions
+// first (so a map never holds old and new entries at once), then puts, then
+// last (the selector).
+type diff struct {
+	dels, puts, last []mapOp
+}
+
+func (d *diff) run(before func(string) error) error {
+	ops := append(append(append([]mapOp(nil), d.dels...), d.puts...), d.last...)
+	for i, op := range ops {
+		err := error(nil)
+		if before != nil {
+			err = before(op.name)
+		}
+		if err == nil {
+			err = op.apply()
+		}
+		if err == nil {
+			continue
+		}
+		verb := "writing"
+		if op.isDeletion {
+			verb = "deleting from"
+		}
+		err = fmt.Errorf("%s policy map %s: %w", verb, op.name, err)
+		var undoErrs []error
+		for j := i - 1; j >= 0; j-- {
+			if uerr := ops[j].undo(); uerr != nil {
+				undoErrs = append(undoErrs, fmt.Errorf("%s: %w", ops[j].name, uerr))
+			}
+		}
+		if len(undoErrs) > 0 {
+			return fmt.Errorf("%w; rolling back failed, the maps are inconsistent until the next apply: %w", err, errors.Join(undoErrs...))
+		}
+		return fmt.Errorf("%w (rolled back: the maps hold the previous policies)", err)
 	}
 	return nil
 }
 
-// syncMap makes a hash or LPM map hold exactly want: puts every entry, then
-// deletes keys that are no longer wanted.
-func syncMap[K comparable, V any](m *ebpf.Map, want map[K]V) error {
-	var errs []error
-	for k, v := range want {
-		if err := m.Put(k, v); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	var stale []K
+func putOp[K, V any](name string, m *ebpf.Map, k K, v V) mapOp {
+	var old V
+	had := m.Lookup(k, &old) == nil
+	return mapOp{name: name,
+		apply: func() error { return m.Put(k, v) },
+		undo: func() error {
+			if had {
+				return m.Put(k, old)
+			}
+			return m.Delete(k)
+		}}
+}
+
+// diffHash adds the writes that make a hash or LPM map hold exactly want.
+func diffHash[K, V comparable](d *diff, name string, m *ebpf.Map, want map[K]V) error {
+	have := map[K]V{}
 	var k K
 	var v V
 	it := m.Iterate()
 	for it.Next(&k, &v) {
+		have[k] = v
+	}
+	if err := it.Err(); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	for k, old := range have {
 		if _, ok := want[k]; !ok {
-			stale = append(stale, k)
+			d.dels = append(d.dels, mapOp{name: name, isDeletion: true,
+				apply: func() error {
+					if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+						return err
+					}
+					return nil
+				},
+				undo: func() error { return m.Put(k, old) }})
 		}
 	}
-	errs = append(errs, it.Err())
-	for _, k := range stale {
-		if err := m.Delete(k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
-			errs = append(errs, err)
+	for k, nv := range want {
+		old, had := have[k]
+		if had && old == nv {
+			continue
 		}
+		d.puts = append(d.puts, mapOp{name: name,
+			apply: func() error { return m.Put(k, nv) },
+			undo: func() error {
+				if had {
+					return m.Put(k, old)
+				}
+				return m.Delete(k)
+			}})
 	}
-	return errors.Join(errs...)
+	return nil
+}
+
+// diffArray adds the writes that make an array map hold want at indexes 0..len-1.
+func diffArray[V comparable](d *diff, name string, m *ebpf.Map, want []V) error {
+	for i, nv := range want {
+		var old V
+		if err := m.Lookup(uint32(i), &old); err != nil {
+			return fmt.Errorf("%s[%d]: %w", name, i, err)
+		}
+		if old == nv {
+			continue
+		}
+		d.puts = append(d.puts, mapOp{name: name,
+			apply: func() error { return m.Put(uint32(i), nv) },
+			undo:  func() error { return m.Put(uint32(i), old) }})
+	}
+	return nil
 }
 
 // RuleHits returns per-rule match counts (kind*64+slot), summed over CPUs.

@@ -220,9 +220,9 @@ type tp struct {
 	prog *ebpf.Program
 }
 
-// Ensure attaches the hooks the compiled policies need. Hooks stay attached once
+// Ensure attaches the hooks an attach plan needs. Hooks stay attached once
 // used (an idle hook costs a map lookup per event); Close detaches everything.
-func (s *Policy) Ensure(c *Compiled) error {
+func (s *Policy) Ensure(c *AttachPlan) error {
 	var errs []error
 	if c.Kinds[KindFile] && !c.fileLSM {
 		if _, ok := s.links["sys_exit"]; !ok {
@@ -247,7 +247,9 @@ func (s *Policy) Ensure(c *Compiled) error {
 	}
 	if inKernel {
 		for ev := range c.PathEvents {
-			errs = append(errs, s.lsmHooks(s.secHook(lsmOnly[ev])))
+			for _, name := range securityHooks(ev) {
+				errs = append(errs, s.lsmHooks(s.secHook(name)))
+			}
 		}
 	}
 	if inKernel && c.writeOnLSM() {
@@ -258,7 +260,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 			errs = append(errs, fmt.Errorf("%s rules need the BPF LSM (or fmod_ret) sensor, which is not loaded", ev))
 			continue
 		}
-		for _, name := range sysSecHooks[ev] {
+		for _, name := range securityHooks(ev) {
 			errs = append(errs, s.lsmHooks(s.secHook(name)))
 		}
 	}

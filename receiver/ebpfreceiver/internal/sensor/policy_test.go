@@ -99,8 +99,8 @@ func (r *policyRig) applyWith(t *testing.T, caps policy.Capabilities, lsmFiles b
 	if lsmFiles {
 		c.UseLSM()
 	}
-	require.NoError(t, r.pol.Ensure(c))
-	require.NoError(t, r.proc.Apply(c, false))
+	require.NoError(t, r.pol.Ensure(c.Plan))
+	require.NoError(t, r.proc.Apply(c.Image, false))
 	return c
 }
 
@@ -160,7 +160,7 @@ rules:
     paths: [`+watched+`]
     access: [read]
 `)
-	assert.True(t, c.Kinds[KindFile])
+	assert.True(t, c.Plan.Kinds[KindFile])
 
 	for i := range 3 {
 		require.NoError(t, os.WriteFile(filepath.Join(watched, fmt.Sprint(i)), []byte("x"), 0o600))
@@ -399,7 +399,7 @@ rules:
     paths: [`+keep+`]
     action: deny
 `)
-	require.True(t, c.PathEvents[policy.EventFileUnlink])
+	require.True(t, c.Plan.PathEvents[policy.EventFileUnlink])
 	require.NoError(t, os.Remove(filepath.Join(watched, "a")))
 	require.NoError(t, os.Rename(filepath.Join(watched, "b"), filepath.Join(dir, "b-moved")))
 	require.NoError(t, os.Chmod(filepath.Join(watched, "c"), 0o640))
@@ -445,13 +445,13 @@ func execDenyLSM(t *testing.T, hooks Hooks) {
 	p, err := policy.ParseBytes("deny.yaml", []byte(fmt.Sprintf("name: no-nc\nmode: enforce\nrules:\n  - event: process.exec\n    binaries: [%s]\n    action: deny\n", victim)))
 	require.NoError(t, err)
 	require.NoError(t, p.CheckCapabilities(caps))
-	require.NoError(t, CheckSupported(p, true))
+	require.NoError(t, p.CheckImplemented(true))
 	pols = append(pols, p)
 	c, err := Compile(pols, map[string]int{"no-nc": 0}, nil)
 	require.NoError(t, err)
-	require.True(t, c.ExecLSM)
-	require.NoError(t, r.pol.Ensure(c))
-	require.NoError(t, r.proc.Apply(c, false))
+	require.True(t, c.Plan.ExecLSM)
+	require.NoError(t, r.pol.Ensure(c.Plan))
+	require.NoError(t, r.proc.Apply(c.Image, false))
 
 	err = exec.Command(victim, "-test.run=^$").Run()
 	require.ErrorIs(t, err, syscall.EPERM, "execve refused while attached")

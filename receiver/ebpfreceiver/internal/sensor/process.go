@@ -69,6 +69,9 @@ type Process struct {
 	objs  processObjects
 	links []link.Link
 	gen   uint32 // policy generation written to the selector
+	// beforeWrite, when set, runs before each policy map write of Apply and
+	// fails it by returning an error (a test seam for the rollback).
+	beforeWrite func(mapName string) error
 }
 
 // LoadProcess loads the process sensor's programs and maps into the kernel,

@@ -44,8 +44,8 @@ func sysScenario(t *testing.T, r *policyRig) {
 	lsm := r.pol.HasLSM() // BPF LSM, or its fmod_ret build
 	c := r.applyWith(t, r.caps(), lsm, sysPolicy(helper, "post", "monitor"))
 	if lsm {
-		require.True(t, c.SysLSM[policy.EventPrivilegeChange])
-		require.False(t, c.SysLSM[policy.EventNamespaceChange])
+		require.True(t, c.Plan.SysLSM[policy.EventPrivilegeChange])
+		require.False(t, c.Plan.SysLSM[policy.EventNamespaceChange])
 	}
 	actions := []string{"setuid-lower", "setuid-raise", "setgid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
 	if modulesLoadable() {
@@ -67,7 +67,7 @@ func sysScenario(t *testing.T, r *policyRig) {
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
 	byRule := map[string][]Alert{}
 	for _, a := range got {
-		ref, ok := c.Strongest(KindSys, a.Rules)
+		ref, ok := c.Rules.Strongest(KindSys, a.Rules)
 		require.True(t, ok)
 		byRule[ref.Rule] = append(byRule[ref.Rule], a)
 		pids[a.TGID] = true
@@ -129,9 +129,9 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 	p, err := policy.ParseBytes("deny.yaml", []byte(sysPolicy(helper, "deny", "enforce")))
 	require.NoError(t, err)
 	require.NoError(t, p.CheckCapabilities(policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}))
-	require.NoError(t, CheckSupported(p, true))
+	require.NoError(t, p.CheckImplemented(true))
 	c := r.applyWith(t, policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}, false, sysPolicy(helper, "deny", "enforce"))
-	require.True(t, c.NeedsLSM)
+	require.True(t, c.Plan.NeedsLSM)
 
 	eperm := strconv.Itoa(int(0x1))
 	denied := map[string]string{"setuid-raise": eperm, "ptrace": eperm, "bpf": eperm,

@@ -34,7 +34,7 @@ rules:
     paths: [`+watched+`]
     access: [write]
 `)
-	assert.Equal(t, r.pol.HasLSM(), c.writeOnLSM())
+	assert.Equal(t, r.pol.HasLSM(), c.Plan.writeOnLSM())
 	f, err := os.Create(other)
 	require.NoError(t, err)
 	for range 10000 {
@@ -60,7 +60,7 @@ rules:
 	var writes, opens int
 	for _, a := range got {
 		assert.Equal(t, watched, a.Path)
-		ref, ok := c.Strongest(KindFile, a.Rules)
+		ref, ok := c.Rules.Strongest(KindFile, a.Rules)
 		require.True(t, ok)
 		switch ref.Rule {
 		case "w":

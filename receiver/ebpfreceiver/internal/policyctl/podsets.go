@@ -1,6 +1,6 @@
 //go:build linux
 
-package ebpfreceiver
+package policyctl
 
 import (
 	"sort"
@@ -12,23 +12,24 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
-// podSets turns namespace and pod-label selectors into the cgroup ids the kernel
+// PodSets turns namespace and pod-label selectors into the cgroup ids the kernel
 // filters on. Pods come from the k8s_meta extension; a pod's cgroups are those
 // whose path names its UID (kubepods-...-pod<uid>.slice, or pod<uid>/), which
 // exist before its containers start: a process is selected from its first exec.
-type podSets struct {
+type PodSets struct {
 	resolver *cgroups.Resolver
 
 	mu   sync.Mutex
 	pods map[string]*k8smetaextension.PodInfo // uid -> pod
 }
 
-func newPodSets(root string) *podSets {
-	return &podSets{resolver: cgroups.NewResolver(root, 0), pods: map[string]*k8smetaextension.PodInfo{}}
+// NewPodSets resolves pod cgroups under the cgroup2 mount root.
+func NewPodSets(root string) *PodSets {
+	return &PodSets{resolver: cgroups.NewResolver(root, 0), pods: map[string]*k8smetaextension.PodInfo{}}
 }
 
-// update records a pod change from the extension.
-func (s *podSets) update(pod *k8smetaextension.PodInfo, deleted bool) {
+// Update records a pod change from the extension.
+func (s *PodSets) Update(pod *k8smetaextension.PodInfo, deleted bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if deleted {
@@ -59,7 +60,7 @@ func selects(sel policy.Selector, pod *k8smetaextension.PodInfo) bool {
 
 // sets computes, for every policy with Kubernetes selectors, the cgroup ids of the
 // pods it selects, scanning the cgroup hierarchy once.
-func (s *podSets) sets(pols []*policy.Policy) map[string][]uint64 {
+func (s *PodSets) sets(pols []*policy.Policy) map[string][]uint64 {
 	s.mu.Lock()
 	pods := make([]*k8smetaextension.PodInfo, 0, len(s.pods))
 	for _, p := range s.pods {
@@ -84,6 +85,6 @@ func (s *podSets) sets(pols []*policy.Policy) map[string][]uint64 {
 	return out
 }
 
-// podRefreshInterval bounds how long a new pod's cgroups stay unknown to the
+// PodRefreshInterval bounds how long a new pod's cgroups stay unknown to the
 // kernel filter when no pod event announces them.
-const podRefreshInterval = time.Second
+const PodRefreshInterval = time.Second

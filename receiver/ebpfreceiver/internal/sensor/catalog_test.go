@@ -1,0 +1,35 @@
+package sensor
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// Every policy event of the catalog has a kernel event id and rule kind, and
+// the sensors attach the syscall tracepoints the catalog lists for it.
+func TestSensorsImplementTheCatalog(t *testing.T) {
+	tps := (&Policy{}).sysHooks()
+	for _, row := range catalog.PolicyEvents() {
+		ev := policy.Event(row.Name)
+		_, kind, ok := kernelEvent(ev)
+		require.True(t, ok, "%s has no kernel event id", row.Name)
+		assert.Equal(t, kernelKinds[row.Kind], kind, row.Name)
+		if row.Kind != catalog.KindSyscall {
+			continue
+		}
+		var want, got []string
+		for _, h := range row.HooksOf(catalog.HookSyscallTracepoint) {
+			want = append(want, h.Name)
+		}
+		for _, h := range tps[ev] {
+			got = append(got, h.name)
+		}
+		assert.Equal(t, want, got, "%s: syscall tracepoints", row.Name)
+	}
+	assert.Len(t, eventIDs, len(catalog.PolicyEvents()), "no kernel event outside the catalog")
+}

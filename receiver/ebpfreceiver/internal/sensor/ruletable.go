@@ -1,0 +1,136 @@
+package sensor
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// RuleRef names the policy rule behind a kernel rule slot.
+type RuleRef struct {
+	Policy   string
+	Rule     string
+	Event    policy.Event
+	Action   policy.Action // effective on this kernel
+	Severity policy.Severity
+	Enforce  bool
+}
+
+// RuleTable is what the read path needs of the compiled policies: the rule
+// behind each kernel rule slot, and for filter_in_user_space the file
+// decision in Go. It is never modified after Compile returns it.
+type RuleTable struct {
+	// Refs names each used rule slot: index kind*64+slot.
+	Refs map[int]RuleRef
+	// Policies are the compiled policy names, by slot.
+	Policies map[int]string
+
+	// The file rules and selectors, for MatchFileInUserSpace.
+	userFile []userFileRule
+	userSel  map[int]*policy.Policy
+}
+
+func newRuleTable() *RuleTable {
+	return &RuleTable{Refs: map[int]RuleRef{}, Policies: map[int]string{}, userSel: map[int]*policy.Policy{}}
+}
+
+type userFileRule struct {
+	slot, policy int
+	paths        []pathEntry
+	access       uint8
+}
+
+// FileProcess is what user-space filtering needs to know about a process.
+type FileProcess struct {
+	UID         uint32
+	Executable  string
+	InContainer bool
+}
+
+// MatchFileInUserSpace is the kernel's file.open decision taken in Go: the mask
+// of file rules that match. Used only in filter_in_user_space mode (a debug
+// mode that makes the kernel emit every file.open). The path test is the one
+// the LPM closure uses (pathEntry.matches).
+func (t *RuleTable) MatchFileInUserSpace(path string, openFlags uint32, p FileProcess) uint64 {
+	access := uint8(1)
+	switch openFlags & 3 {
+	case 1:
+		access = 2
+	case 2:
+		access = 3
+	}
+	var out uint64
+	for _, r := range t.userFile {
+		if r.access != 0 && r.access&access == 0 {
+			continue
+		}
+		if len(r.paths) > 0 && !slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(path) }) {
+			continue
+		}
+		if !selects(t.userSel[r.policy], p) {
+			continue
+		}
+		out |= 1 << r.slot
+	}
+	return out
+}
+
+// selects is the kernel's process selector taken in Go.
+func selects(pol *policy.Policy, p FileProcess) bool {
+	if pol == nil {
+		return false
+	}
+	s := pol.Selector
+	if len(s.UIDs) > 0 && !slices.Contains(s.UIDs, p.UID) {
+		return false
+	}
+	if len(s.Binaries)+len(s.BinaryPrefixes) > 0 {
+		ok := slices.Contains(s.Binaries, p.Executable)
+		for _, pre := range s.BinaryPrefixes {
+			ok = ok || strings.HasPrefix(p.Executable, pre)
+		}
+		if !ok {
+			return false
+		}
+	}
+	switch s.Containers {
+	case policy.ContainersOnly:
+		return p.InContainer
+	case policy.ContainersNone:
+		return !p.InContainer
+	}
+	// Namespace and pod-label selectors need the cgroup sets: not evaluated here.
+	return len(s.Namespaces) == 0 && len(s.PodLabels) == 0
+}
+
+// Strongest returns the rule of a kind's matched mask whose action ranks highest
+// (kill > deny > post > count), the lowest slot on ties: the kernel's choice.
+func (t *RuleTable) Strongest(kind int, mask uint64) (RuleRef, bool) {
+	best, bestRank, found := RuleRef{}, -1, false
+	for i := 0; i < maxRules; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		ref, ok := t.Refs[kind*maxRules+i]
+		if !ok {
+			continue
+		}
+		if r := actionRank(ref.Action); r > bestRank {
+			best, bestRank, found = ref, r, true
+		}
+	}
+	return best, found
+}
+
+func actionRank(a policy.Action) int {
+	switch a {
+	case policy.ActionKill:
+		return 3
+	case policy.ActionDeny:
+		return 2
+	case policy.ActionPost:
+		return 1
+	}
+	return 0
+}
