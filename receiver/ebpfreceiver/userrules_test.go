@@ -4,6 +4,7 @@ package ebpfreceiver
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -235,4 +236,54 @@ func gaugeValue(t *testing.T, s started, name, state string) int64 {
 		}
 	}
 	return -1
+}
+
+// A network rule: its server address and port become the generated kernel
+// policy's cidrs and ports; a connect to the rule's port fires, one to another
+// port of the same address (the look-alike) produces no record at all.
+func TestFalcoNetworkRuleEndToEnd(t *testing.T) {
+	hit, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer hit.Close()
+	miss, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer miss.Close()
+	port := hit.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "net_rules.yaml"), []byte(fmt.Sprintf(`
+- rule: Loopback Service Contacted
+  desc: a connect to the test's service
+  condition: evt.type = connect and fd.sip = 127.0.0.1 and fd.sport = %d and not proc.name in (sshd)
+  output: "connect to %%fd.sip:%%fd.sport by %%proc.name (%%fd.l4proto)"
+  priority: CRITICAL
+`, port)), 0o600))
+	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{dir} }, nil)
+	l := s.r.engine.ctl.RulesFiles()
+	require.Len(t, l.Policies, 1)
+	kr := l.Policies[0].Rules[0]
+	assert.Equal(t, "network.connect", string(kr.Event))
+	assert.Equal(t, "127.0.0.1/32", fmt.Sprint(kr.CIDRs[0]))
+	assert.Equal(t, []uint16{uint16(port)}, kr.Ports)
+
+	for _, l := range []net.Listener{miss, hit} {
+		c, err := net.DialTimeout("tcp", l.Addr().String(), time.Second)
+		require.NoError(t, err)
+		c.Close()
+	}
+	var rec plog.LogRecord
+	require.Eventually(t, func() bool {
+		recs := recordsWhere(s.sink, "network.connect", "security_rule.name", "Loopback Service Contacted")
+		if len(recs) == 0 {
+			return false
+		}
+		rec = recs[0]
+		return true
+	}, 10*time.Second, 20*time.Millisecond, "the network rule did not fire")
+	assert.Equal(t, fmt.Sprintf("connect to 127.0.0.1:%d by %s (tcp)", port, parentName()), rec.Body().AsString())
+	assert.Equal(t, plog.SeverityNumberFatal, rec.SeverityNumber())
+	marker := exec.Command("/bin/true")
+	require.NoError(t, marker.Run())
+	waitRecord(t, s.sink, "process.exec", marker.Process.Pid)
+	all := recordsWhere(s.sink, "network.connect", "process.pid", fmt.Sprint(os.Getpid()))
+	require.Len(t, all, 1, "the connect to the other port never reaches user space")
 }
