@@ -42,6 +42,8 @@ const (
 	builtPcmdline
 	builtCwd
 	builtSockName
+	builtFlags
+	builtMode
 	numBuilt
 )
 
@@ -224,6 +226,16 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	switch id {
 	case rules.FieldEvtDir:
 		return "<", true
+	case rules.FieldEvtArgFlags:
+		if d := f.file(); d != nil && f.kind == rules.FileOpen {
+			return f.build(builtFlags, func(b []byte) []byte { return appendOpenFlags(b, d.OpenFlags) }), true
+		}
+	case rules.FieldEvtArgMode:
+		if d := f.file(); d != nil && f.kind == rules.FileChmod {
+			return f.build(builtMode, func(b []byte) []byte {
+				return strconv.AppendUint(append(b, '0'), uint64(d.Mode&0o7777), 8)
+			}), true
+		}
 	case rules.FieldEvtArgRequest:
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return ptraceRequest(d.Request)
@@ -397,6 +409,46 @@ func (f *Fields) sockName() (string, bool) {
 	f.bufs[builtSockName] = b
 	f.built[builtSockName], f.ok[builtSockName] = view(b), true
 	return f.built[builtSockName], true
+}
+
+// build returns the string of a built field, building it once per event.
+func (f *Fields) build(slot int, fill func([]byte) []byte) string {
+	if !f.ok[slot] {
+		f.bufs[slot] = fill(f.bufs[slot][:0])
+		f.built[slot], f.ok[slot] = view(f.bufs[slot]), true
+	}
+	return f.built[slot]
+}
+
+// appendOpenFlags renders open flags as Falco does: O_RDONLY|O_CREAT|O_TRUNC.
+func appendOpenFlags(b []byte, fl uint32) []byte {
+	// The flag bits Falco names, in its order (x86-64 values; O_SYNC includes
+	// O_DSYNC's bit and is tested first).
+	names := [...]struct {
+		bit  uint32
+		name string
+	}{
+		{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"}, {0o2000, "O_APPEND"},
+		{0o4000, "O_NONBLOCK"}, {0o4010000, "O_SYNC"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"}, {0o40000, "O_DIRECT"},
+		{0o100000, "O_LARGEFILE"}, {0o20200000, "O_TMPFILE"}, {0o200000, "O_DIRECTORY"}, {0o400000, "O_NOFOLLOW"},
+		{0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"}, {0o10000000, "O_PATH"},
+	}
+	switch fl & 3 {
+	case 1:
+		b = append(b, "O_WRONLY"...)
+	case 2:
+		b = append(b, "O_RDWR"...)
+	default:
+		b = append(b, "O_RDONLY"...)
+	}
+	seen := uint32(3)
+	for _, f := range names {
+		if fl&f.bit == f.bit && f.bit&^seen != 0 {
+			b = append(append(b, '|'), f.name...)
+			seen |= f.bit
+		}
+	}
+	return b
 }
 
 // Num answers a number field.

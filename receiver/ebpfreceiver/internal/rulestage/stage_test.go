@@ -108,6 +108,19 @@ func TestFieldsOnEvents(t *testing.T) {
 		{"fd.typechar = f and fd.type = file", openEv("/x", event.AccessRead), true},
 		{"user.uid = 0", openEv("/x", event.AccessRead), true}, // a policy record's own credentials
 		{"fd.name pmatch (/etc)", openEv("/etc/shadow", event.AccessRead), true},
+		{`evt.arg.flags = "O_RDONLY|O_CREAT"`, openEv("/x", event.AccessRead), true},
+		{"evt.arg.flags contains O_TRUNC", openEv("/x", event.AccessRead), false},
+		{"evt.arg.flags contains O_TRUNC", func() *event.Event {
+			ev := openEv("/var/log/x", event.AccessWrite)
+			ev.Detail.(*event.File).OpenFlags = 0o1 | 0o1000 | 0o2000000
+			return ev
+		}(), true},
+		{"evt.arg.mode = 04755", func() *event.Event {
+			ev := openEv("/usr/bin/x", event.AccessRead)
+			ev.Name, ev.Detail = event.FileChmod, &event.File{Path: "/usr/bin/x", Mode: 0o4755}
+			return ev
+		}(), true},
+		{"evt.arg.mode exists", openEv("/x", event.AccessRead), false},
 		{"fd.sip = 10.96.0.1 and fd.sport = 443 and fd.l4proto = tcp", connectEv(), true},
 		{"fd.snet in (10.96.0.0/12)", connectEv(), true},
 		{"fd.net in (10.96.0.0/12)", connectEv(), true},
@@ -159,6 +172,12 @@ func TestBuiltStringsPerEvent(t *testing.T) {
 	f.Reset(ev2)
 	s, _ = f.Str(rules.FieldProcCmdline, 0)
 	assert.Equal(t, "python3 x.py", s)
+	ev3 := openEv("/x", event.AccessRead)
+	ev3.Detail.(*event.File).OpenFlags = 0o2 | 0o4010000 | 0o2000000
+	f.Reset(ev3)
+	s, _ = f.Str(rules.FieldEvtArgFlags, 0)
+	assert.Equal(t, "O_RDWR|O_SYNC|O_CLOEXEC", s, "O_SYNC covers O_DSYNC's bit")
+	f.Reset(ev2)
 	s, _ = f.Str(rules.FieldProcCwd, 0)
 	assert.Equal(t, "/app/", s)
 	assert.True(t, strings.HasPrefix(s, "/app"))
