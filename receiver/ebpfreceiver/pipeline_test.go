@@ -4,6 +4,7 @@ package ebpfreceiver
 
 import (
 	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -265,4 +266,40 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	p.enqueue(&event.Event{})
 	p.enqueue(&event.Event{}) // dropped, not blocking
 	assert.Len(t, p.queue, 1)
+}
+
+// BenchmarkProcessExec: the read loop's stages on an exec record (track, rule
+// stage, copy for the queue), without rules and with the 25 stable-rule shapes
+// loaded. The difference is the rule stage's cost per exec.
+func BenchmarkProcessExec(b *testing.B) {
+	data, err := os.ReadFile("internal/rules/falco/testdata/shapes.yaml")
+	require.NoError(b, err)
+	l := rulestage.LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
+	require.Equal(b, 25, l.Loaded)
+	for _, tc := range []struct {
+		name string
+		set  *rulestage.Set
+	}{{"no-rules", nil}, {"25-rules", l.Set}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			set := receivertest.NewNopSettings(metadata.Type)
+			tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+			require.NoError(b, err)
+			defer tb.Shutdown()
+			p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
+			require.NoError(b, err)
+			p.stage = &userRules{set: func() *rulestage.Set { return tc.set }}
+			p.process(execRecord(10, 1, "/usr/bin/containerd-shim", "containerd-shim"))
+			b.ReportAllocs()
+			pid := uint32(100)
+			for b.Loop() {
+				pid++
+				if pid > 30000 {
+					pid = 100
+				}
+				p.process(execRecord(pid, 10, "/usr/bin/ls", "ls", "-la", "/app"))
+				p.more = p.more[:0]
+			}
+		})
+	}
 }
