@@ -46,7 +46,7 @@ func (c *Controller) withGenerated(pols []*policy.Policy, errs map[string]bool) 
 		q := *p // the check may set an effective action: keep the generated one intact
 		q.Rules = append([]policy.Rule(nil), p.Rules...)
 		if err := q.CheckImplemented(c.cfg.Sensors.HasLSM()); err != nil {
-			errs[err.Error()] = true
+			errs[fmt.Sprintf("kernel filter %q of a rules file's rule is not applied (the rule sees no such event): %v", q.Name, err)] = true
 			continue
 		}
 		pols = append(pols, &q)

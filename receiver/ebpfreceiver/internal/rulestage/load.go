@@ -177,6 +177,7 @@ func LoadFiles(files []policy.FileResult, room int) Loaded {
 			SeverityNumber: r.Priority.SeverityNumber(), SeverityText: r.Priority.SeverityText(),
 			Predicate: r.Predicate, Output: r.Output}
 		if gen != nil {
+			gen.Source = pathOf(files, r.Ruleset) // errors about the filter name the file
 			rule.Kernel = gen.Name
 			out.Policies = append(out.Policies, gen)
 		}
