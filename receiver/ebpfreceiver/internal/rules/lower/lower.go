@@ -103,12 +103,20 @@ func Lower(e rules.Expr) Plan {
 		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports}
 		p.Filters = append(p.Filters, f)
 	}
+	var filtered rules.KindSet
+	for _, f := range p.Filters {
+		filtered |= rules.KindsOf(f.Kind)
+	}
 	for _, t := range conjuncts(e) {
-		if !decided(t) {
+		if !decided(t, filtered) {
 			p.Residual = append(p.Residual, Render(t))
 		}
 	}
 	return p
+}
+
+func (c cons) narrow() bool {
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil
 }
 
 // cons is what the kernel can require of an event of one kind. none: no event
@@ -350,18 +358,25 @@ func conjuncts(e rules.Expr) []rules.Expr {
 	return []rules.Expr{e}
 }
 
-// decided reports whether the kernel part decides a top-level term exactly: the
-// event kind (evt.type), exact paths, the open's access mode, the server's
-// networks and ports.
-func decided(e rules.Expr) bool {
+// decided reports whether the kernel part decides a top-level term exactly on
+// every kind it filters (kinds): the event kind (evt.type), exact paths, the
+// open's access mode, the server's networks and ports.
+func decided(e rules.Expr, kinds rules.KindSet) bool {
 	c, ok := e.(*rules.Cmp)
 	if !ok {
 		return false
 	}
-	switch c.Field {
-	case rules.FieldEvtType:
+	if c.Field == rules.FieldEvtType {
 		return c.Op != cond.Exists
+	}
+	if kinds == 0 {
+		return false // nothing is filtered in the kernel
+	}
+	switch c.Field {
 	case rules.FieldFdName:
+		if kinds&^pathKinds != 0 {
+			return false
+		}
 		if c.Op == cond.Eq || c.Op == cond.In {
 			return pathCons(c).paths != nil
 		}
@@ -369,9 +384,9 @@ func decided(e rules.Expr) bool {
 			return strings.HasSuffix(c.Values[0], "/") && pathCons(c).paths != nil
 		}
 	case rules.FieldEvtIsOpenRead, rules.FieldEvtIsOpenWrite:
-		return c.Op == cond.Eq && c.Values[0] == "true"
+		return kinds == rules.KindsOf(rules.FileOpen) && c.Op == cond.Eq && c.Values[0] == "true"
 	case rules.FieldFdSip, rules.FieldFdSnet, rules.FieldFdSport:
-		return c.Op == cond.Eq || c.Op == cond.In
+		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
 	}
 	return false
 }
