@@ -20,7 +20,7 @@ func (r *logsReceiver) handleAlert(b []byte, observed time.Time) {
 	ctx := context.Background()
 	var a sensor.Alert
 	if err := sensor.DecodeAlert(b, &a); err != nil {
-		r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
+		r.tb.EbpfEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
 		return
 	}
 	p, ok := r.cache.Get(a.TGID)

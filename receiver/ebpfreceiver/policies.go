@@ -171,7 +171,7 @@ func (e *policyEngine) report(errs map[string]bool) {
 		all = append(all, msg)
 		if !e.lastErrs[msg] {
 			e.logger.Error("policy rejected", zap.String("error", msg))
-			e.tb.VigilReceiverPolicyErrors.Add(context.Background(), 1)
+			e.tb.EbpfPolicyErrors.Add(context.Background(), 1)
 		}
 	}
 	e.lastErrs = errs
@@ -222,9 +222,9 @@ func (e *policyEngine) collectHits() map[sensor.RuleRef]int64 {
 
 // observe reports kernel rule match counts and policy state.
 func (e *policyEngine) observe(o metric.Observer) {
-	o.ObserveInt64(e.tb.VigilReceiverPoliciesLoaded, e.loaded.Load())
+	o.ObserveInt64(e.tb.EbpfPoliciesLoaded, e.loaded.Load())
 	for ref, n := range e.collectHits() {
-		o.ObserveInt64(e.tb.VigilReceiverRuleMatches, n, metric.WithAttributes(
+		o.ObserveInt64(e.tb.EbpfRuleMatches, n, metric.WithAttributes(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action))))
 	}

@@ -53,6 +53,7 @@ type logsReceiver struct {
 	next     consumer.Logs
 	obsrecv  *receiverhelper.ObsReport
 	tb       *metadata.TelemetryBuilder
+	telReg   metric.Registration // the observe callback, from Start to Shutdown
 	redactor *redact.Redactor
 	hostname string
 
@@ -172,9 +173,15 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		return errors.Join(err, r.closeSensors())
 	}
 	r.publishCacheStats()
-	if err := r.tb.RegisterCallback(r.observe); err != nil {
+	// One callback observes all asynchronous instruments, so one read of the kernel
+	// counters serves them all (the generated builder registers one per instrument).
+	reg, err := metadata.Meter(r.set.TelemetrySettings).RegisterCallback(r.observe,
+		r.tb.EbpfKernelEventsLost, r.tb.EbpfKernelErrors, r.tb.EbpfProcessCacheEntries,
+		r.tb.EbpfProcessCacheEvictions, r.tb.EbpfRuleMatches, r.tb.EbpfPoliciesLoaded, r.tb.EbpfKernelCapability)
+	if err != nil {
 		return errors.Join(err, r.closeSensors())
 	}
+	r.telReg = reg
 	if r.pol != nil {
 		r.engine = &policyEngine{logger: r.set.Logger, tb: r.tb, host: host, proc: proc, sensors: r.pol,
 			emitAll: r.cfg.FilterInUserSpace, caps: capabilitiesOf(r.feats, r.pol.HasLSM()), slots: policy.NewSlots()}
@@ -248,6 +255,10 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	if r.engine != nil {
 		errs = append(errs, r.engine.close())
 	}
+	if r.telReg != nil {
+		errs = append(errs, r.telReg.Unregister())
+		r.telReg = nil
+	}
 	r.tb.Shutdown()
 	errs = append(errs, r.closeSensors())
 	return errors.Join(errs...)
@@ -300,7 +311,7 @@ func (r *logsReceiver) readLoop() {
 			continue
 		}
 		if err := sensor.DecodeProc(rec.RawSample, &ev); err != nil {
-			r.tb.VigilReceiverEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
+			r.tb.EbpfEventsDropped.Add(ctx, 1, metric.WithAttributes(attribute.String("reason", "decode_error")))
 			continue
 		}
 		r.pending.received1(opEvent(ev.Op))
@@ -338,13 +349,13 @@ func (r *logsReceiver) flushCounts() {
 	p := &r.pending
 	for name, n := range p.received {
 		if n != 0 {
-			r.tb.VigilReceiverEventsReceived.Add(ctx, n, r.eventAttrs[name])
+			r.tb.EbpfEventsReceived.Add(ctx, n, r.eventAttrs[name])
 			p.received[name] = 0
 		}
 	}
 	for key, n := range p.actions {
 		if n != 0 {
-			r.tb.VigilReceiverPolicyActions.Add(ctx, n, r.actionAttrs[key])
+			r.tb.EbpfPolicyActions.Add(ctx, n, r.actionAttrs[key])
 			p.actions[key] = 0
 		}
 	}
@@ -357,7 +368,7 @@ func (r *logsReceiver) enqueue(e *event) {
 	select {
 	case r.queue <- e:
 	default:
-		r.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+		r.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
 	}
 }
 
@@ -457,7 +468,7 @@ func (r *logsReceiver) sendLoop(ctx context.Context) {
 		err := r.next.ConsumeLogs(opCtx, logs)
 		r.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
 		if err != nil {
-			r.tb.VigilReceiverEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+			r.tb.EbpfEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -512,17 +523,17 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 		sum, perCPU, err := p.Counters()
 		if err == nil {
 			for cpu, v := range perCPU {
-				o.ObserveInt64(r.tb.VigilReceiverKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
+				o.ObserveInt64(r.tb.EbpfKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
 			}
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
 		}
 	}
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheLive.Load(), metric.WithAttributes(attribute.String("state", "live")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, r.cacheExited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEvictions, r.cacheEvicted.Load())
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, r.cacheLive.Load(), metric.WithAttributes(attribute.String("state", "live")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, r.cacheExited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEvictions, r.cacheEvicted.Load())
 	for name, v := range r.feats.MetricValues() {
-		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
+		o.ObserveInt64(r.tb.EbpfKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
 	}
 	if r.engine != nil {
 		r.engine.observe(o)
