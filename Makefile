@@ -56,6 +56,19 @@ check-generated: generate
 	@test -z "$$(git status --porcelain --untracked-files=all -- $(MDATAGEN_OUTPUTS))" || \
 		{ git status --porcelain --untracked-files=all -- $(MDATAGEN_OUTPUTS); echo "generated metadata is out of date: run make generate-metadata"; exit 1; }
 
+# Fails when a go.mod or go.sum is not what `go mod tidy` makes of it (the root module,
+# deploy/ and the tools module).
+check-tidy:
+	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
+	$(GO) -C internal/tools mod tidy -diff
+
+# Every package builds on the collector's other platforms (the ebpf receiver is Linux-only:
+# elsewhere its factory creates a receiver that reports so).
+check-goos:
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
+
 build: $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
 
@@ -80,7 +93,7 @@ test-e2e: build
 # against a real kube-apiserver (built once from the module proxy and cached in
 # $$HOME/.cache/vigil, ~18 min cold) and Debian's etcd; kernel-matrix tests boot
 # stock Debian 6.1 and 6.12 kernels under qemu.
-test: deps check-generated lint build
+test: deps check-generated check-tidy check-goos lint build
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
 	cd deploy && $(GO) test -count=1 ./...

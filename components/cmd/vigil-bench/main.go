@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vigil-bench measures Vigil's overhead side by side in one run and prints
 // ratios (absolute times on a shared machine are not comparable between runs).
 //

@@ -1,6 +1,7 @@
 package sensor
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -262,6 +263,9 @@ func CheckSupported(p *policy.Policy, lsm bool) error {
 	}
 	return errors.Join(errs...)
 }
+
+// nativeU32 reads 4 bytes in the host's byte order, as the kernel reads a u32 key field.
+func nativeU32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }
 
 func supportedList() string {
 	var s []string

@@ -1,14 +1,13 @@
+//go:build linux
+
 package sensor
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
 )
-
-func nativeU32(b [4]byte) uint32 { return binary.NativeEndian.Uint32(b[:]) }
 
 // sharedMaps are the maps every sensor object uses, owned by the process object.
 func (p *Process) sharedMaps() map[string]*ebpf.Map {
