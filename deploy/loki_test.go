@@ -136,9 +136,11 @@ func withRule(logs plog.Logs, containerID, event, rule, policy string) {
 }
 
 // mixedCluster: two nodes, a pod on each, every kind of record in the last minute.
-func mixedCluster(t *testing.T) plog.Logs {
+func mixedCluster(t *testing.T) plog.Logs { return mixedClusterAt(t, evalAt.Add(-time.Minute)) }
+
+// mixedClusterAt is mixedCluster with every record at at.
+func mixedClusterAt(t *testing.T, at time.Time) plog.Logs {
 	f := newFixture(t)
-	at := evalAt.Add(-time.Minute)
 	// node-a, host processes.
 	f.host("node-a", "process_exec_long", at, 3)
 	f.host("node-a", "process_fork", at, 2)
