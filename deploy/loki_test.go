@@ -112,6 +112,9 @@ var evalAt = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
 func withRule(logs plog.Logs, containerID, event, rule, policy string) {
 	for i := 0; i < logs.ResourceLogs().Len(); i++ {
 		rl := logs.ResourceLogs().At(i)
+		if v, _ := rl.Resource().Attributes().Get("service.namespace"); v.Str() != "vigil" {
+			continue
+		}
 		if v, _ := rl.Resource().Attributes().Get("container.id"); containerID != "" && v.Str() != containerID {
 			continue
 		}
@@ -161,6 +164,8 @@ func mixedClusterAt(t *testing.T, at time.Time) plog.Logs {
 	f.inPod(api, "process_exec", at, 1)
 	f.inPod(api, "file_open", at, 1)        // relabelled below: shadow open
 	f.inPod(api, "bpf_load_syscall", at, 1) // r5: post, monitor
+	// Another application in the tenant, in web's namespace, with Vigil-like records.
+	f.foreign(at, 4)
 	withRule(f.logs, api.containerID, "file.open", "shadow", "sensitive-files")
 	withRule(f.logs, "", "file.write", "shadow", "sensitive-files")
 	return f.logs
@@ -414,8 +419,12 @@ func TestLokiOTLPConfigSnippet(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, withCfg)
-	pods := 0
+	pods, foreign := 0, 0
 	for i, e := range withCfg {
+		if e.Labels["service_name"] == "waf" {
+			foreign++
+			continue
+		}
 		assert.Equal(t, "vigil", e.Labels["service_namespace"])
 		assert.NotEmpty(t, e.Labels["k8s_node_name"], "node indexed")
 		assert.NotContains(t, e.Labels, "k8s_pod_name", "pod not indexed")
@@ -433,9 +442,13 @@ func TestLokiOTLPConfigSnippet(t *testing.T) {
 		assert.Equal(t, e.Labels["k8s_node_name"], def[i].Metadata["k8s_node_name"])
 	}
 	assert.Positive(t, pods)
+	assert.Positive(t, foreign)
 	streams := func(es []lokimodel.Entry) []string {
 		set := map[string]bool{}
 		for _, e := range es {
+			if e.Labels["service_namespace"] != "vigil" {
+				continue
+			}
 			set[fmt.Sprint(e.Labels)] = true
 		}
 		var out []string
@@ -449,4 +462,32 @@ func TestLokiOTLPConfigSnippet(t *testing.T) {
 	// its node, namespace and workload).
 	assert.Len(t, streams(withCfg), 4)
 	assert.Len(t, streams(def), 4)
+}
+
+// The queries shipped before this fix, on the same records: the defects the fixed queries
+// above do not have (kept here so the difference stays demonstrated).
+func TestPreviousQueriesWereWrong(t *testing.T) {
+	const (
+		oldDenied = `sum(count_over_time({service_name=~".+"} | vigil_policy_action=~"deny|kill" [1h]))`
+		oldEvents = `sum(count_over_time({service_name=~".+"} | security_rule_name=~".+" [1h]))`
+		oldSilent = `absent_over_time({service_name=~".+"} | event_name="process.exec" [15m])`
+	)
+	v38 := lokimodel.Ingester{Version: lokimodel.Version{Major: 3, Minor: 8, Patch: 0}}
+	entries, err := v38.Ingest(mixedCluster(t))
+	require.NoError(t, err)
+	// 4 applied + 3 not applied + the other application's 4 records.
+	assert.Equal(t, map[string]float64{"": 11}, vector(eval(t, oldDenied, entries, evalAt)))
+	assert.Equal(t, map[string]float64{"": 15}, vector(eval(t, oldEvents, entries, evalAt)), "the other application's records counted")
+
+	// One node silent, the other reporting: the old rule cannot see it.
+	f := newFixture(t)
+	f.host("node-a", "process_exec_long", evalAt.Add(-40*time.Minute), 5)
+	f.host("node-b", "process_exec_long", evalAt.Add(-2*time.Minute), 5)
+	entries, err = v38.Ingest(f.logs)
+	require.NoError(t, err)
+	assert.Empty(t, eval(t, oldSilent, entries, evalAt).Vector, "node-a's silence is invisible")
+	// On 3.7 (no event_name) the old rule always fires, whatever the nodes do.
+	entries, err = lokimodel.Ingester{Version: lokimodel.Version{Major: 3, Minor: 7, Patch: 8}}.Ingest(f.logs)
+	require.NoError(t, err)
+	assert.Len(t, eval(t, oldSilent, entries, evalAt).Vector, 1)
 }

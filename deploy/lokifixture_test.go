@@ -125,6 +125,29 @@ func (f *fixture) inPod(p pod, name string, at time.Time, n int) {
 	}
 }
 
+// foreign adds n records of another application in the same Loki tenant that look like
+// Vigil's: the same semantic-convention attributes (security_rule.name, a deny action, an
+// event_name) in a pod of a Vigil-watched namespace, but not service.namespace vigil.
+func (f *fixture) foreign(at time.Time, n int) {
+	_, sl, lr := goldenRecord(f.t, "file_open")
+	rl := f.logs.ResourceLogs().AppendEmpty()
+	a := rl.Resource().Attributes()
+	a.PutStr("service.name", "waf")
+	a.PutStr("host.name", "node-a")
+	a.PutStr("k8s.namespace.name", "shop")
+	a.PutStr("k8s.pod.name", "waf-0")
+	a.PutStr("k8s.statefulset.name", "waf")
+	dst := rl.ScopeLogs().AppendEmpty()
+	sl.Scope().CopyTo(dst.Scope())
+	dst.Scope().SetName("waf")
+	for range n {
+		r := dst.LogRecords().AppendEmpty()
+		lr.CopyTo(r)
+		setTime(r, at)
+		r.Attributes().PutStr("security_rule.name", "shadow")
+	}
+}
+
 func setTime(r plog.LogRecord, at time.Time) {
 	r.SetTimestamp(pcommon.NewTimestampFromTime(at))
 	r.SetObservedTimestamp(pcommon.NewTimestampFromTime(at.Add(time.Millisecond)))
