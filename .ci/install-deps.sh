@@ -24,3 +24,9 @@ fi
 if ! mountpoint -q /sys/kernel/tracing 2>/dev/null; then
   $SUDO mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null || true
 fi
+# VictoriaLogs (Apache-2.0) for the deploy tests' real-backend check of the Loki alert
+# rules' intent: built from the Go module proxy into $HOME/.cache/vigil (or
+# $VIGIL_CACHE_DIR), where the tests find it.
+if ! command -v victoria-logs >/dev/null; then
+  "$(dirname "$0")/loki/build-victoria-logs.sh" >/dev/null
+fi

@@ -192,7 +192,10 @@ func TestCollectorConfig(t *testing.T) {
 	assert.Contains(t, cfg.Processors, "k8s_enrich")
 	assert.Contains(t, cfg.Extensions, "k8s_meta")
 	assert.Contains(t, cfg.Service.Extensions, "k8s_meta")
-	assert.Equal(t, "http://loki-gateway.monitoring:3100/otlp", cfg.Exporters["otlp_http/loki"]["endpoint"])
+	// The grafana/loki chart's gateway (port 80) with a tenant: its gateway refuses pushes
+	// without X-Scope-OrgID. The Helm chart's defaults send the same (TestHelmMatchesKustomizeBase).
+	assert.Equal(t, "http://loki-gateway.monitoring:80/otlp", cfg.Exporters["otlp_http/loki"]["endpoint"])
+	assert.Equal(t, map[string]any{"X-Scope-OrgID": "vigil"}, cfg.Exporters["otlp_http/loki"]["headers"])
 	logs := cfg.Service.Pipelines["logs"]
 	assert.Equal(t, []string{"ebpf"}, logs.Receivers)
 	assert.Contains(t, logs.Processors, "k8s_enrich")

@@ -110,8 +110,8 @@ func TestFalcoRulesFileEndToEnd(t *testing.T) {
 	assert.Equal(t, "falco:my_rules.yaml:Secret Read Untrusted", e.Policies[0].Name)
 	assert.Equal(t, []string{secretDir + "/"}, e.Policies[0].Rules[0].Paths)
 	require.Eventually(t, func() bool {
-		return gaugeValue(t, s, "vigil_receiver_user_rules", "skipped") == 1 &&
-			gaugeValue(t, s, "vigil_receiver_user_rules", "loaded") == 2
+		return gaugeValue(t, s, "otelcol_ebpf_user_rules", "skipped") == 1 &&
+			gaugeValue(t, s, "otelcol_ebpf_user_rules", "loaded") == 2
 	}, 5*time.Second, 50*time.Millisecond)
 
 	run := func(name string, args ...string) int {
@@ -182,7 +182,7 @@ func TestFalcoRulesFileEndToEnd(t *testing.T) {
 		assert.Empty(t, recordsWhere(s.sink, "file.open", "security_rule.ruleset.name", name), "a generated kernel filter never names a record")
 	}
 	require.Eventually(t, func() bool {
-		return sumMetric(t, s.tel, "vigil_receiver_policy_actions", func(m map[string]string) bool {
+		return sumMetric(t, s.tel, "otelcol_ebpf_policy_actions", func(m map[string]string) bool {
 			return m["policy"] == "my_rules.yaml" && m["rule"] == "Secret Read Untrusted"
 		}) == 1
 	}, 5*time.Second, 50*time.Millisecond, "the rule match is counted")

@@ -10,7 +10,6 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
@@ -198,7 +197,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		lr.Body().SetStr("fork " + exe)
 	case event.Exit:
 		if sig := d.Signal(); sig != 0 {
-			name := unix.SignalName(unix.Signal(sig))
+			name := linuxSignalName(sig)
 			if name == "" {
 				name = "signal " + strconv.Itoa(sig)
 			}
@@ -375,4 +374,19 @@ func transportName(proto uint8) string {
 		return "udp"
 	}
 	return strconv.Itoa(int(proto))
+}
+
+// linuxSignals names the signals the kernel reports (Linux numbering, whatever
+// the platform this package is built for).
+var linuxSignals = [...]string{1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP",
+	6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+	13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT",
+	19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU",
+	25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+
+func linuxSignalName(sig int) string {
+	if sig > 0 && sig < len(linuxSignals) {
+		return linuxSignals[sig]
+	}
+	return ""
 }

@@ -67,6 +67,6 @@ func (c *Controller) RulesFiles() rulestage.Loaded {
 
 func (c *Controller) observeRules(o metric.Observer) {
 	for i, state := range []string{"loaded", "skipped", "unfiltered"} {
-		o.ObserveInt64(c.cfg.Telemetry.VigilReceiverUserRules, c.userN[i].Load(), metric.WithAttributes(attribute.String("state", state)))
+		o.ObserveInt64(c.cfg.Telemetry.EbpfUserRules, c.userN[i].Load(), metric.WithAttributes(attribute.String("state", state)))
 	}
 }
