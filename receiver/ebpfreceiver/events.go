@@ -298,6 +298,10 @@ func fillMatch(lr plog.LogRecord, e *event) {
 				}
 			}
 		}
+		if al.Flags&sensor.FlagCompat != 0 {
+			// A 32-bit syscall: vigil.syscall.number is its ia32 number.
+			a.PutStr("vigil.syscall.abi", "ia32")
+		}
 		if al.Flags&sensor.FlagLSM != 0 {
 			a.PutStr("vigil.hook", "lsm")
 		} else if al.Flags&sensor.FlagFmodRet != 0 {

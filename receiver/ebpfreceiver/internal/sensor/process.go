@@ -35,6 +35,9 @@ const (
 	FlagNoMM      = uint32(processVigilFlagsFLAG_NO_MM)
 	FlagLSM       = uint32(processVigilFlagsFLAG_LSM)
 	FlagFmodRet   = uint32(processVigilFlagsFLAG_FMOD_RET)
+	// FlagCompat marks an alert from a 32-bit (ia32) syscall: Access holds its
+	// ia32 syscall number (syscall_32.tbl) for the syscall-kind events.
+	FlagCompat = uint32(processVigilFlagsFLAG_COMPAT)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.
