@@ -157,3 +157,24 @@ int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 		return on_write(fd, xflags);
 	return 0;
 }
+
+/*
+ * io_uring: an IORING_OP_OPENAT or OPENAT2 request opens the file inside the
+ * kernel, with no open syscall. Its completion (every request completes through
+ * the io_uring_complete tracepoint, in a thread of the submitting process: the
+ * submitter, or an io_uring worker sharing its descriptor table) carries the new
+ * descriptor, which is decided like an open's (kill included), flagged
+ * FLAG_IO_URING. An open into a fixed-file slot installs no descriptor (its
+ * result is 0): that one is not seen here, only by the security hooks.
+ */
+SEC("tracepoint/io_uring/io_uring_complete")
+int file_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	int res = ctx->res;
+	if (res < 0)
+		return 0;
+	__u8 op = BPF_CORE_READ((struct io_kiocb *)ctx->req, opcode);
+	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
+		return 0;
+	return on_open(res, FLAG_IO_URING);
+}

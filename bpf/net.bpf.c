@@ -115,19 +115,15 @@ static __always_inline int on_connect(struct bpf_sock_addr *ctx, int v6)
 }
 
 /*
- * on_socket_fd handles accept (the peer of the new connection) and listen (the
- * local address), from the socket behind a descriptor. These syscall hooks can
- * report and kill; they cannot refuse.
+ * on_socket_file handles accept (the peer of the new connection) and listen (the
+ * local address) of a socket's file; on_socket_fd of the socket behind a
+ * descriptor. These hooks can report and kill; they cannot refuse.
  */
-static __always_inline int on_socket_fd(long fd, __u8 event, __u32 xflags)
+static __always_inline int on_socket_file(struct file *f, __u8 event, __u32 xflags)
 {
-	if (fd < 0)
-		return 0;
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->kind_policies[KIND_NET])
 		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct file *f = fd_file(task, fd);
 	if (!f)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
@@ -161,6 +157,14 @@ static __always_inline int on_socket_fd(long fd, __u8 event, __u32 xflags)
 		return 0;
 	send_alert(&s->a, &mc, 0, 0);
 	return 0;
+}
+
+static __always_inline int on_socket_fd(long fd, __u8 event, __u32 xflags)
+{
+	if (fd < 0)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	return on_socket_file(fd_file(task, fd), event, xflags);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept4")
@@ -253,4 +257,26 @@ int BPF_PROG(net_compat_exit, struct pt_regs *regs, long ret)
 			return 0;
 	}
 	return on_socket_fd(ret, EV_NET_ACCEPT, FLAG_COMPAT);
+}
+
+/*
+ * io_uring: IORING_OP_ACCEPT completes with the new descriptor (each completion
+ * of a multishot accept too), IORING_OP_LISTEN (6.11+) with 0 on the request's
+ * socket; both are decided like the syscalls', flagged FLAG_IO_URING.
+ * IORING_OP_CONNECT passes the cgroup connect hooks like connect(2). An accept
+ * into a fixed-file slot installs no descriptor and is not seen here.
+ */
+SEC("tracepoint/io_uring/io_uring_complete")
+int net_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
+{
+	int res = ctx->res;
+	if (res < 0)
+		return 0;
+	struct io_kiocb *req = ctx->req;
+	__u8 op = BPF_CORE_READ(req, opcode);
+	if (op == IORING_OP_ACCEPT)
+		return on_socket_fd(res, EV_NET_ACCEPT, FLAG_IO_URING);
+	if (op == IORING_OP_LISTEN)
+		return on_socket_file(BPF_CORE_READ(req, file), EV_NET_LISTEN, FLAG_IO_URING);
+	return 0;
 }

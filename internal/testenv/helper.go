@@ -89,6 +89,10 @@ func helperDo(act string) error {
 		// The action as a 32-bit syscall (int $0x80) from this 64-bit process.
 		return ia32Do(inner)
 	}
+	if inner, ok := strings.CutPrefix(act, "iouring-"); ok {
+		// The action as an io_uring request.
+		return iouringDo(inner)
+	}
 	if inner, ok := strings.CutPrefix(act, "in-pidns:"); ok {
 		// The action in a child in a new pid namespace: a "container" process.
 		return runSelf(inner, syscall.CLONE_NEWPID)

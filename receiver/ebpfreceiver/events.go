@@ -302,6 +302,9 @@ func fillMatch(lr plog.LogRecord, e *event) {
 			// A 32-bit syscall: vigil.syscall.number is its ia32 number.
 			a.PutStr("vigil.syscall.abi", "ia32")
 		}
+		if al.Flags&sensor.FlagIOUring != 0 {
+			a.PutBool("vigil.io_uring", true) // done by an io_uring request, not a syscall
+		}
 		if al.Flags&sensor.FlagLSM != 0 {
 			a.PutStr("vigil.hook", "lsm")
 		} else if al.Flags&sensor.FlagFmodRet != 0 {

@@ -233,6 +233,7 @@ func (s *Policy) Ensure(c *Compiled) error {
 				s.links["sys_exit"] = l
 			}
 		}
+		errs = append(errs, s.ioUring("file_io_uring_complete", s.file.FileIoUringComplete))
 	}
 	inKernel := s.HasLSM()
 	if c.NeedsLSM && !inKernel {
@@ -271,6 +272,9 @@ func (s *Policy) Ensure(c *Compiled) error {
 	}
 	// 32-bit syscalls pass none of the syscall tracepoints: each sensor has one raw
 	// tracepoint for them, attached with its tracepoints.
+	if c.NetEvents[policy.EventNetworkAccept] || c.NetEvents[policy.EventNetworkListen] {
+		errs = append(errs, s.ioUring("net_io_uring_complete", s.net.NetIoUringComplete))
+	}
 	if c.NetEvents[policy.EventNetworkAccept] {
 		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}),
 			s.rawTracepoint("net_compat_exit", s.net.NetCompatExit))
@@ -323,6 +327,25 @@ func (s *Policy) tracepoints(tps ...tp) error {
 		s.links[t.name] = l
 	}
 	return errors.Join(errs...)
+}
+
+// ioUring attaches a program to the io_uring/io_uring_complete tracepoint
+// under name: requests that open files or accept connections without a
+// syscall. Kernels without io_uring (or with its tracepoints off) have nothing
+// to watch.
+func (s *Policy) ioUring(name string, prog *ebpf.Program) error {
+	if _, ok := s.links[name]; ok {
+		return nil
+	}
+	if _, err := os.Stat("/sys/kernel/tracing/events/io_uring/io_uring_complete"); err != nil {
+		return nil
+	}
+	l, err := link.Tracepoint("io_uring", "io_uring_complete", prog, nil)
+	if err != nil {
+		return fmt.Errorf("attaching tracepoint io_uring/io_uring_complete: %w", err)
+	}
+	s.links[name] = l
+	return nil
 }
 
 // rawTracepoint attaches a tp_btf program (sys_enter or sys_exit) under name.

@@ -38,6 +38,9 @@ const (
 	// FlagCompat marks an alert from a 32-bit (ia32) syscall: Access holds its
 	// ia32 syscall number (syscall_32.tbl) for the syscall-kind events.
 	FlagCompat = uint32(processVigilFlagsFLAG_COMPAT)
+	// FlagIOUring marks an alert from an io_uring request's completion (an open
+	// or accept done without its syscall).
+	FlagIOUring = uint32(processVigilFlagsFLAG_IO_URING)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.
