@@ -29,9 +29,8 @@ func requireIA32(t *testing.T) {
 // compatFileScenario: an ia32 open and openat of a watched file are reported
 // (the open kills the helper, as its rule says), the same by an unselected
 // binary are not, and an open of another file is not reported.
-func compatFileScenario(t *testing.T, r *policyRig) {
+func compatFileScenario(t *testing.T, r *policyRig, helper string) {
 	requireIA32(t)
-	helper := testenv.CopyTestBinary(t, "")
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "watched")
 	other := filepath.Join(dir, "other")
@@ -67,8 +66,27 @@ rules:
 	}
 }
 
-func TestCompatFileOpenInKernel(t *testing.T) {
-	compatFileScenario(t, newPolicyRig(t))
+// TestEvasionsInKernel runs the evasion scenarios of the syscall hooks on one
+// set of loaded sensors (each load is slow in the emulated kernel matrix) and
+// one helper copy; each scenario applies its own policy.
+func TestEvasionsInKernel(t *testing.T) {
+	r := newPolicyRig(t)
+	helper := testenv.CopyTestBinary(t, "")
+	for _, sc := range []struct {
+		name string
+		run  func(*testing.T, *policyRig, string)
+	}{
+		{"ia32-file-open", compatFileScenario},
+		{"ia32-no-forged-write", compatNoForgedWrite},
+		{"ia32-sys-events", compatSysEvents},
+		{"ia32-listen-accept", compatListenAccept},
+		{"io_uring-openat", ioUringOpenat},
+		{"io_uring-accept", ioUringAccept},
+		{"mapped-ipv6-connect", connectDenyMappedIPv6},
+		{"unconnected-udp-sendto", sendtoDenyUnconnectedUDP},
+	} {
+		t.Run(sc.name, func(t *testing.T) { sc.run(t, r, helper) })
+	}
 }
 
 // The same where the security hooks carry the file rules (kernel matrix): the
@@ -79,7 +97,7 @@ func TestCompatFileOpenLSM(t *testing.T) {
 		if os.Getenv("VIGIL_VM_KERNEL") == "" {
 			t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
 		}
-		compatFileScenario(t, newPolicyRigHooks(t, hooks))
+		compatFileScenario(t, newPolicyRigHooks(t, hooks), testenv.CopyTestBinary(t, ""))
 	})
 }
 
@@ -87,10 +105,8 @@ func TestCompatFileOpenLSM(t *testing.T) {
 // watched file open for writing in rdi (where a 64-bit writev has its fd),
 // three of them give no file.write record. An ia32 write (4, descriptor in
 // ebx) to the watched file gives exactly one, flagged as 32-bit.
-func TestCompatNoForgedWrite(t *testing.T) {
+func compatNoForgedWrite(t *testing.T, r *policyRig, helper string) {
 	requireIA32(t)
-	r := newPolicyRig(t)
-	helper := testenv.CopyTestBinary(t, "")
 	watched := filepath.Join(t.TempDir(), "watched")
 	require.NoError(t, os.WriteFile(watched, nil, 0o600))
 	r.apply(t, fmt.Sprintf(`name: ia32-write
@@ -121,10 +137,8 @@ rules:
 // raise the euid to 0, unshare (310) of a namespace and ptrace (26) attach are
 // reported with their ia32 numbers and FLAG_COMPAT; the unselected binary's
 // are not.
-func TestCompatSysEventsInKernel(t *testing.T) {
+func compatSysEvents(t *testing.T, r *policyRig, helper string) {
 	requireIA32(t)
-	r := newPolicyRig(t)
-	helper := testenv.CopyTestBinary(t, "")
 	c := r.apply(t, sysPolicy(helper, "post", "monitor"))
 	for _, act := range []string{"ia32-setresuid-raise", "ia32-setuid16-raise", "ia32-unshare", "ia32-ptrace"} {
 		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], act), "unselected %s", act)
@@ -153,10 +167,8 @@ func TestCompatSysEventsInKernel(t *testing.T) {
 
 // ia32 listen and accept, direct (363, 364) and through socketcall (102), are
 // reported for the selected helper with the local and peer addresses.
-func TestCompatListenAcceptInKernel(t *testing.T) {
+func compatListenAccept(t *testing.T, r *policyRig, helper string) {
 	requireIA32(t)
-	r := newPolicyRig(t)
-	helper := testenv.CopyTestBinary(t, "")
 	r.apply(t, fmt.Sprintf(`name: sockets
 selector:
   binaries: [%s]

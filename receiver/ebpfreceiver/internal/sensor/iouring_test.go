@@ -23,10 +23,8 @@ func requireIOUring(t *testing.T) {
 // IORING_OP_OPENAT opens a file with no open syscall: on the syscall hooks its
 // completion is decided like an open (the kill rule kills the helper), flagged
 // FLAG_IO_URING; another file and an unselected binary are not reported.
-func TestIOUringOpenatInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+func ioUringOpenat(t *testing.T, r *policyRig, helper string) {
 	requireIOUring(t)
-	helper := testenv.CopyTestBinary(t, "")
 	dir := t.TempDir()
 	watched := filepath.Join(dir, "watched")
 	other := filepath.Join(dir, "other")
@@ -56,10 +54,8 @@ rules:
 
 // IORING_OP_ACCEPT is reported as network.accept with the peer, flagged
 // FLAG_IO_URING, for the selected helper only.
-func TestIOUringAcceptInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+func ioUringAccept(t *testing.T, r *policyRig, helper string) {
 	requireIOUring(t)
-	helper := testenv.CopyTestBinary(t, "")
 	r.apply(t, fmt.Sprintf(`name: uring-accept
 selector:
   binaries: [%s]

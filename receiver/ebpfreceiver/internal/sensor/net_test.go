@@ -69,8 +69,7 @@ func (r *policyRig) ownAlerts(t *testing.T) []Alert {
 // An IPv4-mapped IPv6 address on an AF_INET6 socket is IPv4: a deny of
 // 127.0.0.2/32 refuses connect to ::ffff:127.0.0.2 (reported in the IPv4 form),
 // and allows ::ffff:127.0.0.3 (not reported).
-func TestConnectDenyMappedIPv6(t *testing.T) {
-	r := newPolicyRig(t)
+func connectDenyMappedIPv6(t *testing.T, r *policyRig, _ string) {
 	p2 := listenOn(t, "127.0.0.2:0")
 	p3 := listenOn(t, "127.0.0.3:0")
 	r.apply(t, denyLoopback2(t))
@@ -90,8 +89,7 @@ func TestConnectDenyMappedIPv6(t *testing.T) {
 // sendto without connect: datagrams to 127.0.0.2 on an unconnected UDP socket,
 // and to ::ffff:127.0.0.2 on an unconnected UDP6 socket, are refused with
 // EPERM and reported; those to 127.0.0.3 are sent and not reported.
-func TestSendtoDenyUnconnectedUDP(t *testing.T) {
-	r := newPolicyRig(t)
+func sendtoDenyUnconnectedUDP(t *testing.T, r *policyRig, _ string) {
 	// A receiver on 127.0.0.3, to prove the allowed datagrams arrive.
 	rc, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 3)})
 	require.NoError(t, err)
