@@ -89,18 +89,6 @@ func TestEvasionsInKernel(t *testing.T) {
 	}
 }
 
-// The same where the security hooks carry the file rules (kernel matrix): the
-// open of the file itself is seen, whatever the syscall's ABI.
-func TestCompatFileOpenLSM(t *testing.T) {
-	inSecurityBuilds(t, func(t *testing.T, hooks Hooks) {
-		testenv.RequireRoot(t)
-		if os.Getenv("VIGIL_VM_KERNEL") == "" {
-			t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
-		}
-		compatFileScenario(t, newPolicyRigHooks(t, hooks), testenv.CopyTestBinary(t, ""))
-	})
-}
-
 // An ia32 getpid (20) is not an x86_64 writev (20): with a descriptor of the
 // watched file open for writing in rdi (where a 64-bit writev has its fd),
 // three of them give no file.write record. An ia32 write (4, descriptor in
