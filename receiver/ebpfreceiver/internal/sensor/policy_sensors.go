@@ -270,11 +270,11 @@ func (s *Policy) Ensure(c *Compiled) error {
 			s.cgroup("sendmsg4", s.net.NetSendmsg4, ebpf.AttachCGroupUDP4Sendmsg),
 			s.cgroup("sendmsg6", s.net.NetSendmsg6, ebpf.AttachCGroupUDP6Sendmsg))
 	}
-	// 32-bit syscalls pass none of the syscall tracepoints: each sensor has one raw
-	// tracepoint for them, attached with its tracepoints.
 	if c.NetEvents[policy.EventNetworkAccept] || c.NetEvents[policy.EventNetworkListen] {
 		errs = append(errs, s.ioUring("net_io_uring_complete", s.net.NetIoUringComplete))
 	}
+	// 32-bit syscalls pass none of the syscall tracepoints: each sensor has one raw
+	// tracepoint for them, attached with its tracepoints.
 	if c.NetEvents[policy.EventNetworkAccept] {
 		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}),
 			s.rawTracepoint("net_compat_exit", s.net.NetCompatExit))
