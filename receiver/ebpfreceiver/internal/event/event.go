@@ -51,6 +51,10 @@ type Event struct {
 	Kernel Verdict
 	// Hook is the kind of kernel hook that reported a policy event.
 	Hook Hook
+	// Compat: a 32-bit (ia32) syscall; syscall numbers in Detail are ia32 ones.
+	Compat bool
+	// IOUring: done by an io_uring request, not a syscall.
+	IOUring bool
 	// Cred are the credentials the kernel read with a policy event (the process
 	// may have changed them since its exec).
 	Cred Cred

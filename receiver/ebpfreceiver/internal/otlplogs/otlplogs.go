@@ -266,6 +266,13 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 		case event.HookSyscall:
 			a.PutStr("vigil.hook", "syscall")
 		}
+		if e.Compat {
+			// A 32-bit syscall: vigil.syscall.number is its ia32 number.
+			a.PutStr("vigil.syscall.abi", "ia32")
+		}
+		if e.IOUring {
+			a.PutBool("vigil.io_uring", true) // done by an io_uring request, not a syscall
+		}
 	} else if e.Name == event.ProcessExec {
 		what = e.Proc.Executable
 	}

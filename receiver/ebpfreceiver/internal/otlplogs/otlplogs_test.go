@@ -197,3 +197,17 @@ func TestEmptyBatch(t *testing.T) {
 	b := &Builder{HostName: "h", Scope: "s"}
 	assert.Equal(t, 0, b.Build(nil, 0).ResourceLogs().Len())
 }
+
+// A 32-bit syscall and an io_uring request say so on the record.
+func TestCompatAndIOUringMarks(t *testing.T) {
+	b := &Builder{HostName: "h", Scope: "s"}
+	evs := goldenCases()["file_open"]
+	plain := b.Build(evs, bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.NotContains(t, plain, "vigil.syscall.abi")
+	assert.NotContains(t, plain, "vigil.io_uring")
+	marked := *evs[0]
+	marked.Compat, marked.IOUring = true, true
+	got := b.Build([]*event.Event{&marked}, bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "ia32", got["vigil.syscall.abi"])
+	assert.Equal(t, true, got["vigil.io_uring"])
+}
