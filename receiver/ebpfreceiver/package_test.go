@@ -11,5 +11,6 @@ import (
 func TestMain(m *testing.M) {
 	testenv.RunHelperIfAsked() // runs of this binary as testenv's helper
 	// The OpenTelemetry SDK's periodic readers are not used here; nothing may leak.
-	goleak.VerifyTestMain(m)
+	// The containerd the container tests share is stopped before the leak check.
+	goleak.VerifyTestMain(runThenStopContainerd{m})
 }
