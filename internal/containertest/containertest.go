@@ -46,7 +46,6 @@ type TB interface {
 	Helper()
 	Fatalf(format string, args ...any)
 	Skipf(format string, args ...any)
-	Logf(format string, args ...any)
 }
 
 // RequireTools skips (or, with CI=true, fails) when a tool is missing or the
@@ -83,7 +82,6 @@ type Containerd struct {
 	rootfs    string
 	cmd       *exec.Cmd
 	exited    chan struct{}
-	logf      func(string, ...any)
 	mu        sync.Mutex
 	ids       []string // containers created
 	createdRD bool     // the harness created /run/containerd
@@ -92,7 +90,7 @@ type Containerd struct {
 
 // Start runs containerd in a new temporary directory and builds the busybox
 // rootfs. Call Close when done (the caller's cleanup, or TestMain's).
-func Start(logf func(string, ...any)) (*Containerd, error) {
+func Start() (*Containerd, error) {
 	dir, err := os.MkdirTemp("", "vigil-containerd-")
 	if err != nil {
 		return nil, fmt.Errorf("containerd harness: %w", err)
@@ -101,7 +99,7 @@ func Start(logf func(string, ...any)) (*Containerd, error) {
 	_, _ = rand.Read(rnd[:])
 	ns := "vigiltest-" + hex.EncodeToString(rnd[:])
 	c := &Containerd{dir: dir, addr: filepath.Join(dir, "containerd.sock"), ns: ns, cgroup: "/" + ns,
-		rootfs: filepath.Join(dir, "rootfs"), exited: make(chan struct{}), logf: logf}
+		rootfs: filepath.Join(dir, "rootfs"), exited: make(chan struct{})}
 	if _, err := os.Stat("/run/containerd"); errors.Is(err, os.ErrNotExist) {
 		c.createdRD = true
 	}
@@ -257,7 +255,7 @@ func (c *Containerd) Exec(id, execID string, args ...string) (string, error) {
 // Remove kills and deletes a container.
 func (c *Containerd) Remove(id string) error {
 	var errs []error
-	if _, err := c.ctr("task", "kill", "-s", "SIGKILL", id); err != nil && !notFound(err) {
+	if _, err := c.ctr("task", "kill", "-s", "SIGKILL", id); err != nil && !notFound(err) && !finished(err) {
 		errs = append(errs, err)
 	}
 	// The task is deleted once it has stopped: bounded retries.
@@ -280,6 +278,9 @@ func (c *Containerd) Remove(id string) error {
 }
 
 func notFound(err error) bool { return strings.Contains(err.Error(), "not found") }
+
+// finished: the task's process has already exited (kill has nothing to do).
+func finished(err error) bool { return strings.Contains(err.Error(), "already finished") }
 
 // Close removes every container, stops containerd and removes what the
 // containers left behind. It is safe to call more than once.

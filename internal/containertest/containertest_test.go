@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -16,7 +17,7 @@ import (
 // The harness runs a container, execs into it, and leaves nothing behind.
 func TestRunExecClose(t *testing.T) {
 	RequireTools(t)
-	c, err := Start(t.Logf)
+	c, err := Start()
 	require.NoError(t, err)
 	closed := false
 	t.Cleanup(func() {
@@ -58,3 +59,35 @@ func TestRunExecClose(t *testing.T) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// A container whose entrypoint already exited is removed as well, and a
+// container that failed to start is cleaned up by Close.
+func TestRemoveFinishedAndFailed(t *testing.T) {
+	RequireTools(t)
+	c, err := Start()
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	_, err = c.Run("quick", "/bin/true")
+	require.NoError(t, err)
+	_, err = c.Run("broken", "/bin/no-such-program")
+	require.Error(t, err)
+	// Bounded wait for the entrypoint to exit.
+	require.Eventually(t, func() bool {
+		out, err := c.ctr("task", "ls")
+		return err == nil && strings.Contains(out, "STOPPED")
+	}, 10*time.Second, 50*time.Millisecond)
+	require.NoError(t, c.Remove("quick"))
+	out, err := c.ctr("container", "ls", "-q")
+	require.NoError(t, err)
+	assert.NotContains(t, out, "quick")
+	require.NoError(t, c.Close())
+	for _, id := range []string{"quick", "broken"} {
+		for _, d := range c.cgroupDirs(filepath.Join(c.cgroup, id)) {
+			_, err = os.Stat(d)
+			assert.True(t, os.IsNotExist(err), "cgroup %s removed", d)
+		}
+		_, err = os.Stat(c.shimSocket(id))
+		assert.True(t, os.IsNotExist(err))
+	}
+	assert.Empty(t, c.shimPIDs())
+}

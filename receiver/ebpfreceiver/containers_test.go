@@ -50,7 +50,7 @@ func containerd(t *testing.T) *containertest.Containerd {
 	t.Helper()
 	containertest.RequireTools(t)
 	sharedContainerd.once.Do(func() {
-		sharedContainerd.c, sharedContainerd.err = containertest.Start(t.Logf)
+		sharedContainerd.c, sharedContainerd.err = containertest.Start()
 	})
 	require.NoError(t, sharedContainerd.err)
 	return sharedContainerd.c
@@ -173,4 +173,25 @@ func TestExecIntoContainerMarked(t *testing.T) {
 			}
 		}
 	}
+}
+
+// A process the exec'd shell leaves behind keeps the mark after the shell, runc
+// exec and runc init have all exited: its next program starts when its parent
+// is gone (it is then the shim's child), and still descends from the exec.
+func TestExecIntoContainerOutlivesExec(t *testing.T) {
+	c := containerd(t)
+	s := startReceiver(t, nil, nil)
+	id, _ := runContainer(t, c, "/bin/sleep", "30")
+	tag := "late-" + id
+	_, err := c.Exec(id, "x2", "/bin/sh", "-c", "(/bin/sleep 0.3; /bin/echo "+tag+") >/dev/null & exit 0")
+	require.NoError(t, err)
+
+	sh := waitExec(t, s.sink, "process.exec", "/bin/sh -c (/bin/sleep 0.3; /bin/echo "+tag+") >/dev/null & exit 0", "")
+	shPID := integer(t, sh.Attributes(), "process.pid")
+	waitRecord(t, s.sink, "process.exit", int(shPID))
+	late := waitExec(t, s.sink, "process.exec", "/bin/echo "+tag, "")
+	marked, ok := execMark(late)
+	assert.True(t, ok && marked, "the program started after the exec'd shell exited is marked")
+	assert.NotEqual(t, str(t, sh.Attributes(), "vigil.exec_id"), str(t, late.Attributes(), "vigil.parent.exec_id"),
+		"its parent at exec time is no longer the shell")
 }
