@@ -97,12 +97,12 @@ func (c *Cache) parentByPID(ppid uint32, start uint64) (*Process, bool) {
 
 // Fork records a new process created by fork: it runs its parent's image until it
 // execs, so it inherits image, cwd, cgroup and fork-time marks from the parent
-// when known. The fork record's parent is the task that called fork, alive at
-// the time; it is looked up among the just exited too, for a late record.
+// when known. The fork record's parent is the task that called fork: alive (its
+// exit record comes after this one), so only the live entry is looked up.
 func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, euid, egid uint32) *Process {
 	p := &Process{PID: pid, PPID: ppid, StartBoottime: start, ExecID: ExecID(start, pid), CgroupID: cgroupID,
 		UID: uid, GID: gid, EUID: euid, EGID: egid}
-	if parent, ok := c.parentByPID(ppid, 0); ok {
+	if parent, ok := c.Get(ppid); ok {
 		p.ParentExecID = parent.ExecID
 		p.Executable, p.Args, p.CommandLine, p.Cwd = parent.Executable, parent.Args, parent.CommandLine, parent.Cwd
 		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
