@@ -110,6 +110,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	if p.Executable != "" {
 		a.PutStr("process.executable.path", p.Executable)
 	}
+	if p.ExecIntoContainer {
+		// Only when true: absent means a host process or a container's own.
+		a.PutBool("vigil.exec_into_container", true)
+	}
 	if summary {
 		// Policy matches carry a process summary; the full process (arguments,
 		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
