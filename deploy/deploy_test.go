@@ -162,6 +162,15 @@ func TestKustomizeRendersTypedObjects(t *testing.T) {
 	for _, cm := range find[*corev1.ConfigMap](objs) {
 		cms[cm.Name] = cm
 	}
+	// Policies are edited in place (live reload): no hash suffix, no subPath.
+	assert.Contains(t, cms, "vigil-policies")
+	for _, c := range spec.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.Name == "policies" {
+				assert.Empty(t, m.SubPath, "a subPath mount never sees ConfigMap updates")
+			}
+		}
+	}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap != nil {
 			assert.Contains(t, cms, v.ConfigMap.Name)

@@ -117,6 +117,9 @@ func eventOf(res pcommon.Map, lr plog.LogRecord) *event.Event {
 		EUID: uint32(n("process.user.id")), UID: uint32(n("process.real_user.id")),
 		EGID: uint32(n("process.group.id")), GID: uint32(n("process.real_group.id")),
 	}
+	if v, ok := a.Get("vigil.exec_into_container"); ok && v.Type() == pcommon.ValueTypeBool {
+		p.ExecIntoContainer = v.Bool()
+	}
 	if v, ok := res.Get("container.id"); ok {
 		p.ContainerID = v.AsString()
 	}

@@ -505,6 +505,9 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 
 // Bool answers a boolean field.
 func (f *Fields) Bool(id rules.FieldID, _ int) (bool, bool) {
+	if id == rules.FieldProcIsContainerExec {
+		return f.ev.Proc.ExecIntoContainer, true
+	}
 	d := f.file()
 	if d == nil || f.kind != rules.FileOpen {
 		return false, false

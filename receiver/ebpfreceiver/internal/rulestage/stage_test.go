@@ -95,6 +95,12 @@ func TestFieldsOnEvents(t *testing.T) {
 		{"proc.duration = 2000000000", execEv(), true},
 		{"user.uid = 1000 and group.gid = 100", execEv(), true},
 		{"container.id = 0123456789ab", execEv(), true},
+		{"proc.is_container_exec = false", execEv(), true},
+		{"proc.is_container_exec = true", func() *event.Event {
+			ev := execEv()
+			ev.Proc.ExecIntoContainer = true
+			return ev
+		}(), true},
 		{"proc.tty exists", execEv(), false}, // not known: absent
 		{"k8s.pod.name exists", execEv(), false},
 		{"evt.type = execve", execEv(), true}, // the exec sensor does not say which call
