@@ -1,0 +1,132 @@
+package ebpfreceiver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+)
+
+// signalReceiver is one ebpf receiver: one set of kernel programs, serving the
+// logs and the metrics signal of the pipelines that name its ID.
+type signalReceiver interface {
+	component.Component
+	setLogs(consumer.Logs)
+	setMetrics(consumer.Metrics)
+}
+
+// instances holds a factory's receivers: the collector creates one receiver per
+// signal and pipeline, and every one created for the same component ID gets the
+// same instance (the kernel programs load once). It also lets one instance run
+// at a time: a second ID would load a second set of programs, double the
+// kernel cost per event and report the same counts twice. It lives in the
+// factory's closure (NewFactory), so two factories (two collectors in one
+// process, tests) never see each other's receivers.
+type instances struct {
+	create func(receiver.Settings, *Config) (signalReceiver, error)
+
+	mu      sync.Mutex
+	byID    map[component.ID]*sharedReceiver
+	running *sharedReceiver // started and not yet shut down
+}
+
+func newInstances(create func(receiver.Settings, *Config) (signalReceiver, error)) *instances {
+	return &instances{create: create, byID: map[component.ID]*sharedReceiver{}}
+}
+
+// sharedReceiver is the instance behind every handle of one component ID.
+type sharedReceiver struct {
+	reg      *instances
+	id       component.ID
+	r        signalReceiver
+	handles  int // handed out and not yet shut down
+	started  bool
+	startErr error
+}
+
+// handle is what the factory returns for one signal of one pipeline.
+type handle struct {
+	s    *sharedReceiver
+	once sync.Once
+}
+
+// get returns the instance of set.ID, creating it on first use.
+func (reg *instances) get(set receiver.Settings, cfg *Config) (*handle, error) {
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	s, ok := reg.byID[set.ID]
+	if !ok {
+		r, err := reg.create(set, cfg)
+		if err != nil {
+			return nil, err
+		}
+		s = &sharedReceiver{reg: reg, id: set.ID, r: r}
+		reg.byID[set.ID] = s
+	}
+	s.handles++
+	return &handle{s: s}, nil
+}
+
+func (reg *instances) createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
+	h, err := reg.get(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	h.s.r.setLogs(next)
+	return h, nil
+}
+
+func (reg *instances) createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	h, err := reg.get(set, cfg.(*Config))
+	if err != nil {
+		return nil, err
+	}
+	h.s.r.setMetrics(next)
+	return h, nil
+}
+
+// Start starts the instance once; later calls return the first result. An
+// instance of another ID already running is refused.
+func (h *handle) Start(ctx context.Context, host component.Host) error {
+	s := h.s
+	reg := s.reg
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if s.started {
+		return s.startErr
+	}
+	if reg.running != nil && reg.running != s {
+		return fmt.Errorf("only one ebpf receiver may run per collector: %s is already running", reg.running.id)
+	}
+	s.started = true
+	if s.startErr = s.r.Start(ctx, host); s.startErr == nil {
+		reg.running = s
+	}
+	return s.startErr
+}
+
+// Shutdown releases this handle; the last one shuts the instance down and
+// forgets it (a new pipeline graph, after a reload, creates a new one).
+func (h *handle) Shutdown(ctx context.Context) error {
+	var err error
+	h.once.Do(func() {
+		s := h.s
+		reg := s.reg
+		reg.mu.Lock()
+		defer reg.mu.Unlock()
+		if s.handles--; s.handles > 0 {
+			return
+		}
+		if reg.byID[s.id] == s {
+			delete(reg.byID, s.id)
+		}
+		if reg.running == s {
+			reg.running = nil
+		}
+		err = s.r.Shutdown(ctx)
+	})
+	return err
+}
