@@ -63,6 +63,12 @@ func (t *seriesTotals) add(labels attribute.Set, n int64) {
 	s.value += n
 }
 
+func (t *seriesTotals) overflowed() int64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.overflow
+}
+
 // snapshot returns a copy of the series, sorted by label set (stable output).
 func (t *seriesTotals) snapshot() []series {
 	t.mu.Lock()
@@ -145,7 +151,10 @@ func (m *metricsSignal) shutdown(ctx context.Context) error {
 	m.closed = true
 	close(m.stop)
 	<-m.done
-	return m.send(ctx)
+	// A refusal is counted by the ObsReport (refused metric points), as for
+	// every emission; it does not fail the shutdown.
+	_ = m.send(ctx)
+	return nil
 }
 
 func (m *metricsSignal) send(ctx context.Context) error {
@@ -227,6 +236,7 @@ const (
 	metricPoliciesFailed    = "vigil.policies.failed"
 	metricProcessCacheSize  = "vigil.process_cache.size"
 	metricProcessCacheEvict = "vigil.process_cache.evictions"
+	metricSeriesOverflow    = "vigil.metrics.series_overflow"
 )
 
 // buildMetrics reads every count now: the totals of the self-telemetry
@@ -257,6 +267,11 @@ func (r *logsReceiver) buildMetrics(start, now time.Time) pmetric.Metrics {
 			b.point(errs, int64(sum[sensor.CounterScratchMiss]), true, "reason", "scratch_miss")
 		}
 	}
+	var overflow int64
+	for _, t := range []*seriesTotals{r.sig.received, r.sig.dropped, r.sig.actions, r.sig.policyErrors} {
+		overflow += t.overflowed()
+	}
+	b.point(b.sum(metricSeriesOverflow, "{increments}", "Counts not kept for these metrics because a metric reached its limit of label sets (a bug if not 0)."), overflow, true)
 	t := &r.pipe.tracker
 	size := b.gauge(metricProcessCacheSize, "{processes}", "Processes in the cache, by state (live, exited).")
 	b.point(size, t.live.Load(), false, "state", "live")

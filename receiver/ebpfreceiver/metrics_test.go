@@ -18,6 +18,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/attribute"
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
@@ -49,8 +50,8 @@ func shutdown(t *testing.T, c component.Component) {
 }
 
 // The logs and the metrics receiver of one ID are one instance: the kernel
-// objects load once, a second Start is a no-op, and they stay loaded until the
-// last signal shuts down.
+// objects load once, a second Start is a no-op, and the first Shutdown (from
+// either signal) closes them once.
 func TestFactorySharesOneInstancePerID(t *testing.T) {
 	testenv.RequireRoot(t)
 	f := NewFactory()
@@ -72,12 +73,10 @@ func TestFactorySharesOneInstancePerID(t *testing.T) {
 	require.NoError(t, logs.Start(context.Background(), host), "starting twice is idempotent")
 	assert.Same(t, proc, r.proc, "the kernel objects were loaded once")
 
-	shutdown(t, logs)
-	assert.Same(t, proc, r.proc, "the metrics pipeline still uses the instance")
-	shutdown(t, logs) // a handle's second Shutdown releases nothing more
-	assert.Same(t, proc, r.proc)
 	shutdown(t, metrics)
-	assert.Nil(t, r.proc, "the last Shutdown closed the kernel objects")
+	assert.Nil(t, r.proc, "the first Shutdown closed the kernel objects")
+	shutdown(t, logs) // the other signal's Shutdown: nothing left to close
+	shutdown(t, metrics)
 
 	// A new pipeline graph (a reload) gets a new instance.
 	again, err := f.CreateLogs(context.Background(), set, cfg, new(consumertest.LogsSink))
@@ -118,6 +117,23 @@ func TestSecondReceiverIDRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, third.Start(context.Background(), host))
 	shutdown(t, third)
+}
+
+// A counter keeps at most maxSeries label sets; the rest is counted as overflow.
+func TestSeriesTotalsBounded(t *testing.T) {
+	tot := newSeriesTotals()
+	for i := range maxSeries + 10 {
+		tot.add(attribute.NewSet(attribute.Int("i", i)), 2)
+	}
+	tot.add(attribute.NewSet(attribute.Int("i", 0)), 1) // a kept set still counts
+	snap := tot.snapshot()
+	require.Len(t, snap, maxSeries)
+	assert.Equal(t, int64(20), tot.overflowed())
+	var sum int64
+	for _, s := range snap {
+		sum += s.value
+	}
+	assert.Equal(t, int64(2*maxSeries+1), sum)
 }
 
 // point is one data point of the newest emission, flattened.
@@ -256,6 +272,9 @@ func TestMetricsSignalCountsRulesAndEvents(t *testing.T) {
 	assert.Positive(t, live)
 	_, ok = valueOf(pts, "vigil.kernel.events.lost", nil)
 	assert.True(t, ok, "kernel losses are reported (summed over CPUs)")
+	overflow, ok := valueOf(pts, "vigil.metrics.series_overflow", nil)
+	assert.True(t, ok)
+	assert.Zero(t, overflow)
 
 	assert.Equal(t, "node-a", res["host.name"])
 	assert.Equal(t, "node-a", res["k8s.node.name"])

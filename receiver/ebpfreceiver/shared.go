@@ -42,16 +42,13 @@ type sharedReceiver struct {
 	reg      *instances
 	id       component.ID
 	r        signalReceiver
-	handles  int // handed out and not yet shut down
 	started  bool
 	startErr error
+	stopped  bool
 }
 
 // handle is what the factory returns for one signal of one pipeline.
-type handle struct {
-	s    *sharedReceiver
-	once sync.Once
-}
+type handle struct{ s *sharedReceiver }
 
 // get returns the instance of set.ID, creating it on first use.
 func (reg *instances) get(set receiver.Settings, cfg *Config) (*handle, error) {
@@ -66,7 +63,6 @@ func (reg *instances) get(set receiver.Settings, cfg *Config) (*handle, error) {
 		s = &sharedReceiver{reg: reg, id: set.ID, r: r}
 		reg.byID[set.ID] = s
 	}
-	s.handles++
 	return &handle{s: s}, nil
 }
 
@@ -108,25 +104,26 @@ func (h *handle) Start(ctx context.Context, host component.Host) error {
 	return s.startErr
 }
 
-// Shutdown releases this handle; the last one shuts the instance down and
-// forgets it (a new pipeline graph, after a reload, creates a new one).
+// Shutdown shuts the instance down on the first call (from either signal's
+// pipeline) and forgets it: a new pipeline graph, after a reload, creates a new
+// one. The first call, not the last: the collector shuts its components down
+// in data-flow order, so when the first of the instance's pipelines stops,
+// the exporters of all of them still run and take the final counts; by the
+// last call, some of them may have stopped.
 func (h *handle) Shutdown(ctx context.Context) error {
-	var err error
-	h.once.Do(func() {
-		s := h.s
-		reg := s.reg
-		reg.mu.Lock()
-		defer reg.mu.Unlock()
-		if s.handles--; s.handles > 0 {
-			return
-		}
-		if reg.byID[s.id] == s {
-			delete(reg.byID, s.id)
-		}
-		if reg.running == s {
-			reg.running = nil
-		}
-		err = s.r.Shutdown(ctx)
-	})
-	return err
+	s := h.s
+	reg := s.reg
+	reg.mu.Lock()
+	defer reg.mu.Unlock()
+	if s.stopped {
+		return nil
+	}
+	s.stopped = true
+	if reg.byID[s.id] == s {
+		delete(reg.byID, s.id)
+	}
+	if reg.running == s {
+		reg.running = nil
+	}
+	return s.r.Shutdown(ctx)
 }
