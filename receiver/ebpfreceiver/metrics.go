@@ -252,6 +252,10 @@ func (r *logsReceiver) buildMetrics(start, now time.Time) pmetric.Metrics {
 	sm := rm.ScopeMetrics().AppendEmpty()
 	sm.Scope().SetName(metadata.ScopeName)
 	b := &metricsBuilder{sm: sm, start: pcommon.NewTimestampFromTime(start), now: pcommon.NewTimestampFromTime(now)}
+	// A counter with no label set yet (no drops so far) is left out, not sent empty.
+	defer sm.Metrics().RemoveIf(func(m pmetric.Metric) bool {
+		return m.Type() == pmetric.MetricTypeSum && m.Sum().DataPoints().Len() == 0
+	})
 
 	b.totals(b.sum(metricEventsReceived, "{events}", "Records read from the kernel ring buffer, by event (policy.match: a policy sensor's record)."), r.sig.received, nil)
 	b.totals(b.sum(metricEventsDropped, "{events}", "Events lost in user space, by reason (queue_full, consumer_refused, shutdown, decode errors)."), r.sig.dropped, nil)
@@ -278,10 +282,16 @@ func (r *logsReceiver) buildMetrics(start, now time.Time) pmetric.Metrics {
 	b.point(size, t.exited.Load(), false, "state", "exited")
 	b.point(b.sum(metricProcessCacheEvict, "{processes}", "Live processes evicted because the cache was full."), t.evicted.Load(), true)
 
+	loaded := b.gauge(metricPoliciesLoaded, "{policies}", "Policies running in the kernel.")
+	failed := b.gauge(metricPoliciesFailed, "{errors}", "Policy errors in force now (a rejected file or policy; the others run).")
 	if r.engine == nil {
+		b.point(loaded, 0, false)
+		b.point(failed, 0, false)
 		return md
 	}
 	ctl := r.engine.ctl
+	b.point(loaded, ctl.Loaded(), false)
+	b.point(failed, int64(len(ctl.Errors())), false)
 	hits := ctl.RuleHits()
 	eventOf := map[[2]string]string{} // policy, rule -> event
 	if rt := ctl.Rules(); rt != nil {
@@ -324,7 +334,5 @@ func (r *logsReceiver) buildMetrics(start, now time.Time) pmetric.Metrics {
 		rejected += s.value
 	}
 	b.point(b.sum(metricPolicyErrors, "{errors}", "Policy errors reported (parse, validation, capability or load), each once."), rejected, true)
-	b.point(b.gauge(metricPoliciesLoaded, "{policies}", "Policies running in the kernel."), ctl.Loaded(), false)
-	b.point(b.gauge(metricPoliciesFailed, "{errors}", "Policy errors in force now (a rejected file or policy; the others run)."), int64(len(ctl.Errors())), false)
 	return md
 }

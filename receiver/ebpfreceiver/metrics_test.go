@@ -294,3 +294,44 @@ func TestMetricsSignalCountsRulesAndEvents(t *testing.T) {
 	assert.Len(t, recordsWhere(logsSink, "file.open", "security_rule.ruleset.name", "watch-files"), 6)
 	assert.Empty(t, recordsWhere(logsSink, "file.open", "security_rule.ruleset.name", "count-opens"))
 }
+
+// Without a logs pipeline the receiver runs the same (the counts need the
+// kernel programs): a metrics-only receiver counts execs and reports no
+// policies.
+func TestMetricsOnlyReceiver(t *testing.T) {
+	testenv.RequireRoot(t)
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	cfg.Metrics.Interval = time.Second
+	sink := new(consumertest.MetricsSink)
+	metrics, err := f.CreateMetrics(context.Background(), settingsFor(t, ""), cfg, sink)
+	require.NoError(t, err)
+	require.NoError(t, metrics.Start(context.Background(), componenttest.NewNopHost()))
+	execStorm(t, 5)
+	shutdown(t, metrics) // sends the final counts
+	pts, res := latest(sink)
+	require.NotNil(t, pts, "the final counts were sent at shutdown")
+	n, _ := valueOf(pts, "vigil.events.received", map[string]string{"event": "process.exec"})
+	assert.GreaterOrEqual(t, n, int64(5))
+	loaded, ok := valueOf(pts, "vigil.policies.loaded", nil)
+	assert.True(t, ok)
+	assert.Zero(t, loaded)
+	_, ok = valueOf(pts, "vigil.policy.rule.hits", nil)
+	assert.False(t, ok, "no policies, no rule hits")
+	md := sink.AllMetrics()[len(sink.AllMetrics())-1]
+	ms := md.ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics()
+	for i := 0; i < ms.Len(); i++ {
+		m := ms.At(i)
+		n := 0
+		switch m.Type() {
+		case pmetric.MetricTypeSum:
+			n = m.Sum().DataPoints().Len()
+		case pmetric.MetricTypeGauge:
+			n = m.Gauge().DataPoints().Len()
+		}
+		assert.Positive(t, n, "%s is sent with data points", m.Name())
+	}
+	host, _ := os.Hostname()
+	assert.Equal(t, host, res["host.name"])
+	assert.NotContains(t, res, "k8s.node.name", "no node_name, no k8s.node.name")
+}
