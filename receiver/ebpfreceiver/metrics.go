@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/otlplogs"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -104,10 +105,10 @@ type signalCounts struct {
 // keep their totals for the metrics signal.
 func teeTelemetry(tb *metadata.TelemetryBuilder) *signalCounts {
 	c := &signalCounts{received: newSeriesTotals(), dropped: newSeriesTotals(), actions: newSeriesTotals(), policyErrors: newSeriesTotals()}
-	tb.VigilReceiverEventsReceived = teeCounter{tb.VigilReceiverEventsReceived, c.received}
-	tb.VigilReceiverEventsDropped = teeCounter{tb.VigilReceiverEventsDropped, c.dropped}
-	tb.VigilReceiverPolicyActions = teeCounter{tb.VigilReceiverPolicyActions, c.actions}
-	tb.VigilReceiverPolicyErrors = teeCounter{tb.VigilReceiverPolicyErrors, c.policyErrors}
+	tb.EbpfEventsReceived = teeCounter{tb.EbpfEventsReceived, c.received}
+	tb.EbpfEventsDropped = teeCounter{tb.EbpfEventsDropped, c.dropped}
+	tb.EbpfPolicyActions = teeCounter{tb.EbpfPolicyActions, c.actions}
+	tb.EbpfPolicyErrors = teeCounter{tb.EbpfPolicyErrors, c.policyErrors}
 	return c
 }
 
@@ -246,6 +247,7 @@ func (r *logsReceiver) buildMetrics(start, now time.Time) pmetric.Metrics {
 	rm := md.ResourceMetrics().AppendEmpty()
 	res := rm.Resource().Attributes()
 	res.PutStr("host.name", r.pipe.builder.HostName)
+	res.PutStr("service.namespace", otlplogs.ServiceNamespace)
 	if n := r.pipe.builder.NodeName; n != "" {
 		res.PutStr("k8s.node.name", n)
 	}

@@ -278,6 +278,7 @@ func TestMetricsSignalCountsRulesAndEvents(t *testing.T) {
 
 	assert.Equal(t, "node-a", res["host.name"])
 	assert.Equal(t, "node-a", res["k8s.node.name"])
+	assert.Equal(t, "vigil", res["service.namespace"], "the same Vigil-only selector as the logs")
 	allowed := map[string]bool{"policy": true, "rule": true, "event": true, "action": true, "outcome": true, "reason": true, "state": true}
 	for _, p := range pts {
 		for k := range p.labels {

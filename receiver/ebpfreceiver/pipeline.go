@@ -245,7 +245,7 @@ func (p *pipeline) readLoop() {
 			continue
 		}
 		if p.discarding.Load() {
-			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
+			p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
 			continue
 		}
 		observed := time.Now()
@@ -253,7 +253,7 @@ func (p *pipeline) readLoop() {
 			p.flushCounts()
 		}
 		if err := p.decoder.Decode(rec.RawSample, &ev); err != nil {
-			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1,
+			p.tb.EbpfEventsDropped.Add(context.Background(), 1,
 				metric.WithAttributes(attribute.String("reason", string(sensor.KindOf(err)))))
 			continue
 		}
@@ -336,7 +336,7 @@ func (p *pipeline) enqueue(e *event.Event) {
 	select {
 	case p.queue <- e:
 	default:
-		p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+		p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
 	}
 }
 
@@ -357,7 +357,7 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		err := p.next.ConsumeLogs(opCtx, logs)
 		p.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
 		if err != nil {
-			p.tb.VigilReceiverEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+			p.tb.EbpfEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -378,7 +378,7 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		case <-ctx.Done():
 			// Shutdown ran out of time: what was not sent is counted.
 			if n := len(batch) + len(p.queue); n > 0 {
-				p.tb.VigilReceiverEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "shutdown")))
+				p.tb.EbpfEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "shutdown")))
 			}
 			return
 		}
@@ -564,13 +564,13 @@ func (p *pipeline) flushCounts() {
 	c := &p.counts
 	for name, n := range c.received {
 		if n != 0 {
-			p.tb.VigilReceiverEventsReceived.Add(ctx, n, c.eventAttrs[name])
+			p.tb.EbpfEventsReceived.Add(ctx, n, c.eventAttrs[name])
 			c.received[name] = 0
 		}
 	}
 	for key, n := range c.actions {
 		if n != 0 {
-			p.tb.VigilReceiverPolicyActions.Add(ctx, n, p.matcher.attrs[key])
+			p.tb.EbpfPolicyActions.Add(ctx, n, p.matcher.attrs[key])
 			c.actions[key] = 0
 		}
 	}

@@ -38,8 +38,9 @@ func wakeupBytes(ring int) uint64 {
 type logsReceiver struct {
 	set  receiver.Settings
 	cfg  *Config
-	tb   *metadata.TelemetryBuilder
-	pipe *pipeline
+	tb     *metadata.TelemetryBuilder
+	telReg metric.Registration // the observe callback, from Start to Shutdown
+	pipe   *pipeline
 
 	// newReader opens the ring buffer reader; replaced in tests.
 	newReader func(*sensor.Process) (ringReader, error)
@@ -163,9 +164,15 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	if err := proc.Snapshot(r.pipe.seed); err != nil {
 		return closeAll(err)
 	}
-	if err := r.tb.RegisterCallback(r.observe); err != nil {
+	// One callback observes all asynchronous instruments, so one read of the kernel
+	// counters serves them all (the generated builder registers one per instrument).
+	reg, err := metadata.Meter(r.set.TelemetrySettings).RegisterCallback(r.observe,
+		r.tb.EbpfKernelEventsLost, r.tb.EbpfKernelErrors, r.tb.EbpfProcessCacheEntries,
+		r.tb.EbpfProcessCacheEvictions, r.tb.EbpfRuleMatches, r.tb.EbpfPoliciesLoaded, r.tb.EbpfKernelCapability)
+	if err != nil {
 		return closeAll(err)
 	}
+	r.telReg = reg
 	if r.pol != nil {
 		var pods *policyctl.PodSets
 		var podMeta k8smetaextension.Metadata
@@ -217,6 +224,10 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 	errs = append(errs, r.metrics.shutdown(ctx))
 	if r.engine != nil {
 		errs = append(errs, r.engine.close())
+	}
+	if r.telReg != nil {
+		errs = append(errs, r.telReg.Unregister())
+		r.telReg = nil
 	}
 	r.tb.Shutdown()
 	errs = append(errs, r.closeSensors())
@@ -291,18 +302,18 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 		sum, perCPU, err := p.Counters()
 		if err == nil {
 			for cpu, v := range perCPU {
-				o.ObserveInt64(r.tb.VigilReceiverKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
+				o.ObserveInt64(r.tb.EbpfKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
 			}
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
 		}
 	}
 	t := &r.pipe.tracker
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, t.live.Load(), metric.WithAttributes(attribute.String("state", "live")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, t.exited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEvictions, t.evicted.Load())
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, t.live.Load(), metric.WithAttributes(attribute.String("state", "live")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, t.exited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEvictions, t.evicted.Load())
 	for name, v := range r.feats.MetricValues() {
-		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
+		o.ObserveInt64(r.tb.EbpfKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
 	}
 	if r.engine != nil {
 		r.engine.ctl.Observe(o)

@@ -183,6 +183,8 @@ func TestNodeIdentity(t *testing.T) {
 	assert.Equal(t, "worker-7", ctr["k8s.node.name"])
 	assert.NotContains(t, ctr, "service.name", "a container's service comes from its pod, not from Vigil")
 	assert.NotContains(t, ctr, "service.instance.id")
+	assert.Equal(t, ServiceNamespace, host["service.namespace"], "one Vigil-only stream selector for every resource")
+	assert.Equal(t, ServiceNamespace, ctr["service.namespace"])
 
 	// Off Kubernetes: no k8s.node.name at all.
 	plain := (&Builder{HostName: "laptop", Scope: "s"}).Build(goldenCases()["batch_two_resources"], bootOffset)

@@ -264,7 +264,7 @@ func (c *Controller) report(errs map[string]bool) {
 		all = append(all, msg)
 		if !c.lastErrs[msg] {
 			c.cfg.Logger.Error("policy rejected", zap.String("error", msg))
-			c.cfg.Telemetry.VigilReceiverPolicyErrors.Add(context.Background(), 1)
+			c.cfg.Telemetry.EbpfPolicyErrors.Add(context.Background(), 1)
 		}
 	}
 	c.lastErrs = errs
@@ -319,9 +319,9 @@ func (c *Controller) collectHits() map[sensor.RuleRef]int64 {
 // Observe reports kernel rule match counts and policy state.
 func (c *Controller) Observe(o metric.Observer) {
 	tb := c.cfg.Telemetry
-	o.ObserveInt64(tb.VigilReceiverPoliciesLoaded, c.loaded.Load())
+	o.ObserveInt64(tb.EbpfPoliciesLoaded, c.loaded.Load())
 	for ref, n := range c.collectHits() {
-		o.ObserveInt64(tb.VigilReceiverRuleMatches, n, metric.WithAttributes(
+		o.ObserveInt64(tb.EbpfRuleMatches, n, metric.WithAttributes(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action))))
 	}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -44,9 +46,6 @@ const (
 	CounterArgsFault   = int(processVigilCounterCNT_ARGS_FAULT)
 	numCounters        = int(processVigilCounterCNT_MAX)
 )
-
-// MaxArgsBytes is the most argument bytes the kernel side can capture (ARGS_BUF).
-const MaxArgsBytes = len(processVigilProc{}.Args)
 
 // rawProc is the kernel's record layout, generated from struct vigil_proc.
 type rawProc = processVigilProc
