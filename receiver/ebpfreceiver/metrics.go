@@ -213,7 +213,7 @@ func (b *metricsBuilder) totals(dps pmetric.NumberDataPointSlice, t *seriesTotal
 		dp.SetTimestamp(b.now)
 		dp.SetIntValue(s.value)
 		for _, kv := range s.labels.ToSlice() {
-			dp.Attributes().PutStr(string(kv.Key), kv.Value.Emit())
+			dp.Attributes().PutStr(string(kv.Key), kv.Value.String())
 		}
 		if extra != nil {
 			l := extra(s.labels)
