@@ -36,8 +36,8 @@ func wakeupBytes(ring int) uint64 {
 // logsReceiver wires the sensors, the policy engine and the read pipeline, and
 // reports their telemetry. The work happens in the pipeline (pipeline.go).
 type logsReceiver struct {
-	set  receiver.Settings
-	cfg  *Config
+	set    receiver.Settings
+	cfg    *Config
 	tb     *metadata.TelemetryBuilder
 	telReg metric.Registration // the observe callback, from Start to Shutdown
 	pipe   *pipeline
