@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 )
@@ -45,6 +46,37 @@ type sharedReceiver struct {
 	started  bool
 	startErr error
 	stopped  bool
+	host     *sharedHost // the host the instance started with, reporting to every handle's
+}
+
+// sharedHost is the host the shared instance sees: the first handle's, with
+// component status reported to the host of every handle started (the
+// collector tracks status per pipeline instance); a later handle gets the
+// last status on joining.
+type sharedHost struct {
+	component.Host
+	mu    sync.Mutex
+	hosts []component.Host
+	last  *componentstatus.Event
+}
+
+func (h *sharedHost) join(host component.Host) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.hosts = append(h.hosts, host)
+	if h.last != nil {
+		componentstatus.ReportStatus(host, h.last)
+	}
+}
+
+// Report implements componentstatus.Reporter.
+func (h *sharedHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = ev
+	for _, host := range h.hosts {
+		componentstatus.ReportStatus(host, ev)
+	}
 }
 
 // handle is what the factory returns for one signal of one pipeline.
@@ -92,13 +124,17 @@ func (h *handle) Start(ctx context.Context, host component.Host) error {
 	reg.mu.Lock()
 	defer reg.mu.Unlock()
 	if s.started {
+		if s.host != nil {
+			s.host.join(host)
+		}
 		return s.startErr
 	}
 	if reg.running != nil && reg.running != s {
 		return fmt.Errorf("only one ebpf receiver may run per collector: %s is already running", reg.running.id)
 	}
 	s.started = true
-	if s.startErr = s.r.Start(ctx, host); s.startErr == nil {
+	s.host = &sharedHost{Host: host, hosts: []component.Host{host}}
+	if s.startErr = s.r.Start(ctx, s.host); s.startErr == nil {
 		reg.running = s
 	}
 	return s.startErr
