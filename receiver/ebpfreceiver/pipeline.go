@@ -412,7 +412,7 @@ func (t *tracker) seed(ev *event.Event) {
 	if x := ev.Detail.(*event.Exec); x.NoMM && !x.Kthread {
 		return // a zombie: it has exited, only its parent's wait() is pending
 	}
-	t.cache.Put(t.processOf(ev, ev.Proc.StartBoottime))
+	t.cache.Put(t.processOf(ev, ev.Proc.StartBoottime), ev.Detail.(*event.Exec).ParentStartBoottime)
 	t.publish()
 }
 
@@ -424,7 +424,7 @@ func (t *tracker) track(ev *event.Event) bool {
 	switch ev.Detail.(type) {
 	case *event.Exec:
 		ev.Proc = t.processOf(ev, ev.KTime)
-		t.cache.Put(ev.Proc)
+		t.cache.Put(ev.Proc, ev.Detail.(*event.Exec).ParentStartBoottime)
 	case event.Fork:
 		ev.Proc = t.cache.Fork(rec.PID, rec.PPID, rec.StartBoottime, rec.CgroupID, rec.UID, rec.GID, rec.EUID, rec.EGID)
 		if !t.emitForks {

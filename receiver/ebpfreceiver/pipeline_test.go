@@ -208,3 +208,53 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	p.enqueue(&event.Event{}) // dropped, not blocking
 	assert.Len(t, p.queue, 1)
 }
+
+// The tracker derives the exec-into-container mark from fork-time ancestry and
+// resolves a parent whose exit was read before its child's exec.
+func TestPipelineExecIntoContainer(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	at := func(ev *event.Event, start, parentStart uint64) *event.Event {
+		ev.Proc.StartBoottime = start
+		if x, ok := ev.Detail.(*event.Exec); ok {
+			x.ParentStartBoottime = parentStart
+		}
+		return ev
+	}
+	fork := func(pid, ppid uint32, start uint64) {
+		ev := record(event.ProcessFork, pid, event.Fork{})
+		ev.Proc.PPID, ev.Proc.StartBoottime = ppid, start
+		require.Nil(t, p.process(ev))
+	}
+	exit := func(pid uint32) { require.NotNil(t, p.process(record(event.ProcessExit, pid, event.Exit{}))) }
+
+	require.NotNil(t, p.process(at(execRecord(90, 1, "/usr/bin/containerd-shim-runc-v2", "containerd-shim-runc-v2"), 9, 1)))
+	fork(100, 90, 10)
+	require.NotNil(t, p.process(at(execRecord(100, 90, "/usr/sbin/runc", "runc", "--root", "/r", "exec", "--detach", "box"), 10, 9)))
+	fork(101, 100, 11)
+	p.process(at(execRecord(101, 100, "/usr/sbin/runc", "runc", "init"), 11, 10))
+	p.process(at(execRecord(101, 100, "/", "runc", "init"), 11, 10))
+	fork(102, 101, 12)
+	fork(103, 102, 13)
+	exit(102)
+	exit(101)
+	exit(100) // runc exec: its exit is read before the program's exec, which still names it
+	sh := p.process(at(execRecord(103, 100, "/bin/sh", "sh"), 13, 10))
+	require.NotNil(t, sh)
+	assert.True(t, sh.Proc.ExecIntoContainer)
+	require.NotNil(t, sh.Parent, "the just-exited runc exec is still the parent")
+	assert.Equal(t, "/usr/sbin/runc", sh.Parent.Executable)
+
+	// A policy event of the exec'd shell carries the mark too (its cached process).
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{
+		sensor.KindFile: {Policy: "p", Rule: "shadow", Event: policy.EventFileOpen, Action: policy.ActionPost},
+	}}
+	p.rules = func() ruleTable { return rules }
+	out := p.process(policyEvent(event.FileOpen, 103, sensor.KindFile, &event.File{Path: "/etc/shadow"}))
+	require.NotNil(t, out)
+	assert.True(t, out.Proc.ExecIntoContainer)
+
+	// A process of another start time that reused runc exec's pid is not its parent.
+	other := p.process(at(execRecord(104, 100, "/bin/true", "true"), 14, 999))
+	assert.Nil(t, other.Parent)
+	assert.False(t, other.Proc.ExecIntoContainer)
+}

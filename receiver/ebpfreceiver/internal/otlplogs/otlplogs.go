@@ -110,6 +110,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	if p.Executable != "" {
 		a.PutStr("process.executable.path", p.Executable)
 	}
+	if p.ExecIntoContainer {
+		// Only when true: absent means a host process or a container's own.
+		a.PutBool("vigil.exec_into_container", true)
+	}
 	if summary {
 		// Policy matches carry a process summary; the full process (arguments,
 		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
@@ -265,6 +269,13 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 			a.PutStr("vigil.hook", "fmod_ret")
 		case event.HookSyscall:
 			a.PutStr("vigil.hook", "syscall")
+		}
+		if e.Compat {
+			// A 32-bit syscall: vigil.syscall.number is its ia32 number.
+			a.PutStr("vigil.syscall.abi", "ia32")
+		}
+		if e.IOUring {
+			a.PutBool("vigil.io_uring", true) // done by an io_uring request, not a syscall
 		}
 	} else if e.Name == event.ProcessExec {
 		what = e.Proc.Executable
