@@ -429,5 +429,5 @@ func TestLocalFileOutputPrivate(t *testing.T) {
 		path, _ := e["path"].(string)
 		assert.NotEqual(t, ".", filepath.Dir(path), "%s writes into a directory of its own", name)
 	}
-	assert.Equal(t, 1, n)
+	assert.Equal(t, 2, n, "the events file and the metrics file")
 }

@@ -11,7 +11,9 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -49,21 +51,49 @@ type logsReceiver struct {
 	engine *policyEngine
 	feats  features.Set
 	pods   *podWatch // nil without a k8s_meta extension
+
+	// The metrics signal: nil metrics.next without a metrics pipeline.
+	sig     *signalCounts
+	metrics metricsSignal
 }
+
+// newSignalReceiver is the factory's constructor: the logs and metrics
+// consumers are set by the pipelines that use the instance (setLogs,
+// setMetrics); without a logs pipeline the records are built and discarded.
+func newSignalReceiver(set receiver.Settings, cfg *Config) (signalReceiver, error) {
+	return newLogsReceiver(set, cfg, consumer.Logs(discardLogs{}))
+}
+
+type discardLogs struct{}
+
+func (discardLogs) Capabilities() consumer.Capabilities          { return consumer.Capabilities{} }
+func (discardLogs) ConsumeLogs(context.Context, plog.Logs) error { return nil }
+
+// setLogs and setMetrics connect a pipeline's consumer; called before Start.
+func (r *logsReceiver) setLogs(next consumer.Logs)       { r.pipe.next = next }
+func (r *logsReceiver) setMetrics(next consumer.Metrics) { r.metrics.next = next }
 
 func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*logsReceiver, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
+	sig := teeTelemetry(tb)
 	pipe, err := newPipeline(set, cfg, next, tb)
 	if err != nil {
 		return nil, err
 	}
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
 	r := &logsReceiver{
-		set: set, cfg: cfg, tb: tb, pipe: pipe,
+		set: set, cfg: cfg, tb: tb, pipe: pipe, sig: sig,
 		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}
+	r.metrics = metricsSignal{obsrecv: obs, interval: cfg.Metrics.Interval, build: r.buildMetrics}
 	pipe.rules = r.ruleTable
 	pipe.stage = &userRules{set: r.userRuleSet}
 	pipe.filterInUserSpace = cfg.FilterInUserSpace
@@ -184,6 +214,9 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	if r.pods != nil {
 		r.pods.start()
 	}
+	if r.metrics.next != nil {
+		r.metrics.run()
+	}
 	r.set.Logger.Info("eBPF process sensor attached",
 		zap.Int("running_processes", running), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
 	return nil
@@ -197,6 +230,9 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 		r.pods.stop()
 	}
 	errs = append(errs, r.pipe.shutdown(ctx))
+	// The last counts, with the read loop's flushed, while the kernel objects
+	// are still loaded.
+	errs = append(errs, r.metrics.shutdown(ctx))
 	if r.engine != nil {
 		errs = append(errs, r.engine.close())
 	}

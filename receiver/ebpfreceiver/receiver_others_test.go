@@ -21,4 +21,8 @@ func TestCreateLogsOffLinux(t *testing.T) {
 		f.CreateDefaultConfig(), consumertest.NewNop())
 	require.EqualError(t, err, "ebpf receiver is only supported on linux")
 	require.Nil(t, r)
+	m, err := f.CreateMetrics(context.Background(), receivertest.NewNopSettings(metadata.Type),
+		f.CreateDefaultConfig(), consumertest.NewNop())
+	require.EqualError(t, err, "ebpf receiver is only supported on linux")
+	require.Nil(t, m)
 }

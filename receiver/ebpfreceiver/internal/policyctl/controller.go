@@ -335,3 +335,11 @@ func (c *Controller) Observe(o metric.Observer) {
 			attribute.String("action", string(ref.Action))))
 	}
 }
+
+// RuleHits returns each rule's match count from the kernel's rule counters
+// since the controller started (cumulative; count rules included). Safe for
+// concurrent use with Observe.
+func (c *Controller) RuleHits() map[sensor.RuleRef]int64 { return c.collectHits() }
+
+// Loaded returns how many policies run in the kernel now.
+func (c *Controller) Loaded() int64 { return c.loaded.Load() }
