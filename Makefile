@@ -11,7 +11,7 @@ CONFIG ?= deploy/config/local.yaml
 # Test packages; the kernel tests need root (CI=true turns any skip into a failure).
 PKGS ?= ./...
 
-.PHONY: all deps tools generate check-generated build image run test test-unit test-e2e lint bench test-vm clean
+.PHONY: all deps tools generate generate-metadata check-generated check-tidy check-goos build image run test test-unit test-e2e lint bench test-vm clean
 
 all: build
 
@@ -33,15 +33,41 @@ $(STATICCHECK):
 # its sources, so objects are always generated in one fixed directory: the same
 # sources give the same bytes wherever the repository is checked out.
 GEN_DIR := /tmp/vigil-generate
-generate:
+generate: generate-metadata
 	rm -rf $(GEN_DIR) && mkdir -p $(GEN_DIR)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(GEN_DIR)
 	cd $(GEN_DIR) && $(GO) generate ./...
 	cd $(GEN_DIR) && find . -name '*_bpfel.go' -o -name '*_bpfel.o' | while read -r f; do cp "$$f" "$(CURDIR)/$$f"; done
 
+# Each component's metadata.yaml gives its internal/metadata package (type, stability,
+# self-telemetry), internal/metadatatest, the generated lifecycle and goleak tests and
+# documentation.md. mdatagen is pinned in the tools module (internal/tools/go.mod).
+MDATAGEN_COMPONENTS := receiver/ebpfreceiver processor/k8senrichprocessor extension/k8smetaextension
+MDATAGEN_OUTPUTS := $(foreach c,$(MDATAGEN_COMPONENTS),$(c)/internal/metadata $(c)/internal/metadatatest \
+	$(c)/generated_component_test.go $(c)/generated_package_test.go $(c)/documentation.md $(c)/README.md)
+generate-metadata:
+	@for c in $(MDATAGEN_COMPONENTS); do \
+		$(GO) -C internal/tools tool mdatagen $(CURDIR)/$$c/metadata.yaml || exit 1; \
+	done
+
 # Fails when the committed generated files differ from what the sources produce.
 check-generated: generate
 	@git diff --exit-code -- '*.go' '*.o' || { echo "generated files are out of date: run make generate"; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- $(MDATAGEN_OUTPUTS))" || \
+		{ git status --porcelain --untracked-files=all -- $(MDATAGEN_OUTPUTS); echo "generated metadata is out of date: run make generate-metadata"; exit 1; }
+
+# Fails when a go.mod or go.sum is not what `go mod tidy` makes of it (the root module,
+# deploy/ and the tools module).
+check-tidy:
+	$(GO) mod tidy -diff
+	cd deploy && $(GO) mod tidy -diff
+	$(GO) -C internal/tools mod tidy -diff
+
+# Every package builds on the collector's other platforms (the ebpf receiver is Linux-only:
+# elsewhere its factory creates a receiver that reports so).
+check-goos:
+	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 
 build: $(BUILDER)
 	$(BUILDER) --config builder-config.yaml
@@ -85,7 +111,7 @@ test-e2e: build
 # against a real kube-apiserver (built once from the module proxy and cached in
 # $$HOME/.cache/vigil, ~18 min cold) and Debian's etcd; kernel-matrix tests boot
 # stock Debian 6.1 and 6.12 kernels under qemu.
-test: deps check-generated lint build
+test: deps check-generated check-tidy check-goos lint build
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
 	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 ./...

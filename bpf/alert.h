@@ -4,6 +4,7 @@
 #define VIGIL_ALERT_H
 
 #include "policy.h"
+#include "compat.h"
 
 struct alert_scratch {
 	struct vigil_alert a;
@@ -148,12 +149,13 @@ static __always_inline int send_verdict(struct vigil_alert *a, struct match_ctx 
  * pol select, on a resolved (mnt, dentry): the top-directory test, the path's
  * rules, the rules' own filters, and the alert. match_access is the event's
  * access (read 1, write 2; 0 for the path events), access what the alert reports
- * (open flags, mode, rename side). Returns 0 (no rule), 1 (reported) or 2 (deny:
+ * (open flags, mode, rename side), xflags flags the alert carries (FLAG_COMPAT).
+ * Returns 0 (no rule), 1 (reported) or 2 (deny:
  * only a security hook, which then refuses with EPERM).
  */
 static __always_inline int file_decide(struct selector_cfg *sel, struct task_struct *task, __u64 pol, __u64 mask,
 				       struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
-				       __u32 access, const int hook)
+				       __u32 access, const int hook, __u32 xflags)
 {
 	if (sel->top_filter && !top_dir_watched(mnt, dentry))
 		return 0;
@@ -178,7 +180,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 	fill_alert_task(a, task);
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
-	a->hdr.flags |= hook_flag(hook);
+	a->hdr.flags |= hook_flag(hook) | xflags;
 	a->kind = KIND_FILE;
 	a->event = event;
 	a->access = access;

@@ -32,7 +32,7 @@ static __always_inline int on_path(struct vfsmount *mnt, struct dentry *dentry, 
 	__u64 pol = current_policies(sel, task, KIND_FILE);
 	if (!pol)
 		return 0;
-	return file_decide(sel, task, pol, sel->lsm_rules[KIND_FILE], mnt, dentry, event, match_access, access, hook);
+	return file_decide(sel, task, pol, sel->lsm_rules[KIND_FILE], mnt, dentry, event, match_access, access, hook, 0);
 }
 
 /* file.open: the file being opened. */
@@ -83,7 +83,7 @@ static __always_inline int hook_setuid(struct cred *new, const struct cred *old,
 		return 0;
 	long nr = flags == LSM_SETID_ID ? NR_setuid : flags == LSM_SETID_RE ? NR_setreuid
 			: flags == LSM_SETID_RES ? NR_setresuid : NR_setfsuid;
-	return on_sys(EV_PRIVILEGE_CHANGE, hook, nr, nu, ne, ns, 0);
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, 0, nr, nu, ne, ns, 0);
 }
 
 static __always_inline int hook_setgid(struct cred *new, const struct cred *old, int flags, const int hook)
@@ -95,7 +95,7 @@ static __always_inline int hook_setgid(struct cred *new, const struct cred *old,
 		return 0;
 	long nr = flags == LSM_SETID_ID ? NR_setgid : flags == LSM_SETID_RE ? NR_setregid
 			: flags == LSM_SETID_RES ? NR_setresgid : NR_setfsgid;
-	return on_sys(EV_PRIVILEGE_CHANGE, hook, nr, ng, ne, ns, 0);
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, 0, nr, ng, ne, ns, 0);
 }
 
 /*
@@ -114,7 +114,7 @@ static __always_inline int hook_capset(const struct cred *old, const kernel_cap_
 	bpf_probe_read_kernel(&op, 8, __builtin_preserve_access_index(&old->cap_permitted));
 	if (!(ne & ~oe) && !(ni & ~oi) && !(np & ~op))
 		return 0;
-	return on_sys(EV_PRIVILEGE_CHANGE, hook, NR_capset, ne, ni, np, 0);
+	return on_sys(EV_PRIVILEGE_CHANGE, hook, 0, NR_capset, ne, ni, np, 0);
 }
 
 #define PTRACE_MODE_ATTACH 0x02
@@ -128,7 +128,7 @@ static __always_inline int hook_ptrace(struct task_struct *child, unsigned int m
 {
 	if (!(mode & PTRACE_MODE_ATTACH))
 		return 0;
-	return on_sys(EV_PTRACE, hook, NR_ptrace, PTRACE_ATTACH, BPF_CORE_READ(child, tgid), mode, 0);
+	return on_sys(EV_PTRACE, hook, 0, NR_ptrace, PTRACE_ATTACH, BPF_CORE_READ(child, tgid), mode, 0);
 }
 
 #define READING_MODULE_ID 2
@@ -139,7 +139,7 @@ static __always_inline int hook_kernel_read_file(struct file *file, int id, cons
 {
 	if (id != READING_MODULE_ID)
 		return 0;
-	return on_sys(EV_MODULE_LOAD, hook, NR_finit_module, 0, 0, 0, file);
+	return on_sys(EV_MODULE_LOAD, hook, 0, NR_finit_module, 0, 0, 0, file);
 }
 
 /* kernel.module_load from memory (init_module). */
@@ -147,7 +147,7 @@ static __always_inline int hook_kernel_load_data(int id, const int hook)
 {
 	if (id != LOADING_MODULE_ID)
 		return 0;
-	return on_sys(EV_MODULE_LOAD, hook, NR_init_module, 0, 0, 0, 0);
+	return on_sys(EV_MODULE_LOAD, hook, 0, NR_init_module, 0, 0, 0, 0);
 }
 
 /* bpf.load: BPF_PROG_LOAD, reported with the program type and instruction count. */
@@ -155,7 +155,7 @@ static __always_inline int hook_bpf(int cmd, union bpf_attr *attr, const int hoo
 {
 	if (cmd != BPF_PROG_LOAD_CMD)
 		return 0;
-	return on_sys(EV_BPF_LOAD, hook, NR_bpf, cmd, BPF_CORE_READ(attr, prog_type), BPF_CORE_READ(attr, insn_cnt), 0);
+	return on_sys(EV_BPF_LOAD, hook, 0, NR_bpf, cmd, BPF_CORE_READ(attr, prog_type), BPF_CORE_READ(attr, insn_cnt), 0);
 }
 
 #endif

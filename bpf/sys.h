@@ -36,11 +36,12 @@
 
 /*
  * on_sys reports a syscall-kind event that a rule matches. nr is the syscall
- * (x86_64 number) the event comes from, a0..a2 what the event reports, f a file
+ * the event comes from (x86_64 number, or the ia32 number with xflags
+ * FLAG_COMPAT: a 32-bit syscall), a0..a2 what the event reports, f a file
  * whose path is reported (kernel.module_load from a file), or 0. Returns 0 (no
  * rule), 1 (reported) or 2 (deny: only the in-kernel hooks can refuse).
  */
-static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
+static __always_inline int on_sys(__u8 event, const int hook, __u32 xflags, long nr, unsigned long a0, unsigned long a1, unsigned long a2,
 				  struct file *f)
 {
 	struct selector_cfg *sel = get_selector();
@@ -73,7 +74,7 @@ static __always_inline int on_sys(__u8 event, const int hook, long nr, unsigned 
 	a->family = 0;
 	a->path_len = 0;
 	a->path[0] = 0;
-	a->hdr.flags |= hook_flag(hook);
+	a->hdr.flags |= hook_flag(hook) | xflags;
 	if (f) {
 		__u32 trunc = 0;
 		a->path_len = resolve_path(BPF_CORE_READ(f, f_path.mnt), BPF_CORE_READ(f, f_path.dentry), a->path, &trunc);

@@ -115,7 +115,7 @@ func readPeer(t *testing.T, path string) []plog.LogRecord {
 	return out
 }
 
-// policyActions sums the last vigil_receiver_policy_actions data points of a
+// policyActions sums the last otelcol_ebpf_policy_actions data points of a
 // rule in the peer's OTLP JSON metrics (a cumulative counter: the last is the total).
 func policyActions(t *testing.T, path, rule string) int64 {
 	t.Helper()
@@ -140,7 +140,7 @@ func policyActions(t *testing.T, path, rule string) int64 {
 				ms := sms.At(j).Metrics()
 				for k := 0; k < ms.Len(); k++ {
 					m := ms.At(k)
-					if m.Name() != "vigil_receiver_policy_actions" || m.Type() != pmetric.MetricTypeSum {
+					if m.Name() != "otelcol_ebpf_policy_actions" || m.Type() != pmetric.MetricTypeSum {
 						continue
 					}
 					dps := m.Sum().DataPoints()
@@ -247,7 +247,7 @@ func TestE2EProcessEventsReachOTLPPeer(t *testing.T) {
 	rule, _ := openRec.Attributes().Get("security_rule.name")
 	assert.Equal(t, "watched", rule.Str())
 	require.Eventually(t, func() bool { return policyActions(t, peerMetrics, "watched") >= 1 }, 30*time.Second,
-		200*time.Millisecond, "vigil_receiver_policy_actions must reach the OTLP peer as a metric")
+		200*time.Millisecond, "otelcol_ebpf_policy_actions must reach the OTLP peer as a metric")
 
 	cl, _ := execRec.Attributes().Get("process.command_line")
 	assert.Equal(t, "/bin/sh -c exit 5 "+marker+" --token=***", cl.Str(), "redacted by default")

@@ -1,3 +1,5 @@
+//go:build linux
+
 package components
 
 // Kubernetes end to end, in process: a real kube-apiserver + etcd on 127.0.0.1

@@ -162,6 +162,15 @@ func TestKustomizeRendersTypedObjects(t *testing.T) {
 	for _, cm := range find[*corev1.ConfigMap](objs) {
 		cms[cm.Name] = cm
 	}
+	// Policies are edited in place (live reload): no hash suffix, no subPath.
+	assert.Contains(t, cms, "vigil-policies")
+	for _, c := range spec.Containers {
+		for _, m := range c.VolumeMounts {
+			if m.Name == "policies" {
+				assert.Empty(t, m.SubPath, "a subPath mount never sees ConfigMap updates")
+			}
+		}
+	}
 	for _, v := range spec.Volumes {
 		if v.ConfigMap != nil {
 			assert.Contains(t, cms, v.ConfigMap.Name)
@@ -192,7 +201,10 @@ func TestCollectorConfig(t *testing.T) {
 	assert.Contains(t, cfg.Processors, "k8s_enrich")
 	assert.Contains(t, cfg.Extensions, "k8s_meta")
 	assert.Contains(t, cfg.Service.Extensions, "k8s_meta")
-	assert.Equal(t, "http://loki-gateway.monitoring:3100/otlp", cfg.Exporters["otlp_http/loki"]["endpoint"])
+	// The grafana/loki chart's gateway (port 80) with a tenant: its gateway refuses pushes
+	// without X-Scope-OrgID. The Helm chart's defaults send the same (TestHelmMatchesKustomizeBase).
+	assert.Equal(t, "http://loki-gateway.monitoring:80/otlp", cfg.Exporters["otlp_http/loki"]["endpoint"])
+	assert.Equal(t, map[string]any{"X-Scope-OrgID": "vigil"}, cfg.Exporters["otlp_http/loki"]["headers"])
 	logs := cfg.Service.Pipelines["logs"]
 	assert.Equal(t, []string{"ebpf"}, logs.Receivers)
 	assert.Contains(t, logs.Processors, "k8s_enrich")
@@ -417,5 +429,5 @@ func TestLocalFileOutputPrivate(t *testing.T) {
 		path, _ := e["path"].(string)
 		assert.NotEqual(t, ".", filepath.Dir(path), "%s writes into a directory of its own", name)
 	}
-	assert.Equal(t, 1, n)
+	assert.Equal(t, 2, n, "the events file and the metrics file")
 }

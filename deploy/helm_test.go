@@ -343,6 +343,11 @@ func TestHelmMatchesKustomizeBase(t *testing.T) {
 	assert.Equal(t, kcfg.Receivers["ebpf"], rel.config.Receivers["ebpf"])
 	assert.Equal(t, kcfg.Processors, rel.config.Processors)
 	assert.Equal(t, kcfg.Extensions["k8s_meta"], rel.config.Extensions["k8s_meta"])
+	// Same Loki destination: the gateway on port 80 and the tenant header.
+	for _, k := range []string{"endpoint", "headers"} {
+		assert.Equal(t, kcfg.Exporters["otlp_http/loki"][k], rel.config.Exporters["otlp_http/loki"][k], "otlp_http/loki %s", k)
+	}
+	assert.Equal(t, kl.Exporters, hl.Exporters)
 
 	// The chart ships the kustomize base's example policies, byte for byte.
 	files, err := filepath.Glob(filepath.Join("kustomize", "base", "policies", "*.yaml"))

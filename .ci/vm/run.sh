@@ -62,7 +62,7 @@ for kernel in "${kernels[@]}"; do
       # Go runs test binaries in the package directory (testdata/); do the same.
       # shellcheck disable=SC2086 # VIGIL_VM_TESTFLAGS is a list of flags
       (cd "${dirs[$i]}" && "$here/vmexec.sh" "$kernel" "${bins[$i]}" \
-        -test.v -test.count=1 -test.timeout=4m ${VIGIL_VM_TESTFLAGS:-}) || rc=$?
+        -test.v -test.count=1 -test.timeout=8m ${VIGIL_VM_TESTFLAGS:-}) || rc=$?
       if ((rc != 125)) || ((attempt == 2)); then break; fi
       echo "run.sh: the guest gave no result (exit 125); booting it once more"
     done

@@ -18,7 +18,7 @@
 # directory) is copied into the guest, which starts the binary in that copy.
 #
 # Env: VIGIL_KERNEL_DIR   where fetch-kernels.sh caches kernels (default $HOME/.cache/vigil/kernels)
-#      VIGIL_VM_TIMEOUT   seconds before qemu is killed (default 300)
+#      VIGIL_VM_TIMEOUT   seconds before qemu is killed (default 600)
 #      VIGIL_VM_MEM       guest memory (default 1024M); VIGIL_VM_SMP (default 2)
 #      VIGIL_VM_APPEND    extra kernel command line (e.g. "lsm=...")
 #      VIGIL_VM_KEEP=1    keep the scratch directory (initramfs, console.log, out.log) and print it
@@ -114,7 +114,7 @@ rc=0
 # thread=single: with multi-threaded TCG, the kernel's live code patching (jump
 # labels toggled when syscall tracepoints attach) races a vCPU running that code
 # and oopses on a stale int3 now and then; one host thread keeps it coherent.
-timeout -k 10 "${VIGIL_VM_TIMEOUT:-300}" qemu-system-x86_64 \
+timeout -k 10 "${VIGIL_VM_TIMEOUT:-600}" qemu-system-x86_64 \
   -accel tcg,thread=single -nodefaults -no-user-config -display none -no-reboot \
   -m "${VIGIL_VM_MEM:-1024M}" -smp "${VIGIL_VM_SMP:-2}" -cpu max \
   -serial "file:$work/console.log" -serial "file:$work/out.log" \

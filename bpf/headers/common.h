@@ -32,6 +32,8 @@ enum vigil_flags {
 	FLAG_NO_MM = 1 << 4,
 	FLAG_LSM = 1 << 5,    /* alert from a BPF LSM hook: the operation's outcome, not the syscall's request */
 	FLAG_FMOD_RET = 1 << 6, /* alert from an fmod_ret program on a security_* function: the same */
+	FLAG_COMPAT = 1 << 7,   /* alert from a 32-bit (ia32) syscall: its number is an ia32 number */
+	FLAG_IO_URING = 1 << 8, /* alert from an io_uring request's completion, not a syscall */
 };
 
 /* Loss and health counters, per CPU; user space sums them. */

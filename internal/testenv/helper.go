@@ -1,3 +1,5 @@
+//go:build linux
+
 package testenv
 
 import (
@@ -85,6 +87,14 @@ func RunHelper(t testing.TB, bin, act string) string {
 func helperDo(act string) error {
 	runtime.LockOSThread()
 	keep := ^uintptr(0) // -1: unchanged id
+	if inner, ok := strings.CutPrefix(act, "ia32-"); ok {
+		// The action as a 32-bit syscall (int $0x80) from this 64-bit process.
+		return ia32Do(inner)
+	}
+	if inner, ok := strings.CutPrefix(act, "iouring-"); ok {
+		// The action as an io_uring request.
+		return iouringDo(inner)
+	}
 	if inner, ok := strings.CutPrefix(act, "in-pidns:"); ok {
 		// The action in a child in a new pid namespace: a "container" process.
 		return runSelf(inner, syscall.CLONE_NEWPID)

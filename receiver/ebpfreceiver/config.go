@@ -14,15 +14,16 @@ import (
 
 // Defaults.
 const (
-	defaultRingBufferSize = 4 << 20
-	defaultQueueSize      = 16384
-	defaultBatchSize      = 1024
-	defaultFlushInterval  = 200 * time.Millisecond
-	defaultPollInterval   = 100 * time.Millisecond
-	defaultArgsMaxBytes   = 4096
-	defaultMaxProcesses   = 65536
-	defaultMaxExited      = 4096
-	defaultAncestorDepth  = 3
+	defaultRingBufferSize  = 4 << 20
+	defaultQueueSize       = 16384
+	defaultBatchSize       = 1024
+	defaultFlushInterval   = 200 * time.Millisecond
+	defaultPollInterval    = 100 * time.Millisecond
+	defaultArgsMaxBytes    = 4096
+	defaultMaxProcesses    = 65536
+	defaultMaxExited       = 4096
+	defaultAncestorDepth   = 3
+	defaultMetricsInterval = 30 * time.Second
 )
 
 // Upper bounds of the configurable sizes. Each protects the node: the ring buffer
@@ -37,6 +38,10 @@ const (
 	maxExited         = 1 << 20
 	maxExtraPatterns  = 64
 	maxPolicyPaths    = 256
+	// The metrics signal: at least 1s (each emission reads every kernel rule
+	// counter), at most 10m (a longer gap looks like a dead node).
+	minMetricsInterval = time.Second
+	maxMetricsInterval = 10 * time.Minute
 )
 
 // Config configures the ebpf receiver.
@@ -77,6 +82,8 @@ type Config struct {
 	// EmitForks also emits a process.fork record for every new process (forks update the
 	// process cache either way).
 	EmitForks bool `mapstructure:"emit_forks"`
+	// Metrics configures the metrics signal (the receiver in a metrics pipeline).
+	Metrics MetricsConfig `mapstructure:"metrics"`
 
 	// btfPath and procStatus are overridden in tests of the preflight checks.
 	btfPath    string
@@ -91,6 +98,12 @@ type ProcessCacheConfig struct {
 	MaxExited int `mapstructure:"max_exited"`
 	// AncestorDepth is how many ancestors each event names (0 disables).
 	AncestorDepth int `mapstructure:"ancestor_depth"`
+}
+
+// MetricsConfig configures the metrics signal.
+type MetricsConfig struct {
+	// Interval is how often the counts are sent to the metrics pipeline.
+	Interval time.Duration `mapstructure:"interval"`
 }
 
 // RedactionConfig configures secret masking in command lines.
@@ -117,6 +130,7 @@ func createDefaultConfig() component.Config {
 			AncestorDepth: defaultAncestorDepth,
 		},
 		Redaction: RedactionConfig{Enabled: true},
+		Metrics:   MetricsConfig{Interval: defaultMetricsInterval},
 	}
 }
 
@@ -153,6 +167,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProcessCache.AncestorDepth < 0 || c.ProcessCache.AncestorDepth > 32 {
 		errs = append(errs, errors.New("process_cache.ancestor_depth must be between 0 and 32"))
+	}
+	if c.Metrics.Interval < minMetricsInterval || c.Metrics.Interval > maxMetricsInterval {
+		errs = append(errs, fmt.Errorf("metrics.interval must be between %s and %s, got %s", minMetricsInterval, maxMetricsInterval, c.Metrics.Interval))
 	}
 	if n := len(c.Redaction.ExtraPatterns); n > maxExtraPatterns {
 		errs = append(errs, fmt.Errorf("redaction.extra_patterns must hold at most %d patterns (each runs on every argument), got %d", maxExtraPatterns, n))

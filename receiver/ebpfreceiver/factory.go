@@ -1,21 +1,17 @@
 package ebpfreceiver
 
 import (
-	"context"
-
-	"go.opentelemetry.io/collector/component"
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 )
 
-// NewFactory returns the factory of the ebpf receiver.
+// NewFactory returns the factory of the ebpf receiver. The receivers it
+// creates for one component ID are one instance serving the logs and the
+// metrics signal (one set of kernel programs); only one ID may run at a time.
 func NewFactory() receiver.Factory {
+	reg := newInstances(newSignalReceiver)
 	return receiver.NewFactory(metadata.Type, createDefaultConfig,
-		receiver.WithLogs(createLogs, metadata.LogsStability))
-}
-
-func createLogs(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Logs) (receiver.Logs, error) {
-	return newLogsReceiver(set, cfg.(*Config), next)
+		receiver.WithLogs(reg.createLogs, metadata.LogsStability),
+		receiver.WithMetrics(reg.createMetrics, metadata.MetricsStability))
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/proctree"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/redact"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -37,7 +38,7 @@ import (
 //
 //	ring buffer -> decode (sensor.Decoder) -> track (process cache, redaction,
 //	cgroups) -> match (kernel rule bits -> rule table -> event.Match) ->
-//	[user-space rule stage: not yet] -> respond (user-space kill) ->
+//	user-space rule stage (rulestage) -> respond (user-space kill) ->
 //	bounded queue -> batch (size/time) -> otlplogs -> ConsumeLogs (ObsReport)
 //
 // The read loop runs every stage up to the queue and owns their state; the send
@@ -69,13 +70,27 @@ type ruleTable interface {
 	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
 }
 
-// ruleStage is the seam of the user-space rule stage: rules whose condition
-// keeps a term the kernel cannot evaluate. It sees each matched event after
-// the matcher and before any user-space action, and says whether it stays.
-// No implementation exists yet: the pipeline's stage is nil.
+// ruleStage is the user-space rule stage: the loaded rule conditions (Falco
+// rules files), evaluated on every event that reaches user space, after the
+// matcher and before any user-space action. Match appends one match per rule
+// that fires; it must not allocate when none does.
 type ruleStage interface {
-	Keep(ev *event.Event) bool
+	Match(ev *event.Event, dst []*event.Match) []*event.Match
+	// Active reports whether any rule is loaded.
+	Active() bool
 }
+
+// userRules is the rule stage over the rule set in force (swapped on reloads).
+type userRules struct {
+	set   func() *rulestage.Set
+	stage rulestage.Stage // read loop only
+}
+
+func (u *userRules) Match(ev *event.Event, dst []*event.Match) []*event.Match {
+	return u.stage.Match(u.set(), ev, dst)
+}
+
+func (u *userRules) Active() bool { return u.set().Len() > 0 }
 
 // pipeline is the receiver's read path: the read loop (decode, track, match,
 // respond, enqueue) and the send loop (batch, build, consume).
@@ -90,8 +105,13 @@ type pipeline struct {
 	rules func() ruleTable
 	// filterInUserSpace: the kernel sends every file.open; the matcher decides.
 	filterInUserSpace bool
-	// stage is the user-space rule stage: nil today (every event stays).
+	// stage is the user-space rule stage; nil: no rule conditions.
 	stage ruleStage
+	// matches and more are the read loop's scratch: the rule stage's matches,
+	// and the records beyond the first that one event produced (one per
+	// further rule that fired), enqueued after it.
+	matches []*event.Match
+	more    []*event.Event
 	// kill sends SIGKILL to a process (the respond stage); a test seam.
 	kill func(pid int) error
 
@@ -245,7 +265,7 @@ func (p *pipeline) readLoop() {
 			continue
 		}
 		if p.discarding.Load() {
-			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
+			p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
 			continue
 		}
 		observed := time.Now()
@@ -253,7 +273,7 @@ func (p *pipeline) readLoop() {
 			p.flushCounts()
 		}
 		if err := p.decoder.Decode(rec.RawSample, &ev); err != nil {
-			p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1,
+			p.tb.EbpfEventsDropped.Add(context.Background(), 1,
 				metric.WithAttributes(attribute.String("reason", string(sensor.KindOf(err)))))
 			continue
 		}
@@ -261,6 +281,11 @@ func (p *pipeline) readLoop() {
 		if out := p.process(&ev); out != nil {
 			p.enqueue(out)
 		}
+		for i, m := range p.more {
+			p.enqueue(m)
+			p.more[i] = nil
+		}
+		p.more = p.more[:0]
 	}
 }
 
@@ -275,9 +300,15 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		if ev.Kernel.Rules != 0 {
 			ev.Match = p.matcher.match(ev.Kernel)
 		}
-		return p.emit(ev)
+		// Process records are always emitted; a rule that fires makes the
+		// record its alert (or, when a kernel rule already matched, adds one).
+		ms := p.ruleMatches(ev)
+		if ev.Match == nil && len(ms) > 0 {
+			ev.Match, ms = ms[0], ms[1:]
+		}
+		return p.emitWith(ev, ms)
 	}
-	p.tracker.lookup(ev)
+	p.tracker.lookup(ev, p.stage != nil && p.stage.Active())
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -294,15 +325,49 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 	if ev.Match = p.matcher.match(ev.Kernel); ev.Match == nil {
 		return nil // the policy was removed while the record was in flight
 	}
-	if p.stage != nil && !p.stage.Keep(ev) {
-		return nil
+	ms := p.ruleMatches(ev)
+	if rulestage.IsGenerated(ev.Match.Policy) {
+		// A kernel filter generated for a rule let the event through; the
+		// rule's full condition decides.
+		if len(ms) == 0 {
+			return nil
+		}
+		ev.Match, ms = ms[0], ms[1:]
 	}
 	p.respond(ev)
 	p.counts.received1(event.PolicyMatchMetric)
 	if ev.Match.Action == event.ActionCount && !ev.Match.Applied {
-		return nil // count rules are metrics only (emit-all mode lands here)
+		ev.Match = nil // count rules are metrics only (emit-all mode lands here)
+		if len(ms) == 0 {
+			return nil
+		}
+		ev.Match, ms = ms[0], ms[1:]
 	}
-	return p.emit(ev)
+	return p.emitWith(ev, ms)
+}
+
+// ruleMatches runs the rule stage and counts its matches.
+func (p *pipeline) ruleMatches(ev *event.Event) []*event.Match {
+	if p.stage == nil {
+		return nil
+	}
+	p.matches = p.stage.Match(ev, p.matches[:0])
+	for _, m := range p.matches {
+		p.matcher.countUser(m)
+	}
+	return p.matches
+}
+
+// emitWith emits ev, and one more record for each further rule match.
+func (p *pipeline) emitWith(ev *event.Event, more []*event.Match) *event.Event {
+	out := p.emit(ev)
+	for i, m := range more {
+		extra := p.emit(ev)
+		extra.Match = m
+		p.more = append(p.more, extra)
+		more[i] = nil
+	}
+	return out
 }
 
 // emit copies the read loop's scratch event for the queue.
@@ -336,7 +401,7 @@ func (p *pipeline) enqueue(e *event.Event) {
 	select {
 	case p.queue <- e:
 	default:
-		p.tb.VigilReceiverEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+		p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
 	}
 }
 
@@ -357,7 +422,7 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		err := p.next.ConsumeLogs(opCtx, logs)
 		p.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
 		if err != nil {
-			p.tb.VigilReceiverEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+			p.tb.EbpfEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -378,7 +443,7 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		case <-ctx.Done():
 			// Shutdown ran out of time: what was not sent is counted.
 			if n := len(batch) + len(p.queue); n > 0 {
-				p.tb.VigilReceiverEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "shutdown")))
+				p.tb.EbpfEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "shutdown")))
 			}
 			return
 		}
@@ -412,7 +477,7 @@ func (t *tracker) seed(ev *event.Event) {
 	if x := ev.Detail.(*event.Exec); x.NoMM && !x.Kthread {
 		return // a zombie: it has exited, only its parent's wait() is pending
 	}
-	t.cache.Put(t.processOf(ev, ev.Proc.StartBoottime))
+	t.cache.Put(t.processOf(ev, ev.Proc.StartBoottime), ev.Detail.(*event.Exec).ParentStartBoottime)
 	t.publish()
 }
 
@@ -424,7 +489,7 @@ func (t *tracker) track(ev *event.Event) bool {
 	switch ev.Detail.(type) {
 	case *event.Exec:
 		ev.Proc = t.processOf(ev, ev.KTime)
-		t.cache.Put(ev.Proc)
+		t.cache.Put(ev.Proc, ev.Detail.(*event.Exec).ParentStartBoottime)
 	case event.Fork:
 		ev.Proc = t.cache.Fork(rec.PID, rec.PPID, rec.StartBoottime, rec.CgroupID, rec.UID, rec.GID, rec.EUID, rec.EGID)
 		if !t.emitForks {
@@ -437,6 +502,12 @@ func (t *tracker) track(ev *event.Event) bool {
 		}
 		ev.Proc = p
 	}
+	t.family(ev)
+	return true
+}
+
+// family attaches the process's parent and ancestors.
+func (t *tracker) family(ev *event.Event) {
 	ev.Parent, ev.Ancestors = nil, nil
 	if parent, ok := t.cache.Parent(ev.Proc); ok {
 		ev.Parent = parent
@@ -450,12 +521,11 @@ func (t *tracker) track(ev *event.Event) bool {
 			}
 		}
 	}
-	return true
 }
 
 // lookup attaches the cached process to a policy event; a process the cache
 // does not know is described by the record's own fields.
-func (t *tracker) lookup(ev *event.Event) {
+func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
 	rec := ev.Proc
 	p, ok := t.cache.Get(rec.PID)
 	if !ok {
@@ -463,6 +533,9 @@ func (t *tracker) lookup(ev *event.Event) {
 			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
 	}
 	ev.Proc = p
+	if ruleStage {
+		t.family(ev) // a rule's condition and alert see the parent and ancestors
+	}
 }
 
 // processOf builds a cache entry from an exec or iterator record.
@@ -518,15 +591,28 @@ func (m *matcher) match(v event.Verdict) *event.Match {
 	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
 		outcome = "monitored"
 	}
-	key := actionKey{ref, outcome}
+	if !rulestage.IsGenerated(ref.Policy) {
+		m.count(actionKey{ref, outcome})
+	}
+	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
+		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
+}
+
+// countUser counts a user-space rule's match as a posted action of the rule
+// (its ruleset standing for the policy).
+func (m *matcher) countUser(mt *event.Match) {
+	m.count(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
+}
+
+// count adds one to an action's pending count.
+func (m *matcher) count(key actionKey) {
 	if _, ok := m.attrs[key]; !ok {
+		ref, outcome := key.ref, key.outcome
 		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
 	}
 	m.counts.actions[key]++ // added to the counter by flushCounts
-	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
-		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
 }
 
 // flushEvery bounds how many events the read loop counts before it adds them to
@@ -564,13 +650,13 @@ func (p *pipeline) flushCounts() {
 	c := &p.counts
 	for name, n := range c.received {
 		if n != 0 {
-			p.tb.VigilReceiverEventsReceived.Add(ctx, n, c.eventAttrs[name])
+			p.tb.EbpfEventsReceived.Add(ctx, n, c.eventAttrs[name])
 			c.received[name] = 0
 		}
 	}
 	for key, n := range c.actions {
 		if n != 0 {
-			p.tb.VigilReceiverPolicyActions.Add(ctx, n, p.matcher.attrs[key])
+			p.tb.EbpfPolicyActions.Add(ctx, n, p.matcher.attrs[key])
 			c.actions[key] = 0
 		}
 	}

@@ -3,6 +3,8 @@
 package ebpfreceiver
 
 import (
+	"net/netip"
+	"os"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -13,6 +15,8 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -34,10 +38,6 @@ func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProces
 	f.asked = append(f.asked, p)
 	return f.userFile
 }
-
-type dropAll struct{ seen int }
-
-func (d *dropAll) Keep(*event.Event) bool { d.seen++; return false }
 
 func newTestPipeline(t *testing.T, mutate func(*Config)) (*pipeline, *[]int) {
 	t.Helper()
@@ -188,17 +188,76 @@ func TestPipelineFilterInUserSpace(t *testing.T) {
 	assert.Equal(t, []sensor.FileProcess{{UID: 1000, Executable: "/usr/bin/vi", InContainer: true}, {UID: 1000, Executable: "/usr/bin/vi", InContainer: true}}, rules.asked)
 }
 
-func TestPipelineRuleStageSeam(t *testing.T) {
+// userSet loads a Falco rules text into a rule stage set; kernel names the rule
+// (by index) that has a generated kernel policy.
+func userSet(t *testing.T, text string, kernel map[int]string) *rulestage.Set {
+	t.Helper()
+	res := falco.Load(falco.File{Name: "t.yaml", Data: []byte(text)})
+	require.Empty(t, res.Skipped)
+	var rs []rulestage.Rule
+	for i, r := range res.Rules {
+		rs = append(rs, rulestage.Rule{Name: r.Name, Ruleset: r.Ruleset, Severity: "warn", Predicate: r.Predicate,
+			Output: r.Output, Kernel: kernel[i]})
+	}
+	return rulestage.NewSet(rs)
+}
+
+const stageRules = `
+- rule: Ls under init
+  desc: d
+  condition: evt.type = execve and proc.name = ls and proc.pname = init
+  output: ls by %proc.pname
+  priority: WARNING
+- rule: Any ls
+  desc: d
+  condition: evt.type = execve and proc.name = ls
+  output: any ls
+  priority: NOTICE
+- rule: Connect 443
+  desc: d
+  condition: evt.type = connect and fd.sport = 443
+  output: connect %fd.sip
+  priority: ERROR
+`
+
+func TestPipelineRuleStage(t *testing.T) {
 	p, killed := newTestPipeline(t, nil)
-	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindNet: {Policy: "p", Rule: "r", Action: policy.ActionKill, Enforce: true}}}
+	set := userSet(t, stageRules, map[int]string{2: "falco:t.yaml:Connect 443"})
+	p.stage = &userRules{set: func() *rulestage.Set { return set }}
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindNet: {Policy: "falco:t.yaml:Connect 443", Rule: "r", Action: policy.ActionPost}}}
 	p.rules = func() ruleTable { return rules }
-	stage := &dropAll{}
-	p.stage = stage
-	assert.Nil(t, p.process(policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{})))
-	assert.Equal(t, 1, stage.seen)
-	assert.Empty(t, *killed, "the rule stage runs before any user-space action")
-	require.NotNil(t, p.process(execRecord(51, 1, "/bin/ls")))
-	assert.Equal(t, 1, stage.seen, "plain process events without a rule do not pass the rule stage")
+
+	require.NotNil(t, p.process(execRecord(1, 0, "/sbin/init")))
+	out := p.process(execRecord(50, 1, "/bin/ls", "ls"))
+	require.NotNil(t, out)
+	require.NotNil(t, out.Match, "the exec record becomes the alert")
+	assert.Equal(t, "Ls under init", out.Match.Rule)
+	assert.Equal(t, "ls by init", out.Match.Body)
+	assert.Equal(t, "t.yaml", out.Match.Policy)
+	require.Len(t, p.more, 1, "a second rule that fires adds a record")
+	assert.Equal(t, "Any ls", p.more[0].Match.Rule)
+	assert.Same(t, out.Proc, p.more[0].Proc)
+	p.more = p.more[:0]
+
+	out = p.process(execRecord(51, 1, "/bin/cat", "cat"))
+	require.NotNil(t, out, "exec records that match no rule are still emitted")
+	assert.Nil(t, out.Match)
+	assert.Empty(t, p.more)
+
+	// A generated kernel filter passed the event: the rule's condition decides.
+	miss := policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{Peer: netip.MustParseAddrPort("10.0.0.1:80")})
+	assert.Nil(t, p.process(miss), "the condition rejects what the kernel filter let through")
+	hit := policyEvent(event.NetworkConnect, 50, sensor.KindNet, &event.Network{Peer: netip.MustParseAddrPort("10.0.0.1:443")})
+	out = p.process(hit)
+	require.NotNil(t, out)
+	assert.Equal(t, "Connect 443", out.Match.Rule)
+	assert.Equal(t, "connect 10.0.0.1", out.Match.Body)
+	assert.True(t, out.Match.UserSpace)
+	assert.Empty(t, *killed)
+	assert.Equal(t, int64(1), p.counts.actions[actionKey{sensor.RuleRef{Policy: "t.yaml", Rule: "Connect 443", Event: "network.connect", Action: policy.ActionPost}, "posted"}])
+	for k := range p.counts.actions {
+		assert.False(t, rulestage.IsGenerated(k.ref.Policy), "generated kernel filters are not counted as actions: %v", k)
+	}
 }
 
 func TestPipelineQueueFullDrops(t *testing.T) {
@@ -207,4 +266,90 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	p.enqueue(&event.Event{})
 	p.enqueue(&event.Event{}) // dropped, not blocking
 	assert.Len(t, p.queue, 1)
+}
+
+// BenchmarkProcessExec: the read loop's stages on an exec record (track, rule
+// stage, copy for the queue), without rules and with the 25 stable-rule shapes
+// loaded. The difference is the rule stage's cost per exec.
+func BenchmarkProcessExec(b *testing.B) {
+	data, err := os.ReadFile("internal/rules/falco/testdata/shapes.yaml")
+	require.NoError(b, err)
+	l := rulestage.LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
+	require.Equal(b, 25, l.Loaded)
+	for _, tc := range []struct {
+		name string
+		set  *rulestage.Set
+	}{{"no-rules", nil}, {"25-rules", l.Set}} {
+		b.Run(tc.name, func(b *testing.B) {
+			cfg := createDefaultConfig().(*Config)
+			set := receivertest.NewNopSettings(metadata.Type)
+			tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+			require.NoError(b, err)
+			defer tb.Shutdown()
+			p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
+			require.NoError(b, err)
+			p.stage = &userRules{set: func() *rulestage.Set { return tc.set }}
+			p.process(execRecord(10, 1, "/usr/bin/containerd-shim", "containerd-shim"))
+			b.ReportAllocs()
+			pid := uint32(100)
+			for b.Loop() {
+				pid++
+				if pid > 30000 {
+					pid = 100
+				}
+				p.process(execRecord(pid, 10, "/usr/bin/ls", "ls", "-la", "/app"))
+				p.more = p.more[:0]
+			}
+		})
+	}
+}
+
+// The tracker derives the exec-into-container mark from fork-time ancestry and
+// resolves a parent whose exit was read before its child's exec.
+func TestPipelineExecIntoContainer(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	at := func(ev *event.Event, start, parentStart uint64) *event.Event {
+		ev.Proc.StartBoottime = start
+		if x, ok := ev.Detail.(*event.Exec); ok {
+			x.ParentStartBoottime = parentStart
+		}
+		return ev
+	}
+	fork := func(pid, ppid uint32, start uint64) {
+		ev := record(event.ProcessFork, pid, event.Fork{})
+		ev.Proc.PPID, ev.Proc.StartBoottime = ppid, start
+		require.Nil(t, p.process(ev))
+	}
+	exit := func(pid uint32) { require.NotNil(t, p.process(record(event.ProcessExit, pid, event.Exit{}))) }
+
+	require.NotNil(t, p.process(at(execRecord(90, 1, "/usr/bin/containerd-shim-runc-v2", "containerd-shim-runc-v2"), 9, 1)))
+	fork(100, 90, 10)
+	require.NotNil(t, p.process(at(execRecord(100, 90, "/usr/sbin/runc", "runc", "--root", "/r", "exec", "--detach", "box"), 10, 9)))
+	fork(101, 100, 11)
+	p.process(at(execRecord(101, 100, "/usr/sbin/runc", "runc", "init"), 11, 10))
+	p.process(at(execRecord(101, 100, "/", "runc", "init"), 11, 10))
+	fork(102, 101, 12)
+	fork(103, 102, 13)
+	exit(102)
+	exit(101)
+	exit(100) // runc exec: its exit is read before the program's exec, which still names it
+	sh := p.process(at(execRecord(103, 100, "/bin/sh", "sh"), 13, 10))
+	require.NotNil(t, sh)
+	assert.True(t, sh.Proc.ExecIntoContainer)
+	require.NotNil(t, sh.Parent, "the just-exited runc exec is still the parent")
+	assert.Equal(t, "/usr/sbin/runc", sh.Parent.Executable)
+
+	// A policy event of the exec'd shell carries the mark too (its cached process).
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{
+		sensor.KindFile: {Policy: "p", Rule: "shadow", Event: policy.EventFileOpen, Action: policy.ActionPost},
+	}}
+	p.rules = func() ruleTable { return rules }
+	out := p.process(policyEvent(event.FileOpen, 103, sensor.KindFile, &event.File{Path: "/etc/shadow"}))
+	require.NotNil(t, out)
+	assert.True(t, out.Proc.ExecIntoContainer)
+
+	// A process of another start time that reused runc exec's pid is not its parent.
+	other := p.process(at(execRecord(104, 100, "/bin/true", "true"), 14, 999))
+	assert.Nil(t, other.Parent)
+	assert.False(t, other.Proc.ExecIntoContainer)
 }

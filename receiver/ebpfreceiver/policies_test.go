@@ -96,7 +96,7 @@ func TestPoliciesLoadReloadAndSurviveBrokenFiles(t *testing.T) {
 	// Break b.yaml: an error is counted, pol-b keeps its last good version, pol-a runs.
 	writePolicy(t, pdir, "b.yaml", "name: pol-b\nrules:\n  - event: file.open\n    cidrs: [10.0.0.0/8]\n")
 	require.Eventually(t, func() bool {
-		return sumMetric(t, s.tel, "vigil_receiver_policy_errors", nil) >= 1
+		return sumMetric(t, s.tel, "otelcol_ebpf_policy_errors", nil) >= 1
 	}, 5*time.Second, 20*time.Millisecond, "the broken file is reported")
 	touchAndRead(t, fa)
 	touchAndRead(t, fb)
@@ -162,12 +162,12 @@ rules:
 	assert.Contains(t, recs[0].Body().Str(), "denied network.connect 127.0.0.1:")
 
 	require.Eventually(t, func() bool {
-		return sumMetric(t, s.tel, "vigil_receiver_rule_matches", func(m map[string]string) bool { return m["policy"] == "count-opens" }) == 10
+		return sumMetric(t, s.tel, "otelcol_ebpf_rule_matches", func(m map[string]string) bool { return m["policy"] == "count-opens" }) == 10
 	}, 5*time.Second, 50*time.Millisecond, "5 writes + 5 reads counted in the kernel")
 	for i := range 5 {
 		assert.Empty(t, recordsWhere(s.sink, "file.open", "file.path", filepath.Join(counted, fmt.Sprint(i))), "count rules emit no records")
 	}
-	assert.Equal(t, int64(1), sumMetric(t, s.tel, "vigil_receiver_policy_actions", func(m map[string]string) bool {
+	assert.Equal(t, int64(1), sumMetric(t, s.tel, "otelcol_ebpf_policy_actions", func(m map[string]string) bool {
 		return m["policy"] == "no-loopback-port" && m["outcome"] == "applied"
 	}))
 }
@@ -197,7 +197,7 @@ func TestOversizedPolicyRejectedOthersRun(t *testing.T) {
 	errs := s.r.engine.ctl.Errors()
 	require.Len(t, errs, 1)
 	assert.True(t, strings.HasPrefix(errs[0], filepath.Join(pdir, "big.yaml")+": paths: 10000 entries exceed the file path map's remaining capacity of 8192"), errs[0])
-	assert.GreaterOrEqual(t, sumMetric(t, s.tel, "vigil_receiver_policy_errors", nil), int64(1))
+	assert.GreaterOrEqual(t, sumMetric(t, s.tel, "otelcol_ebpf_policy_errors", nil), int64(1))
 
 	require.NoError(t, os.Remove(filepath.Join(pdir, "big.yaml")))
 	writePolicy(t, pdir, "normal.yaml", filePolicy("normal", fb))

@@ -11,7 +11,9 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
+	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
@@ -21,6 +23,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policyctl"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -34,10 +37,11 @@ func wakeupBytes(ring int) uint64 {
 // logsReceiver wires the sensors, the policy engine and the read pipeline, and
 // reports their telemetry. The work happens in the pipeline (pipeline.go).
 type logsReceiver struct {
-	set  receiver.Settings
-	cfg  *Config
-	tb   *metadata.TelemetryBuilder
-	pipe *pipeline
+	set    receiver.Settings
+	cfg    *Config
+	tb     *metadata.TelemetryBuilder
+	telReg metric.Registration // the observe callback, from Start to Shutdown
+	pipe   *pipeline
 
 	// newReader opens the ring buffer reader; replaced in tests.
 	newReader func(*sensor.Process) (ringReader, error)
@@ -47,24 +51,61 @@ type logsReceiver struct {
 	engine *policyEngine
 	feats  features.Set
 	pods   *podWatch // nil without a k8s_meta extension
+
+	// The metrics signal: nil metrics.next without a metrics pipeline.
+	sig     *signalCounts
+	metrics metricsSignal
 }
+
+// newSignalReceiver is the factory's constructor: the logs and metrics
+// consumers are set by the pipelines that use the instance (setLogs,
+// setMetrics); without a logs pipeline the records are built and discarded.
+func newSignalReceiver(set receiver.Settings, cfg *Config) (signalReceiver, error) {
+	return newLogsReceiver(set, cfg, consumer.Logs(discardLogs{}))
+}
+
+type discardLogs struct{}
+
+func (discardLogs) Capabilities() consumer.Capabilities          { return consumer.Capabilities{} }
+func (discardLogs) ConsumeLogs(context.Context, plog.Logs) error { return nil }
+
+// setLogs and setMetrics connect a pipeline's consumer; called before Start.
+func (r *logsReceiver) setLogs(next consumer.Logs)       { r.pipe.next = next }
+func (r *logsReceiver) setMetrics(next consumer.Metrics) { r.metrics.next = next }
 
 func newLogsReceiver(set receiver.Settings, cfg *Config, next consumer.Logs) (*logsReceiver, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
 	if err != nil {
 		return nil, err
 	}
+	sig := teeTelemetry(tb)
 	pipe, err := newPipeline(set, cfg, next, tb)
 	if err != nil {
 		return nil, err
 	}
+	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
+		ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set,
+	})
+	if err != nil {
+		return nil, err
+	}
 	r := &logsReceiver{
-		set: set, cfg: cfg, tb: tb, pipe: pipe,
+		set: set, cfg: cfg, tb: tb, pipe: pipe, sig: sig,
 		newReader: func(p *sensor.Process) (ringReader, error) { return sensor.NewReader(p.Events()) },
 	}
+	r.metrics = metricsSignal{obsrecv: obs, interval: cfg.Metrics.Interval, build: r.buildMetrics}
 	pipe.rules = r.ruleTable
+	pipe.stage = &userRules{set: r.userRuleSet}
 	pipe.filterInUserSpace = cfg.FilterInUserSpace
 	return r, nil
+}
+
+// userRuleSet is the rule set of the rules files in force, nil without one.
+func (r *logsReceiver) userRuleSet() *rulestage.Set {
+	if r.engine == nil {
+		return nil
+	}
+	return r.engine.ctl.UserRules()
 }
 
 // ruleTable is the read path's one view of policy state: the rule table in
@@ -133,9 +174,16 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	if err := proc.Snapshot(r.pipe.seed); err != nil {
 		return closeAll(err)
 	}
-	if err := r.tb.RegisterCallback(r.observe); err != nil {
+	// One callback observes all asynchronous instruments, so one read of the kernel
+	// counters serves them all (the generated builder registers one per instrument).
+	reg, err := metadata.Meter(r.set.TelemetrySettings).RegisterCallback(r.observe,
+		r.tb.EbpfKernelEventsLost, r.tb.EbpfKernelErrors, r.tb.EbpfProcessCacheEntries,
+		r.tb.EbpfProcessCacheEvictions, r.tb.EbpfRuleMatches, r.tb.EbpfPoliciesLoaded, r.tb.EbpfKernelCapability,
+		r.tb.EbpfUserRules)
+	if err != nil {
 		return closeAll(err)
 	}
+	r.telReg = reg
 	if r.pol != nil {
 		var pods *policyctl.PodSets
 		var podMeta k8smetaextension.Metadata
@@ -166,6 +214,9 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 	if r.pods != nil {
 		r.pods.start()
 	}
+	if r.metrics.next != nil {
+		r.metrics.run()
+	}
 	r.set.Logger.Info("eBPF process sensor attached",
 		zap.Int("running_processes", running), zap.Int("ring_buffer_size", r.cfg.RingBufferSize))
 	return nil
@@ -179,8 +230,15 @@ func (r *logsReceiver) Shutdown(ctx context.Context) error {
 		r.pods.stop()
 	}
 	errs = append(errs, r.pipe.shutdown(ctx))
+	// The last counts, with the read loop's flushed, while the kernel objects
+	// are still loaded.
+	errs = append(errs, r.metrics.shutdown(ctx))
 	if r.engine != nil {
 		errs = append(errs, r.engine.close())
+	}
+	if r.telReg != nil {
+		errs = append(errs, r.telReg.Unregister())
+		r.telReg = nil
 	}
 	r.tb.Shutdown()
 	errs = append(errs, r.closeSensors())
@@ -255,18 +313,18 @@ func (r *logsReceiver) observe(_ context.Context, o metric.Observer) error {
 		sum, perCPU, err := p.Counters()
 		if err == nil {
 			for cpu, v := range perCPU {
-				o.ObserveInt64(r.tb.VigilReceiverKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
+				o.ObserveInt64(r.tb.EbpfKernelEventsLost, int64(v), metric.WithAttributes(attribute.Int("cpu", cpu)))
 			}
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
-			o.ObserveInt64(r.tb.VigilReceiverKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterArgsFault]), metric.WithAttributes(attribute.String("kind", "args_fault")))
+			o.ObserveInt64(r.tb.EbpfKernelErrors, int64(sum[sensor.CounterScratchMiss]), metric.WithAttributes(attribute.String("kind", "scratch_miss")))
 		}
 	}
 	t := &r.pipe.tracker
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, t.live.Load(), metric.WithAttributes(attribute.String("state", "live")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEntries, t.exited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
-	o.ObserveInt64(r.tb.VigilReceiverProcessCacheEvictions, t.evicted.Load())
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, t.live.Load(), metric.WithAttributes(attribute.String("state", "live")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEntries, t.exited.Load(), metric.WithAttributes(attribute.String("state", "exited")))
+	o.ObserveInt64(r.tb.EbpfProcessCacheEvictions, t.evicted.Load())
 	for name, v := range r.feats.MetricValues() {
-		o.ObserveInt64(r.tb.VigilReceiverKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
+		o.ObserveInt64(r.tb.EbpfKernelCapability, v, metric.WithAttributes(attribute.String("capability", name)))
 	}
 	if r.engine != nil {
 		r.engine.ctl.Observe(o)

@@ -5,10 +5,9 @@ package ebpfreceiver
 import (
 	"errors"
 
-	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/receiver"
 )
 
-func newLogsReceiver(receiver.Settings, *Config, consumer.Logs) (receiver.Logs, error) {
+func newSignalReceiver(receiver.Settings, *Config) (signalReceiver, error) {
 	return nil, errors.New("ebpf receiver is only supported on linux")
 }

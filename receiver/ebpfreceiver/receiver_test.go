@@ -309,8 +309,8 @@ func TestTinyRingBufferCountsKernelDrops(t *testing.T) {
 	gr.release()
 	var lost, received int64
 	ok := assert.Eventually(t, func() bool {
-		lost = sumMetric(t, s.tel, "vigil_receiver_kernel_events_lost", nil)
-		received = sumMetric(t, s.tel, "vigil_receiver_events_received", nil)
+		lost = sumMetric(t, s.tel, "otelcol_ebpf_kernel_events_lost", nil)
+		received = sumMetric(t, s.tel, "otelcol_ebpf_events_received", nil)
 		// fork + exec + exit per iteration, each either received or counted lost.
 		return lost > 0 && received+lost >= 3*n
 	}, 10*time.Second, 50*time.Millisecond)
@@ -333,13 +333,13 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 		})
 	execStorm(t, 100)
 	require.Eventually(t, func() bool {
-		return sumMetric(t, s.tel, "vigil_receiver_events_dropped", func(a map[string]string) bool { return a["reason"] == "queue_full" }) > 0
+		return sumMetric(t, s.tel, "otelcol_ebpf_events_dropped", func(a map[string]string) bool { return a["reason"] == "queue_full" }) > 0
 	}, 10*time.Second, 20*time.Millisecond)
 	close(release)
 	require.Eventually(t, func() bool {
 		// forks only update the process cache unless emit_forks is set
-		received := sumMetric(t, s.tel, "vigil_receiver_events_received", func(a map[string]string) bool { return a["event"] != "process.fork" })
-		dropped := sumMetric(t, s.tel, "vigil_receiver_events_dropped", func(a map[string]string) bool { return a["reason"] == "queue_full" })
+		received := sumMetric(t, s.tel, "otelcol_ebpf_events_received", func(a map[string]string) bool { return a["event"] != "process.fork" })
+		dropped := sumMetric(t, s.tel, "otelcol_ebpf_events_dropped", func(a map[string]string) bool { return a["reason"] == "queue_full" })
 		return int64(s.sink.LogRecordCount()) == received-dropped
 	}, 10*time.Second, 50*time.Millisecond, "every received event is delivered or counted as dropped")
 }

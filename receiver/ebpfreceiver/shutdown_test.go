@@ -54,6 +54,6 @@ func TestShutdownDrainsTheRing(t *testing.T) {
 		// touchAndRead opens each file twice (write, then read).
 		assert.Len(t, recordsWhere(s.sink, "file.open", "file.path", f), 2, "%s: opened just before Shutdown, must be exported", f)
 	}
-	assert.Zero(t, sumMetric(t, s.tel, "vigil_receiver_events_dropped", func(a map[string]string) bool { return a["reason"] == "shutdown" }),
+	assert.Zero(t, sumMetric(t, s.tel, "otelcol_ebpf_events_dropped", func(a map[string]string) bool { return a["reason"] == "shutdown" }),
 		"a drain within its time drops nothing")
 }

@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command vigil-bench measures Vigil's overhead side by side in one run and prints
 // ratios (absolute times on a shared machine are not comparable between runs).
 //
@@ -166,7 +168,7 @@ func withCollector(o options, round int) (sample, error) {
 	}
 	defer func() { _ = cmd.Process.Signal(syscall.SIGTERM); _ = cmd.Wait() }()
 	metricsURL := "http://127.0.0.1:" + port + "/metrics"
-	if err := waitMetric(metricsURL, "vigil_receiver_process_cache_entries", 60*time.Second); err != nil {
+	if err := waitMetric(metricsURL, "otelcol_ebpf_process_cache_entries", 60*time.Second); err != nil {
 		return s, fmt.Errorf("collector did not start: %w (log: %s)", err, logf.Name())
 	}
 	time.Sleep(2 * time.Second) // settle: idle RSS
@@ -201,9 +203,9 @@ func withCollector(o options, round int) (sample, error) {
 	if err != nil {
 		return s, err
 	}
-	s.received = m1.sum("vigil_receiver_events_received") - m0.sum("vigil_receiver_events_received")
-	s.lost = m1.sum("vigil_receiver_kernel_events_lost") - m0.sum("vigil_receiver_kernel_events_lost") +
-		m1.sum("vigil_receiver_events_dropped") - m0.sum("vigil_receiver_events_dropped")
+	s.received = m1.sum("otelcol_ebpf_events_received") - m0.sum("otelcol_ebpf_events_received")
+	s.lost = m1.sum("otelcol_ebpf_kernel_events_lost") - m0.sum("otelcol_ebpf_kernel_events_lost") +
+		m1.sum("otelcol_ebpf_events_dropped") - m0.sum("otelcol_ebpf_events_dropped")
 	return s, nil
 }
 

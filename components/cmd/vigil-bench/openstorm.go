@@ -1,3 +1,5 @@
+//go:build linux
+
 package main
 
 import (
@@ -35,7 +37,7 @@ func startCollector(o options, config string, env ...string) (*collector, error)
 		return nil, err
 	}
 	c := &collector{cmd: cmd, metrics: "http://127.0.0.1:" + port + "/metrics", log: logf}
-	if err := waitMetric(c.metrics, "vigil_receiver_process_cache_entries", 60*time.Second); err != nil {
+	if err := waitMetric(c.metrics, "otelcol_ebpf_process_cache_entries", 60*time.Second); err != nil {
 		c.stop()
 		return nil, fmt.Errorf("collector did not start: %w (log: %s)", err, logf.Name())
 	}
@@ -193,10 +195,10 @@ func openWithCollector(o options, policies string, userSpace bool, target string
 		delta := func(name string) float64 {
 			return m1.sumWhere(name, "policy.match") - m0.sumWhere(name, "policy.match")
 		}
-		s.received = delta("vigil_receiver_events_received")
+		s.received = delta("otelcol_ebpf_events_received")
 		s.delivered = m1.sum("otelcol_exporter_sent_log_records") - m0.sum("otelcol_exporter_sent_log_records")
-		s.lost = m1.sum("vigil_receiver_kernel_events_lost") - m0.sum("vigil_receiver_kernel_events_lost") +
-			m1.sum("vigil_receiver_events_dropped") - m0.sum("vigil_receiver_events_dropped")
+		s.lost = m1.sum("otelcol_ebpf_kernel_events_lost") - m0.sum("otelcol_ebpf_kernel_events_lost") +
+			m1.sum("otelcol_ebpf_events_dropped") - m0.sum("otelcol_ebpf_events_dropped")
 		s.drain = time.Since(start)
 		if expect == 0 || s.delivered+s.lost >= float64(expect) || time.Now().After(deadline) {
 			break

@@ -129,3 +129,64 @@ func TestCheckImplementation(t *testing.T) {
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, ns+":4: rules[0].action: deny for namespace.change needs a BPF hook")
 }
+
+const explainRules = `- macro: open_read
+  condition: (evt.type in (open, openat, openat2) and evt.is_open_read=true)
+- rule: Shell under node
+  desc: d
+  condition: evt.type = execve and proc.name = bash and proc.pname = node
+  output: shell %proc.cmdline
+  priority: WARNING
+- rule: Shadow read
+  desc: d
+  condition: open_read and fd.name startswith /etc/sh and not proc.name in (sshd)
+  output: read %fd.name
+  priority: ERROR
+- rule: Any write
+  desc: d
+  condition: evt.type = write and not proc.name = cat
+  output: w
+  priority: DEBUG
+- rule: Needs DNS
+  desc: d
+  condition: evt.type = connect and fd.sip.name = example.com
+  output: dns
+  priority: NOTICE
+`
+
+// A rules file beside a policy: checked with the same loader as the receiver;
+// --explain says per rule what the kernel filters and what user space decides.
+func TestCheckExplainRulesFile(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "my_rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte(explainRules), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "p.yaml"), []byte("name: p\nrules:\n  - event: bpf.load\n"), 0o600))
+
+	code, out, errOut := runCmd("check", dir)
+	assert.Equal(t, 1, code, "a rule that does not load fails the check")
+	assert.Equal(t, rules+`:20: rule "Needs DNS": field fd.sip.name is not supported`+"\n", errOut)
+	assert.Contains(t, out, "ok "+filepath.Join(dir, "p.yaml")+" (p, 1 rule)\n")
+	assert.Contains(t, out, "ok "+rules+" (rules file, 3 rules loaded, 1 skipped)\n")
+	assert.NotContains(t, out, "kernel:", "no explanation without --explain")
+
+	code, out, _ = runCmd("check", "--explain", rules)
+	assert.Equal(t, 1, code)
+	for _, want := range []string{
+		`  rule "Shell under node" (process.exec):
+    kernel: nothing to add for process.exec: these events always reach user space
+    user space: the full condition on what passes; the kernel does not decide:
+      proc.name = bash
+      proc.pname = node
+`,
+		`  rule "Shadow read" (file.open):
+    kernel: file.open paths: [/etc/] access: [read] (policy "falco:my_rules.yaml:Shadow read")
+    user space: the full condition on what passes; the kernel does not decide:
+      fd.name startswith /etc/sh
+      not proc.name in (sshd)
+`,
+		`    kernel: file.write, not narrowed: every file.write event reaches user space (policy "falco:my_rules.yaml:Any write")`,
+		`note: ` + rules + `:13: rule "Any write": the kernel cannot narrow file.write: every file.write event reaches user space`,
+	} {
+		assert.Contains(t, out, want)
+	}
+}

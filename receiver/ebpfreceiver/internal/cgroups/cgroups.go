@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package cgroups turns the cgroup a process runs in into the container and pod
 // it belongs to, from the cgroup path shapes container runtimes create.
 package cgroups

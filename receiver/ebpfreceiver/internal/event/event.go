@@ -51,6 +51,10 @@ type Event struct {
 	Kernel Verdict
 	// Hook is the kind of kernel hook that reported a policy event.
 	Hook Hook
+	// Compat: a 32-bit (ia32) syscall; syscall numbers in Detail are ia32 ones.
+	Compat bool
+	// IOUring: done by an io_uring request, not a syscall.
+	IOUring bool
 	// Cred are the credentials the kernel read with a policy event (the process
 	// may have changed them since its exec).
 	Cred Cred
@@ -77,7 +81,27 @@ type Process struct {
 	Runtime       string
 	ArgsTruncated bool
 	Redacted      bool // secrets were masked in Args
+	// ExecIntoContainer: the process was started by an exec into a running
+	// container (runc exec, under kubectl exec, crictl exec and ctr task exec),
+	// or descends from such a process. It is derived from fork-time ancestry,
+	// never from the parent at exec time (that runc exec may have exited).
+	ExecIntoContainer bool
+	// Runc is the step of container start-up the process is in, as its
+	// fork-time ancestry tells: what ExecIntoContainer is derived from.
+	Runc RuncStep
 }
+
+// RuncStep is where a process stands in runc's start of a container process.
+type RuncStep uint8
+
+// Runc steps.
+const (
+	RuncNone       RuncStep = iota // not runc, nor a runc init
+	RuncExec                       // runc exec: starts a process in a running container
+	RuncCreate                     // runc create or runc run: starts a container
+	RuncInitExec                   // runc init started by a runc exec
+	RuncInitCreate                 // runc init started by runc create or run
+)
 
 // Ancestor names one ancestor process.
 type Ancestor struct {
@@ -99,6 +123,17 @@ type Match struct {
 	Severity string // debug, info, warn, error or fatal
 	Enforce  bool   // the policy is in enforce mode
 	Applied  bool   // the action was carried out (denied or killed)
+
+	// UserSpace: a rule condition evaluated in the receiver decided the match
+	// (a Falco-syntax rule). Its record carries the full process context, and
+	// Body, SeverityNumber and SeverityText when set.
+	UserSpace bool
+	// Body is the rule's rendered output.
+	Body string
+	// SeverityNumber and SeverityText are the OTLP severity, when the rule's
+	// priority is finer than Severity (0: use Severity).
+	SeverityNumber int
+	SeverityText   string
 }
 
 // Verdict is what the kernel decided: which rule slots of a rule kind matched,

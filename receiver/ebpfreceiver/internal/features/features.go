@@ -1,3 +1,5 @@
+//go:build linux
+
 // Package features probes, at start-up, which optional eBPF capabilities the
 // running kernel really offers. Each probe loads AND attaches a minimal program
 // (bpf/probes.bpf.c), then detaches it: a program type the kernel knows can still

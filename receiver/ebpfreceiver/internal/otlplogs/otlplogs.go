@@ -10,13 +10,15 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
-	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
 // maxBodyCommand bounds the command line quoted in a record's body.
 const maxBodyCommand = 256
+
+// ServiceNamespace is the service.namespace of every resource.
+const ServiceNamespace = "vigil"
 
 // HostServiceName is the service.name of the resource of host processes.
 const HostServiceName = "vigil-host"
@@ -45,6 +47,10 @@ func (b *Builder) Build(events []*event.Event, bootOffset int64) plog.Logs {
 			rl := logs.ResourceLogs().AppendEmpty()
 			res := rl.Resource().Attributes()
 			res.PutStr("host.name", b.HostName)
+			// Every Vigil resource, host or container, is in one service
+			// namespace: a cheap, Vigil-only stream selector in backends that
+			// index it (Loki does by default: {service_namespace="vigil"}).
+			res.PutStr("service.namespace", ServiceNamespace)
 			if b.NodeName != "" {
 				res.PutStr("k8s.node.name", b.NodeName)
 			}
@@ -89,7 +95,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.Observed))
 	a := lr.Attributes()
 	p := e.Proc
-	summary := e.Match != nil && policyRecord(e.Detail)
+	summary := e.Match != nil && policyRecord(e.Detail) && !e.Match.UserSpace
 	if summary {
 		a.EnsureCapacity(17)
 	} else {
@@ -103,6 +109,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	}
 	if p.Executable != "" {
 		a.PutStr("process.executable.path", p.Executable)
+	}
+	if p.ExecIntoContainer {
+		// Only when true: absent means a host process or a container's own.
+		a.PutBool("vigil.exec_into_container", true)
 	}
 	if summary {
 		// Policy matches carry a process summary; the full process (arguments,
@@ -191,7 +201,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		lr.Body().SetStr("fork " + exe)
 	case event.Exit:
 		if sig := d.Signal(); sig != 0 {
-			name := unix.SignalName(unix.Signal(sig))
+			name := linuxSignalName(sig)
 			if name == "" {
 				name = "signal " + strconv.Itoa(sig)
 			}
@@ -248,6 +258,10 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	}
 	lr.SetSeverityNumber(sev)
 	lr.SetSeverityText(strings.ToUpper(m.Severity))
+	if m.SeverityNumber != 0 {
+		lr.SetSeverityNumber(plog.SeverityNumber(m.SeverityNumber))
+		lr.SetSeverityText(m.SeverityText)
+	}
 
 	what := ""
 	if policyRecord(e.Detail) {
@@ -259,6 +273,13 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 			a.PutStr("vigil.hook", "fmod_ret")
 		case event.HookSyscall:
 			a.PutStr("vigil.hook", "syscall")
+		}
+		if e.Compat {
+			// A 32-bit syscall: vigil.syscall.number is its ia32 number.
+			a.PutStr("vigil.syscall.abi", "ia32")
+		}
+		if e.IOUring {
+			a.PutBool("vigil.io_uring", true) // done by an io_uring request, not a syscall
 		}
 	} else if e.Name == event.ProcessExec {
 		what = e.Proc.Executable
@@ -283,6 +304,10 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	}
 	if e.Proc.Executable != "" {
 		body += " by " + e.Proc.Executable
+	}
+	if m.UserSpace && m.Body != "" {
+		lr.Body().SetStr(m.Body)
+		return
 	}
 	lr.Body().SetStr(body + " [" + m.Policy + "/" + m.Rule + "]")
 }
@@ -360,4 +385,19 @@ func transportName(proto uint8) string {
 		return "udp"
 	}
 	return strconv.Itoa(int(proto))
+}
+
+// linuxSignals names the signals the kernel reports (Linux numbering, whatever
+// the platform this package is built for).
+var linuxSignals = [...]string{1: "SIGHUP", 2: "SIGINT", 3: "SIGQUIT", 4: "SIGILL", 5: "SIGTRAP",
+	6: "SIGABRT", 7: "SIGBUS", 8: "SIGFPE", 9: "SIGKILL", 10: "SIGUSR1", 11: "SIGSEGV", 12: "SIGUSR2",
+	13: "SIGPIPE", 14: "SIGALRM", 15: "SIGTERM", 16: "SIGSTKFLT", 17: "SIGCHLD", 18: "SIGCONT",
+	19: "SIGSTOP", 20: "SIGTSTP", 21: "SIGTTIN", 22: "SIGTTOU", 23: "SIGURG", 24: "SIGXCPU",
+	25: "SIGXFSZ", 26: "SIGVTALRM", 27: "SIGPROF", 28: "SIGWINCH", 29: "SIGIO", 30: "SIGPWR", 31: "SIGSYS"}
+
+func linuxSignalName(sig int) string {
+	if sig > 0 && sig < len(linuxSignals) {
+		return linuxSignals[sig]
+	}
+	return ""
 }

@@ -78,10 +78,20 @@ func goldenCases() map[string][]*event.Event {
 	long.CommandLine = strings.Join(long.Args, " ")
 	noArgs := hostTool()
 	noArgs.Args, noArgs.CommandLine = nil, ""
+	// A shell started by kubectl exec (runc exec) in curl's container; its parent
+	// at exec time is the shim.
+	intoCtr := curl()
+	intoCtr.ExecID, intoCtr.PID, intoCtr.PPID, intoCtr.ParentExecID = "15f46b0400-210", 210, 90, "1-90"
+	intoCtr.Executable, intoCtr.Args, intoCtr.CommandLine, intoCtr.Redacted, intoCtr.ArgsTruncated = "/bin/sh", []string{"sh"}, "sh", false, false
+	intoCtr.ExecIntoContainer, intoCtr.Runc = true, event.RuncNone
+	ctrExec := ev(event.ProcessExec, intoCtr, &event.Exec{})
+	ctrExec.Parent = &event.Process{ExecID: "1-90", PID: 90, Executable: "/usr/bin/containerd-shim-runc-v2"}
 	orphan := &event.Process{ExecID: "5-400", PID: 400, PPID: 1, CgroupID: 3} // an exit the cache never saw
 	return map[string][]*event.Event{
-		"process_exec":           {exec},
-		"process_exec_long":      {ev(event.ProcessExec, long, &event.Exec{})},
+		"process_exec":      {exec},
+		"process_exec_long": {ev(event.ProcessExec, long, &event.Exec{})},
+		"process_exec_into_container": {ctrExec, withMatch(ev(event.FileOpen, intoCtr, &event.File{Path: "/etc/shadow", Access: event.AccessRead}), post, event.HookLSM),
+			ev(event.ProcessExit, intoCtr, event.Exit{})},
 		"process_exec_no_args":   {ev(event.ProcessExec, noArgs, &event.Exec{})},
 		"process_exec_match":     {withMatch(ev(event.ProcessExec, hostTool(), &event.Exec{}), killApplied, event.HookNone)},
 		"process_fork":           {ev(event.ProcessFork, &event.Process{ExecID: "9-301", PID: 301, PPID: 300, UID: 5, StartBoottime: 9}, event.Fork{})},
@@ -183,6 +193,8 @@ func TestNodeIdentity(t *testing.T) {
 	assert.Equal(t, "worker-7", ctr["k8s.node.name"])
 	assert.NotContains(t, ctr, "service.name", "a container's service comes from its pod, not from Vigil")
 	assert.NotContains(t, ctr, "service.instance.id")
+	assert.Equal(t, ServiceNamespace, host["service.namespace"], "one Vigil-only stream selector for every resource")
+	assert.Equal(t, ServiceNamespace, ctr["service.namespace"])
 
 	// Off Kubernetes: no k8s.node.name at all.
 	plain := (&Builder{HostName: "laptop", Scope: "s"}).Build(goldenCases()["batch_two_resources"], bootOffset)
@@ -194,4 +206,18 @@ func TestNodeIdentity(t *testing.T) {
 func TestEmptyBatch(t *testing.T) {
 	b := &Builder{HostName: "h", Scope: "s"}
 	assert.Equal(t, 0, b.Build(nil, 0).ResourceLogs().Len())
+}
+
+// A 32-bit syscall and an io_uring request say so on the record.
+func TestCompatAndIOUringMarks(t *testing.T) {
+	b := &Builder{HostName: "h", Scope: "s"}
+	evs := goldenCases()["file_open"]
+	plain := b.Build(evs, bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.NotContains(t, plain, "vigil.syscall.abi")
+	assert.NotContains(t, plain, "vigil.io_uring")
+	marked := *evs[0]
+	marked.Compat, marked.IOUring = true, true
+	got := b.Build([]*event.Event{&marked}, bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0).Attributes().AsRaw()
+	assert.Equal(t, "ia32", got["vigil.syscall.abi"])
+	assert.Equal(t, true, got["vigil.io_uring"])
 }

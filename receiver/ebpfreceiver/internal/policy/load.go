@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"go.yaml.in/yaml/v3"
 )
 
 // FileResult is the outcome of loading one policy file.
@@ -20,6 +22,10 @@ type FileResult struct {
 	// Stale is true when Err is set but the last good version of the file's
 	// policy keeps running.
 	Stale bool
+	// Rules holds the file's contents when it is a rules file (its YAML top
+	// level is a list, as a Falco rules file's is) rather than a policy: the
+	// receiver loads it with the rule engine. Policy is nil then.
+	Rules []byte
 }
 
 // Set is a snapshot of the loaded policies.
@@ -117,7 +123,15 @@ func (l *loader) load(paths []string) Set {
 	res := make([]FileResult, len(files))
 	for i, f := range files {
 		res[i].Path = f
-		p, err := LoadFile(f)
+		data, err := ReadFile(f)
+		var p *Policy
+		if err == nil {
+			if IsRulesFile(data) {
+				res[i].Rules = data
+				continue
+			}
+			p, err = ParseBytes(f, data)
+		}
 		if err == nil && l.caps != nil {
 			err = p.CheckCapabilities(*l.caps)
 		}
@@ -185,4 +199,25 @@ func (l *loader) load(paths []string) Set {
 	l.good = good
 	s.Files = append(failed, res...)
 	return s
+}
+
+// IsRulesFile reports whether data is a rules file (a YAML document whose top
+// level is a list, as in Falco's format) rather than a policy (a mapping).
+func IsRulesFile(data []byte) bool {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil || doc.Kind != yaml.DocumentNode || len(doc.Content) == 0 {
+		return false
+	}
+	return doc.Content[0].Kind == yaml.SequenceNode
+}
+
+// RulesFiles returns the rules files of the set, in load order.
+func (s Set) RulesFiles() []FileResult {
+	var out []FileResult
+	for _, f := range s.Files {
+		if f.Rules != nil {
+			out = append(out, f)
+		}
+	}
+	return out
 }

@@ -153,3 +153,25 @@ func TestLoaderIncumbentKeepsName(t *testing.T) {
 	assert.True(t, s.Files[0].Stale)
 	assert.True(t, strings.HasSuffix(s.Errors()[0].Error(), `already loaded from `+filepath.Join(dir, "m.yaml")))
 }
+
+// A file whose top level is a list is a rules file: carried, not parsed as a
+// policy, and not an error; policies beside it load as before.
+func TestRulesFilesAreCarried(t *testing.T) {
+	dir := t.TempDir()
+	rules := "- list: shells\n  items: [sh]\n- rule: R\n  condition: proc.name in (shells)\n"
+	writeFile(t, filepath.Join(dir, "a.yaml"), simple("a"))
+	writeFile(t, filepath.Join(dir, "falco.yaml"), rules)
+	writeFile(t, filepath.Join(dir, "z.yaml"), "# comment\n---\n- rule: other\n")
+	s := Load([]string{dir}, Capabilities{LSM: true, Fentry: true, Kprobe: true, CgroupSockAddr: true, SendSignal: true})
+	assert.Empty(t, s.Errors())
+	assert.Equal(t, []string{"a"}, policyNames(s.Policies))
+	rf := s.RulesFiles()
+	require.Len(t, rf, 2)
+	assert.Equal(t, filepath.Join(dir, "falco.yaml"), rf[0].Path)
+	assert.Equal(t, rules, string(rf[0].Rules))
+	assert.Nil(t, rf[0].Policy)
+	assert.True(t, IsRulesFile([]byte("[]")))
+	for _, notRules := range []string{"name: a\n", "", "- [unclosed\n", "just text"} {
+		assert.False(t, IsRulesFile([]byte(notRules)), notRules)
+	}
+}

@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -185,7 +186,8 @@ func sameSet(a, b Set) bool {
 	}
 	for i := range a.Files {
 		fa, fb := a.Files[i], b.Files[i]
-		if fa.Path != fb.Path || fa.Stale != fb.Stale || errString(fa.Err) != errString(fb.Err) || !samePolicy(fa.Policy, fb.Policy) {
+		if fa.Path != fb.Path || fa.Stale != fb.Stale || errString(fa.Err) != errString(fb.Err) || !samePolicy(fa.Policy, fb.Policy) ||
+			!bytes.Equal(fa.Rules, fb.Rules) {
 			return false
 		}
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/features"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -63,6 +64,11 @@ type Controller struct {
 	watcher  *policy.Watcher
 	rules    atomic.Pointer[sensor.RuleTable]
 	loaded   atomic.Int64
+	// user is what the set's rules files loaded to; userSet its rule set, read
+	// by the pipeline's rule stage (userrules.go).
+	user    rulestage.Loaded
+	userSet atomic.Pointer[rulestage.Set]
+	userN   [3]atomic.Int64 // loaded, skipped, unfiltered
 
 	// apply writes a map image (Process.Apply); a field so tests can fail it.
 	apply func(img *sensor.MapImage, emitAll bool) error
@@ -134,6 +140,7 @@ func (c *Controller) reload(set policy.Set) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.last = set
+	c.loadRules(set)
 	c.applyLocked(true)
 }
 
@@ -172,6 +179,7 @@ func (c *Controller) applyLocked(logApplied bool) {
 		}
 		pols = append(pols, p)
 	}
+	pols = c.withGenerated(pols, errs) // the rules files' kernel filters, admitted after the policies
 	var sets map[string][]uint64
 	if c.cfg.Pods != nil {
 		sets = c.cfg.Pods.sets(pols)
@@ -264,7 +272,7 @@ func (c *Controller) report(errs map[string]bool) {
 		all = append(all, msg)
 		if !c.lastErrs[msg] {
 			c.cfg.Logger.Error("policy rejected", zap.String("error", msg))
-			c.cfg.Telemetry.VigilReceiverPolicyErrors.Add(context.Background(), 1)
+			c.cfg.Telemetry.EbpfPolicyErrors.Add(context.Background(), 1)
 		}
 	}
 	c.lastErrs = errs
@@ -319,10 +327,19 @@ func (c *Controller) collectHits() map[sensor.RuleRef]int64 {
 // Observe reports kernel rule match counts and policy state.
 func (c *Controller) Observe(o metric.Observer) {
 	tb := c.cfg.Telemetry
-	o.ObserveInt64(tb.VigilReceiverPoliciesLoaded, c.loaded.Load())
+	o.ObserveInt64(tb.EbpfPoliciesLoaded, c.loaded.Load())
+	c.observeRules(o)
 	for ref, n := range c.collectHits() {
-		o.ObserveInt64(tb.VigilReceiverRuleMatches, n, metric.WithAttributes(
+		o.ObserveInt64(tb.EbpfRuleMatches, n, metric.WithAttributes(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action))))
 	}
 }
+
+// RuleHits returns each rule's match count from the kernel's rule counters
+// since the controller started (cumulative; count rules included). Safe for
+// concurrent use with Observe.
+func (c *Controller) RuleHits() map[sensor.RuleRef]int64 { return c.collectHits() }
+
+// Loaded returns how many policies run in the kernel now.
+func (c *Controller) Loaded() int64 { return c.loaded.Load() }

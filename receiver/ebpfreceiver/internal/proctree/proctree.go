@@ -1,7 +1,11 @@
 // Package proctree keeps the process cache: every live process with its exec id,
 // parent and image, so each event can carry its process and ancestry. It is
-// bounded: exited processes are kept in a short FIFO (late events still resolve),
-// and past the limit the least recently started live entries are evicted and counted.
+// bounded: exited processes are kept in a short FIFO (late events still resolve,
+// and a child whose parent just exited still finds it), and past the limit the
+// least recently started live entries are evicted and counted.
+//
+// Each entry also carries marks derived from its fork-time ancestry (lineage.go):
+// whether it was started by an exec into a running container.
 package proctree
 
 import (
@@ -40,7 +44,9 @@ type Cache struct {
 	order      *list.List               // live entries, oldest first
 	exited     *list.List               // exited entries, oldest first
 	exitedByID map[string]*list.Element
-	evicted    uint64
+	// exitedByPID is the most recently exited entry of each pid among the exited.
+	exitedByPID map[uint32]*list.Element
+	evicted     uint64
 }
 
 // New returns a cache holding at most maxLive live and maxExited exited processes.
@@ -48,18 +54,67 @@ func New(maxLive, maxExited int) *Cache {
 	return &Cache{
 		maxLive: maxLive, maxExited: maxExited,
 		live: map[uint32]*list.Element{}, order: list.New(),
-		exited: list.New(), exitedByID: map[string]*list.Element{},
+		exited: list.New(), exitedByID: map[string]*list.Element{}, exitedByPID: map[uint32]*list.Element{},
 	}
 }
 
-// Put inserts or replaces the live process with p.PID. When p.ParentExecID is
-// empty it is filled from the live parent.
-func (c *Cache) Put(p *Process) {
-	if p.ParentExecID == "" {
-		if parent, ok := c.Get(p.PPID); ok {
-			p.ParentExecID = parent.ExecID
+// Put inserts or replaces the live process with p.PID: a new image (an exec, or
+// a process seen at start-up). When p.ParentExecID is empty it is filled from
+// the parent, live or just exited (parentStart, the parent's start time, tells
+// a reused pid apart; 0 when unknown). Before p is stored, its fork-time marks
+// are derived from the image it replaces (the same process before its exec),
+// or from the parent when that image is unknown.
+func (c *Cache) Put(p *Process, parentStart uint64) {
+	parent, hasParent := c.parentByPID(p.PPID, parentStart)
+	if p.ParentExecID == "" && hasParent {
+		p.ParentExecID = parent.ExecID
+	}
+	el, replacing := c.live[p.PID]
+	var prior *Process
+	if replacing && el.Value.(*Process).StartBoottime == p.StartBoottime {
+		prior = el.Value.(*Process)
+	} else if hasParent {
+		prior = parent
+	}
+	deriveExec(p, prior)
+	c.insertLive(p)
+}
+
+// parentByPID finds a parent by pid: the live process, else the one that
+// exited last (a parent's exit can be read before its child's exec). A known
+// start time must match.
+func (c *Cache) parentByPID(ppid uint32, start uint64) (*Process, bool) {
+	if p, ok := c.Get(ppid); ok && (start == 0 || p.StartBoottime == start) {
+		return p, true
+	}
+	if el, ok := c.exitedByPID[ppid]; ok {
+		if p := el.Value.(*Process); start == 0 || p.StartBoottime == start {
+			return p, true
 		}
 	}
+	return nil, false
+}
+
+// Fork records a new process created by fork: it runs its parent's image until it
+// execs, so it inherits image, cwd, cgroup and fork-time marks from the parent
+// when known. The fork record's parent is the task that called fork: alive (its
+// exit record comes after this one), so only the live entry is looked up.
+func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, euid, egid uint32) *Process {
+	p := &Process{PID: pid, PPID: ppid, StartBoottime: start, ExecID: ExecID(start, pid), CgroupID: cgroupID,
+		UID: uid, GID: gid, EUID: euid, EGID: egid}
+	if parent, ok := c.Get(ppid); ok {
+		p.ParentExecID = parent.ExecID
+		p.Executable, p.Args, p.CommandLine, p.Cwd = parent.Executable, parent.Args, parent.CommandLine, parent.Cwd
+		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
+		p.ArgsTruncated, p.Redacted = parent.ArgsTruncated, parent.Redacted
+		p.Runc, p.ExecIntoContainer = parent.Runc, parent.ExecIntoContainer
+	}
+	c.insertLive(p)
+	return p
+}
+
+// insertLive stores a live entry, evicting the oldest past maxLive.
+func (c *Cache) insertLive(p *Process) {
 	if el, ok := c.live[p.PID]; ok {
 		el.Value = p
 		c.order.MoveToBack(el)
@@ -72,21 +127,6 @@ func (c *Cache) Put(p *Process) {
 		c.order.Remove(oldest)
 		c.evicted++
 	}
-}
-
-// Fork records a new process created by fork: it runs its parent's image until it
-// execs, so it inherits image, cwd and cgroup from the parent when known.
-func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, euid, egid uint32) *Process {
-	p := &Process{PID: pid, PPID: ppid, StartBoottime: start, ExecID: ExecID(start, pid), CgroupID: cgroupID,
-		UID: uid, GID: gid, EUID: euid, EGID: egid}
-	if parent, ok := c.Get(ppid); ok {
-		p.ParentExecID = parent.ExecID
-		p.Executable, p.Args, p.CommandLine, p.Cwd = parent.Executable, parent.Args, parent.CommandLine, parent.Cwd
-		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
-		p.ArgsTruncated, p.Redacted = parent.ArgsTruncated, parent.Redacted
-	}
-	c.Put(p)
-	return p
 }
 
 // Get returns the live process with this pid.
@@ -122,10 +162,16 @@ func (c *Cache) Exit(pid uint32) (*Process, bool) {
 	p := el.Value.(*Process)
 	delete(c.live, pid)
 	c.order.Remove(el)
-	c.exitedByID[p.ExecID] = c.exited.PushBack(p)
+	ex := c.exited.PushBack(p)
+	c.exitedByID[p.ExecID] = ex
+	c.exitedByPID[p.PID] = ex
 	for c.exited.Len() > c.maxExited {
 		oldest := c.exited.Front()
-		delete(c.exitedByID, oldest.Value.(*Process).ExecID)
+		op := oldest.Value.(*Process)
+		delete(c.exitedByID, op.ExecID)
+		if c.exitedByPID[op.PID] == oldest {
+			delete(c.exitedByPID, op.PID)
+		}
 		c.exited.Remove(oldest)
 	}
 	return p, true

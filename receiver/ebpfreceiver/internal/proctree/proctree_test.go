@@ -9,15 +9,15 @@ import (
 
 func TestForkExecExitAncestry(t *testing.T) {
 	c := New(100, 10)
-	c.Put(&Process{PID: 1, ExecID: ExecID(1, 1), Executable: "/sbin/init"})
-	c.Put(&Process{PID: 10, PPID: 1, ExecID: ExecID(100, 10), Executable: "/bin/bash", Cwd: "/root", ContainerID: "abc"})
+	c.Put(&Process{PID: 1, ExecID: ExecID(1, 1), Executable: "/sbin/init"}, 0)
+	c.Put(&Process{PID: 10, PPID: 1, ExecID: ExecID(100, 10), Executable: "/bin/bash", Cwd: "/root", ContainerID: "abc"}, 0)
 
 	child := c.Fork(20, 10, 200, 7, 0, 0, 0, 0)
 	assert.Equal(t, "/bin/bash", child.Executable, "a forked child runs its parent's image")
 	assert.Equal(t, "abc", child.ContainerID)
 	assert.Equal(t, ExecID(100, 10), child.ParentExecID)
 
-	c.Put(&Process{PID: 20, PPID: 10, ExecID: ExecID(300, 20), Executable: "/bin/cat"})
+	c.Put(&Process{PID: 20, PPID: 10, ExecID: ExecID(300, 20), Executable: "/bin/cat"}, 0)
 	cat, ok := c.Get(20)
 	require.True(t, ok)
 	assert.Equal(t, "/bin/cat", cat.Executable)
@@ -39,7 +39,7 @@ func TestForkExecExitAncestry(t *testing.T) {
 	assert.Equal(t, "/bin/bash", parent.Executable)
 
 	// A new process reusing pid 10 is not mistaken for the old parent.
-	c.Put(&Process{PID: 10, PPID: 1, ExecID: ExecID(999, 10), Executable: "/bin/other"})
+	c.Put(&Process{PID: 10, PPID: 1, ExecID: ExecID(999, 10), Executable: "/bin/other"}, 0)
 	parent, ok = c.Parent(cat)
 	require.True(t, ok)
 	assert.Equal(t, "/bin/bash", parent.Executable)
@@ -51,7 +51,7 @@ func TestForkExecExitAncestry(t *testing.T) {
 func TestBounded(t *testing.T) {
 	c := New(3, 2)
 	for pid := uint32(1); pid <= 5; pid++ {
-		c.Put(&Process{PID: pid, ExecID: ExecID(uint64(pid), pid)})
+		c.Put(&Process{PID: pid, ExecID: ExecID(uint64(pid), pid)}, 0)
 	}
 	st := c.Stats()
 	assert.Equal(t, 3, st.Live)

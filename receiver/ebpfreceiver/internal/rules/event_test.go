@@ -45,7 +45,7 @@ func execEvent() *testEvent {
 		n(FieldProcPid, 4242).n(FieldProcTty, 0).n(FieldUserUID, 0).s(FieldUserName, "root").
 		n(FieldProcDuration, 2_000_000_000).
 		s(FieldContainerID, "0123456789ab").s(FieldContainerImageRepository, "docker.io/library/node").
-		b(FieldContainerPrivileged, false).b(FieldProcIsExeUpperLayer, true).
+		b(FieldContainerPrivileged, false).b(FieldProcIsExeUpperLayer, true).b(FieldProcIsContainerExec, false).
 		s(FieldThreadCapEffective, "CAP_CHOWN CAP_SYS_ADMIN")
 }
 

@@ -155,6 +155,7 @@ const (
 	FieldProcApid
 	FieldProcIsExeFromMemfd
 	FieldProcIsExeUpperLayer
+	FieldProcIsContainerExec
 	FieldUserUID
 	FieldUserName
 	FieldUserLoginUID
@@ -281,6 +282,9 @@ func fieldTable() []FieldInfo {
 		f(FieldProcApid, "proc.apid", TypeNumber, all, "proc.apid[N]: the pid of the Nth ancestor; proc.apid: any ancestor").indexed(IndexOptional, 1),
 		f(FieldProcIsExeFromMemfd, "proc.is_exe_from_memfd", TypeBool, all, "the executable is a memfd (fileless execution)"),
 		f(FieldProcIsExeUpperLayer, "proc.is_exe_upper_layer", TypeBool, all, "the executable is in an overlayfs upper layer (written after the container started)"),
+		f(FieldProcIsContainerExec, "proc.is_container_exec", TypeBool, all,
+			"the process was started by an exec into a running container (kubectl exec, crictl exec, ctr task exec: runc exec), or descends from one; false for a container's entrypoint and its descendants and for host processes",
+			"vigil.exec_into_container"),
 
 		f(FieldUserUID, "user.uid", TypeNumber, all, "the effective user id", "user.id", "process.user.id"),
 		f(FieldUserName, "user.name", TypeString, all, "the effective user's name"),

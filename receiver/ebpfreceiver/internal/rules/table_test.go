@@ -38,7 +38,7 @@ func TestFieldTableConsistent(t *testing.T) {
 		"evt.is_open_read", "evt.is_open_write",
 		"proc.name", "proc.exe", "proc.exepath", "proc.cmdline", "proc.args", "proc.cwd", "proc.tty", "proc.pid",
 		"proc.duration", "proc.pname", "proc.pexe", "proc.pexepath", "proc.pcmdline", "proc.aname",
-		"proc.is_exe_from_memfd", "proc.is_exe_upper_layer", "user.uid", "user.name", "user.loginuid",
+		"proc.is_exe_from_memfd", "proc.is_exe_upper_layer", "proc.is_container_exec", "user.uid", "user.name", "user.loginuid",
 		"fd.name", "fd.nameraw", "fd.directory", "fd.filename", "fd.typechar", "fd.type", "fd.num", "fd.sip",
 		"fd.sport", "fd.l4proto", "fd.snet", "fd.net", "container.id", "container.image.repository",
 		"container.privileged", "k8s.ns.name", "k8s.pod.name", "thread.cap_effective",
@@ -49,7 +49,7 @@ func TestFieldTableConsistent(t *testing.T) {
 	for alias, field := range map[string]string{
 		"process.executable.name": "proc.name", "process.executable.path": "proc.exepath",
 		"process.command_line": "proc.cmdline", "process.pid": "proc.pid", "process.parent.pid": "proc.ppid",
-		"file.path": "fd.name", "k8s.namespace.name": "k8s.ns.name", "user.id": "user.uid",
+		"file.path": "fd.name", "vigil.exec_into_container": "proc.is_container_exec", "k8s.namespace.name": "k8s.ns.name", "user.id": "user.uid",
 		"server.address": "fd.sip", "destination.address": "fd.sip", "server.port": "fd.sport",
 		"destination.port": "fd.sport", "network.transport": "fd.l4proto",
 	} {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -197,9 +199,11 @@ func (d *Decoder) FromAlert(a *Alert, ev *event.Event) error {
 	}
 	*ev = event.Event{
 		KTime: a.KTime, Proc: &d.scratch,
-		Kernel: event.Verdict{Kind: a.Kind, Rules: a.Rules, Applied: a.Applied},
-		Cred:   event.Cred{UID: a.UID, EUID: a.EUID, GID: a.GID},
-		Hook:   hookOf(a),
+		Kernel:  event.Verdict{Kind: a.Kind, Rules: a.Rules, Applied: a.Applied},
+		Cred:    event.Cred{UID: a.UID, EUID: a.EUID, GID: a.GID},
+		Hook:    hookOf(a),
+		Compat:  a.Flags&FlagCompat != 0,
+		IOUring: a.Flags&FlagIOUring != 0,
 	}
 	fn(a, ev)
 	return nil

@@ -121,28 +121,29 @@ type fileTopKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fileMapAlertScratchMap  = "alert_scratch_map"
-	fileMapCounters         = "counters"
-	fileMapEventRules       = "event_rules"
-	fileMapEvents           = "events"
-	fileMapExecBinaries     = "exec_binaries"
-	fileMapFilePaths        = "file_paths"
-	fileMapNetAnyPort       = "net_any_port"
-	fileMapNetCidr4         = "net_cidr4"
-	fileMapNetCidr6         = "net_cidr6"
-	fileMapNetPorts         = "net_ports"
-	fileMapPathScratchMap   = "path_scratch_map"
-	fileMapProcBin          = "proc_bin"
-	fileMapRuleHits         = "rule_hits"
-	fileMapRules            = "rules"
-	fileMapSelBinary        = "sel_binary"
-	fileMapSelCgroup        = "sel_cgroup"
-	fileMapSelUid           = "sel_uid"
-	fileMapSelector         = "selector"
-	fileMapTopDirs          = "top_dirs"
-	fileProgFileSysExit     = "file_sys_exit"
-	fileVarUnusedVigilAlert = "unused_vigil_alert"
-	fileVarWakeupBytes      = "wakeup_bytes"
+	fileMapAlertScratchMap      = "alert_scratch_map"
+	fileMapCounters             = "counters"
+	fileMapEventRules           = "event_rules"
+	fileMapEvents               = "events"
+	fileMapExecBinaries         = "exec_binaries"
+	fileMapFilePaths            = "file_paths"
+	fileMapNetAnyPort           = "net_any_port"
+	fileMapNetCidr4             = "net_cidr4"
+	fileMapNetCidr6             = "net_cidr6"
+	fileMapNetPorts             = "net_ports"
+	fileMapPathScratchMap       = "path_scratch_map"
+	fileMapProcBin              = "proc_bin"
+	fileMapRuleHits             = "rule_hits"
+	fileMapRules                = "rules"
+	fileMapSelBinary            = "sel_binary"
+	fileMapSelCgroup            = "sel_cgroup"
+	fileMapSelUid               = "sel_uid"
+	fileMapSelector             = "selector"
+	fileMapTopDirs              = "top_dirs"
+	fileProgFileIoUringComplete = "file_io_uring_complete"
+	fileProgFileSysExit         = "file_sys_exit"
+	fileVarUnusedVigilAlert     = "unused_vigil_alert"
+	fileVarWakeupBytes          = "wakeup_bytes"
 )
 
 // loadFile returns the embedded CollectionSpec for file.
@@ -187,7 +188,8 @@ type fileSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileProgramSpecs struct {
-	FileSysExit *ebpf.ProgramSpec `ebpf:"file_sys_exit"`
+	FileIoUringComplete *ebpf.ProgramSpec `ebpf:"file_io_uring_complete"`
+	FileSysExit         *ebpf.ProgramSpec `ebpf:"file_sys_exit"`
 }
 
 // fileMapSpecs contains maps before they are loaded into the kernel.
@@ -300,11 +302,13 @@ type fileVariables struct {
 //
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type filePrograms struct {
-	FileSysExit *ebpf.Program `ebpf:"file_sys_exit"`
+	FileIoUringComplete *ebpf.Program `ebpf:"file_io_uring_complete"`
+	FileSysExit         *ebpf.Program `ebpf:"file_sys_exit"`
 }
 
 func (p *filePrograms) Close() error {
 	return _FileClose(
+		p.FileIoUringComplete,
 		p.FileSysExit,
 	)
 }

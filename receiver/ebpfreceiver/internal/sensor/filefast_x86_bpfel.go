@@ -121,28 +121,29 @@ type fileFastTopKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	fileFastMapAlertScratchMap  = "alert_scratch_map"
-	fileFastMapCounters         = "counters"
-	fileFastMapEventRules       = "event_rules"
-	fileFastMapEvents           = "events"
-	fileFastMapExecBinaries     = "exec_binaries"
-	fileFastMapFilePaths        = "file_paths"
-	fileFastMapNetAnyPort       = "net_any_port"
-	fileFastMapNetCidr4         = "net_cidr4"
-	fileFastMapNetCidr6         = "net_cidr6"
-	fileFastMapNetPorts         = "net_ports"
-	fileFastMapPathScratchMap   = "path_scratch_map"
-	fileFastMapProcBin          = "proc_bin"
-	fileFastMapRuleHits         = "rule_hits"
-	fileFastMapRules            = "rules"
-	fileFastMapSelBinary        = "sel_binary"
-	fileFastMapSelCgroup        = "sel_cgroup"
-	fileFastMapSelUid           = "sel_uid"
-	fileFastMapSelector         = "selector"
-	fileFastMapTopDirs          = "top_dirs"
-	fileFastProgFileSysExit     = "file_sys_exit"
-	fileFastVarUnusedVigilAlert = "unused_vigil_alert"
-	fileFastVarWakeupBytes      = "wakeup_bytes"
+	fileFastMapAlertScratchMap      = "alert_scratch_map"
+	fileFastMapCounters             = "counters"
+	fileFastMapEventRules           = "event_rules"
+	fileFastMapEvents               = "events"
+	fileFastMapExecBinaries         = "exec_binaries"
+	fileFastMapFilePaths            = "file_paths"
+	fileFastMapNetAnyPort           = "net_any_port"
+	fileFastMapNetCidr4             = "net_cidr4"
+	fileFastMapNetCidr6             = "net_cidr6"
+	fileFastMapNetPorts             = "net_ports"
+	fileFastMapPathScratchMap       = "path_scratch_map"
+	fileFastMapProcBin              = "proc_bin"
+	fileFastMapRuleHits             = "rule_hits"
+	fileFastMapRules                = "rules"
+	fileFastMapSelBinary            = "sel_binary"
+	fileFastMapSelCgroup            = "sel_cgroup"
+	fileFastMapSelUid               = "sel_uid"
+	fileFastMapSelector             = "selector"
+	fileFastMapTopDirs              = "top_dirs"
+	fileFastProgFileIoUringComplete = "file_io_uring_complete"
+	fileFastProgFileSysExit         = "file_sys_exit"
+	fileFastVarUnusedVigilAlert     = "unused_vigil_alert"
+	fileFastVarWakeupBytes          = "wakeup_bytes"
 )
 
 // loadFileFast returns the embedded CollectionSpec for fileFast.
@@ -187,7 +188,8 @@ type fileFastSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileFastProgramSpecs struct {
-	FileSysExit *ebpf.ProgramSpec `ebpf:"file_sys_exit"`
+	FileIoUringComplete *ebpf.ProgramSpec `ebpf:"file_io_uring_complete"`
+	FileSysExit         *ebpf.ProgramSpec `ebpf:"file_sys_exit"`
 }
 
 // fileFastMapSpecs contains maps before they are loaded into the kernel.
@@ -300,11 +302,13 @@ type fileFastVariables struct {
 //
 // It can be passed to loadFileFastObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileFastPrograms struct {
-	FileSysExit *ebpf.Program `ebpf:"file_sys_exit"`
+	FileIoUringComplete *ebpf.Program `ebpf:"file_io_uring_complete"`
+	FileSysExit         *ebpf.Program `ebpf:"file_sys_exit"`
 }
 
 func (p *fileFastPrograms) Close() error {
 	return _FileFastClose(
+		p.FileIoUringComplete,
 		p.FileSysExit,
 	)
 }

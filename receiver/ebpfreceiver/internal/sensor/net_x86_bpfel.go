@@ -121,32 +121,37 @@ type netTopKey struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	netMapAlertScratchMap  = "alert_scratch_map"
-	netMapCounters         = "counters"
-	netMapEventRules       = "event_rules"
-	netMapEvents           = "events"
-	netMapExecBinaries     = "exec_binaries"
-	netMapFilePaths        = "file_paths"
-	netMapNetAnyPort       = "net_any_port"
-	netMapNetCidr4         = "net_cidr4"
-	netMapNetCidr6         = "net_cidr6"
-	netMapNetPorts         = "net_ports"
-	netMapPathScratchMap   = "path_scratch_map"
-	netMapProcBin          = "proc_bin"
-	netMapRuleHits         = "rule_hits"
-	netMapRules            = "rules"
-	netMapSelBinary        = "sel_binary"
-	netMapSelCgroup        = "sel_cgroup"
-	netMapSelUid           = "sel_uid"
-	netMapSelector         = "selector"
-	netMapTopDirs          = "top_dirs"
-	netProgNetAccept       = "net_accept"
-	netProgNetAccept4      = "net_accept4"
-	netProgNetConnect4     = "net_connect4"
-	netProgNetConnect6     = "net_connect6"
-	netProgNetListen       = "net_listen"
-	netVarUnusedVigilAlert = "unused_vigil_alert"
-	netVarWakeupBytes      = "wakeup_bytes"
+	netMapAlertScratchMap     = "alert_scratch_map"
+	netMapCounters            = "counters"
+	netMapEventRules          = "event_rules"
+	netMapEvents              = "events"
+	netMapExecBinaries        = "exec_binaries"
+	netMapFilePaths           = "file_paths"
+	netMapNetAnyPort          = "net_any_port"
+	netMapNetCidr4            = "net_cidr4"
+	netMapNetCidr6            = "net_cidr6"
+	netMapNetPorts            = "net_ports"
+	netMapPathScratchMap      = "path_scratch_map"
+	netMapProcBin             = "proc_bin"
+	netMapRuleHits            = "rule_hits"
+	netMapRules               = "rules"
+	netMapSelBinary           = "sel_binary"
+	netMapSelCgroup           = "sel_cgroup"
+	netMapSelUid              = "sel_uid"
+	netMapSelector            = "selector"
+	netMapTopDirs             = "top_dirs"
+	netProgNetAccept          = "net_accept"
+	netProgNetAccept4         = "net_accept4"
+	netProgNetCompatEnter     = "net_compat_enter"
+	netProgNetCompatExit      = "net_compat_exit"
+	netProgNetConnect4        = "net_connect4"
+	netProgNetConnect6        = "net_connect6"
+	netProgNetIoUringComplete = "net_io_uring_complete"
+	netProgNetListen          = "net_listen"
+	netProgNetSendmsg4        = "net_sendmsg4"
+	netProgNetSendmsg6        = "net_sendmsg6"
+	netVarUnusedVigilAlert    = "unused_vigil_alert"
+	netVarWakeupBytes         = "wakeup_bytes"
 )
 
 // loadNet returns the embedded CollectionSpec for net.
@@ -191,11 +196,16 @@ type netSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netProgramSpecs struct {
-	NetAccept   *ebpf.ProgramSpec `ebpf:"net_accept"`
-	NetAccept4  *ebpf.ProgramSpec `ebpf:"net_accept4"`
-	NetConnect4 *ebpf.ProgramSpec `ebpf:"net_connect4"`
-	NetConnect6 *ebpf.ProgramSpec `ebpf:"net_connect6"`
-	NetListen   *ebpf.ProgramSpec `ebpf:"net_listen"`
+	NetAccept          *ebpf.ProgramSpec `ebpf:"net_accept"`
+	NetAccept4         *ebpf.ProgramSpec `ebpf:"net_accept4"`
+	NetCompatEnter     *ebpf.ProgramSpec `ebpf:"net_compat_enter"`
+	NetCompatExit      *ebpf.ProgramSpec `ebpf:"net_compat_exit"`
+	NetConnect4        *ebpf.ProgramSpec `ebpf:"net_connect4"`
+	NetConnect6        *ebpf.ProgramSpec `ebpf:"net_connect6"`
+	NetIoUringComplete *ebpf.ProgramSpec `ebpf:"net_io_uring_complete"`
+	NetListen          *ebpf.ProgramSpec `ebpf:"net_listen"`
+	NetSendmsg4        *ebpf.ProgramSpec `ebpf:"net_sendmsg4"`
+	NetSendmsg6        *ebpf.ProgramSpec `ebpf:"net_sendmsg6"`
 }
 
 // netMapSpecs contains maps before they are loaded into the kernel.
@@ -308,20 +318,30 @@ type netVariables struct {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netPrograms struct {
-	NetAccept   *ebpf.Program `ebpf:"net_accept"`
-	NetAccept4  *ebpf.Program `ebpf:"net_accept4"`
-	NetConnect4 *ebpf.Program `ebpf:"net_connect4"`
-	NetConnect6 *ebpf.Program `ebpf:"net_connect6"`
-	NetListen   *ebpf.Program `ebpf:"net_listen"`
+	NetAccept          *ebpf.Program `ebpf:"net_accept"`
+	NetAccept4         *ebpf.Program `ebpf:"net_accept4"`
+	NetCompatEnter     *ebpf.Program `ebpf:"net_compat_enter"`
+	NetCompatExit      *ebpf.Program `ebpf:"net_compat_exit"`
+	NetConnect4        *ebpf.Program `ebpf:"net_connect4"`
+	NetConnect6        *ebpf.Program `ebpf:"net_connect6"`
+	NetIoUringComplete *ebpf.Program `ebpf:"net_io_uring_complete"`
+	NetListen          *ebpf.Program `ebpf:"net_listen"`
+	NetSendmsg4        *ebpf.Program `ebpf:"net_sendmsg4"`
+	NetSendmsg6        *ebpf.Program `ebpf:"net_sendmsg6"`
 }
 
 func (p *netPrograms) Close() error {
 	return _NetClose(
 		p.NetAccept,
 		p.NetAccept4,
+		p.NetCompatEnter,
+		p.NetCompatExit,
 		p.NetConnect4,
 		p.NetConnect6,
+		p.NetIoUringComplete,
 		p.NetListen,
+		p.NetSendmsg4,
+		p.NetSendmsg6,
 	)
 }
 

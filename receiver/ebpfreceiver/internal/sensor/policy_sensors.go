@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -233,6 +235,7 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 				s.links["sys_exit"] = l
 			}
 		}
+		errs = append(errs, s.ioUring("file_io_uring_complete", s.file.FileIoUringComplete))
 	}
 	inKernel := s.HasLSM()
 	if c.NeedsLSM && !inKernel {
@@ -265,20 +268,31 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 		}
 	}
 	if c.NetEvents[policy.EventNetworkConnect] {
+		// connect, and the unconnected datagrams that never pass connect.
 		errs = append(errs, s.cgroup("connect4", s.net.NetConnect4, ebpf.AttachCGroupInet4Connect),
-			s.cgroup("connect6", s.net.NetConnect6, ebpf.AttachCGroupInet6Connect))
+			s.cgroup("connect6", s.net.NetConnect6, ebpf.AttachCGroupInet6Connect),
+			s.cgroup("sendmsg4", s.net.NetSendmsg4, ebpf.AttachCGroupUDP4Sendmsg),
+			s.cgroup("sendmsg6", s.net.NetSendmsg6, ebpf.AttachCGroupUDP6Sendmsg))
 	}
+	if c.NetEvents[policy.EventNetworkAccept] || c.NetEvents[policy.EventNetworkListen] {
+		errs = append(errs, s.ioUring("net_io_uring_complete", s.net.NetIoUringComplete))
+	}
+	// 32-bit syscalls pass none of the syscall tracepoints: each sensor has one raw
+	// tracepoint for them, attached with its tracepoints.
 	if c.NetEvents[policy.EventNetworkAccept] {
-		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}))
+		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}),
+			s.rawTracepoint("net_compat_exit", s.net.NetCompatExit))
 	}
 	if c.NetEvents[policy.EventNetworkListen] {
-		errs = append(errs, s.tracepoints(tp{"sys_enter_listen", s.net.NetListen}))
+		errs = append(errs, s.tracepoints(tp{"sys_enter_listen", s.net.NetListen}),
+			s.rawTracepoint("net_compat_enter", s.net.NetCompatEnter))
 	}
 	hooks := s.sysHooks()
 	for ev := range c.SysEvents {
 		if !c.sysOnTracepoints(ev) {
 			continue // all on LSM hooks
 		}
+		errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
 		var attached int
 		var evErrs []error
 		for _, h := range hooks[ev] {
@@ -317,6 +331,38 @@ func (s *Policy) tracepoints(tps ...tp) error {
 		s.links[t.name] = l
 	}
 	return errors.Join(errs...)
+}
+
+// ioUring attaches a program to the io_uring/io_uring_complete tracepoint
+// under name: requests that open files or accept connections without a
+// syscall. Kernels without io_uring (or with its tracepoints off) have nothing
+// to watch.
+func (s *Policy) ioUring(name string, prog *ebpf.Program) error {
+	if _, ok := s.links[name]; ok {
+		return nil
+	}
+	if _, err := os.Stat("/sys/kernel/tracing/events/io_uring/io_uring_complete"); err != nil {
+		return nil
+	}
+	l, err := link.Tracepoint("io_uring", "io_uring_complete", prog, nil)
+	if err != nil {
+		return fmt.Errorf("attaching tracepoint io_uring/io_uring_complete: %w", err)
+	}
+	s.links[name] = l
+	return nil
+}
+
+// rawTracepoint attaches a tp_btf program (sys_enter or sys_exit) under name.
+func (s *Policy) rawTracepoint(name string, prog *ebpf.Program) error {
+	if _, ok := s.links[name]; ok {
+		return nil
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: prog})
+	if err != nil {
+		return fmt.Errorf("attaching tp_btf %s: %w", name, err)
+	}
+	s.links[name] = l
+	return nil
 }
 
 func (s *Policy) cgroup(name string, prog *ebpf.Program, at ebpf.AttachType) error {

@@ -1,3 +1,5 @@
+//go:build linux
+
 package sensor
 
 import (
@@ -35,6 +37,12 @@ const (
 	FlagNoMM      = uint32(processVigilFlagsFLAG_NO_MM)
 	FlagLSM       = uint32(processVigilFlagsFLAG_LSM)
 	FlagFmodRet   = uint32(processVigilFlagsFLAG_FMOD_RET)
+	// FlagCompat marks an alert from a 32-bit (ia32) syscall: Access holds its
+	// ia32 syscall number (syscall_32.tbl) for the syscall-kind events.
+	FlagCompat = uint32(processVigilFlagsFLAG_COMPAT)
+	// FlagIOUring marks an alert from an io_uring request's completion (an open
+	// or accept done without its syscall).
+	FlagIOUring = uint32(processVigilFlagsFLAG_IO_URING)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.
@@ -44,9 +52,6 @@ const (
 	CounterArgsFault   = int(processVigilCounterCNT_ARGS_FAULT)
 	numCounters        = int(processVigilCounterCNT_MAX)
 )
-
-// MaxArgsBytes is the most argument bytes the kernel side can capture (ARGS_BUF).
-const MaxArgsBytes = len(processVigilProc{}.Args)
 
 // rawProc is the kernel's record layout, generated from struct vigil_proc.
 type rawProc = processVigilProc

@@ -178,6 +178,8 @@ const (
 	processVigilFlagsFLAG_NO_MM      processVigilFlags = 16
 	processVigilFlagsFLAG_LSM        processVigilFlags = 32
 	processVigilFlagsFLAG_FMOD_RET   processVigilFlags = 64
+	processVigilFlagsFLAG_COMPAT     processVigilFlags = 128
+	processVigilFlagsFLAG_IO_URING   processVigilFlags = 256
 )
 
 type processVigilOp uint32

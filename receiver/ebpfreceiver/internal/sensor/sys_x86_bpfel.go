@@ -144,6 +144,7 @@ const (
 	sysProgSysCapset       = "sys_capset"
 	sysProgSysClone        = "sys_clone"
 	sysProgSysClone3       = "sys_clone3"
+	sysProgSysCompatEnter  = "sys_compat_enter"
 	sysProgSysFinitModule  = "sys_finit_module"
 	sysProgSysInitModule   = "sys_init_module"
 	sysProgSysPtrace       = "sys_ptrace"
@@ -207,6 +208,7 @@ type sysProgramSpecs struct {
 	SysCapset      *ebpf.ProgramSpec `ebpf:"sys_capset"`
 	SysClone       *ebpf.ProgramSpec `ebpf:"sys_clone"`
 	SysClone3      *ebpf.ProgramSpec `ebpf:"sys_clone3"`
+	SysCompatEnter *ebpf.ProgramSpec `ebpf:"sys_compat_enter"`
 	SysFinitModule *ebpf.ProgramSpec `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.ProgramSpec `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.ProgramSpec `ebpf:"sys_ptrace"`
@@ -336,6 +338,7 @@ type sysPrograms struct {
 	SysCapset      *ebpf.Program `ebpf:"sys_capset"`
 	SysClone       *ebpf.Program `ebpf:"sys_clone"`
 	SysClone3      *ebpf.Program `ebpf:"sys_clone3"`
+	SysCompatEnter *ebpf.Program `ebpf:"sys_compat_enter"`
 	SysFinitModule *ebpf.Program `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.Program `ebpf:"sys_init_module"`
 	SysPtrace      *ebpf.Program `ebpf:"sys_ptrace"`
@@ -357,6 +360,7 @@ func (p *sysPrograms) Close() error {
 		p.SysCapset,
 		p.SysClone,
 		p.SysClone3,
+		p.SysCompatEnter,
 		p.SysFinitModule,
 		p.SysInitModule,
 		p.SysPtrace,

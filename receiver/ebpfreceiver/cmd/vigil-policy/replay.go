@@ -1,0 +1,205 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net/netip"
+	"os"
+	"strings"
+
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
+)
+
+// maxEventLine bounds one line of an events file (one OTLP JSON export).
+const maxEventLine = 16 << 20
+
+// replay loads the rules files of paths and evaluates them on every record of
+// an events file (the file exporter's OTLP JSON lines), with the receiver's
+// rule stage. It prints each match and returns the exit code.
+func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
+	set := policy.Load(paths, policy.TypicalCapabilities())
+	code := 0
+	for _, f := range set.Files {
+		if f.Err != nil {
+			fmt.Fprintln(stderr, f.Err)
+			code = 1
+		}
+	}
+	rf := set.RulesFiles()
+	if len(rf) == 0 {
+		fmt.Fprintln(stderr, "vigil-policy: no rules file among the paths (policies' rules run in the kernel and are not replayed)")
+		return 1
+	}
+	l := rulestage.LoadFiles(rf, policy.MaxPolicies)
+	for _, p := range l.Problems {
+		fmt.Fprintln(stderr, p)
+	}
+	f, err := os.Open(eventsPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "vigil-policy: %v\n", err)
+		return 1
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
+	var st rulestage.Stage
+	var un plog.JSONUnmarshaler
+	records, matches, line := 0, 0, 0
+	for sc.Scan() {
+		line++
+		text := strings.TrimSpace(sc.Text())
+		if text == "" {
+			continue
+		}
+		logs, err := un.UnmarshalLogs([]byte(text))
+		if err != nil {
+			fmt.Fprintf(stderr, "%s:%d: not an OTLP JSON logs export: %v\n", eventsPath, line, err)
+			code = 1
+			continue
+		}
+		for i := 0; i < logs.ResourceLogs().Len(); i++ {
+			rl := logs.ResourceLogs().At(i)
+			for j := 0; j < rl.ScopeLogs().Len(); j++ {
+				lrs := rl.ScopeLogs().At(j).LogRecords()
+				for k := 0; k < lrs.Len(); k++ {
+					ev := eventOf(rl.Resource().Attributes(), lrs.At(k))
+					if ev == nil {
+						continue
+					}
+					records++
+					for _, m := range st.Match(l.Set, ev, nil) {
+						matches++
+						fmt.Fprintf(stdout, "%s:%d: %s pid %d: rule %q (%s) %s: %s\n", eventsPath, line, ev.Name, ev.Proc.PID,
+							m.Rule, m.Policy, m.SeverityText, m.Body)
+					}
+				}
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		fmt.Fprintf(stderr, "%s:%d: %v\n", eventsPath, line+1, err)
+		code = 1
+	}
+	fmt.Fprintf(stdout, "%d records, %d rule matches (%d rules loaded, %d skipped)\n", records, matches, l.Loaded, l.Skipped)
+	return code
+}
+
+// eventOf turns a record the receiver emitted back into the typed event the rule
+// stage evaluates; nil for a record it did not emit (no event name). A policy
+// match record carries a process summary only: fields it lacks are missing.
+func eventOf(res pcommon.Map, lr plog.LogRecord) *event.Event {
+	a := lr.Attributes()
+	name := lr.EventName()
+	if name == "" {
+		return nil
+	}
+	s := func(k string) string {
+		if v, ok := a.Get(k); ok {
+			return v.AsString()
+		}
+		return ""
+	}
+	n := func(k string) int64 {
+		if v, ok := a.Get(k); ok {
+			return v.Int()
+		}
+		return 0
+	}
+	p := &event.Process{
+		ExecID: s("vigil.exec_id"), PID: uint32(n("process.pid")), PPID: uint32(n("process.parent_pid")),
+		Executable: s("process.executable.path"), CommandLine: s("process.command_line"), Cwd: s("process.working_directory"),
+		EUID: uint32(n("process.user.id")), UID: uint32(n("process.real_user.id")),
+		EGID: uint32(n("process.group.id")), GID: uint32(n("process.real_group.id")),
+	}
+	if v, ok := a.Get("vigil.exec_into_container"); ok && v.Type() == pcommon.ValueTypeBool {
+		p.ExecIntoContainer = v.Bool()
+	}
+	if v, ok := res.Get("container.id"); ok {
+		p.ContainerID = v.AsString()
+	}
+	if v, ok := a.Get("process.command_args"); ok && v.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < v.Slice().Len(); i++ {
+			p.Args = append(p.Args, v.Slice().At(i).AsString())
+		}
+	} else if p.CommandLine != "" {
+		p.Args = strings.Fields(p.CommandLine)
+	}
+	ev := &event.Event{Name: name, Proc: p, Cred: event.Cred{UID: p.UID, EUID: p.EUID}}
+	if exe := s("vigil.parent.executable.path"); exe != "" {
+		cmd := s("vigil.parent.command_line")
+		ev.Parent = &event.Process{Executable: exe, CommandLine: cmd, Args: strings.Fields(cmd), ExecID: s("vigil.parent.exec_id")}
+	}
+	if v, ok := a.Get("vigil.ancestors.executable.path"); ok && v.Type() == pcommon.ValueTypeSlice {
+		ids, _ := a.Get("vigil.ancestors.exec_id")
+		for i := 0; i < v.Slice().Len(); i++ {
+			an := event.Ancestor{Executable: v.Slice().At(i).AsString()}
+			if ids.Type() == pcommon.ValueTypeSlice && i < ids.Slice().Len() {
+				an.ExecID = ids.Slice().At(i).AsString()
+			}
+			ev.Ancestors = append(ev.Ancestors, an)
+		}
+	}
+	switch {
+	case name == event.ProcessExec:
+		ev.Detail = &event.Exec{}
+	case name == event.ProcessExit:
+		ev.Detail = event.Exit{Status: uint32(n("process.exit.code")&0xff) << 8}
+	case name == event.ProcessFork:
+		ev.Detail = event.Fork{}
+	case strings.HasPrefix(name, "file."):
+		f := &event.File{Path: s("file.path")}
+		switch s("vigil.file.access") {
+		case "write":
+			f.Access = event.AccessWrite
+		case "read_write":
+			f.Access = event.AccessReadWrite
+		}
+		ev.Detail = f
+	case strings.HasPrefix(name, "network."):
+		d := &event.Network{Family: 2}
+		if s("network.type") == "ipv6" {
+			d.Family = 10
+		}
+		switch s("network.transport") {
+		case "tcp":
+			d.Transport = 6
+		case "udp":
+			d.Transport = 17
+		}
+		side := "network.peer."
+		switch name {
+		case event.NetworkListen:
+			d.Direction, side = event.Listening, "network.local."
+		case event.NetworkAccept:
+			d.Direction = event.Inbound
+		}
+		if addr, err := netip.ParseAddr(s(side + "address")); err == nil {
+			ap := netip.AddrPortFrom(addr, uint16(n(side+"port")))
+			if d.Direction == event.Listening {
+				d.Local = ap
+			} else {
+				d.Peer = ap
+			}
+		}
+		ev.Detail = d
+	case name == event.ProcessPtrace:
+		ev.Detail = &event.Ptrace{TargetPID: uint64(n("vigil.target.pid"))}
+	case name == event.KernelModuleLoad:
+		ev.Detail = &event.Module{Path: s("file.path")}
+	case name == event.PrivilegeChange:
+		ev.Detail = &event.Privilege{}
+	case name == event.NamespaceChange:
+		ev.Detail = &event.Namespace{}
+	case name == event.BPFLoad:
+		ev.Detail = &event.BPF{}
+	default:
+		return nil
+	}
+	return ev
+}

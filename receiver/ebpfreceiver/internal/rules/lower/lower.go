@@ -1,0 +1,457 @@
+// Package lower splits a compiled rule condition into what the kernel can check
+// and what stays in user space ("one condition, compiled twice"). For each event
+// kind the condition can match, Lower computes the strongest filter in the kernel
+// policies' vocabulary (paths, access, cidrs, ports) that every event satisfying
+// the condition passes: a sound over-approximation. The condition itself is then
+// evaluated in user space on what passes; Residual names the top-level terms the
+// kernel part does not decide, for the explanation.
+package lower
+
+import (
+	"fmt"
+	"net/netip"
+	"path"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
+)
+
+// MaxPathLen is the longest path the kernel's path filter keys hold.
+const MaxPathLen = 255
+
+// Filter is the kernel part for one event kind. A nil list does not filter; a
+// non-nil list is a set of which the event must match one.
+type Filter struct {
+	Kind rules.Kind
+	// Paths are exact paths, or directory prefixes ending in "/" (file kinds).
+	Paths []string
+	// Access is "read" and/or "write" (file.open).
+	Access []string
+	// CIDRs are the server's networks, Ports its ports (network.connect: the
+	// peer; network.listen: the local end).
+	CIDRs []netip.Prefix
+	Ports []uint16
+}
+
+// Narrow reports whether the filter passes fewer than every event of its kind.
+func (f Filter) Narrow() bool {
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil
+}
+
+// String renders the filter in the policy keys' words.
+func (f Filter) String() string {
+	var parts []string
+	if f.Paths != nil {
+		parts = append(parts, "paths: ["+strings.Join(f.Paths, ", ")+"]")
+	}
+	if f.Access != nil {
+		parts = append(parts, "access: ["+strings.Join(f.Access, ", ")+"]")
+	}
+	if f.CIDRs != nil {
+		s := make([]string, len(f.CIDRs))
+		for i, c := range f.CIDRs {
+			s[i] = c.String()
+		}
+		parts = append(parts, "cidrs: ["+strings.Join(s, ", ")+"]")
+	}
+	if f.Ports != nil {
+		s := make([]string, len(f.Ports))
+		for i, p := range f.Ports {
+			s[i] = strconv.Itoa(int(p))
+		}
+		parts = append(parts, "ports: ["+strings.Join(s, ", ")+"]")
+	}
+	if len(parts) == 0 {
+		return "every " + f.Kind.String() + " event"
+	}
+	return strings.Join(parts, " ")
+}
+
+// Plan is a condition split between the kernel and user space.
+type Plan struct {
+	// Kinds are the event kinds the condition can match.
+	Kinds rules.KindSet
+	// Filters are the kernel parts, one per kind of Kinds that has a kernel
+	// filter (not process.exec and process.exit: those events always reach
+	// user space), in kind order.
+	Filters []Filter
+	// Always are the kinds whose events always reach user space.
+	Always rules.KindSet
+	// Residual are the top-level terms the kernel part does not decide,
+	// rendered; user space evaluates the whole condition on what passes.
+	Residual []string
+}
+
+// AlwaysInUserSpace are the kinds the process sensor always reports.
+const AlwaysInUserSpace = rules.KindSet(1<<rules.ProcessExec | 1<<rules.ProcessExit)
+
+// Lower splits e.
+func Lower(e rules.Expr) Plan {
+	maybe, _ := rules.ExprKinds(e)
+	p := Plan{Kinds: maybe, Always: maybe & AlwaysInUserSpace}
+	for _, k := range maybe.List() {
+		if AlwaysInUserSpace.Has(k) {
+			continue
+		}
+		c := lowerFor(e, k)
+		if c.none {
+			continue // false on this kind after all
+		}
+		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports}
+		p.Filters = append(p.Filters, f)
+	}
+	var filtered rules.KindSet
+	for _, f := range p.Filters {
+		filtered |= rules.KindsOf(f.Kind)
+	}
+	for _, t := range conjuncts(e) {
+		if !decided(t, filtered) {
+			p.Residual = append(p.Residual, Render(t))
+		}
+	}
+	return p
+}
+
+func (c cons) narrow() bool {
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil
+}
+
+// cons is what the kernel can require of an event of one kind. none: no event
+// of the kind satisfies the expression.
+type cons struct {
+	none   bool
+	paths  []string
+	access []string
+	cidrs  []netip.Prefix
+	ports  []uint16
+}
+
+func lowerFor(e rules.Expr, k rules.Kind) cons {
+	if maybe, _ := rules.ExprKinds(e); !maybe.Has(k) {
+		return cons{none: true}
+	}
+	switch e := e.(type) {
+	case rules.AllOf:
+		var c cons
+		for _, x := range e {
+			c = meet(c, lowerFor(x, k))
+		}
+		return c
+	case rules.AnyOf:
+		c := cons{none: true}
+		for _, x := range e {
+			c = join(c, lowerFor(x, k))
+		}
+		return c
+	case rules.Const:
+		return cons{none: !bool(e)}
+	case *rules.Cmp:
+		return lowerCmp(e, k)
+	}
+	return cons{} // a negation or anything else: no kernel constraint
+}
+
+// meet: both hold. Keeping either side's constraint is sound; the smaller set is kept.
+func meet(a, b cons) cons {
+	if a.none || b.none {
+		return cons{none: true}
+	}
+	return cons{
+		paths:  smaller(a.paths, b.paths),
+		access: smaller(a.access, b.access),
+		cidrs:  smaller(a.cidrs, b.cidrs),
+		ports:  smaller(a.ports, b.ports),
+	}
+}
+
+func smaller[T any](a, b []T) []T {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	case len(b) < len(a):
+		return b
+	}
+	return a
+}
+
+// join: either holds. A key constrains only when both sides constrain it.
+func join(a, b cons) cons {
+	switch {
+	case a.none:
+		return b
+	case b.none:
+		return a
+	}
+	return cons{
+		paths:  union(a.paths, b.paths),
+		access: union(a.access, b.access),
+		cidrs:  union(a.cidrs, b.cidrs),
+		ports:  union(a.ports, b.ports),
+	}
+}
+
+func union[T comparable](a, b []T) []T {
+	if a == nil || b == nil {
+		return nil
+	}
+	out := append([]T{}, a...)
+	for _, x := range b {
+		if !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// pathKinds are the kinds whose kernel filter takes paths, and whose fd.name is the
+// path the filter checks.
+const pathKinds = rules.KindSet(1<<rules.FileOpen | 1<<rules.FileWrite | 1<<rules.FileUnlink | 1<<rules.FileChmod)
+
+// serverKinds are the kinds whose kernel address filter checks the server end.
+const serverKinds = rules.KindSet(1<<rules.NetworkConnect | 1<<rules.NetworkListen)
+
+func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
+	switch {
+	case pathKinds.Has(k) && c.Field == rules.FieldFdName:
+		return pathCons(c)
+	case pathKinds.Has(k) && c.Field == rules.FieldFdDirectory && (c.Op == cond.Eq || c.Op == cond.In):
+		var ps []string
+		for _, v := range c.Values {
+			if v == "/" || !clean(v) || len(v)+1 > MaxPathLen {
+				return cons{}
+			}
+			ps = add(ps, v+"/")
+		}
+		return cons{paths: nonNil(ps)}
+	case k == rules.FileOpen && (c.Field == rules.FieldEvtIsOpenRead || c.Field == rules.FieldEvtIsOpenWrite) &&
+		c.Op == cond.Eq && len(c.Values) == 1 && c.Values[0] == "true":
+		if c.Field == rules.FieldEvtIsOpenRead {
+			return cons{access: []string{"read"}}
+		}
+		return cons{access: []string{"write"}}
+	case serverKinds.Has(k) && (c.Field == rules.FieldFdSip || c.Field == rules.FieldFdSnet) && (c.Op == cond.Eq || c.Op == cond.In):
+		var ps []netip.Prefix
+		for _, v := range c.Values {
+			p, ok := prefix(v)
+			if !ok {
+				return cons{}
+			}
+			if !slices.Contains(ps, p) {
+				ps = append(ps, p)
+			}
+		}
+		return cons{cidrs: nonNil(ps)}
+	case serverKinds.Has(k) && c.Field == rules.FieldFdSport && (c.Op == cond.Eq || c.Op == cond.In):
+		var ps []uint16
+		for _, v := range c.Values {
+			n, err := strconv.ParseInt(v, 0, 64)
+			if err != nil || n < 1 || n > 65535 {
+				return cons{} // port 0 cannot be a kernel filter value
+			}
+			if !slices.Contains(ps, uint16(n)) {
+				ps = append(ps, uint16(n))
+			}
+		}
+		return cons{ports: nonNil(ps)}
+	}
+	return cons{}
+}
+
+// nonNil keeps an empty constraint (no value can match) distinct from none.
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
+
+func pathCons(c *rules.Cmp) cons {
+	var ps []string
+	switch c.Op {
+	case cond.Eq, cond.In:
+		for _, v := range c.Values {
+			if !clean(v) || len(v) > MaxPathLen {
+				return cons{}
+			}
+			ps = add(ps, v)
+		}
+	case cond.Pmatch:
+		for _, v := range c.Values {
+			v = strings.TrimSuffix(v, "/")
+			if v == "" || !clean(v) || len(v)+1 > MaxPathLen {
+				return cons{}
+			}
+			ps = add(add(ps, v), v+"/")
+		}
+	case cond.StartsWith, cond.Glob:
+		v := c.Values[0]
+		if c.Op == cond.Glob {
+			if i := strings.IndexAny(v, "*?["); i >= 0 {
+				v = v[:i]
+			}
+		}
+		dir, ok := dirPrefix(v)
+		if !ok {
+			return cons{}
+		}
+		ps = add(ps, dir)
+	default:
+		return cons{}
+	}
+	return cons{paths: nonNil(ps)}
+}
+
+// dirPrefix is the longest directory prefix ("/a/b/") of every path starting with
+// s; false when it is "/" (no narrowing) or not a clean absolute directory.
+func dirPrefix(s string) (string, bool) {
+	i := strings.LastIndexByte(s, '/')
+	if i <= 0 {
+		return "", false
+	}
+	d := s[:i]
+	if !clean(d) || len(d)+1 > MaxPathLen {
+		return "", false
+	}
+	return d + "/", true
+}
+
+// clean reports whether p is absolute and in clean form, as the kernel's path
+// filter compares paths.
+func clean(p string) bool {
+	return strings.HasPrefix(p, "/") && path.Clean(p) == p
+}
+
+func add(ps []string, p string) []string {
+	if slices.Contains(ps, p) {
+		return ps
+	}
+	return append(ps, p)
+}
+
+func prefix(v string) (netip.Prefix, bool) {
+	if strings.Contains(v, "/") {
+		p, err := netip.ParsePrefix(v)
+		return p.Masked(), err == nil
+	}
+	a, err := netip.ParseAddr(v)
+	if err != nil {
+		return netip.Prefix{}, false
+	}
+	a = a.Unmap()
+	return netip.PrefixFrom(a, a.BitLen()), true
+}
+
+// conjuncts are the top-level terms of an "and".
+func conjuncts(e rules.Expr) []rules.Expr {
+	if all, ok := e.(rules.AllOf); ok {
+		var out []rules.Expr
+		for _, x := range all {
+			out = append(out, conjuncts(x)...)
+		}
+		return out
+	}
+	return []rules.Expr{e}
+}
+
+// decided reports whether the kernel part decides a top-level term exactly on
+// every kind it filters (kinds): the event kind (evt.type), exact paths, the
+// open's access mode, the server's networks and ports.
+func decided(e rules.Expr, kinds rules.KindSet) bool {
+	c, ok := e.(*rules.Cmp)
+	if !ok {
+		return false
+	}
+	if c.Field == rules.FieldEvtType {
+		return c.Op != cond.Exists
+	}
+	if kinds == 0 {
+		return false // nothing is filtered in the kernel
+	}
+	switch c.Field {
+	case rules.FieldFdName:
+		if kinds&^pathKinds != 0 {
+			return false
+		}
+		if c.Op == cond.Eq || c.Op == cond.In {
+			return pathCons(c).paths != nil
+		}
+		if c.Op == cond.StartsWith {
+			return strings.HasSuffix(c.Values[0], "/") && pathCons(c).paths != nil
+		}
+	case rules.FieldEvtIsOpenRead, rules.FieldEvtIsOpenWrite:
+		return kinds == rules.KindsOf(rules.FileOpen) && c.Op == cond.Eq && c.Values[0] == "true"
+	case rules.FieldFdSip, rules.FieldFdSnet, rules.FieldFdSport:
+		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
+	}
+	return false
+}
+
+// Render prints an expression in the condition syntax.
+func Render(e rules.Expr) string {
+	switch e := e.(type) {
+	case rules.AllOf:
+		return join2(e, " and ")
+	case rules.AnyOf:
+		return join2(e, " or ")
+	case rules.NotOf:
+		return "not " + paren(e.X)
+	case rules.Const:
+		return strconv.FormatBool(bool(e))
+	case *rules.Cmp:
+		name := "?"
+		if fi, ok := rules.Field(e.Field); ok {
+			name = fi.Name
+		}
+		if e.HasIndex {
+			name += "[" + strconv.Itoa(e.Index) + "]"
+		}
+		switch e.Op {
+		case cond.Exists:
+			return name + " exists"
+		case cond.In, cond.Intersects, cond.Pmatch:
+			return fmt.Sprintf("%s %s (%s)", name, e.Op, strings.Join(quoteAll(e.Values), ", "))
+		}
+		v := ""
+		if len(e.Values) > 0 {
+			v = quote(e.Values[0])
+		}
+		return fmt.Sprintf("%s %s %s", name, e.Op, v)
+	}
+	return "?"
+}
+
+func join2(xs []rules.Expr, sep string) string {
+	s := make([]string, len(xs))
+	for i, x := range xs {
+		s[i] = paren(x)
+	}
+	return strings.Join(s, sep)
+}
+
+func paren(e rules.Expr) string {
+	switch e.(type) {
+	case rules.AllOf, rules.AnyOf:
+		return "(" + Render(e) + ")"
+	}
+	return Render(e)
+}
+
+func quoteAll(vs []string) []string {
+	out := make([]string, len(vs))
+	for i, v := range vs {
+		out[i] = quote(v)
+	}
+	return out
+}
+
+func quote(v string) string {
+	if v == "" || strings.ContainsAny(v, " \t(),'\"=") {
+		return strconv.Quote(v)
+	}
+	return v
+}

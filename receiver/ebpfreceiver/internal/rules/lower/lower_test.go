@@ -1,0 +1,244 @@
+package lower
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
+)
+
+func compile(t testing.TB, text string) *rules.Predicate {
+	t.Helper()
+	n, err := cond.Parse(text)
+	require.NoError(t, err, text)
+	p, err := rules.Compile(n, &rules.Defs{Lists: map[string][]string{"trusted": {"cat", "ls"}}})
+	require.NoError(t, err, text)
+	return p
+}
+
+func TestLowerShapes(t *testing.T) {
+	cases := []struct {
+		cond     string
+		filters  []string // Filter.String per kind
+		always   rules.KindSet
+		residual []string
+	}{
+		{"evt.type in (open, openat) and evt.is_open_read = true and fd.name startswith /etc/ and not proc.name in (trusted)",
+			[]string{"paths: [/etc/] access: [read]"}, 0, []string{"not proc.name in (cat, ls)"}},
+		{"evt.type = openat and fd.name startswith /tmp/t/secret",
+			[]string{"paths: [/tmp/t/]"}, 0, []string{"fd.name startswith /tmp/t/secret"}},
+		{"evt.type = open and fd.name in (/etc/shadow, /etc/gshadow)",
+			[]string{"paths: [/etc/shadow, /etc/gshadow]"}, 0, nil},
+		{"evt.type = open and fd.directory in (/root/.ssh)", []string{"paths: [/root/.ssh/]"}, 0, []string{"fd.directory in (/root/.ssh)"}},
+		{"evt.type = open and fd.name pmatch (/proc/1)", []string{"paths: [/proc/1, /proc/1/]"}, 0, []string{"fd.name pmatch (/proc/1)"}},
+		{"evt.type = open and (fd.name startswith /etc/ or fd.name = /root/x)", []string{"paths: [/etc/, /root/x]"}, 0, []string{"fd.name startswith /etc/ or fd.name = /root/x"}},
+		{"evt.type = open and (fd.name startswith /etc/ or proc.name = cat)", []string{"every file.open event"}, 0, []string{"fd.name startswith /etc/ or proc.name = cat"}},
+		{"evt.type = open and not fd.name startswith /etc/", []string{"every file.open event"}, 0, []string{"not fd.name startswith /etc/"}},
+		{"evt.type = connect and fd.sip = 10.96.0.1 and fd.sport in (443, 6443)", []string{"cidrs: [10.96.0.1/32] ports: [443, 6443]"}, 0, nil},
+		{"evt.type = connect and fd.snet in (10.0.0.0/8)", []string{"cidrs: [10.0.0.0/8]"}, 0, nil},
+		{"evt.type = accept and fd.sport = 22", []string{"every network.accept event"}, 0, []string{"fd.sport = 22"}},
+		{"evt.type = connect and fd.sport = 0", []string{"every network.connect event"}, 0, []string{"fd.sport = 0"}},
+		{"evt.type in (open, rename) and fd.name = /etc/x", []string{"paths: [/etc/x]", "every file.rename event"}, 0, []string{"fd.name = /etc/x"}},
+		{"evt.type = execve and proc.name = bash", nil, rules.KindsOf(rules.ProcessExec), []string{"proc.name = bash"}},
+		{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)",
+			[]string{"paths: [/etc/x]"}, rules.KindsOf(rules.ProcessExec), []string{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)"}},
+	}
+	for _, c := range cases {
+		p := Lower(compile(t, c.cond).Expr())
+		var fs []string
+		for _, f := range p.Filters {
+			fs = append(fs, f.String())
+		}
+		assert.Equal(t, c.filters, fs, c.cond)
+		assert.Equal(t, c.always, p.Always, c.cond)
+		assert.Equal(t, c.residual, p.Residual, c.cond)
+	}
+}
+
+// The property: for random conditions and random events, the kernel part never
+// rejects an event the full condition accepts.
+func TestLowerIsSound(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	checked, accepted := 0, 0
+	for range 3000 {
+		text := genCond(r, 3)
+		n, err := cond.Parse(text)
+		require.NoError(t, err, text)
+		pred, err := rules.Compile(n, &rules.Defs{})
+		if err != nil {
+			continue // e.g. a condition that can match no event
+		}
+		plan := Lower(pred.Expr())
+		for range 40 {
+			ev := genEvent(r)
+			checked++
+			if pred.Eval(ev) {
+				accepted++
+				require.True(t, plan.Passes(ev.Event), "condition %q accepts %+v, the kernel part %+v rejects it", text, ev.Event, plan.Filters)
+			}
+		}
+	}
+	t.Logf("%d events checked, %d accepted by their condition", checked, accepted)
+	assert.Greater(t, accepted, 1000, "the generator must produce accepted events")
+}
+
+func FuzzLowerIsSound(f *testing.F) {
+	f.Add(uint64(1), uint64(2))
+	f.Add(uint64(7), uint64(99))
+	f.Fuzz(func(t *testing.T, a, b uint64) {
+		r := rand.New(rand.NewPCG(a, b))
+		text := genCond(r, 4)
+		n, err := cond.Parse(text)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		pred, err := rules.Compile(n, &rules.Defs{})
+		if err != nil {
+			return
+		}
+		plan := Lower(pred.Expr())
+		for range 50 {
+			ev := genEvent(r)
+			if pred.Eval(ev) && !plan.Passes(ev.Event) {
+				t.Fatalf("condition %q accepts %+v, the kernel part %+v rejects it", text, ev.Event, plan.Filters)
+			}
+		}
+	})
+}
+
+var (
+	paths = []string{"/etc/shadow", "/etc/passwd", "/etc/ssl/x", "/tmp/a", "/tmp/ab/c", "/root/.ssh/id", "/proc/1/environ", "/etc", "/"}
+	vals  = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
+	ips   = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
+	types = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
+)
+
+func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
+
+func list(r *rand.Rand, s []string) string {
+	n := 1 + r.IntN(3)
+	var out []string
+	for range n {
+		out = append(out, fmt.Sprintf("%q", pick(r, s)))
+	}
+	return "(" + strings.Join(out, ", ") + ")"
+}
+
+func genCond(r *rand.Rand, depth int) string {
+	if depth == 0 || r.IntN(3) == 0 {
+		switch r.IntN(12) {
+		case 0:
+			return "evt.type in " + list(r, types)
+		case 1:
+			return "evt.type = " + pick(r, types)
+		case 2:
+			return fmt.Sprintf("fd.name %s %q", pick(r, []string{"=", "!=", "startswith", "endswith", "glob", "contains"}), pick(r, vals))
+		case 3:
+			return "fd.name " + pick(r, []string{"in", "pmatch"}) + " " + list(r, vals)
+		case 4:
+			return fmt.Sprintf("fd.directory %s %q", pick(r, []string{"=", "!=", "startswith"}), pick(r, vals))
+		case 5:
+			return "fd.directory in " + list(r, vals)
+		case 6:
+			return fmt.Sprintf("evt.is_open_%s %s %s", pick(r, []string{"read", "write"}), pick(r, []string{"=", "!="}), pick(r, []string{"true", "false"}))
+		case 7:
+			return fmt.Sprintf("fd.%s %s %q", pick(r, []string{"sip", "snet"}), pick(r, []string{"=", "!="}), pick(r, ips))
+		case 8:
+			return "fd." + pick(r, []string{"sip", "snet"}) + " in " + list(r, ips)
+		case 9:
+			return fmt.Sprintf("fd.sport %s %s", pick(r, []string{"=", "!=", ">", "<"}), pick(r, []string{"22", "443", "0", "80"}))
+		case 10:
+			return "fd.sport in (22, 443)"
+		}
+		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
+	}
+	switch r.IntN(3) {
+	case 0:
+		return "(" + genCond(r, depth-1) + " and " + genCond(r, depth-1) + ")"
+	case 1:
+		return "(" + genCond(r, depth-1) + " or " + genCond(r, depth-1) + ")"
+	}
+	return "not " + genCond(r, depth-1)
+}
+
+// testEvent answers the rule engine's questions the way the receiver's adapter does.
+type testEvent struct {
+	Event
+	name string
+}
+
+var genKinds = []rules.Kind{rules.FileOpen, rules.FileWrite, rules.FileUnlink, rules.FileChmod, rules.NetworkConnect,
+	rules.NetworkListen, rules.NetworkAccept, rules.ProcessExec, rules.ProcessExit}
+
+func genEvent(r *rand.Rand) *testEvent {
+	ev := &testEvent{name: pick(r, []string{"cat", "sh"})}
+	ev.Event.Kind = pick(r, genKinds)
+	ev.Path = pick(r, paths)
+	ev.Read, ev.Write = r.IntN(2) == 0, r.IntN(2) == 0
+	addr := netip.MustParseAddr(pick(r, []string{"10.0.0.1", "10.1.2.3", "192.168.1.1", "::1", "fd00::5", "127.0.0.1"}))
+	ev.Server = netip.AddrPortFrom(addr, pick(r, []uint16{22, 443, 80, 8080}))
+	return ev
+}
+
+func (e *testEvent) file() bool {
+	return e.Event.Kind >= rules.FileOpen && e.Event.Kind <= rules.FileSymlink
+}
+func (e *testEvent) net() bool {
+	return e.Event.Kind >= rules.NetworkConnect && e.Event.Kind <= rules.NetworkSend
+}
+
+func (e *testEvent) Kind() rules.Kind { return e.Event.Kind }
+
+func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
+	switch id {
+	case rules.FieldProcName:
+		return e.name, true
+	case rules.FieldFdName:
+		if e.file() {
+			return e.Path, true
+		}
+	case rules.FieldFdDirectory:
+		if e.file() {
+			i := strings.LastIndexByte(e.Path, '/')
+			if i == 0 {
+				return "/", true
+			}
+			return e.Path[:i], true
+		}
+	}
+	return "", false
+}
+
+func (e *testEvent) Num(id rules.FieldID, _ int) (int64, bool) {
+	if id == rules.FieldFdSport && e.net() {
+		return int64(e.Server.Port()), true
+	}
+	return 0, false
+}
+
+func (e *testEvent) Bool(id rules.FieldID, _ int) (bool, bool) {
+	if e.Event.Kind != rules.FileOpen {
+		return false, false
+	}
+	switch id {
+	case rules.FieldEvtIsOpenRead:
+		return e.Read, true
+	case rules.FieldEvtIsOpenWrite:
+		return e.Write, true
+	}
+	return false, false
+}
+
+func (e *testEvent) Addr(id rules.FieldID, _ int) (netip.Addr, bool) {
+	if (id == rules.FieldFdSip || id == rules.FieldFdSnet) && e.net() {
+		return e.Server.Addr(), true
+	}
+	return netip.Addr{}, false
+}

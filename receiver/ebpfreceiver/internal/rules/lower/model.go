@@ -1,0 +1,60 @@
+package lower
+
+import (
+	"net/netip"
+	"slices"
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+)
+
+// Event is what the kernel filters look at, for the Go model of a filter.
+type Event struct {
+	Kind        rules.Kind
+	Path        string
+	Read, Write bool
+	Server      netip.AddrPort
+}
+
+// Accepts is the kernel's decision for filter f, modelled in Go: what the kernel
+// maps built from f's keys let through. The property the lowering keeps is that
+// Accepts is true for every event the condition is true for.
+func (f Filter) Accepts(ev Event) bool {
+	if ev.Kind != f.Kind {
+		return false
+	}
+	if f.Paths != nil && !slices.ContainsFunc(f.Paths, func(p string) bool {
+		if strings.HasSuffix(p, "/") {
+			return strings.HasPrefix(ev.Path, p)
+		}
+		return ev.Path == p
+	}) {
+		return false
+	}
+	if f.Access != nil && !slices.ContainsFunc(f.Access, func(a string) bool {
+		return (a == "read" && ev.Read) || (a == "write" && ev.Write)
+	}) {
+		return false
+	}
+	if f.CIDRs != nil && !slices.ContainsFunc(f.CIDRs, func(p netip.Prefix) bool { return p.Contains(ev.Server.Addr()) }) {
+		return false
+	}
+	if f.Ports != nil && !slices.Contains(f.Ports, ev.Server.Port()) {
+		return false
+	}
+	return true
+}
+
+// Passes reports whether the plan lets ev reach user space: its kind always does,
+// or one of the filters accepts it.
+func (p Plan) Passes(ev Event) bool {
+	if p.Always.Has(ev.Kind) {
+		return true
+	}
+	for _, f := range p.Filters {
+		if f.Accepts(ev) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,600 @@
+// Package rulestage is the receiver's user-space rule stage: it answers the rule
+// engine's field questions from the typed events (Fields), and evaluates the loaded
+// rules on each event that reaches user space (Stage). It is the one package that
+// knows both package event and package rules; neither imports the other.
+package rulestage
+
+import (
+	"net/netip"
+	"strconv"
+	"strings"
+	"unsafe"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+)
+
+// commLen is the kernel's task name length without its terminating NUL: proc.name
+// is the executable's base name cut to it, as the kernel's comm is.
+const commLen = 15
+
+// oCreat is O_CREAT on Linux.
+const oCreat = 0o100
+
+// Fields answers rules.Fields for one event at a time. Reset it with an event; the
+// strings it returns are the event's own, or, for the few fields built from
+// several parts (proc.cmdline when argv[0] is not the name, proc.cwd, a socket's
+// fd.name), live in a buffer of the Fields that stays valid until the next Reset.
+// The zero value is ready; a Fields is not safe for concurrent use.
+type Fields struct {
+	ev   *event.Event
+	kind rules.Kind
+	// bufs hold the built strings, one per field that needs one, so that two of
+	// them can be in use at once.
+	bufs [numBuilt][]byte
+	// built[i] is the string in bufs[i], once built for the current event.
+	built [numBuilt]string
+	ok    [numBuilt]bool
+}
+
+const (
+	builtCmdline = iota
+	builtPcmdline
+	builtCwd
+	builtSockName
+	builtFlags
+	builtMode
+	numBuilt
+)
+
+var _ rules.Fields = (*Fields)(nil)
+
+// Reset points f at ev. ev must stay unchanged while f is used.
+func (f *Fields) Reset(ev *event.Event) {
+	f.ev = ev
+	f.kind = KindOf(ev)
+	f.ok = [numBuilt]bool{}
+}
+
+// KindOf maps an event onto the rule engine's kind (rules.KindInvalid for a
+// fork, which no rule sees).
+func KindOf(ev *event.Event) rules.Kind {
+	switch ev.Name {
+	case event.ProcessExec:
+		return rules.ProcessExec
+	case event.ProcessExit:
+		return rules.ProcessExit
+	case event.FileOpen:
+		return rules.FileOpen
+	case event.FileWrite:
+		return rules.FileWrite
+	case event.FileUnlink:
+		return rules.FileUnlink
+	case event.FileRename:
+		return rules.FileRename
+	case event.FileChmod:
+		return rules.FileChmod
+	case event.NetworkConnect:
+		return rules.NetworkConnect
+	case event.NetworkAccept:
+		return rules.NetworkAccept
+	case event.NetworkListen:
+		return rules.NetworkListen
+	case event.PrivilegeChange:
+		return rules.PrivilegeChange
+	case event.NamespaceChange:
+		return rules.NamespaceChange
+	case event.KernelModuleLoad:
+		return rules.KernelModuleLoad
+	case event.BPFLoad:
+		return rules.BPFLoad
+	case event.ProcessPtrace:
+		return rules.ProcessPtrace
+	}
+	return rules.KindInvalid
+}
+
+// Kind is the event's kind.
+func (f *Fields) Kind() rules.Kind { return f.kind }
+
+// baseName is the last path component of p.
+func baseName(p string) string {
+	if i := strings.LastIndexByte(p, '/'); i >= 0 {
+		return p[i+1:]
+	}
+	return p
+}
+
+// comm is the kernel's task name for an executable path.
+func comm(exe string) string {
+	n := baseName(exe)
+	if len(n) > commLen {
+		n = n[:commLen]
+	}
+	return n
+}
+
+// name is a process's proc.name; ok false when the process is not known.
+func name(p *event.Process) (string, bool) {
+	if p == nil || p.Executable == "" {
+		return "", false
+	}
+	return comm(p.Executable), true
+}
+
+func exe(p *event.Process) (string, bool) {
+	if p == nil {
+		return "", false
+	}
+	if len(p.Args) > 0 && p.Args[0] != "" {
+		return p.Args[0], true
+	}
+	return p.Executable, p.Executable != ""
+}
+
+// args is the arguments after argv[0]: a tail of the command line, which joins them
+// with spaces.
+func args(p *event.Process) (string, bool) {
+	if p == nil || len(p.Args) == 0 {
+		return "", false
+	}
+	if n := len(p.Args[0]) + 1; n <= len(p.CommandLine) {
+		return p.CommandLine[n:], true
+	}
+	return "", true
+}
+
+// view makes a string of a Fields buffer without copying it; the buffer is only
+// rewritten by a later Reset's fields, when the string is no longer in use.
+func view(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// cmdline is Falco's proc.cmdline: the name, then the arguments after argv[0].
+func (f *Fields) cmdline(p *event.Process, slot int) (string, bool) {
+	n, ok := name(p)
+	if !ok {
+		return "", false
+	}
+	if len(p.Args) == 0 {
+		return n, true
+	}
+	if p.Args[0] == n {
+		return p.CommandLine, true
+	}
+	if f.ok[slot] {
+		return f.built[slot], true
+	}
+	a, _ := args(p)
+	b := append(f.bufs[slot][:0], n...)
+	if len(p.Args) > 1 {
+		b = append(b, ' ')
+		b = append(b, a...)
+	}
+	f.bufs[slot] = b
+	f.built[slot], f.ok[slot] = view(b), true
+	return f.built[slot], true
+}
+
+func (f *Fields) file() *event.File {
+	d, _ := f.ev.Detail.(*event.File)
+	return d
+}
+
+func (f *Fields) network() *event.Network {
+	d, _ := f.ev.Detail.(*event.Network)
+	return d
+}
+
+// path is the event's fd.name for a file or a module.
+func (f *Fields) path() (string, bool) {
+	switch d := f.ev.Detail.(type) {
+	case *event.File:
+		return d.Path, d.Path != ""
+	case *event.Module:
+		return d.Path, d.Path != ""
+	}
+	return "", false
+}
+
+// ancestor returns the Nth process of the chain: 0 the process, 1 its parent, then
+// the ancestors beyond it.
+func (f *Fields) ancestor(idx int) (exe string, execID string, pid uint32, ok bool) {
+	ev := f.ev
+	switch {
+	case idx == 0:
+		return ev.Proc.Executable, ev.Proc.ExecID, ev.Proc.PID, ev.Proc.Executable != ""
+	case idx == 1:
+		if ev.Parent == nil {
+			return "", "", 0, false
+		}
+		return ev.Parent.Executable, ev.Parent.ExecID, ev.Parent.PID, ev.Parent.Executable != ""
+	case idx-2 < len(ev.Ancestors):
+		a := ev.Ancestors[idx-2]
+		return a.Executable, a.ExecID, 0, a.Executable != ""
+	}
+	return "", "", 0, false
+}
+
+// Str answers a string field.
+func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
+	ev := f.ev
+	p := ev.Proc
+	switch id {
+	case rules.FieldEvtDir:
+		return "<", true
+	case rules.FieldEvtArgFlags:
+		if d := f.file(); d != nil && f.kind == rules.FileOpen {
+			return f.build(builtFlags, func(b []byte) []byte { return appendOpenFlags(b, d.OpenFlags) }), true
+		}
+	case rules.FieldEvtArgMode:
+		if d := f.file(); d != nil && f.kind == rules.FileChmod {
+			return f.build(builtMode, func(b []byte) []byte {
+				return strconv.AppendUint(append(b, '0'), uint64(d.Mode&0o7777), 8)
+			}), true
+		}
+	case rules.FieldEvtArgRequest:
+		if d, ok := ev.Detail.(*event.Ptrace); ok {
+			return ptraceRequest(d.Request)
+		}
+	case rules.FieldProcName:
+		return name(p)
+	case rules.FieldProcExe:
+		return exe(p)
+	case rules.FieldProcExepath:
+		return p.Executable, p.Executable != ""
+	case rules.FieldProcCmdline:
+		return f.cmdline(p, builtCmdline)
+	case rules.FieldProcArgs:
+		return args(p)
+	case rules.FieldProcCwd:
+		if p.Cwd == "" {
+			return "", false
+		}
+		if strings.HasSuffix(p.Cwd, "/") {
+			return p.Cwd, true
+		}
+		if !f.ok[builtCwd] {
+			b := append(append(f.bufs[builtCwd][:0], p.Cwd...), '/')
+			f.bufs[builtCwd] = b
+			f.built[builtCwd], f.ok[builtCwd] = view(b), true
+		}
+		return f.built[builtCwd], true
+	case rules.FieldProcPname:
+		return name(ev.Parent)
+	case rules.FieldProcPexe:
+		return exe(ev.Parent)
+	case rules.FieldProcPexepath:
+		if ev.Parent == nil || ev.Parent.Executable == "" {
+			return "", false
+		}
+		return ev.Parent.Executable, true
+	case rules.FieldProcPcmdline:
+		if ev.Parent == nil {
+			return "", false
+		}
+		return f.cmdline(ev.Parent, builtPcmdline)
+	case rules.FieldProcAname:
+		exe, _, _, ok := f.ancestor(idx)
+		if !ok {
+			return "", false
+		}
+		return comm(exe), true
+	case rules.FieldContainerID:
+		if p.ContainerID == "" {
+			return "host", true
+		}
+		return p.ContainerID, true
+	case rules.FieldFdName:
+		if path, ok := f.path(); ok {
+			return path, true
+		}
+		return f.sockName()
+	case rules.FieldFdDirectory:
+		path, ok := f.path()
+		if !ok || f.kind == rules.KernelModuleLoad {
+			return "", false
+		}
+		i := strings.LastIndexByte(path, '/')
+		switch {
+		case i < 0:
+			return "", false
+		case i == 0:
+			return "/", true
+		}
+		return path[:i], true
+	case rules.FieldFdFilename:
+		path, ok := f.path()
+		if !ok || f.kind == rules.KernelModuleLoad {
+			return "", false
+		}
+		return baseName(path), true
+	case rules.FieldFdTypechar, rules.FieldFdType:
+		return f.fdType(id == rules.FieldFdTypechar)
+	case rules.FieldFdL4proto:
+		if n := f.network(); n != nil {
+			switch n.Transport {
+			case 6:
+				return "tcp", true
+			case 17:
+				return "udp", true
+			case 1, 58:
+				return "icmp", true
+			}
+			return "raw", true
+		}
+	}
+	return "", false
+}
+
+func (f *Fields) fdType(char bool) (string, bool) {
+	if f.file() != nil {
+		if char {
+			return "f", true
+		}
+		return "file", true
+	}
+	if n := f.network(); n != nil {
+		v6 := n.Family == 10
+		switch {
+		case char && v6:
+			return "6", true
+		case char:
+			return "4", true
+		case v6:
+			return "ipv6", true
+		}
+		return "ipv4", true
+	}
+	return "", false
+}
+
+// server and client are the two ends of a network event's connection.
+func (f *Fields) server() (netip.AddrPort, bool) {
+	n := f.network()
+	if n == nil {
+		return netip.AddrPort{}, false
+	}
+	var ap netip.AddrPort
+	switch n.Direction {
+	case event.Outbound:
+		ap = n.Peer
+	default: // accept and listen: this end serves
+		ap = n.Local
+	}
+	return ap, ap.Addr().IsValid()
+}
+
+func (f *Fields) client() (netip.AddrPort, bool) {
+	n := f.network()
+	if n == nil {
+		return netip.AddrPort{}, false
+	}
+	var ap netip.AddrPort
+	switch n.Direction {
+	case event.Outbound:
+		ap = n.Local
+	case event.Inbound:
+		ap = n.Peer
+	}
+	return ap, ap.Addr().IsValid()
+}
+
+// sockName is a socket's fd.name: client:port->server:port, or the one end known.
+func (f *Fields) sockName() (string, bool) {
+	if f.network() == nil {
+		return "", false
+	}
+	if f.ok[builtSockName] {
+		return f.built[builtSockName], true
+	}
+	c, cok := f.client()
+	s, sok := f.server()
+	if !cok && !sok {
+		return "", false
+	}
+	b := f.bufs[builtSockName][:0]
+	if cok {
+		b = c.AppendTo(b)
+		if sok {
+			b = append(b, "->"...)
+		}
+	}
+	if sok {
+		b = s.AppendTo(b)
+	}
+	f.bufs[builtSockName] = b
+	f.built[builtSockName], f.ok[builtSockName] = view(b), true
+	return f.built[builtSockName], true
+}
+
+// build returns the string of a built field, building it once per event.
+func (f *Fields) build(slot int, fill func([]byte) []byte) string {
+	if !f.ok[slot] {
+		f.bufs[slot] = fill(f.bufs[slot][:0])
+		f.built[slot], f.ok[slot] = view(f.bufs[slot]), true
+	}
+	return f.built[slot]
+}
+
+// appendOpenFlags renders open flags as Falco does: O_RDONLY|O_CREAT|O_TRUNC.
+func appendOpenFlags(b []byte, fl uint32) []byte {
+	// The flag bits Falco names, in its order (x86-64 values; O_SYNC includes
+	// O_DSYNC's bit and is tested first).
+	names := [...]struct {
+		bit  uint32
+		name string
+	}{
+		{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"}, {0o2000, "O_APPEND"},
+		{0o4000, "O_NONBLOCK"}, {0o4010000, "O_SYNC"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"}, {0o40000, "O_DIRECT"},
+		{0o100000, "O_LARGEFILE"}, {0o20200000, "O_TMPFILE"}, {0o200000, "O_DIRECTORY"}, {0o400000, "O_NOFOLLOW"},
+		{0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"}, {0o10000000, "O_PATH"},
+	}
+	switch fl & 3 {
+	case 1:
+		b = append(b, "O_WRONLY"...)
+	case 2:
+		b = append(b, "O_RDWR"...)
+	default:
+		b = append(b, "O_RDONLY"...)
+	}
+	seen := uint32(3)
+	for _, f := range names {
+		if fl&f.bit == f.bit && f.bit&^seen != 0 {
+			b = append(append(b, '|'), f.name...)
+			seen |= f.bit
+		}
+	}
+	return b
+}
+
+// Num answers a number field.
+func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
+	ev := f.ev
+	p := ev.Proc
+	switch id {
+	case rules.FieldEvtArgPid:
+		if d, ok := ev.Detail.(*event.Ptrace); ok {
+			return int64(d.TargetPID), true
+		}
+	case rules.FieldProcPid:
+		return int64(p.PID), true
+	case rules.FieldProcPpid:
+		return int64(p.PPID), true
+	case rules.FieldProcDuration:
+		if p.StartBoottime == 0 || ev.KTime < p.StartBoottime {
+			return 0, false
+		}
+		return int64(ev.KTime - p.StartBoottime), true
+	case rules.FieldProcApid:
+		_, execID, pid, ok := f.ancestor(idx)
+		if !ok {
+			return 0, false
+		}
+		if pid != 0 {
+			return int64(pid), true
+		}
+		// An ancestor is named by its exec id, "<time hex>-<pid>".
+		if i := strings.LastIndexByte(execID, '-'); i >= 0 {
+			if n, err := strconv.ParseUint(execID[i+1:], 10, 32); err == nil {
+				return int64(n), true
+			}
+		}
+		return 0, false
+	case rules.FieldUserUID:
+		if policyRecord(ev) {
+			return int64(ev.Cred.EUID), true
+		}
+		return int64(p.EUID), true
+	case rules.FieldGroupGID:
+		return int64(p.EGID), true
+	case rules.FieldFdSport:
+		if s, ok := f.server(); ok {
+			return int64(s.Port()), true
+		}
+	case rules.FieldFdCport:
+		if c, ok := f.client(); ok {
+			return int64(c.Port()), true
+		}
+	}
+	return 0, false
+}
+
+// Bool answers a boolean field.
+func (f *Fields) Bool(id rules.FieldID, _ int) (bool, bool) {
+	if id == rules.FieldProcIsContainerExec {
+		return f.ev.Proc.ExecIntoContainer, true
+	}
+	d := f.file()
+	if d == nil || f.kind != rules.FileOpen {
+		return false, false
+	}
+	switch id {
+	case rules.FieldEvtIsOpenRead:
+		return d.Access == event.AccessRead || d.Access == event.AccessReadWrite, true
+	case rules.FieldEvtIsOpenWrite:
+		return d.Access == event.AccessWrite || d.Access == event.AccessReadWrite, true
+	case rules.FieldEvtIsOpenCreate:
+		return d.OpenFlags&oCreat != 0, true
+	}
+	return false, false
+}
+
+// Addr answers an address field. fd.ip and fd.net list the ends that are known,
+// client first.
+func (f *Fields) Addr(id rules.FieldID, idx int) (netip.Addr, bool) {
+	switch id {
+	case rules.FieldFdSip, rules.FieldFdSnet:
+		s, ok := f.server()
+		return s.Addr(), ok
+	case rules.FieldFdCip, rules.FieldFdCnet:
+		c, ok := f.client()
+		return c.Addr(), ok
+	case rules.FieldFdIP, rules.FieldFdNet:
+		c, cok := f.client()
+		s, sok := f.server()
+		switch {
+		case idx == 0 && cok:
+			return c.Addr(), true
+		case idx == 0 && sok, idx == 1 && cok && sok:
+			return s.Addr(), true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// policyRecord reports whether an event came from a policy sensor: its credentials
+// are those the kernel read with it.
+func policyRecord(ev *event.Event) bool {
+	switch ev.Detail.(type) {
+	case *event.Exec, event.Exit, event.Fork, nil:
+		return false
+	}
+	return true
+}
+
+// ptraceRequest names a ptrace request as Falco renders evt.arg.request.
+func ptraceRequest(r uint64) (string, bool) {
+	switch r {
+	case 0:
+		return "PTRACE_TRACEME", true
+	case 1:
+		return "PTRACE_PEEKTEXT", true
+	case 2:
+		return "PTRACE_PEEKDATA", true
+	case 3:
+		return "PTRACE_PEEKUSR", true
+	case 4:
+		return "PTRACE_POKETEXT", true
+	case 5:
+		return "PTRACE_POKEDATA", true
+	case 6:
+		return "PTRACE_POKEUSR", true
+	case 7:
+		return "PTRACE_CONT", true
+	case 8:
+		return "PTRACE_KILL", true
+	case 9:
+		return "PTRACE_SINGLESTEP", true
+	case 12:
+		return "PTRACE_GETREGS", true
+	case 13:
+		return "PTRACE_SETREGS", true
+	case 16:
+		return "PTRACE_ATTACH", true
+	case 17:
+		return "PTRACE_DETACH", true
+	case 24:
+		return "PTRACE_SYSCALL", true
+	case 0x4200:
+		return "PTRACE_SETOPTIONS", true
+	case 0x4206:
+		return "PTRACE_SEIZE", true
+	case 0x4207:
+		return "PTRACE_INTERRUPT", true
+	}
+	return "", false
+}

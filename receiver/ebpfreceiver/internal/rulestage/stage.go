@@ -1,0 +1,103 @@
+package rulestage
+
+import (
+	"strings"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+)
+
+// Rule is one loaded user-space rule.
+type Rule struct {
+	// Name is the rule's name (security_rule.name), Ruleset its file's name.
+	Name, Ruleset string
+	// Severity is the policy severity name closest to the priority (debug, info,
+	// warn, error, fatal); SeverityNumber and SeverityText the exact OTLP severity.
+	Severity       string
+	SeverityNumber int
+	SeverityText   string
+	Predicate      *rules.Predicate
+	Output         *rules.Output
+	// Kernel is the name of the kernel policy generated for the rule, "" when the
+	// rule runs on the always-on process events only.
+	Kernel string
+}
+
+// Set is a compiled, immutable set of rules: built on each reload, shared with the
+// read loop.
+type Set struct {
+	rules     []Rule
+	rs        *rules.Ruleset
+	generated map[string]bool
+}
+
+// NewSet indexes rules by the event kinds they can match.
+func NewSet(rs []Rule) *Set {
+	s := &Set{rules: append([]Rule(nil), rs...), generated: map[string]bool{}}
+	preds := make([]*rules.Predicate, len(s.rules))
+	for i, r := range s.rules {
+		preds[i] = r.Predicate
+		if r.Kernel != "" {
+			s.generated[r.Kernel] = true
+		}
+	}
+	s.rs = rules.NewRuleset(preds)
+	return s
+}
+
+// Len is the number of rules.
+func (s *Set) Len() int {
+	if s == nil {
+		return 0
+	}
+	return len(s.rules)
+}
+
+// Generated reports whether policy is a kernel policy generated for a rule of the
+// set: its records exist only to feed the rule stage.
+func (s *Set) Generated(policy string) bool { return s != nil && s.generated[policy] }
+
+// IsGenerated reports whether a policy name has the form of a generated one.
+func IsGenerated(policy string) bool { return strings.HasPrefix(policy, GeneratedPrefix) }
+
+// GeneratedPrefix starts the name of every kernel policy generated for a rule.
+const GeneratedPrefix = "falco:"
+
+// Stage evaluates a Set on events. It holds the read loop's scratch state: one
+// Stage per read loop, not safe for concurrent use.
+type Stage struct {
+	f    Fields
+	hits []int
+	out  []byte
+}
+
+// Match evaluates set on ev and appends one Match per rule that fires, in rule
+// order. With no rule firing it does not allocate.
+func (st *Stage) Match(set *Set, ev *event.Event, dst []*event.Match) []*event.Match {
+	if set == nil || len(set.rules) == 0 || ev.Proc == nil {
+		return dst
+	}
+	st.f.Reset(ev)
+	if st.f.kind == rules.KindInvalid {
+		return dst
+	}
+	st.hits = set.rs.Match(&st.f, st.hits[:0])
+	for _, i := range st.hits {
+		r := &set.rules[i]
+		st.out = r.Output.Render(st.out[:0], &st.f)
+		dst = append(dst, &event.Match{
+			Policy: r.Ruleset, Rule: r.Name, Event: ev.Name, Action: event.ActionPost,
+			Severity: r.Severity, UserSpace: true, Body: string(st.out),
+			SeverityNumber: r.SeverityNumber, SeverityText: r.SeverityText,
+		})
+	}
+	return dst
+}
+
+// Rules returns the set's rules (a copy).
+func (s *Set) Rules() []Rule {
+	if s == nil {
+		return nil
+	}
+	return append([]Rule(nil), s.rules...)
+}
