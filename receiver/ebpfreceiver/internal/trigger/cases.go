@@ -619,15 +619,17 @@ func Cases() []Case {
 	{
 		const rule = "Shared library opened from a temporary directory"
 		so, txt := tmp+"/libvigiltrigger.so", tmp+"/vigiltrigger.txt"
+		worker := h("worker", "")
 		cs = append(cs, Case{
 			Name: "shared-library-tmp", Rule: rule,
-			Does: "creates TMPDIR/libvigiltrigger.so and opens it for reading", LooksLike: "the same with TMPDIR/vigiltrigger.txt",
-			Action:    func(*Env) error { return createAndRead("libvigiltrigger.so") },
-			LookAlike: func(*Env) error { return createAndRead("vigiltrigger.txt") },
-			Events: []Event{openEv(trig, so, so, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
-				openEv(trig, so, so, true, false, "O_RDONLY|O_CLOEXEC", rule)},
-			LookAlikeEvents: []Event{openEv(trig, txt, txt, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"),
-				openEv(trig, txt, txt, true, false, "O_RDONLY|O_CLOEXEC")},
+			Does:      "creates TMPDIR/libvigiltrigger.so; a helper opens it for reading",
+			LooksLike: "the same with TMPDIR/vigiltrigger.txt",
+			Action:    func(e *Env) error { return createAndRead(e, "libvigiltrigger.so") },
+			LookAlike: func(e *Env) error { return createAndRead(e, "vigiltrigger.txt") },
+			Events: []Event{openEv(trig, so, so, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"), execEv(worker),
+				openEv(worker, so, so, true, false, "O_RDONLY|O_CLOEXEC", rule)},
+			LookAlikeEvents: []Event{openEv(trig, txt, txt, false, true, "O_WRONLY|O_CREAT|O_EXCL|O_CLOEXEC"), execEv(worker),
+				openEv(worker, txt, txt, true, false, "O_RDONLY|O_CLOEXEC")},
 		})
 	}
 
@@ -801,13 +803,14 @@ func withLogDir(f func(dir string) error) error {
 	return f(dir)
 }
 
-func createAndRead(name string) error {
+// createAndRead creates TMPDIR/name and has a helper open it for reading.
+func createAndRead(e *Env, name string) error {
 	return withTemp(func(d string) error {
 		p := filepath.Join(d, name)
 		if err := createFile(p, []byte("vigil-trigger\n"), 0o600); err != nil {
 			return err
 		}
-		return openFlags(p, os.O_RDONLY)
+		return e.run(helperRun{name: "worker", op: "open", arg: p})
 	})
 }
 
