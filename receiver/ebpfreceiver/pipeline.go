@@ -120,11 +120,11 @@ type pipeline struct {
 	matcher matcher        // read loop only
 	builder otlplogs.Builder
 
-	reader ringReader
-	queue  chan *event.Event
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	readWG sync.WaitGroup // the read loop alone
+	reader   ringReader
+	queue    chan *event.Event
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	readDone chan struct{} // closed when the read loop returns
 	// draining: Shutdown flushed the ring; the read loop ends when it is empty.
 	// discarding: out of time; records are counted as dropped, not processed.
 	draining, discarding atomic.Bool
@@ -183,8 +183,8 @@ func (p *pipeline) start(reader ringReader, host component.Host) {
 	ctx, cancel := context.WithCancel(context.Background())
 	p.cancel = cancel
 	p.queue = make(chan *event.Event, p.cfg.QueueSize)
+	p.readDone = make(chan struct{})
 	p.wg.Add(2)
-	p.readWG.Add(1)
 	go p.readLoop()
 	go p.sendLoop(ctx)
 }
@@ -197,8 +197,7 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 	if p.reader == nil || !p.stopped.CompareAndSwap(false, true) {
 		return nil
 	}
-	readDone := make(chan struct{})
-	go func() { p.readWG.Wait(); close(readDone) }()
+	readDone := p.readDone
 	p.draining.Store(true)
 	flushErr := p.reader.Flush()
 	timer := time.NewTimer(drainTimeout)
@@ -237,18 +236,26 @@ func (p *pipeline) shutdown(ctx context.Context) error {
 // order, and never blocks on the send side.
 func (p *pipeline) readLoop() {
 	defer p.wg.Done()
-	defer p.readWG.Done()
+	defer close(p.readDone)
 	defer close(p.queue)
 	defer p.flushCounts()
 	var rec ringbuf.Record
 	var ev event.Event
+	// Records read but not processed once Shutdown ran out of time: counted
+	// here and added to the drop counter once, when the loop ends.
+	var discarded int64
+	defer func() {
+		if discarded > 0 {
+			p.tb.EbpfEventsDropped.Add(context.Background(), discarded, metric.WithAttributes(attribute.String("reason", "shutdown")))
+		}
+	}()
 	p.reader.SetDeadline(time.Now().Add(p.cfg.PollInterval))
 	for {
 		if err := p.reader.ReadInto(&rec); err != nil {
-			if errors.Is(err, ringbuf.ErrFlushed) || (p.draining.Load() && errors.Is(err, os.ErrDeadlineExceeded)) {
-				if p.draining.Load() {
-					return // Shutdown: every record written before it was read
-				}
+			if p.draining.Load() && (errors.Is(err, ringbuf.ErrFlushed) || errors.Is(err, os.ErrDeadlineExceeded)) {
+				return // Shutdown: every record written before it was read
+			}
+			if errors.Is(err, ringbuf.ErrFlushed) {
 				continue
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
@@ -265,7 +272,7 @@ func (p *pipeline) readLoop() {
 			continue
 		}
 		if p.discarding.Load() {
-			p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "shutdown")))
+			discarded++
 			continue
 		}
 		observed := time.Now()

@@ -114,7 +114,7 @@ func (r *logsReceiver) ruleTable() ruleTable {
 	if r.engine == nil {
 		return nil
 	}
-	if c := r.engine.compiled.Load(); c != nil {
+	if c := r.engine.ctl.Rules(); c != nil {
 		return c
 	}
 	return nil
