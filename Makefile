@@ -32,7 +32,7 @@ $(STATICCHECK):
 # clang orders the BTF of an object by hashes that depend on the absolute path of
 # its sources, so objects are always generated in one fixed directory: the same
 # sources give the same bytes wherever the repository is checked out.
-GEN_DIR := /tmp/vigil-generate
+GEN_DIR ?= /tmp/vigil-generate
 generate: generate-metadata
 	rm -rf $(GEN_DIR) && mkdir -p $(GEN_DIR)
 	git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t $(GEN_DIR)
