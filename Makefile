@@ -11,7 +11,7 @@ CONFIG ?= deploy/config/local.yaml
 # Test packages; the kernel tests need root (CI=true turns any skip into a failure).
 PKGS ?= ./...
 
-.PHONY: all deps tools generate generate-metadata check-generated check-tidy check-goos build image run test test-unit test-e2e lint bench test-vm clean
+.PHONY: all deps tools generate generate-metadata check-generated check-tidy check-goos build image run test test-suites test-unit test-e2e lint bench test-vm clean
 
 all: build
 
@@ -111,7 +111,13 @@ test-e2e: build
 # against a real kube-apiserver (built once from the module proxy and cached in
 # $$HOME/.cache/vigil, ~18 min cold) and Debian's etcd; kernel-matrix tests boot
 # stock Debian 6.1 and 6.12 kernels under qemu.
+# The suites run under .ci/detection-watch.sh: a second collector with the default
+# detection pack watches the machine and reports, at the end, the pack's detections over
+# the run (vigil-trigger's intended ones apart from false positives).
 test: deps check-generated check-tidy check-goos lint build
+	VIGIL_COLLECTOR_BIN=$(COLLECTOR) ./.ci/detection-watch.sh $(MAKE) --no-print-directory test-suites
+
+test-suites:
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
 	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 ./...

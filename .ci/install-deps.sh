@@ -6,7 +6,7 @@
 # Idempotent: installs only what is missing.
 set -euo pipefail
 
-pkgs=(clang-19 llvm-19 bpftool libbpf-dev qemu-system-x86 busybox-static cpio etcd-server containerd runc)
+pkgs=(clang-19 llvm-19 bpftool libbpf-dev qemu-system-x86 busybox-static cpio etcd-server containerd runc jq curl)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
