@@ -224,6 +224,8 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	ev := f.ev
 	p := ev.Proc
 	switch id {
+	case rules.FieldEvtType:
+		return evtType(ev)
 	case rules.FieldEvtDir:
 		return "<", true
 	case rules.FieldEvtArgFlags:

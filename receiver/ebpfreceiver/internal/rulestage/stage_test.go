@@ -43,6 +43,14 @@ func connectEv() *event.Event {
 	return ev
 }
 
+// privEv is a privilege.change from syscall nr (an ia32 number when compat).
+func privEv(nr uint32, compat bool) *event.Event {
+	ev := execEv()
+	ev.Name, ev.Compat = event.PrivilegeChange, compat
+	ev.Detail = &event.Privilege{Syscall: event.Syscall{Nr: nr}}
+	return ev
+}
+
 func load(t testing.TB, text string) *Set {
 	t.Helper()
 	res := falco.Load(falco.File{Name: "test_rules.yaml", Data: []byte(text)})
@@ -133,6 +141,12 @@ func TestFieldsOnEvents(t *testing.T) {
 		{"fd.cip exists", connectEv(), false},
 		{"fd.typechar = 4", connectEv(), true},
 		{"fd.name = 10.96.0.1:443", connectEv(), true},
+		// evt.type of a syscall-kind event is its syscall: a capset is not a setuid.
+		{"evt.type in (setuid, setresuid)", privEv(105, false), true},
+		{"evt.type in (setuid, setresuid)", privEv(126, false), false},
+		{"evt.type = capset", privEv(126, false), true},
+		{"evt.type = setuid", privEv(213, true), true}, // ia32 setuid32
+		{"evt.type = setuid", privEv(185, true), false}, // ia32 capset
 	}
 	var st Stage
 	for _, c := range cases {
