@@ -145,7 +145,7 @@ func TestFieldsOnEvents(t *testing.T) {
 		{"evt.type in (setuid, setresuid)", privEv(105, false), true},
 		{"evt.type in (setuid, setresuid)", privEv(126, false), false},
 		{"evt.type = capset", privEv(126, false), true},
-		{"evt.type = setuid", privEv(213, true), true}, // ia32 setuid32
+		{"evt.type = setuid", privEv(213, true), true},  // ia32 setuid32
 		{"evt.type = setuid", privEv(185, true), false}, // ia32 capset
 	}
 	var st Stage
