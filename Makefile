@@ -85,7 +85,7 @@ CA_BUNDLE ?= /etc/ssl/certs/ca-certificates.crt
 SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 image: build
 	cd deploy && $(GO) run ./cmd/vigil-image -binary $(COLLECTOR) -config $(CURDIR)/$(IMAGE_CONFIG) \
-		-ca-bundle $(CA_BUNDLE) -ref $(IMAGE) -created $(SOURCE_DATE_EPOCH) \
+		-ca-bundle $(CA_BUNDLE) -rules $(CURDIR)/rules -ref $(IMAGE) -created $(SOURCE_DATE_EPOCH) \
 		-out $(CURDIR)/out/image -tar $(CURDIR)/out/otelcol-vigil-image.tar
 
 # out/ holds the events (command lines, paths, users): private to the collector's user (0700), also when

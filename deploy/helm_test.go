@@ -386,8 +386,10 @@ func TestHelmPoliciesMountedAsDirectoryAndUpdatedInPlace(t *testing.T) {
 	require.Len(t, mounts, 1)
 	assert.Empty(t, mounts[0].SubPath, "a subPath mount is never updated by the kubelet")
 	assert.Empty(t, mounts[0].SubPathExpr)
-	assert.Equal(t, []any{mounts[0].MountPath}, rel.config.Receivers["ebpf"]["policy_paths"],
-		"the receiver watches the mounted directory")
+	assert.Equal(t, []any{"/etc/vigil/rules", mounts[0].MountPath}, rel.config.Receivers["ebpf"]["policy_paths"],
+		"the receiver loads the image's default pack, then watches the mounted directory")
+	noPack := mustRenderHelm(t, "rules:\n  defaultPack: false\n")
+	assert.Equal(t, []any{mounts[0].MountPath}, noPack.config.Receivers["ebpf"]["policy_paths"], "pack off")
 
 	// Editing policies must not change the pod template (no restart); editing the
 	// collector configuration must (the collector reads it only at start).

@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"time"
 
@@ -37,6 +38,9 @@ import (
 const (
 	binaryPath = "/otelcol-vigil"
 	configPath = "/etc/vigil/config.yaml"
+	// rulesDir holds the default detection pack; the default configuration names it as
+	// "rules" relative to the working directory, where a symbolic link points at it.
+	rulesDir = "/etc/vigil/rules/"
 	caPath     = "/etc/ssl/certs/ca-certificates.crt"
 	workDir    = "/var/lib/vigil"
 	// The largest input file accepted (the collector is ~80 MB).
@@ -48,6 +52,7 @@ type options struct {
 	binary   string    // the collector, a statically linked ELF executable
 	config   string    // the default configuration
 	caBundle string    // PEM CA certificates for TLS exporters; "" for none
+	rules    string    // directory of the default detection pack (its *.yaml files); "" for none
 	ref      string    // the image reference, e.g. ghcr.io/vigilsec/otelcol-vigil:0.1.0
 	created  time.Time // the image's creation time and every file's mtime
 }
@@ -65,6 +70,7 @@ func run(args []string, stdout io.Writer) error {
 	fs.StringVar(&o.binary, "binary", "", "the collector binary (statically linked)")
 	fs.StringVar(&o.config, "config", "", "the default collector configuration, installed as "+configPath)
 	fs.StringVar(&o.caBundle, "ca-bundle", "", "PEM CA bundle installed as "+caPath+" (empty: none)")
+	fs.StringVar(&o.rules, "rules", "", "directory whose *.yaml files (not recursively) are installed in "+rulesDir+" (the default detection pack)")
 	fs.StringVar(&o.ref, "ref", "", "image reference (repository:tag)")
 	created := fs.String("created", os.Getenv("SOURCE_DATE_EPOCH"), "creation time, seconds since the epoch (default $SOURCE_DATE_EPOCH, else 0)")
 	out := fs.String("out", "", "OCI image layout directory to write (replaced)")
@@ -130,6 +136,11 @@ func build(o options) (v1.Image, name.Tag, error) {
 		{path: "etc/vigil/", mode: 0o755, dir: true},
 		{path: configPath[1:], mode: 0o644, data: cfg},
 	}
+	rules, err := rulesFiles(o.rules)
+	if err != nil {
+		return nil, name.Tag{}, err
+	}
+	files = append(files, rules...)
 	if o.caBundle != "" {
 		ca, err := readInput(o.caBundle)
 		if err != nil {
@@ -148,6 +159,9 @@ func build(o options) (v1.Image, name.Tag, error) {
 		file{path: "var/lib/vigil/", mode: 0o755, dir: true},
 		// The default configuration's file exporter writes under ./out.
 		file{path: "var/lib/vigil/out/", mode: 0o755, dir: true})
+	if len(rules) > 0 {
+		files = append(files, file{path: "var/lib/vigil/rules", mode: 0o777, link: rulesDir})
+	}
 
 	layerTar, err := tarLayer(files, o.created)
 	if err != nil {
@@ -250,7 +264,39 @@ type file struct {
 	path string // relative, "/"-separated; directories end in "/"
 	mode int64
 	dir  bool
+	link string // a symbolic link's target
 	data []byte
+}
+
+// maxRulesFiles bounds the files of the pack directory.
+const maxRulesFiles = 256
+
+// rulesFiles reads the *.yaml files of dir (sorted, not recursively) as entries of
+// rulesDir, the directory first; none for dir "".
+func rulesFiles(dir string) ([]file, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	names, err := filepath.Glob(filepath.Join(dir, "*.yaml"))
+	if err != nil {
+		return nil, fmt.Errorf("-rules %s: %w", dir, err)
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("-rules %s: no .yaml files", dir)
+	}
+	if len(names) > maxRulesFiles {
+		return nil, fmt.Errorf("-rules %s: %d files, more than %d", dir, len(names), maxRulesFiles)
+	}
+	out := []file{{path: rulesDir[1:], mode: 0o755, dir: true}}
+	for _, n := range names {
+		data, err := readInput(n)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, file{path: rulesDir[1:] + filepath.Base(n), mode: 0o644, data: data})
+	}
+	return out, nil
 }
 
 // tarLayer writes the files in the given order with fixed metadata: the same files give the
@@ -269,16 +315,19 @@ func tarLayer(files []file, mtime time.Time) ([]byte, error) {
 			Gname:   "root",
 			Format:  tar.FormatPAX,
 		}
-		if f.dir {
+		switch {
+		case f.dir:
 			h.Typeflag = tar.TypeDir
-		} else {
+		case f.link != "":
+			h.Typeflag, h.Linkname = tar.TypeSymlink, f.link
+		default:
 			h.Typeflag = tar.TypeReg
 			h.Size = int64(len(f.data))
 		}
 		if err := tw.WriteHeader(h); err != nil {
 			return nil, fmt.Errorf("layer entry %s: %w", f.path, err)
 		}
-		if !f.dir {
+		if h.Typeflag == tar.TypeReg {
 			if _, err := tw.Write(f.data); err != nil {
 				return nil, fmt.Errorf("layer entry %s: %w", f.path, err)
 			}

@@ -146,8 +146,9 @@ func TestImageContents(t *testing.T) {
 	o := inputs(t, t.TempDir(), bin, time.Unix(1000, 0))
 	dir := t.TempDir()
 	out, tarOut := filepath.Join(dir, "image"), filepath.Join(dir, "image.tar")
+	// The repository's own default detection pack.
 	require.NoError(t, run([]string{"-binary", o.binary, "-config", o.config, "-ca-bundle", o.caBundle,
-		"-ref", o.ref, "-created", "1764547200", "-out", out, "-tar", tarOut}, io.Discard))
+		"-rules", "../../../rules", "-ref", o.ref, "-created", "1764547200", "-out", out, "-tar", tarOut}, io.Discard))
 
 	// Read back from the layout as a consumer would.
 	p, err := layout.FromPath(out)
@@ -211,6 +212,22 @@ func TestImageContents(t *testing.T) {
 	assert.Contains(t, contents["etc/ssl/certs/ca-certificates.crt"], "BEGIN CERTIFICATE")
 	assert.Equal(t, byte(tar.TypeDir), entries["var/lib/vigil/out/"].Typeflag)
 	assert.Equal(t, int64(0o1777), entries["tmp/"].Mode)
+	// The default pack: every top-level rules file, not the pending ones; the relative
+	// "rules" of the default configuration resolves through the link in the working dir.
+	packFiles, err := filepath.Glob("../../../rules/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, packFiles)
+	for _, f := range packFiles {
+		want, err := os.ReadFile(f)
+		require.NoError(t, err)
+		assert.Equal(t, string(want), contents["etc/vigil/rules/"+filepath.Base(f)], f)
+	}
+	for name := range entries {
+		assert.NotContains(t, name, "pending", "rules/pending is not part of the default load")
+	}
+	require.Contains(t, entries, "var/lib/vigil/rules")
+	assert.Equal(t, byte(tar.TypeSymlink), entries["var/lib/vigil/rules"].Typeflag)
+	assert.Equal(t, "/etc/vigil/rules/", entries["var/lib/vigil/rules"].Linkname)
 
 	// The docker archive holds the same image under the tag.
 	fromTar, err := tarball.ImageFromPath(tarOut, nil)

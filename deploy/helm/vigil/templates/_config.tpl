@@ -106,7 +106,13 @@ every value is quoted correctly and the pipelines name exactly the components de
 
 {{- /* The receiver: user settings, then the two the chart owns. */ -}}
 {{- $receiver := deepCopy ($v.receiver | default dict) -}}
-{{- $_ := set $receiver "policy_paths" (list "/etc/vigil/policies") -}}
+{{- /* The image's default detection pack first, so that the policies ConfigMap's rules
+     files (appends, overrides, exceptions) apply over it. */ -}}
+{{- $paths := list "/etc/vigil/policies" -}}
+{{- if $v.rules.defaultPack -}}
+{{- $paths = prepend $paths "/etc/vigil/rules" -}}
+{{- end -}}
+{{- $_ := set $receiver "policy_paths" $paths -}}
 {{- $_ := set $receiver "k8s_metadata" "k8s_meta" -}}
 {{- $_ := set $receiver "node_name" "${env:K8S_NODE_NAME}" -}}
 
