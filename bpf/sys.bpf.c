@@ -10,6 +10,7 @@
  * one raw sys_enter tracepoint (sys_compat_enter, at the end).
  */
 #include "sys.h"
+#include "bpf_endian.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -101,13 +102,160 @@ static __always_inline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
 	return 0;
 }
 
+/* ptrace requests (linux/ptrace.h, x86 asm/ptrace-abi.h). */
+#define PTRACE_TRACEME 0
+#define PTRACE_POKETEXT 4
+#define PTRACE_POKEDATA 5
+#define PTRACE_POKEUSR 6
+#define PTRACE_SETREGS 13
+#define PTRACE_SETFPREGS 15
+#define PTRACE_SETFPXREGS 19
+#define PTRACE_SETREGSET 0x4205
+
+/*
+ * process.ptrace: the requests that gain control of a process or change it:
+ * TRACEME, ATTACH, SEIZE, the POKEs and the register writes. The others (PEEK*,
+ * GET*, CONT, SYSCALL, DETACH, ...) are what a tracer does all the time once
+ * attached: they stay in the kernel. ATTACH and SEIZE are left to the security
+ * hook where it carries the rule (ptrace_access_check sees them, and more); the
+ * others pass no security hook, so this tracepoint reports them for every rule.
+ */
 static __always_inline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
 {
 	long req = a[0];
-	if (req != PTRACE_ATTACH && req != PTRACE_SEIZE)
+	int attach = req == PTRACE_ATTACH || req == PTRACE_SEIZE;
+	switch (req) {
+	case PTRACE_ATTACH: case PTRACE_SEIZE: case PTRACE_TRACEME: case PTRACE_POKETEXT: case PTRACE_POKEDATA:
+	case PTRACE_POKEUSR: case PTRACE_SETREGS: case PTRACE_SETFPREGS: case PTRACE_SETFPXREGS: case PTRACE_SETREGSET:
+		break;
+	default:
 		return 0;
-	on_sys(EV_PTRACE, HOOK_SYSCALL, xflags, nr, req, a[1], 0, 0);
+	}
+	struct match_ctx mc = {};
+	struct vigil_alert *al = sys_begin(&mc, EV_PTRACE, HOOK_SYSCALL, xflags, nr, req, a[1], 0, !attach);
+	if (al)
+		send_verdict(al, &mc, HOOK_SYSCALL);
 	return 0;
+}
+
+#define AT_FDCWD -100
+#define HALF_PATH (PATH_BUF / 2)
+
+/*
+ * file.link and file.symlink: both paths as the process passed them (relative
+ * ones are not resolved: the directory descriptors are reported in the
+ * arguments), each up to HALF_PATH - 1 bytes, the first in the first half of
+ * the path buffer and the second in the other. Reported at entry: the request
+ * (link and symlink pass no security hook of this version's sensors).
+ */
+static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddfd, const char *first, long newdfd,
+				   const char *second, unsigned long flags)
+{
+	struct match_ctx mc = {};
+	struct vigil_alert *a = sys_begin(&mc, event, HOOK_SYSCALL, xflags, nr, olddfd, newdfd, flags, 0);
+	if (!a)
+		return 0;
+	long n1 = bpf_probe_read_user_str(a->path, HALF_PATH, first);
+	if (n1 <= 0)
+		a->path[0] = 0;
+	long n2 = bpf_probe_read_user_str(&a->path[HALF_PATH], HALF_PATH, second);
+	if (n2 <= 0) {
+		a->path[HALF_PATH] = 0;
+		n2 = 1;
+	}
+	if (n1 >= HALF_PATH || n2 >= HALF_PATH)
+		a->hdr.flags |= FLAG_TRUNC_PATH; /* one of them may have been cut */
+	a->path_len = HALF_PATH + (n2 & (HALF_PATH - 1)) - 1;
+	send_verdict(a, &mc, HOOK_SYSCALL);
+	return 0;
+}
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_NETLINK 16
+#define SOCK_RAW 3
+#define SOCK_PACKET 10
+#define SOCK_TYPE_MASK 0xf
+
+/*
+ * network.socket: a socket is created. Every connection and name lookup makes
+ * a unix, netlink, TCP or UDP socket, so those stay in the kernel; what crosses
+ * is every other family (AF_PACKET, AF_BLUETOOTH, AF_ALG, AF_VSOCK, ...) and
+ * raw IPv4/IPv6 sockets.
+ */
+static __always_inline int do_socket(long family, long type, long proto, long nr, __u32 xflags)
+{
+	int t = type & SOCK_TYPE_MASK;
+	switch (family) {
+	case AF_UNIX: case AF_NETLINK:
+		return 0;
+	case AF_INET: case AF_INET6:
+		if (t != SOCK_RAW && t != SOCK_PACKET)
+			return 0;
+	}
+	struct match_ctx mc = {};
+	struct vigil_alert *a = sys_begin(&mc, EV_NET_SOCKET, HOOK_SYSCALL, xflags, nr, family, type, proto, 0);
+	if (!a)
+		return 0;
+	a->family = family;
+	a->protocol = proto;
+	send_verdict(a, &mc, HOOK_SYSCALL);
+	return 0;
+}
+
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define F_DUPFD 0
+#define F_DUPFD_CLOEXEC 1030
+
+/*
+ * fd.dup: a descriptor duplicated onto 0, 1 or 2 (ret, the new descriptor, at
+ * the call's exit) that is a socket. Everything else returns after the
+ * descriptor test (ret > 2) or the socket test. The record carries the socket's
+ * family, protocol and peer; args are [old fd, new fd, flags or fcntl command,
+ * socket type | local port << 16 | IPv4 local address << 32].
+ */
+static __always_inline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldfd, unsigned long arg3)
+{
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct file *f = fd_file(task, ret);
+	if (!f)
+		return 0;
+	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return 0;
+	struct match_ctx mc = {};
+	struct vigil_alert *a = sys_begin(&mc, EV_FD_DUP, HOOK_SYSCALL, xflags, nr, oldfd, ret, arg3, 0);
+	if (!a)
+		return 0;
+	struct socket *sock = BPF_CORE_READ(f, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u64 stype = BPF_CORE_READ(sk, sk_type);
+	__u64 lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	a->family = family;
+	a->protocol = BPF_CORE_READ(sk, sk_protocol);
+	a->dport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	__u64 laddr = 0;
+	if (family == AF_INET) {
+		__u32 d = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(a->daddr, &d, 4);
+		laddr = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&a->daddr, sk, __sk_common.skc_v6_daddr);
+	}
+	a->args[3] = (stype & 0xffff) | (lport & 0xffff) << 16 | laddr << 32;
+	send_verdict(a, &mc, HOOK_SYSCALL);
+	return 0;
+}
+
+/* The arguments of the syscall being left, from the task's saved user registers. */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
 }
 
 SEC("tracepoint/syscalls/sys_enter_setuid")
@@ -198,6 +346,86 @@ int sys_clone3(struct trace_event_raw_sys_enter *ctx)
 	return do_clone3(a, NR_clone3, 0);
 }
 
+SEC("tracepoint/syscalls/sys_enter_link")
+int sys_link(struct trace_event_raw_sys_enter *ctx)
+{
+	ARGS(ctx, a);
+	return do_link(EV_FILE_LINK, NR_link, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_linkat")
+int sys_linkat(struct trace_event_raw_sys_enter *ctx)
+{
+	unsigned long a[5];
+	bpf_probe_read_kernel(a, sizeof(a), &ctx->args[0]);
+	return do_link(EV_FILE_LINK, NR_linkat, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlink")
+int sys_symlink(struct trace_event_raw_sys_enter *ctx)
+{
+	ARGS(ctx, a);
+	return do_link(EV_FILE_SYMLINK, NR_symlink, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_symlinkat")
+int sys_symlinkat(struct trace_event_raw_sys_enter *ctx)
+{
+	ARGS(ctx, a);
+	return do_link(EV_FILE_SYMLINK, NR_symlinkat, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
+}
+
+SEC("tracepoint/syscalls/sys_enter_socket")
+int sys_socket(struct trace_event_raw_sys_enter *ctx)
+{
+	ARGS(ctx, a);
+	return do_socket((int)a[0], (int)a[1], (int)a[2], NR_socket, 0);
+}
+
+/* fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC). */
+SEC("tracepoint/syscalls/sys_exit_dup")
+int sys_dup_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct pt_regs *r = user_regs();
+	return do_dup(ret, NR_dup, 0, (int)BPF_CORE_READ(r, di), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup2")
+int sys_dup2_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct pt_regs *r = user_regs();
+	return do_dup(ret, NR_dup2, 0, (int)BPF_CORE_READ(r, di), 0);
+}
+
+SEC("tracepoint/syscalls/sys_exit_dup3")
+int sys_dup3_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct pt_regs *r = user_regs();
+	return do_dup(ret, NR_dup3, 0, (int)BPF_CORE_READ(r, di), (int)BPF_CORE_READ(r, dx));
+}
+
+SEC("tracepoint/syscalls/sys_exit_fcntl")
+int sys_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	long ret = ctx->ret;
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct pt_regs *r = user_regs();
+	unsigned int cmd = BPF_CORE_READ(r, si);
+	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+		return 0;
+	return do_dup(ret, NR_fcntl, 0, (int)BPF_CORE_READ(r, di), cmd);
+}
+
 /*
  * The same decisions for 32-bit (ia32) syscalls, which the per-syscall
  * tracepoints above never see (compat.h): one raw tracepoint on syscall entry,
@@ -216,6 +444,7 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 	case NR32_setresuid: case NR32_setresgid: case NR32_setfsuid: case NR32_setfsgid:
 	case NR32_capset: case NR32_ptrace: case NR32_unshare: case NR32_setns: case NR32_clone:
 	case NR32_clone3: case NR32_init_module: case NR32_finit_module: case NR32_bpf:
+	case NR32_link: case NR32_linkat: case NR32_symlink: case NR32_symlinkat: case NR32_socket: case NR32_socketcall:
 		break;
 	default:
 		return 0;
@@ -224,6 +453,27 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 		return 0;
 	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
 	const __u32 c = FLAG_COMPAT;
+	switch (id) {
+	case NR32_link:
+		return do_link(EV_FILE_LINK, id, c, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR32_linkat: /* olddfd, oldpath, newdfd, newpath, flags: the last two in esi, edi */
+		return do_link(EV_FILE_LINK, id, c, (int)a[0], (const char *)a[1], (int)a[2], (const char *)(unsigned long)(__u32)regs->si,
+			       (__u32)regs->di);
+	case NR32_symlink:
+		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR32_symlinkat:
+		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
+	case NR32_socket:
+		return do_socket((int)a[0], (int)a[1], (int)a[2], id, c);
+	case NR32_socketcall: {
+		if (a[0] != SYS_SOCKET)
+			return 0;
+		__u32 sa[3];
+		if (bpf_probe_read_user(sa, sizeof(sa), (void *)a[1]))
+			return 0;
+		return do_socket((int)sa[0], (int)sa[1], (int)sa[2], id, c);
+	}
+	}
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
 	case NR32_setresuid16: case NR32_setresgid16: case NR32_setfsuid16: case NR32_setfsgid16:
@@ -263,4 +513,35 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 		return do_bpf(a, id, c);
 	}
 	return 0;
+}
+
+
+/*
+ * fd.dup for 32-bit syscalls (dup, dup2, dup3, fcntl, fcntl64), which the exit
+ * tracepoints above skip: one raw tracepoint on syscall exit, attached only
+ * with fd.dup rules, returning after one switch for every other syscall.
+ * Arguments are still in the saved registers (ebx, ecx, edx).
+ */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_compat_exit, struct pt_regs *regs, long ret)
+{
+	long id = regs->orig_ax;
+	switch (id) {
+	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
+		break;
+	default:
+		return 0;
+	}
+	if (ret < 0 || ret > 2)
+		return 0;
+	if (!in_ia32_syscall())
+		return 0;
+	unsigned long oldfd = (int)(__u32)regs->bx;
+	if (id == NR32_fcntl || id == NR32_fcntl64) {
+		__u32 cmd = (__u32)regs->cx;
+		if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
+			return 0;
+		return do_dup(ret, id, FLAG_COMPAT, oldfd, cmd);
+	}
+	return do_dup(ret, id, FLAG_COMPAT, oldfd, id == NR32_dup3 ? (__u32)regs->dx : 0);
 }

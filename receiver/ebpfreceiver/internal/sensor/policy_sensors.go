@@ -164,6 +164,11 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},
 		policy.EventBPFLoad:          {{"sys_enter_bpf", o.SysBpf}},
 		policy.EventProcessPtrace:    {{"sys_enter_ptrace", o.SysPtrace}},
+		policy.EventFileLink:         {{"sys_enter_link", o.SysLink}, {"sys_enter_linkat", o.SysLinkat}},
+		policy.EventFileSymlink:      {{"sys_enter_symlink", o.SysSymlink}, {"sys_enter_symlinkat", o.SysSymlinkat}},
+		policy.EventNetworkSocket:    {{"sys_enter_socket", o.SysSocket}},
+		policy.EventFdDup: {{"sys_exit_dup", o.SysDupExit}, {"sys_exit_dup2", o.SysDup2Exit},
+			{"sys_exit_dup3", o.SysDup3Exit}, {"sys_exit_fcntl", o.SysFcntlExit}},
 	}
 }
 
@@ -292,7 +297,12 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 		if !c.sysOnTracepoints(ev) {
 			continue // all on LSM hooks
 		}
-		errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
+		if ev == policy.EventFdDup {
+			// fd.dup is decided at the calls' exits: ia32 ones on the raw sys_exit.
+			errs = append(errs, s.rawTracepoint("sys_compat_exit", s.sys.SysCompatExit))
+		} else {
+			errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
+		}
 		var attached int
 		var evErrs []error
 		for _, h := range hooks[ev] {
