@@ -677,6 +677,10 @@ func ptraceRequest(r uint64) (string, bool) {
 		return "PTRACE_GETREGS", true
 	case 13:
 		return "PTRACE_SETREGS", true
+	case 14:
+		return "PTRACE_GETFPREGS", true
+	case 15:
+		return "PTRACE_SETFPREGS", true
 	case 16:
 		return "PTRACE_ATTACH", true
 	case 17:
@@ -685,6 +689,10 @@ func ptraceRequest(r uint64) (string, bool) {
 		return "PTRACE_SYSCALL", true
 	case 0x4200:
 		return "PTRACE_SETOPTIONS", true
+	case 0x4204:
+		return "PTRACE_GETREGSET", true
+	case 0x4205:
+		return "PTRACE_SETREGSET", true
 	case 0x4206:
 		return "PTRACE_SEIZE", true
 	case 0x4207:
