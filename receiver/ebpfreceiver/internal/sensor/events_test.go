@@ -162,3 +162,50 @@ func newEventsLSM(t *testing.T, hooks Hooks) {
 	}
 	newEventsScenario(t, newPolicyRigHooks(t, hooks), true)
 }
+
+// The new events through ia32 syscalls (int $0x80): link (9), linkat (303),
+// symlink (83), symlinkat (304), socket (359) and socketcall(SYS_SOCKET) (102),
+// dup2 (63), dup3 (330), fcntl64 (221), dup (41) and ptrace TRACEME (26), each
+// reported with its ia32 number and FLAG_COMPAT; the look-alikes (a TCP socket,
+// a dup onto fd 5, a pipe onto fd 0) and the unselected binary's are not.
+func compatNewEvents(t *testing.T, r *policyRig, helper string) {
+	requireIA32(t)
+	c := r.apply(t, newEventsPolicy(helper))
+	mine, other := t.TempDir(), t.TempDir()
+	for _, act := range []string{"ia32-links:%s", "ia32-sockets", "ia32-dups", "ia32-traceme"} {
+		a, b := act, act
+		if act == "ia32-links:%s" {
+			a, b = fmt.Sprintf(act, other), fmt.Sprintf(act, mine)
+		}
+		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], a), "unselected %s", a)
+		assert.Equal(t, "ok", testenv.RunHelper(t, helper, b), b)
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
+	nrs := map[string][]uint32{}
+	for i := range got {
+		ref, ok := c.Rules.Strongest(KindSys, got[i].Rules)
+		require.True(t, ok)
+		ev := typed(t, &got[i])
+		assert.True(t, ev.Compat, "%s: flagged as a 32-bit syscall", ref.Rule)
+		assert.NotEqual(t, uint32(os.Getpid()), ev.Proc.PID)
+		s, _ := event.SyscallOf(ev.Detail)
+		nrs[ref.Rule] = append(nrs[ref.Rule], s.Nr)
+		switch d := ev.Detail.(type) {
+		case *event.Link:
+			if ref.Rule == "symlink" {
+				assert.Equal(t, "/etc/shadow", d.Old)
+			} else {
+				assert.Equal(t, filepath.Join(mine, "orig"), d.Old)
+			}
+			assert.Contains(t, d.New, mine)
+		case *event.Dup:
+			assert.Equal(t, int64(0), d.NewFD)
+			assert.Equal(t, uint16(2), d.Family)
+			assert.Equal(t, netip.MustParseAddr("127.0.0.1"), d.Peer.Addr())
+		case *event.Socket:
+			assert.Contains(t, []uint16{2, 17}, d.Family)
+		}
+	}
+	assert.Equal(t, map[string][]uint32{"link": {9, 303}, "symlink": {83, 304}, "socket": {359, 102},
+		"dup": {63, 330, 221, 41}, "ptrace": {26}}, nrs)
+}
