@@ -103,7 +103,6 @@ static __always_inline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
 }
 
 /* ptrace requests (linux/ptrace.h, x86 asm/ptrace-abi.h). */
-#define PTRACE_TRACEME 0
 #define PTRACE_POKETEXT 4
 #define PTRACE_POKEDATA 5
 #define PTRACE_POKEUSR 6
@@ -116,14 +115,16 @@ static __always_inline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
  * process.ptrace: the requests that gain control of a process or change it:
  * TRACEME, ATTACH, SEIZE, the POKEs and the register writes. The others (PEEK*,
  * GET*, CONT, SYSCALL, DETACH, ...) are what a tracer does all the time once
- * attached: they stay in the kernel. ATTACH and SEIZE are left to the security
- * hook where it carries the rule (ptrace_access_check sees them, and more); the
- * others pass no security hook, so this tracepoint reports them for every rule.
+ * attached: they stay in the kernel. ATTACH, SEIZE and TRACEME are left to the
+ * security hooks where they carry the rule (ptrace_access_check, which sees more
+ * than ATTACH, and ptrace_traceme); the others pass no security hook, so this
+ * tracepoint reports them for every rule.
  */
 static __always_inline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
 {
 	long req = a[0];
-	int attach = req == PTRACE_ATTACH || req == PTRACE_SEIZE;
+	/* What the security hooks see (ptrace_access_check, ptrace_traceme). */
+	int on_lsm = req == PTRACE_ATTACH || req == PTRACE_SEIZE || req == PTRACE_TRACEME;
 	switch (req) {
 	case PTRACE_ATTACH: case PTRACE_SEIZE: case PTRACE_TRACEME: case PTRACE_POKETEXT: case PTRACE_POKEDATA:
 	case PTRACE_POKEUSR: case PTRACE_SETREGS: case PTRACE_SETFPREGS: case PTRACE_SETFPXREGS: case PTRACE_SETREGSET:
@@ -132,7 +133,7 @@ static __always_inline int do_ptrace(const unsigned long *a, long nr, __u32 xfla
 		return 0;
 	}
 	struct match_ctx mc = {};
-	struct vigil_alert *al = sys_begin(&mc, EV_PTRACE, HOOK_SYSCALL, xflags, nr, req, a[1], 0, !attach);
+	struct vigil_alert *al = sys_begin(&mc, EV_PTRACE, HOOK_SYSCALL, xflags, nr, req, a[1], 0, !on_lsm);
 	if (al)
 		send_verdict(al, &mc, HOOK_SYSCALL);
 	return 0;
@@ -170,30 +171,13 @@ static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddf
 	return 0;
 }
 
-#define AF_UNIX 1
-#define AF_INET 2
-#define AF_INET6 10
-#define AF_NETLINK 16
-#define SOCK_RAW 3
-#define SOCK_PACKET 10
-#define SOCK_TYPE_MASK 0xf
-
 /*
- * network.socket: a socket is created. Every connection and name lookup makes
- * a unix, netlink, TCP or UDP socket, so those stay in the kernel; what crosses
- * is every other family (AF_PACKET, AF_BLUETOOTH, AF_ALG, AF_VSOCK, ...) and
- * raw IPv4/IPv6 sockets.
+ * network.socket: a socket is created (socket_reported, sys.h says which cross).
  */
 static __always_inline int do_socket(long family, long type, long proto, long nr, __u32 xflags)
 {
-	int t = type & SOCK_TYPE_MASK;
-	switch (family) {
-	case AF_UNIX: case AF_NETLINK:
+	if (!socket_reported(family, type))
 		return 0;
-	case AF_INET: case AF_INET6:
-		if (t != SOCK_RAW && t != SOCK_PACKET)
-			return 0;
-	}
 	struct match_ctx mc = {};
 	struct vigil_alert *a = sys_begin(&mc, EV_NET_SOCKET, HOOK_SYSCALL, xflags, nr, family, type, proto, 0);
 	if (!a)

@@ -41,7 +41,34 @@
 #define NR_fcntl 72
 
 #define BPF_PROG_LOAD_CMD 5
+#define PTRACE_TRACEME 0
 #define PTRACE_ATTACH 16
+
+#define AF_UNIX 1
+#define AF_INET 2
+#define AF_INET6 10
+#define AF_NETLINK 16
+#define SOCK_RAW 3
+#define SOCK_PACKET 10
+#define SOCK_TYPE_MASK 0xf
+
+/*
+ * network.socket: which new sockets are reported. Every connection and name
+ * lookup makes a unix, netlink, TCP or UDP socket, so those stay in the kernel;
+ * what crosses is every other family (AF_PACKET, AF_BLUETOOTH, AF_ALG,
+ * AF_VSOCK, ...) and raw IPv4/IPv6 sockets.
+ */
+static __always_inline int socket_reported(long family, long type)
+{
+	int t = type & SOCK_TYPE_MASK;
+	switch (family) {
+	case AF_UNIX: case AF_NETLINK:
+		return 0;
+	case AF_INET: case AF_INET6:
+		return t == SOCK_RAW || t == SOCK_PACKET;
+	}
+	return 1;
+}
 
 /*
  * sys_begin decides a syscall-kind event: the rules of the event on this hook

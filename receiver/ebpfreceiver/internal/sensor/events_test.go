@@ -15,6 +15,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
 func newEventsPolicy(helper string) string {
@@ -46,10 +47,19 @@ func typed(t *testing.T, a *Alert) event.Event {
 // the ptrace requests that only read (PEEKDATA, GETREGS) or let go (DETACH).
 // In the ptrace case the target pid is the traced child's, and 0 for TRACEME.
 // With the security hooks (kernel matrix) the attach comes from
-// ptrace_access_check and the rest from the syscall hooks.
+// ptrace_access_check, TRACEME from ptrace_traceme, the sockets from
+// socket_create, and the rest from the syscall hooks.
 func newEventsScenario(t *testing.T, r *policyRig, lsm bool) {
 	helper := testenv.CopyTestBinary(t, "")
 	c := r.applyWith(t, r.caps(), lsm, newEventsPolicy(helper))
+	security := event.HookSyscall
+	if lsm {
+		security = map[string]event.Hook{"bpf_lsm": event.HookLSM, "fmod_ret": event.HookFmodRet}[r.pol.SecurityHooks()]
+		require.True(t, c.Plan.SysLSM[policy.EventNetworkSocket])
+		require.True(t, c.Plan.SysLSM[policy.EventProcessPtrace])
+		require.True(t, c.Plan.sysOnTracepoints(policy.EventProcessPtrace), "the ptrace tracepoint stays for the writes")
+		require.False(t, c.Plan.sysOnTracepoints(policy.EventNetworkSocket))
+	}
 	mine, other := t.TempDir(), t.TempDir()
 	for _, act := range []string{"link:%s", "symlink:%s", "sockets", "dups", "ptrace-requests", "traceme"} {
 		a, b := act, act
@@ -96,6 +106,9 @@ func newEventsScenario(t *testing.T, r *policyRig, lsm bool) {
 
 	socks := byRule["socket"]
 	require.Len(t, socks, 2, "AF_PACKET and raw AF_INET only: not TCP, UDP, unix or netlink")
+	for _, ev := range socks {
+		assert.Equal(t, security, ev.Hook, "socket_create where the security hooks are loaded")
+	}
 	assert.Equal(t, &event.Socket{Syscall: event.Syscall{Nr: 41, Args: [3]uint64{17, 3, 0x300}}, Family: 17, Type: 3, Protocol: 0x300}, socks[0].Detail)
 	raw := socks[1].Detail.(*event.Socket)
 	assert.Equal(t, uint16(2), raw.Family)
@@ -138,11 +151,8 @@ func newEventsScenario(t *testing.T, r *policyRig, lsm bool) {
 	// Go's PtraceSetRegs is PTRACE_SETREGSET on amd64.
 	assert.Equal(t, map[uint64]int{16: 1, 5: 1, 0x4205: 1, 0: 1}, reqs,
 		"ATTACH, POKEDATA, SETREGSET, TRACEME; no PEEKDATA, GETREGS or DETACH")
-	wantAttach := event.HookSyscall
-	if lsm {
-		wantAttach = map[string]event.Hook{"bpf_lsm": event.HookLSM, "fmod_ret": event.HookFmodRet}[r.pol.SecurityHooks()]
-	}
-	assert.Equal(t, map[uint64]event.Hook{16: wantAttach, 5: event.HookSyscall, 0x4205: event.HookSyscall, 0: event.HookSyscall}, hooks)
+	assert.Equal(t, map[uint64]event.Hook{16: security, 5: event.HookSyscall, 0x4205: event.HookSyscall, 0: security}, hooks,
+		"attach and TRACEME from the security hooks where they are loaded, the writes from the tracepoint")
 	assert.Len(t, got, 2+2+2+4+4, "nothing else")
 }
 

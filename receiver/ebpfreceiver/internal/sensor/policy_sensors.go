@@ -182,7 +182,8 @@ func (s *Policy) secHook(name string) lsmHook {
 		"bprm_check_security": o.LsmBprmCheck,
 		"task_fix_setuid":     o.LsmTaskFixSetuid, "task_fix_setgid": o.LsmTaskFixSetgid, "capset": o.LsmCapset,
 		"kernel_read_file": o.LsmKernelReadFile, "kernel_load_data": o.LsmKernelLoadData,
-		"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck,
+		"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck, "ptrace_traceme": o.LsmPtraceTraceme,
+		"socket_create": o.LsmSocketCreate,
 	}[name]
 	if !s.fmodRet {
 		return lsmHook{"lsm/" + name, prog}
