@@ -194,25 +194,22 @@ static __always_inline int do_socket(long family, long type, long proto, long nr
 #define F_DUPFD_CLOEXEC 1030
 
 /*
- * fd.dup: a descriptor duplicated onto 0, 1 or 2 (ret, the new descriptor, at
- * the call's exit) that is a socket. Everything else returns after the
- * descriptor test (ret > 2) or the socket test. The record carries the socket's
- * family, protocol and peer; args are [old fd, new fd, flags or fcntl command,
- * socket type | local port << 16 | IPv4 local address << 32].
+ * fd.dup: a descriptor duplicated onto 0, 1 or 2 that is a socket: newfd is the
+ * new descriptor, f the file behind it. Everything else returns after the
+ * descriptor test (newfd > 2) or the socket test. The record carries the
+ * socket's family, protocol and peer; args are [old fd, new fd, flags or fcntl
+ * command, socket type | local port << 16 | IPv4 local address << 32].
  */
-static __always_inline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldfd, unsigned long arg3)
+static __always_inline int dup_decide(struct file *f, long newfd, long nr, __u32 xflags, unsigned long oldfd,
+				      unsigned long arg3)
 {
-	if (ret < 0 || ret > 2)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	struct file *f = fd_file(task, ret);
 	if (!f)
 		return 0;
 	umode_t mode = BPF_CORE_READ(f, f_inode, i_mode);
 	if ((mode & S_IFMT) != S_IFSOCK)
 		return 0;
 	struct match_ctx mc = {};
-	struct vigil_alert *a = sys_begin(&mc, EV_FD_DUP, HOOK_SYSCALL, xflags, nr, oldfd, ret, arg3, 0);
+	struct vigil_alert *a = sys_begin(&mc, EV_FD_DUP, HOOK_SYSCALL, xflags, nr, oldfd, newfd, arg3, 0);
 	if (!a)
 		return 0;
 	struct socket *sock = BPF_CORE_READ(f, private_data);
@@ -234,6 +231,31 @@ static __always_inline int do_dup(long ret, long nr, __u32 xflags, unsigned long
 	a->args[3] = (stype & 0xffff) | (lport & 0xffff) << 16 | laddr << 32;
 	send_verdict(a, &mc, HOOK_SYSCALL);
 	return 0;
+}
+
+/* At a dup's exit: ret is the new descriptor, which now holds the duplicated file. */
+static __always_inline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldfd, unsigned long arg3)
+{
+	if (ret < 0 || ret > 2)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	return dup_decide(fd_file(task, ret), ret, nr, xflags, oldfd, arg3);
+}
+
+/*
+ * lowest_free is the descriptor dup and fcntl(F_DUPFD, min) are about to
+ * return when it is below 3 (the lowest one not open, from min on), else 3.
+ */
+static __always_inline long lowest_free(long min)
+{
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	unsigned long *open = BPF_CORE_READ(task, files, fdt, open_fds);
+	unsigned long w = ~0UL;
+	bpf_probe_read_kernel(&w, sizeof(w), open);
+	for (long i = 0; i < 3; i++)
+		if (i >= min && !(w & (1UL << i)))
+			return i;
+	return 3;
 }
 
 /* The arguments of the syscall being left, from the task's saved user registers. */
@@ -411,6 +433,41 @@ int sys_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
 }
 
 /*
+ * fd.dup for 32-bit syscalls, which the exit tracepoints above skip: decided at
+ * entry on the raw sys_enter program that the other ia32 events share (a raw
+ * sys_exit program would run for every syscall of every task). The new
+ * descriptor is the one asked for (dup2, dup3) or the one the call is about to
+ * take (dup, fcntl F_DUPFD: the lowest free from the minimum on), the file the
+ * one duplicated.
+ */
+static __always_inline int compat_dup(long id, const unsigned long *a)
+{
+	long oldfd = (int)a[0], newfd;
+	unsigned long arg3 = 0;
+	switch (id) {
+	case NR32_dup2:
+		newfd = (int)a[1];
+		break;
+	case NR32_dup3:
+		newfd = (int)a[1];
+		arg3 = (__u32)a[2];
+		break;
+	case NR32_dup:
+		newfd = lowest_free(0);
+		break;
+	default: /* fcntl, fcntl64 */
+		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
+			return 0;
+		arg3 = a[1];
+		newfd = lowest_free((int)a[2]);
+	}
+	if (newfd < 0 || newfd > 2 || newfd == oldfd)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	return dup_decide(fd_file(task, oldfd), newfd, id, FLAG_COMPAT, oldfd, arg3);
+}
+
+/*
  * The same decisions for 32-bit (ia32) syscalls, which the per-syscall
  * tracepoints above never see (compat.h): one raw tracepoint on syscall entry,
  * attached with them, returning after one switch for every other syscall and
@@ -429,6 +486,7 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 	case NR32_capset: case NR32_ptrace: case NR32_unshare: case NR32_setns: case NR32_clone:
 	case NR32_clone3: case NR32_init_module: case NR32_finit_module: case NR32_bpf:
 	case NR32_link: case NR32_linkat: case NR32_symlink: case NR32_symlinkat: case NR32_socket: case NR32_socketcall:
+	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
 		break;
 	default:
 		return 0;
@@ -449,6 +507,8 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
 	case NR32_socket:
 		return do_socket((int)a[0], (int)a[1], (int)a[2], id, c);
+	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
+		return compat_dup(id, a);
 	case NR32_socketcall: {
 		if (a[0] != SYS_SOCKET)
 			return 0;
@@ -499,33 +559,3 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
-
-/*
- * fd.dup for 32-bit syscalls (dup, dup2, dup3, fcntl, fcntl64), which the exit
- * tracepoints above skip: one raw tracepoint on syscall exit, attached only
- * with fd.dup rules, returning after one switch for every other syscall.
- * Arguments are still in the saved registers (ebx, ecx, edx).
- */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_compat_exit, struct pt_regs *regs, long ret)
-{
-	long id = regs->orig_ax;
-	switch (id) {
-	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
-		break;
-	default:
-		return 0;
-	}
-	if (ret < 0 || ret > 2)
-		return 0;
-	if (!in_ia32_syscall())
-		return 0;
-	unsigned long oldfd = (int)(__u32)regs->bx;
-	if (id == NR32_fcntl || id == NR32_fcntl64) {
-		__u32 cmd = (__u32)regs->cx;
-		if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
-			return 0;
-		return do_dup(ret, id, FLAG_COMPAT, oldfd, cmd);
-	}
-	return do_dup(ret, id, FLAG_COMPAT, oldfd, id == NR32_dup3 ? (__u32)regs->dx : 0);
-}

@@ -196,7 +196,7 @@ func rows() []Event {
 			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("socket_create")},
 			Attributes: with(sysAttrs, "vigil.socket.family", "vigil.socket.type", "vigil.socket.protocol")},
 		{Name: "fd.dup", Kind: KindSyscall, Policy: true,
-			Hooks: join(tp("sys_exit_dup", "sys_exit_dup2", "sys_exit_dup3", "sys_exit_fcntl"), []Hook{{HookBTFTracepoint, "sys_exit"}}),
+			Hooks: tp("sys_exit_dup", "sys_exit_dup2", "sys_exit_dup3", "sys_exit_fcntl"),
 			// Nothing can refuse a dup: the descriptor is already the process's.
 			Deny: Deny{Needs: "a hook that can refuse dup2 (no kernel has one)"},
 			Attributes: with(sysAttrs, "vigil.fd.old", "vigil.fd.new", "network.type", "network.transport",

@@ -298,12 +298,7 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 		if !c.sysOnTracepoints(ev) {
 			continue // all on LSM hooks
 		}
-		if ev == policy.EventFdDup {
-			// fd.dup is decided at the calls' exits: ia32 ones on the raw sys_exit.
-			errs = append(errs, s.rawTracepoint("sys_compat_exit", s.sys.SysCompatExit))
-		} else {
-			errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
-		}
+		errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
 		var attached int
 		var evErrs []error
 		for _, h := range hooks[ev] {

@@ -145,7 +145,6 @@ const (
 	sysProgSysClone        = "sys_clone"
 	sysProgSysClone3       = "sys_clone3"
 	sysProgSysCompatEnter  = "sys_compat_enter"
-	sysProgSysCompatExit   = "sys_compat_exit"
 	sysProgSysDup2Exit     = "sys_dup2_exit"
 	sysProgSysDup3Exit     = "sys_dup3_exit"
 	sysProgSysDupExit      = "sys_dup_exit"
@@ -219,7 +218,6 @@ type sysProgramSpecs struct {
 	SysClone       *ebpf.ProgramSpec `ebpf:"sys_clone"`
 	SysClone3      *ebpf.ProgramSpec `ebpf:"sys_clone3"`
 	SysCompatEnter *ebpf.ProgramSpec `ebpf:"sys_compat_enter"`
-	SysCompatExit  *ebpf.ProgramSpec `ebpf:"sys_compat_exit"`
 	SysDup2Exit    *ebpf.ProgramSpec `ebpf:"sys_dup2_exit"`
 	SysDup3Exit    *ebpf.ProgramSpec `ebpf:"sys_dup3_exit"`
 	SysDupExit     *ebpf.ProgramSpec `ebpf:"sys_dup_exit"`
@@ -359,7 +357,6 @@ type sysPrograms struct {
 	SysClone       *ebpf.Program `ebpf:"sys_clone"`
 	SysClone3      *ebpf.Program `ebpf:"sys_clone3"`
 	SysCompatEnter *ebpf.Program `ebpf:"sys_compat_enter"`
-	SysCompatExit  *ebpf.Program `ebpf:"sys_compat_exit"`
 	SysDup2Exit    *ebpf.Program `ebpf:"sys_dup2_exit"`
 	SysDup3Exit    *ebpf.Program `ebpf:"sys_dup3_exit"`
 	SysDupExit     *ebpf.Program `ebpf:"sys_dup_exit"`
@@ -391,7 +388,6 @@ func (p *sysPrograms) Close() error {
 		p.SysClone,
 		p.SysClone3,
 		p.SysCompatEnter,
-		p.SysCompatExit,
 		p.SysDup2Exit,
 		p.SysDup3Exit,
 		p.SysDupExit,
