@@ -76,10 +76,13 @@ func ia32Links(dir string) error {
 
 func ia32Sockets() error {
 	fd, err := sys32(ia32Socket, unix.AF_PACKET, unix.SOCK_RAW, 0x0300, 0)
-	if err != nil {
+	switch {
+	case errors.Is(err, unix.EAFNOSUPPORT): // no AF_PACKET in this kernel: the call was still made
+	case err != nil:
 		return fmt.Errorf("socket AF_PACKET: %w", err)
+	default:
+		unix.Close(int(fd))
 	}
-	unix.Close(int(fd))
 	args, err := low32(16)
 	if err != nil {
 		return err
