@@ -166,7 +166,7 @@ static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddf
 	}
 	if (n1 >= HALF_PATH || n2 >= HALF_PATH)
 		a->hdr.flags |= FLAG_TRUNC_PATH; /* one of them may have been cut */
-	a->path_len = HALF_PATH + (n2 & (HALF_PATH - 1)) - 1;
+	a->path_len = HALF_PATH - 1 + (n2 > HALF_PATH ? HALF_PATH : n2); /* the second path with its NUL */
 	send_verdict(a, &mc, HOOK_SYSCALL);
 	return 0;
 }

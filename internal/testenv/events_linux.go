@@ -26,6 +26,8 @@ func eventAction(act string) (ok bool, err error) {
 		return true, linkFiles(arg)
 	case "symlink": // ARG/sym -> /etc/shadow (symlink), ARG/sym2 -> /etc/hostname (symlinkat, relative)
 		return true, symlinkFiles(arg)
+	case "symlink-long": // ARG/long -> a 600-byte target (a symlink's target need not exist)
+		return true, os.Symlink("/"+strings.Repeat("t", 599), filepath.Join(arg, "long"))
 	case "sockets": // AF_PACKET raw and AF_INET raw (reported), TCP, UDP, unix and netlink (not)
 		return true, makeSockets()
 	case "dups": // a TCP socket onto fd 0 four ways (reported); onto fd 5, and a pipe onto fd 0 (not)

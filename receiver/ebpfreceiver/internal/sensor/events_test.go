@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -103,6 +104,15 @@ func newEventsScenario(t *testing.T, r *policyRig, lsm bool) {
 	assert.Equal(t, uint32(266), s2.Nr)
 	assert.Equal(t, "/etc/hostname", s2.Old)
 	assert.Equal(t, "sym2", s2.New)
+
+	// Each path keeps 511 bytes: a longer target is cut and flagged, the link path intact.
+	assert.Equal(t, "ok", testenv.RunHelper(t, helper, "symlink-long:"+mine))
+	long := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
+	require.Len(t, long, 1)
+	ld := typed(t, &long[0]).Detail.(*event.Link)
+	assert.Equal(t, "/"+strings.Repeat("t", 510), ld.Old)
+	assert.Equal(t, filepath.Join(mine, "long"), ld.New)
+	assert.True(t, ld.Truncated)
 
 	socks := byRule["socket"]
 	require.Len(t, socks, 2, "AF_PACKET and raw AF_INET only: not TCP, UDP, unix or netlink")
