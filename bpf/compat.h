@@ -66,8 +66,19 @@ static __always_inline int in_ia32_syscall(void)
 #define NR32_pwritev2 379
 #define NR32_clone3 435
 #define NR32_openat2 437
+#define NR32_link 9
+#define NR32_dup 41
+#define NR32_fcntl 55
+#define NR32_dup2 63
+#define NR32_symlink 83
+#define NR32_fcntl64 221
+#define NR32_linkat 303
+#define NR32_symlinkat 304
+#define NR32_dup3 330
+#define NR32_socket 359
 
 /* socketcall(call, args) calls (linux/net.h). */
+#define SYS_SOCKET 1
 #define SYS_LISTEN 4
 #define SYS_ACCEPT 5
 #define SYS_ACCEPT4 18

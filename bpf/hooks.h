@@ -131,6 +131,32 @@ static __always_inline int hook_ptrace(struct task_struct *child, unsigned int m
 	return on_sys(EV_PTRACE, hook, 0, NR_ptrace, PTRACE_ATTACH, BPF_CORE_READ(child, tgid), mode, 0);
 }
 
+/*
+ * process.ptrace: PTRACE_TRACEME, reported like the syscall's request (no
+ * target: 0); a deny fails it with EPERM.
+ */
+static __always_inline int hook_ptrace_traceme(const int hook)
+{
+	return on_sys(EV_PTRACE, hook, 0, NR_ptrace, PTRACE_TRACEME, 0, 0, 0);
+}
+
+/*
+ * network.socket: a socket a process creates (not the kernel's own), of a
+ * family socket_reported lets through; a deny fails socket(2) with EPERM.
+ */
+static __always_inline int hook_socket_create(int family, int type, int protocol, int kern, const int hook)
+{
+	if (kern || !socket_reported(family, type))
+		return 0;
+	struct match_ctx mc = {};
+	struct vigil_alert *a = sys_begin(&mc, EV_NET_SOCKET, hook, 0, NR_socket, family, type, protocol, 0);
+	if (!a)
+		return 0;
+	a->family = family;
+	a->protocol = protocol;
+	return send_verdict(a, &mc, hook);
+}
+
 #define READING_MODULE_ID 2
 #define LOADING_MODULE_ID 2
 

@@ -3,7 +3,7 @@
 /*
  * BPF LSM sensor (or its fmod_ret build, below): file.open, file.write, file.unlink, file.rename, file.chmod,
  * process.exec deny, and the syscall-kind events privilege.change,
- * kernel.module_load, bpf.load and process.ptrace (the decisions are in
+ * kernel.module_load, bpf.load, process.ptrace and network.socket (the decisions are in
  * hooks.h). Loaded where BPF LSM works, or as its fmod_ret build where only BPF
  * trampolines do (the capability probe decides). Each hook runs on the object itself
  * (the file being opened, the credentials about to be committed): a deny
@@ -176,6 +176,24 @@ int BPF_PROG(lsm_ptrace_access_check, struct task_struct *child, unsigned int mo
 	if (ret)
 		return -EPERM;
 	return hook_ptrace(child, mode, THIS_HOOK) == 2 ? -EPERM : 0;
+}
+
+/* process.ptrace: a deny fails PTRACE_TRACEME with EPERM. */
+HOOK_SEC(ptrace_traceme, security_ptrace_traceme)
+int BPF_PROG(lsm_ptrace_traceme, struct task_struct *parent, int ret)
+{
+	if (ret)
+		return -EPERM;
+	return hook_ptrace_traceme(THIS_HOOK) == 2 ? -EPERM : 0;
+}
+
+/* network.socket: a deny fails socket(2) with EPERM. */
+HOOK_SEC(socket_create, security_socket_create)
+int BPF_PROG(lsm_socket_create, int family, int type, int protocol, int kern, int ret)
+{
+	if (ret)
+		return -EPERM;
+	return hook_socket_create(family, type, protocol, kern, THIS_HOOK) == 2 ? -EPERM : 0;
 }
 
 /* kernel.module_load: a deny fails finit_module / init_module with EPERM. */

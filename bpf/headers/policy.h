@@ -45,7 +45,11 @@ enum vigil_event {
 	EV_MODULE_LOAD = 12,
 	EV_BPF_LOAD = 13,
 	EV_PTRACE = 14,
-	EV_MAX = 16,
+	EV_FILE_LINK = 15,   /* syscall kind: link, linkat */
+	EV_FILE_SYMLINK = 16, /* syscall kind: symlink, symlinkat */
+	EV_NET_SOCKET = 17,  /* syscall kind: socket */
+	EV_FD_DUP = 18,      /* syscall kind: dup, dup2, dup3, fcntl F_DUPFD onto 0..2 */
+	EV_MAX = 32,
 };
 
 enum vigil_action {

@@ -166,6 +166,9 @@ func helperDo(act string) error {
 		}
 		return c.Close()
 	}
+	if ok, err := eventAction(act); ok {
+		return err
+	}
 	return fmt.Errorf("unknown helper action %q", act)
 }
 

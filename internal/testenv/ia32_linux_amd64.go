@@ -137,6 +137,9 @@ func ia32Do(act string) error {
 	case "listen-accept", "socketcall-listen-accept": // a listener on 127.0.0.1 and one accepted connection
 		return ia32ListenAccept(name == "socketcall-listen-accept")
 	}
+	if ok, err := ia32EventAction(name, arg); ok {
+		return err
+	}
 	return fmt.Errorf("unknown ia32 helper action %q", act)
 }
 

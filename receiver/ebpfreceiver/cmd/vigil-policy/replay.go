@@ -145,9 +145,56 @@ func eventOf(res pcommon.Map, lr plog.LogRecord) *event.Event {
 			ev.Ancestors = append(ev.Ancestors, an)
 		}
 	}
+	// The syscall-kind events' syscall: number and arguments as recorded.
+	var sc event.Syscall
+	sc.Nr = uint32(n("vigil.syscall.number"))
+	if v, ok := a.Get("vigil.syscall.args"); ok && v.Type() == pcommon.ValueTypeSlice {
+		for i := 0; i < v.Slice().Len() && i < len(sc.Args); i++ {
+			sc.Args[i] = uint64(v.Slice().At(i).Int())
+		}
+	}
+	ev.Compat = s("vigil.syscall.abi") == "ia32"
 	switch {
 	case name == event.ProcessExec:
 		ev.Detail = &event.Exec{}
+	case name == event.FileLink:
+		ev.Detail = &event.Link{Syscall: sc, Old: s("vigil.file.link.old_path"), New: s("file.path")}
+	case name == event.FileSymlink:
+		ev.Detail = &event.Link{Syscall: sc, Old: s("file.symbolic_link.target_path"), New: s("file.path")}
+	case name == event.NetworkSocket:
+		ev.Detail = &event.Socket{Syscall: sc, Family: uint16(sc.Args[0]), Type: uint32(sc.Args[1]), Protocol: uint16(sc.Args[2])}
+	case name == event.FdDup:
+		d := &event.Dup{Syscall: sc, OldFD: n("vigil.fd.old"), NewFD: n("vigil.fd.new"), Flags: sc.Args[2]}
+		switch s("network.type") {
+		case "ipv4":
+			d.Family = 2
+		case "ipv6":
+			d.Family = 10
+		default:
+			for f := uint16(0); f < 64; f++ {
+				if event.SocketFamilyName(f) == s("vigil.socket.family") {
+					d.Family = f
+					break
+				}
+			}
+		}
+		switch s("network.transport") {
+		case "tcp":
+			d.Protocol = 6
+		case "udp":
+			d.Protocol = 17
+		}
+		if addr, err := netip.ParseAddr(s("network.peer.address")); err == nil {
+			d.Peer = netip.AddrPortFrom(addr, uint16(n("network.peer.port")))
+		}
+		local, err := netip.ParseAddr(s("network.local.address"))
+		if err != nil && d.Family == 10 {
+			local = netip.IPv6Unspecified()
+		} else if err != nil {
+			local = netip.IPv4Unspecified()
+		}
+		d.Local = netip.AddrPortFrom(local, uint16(n("network.local.port")))
+		ev.Detail = d
 	case name == event.ProcessExit:
 		ev.Detail = event.Exit{Status: uint32(n("process.exit.code")&0xff) << 8}
 	case name == event.ProcessFork:
@@ -189,7 +236,7 @@ func eventOf(res pcommon.Map, lr plog.LogRecord) *event.Event {
 		}
 		ev.Detail = d
 	case name == event.ProcessPtrace:
-		ev.Detail = &event.Ptrace{TargetPID: uint64(n("vigil.target.pid"))}
+		ev.Detail = &event.Ptrace{Syscall: sc, Request: sc.Args[0], TargetPID: uint64(n("vigil.target.pid"))}
 	case name == event.KernelModuleLoad:
 		ev.Detail = &event.Module{Path: s("file.path")}
 	case name == event.PrivilegeChange:

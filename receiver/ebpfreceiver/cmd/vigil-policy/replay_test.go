@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -70,4 +71,72 @@ func TestReplayRecordedEvents(t *testing.T) {
 	code, _, errOut = runCmd("test", rules, "--events", bad)
 	assert.Equal(t, 1, code)
 	assert.Contains(t, errOut, bad+":1: not an OTLP JSON logs export")
+}
+
+// The syscall-kind events added for Falco's stable rules replay with the fields
+// those rules read (paths, socket family, the duplicated socket, the ptrace
+// request), so that their rules fire offline as on a live node.
+func TestReplayNewEvents(t *testing.T) {
+	dir := t.TempDir()
+	rules := filepath.Join(dir, "new_rules.yaml")
+	require.NoError(t, os.WriteFile(rules, []byte(`
+- rule: Hard link to shadow
+  desc: d
+  condition: evt.type in (link, linkat) and evt.arg.oldpath = /etc/shadow and evt.arg.newpath = /tmp/x
+  output: "link %evt.arg.newpath"
+  priority: WARNING
+- rule: Symlink to shadow
+  desc: d
+  condition: evt.type = symlink and evt.arg.target = /etc/shadow and evt.arg.linkpath = /tmp/l
+  output: "symlink %evt.arg.linkpath"
+  priority: WARNING
+- rule: Packet socket
+  desc: d
+  condition: evt.type = socket and evt.arg.domain contains AF_PACKET and evt.arg.type = SOCK_RAW
+  output: "socket %evt.arg.domain"
+  priority: NOTICE
+- rule: Socket on stdout
+  desc: d
+  condition: evt.type in (dup, dup2, dup3) and evt.rawres in (0, 1, 2) and fd.type in (ipv4, ipv6) and fd.sip = 127.0.0.1 and fd.sport = 4444
+  output: "dup %fd.name"
+  priority: WARNING
+- rule: Traceme
+  desc: d
+  condition: evt.type = ptrace and evt.arg.request = PTRACE_TRACEME
+  output: "traceme"
+  priority: NOTICE
+`), 0o600))
+	m := &event.Match{Policy: "falco:x", Rule: "r", Action: "post", Severity: "info"}
+	p := proc(30, "/usr/bin/tool", "tool")
+	evs := []*event.Event{
+		{Name: event.FileLink, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Link{Syscall: event.Syscall{Nr: 265}, Old: "/etc/shadow", New: "/tmp/x"}},
+		{Name: event.FileLink, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Link{Syscall: event.Syscall{Nr: 265}, Old: "/tmp/own", New: "/tmp/x"}},
+		{Name: event.FileSymlink, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Link{Syscall: event.Syscall{Nr: 88}, Old: "/etc/shadow", New: "/tmp/l"}},
+		{Name: event.NetworkSocket, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Socket{Syscall: event.Syscall{Nr: 41, Args: [3]uint64{17, 3, 768}}, Family: 17, Type: 3, Protocol: 768}},
+		{Name: event.NetworkSocket, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Socket{Syscall: event.Syscall{Nr: 41, Args: [3]uint64{2, 3, 1}}, Family: 2, Type: 3, Protocol: 1}},
+		{Name: event.FdDup, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Dup{Syscall: event.Syscall{Nr: 33, Args: [3]uint64{5, 1, 0}}, OldFD: 5, NewFD: 1, Family: 2, Protocol: 6,
+				Local: netip.MustParseAddrPort("127.0.0.1:40000"), Peer: netip.MustParseAddrPort("127.0.0.1:4444")}},
+		{Name: event.FdDup, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Dup{Syscall: event.Syscall{Nr: 33, Args: [3]uint64{5, 1, 0}}, OldFD: 5, NewFD: 1, Family: 1}},
+		{Name: event.ProcessPtrace, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Ptrace{Syscall: event.Syscall{Nr: 101}}},
+		{Name: event.ProcessPtrace, Proc: p, Match: m, Hook: event.HookSyscall,
+			Detail: &event.Ptrace{Syscall: event.Syscall{Nr: 101, Args: [3]uint64{2, 9}}, Request: 2, TargetPID: 9}},
+	}
+	events := recorded(t, evs)
+	code, out, errOut := runCmd("test", rules, "--events", events)
+	assert.Equal(t, 0, code, errOut)
+	assert.Equal(t, events+`:1: file.link pid 30: rule "Hard link to shadow" (new_rules.yaml) WARN: link /tmp/x
+`+events+`:1: file.symlink pid 30: rule "Symlink to shadow" (new_rules.yaml) WARN: symlink /tmp/l
+`+events+`:1: network.socket pid 30: rule "Packet socket" (new_rules.yaml) INFO: socket AF_PACKET
+`+events+`:1: fd.dup pid 30: rule "Socket on stdout" (new_rules.yaml) WARN: dup 127.0.0.1:40000->127.0.0.1:4444
+`+events+`:1: process.ptrace pid 30: rule "Traceme" (new_rules.yaml) INFO: traceme
+9 records, 5 rule matches (5 rules loaded, 0 skipped)
+`, out)
 }

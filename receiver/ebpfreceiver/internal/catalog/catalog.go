@@ -141,6 +141,7 @@ func rows() []Event {
 	privHooks := lsm("task_fix_setuid", "task_fix_setgid", "capset")
 	moduleHooks := lsm("kernel_read_file", "kernel_load_data")
 	connect := []Hook{{HookCgroup, "connect4"}, {HookCgroup, "connect6"}}
+	ptraceHooks := lsm("ptrace_access_check", "ptrace_traceme")
 	return []Event{
 		{Name: "file.open", Kind: KindFile, Policy: true, Filters: []string{FilterPaths, FilterAccess},
 			Hooks: join(sysExit, lsm("file_open")),
@@ -181,8 +182,25 @@ func rows() []Event {
 			Deny:  Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: moduleHooks}, Attributes: with(sysAttrs, "file.path")},
 		{Name: "bpf.load", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_bpf"), lsm("bpf")),
 			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("bpf")}, Attributes: with(sysAttrs, "vigil.bpf.program_type")},
-		{Name: "process.ptrace", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_ptrace"), lsm("ptrace_access_check")),
-			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("ptrace_access_check")}, Attributes: with(sysAttrs, "vigil.target.pid")},
+		// The security hooks see attaches and PTRACE_TRACEME; the POKEs and register
+		// writes only the tracepoint, which stays attached with them.
+		{Name: "process.ptrace", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_ptrace"), ptraceHooks),
+			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: ptraceHooks}, Attributes: with(sysAttrs, "vigil.target.pid")},
+		{Name: "file.link", Kind: KindSyscall, Policy: true, Hooks: tp("sys_enter_link", "sys_enter_linkat"),
+			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM},
+			Attributes: with(sysAttrs, "file.path", "vigil.file.link.old_path")},
+		{Name: "file.symlink", Kind: KindSyscall, Policy: true, Hooks: tp("sys_enter_symlink", "sys_enter_symlinkat"),
+			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM},
+			Attributes: with(sysAttrs, "file.path", "file.symbolic_link.target_path")},
+		{Name: "network.socket", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_socket"), lsm("socket_create")),
+			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("socket_create")},
+			Attributes: with(sysAttrs, "vigil.socket.family", "vigil.socket.type", "vigil.socket.protocol")},
+		{Name: "fd.dup", Kind: KindSyscall, Policy: true,
+			Hooks: tp("sys_exit_dup", "sys_exit_dup2", "sys_exit_dup3", "sys_exit_fcntl"),
+			// Nothing can refuse a dup: the descriptor is already the process's.
+			Deny: Deny{Needs: "a hook that can refuse dup2 (no kernel has one)"},
+			Attributes: with(sysAttrs, "vigil.fd.old", "vigil.fd.new", "network.type", "network.transport",
+				"network.peer.address", "network.peer.port", "network.local.address", "network.local.port", "vigil.socket.family")},
 		{Name: "process.exit", Kind: KindLifecycle, Hooks: []Hook{{HookBTFTracepoint, "sched_process_exit"}},
 			Attributes: []string{"process.exit.code", "vigil.exit.signal", "vigil.exit.core_dumped"}},
 		{Name: "process.fork", Kind: KindLifecycle, Hooks: []Hook{{HookBTFTracepoint, "sched_process_fork"}}},

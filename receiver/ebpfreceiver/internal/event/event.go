@@ -6,6 +6,7 @@ package event
 
 import (
 	"net/netip"
+	"strconv"
 	"time"
 )
 
@@ -27,6 +28,10 @@ const (
 	KernelModuleLoad  = "kernel.module_load"
 	BPFLoad           = "bpf.load"
 	ProcessPtrace     = "process.ptrace"
+	FileLink          = "file.link"
+	FileSymlink       = "file.symlink"
+	NetworkSocket     = "network.socket"
+	FdDup             = "fd.dup"
 	PolicyMatchMetric = "policy.match" // labels policy records in the received-events metric
 )
 
@@ -328,12 +333,52 @@ type BPF struct {
 	ProgTypeKnown bool
 }
 
-// Ptrace is a process.ptrace attach.
+// Ptrace is a process.ptrace request: an attach (ATTACH, SEIZE, or from a
+// security hook any attach-level access), PTRACE_TRACEME, or a write into a
+// traced process (the POKEs, the register sets).
 type Ptrace struct {
 	Syscall
 	Request uint64
-	// TargetPID is the traced process's pid as passed (a syscall argument).
+	// TargetPID is the traced process's pid as passed (a syscall argument; 0
+	// for PTRACE_TRACEME, which names no process), or from a security hook the
+	// process being attached.
 	TargetPID uint64
+}
+
+// Link is a file.link (a hard link: Old is the existing path, New the new name)
+// or a file.symlink (Old is the link's target, the text it will hold; New the
+// link's path). Both are as the process passed them: a relative path is
+// relative to the directory descriptor in Syscall.Args (-100, AT_FDCWD: the
+// working directory).
+type Link struct {
+	Syscall
+	Old, New  string
+	Truncated bool // a path may have been cut to the kernel's buffer
+}
+
+// Socket is a network.socket: a socket created with socket(2).
+type Socket struct {
+	Syscall
+	// Family, Type and Protocol are socket(2)'s arguments (Type with its
+	// SOCK_NONBLOCK and SOCK_CLOEXEC bits).
+	Family   uint16
+	Type     uint32
+	Protocol uint16
+}
+
+// Dup is an fd.dup: a socket duplicated onto descriptor 0, 1 or 2.
+type Dup struct {
+	Syscall
+	// OldFD is the descriptor duplicated, NewFD the new one (the call's result).
+	OldFD, NewFD int64
+	// Flags are dup3's flags or fcntl's command.
+	Flags uint64
+	// Family, SockType and Protocol describe the socket (AF_INET 2, SOCK_STREAM 1, IPPROTO_TCP 6).
+	Family   uint16
+	SockType uint16
+	Protocol uint8
+	// Local is the socket's local end (its address only for IPv4), Peer the remote one.
+	Local, Peer netip.AddrPort
 }
 
 func (*Exec) detail()        {}
@@ -347,6 +392,9 @@ func (*Namespace) detail()   {}
 func (*Module) detail()      {}
 func (*BPF) detail()         {}
 func (*Ptrace) detail()      {}
+func (*Link) detail()        {}
+func (*Socket) detail()      {}
+func (*Dup) detail()         {}
 
 // SyscallOf returns the syscall part of a syscall-kind detail.
 func SyscallOf(d Detail) (Syscall, bool) {
@@ -361,6 +409,53 @@ func SyscallOf(d Detail) (Syscall, bool) {
 		return d.Syscall, true
 	case *Ptrace:
 		return d.Syscall, true
+	case *Link:
+		return d.Syscall, true
+	case *Socket:
+		return d.Syscall, true
+	case *Dup:
+		return d.Syscall, true
 	}
 	return Syscall{}, false
+}
+
+// socketFamilies are the address family names Falco renders evt.arg.domain with.
+var socketFamilies = map[uint16]string{
+	0: "AF_UNSPEC", 1: "AF_UNIX", 2: "AF_INET", 3: "AF_AX25", 4: "AF_IPX", 5: "AF_APPLETALK", 6: "AF_NETROM",
+	7: "AF_BRIDGE", 8: "AF_ATMPVC", 9: "AF_X25", 10: "AF_INET6", 11: "AF_ROSE", 12: "AF_DECnet", 13: "AF_NETBEUI",
+	14: "AF_SECURITY", 15: "AF_KEY", 16: "AF_NETLINK", 17: "AF_PACKET", 18: "AF_ASH", 19: "AF_ECONET",
+	20: "AF_ATMSVC", 21: "AF_RDS", 22: "AF_SNA", 23: "AF_IRDA", 24: "AF_PPPOX", 25: "AF_WANPIPE", 26: "AF_LLC",
+	27: "AF_IB", 28: "AF_MPLS", 29: "AF_CAN", 30: "AF_TIPC", 31: "AF_BLUETOOTH", 32: "AF_IUCV", 33: "AF_RXRPC",
+	34: "AF_ISDN", 35: "AF_PHONET", 36: "AF_IEEE802154", 37: "AF_CAIF", 38: "AF_ALG", 39: "AF_NFC", 40: "AF_VSOCK",
+	41: "AF_KCM", 42: "AF_QIPCRTR", 43: "AF_SMC", 44: "AF_XDP", 45: "AF_MCTP",
+}
+
+// SocketFamily names an address family as Falco renders it (AF_INET,
+// AF_PACKET, ...), or its number for one without a name.
+func SocketFamilyName(f uint16) string {
+	if n, ok := socketFamilies[f]; ok {
+		return n
+	}
+	return strconv.Itoa(int(f))
+}
+
+// SocketType names a socket type (SOCK_STREAM, SOCK_RAW, ...), or its number.
+func SocketTypeName(t uint32) string {
+	switch t {
+	case 1:
+		return "SOCK_STREAM"
+	case 2:
+		return "SOCK_DGRAM"
+	case 3:
+		return "SOCK_RAW"
+	case 4:
+		return "SOCK_RDM"
+	case 5:
+		return "SOCK_SEQPACKET"
+	case 6:
+		return "SOCK_DCCP"
+	case 10:
+		return "SOCK_PACKET"
+	}
+	return strconv.FormatUint(uint64(t), 10)
 }

@@ -373,6 +373,46 @@ func fillDetail(a pcommon.Map, e *event.Event) string {
 		if d.ProgTypeKnown {
 			a.PutInt("vigil.bpf.program_type", int64(d.ProgType))
 		}
+	case *event.Link:
+		// Both paths as the process passed them.
+		a.PutStr("file.path", d.New)
+		if e.Name == event.FileSymlink {
+			a.PutStr("file.symbolic_link.target_path", d.Old)
+			return d.New + " -> " + d.Old
+		}
+		a.PutStr("vigil.file.link.old_path", d.Old)
+		return d.New + " = " + d.Old
+	case *event.Socket:
+		fam, typ := event.SocketFamilyName(d.Family), event.SocketTypeName(d.Type&0xf)
+		a.PutStr("vigil.socket.family", fam)
+		a.PutStr("vigil.socket.type", typ)
+		a.PutInt("vigil.socket.protocol", int64(d.Protocol))
+		return fam + " " + typ
+	case *event.Dup:
+		a.PutInt("vigil.fd.old", d.OldFD)
+		a.PutInt("vigil.fd.new", d.NewFD)
+		what := "fd " + strconv.FormatInt(d.OldFD, 10) + " onto " + strconv.FormatInt(d.NewFD, 10)
+		switch d.Family {
+		case 2, 10:
+			if d.Family == 2 {
+				a.PutStr("network.type", "ipv4")
+			} else {
+				a.PutStr("network.type", "ipv6")
+			}
+			a.PutStr("network.transport", transportName(d.Protocol))
+			if d.Peer.Addr().IsValid() {
+				a.PutStr("network.peer.address", d.Peer.Addr().String())
+				a.PutInt("network.peer.port", int64(d.Peer.Port()))
+				what += " (socket to " + d.Peer.String() + ")"
+			}
+			if d.Local.Addr().IsValid() && !d.Local.Addr().IsUnspecified() {
+				a.PutStr("network.local.address", d.Local.Addr().String())
+			}
+			a.PutInt("network.local.port", int64(d.Local.Port()))
+		default:
+			a.PutStr("vigil.socket.family", event.SocketFamilyName(d.Family))
+		}
+		return what
 	}
 	return ""
 }

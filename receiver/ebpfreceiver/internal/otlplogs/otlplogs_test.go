@@ -115,7 +115,22 @@ func goldenCases() map[string][]*event.Event {
 		"bpf_load":               {withMatch(ev(event.BPFLoad, hostTool(), &event.BPF{Syscall: event.Syscall{Nr: 321, Args: [3]uint64{5, 2, 40}}, Cmd: 5, ProgType: 2, ProgTypeKnown: true}), denyApplied, event.HookFmodRet)},
 		"bpf_load_syscall":       {withMatch(ev(event.BPFLoad, hostTool(), &event.BPF{Syscall: event.Syscall{Nr: 321, Args: [3]uint64{5}}, Cmd: 5}), post, event.HookSyscall)},
 		"process_ptrace":         {withMatch(ev(event.ProcessPtrace, hostTool(), &event.Ptrace{Syscall: event.Syscall{Nr: 101, Args: [3]uint64{16, 4242, 0}}, Request: 16, TargetPID: 4242}), killApplied, event.HookSyscall)},
-		"batch_two_resources":    {ev(event.ProcessExec, hostTool(), &event.Exec{}), exec, ev(event.ProcessExit, curl(), event.Exit{}), ev(event.ProcessFork, shell(), event.Fork{})},
+		"process_ptrace_traceme": {withMatch(ev(event.ProcessPtrace, hostTool(), &event.Ptrace{Syscall: event.Syscall{Nr: 101}}), post, event.HookSyscall)},
+		"file_link": {withMatch(ev(event.FileLink, hostTool(), &event.Link{Syscall: event.Syscall{Nr: 265, Args: [3]uint64{0xffffff9c, 0xffffff9c, 0}},
+			Old: "/etc/shadow", New: "/var/tmp/x"}), post, event.HookSyscall)},
+		"file_symlink": {withMatch(ev(event.FileSymlink, hostTool(), &event.Link{Syscall: event.Syscall{Nr: 266, Args: [3]uint64{0, 0xffffff9c, 0}},
+			Old: "/etc/shadow", New: "link"}), post, event.HookSyscall)},
+		"network_socket": {withMatch(ev(event.NetworkSocket, curl(), &event.Socket{Syscall: event.Syscall{Nr: 41, Args: [3]uint64{17, 3, 768}},
+			Family: 17, Type: 3, Protocol: 768}), post, event.HookSyscall)},
+		"fd_dup": {withMatch(ev(event.FdDup, shell(), &event.Dup{Syscall: event.Syscall{Nr: 33, Args: [3]uint64{3, 0, 0}}, OldFD: 3, NewFD: 0,
+			Family: 2, SockType: 1, Protocol: 6, Local: netip.MustParseAddrPort("127.0.0.1:40000"), Peer: netip.MustParseAddrPort("127.0.0.1:4444")}), post, event.HookSyscall)},
+		"fd_dup_compat": {func() *event.Event {
+			e := withMatch(ev(event.FdDup, shell(), &event.Dup{Syscall: event.Syscall{Nr: 63, Args: [3]uint64{4, 1, 0}}, OldFD: 4, NewFD: 1,
+				Family: 10, SockType: 1, Protocol: 6, Local: netip.AddrPortFrom(netip.IPv6Unspecified(), 40001), Peer: netip.MustParseAddrPort("[::1]:4444")}), post, event.HookSyscall)
+			e.Compat = true
+			return e
+		}()},
+		"batch_two_resources": {ev(event.ProcessExec, hostTool(), &event.Exec{}), exec, ev(event.ProcessExit, curl(), event.Exit{}), ev(event.ProcessFork, shell(), event.Fork{})},
 	}
 }
 

@@ -119,6 +119,10 @@ const (
 	EventKernelModuleLoad Event = "kernel.module_load"
 	EventBPFLoad          Event = "bpf.load"
 	EventProcessPtrace    Event = "process.ptrace"
+	EventFileLink         Event = "file.link"
+	EventFileSymlink      Event = "file.symlink"
+	EventNetworkSocket    Event = "network.socket"
+	EventFdDup            Event = "fd.dup"
 )
 
 // Events lists every event a rule may name, in documentation order (the

@@ -90,6 +90,14 @@ func KindOf(ev *event.Event) rules.Kind {
 		return rules.BPFLoad
 	case event.ProcessPtrace:
 		return rules.ProcessPtrace
+	case event.FileLink:
+		return rules.FileLink
+	case event.FileSymlink:
+		return rules.FileSymlink
+	case event.NetworkSocket:
+		return rules.NetworkSocket
+	case event.FdDup:
+		return rules.FdDup
 	}
 	return rules.KindInvalid
 }
@@ -196,6 +204,9 @@ func (f *Fields) path() (string, bool) {
 		return d.Path, d.Path != ""
 	case *event.Module:
 		return d.Path, d.Path != ""
+	case *event.Link:
+		// The file the call creates: the new hard link, or the symbolic link.
+		return d.New, d.New != ""
 	}
 	return "", false
 }
@@ -232,6 +243,15 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		if d := f.file(); d != nil && f.kind == rules.FileOpen {
 			return f.build(builtFlags, func(b []byte) []byte { return appendOpenFlags(b, d.OpenFlags) }), true
 		}
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
+			return f.build(builtFlags, func(b []byte) []byte { return appendLinkFlags(b, d.Args[2]) }), true
+		}
+		if d, ok := ev.Detail.(*event.Dup); ok && d.Nr != nrFcntl && d.Nr != nr32Fcntl && d.Nr != nr32Fcntl64 {
+			if d.Flags&oCloexec != 0 {
+				return "O_CLOEXEC", true
+			}
+			return "", true
+		}
 	case rules.FieldEvtArgMode:
 		if d := f.file(); d != nil && f.kind == rules.FileChmod {
 			return f.build(builtMode, func(b []byte) []byte {
@@ -241,6 +261,36 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	case rules.FieldEvtArgRequest:
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return ptraceRequest(d.Request)
+		}
+	case rules.FieldEvtType:
+		return syscallName(ev)
+	case rules.FieldEvtRes:
+		if _, ok := ev.Detail.(*event.Dup); ok {
+			return "SUCCESS", true // reported at the exit of calls that succeeded
+		}
+	case rules.FieldEvtArgOldpath:
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
+			return d.Old, true
+		}
+	case rules.FieldEvtArgNewpath:
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
+			return d.New, true
+		}
+	case rules.FieldEvtArgTarget:
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileSymlink {
+			return d.Old, true
+		}
+	case rules.FieldEvtArgLinkpath:
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileSymlink {
+			return d.New, true
+		}
+	case rules.FieldEvtArgDomain:
+		if d, ok := ev.Detail.(*event.Socket); ok {
+			return event.SocketFamilyName(d.Family), true
+		}
+	case rules.FieldEvtArgType:
+		if d, ok := ev.Detail.(*event.Socket); ok {
+			return event.SocketTypeName(d.Type & sockTypeMask), true
 		}
 	case rules.FieldProcName:
 		return name(p)
@@ -317,7 +367,7 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	case rules.FieldFdTypechar, rules.FieldFdType:
 		return f.fdType(id == rules.FieldFdTypechar)
 	case rules.FieldFdL4proto:
-		if n := f.network(); n != nil {
+		if n, ok := f.ends(); ok {
 			switch n.Transport {
 			case 6:
 				return "tcp", true
@@ -339,7 +389,20 @@ func (f *Fields) fdType(char bool) (string, bool) {
 		}
 		return "file", true
 	}
-	if n := f.network(); n != nil {
+	if d, ok := f.ev.Detail.(*event.Dup); ok && d.Family != 2 && d.Family != 10 {
+		switch {
+		case d.Family == 1 && char:
+			return "u", true
+		case d.Family == 1:
+			return "unix", true
+		case d.Family == 16 && char:
+			return "n", true
+		case d.Family == 16:
+			return "netlink", true
+		}
+		return "", false
+	}
+	if n, ok := f.ends(); ok {
 		v6 := n.Family == 10
 		switch {
 		case char && v6:
@@ -354,10 +417,22 @@ func (f *Fields) fdType(char bool) (string, bool) {
 	return "", false
 }
 
+// ends is the connection of a network event, or of the socket an fd.dup duplicated
+// (its peer is the remote end, as for a connect).
+func (f *Fields) ends() (event.Network, bool) {
+	if n := f.network(); n != nil {
+		return *n, true
+	}
+	if d, ok := f.ev.Detail.(*event.Dup); ok && (d.Family == 2 || d.Family == 10) {
+		return event.Network{Direction: event.Outbound, Family: d.Family, Local: d.Local, Peer: d.Peer, Transport: d.Protocol}, true
+	}
+	return event.Network{}, false
+}
+
 // server and client are the two ends of a network event's connection.
 func (f *Fields) server() (netip.AddrPort, bool) {
-	n := f.network()
-	if n == nil {
+	n, ok := f.ends()
+	if !ok {
 		return netip.AddrPort{}, false
 	}
 	var ap netip.AddrPort
@@ -367,12 +442,12 @@ func (f *Fields) server() (netip.AddrPort, bool) {
 	default: // accept and listen: this end serves
 		ap = n.Local
 	}
-	return ap, ap.Addr().IsValid()
+	return ap, ap.Addr().IsValid() && !ap.Addr().IsUnspecified()
 }
 
 func (f *Fields) client() (netip.AddrPort, bool) {
-	n := f.network()
-	if n == nil {
+	n, ok := f.ends()
+	if !ok {
 		return netip.AddrPort{}, false
 	}
 	var ap netip.AddrPort
@@ -382,12 +457,12 @@ func (f *Fields) client() (netip.AddrPort, bool) {
 	case event.Inbound:
 		ap = n.Peer
 	}
-	return ap, ap.Addr().IsValid()
+	return ap, ap.Addr().IsValid() && !ap.Addr().IsUnspecified()
 }
 
 // sockName is a socket's fd.name: client:port->server:port, or the one end known.
 func (f *Fields) sockName() (string, bool) {
-	if f.network() == nil {
+	if _, ok := f.ends(); !ok {
 		return "", false
 	}
 	if f.ok[builtSockName] {
@@ -462,6 +537,22 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return int64(d.TargetPID), true
 		}
+	case rules.FieldEvtRawRes:
+		if d, ok := ev.Detail.(*event.Dup); ok {
+			return d.NewFD, true // the new descriptor: reported at the exit of calls that succeeded
+		}
+	case rules.FieldEvtArgFd, rules.FieldFdNum:
+		if d, ok := ev.Detail.(*event.Dup); ok {
+			return d.OldFD, true
+		}
+	case rules.FieldEvtArgNewfd:
+		if d, ok := ev.Detail.(*event.Dup); ok && (d.Nr == nrDup2 || d.Nr == nrDup3 || d.Nr == nr32Dup2 || d.Nr == nr32Dup3) {
+			return d.NewFD, true
+		}
+	case rules.FieldEvtArgProto:
+		if d, ok := ev.Detail.(*event.Socket); ok {
+			return int64(d.Protocol), true
+		}
 	case rules.FieldProcPid:
 		return int64(p.PID), true
 	case rules.FieldProcPpid:
@@ -509,6 +600,9 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 func (f *Fields) Bool(id rules.FieldID, _ int) (bool, bool) {
 	if id == rules.FieldProcIsContainerExec {
 		return f.ev.Proc.ExecIntoContainer, true
+	}
+	if _, ok := f.ev.Detail.(*event.Dup); ok && id == rules.FieldEvtFailed {
+		return false, true
 	}
 	d := f.file()
 	if d == nil || f.kind != rules.FileOpen {
@@ -585,6 +679,10 @@ func ptraceRequest(r uint64) (string, bool) {
 		return "PTRACE_GETREGS", true
 	case 13:
 		return "PTRACE_SETREGS", true
+	case 14:
+		return "PTRACE_GETFPREGS", true
+	case 15:
+		return "PTRACE_SETFPREGS", true
 	case 16:
 		return "PTRACE_ATTACH", true
 	case 17:
@@ -593,6 +691,10 @@ func ptraceRequest(r uint64) (string, bool) {
 		return "PTRACE_SYSCALL", true
 	case 0x4200:
 		return "PTRACE_SETOPTIONS", true
+	case 0x4204:
+		return "PTRACE_GETREGSET", true
+	case 0x4205:
+		return "PTRACE_SETREGSET", true
 	case 0x4206:
 		return "PTRACE_SEIZE", true
 	case 0x4207:

@@ -75,6 +75,14 @@ func eventOf(k rules.Kind) (policy.Event, bool) {
 		return policy.EventBPFLoad, true
 	case rules.ProcessPtrace:
 		return policy.EventProcessPtrace, true
+	case rules.FileLink:
+		return policy.EventFileLink, true
+	case rules.FileSymlink:
+		return policy.EventFileSymlink, true
+	case rules.NetworkSocket:
+		return policy.EventNetworkSocket, true
+	case rules.FdDup:
+		return policy.EventFdDup, true
 	}
 	return "", false
 }

@@ -34,6 +34,9 @@ type Alert struct {
 	Peer            netip.AddrPort // network events
 	Protocol        uint8
 	Path            string
+	// Path2 is the second path of file.link and file.symlink, which carry
+	// two: the first in the first half of the path buffer, this one in the other.
+	Path2 string
 }
 
 // Op returns the opcode of a ring buffer record.
@@ -67,7 +70,15 @@ func DecodeAlert(b []byte, a *Alert) error {
 	if n > 0 {
 		a.Path = cstr(b[offAlertPath : offAlertPath+n])
 	}
+	if twoPaths(a) && n > lenAlertPath/2 {
+		a.Path2 = cstr(b[offAlertPath+lenAlertPath/2 : offAlertPath+n])
+	}
 	return nil
+}
+
+// twoPaths reports whether a record's path buffer holds two paths.
+func twoPaths(a *Alert) bool {
+	return a.Kind == KindSys && (a.Event == uint8(processVigilEventEV_FILE_LINK) || a.Event == uint8(processVigilEventEV_FILE_SYMLINK))
 }
 
 // ExecMatch is the policy part of an exec record.

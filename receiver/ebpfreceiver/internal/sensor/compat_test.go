@@ -82,6 +82,7 @@ func TestEvasionsInKernel(t *testing.T) {
 		{"ia32-no-forged-write", compatNoForgedWrite},
 		{"ia32-sys-events", compatSysEvents},
 		{"ia32-listen-accept", compatListenAccept},
+		{"ia32-new-events", compatNewEvents},
 		{"io_uring-openat", ioUringOpenat},
 		{"io_uring-accept", ioUringAccept},
 		{"mapped-ipv6-connect", connectDenyMappedIPv6},

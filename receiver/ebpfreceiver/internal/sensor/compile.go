@@ -51,6 +51,10 @@ var eventIDs = map[policy.Event]uint8{
 	policy.EventKernelModuleLoad: uint8(processVigilEventEV_MODULE_LOAD),
 	policy.EventBPFLoad:          uint8(processVigilEventEV_BPF_LOAD),
 	policy.EventProcessPtrace:    uint8(processVigilEventEV_PTRACE),
+	policy.EventFileLink:         uint8(processVigilEventEV_FILE_LINK),
+	policy.EventFileSymlink:      uint8(processVigilEventEV_FILE_SYMLINK),
+	policy.EventNetworkSocket:    uint8(processVigilEventEV_NET_SOCKET),
+	policy.EventFdDup:            uint8(processVigilEventEV_FD_DUP),
 }
 
 // EvFileOpen is the kernel's event id of file.open.

@@ -3,8 +3,10 @@
 package sensor
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/netip"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
@@ -94,6 +96,10 @@ var alertDecoders = map[alertKey]func(a *Alert, ev *event.Event){
 	{KindSys, uint8(processVigilEventEV_MODULE_LOAD)}:      decodeModule,
 	{KindSys, uint8(processVigilEventEV_BPF_LOAD)}:         decodeBPF,
 	{KindSys, uint8(processVigilEventEV_PTRACE)}:           decodePtrace,
+	{KindSys, uint8(processVigilEventEV_FILE_LINK)}:        linkDecoder(event.FileLink),
+	{KindSys, uint8(processVigilEventEV_FILE_SYMLINK)}:     linkDecoder(event.FileSymlink),
+	{KindSys, uint8(processVigilEventEV_NET_SOCKET)}:       decodeSocket,
+	{KindSys, uint8(processVigilEventEV_FD_DUP)}:           decodeDup,
 }
 
 // Decode decodes one record into ev (overwriting it). On error ev is undefined
@@ -321,6 +327,42 @@ func decodePtrace(a *Alert, ev *event.Event) {
 	s := syscallOf(a)
 	ev.Name = event.ProcessPtrace
 	ev.Detail = &event.Ptrace{Syscall: s, Request: s.Args[0], TargetPID: s.Args[1]}
+}
+
+// linkDecoder decodes file.link and file.symlink: the two paths as passed (Path
+// and Path2), the directory descriptors in Args[0] (link: the old path's) and
+// Args[1] (the new path's), linkat's flags in Args[2].
+func linkDecoder(name string) func(a *Alert, ev *event.Event) {
+	return func(a *Alert, ev *event.Event) {
+		ev.Name = name
+		ev.Detail = &event.Link{Syscall: syscallOf(a), Old: a.Path, New: a.Path2, Truncated: a.Flags&FlagTruncPath != 0}
+	}
+}
+
+// decodeSocket: Args are socket(2)'s family, type and protocol.
+func decodeSocket(a *Alert, ev *event.Event) {
+	s := syscallOf(a)
+	ev.Name = event.NetworkSocket
+	ev.Detail = &event.Socket{Syscall: s, Family: uint16(s.Args[0]), Type: uint32(s.Args[1]), Protocol: uint16(s.Args[2])}
+}
+
+// decodeDup: Args are the old and the new descriptor and dup3's flags (or
+// fcntl's command); Args[3] holds the socket's type, local port (<< 16) and
+// IPv4 local address (<< 32, network order); the peer is the record's address.
+func decodeDup(a *Alert, ev *event.Event) {
+	s := syscallOf(a)
+	d := &event.Dup{Syscall: s, OldFD: int64(int32(s.Args[0])), NewFD: int64(int32(s.Args[1])), Flags: s.Args[2],
+		Family: a.Family, SockType: uint16(a.Args[3]), Protocol: a.Protocol, Peer: a.Peer}
+	lport := uint16(a.Args[3] >> 16)
+	switch a.Family {
+	case 2:
+		var b [4]byte
+		binary.LittleEndian.PutUint32(b[:], uint32(a.Args[3]>>32))
+		d.Local = netip.AddrPortFrom(netip.AddrFrom4(b), lport)
+	case 10:
+		d.Local = netip.AddrPortFrom(netip.IPv6Unspecified(), lport)
+	}
+	ev.Name, ev.Detail = event.FdDup, d
 }
 
 // nrSetns is setns(2)'s number on x86-64, the only architecture built.

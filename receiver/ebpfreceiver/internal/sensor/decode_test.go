@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -329,4 +330,55 @@ func TestDecoderReusesScratch(t *testing.T) {
 	require.NoError(t, d.Decode(alertRecord(t, KindFile, uint8(processVigilEventEV_FILE_OPEN), func(r *rawAlert) { r.Tgid = 7 }), &b))
 	assert.Same(t, a.Proc, b.Proc)
 	assert.Equal(t, uint32(7), a.Proc.PID)
+}
+
+// file.link and file.symlink carry two paths, one per half of the path buffer;
+// network.socket its arguments; fd.dup the socket behind the new descriptor.
+func TestDecodeLinkSocketDup(t *testing.T) {
+	half := len(rawAlert{}.Path) / 2
+	twoPaths := func(ev processVigilEvent, nr uint32, first, second string, flags uint32) event.Event {
+		return decodeOK(t, alertRecord(t, KindSys, uint8(ev), func(a *rawAlert) {
+			a.Access, a.Hdr.Flags = nr, flags
+			a.Args = [4]uint64{1<<64 - 100, 5, 0x400, 0}
+			putStr(a.Path[:], first)
+			a.PathLen = uint16(half) + putStr(a.Path[half:], second)
+		}))
+	}
+	ev := twoPaths(processVigilEventEV_FILE_LINK, 265, "/etc/shadow", "x/hard", 0)
+	assert.Equal(t, event.FileLink, ev.Name)
+	assert.Equal(t, &event.Link{Syscall: event.Syscall{Nr: 265, Args: [3]uint64{1<<64 - 100, 5, 0x400}}, Old: "/etc/shadow", New: "x/hard"}, ev.Detail)
+	ev = twoPaths(processVigilEventEV_FILE_SYMLINK, 88, "/etc/shadow", "/tmp/l", FlagTruncPath)
+	assert.Equal(t, event.FileSymlink, ev.Name)
+	assert.Equal(t, &event.Link{Syscall: event.Syscall{Nr: 88, Args: [3]uint64{1<<64 - 100, 5, 0x400}}, Old: "/etc/shadow", New: "/tmp/l", Truncated: true}, ev.Detail)
+	ev = twoPaths(processVigilEventEV_FILE_SYMLINK, 88, "", "/tmp/l", 0)
+	assert.Equal(t, "", ev.Detail.(*event.Link).Old, "an unreadable first path")
+	// Only the second half is the second path: a first path of any length does not leak into it.
+	ev = twoPaths(processVigilEventEV_FILE_LINK, 86, strings.Repeat("a", half-1), "b", 0)
+	assert.Equal(t, "b", ev.Detail.(*event.Link).New)
+	assert.Len(t, ev.Detail.(*event.Link).Old, half-1)
+
+	ev = decodeOK(t, alertRecord(t, KindSys, uint8(processVigilEventEV_NET_SOCKET), func(a *rawAlert) {
+		a.Access, a.Args, a.Family, a.Protocol = 41, [4]uint64{17, 0x80003, 0x300}, 17, 0
+	}))
+	assert.Equal(t, event.NetworkSocket, ev.Name)
+	assert.Equal(t, &event.Socket{Syscall: event.Syscall{Nr: 41, Args: [3]uint64{17, 0x80003, 0x300}}, Family: 17, Type: 0x80003, Protocol: 0x300}, ev.Detail)
+
+	ev = decodeOK(t, alertRecord(t, KindSys, uint8(processVigilEventEV_FD_DUP), func(a *rawAlert) {
+		a.Access, a.Family, a.Protocol, a.Dport = 33, 2, 6, 4444
+		copy(a.Daddr[:], []byte{10, 0, 0, 7})
+		a.Args = [4]uint64{9, 0, 0, 1 | 40000<<16 | uint64(binary.LittleEndian.Uint32([]byte{127, 0, 0, 1}))<<32}
+	}))
+	assert.Equal(t, event.FdDup, ev.Name)
+	assert.Equal(t, &event.Dup{Syscall: event.Syscall{Nr: 33, Args: [3]uint64{9, 0, 0}}, OldFD: 9, NewFD: 0, Family: 2, SockType: 1, Protocol: 6,
+		Local: netip.MustParseAddrPort("127.0.0.1:40000"), Peer: netip.MustParseAddrPort("10.0.0.7:4444")}, ev.Detail)
+	ev = decodeOK(t, alertRecord(t, KindSys, uint8(processVigilEventEV_FD_DUP), func(a *rawAlert) {
+		a.Access, a.Family, a.Protocol, a.Dport, a.Hdr.Flags = 63, 10, 6, 22, FlagCompat
+		a.Daddr[15] = 1
+		a.Args = [4]uint64{4, 2, 0, 1 | 50000<<16}
+	}))
+	d := ev.Detail.(*event.Dup)
+	assert.True(t, ev.Compat)
+	assert.Equal(t, netip.MustParseAddrPort("[::1]:22"), d.Peer)
+	assert.Equal(t, uint16(50000), d.Local.Port(), "IPv6: the local port, not its address")
+	assert.Equal(t, int64(2), d.NewFD)
 }

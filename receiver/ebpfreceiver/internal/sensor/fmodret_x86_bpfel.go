@@ -151,6 +151,8 @@ const (
 	fmodretProgLsmPathRename        = "lsm_path_rename"
 	fmodretProgLsmPathUnlink        = "lsm_path_unlink"
 	fmodretProgLsmPtraceAccessCheck = "lsm_ptrace_access_check"
+	fmodretProgLsmPtraceTraceme     = "lsm_ptrace_traceme"
+	fmodretProgLsmSocketCreate      = "lsm_socket_create"
 	fmodretProgLsmTaskFixSetgid     = "lsm_task_fix_setgid"
 	fmodretProgLsmTaskFixSetuid     = "lsm_task_fix_setuid"
 	fmodretVarUnusedVigilAlert      = "unused_vigil_alert"
@@ -210,6 +212,8 @@ type fmodretProgramSpecs struct {
 	LsmPathRename        *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.ProgramSpec `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.ProgramSpec `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.ProgramSpec `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setuid"`
 }
@@ -335,6 +339,8 @@ type fmodretPrograms struct {
 	LsmPathRename        *ebpf.Program `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.Program `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.Program `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.Program `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.Program `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.Program `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.Program `ebpf:"lsm_task_fix_setuid"`
 }
@@ -352,6 +358,8 @@ func (p *fmodretPrograms) Close() error {
 		p.LsmPathRename,
 		p.LsmPathUnlink,
 		p.LsmPtraceAccessCheck,
+		p.LsmPtraceTraceme,
+		p.LsmSocketCreate,
 		p.LsmTaskFixSetgid,
 		p.LsmTaskFixSetuid,
 	)

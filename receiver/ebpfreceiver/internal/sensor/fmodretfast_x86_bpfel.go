@@ -151,6 +151,8 @@ const (
 	fmodretFastProgLsmPathRename        = "lsm_path_rename"
 	fmodretFastProgLsmPathUnlink        = "lsm_path_unlink"
 	fmodretFastProgLsmPtraceAccessCheck = "lsm_ptrace_access_check"
+	fmodretFastProgLsmPtraceTraceme     = "lsm_ptrace_traceme"
+	fmodretFastProgLsmSocketCreate      = "lsm_socket_create"
 	fmodretFastProgLsmTaskFixSetgid     = "lsm_task_fix_setgid"
 	fmodretFastProgLsmTaskFixSetuid     = "lsm_task_fix_setuid"
 	fmodretFastVarUnusedVigilAlert      = "unused_vigil_alert"
@@ -210,6 +212,8 @@ type fmodretFastProgramSpecs struct {
 	LsmPathRename        *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.ProgramSpec `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.ProgramSpec `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.ProgramSpec `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setuid"`
 }
@@ -335,6 +339,8 @@ type fmodretFastPrograms struct {
 	LsmPathRename        *ebpf.Program `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.Program `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.Program `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.Program `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.Program `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.Program `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.Program `ebpf:"lsm_task_fix_setuid"`
 }
@@ -352,6 +358,8 @@ func (p *fmodretFastPrograms) Close() error {
 		p.LsmPathRename,
 		p.LsmPathUnlink,
 		p.LsmPtraceAccessCheck,
+		p.LsmPtraceTraceme,
+		p.LsmSocketCreate,
 		p.LsmTaskFixSetgid,
 		p.LsmTaskFixSetuid,
 	)

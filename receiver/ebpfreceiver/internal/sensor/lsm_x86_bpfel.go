@@ -151,6 +151,8 @@ const (
 	lsmProgLsmPathRename        = "lsm_path_rename"
 	lsmProgLsmPathUnlink        = "lsm_path_unlink"
 	lsmProgLsmPtraceAccessCheck = "lsm_ptrace_access_check"
+	lsmProgLsmPtraceTraceme     = "lsm_ptrace_traceme"
+	lsmProgLsmSocketCreate      = "lsm_socket_create"
 	lsmProgLsmTaskFixSetgid     = "lsm_task_fix_setgid"
 	lsmProgLsmTaskFixSetuid     = "lsm_task_fix_setuid"
 	lsmVarUnusedVigilAlert      = "unused_vigil_alert"
@@ -210,6 +212,8 @@ type lsmProgramSpecs struct {
 	LsmPathRename        *ebpf.ProgramSpec `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.ProgramSpec `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.ProgramSpec `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.ProgramSpec `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.ProgramSpec `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.ProgramSpec `ebpf:"lsm_task_fix_setuid"`
 }
@@ -335,6 +339,8 @@ type lsmPrograms struct {
 	LsmPathRename        *ebpf.Program `ebpf:"lsm_path_rename"`
 	LsmPathUnlink        *ebpf.Program `ebpf:"lsm_path_unlink"`
 	LsmPtraceAccessCheck *ebpf.Program `ebpf:"lsm_ptrace_access_check"`
+	LsmPtraceTraceme     *ebpf.Program `ebpf:"lsm_ptrace_traceme"`
+	LsmSocketCreate      *ebpf.Program `ebpf:"lsm_socket_create"`
 	LsmTaskFixSetgid     *ebpf.Program `ebpf:"lsm_task_fix_setgid"`
 	LsmTaskFixSetuid     *ebpf.Program `ebpf:"lsm_task_fix_setuid"`
 }
@@ -352,6 +358,8 @@ func (p *lsmPrograms) Close() error {
 		p.LsmPathRename,
 		p.LsmPathUnlink,
 		p.LsmPtraceAccessCheck,
+		p.LsmPtraceTraceme,
+		p.LsmSocketCreate,
 		p.LsmTaskFixSetgid,
 		p.LsmTaskFixSetuid,
 	)

@@ -44,6 +44,11 @@ func newAttachPlan() *AttachPlan {
 // sysOnTracepoints says whether rules of a syscall-kind event are left to the
 // tracepoints (not all carried by LSM hooks).
 func (p *AttachPlan) sysOnTracepoints(ev policy.Event) bool {
+	if ev == policy.EventProcessPtrace && p.sysRules[ev] != 0 {
+		// The security hook sees attaches only: PTRACE_TRACEME, the POKEs and
+		// the register writes are reported by the tracepoint for every rule.
+		return true
+	}
 	return p.sysRules[ev]&^p.lsmRules[KindSys] != 0
 }
 

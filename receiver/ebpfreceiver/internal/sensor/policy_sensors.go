@@ -164,6 +164,11 @@ func (s *Policy) sysHooks() map[policy.Event][]tp {
 		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},
 		policy.EventBPFLoad:          {{"sys_enter_bpf", o.SysBpf}},
 		policy.EventProcessPtrace:    {{"sys_enter_ptrace", o.SysPtrace}},
+		policy.EventFileLink:         {{"sys_enter_link", o.SysLink}, {"sys_enter_linkat", o.SysLinkat}},
+		policy.EventFileSymlink:      {{"sys_enter_symlink", o.SysSymlink}, {"sys_enter_symlinkat", o.SysSymlinkat}},
+		policy.EventNetworkSocket:    {{"sys_enter_socket", o.SysSocket}},
+		policy.EventFdDup: {{"sys_exit_dup", o.SysDupExit}, {"sys_exit_dup2", o.SysDup2Exit},
+			{"sys_exit_dup3", o.SysDup3Exit}, {"sys_exit_fcntl", o.SysFcntlExit}},
 	}
 }
 
@@ -177,7 +182,8 @@ func (s *Policy) secHook(name string) lsmHook {
 		"bprm_check_security": o.LsmBprmCheck,
 		"task_fix_setuid":     o.LsmTaskFixSetuid, "task_fix_setgid": o.LsmTaskFixSetgid, "capset": o.LsmCapset,
 		"kernel_read_file": o.LsmKernelReadFile, "kernel_load_data": o.LsmKernelLoadData,
-		"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck,
+		"bpf": o.LsmBpf, "ptrace_access_check": o.LsmPtraceAccessCheck, "ptrace_traceme": o.LsmPtraceTraceme,
+		"socket_create": o.LsmSocketCreate,
 	}[name]
 	if !s.fmodRet {
 		return lsmHook{"lsm/" + name, prog}

@@ -165,7 +165,11 @@ const (
 	processVigilEventEV_MODULE_LOAD      processVigilEvent = 12
 	processVigilEventEV_BPF_LOAD         processVigilEvent = 13
 	processVigilEventEV_PTRACE           processVigilEvent = 14
-	processVigilEventEV_MAX              processVigilEvent = 16
+	processVigilEventEV_FILE_LINK        processVigilEvent = 15
+	processVigilEventEV_FILE_SYMLINK     processVigilEvent = 16
+	processVigilEventEV_NET_SOCKET       processVigilEvent = 17
+	processVigilEventEV_FD_DUP           processVigilEvent = 18
+	processVigilEventEV_MAX              processVigilEvent = 32
 )
 
 type processVigilFlags uint32

@@ -34,6 +34,7 @@ rules:
   - {name: mod, event: kernel.module_load, action: %[3]s}
   - {name: bpf, event: bpf.load, action: %[3]s}
   - {name: ptrace, event: process.ptrace, action: %[3]s}
+  - {name: socket, event: network.socket, action: %[3]s}
 `, mode, helper, action)
 }
 
@@ -117,7 +118,8 @@ func sysEventsLSM(t *testing.T, hooks Hooks) {
 }
 
 // deny on the BPF LSM hooks: the selected helper's privilege raise, ptrace
-// attach, BPF program load and module loads fail with EPERM while attached (and
+// attach and TRACEME, BPF program load, module loads and AF_PACKET socket fail
+// with EPERM while attached (and
 // are reported as applied), and work again once the hooks are detached.
 func TestSysDenyLSM(t *testing.T) { inSecurityBuilds(t, sysDenyLSM) }
 
@@ -136,21 +138,23 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 	require.True(t, c.Plan.NeedsLSM)
 
 	eperm := strconv.Itoa(int(0x1))
+	// traceme: ptrace_traceme; sockets: socket_create refuses the first, AF_PACKET.
 	denied := map[string]string{"setuid-raise": eperm, "ptrace": eperm, "bpf": eperm,
-		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok"}
+		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok", "traceme": eperm, "sockets": eperm}
 	for act, want := range denied {
 		assert.Equal(t, want, testenv.RunHelper(t, helper, act), "%s while attached", act)
 		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], "setuid-raise"), "the unselected binary is not refused")
 	}
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
-	require.Len(t, got, 5)
+	require.Len(t, got, 7)
 	for _, a := range got {
 		assert.True(t, a.Applied)
 		assert.Equal(t, actDeny, a.Action)
 	}
 
 	require.NoError(t, r.pol.Close())
-	after := map[string]string{"setuid-raise": "ok", "ptrace": "ok", "bpf": "ok", "module-file": "8", "module-mem": "8"}
+	after := map[string]string{"setuid-raise": "ok", "ptrace": "ok", "bpf": "ok", "module-file": "8", "module-mem": "8",
+		"traceme": "ok", "sockets": "ok"}
 	for act, want := range after {
 		assert.Equal(t, want, testenv.RunHelper(t, helper, act), "%s after detach", act)
 	}

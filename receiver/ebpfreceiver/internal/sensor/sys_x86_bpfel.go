@@ -145,8 +145,14 @@ const (
 	sysProgSysClone        = "sys_clone"
 	sysProgSysClone3       = "sys_clone3"
 	sysProgSysCompatEnter  = "sys_compat_enter"
+	sysProgSysDup2Exit     = "sys_dup2_exit"
+	sysProgSysDup3Exit     = "sys_dup3_exit"
+	sysProgSysDupExit      = "sys_dup_exit"
+	sysProgSysFcntlExit    = "sys_fcntl_exit"
 	sysProgSysFinitModule  = "sys_finit_module"
 	sysProgSysInitModule   = "sys_init_module"
+	sysProgSysLink         = "sys_link"
+	sysProgSysLinkat       = "sys_linkat"
 	sysProgSysPtrace       = "sys_ptrace"
 	sysProgSysSetfsgid     = "sys_setfsgid"
 	sysProgSysSetfsuid     = "sys_setfsuid"
@@ -157,6 +163,9 @@ const (
 	sysProgSysSetresuid    = "sys_setresuid"
 	sysProgSysSetreuid     = "sys_setreuid"
 	sysProgSysSetuid       = "sys_setuid"
+	sysProgSysSocket       = "sys_socket"
+	sysProgSysSymlink      = "sys_symlink"
+	sysProgSysSymlinkat    = "sys_symlinkat"
 	sysProgSysUnshare      = "sys_unshare"
 	sysVarUnusedVigilAlert = "unused_vigil_alert"
 	sysVarWakeupBytes      = "wakeup_bytes"
@@ -209,8 +218,14 @@ type sysProgramSpecs struct {
 	SysClone       *ebpf.ProgramSpec `ebpf:"sys_clone"`
 	SysClone3      *ebpf.ProgramSpec `ebpf:"sys_clone3"`
 	SysCompatEnter *ebpf.ProgramSpec `ebpf:"sys_compat_enter"`
+	SysDup2Exit    *ebpf.ProgramSpec `ebpf:"sys_dup2_exit"`
+	SysDup3Exit    *ebpf.ProgramSpec `ebpf:"sys_dup3_exit"`
+	SysDupExit     *ebpf.ProgramSpec `ebpf:"sys_dup_exit"`
+	SysFcntlExit   *ebpf.ProgramSpec `ebpf:"sys_fcntl_exit"`
 	SysFinitModule *ebpf.ProgramSpec `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.ProgramSpec `ebpf:"sys_init_module"`
+	SysLink        *ebpf.ProgramSpec `ebpf:"sys_link"`
+	SysLinkat      *ebpf.ProgramSpec `ebpf:"sys_linkat"`
 	SysPtrace      *ebpf.ProgramSpec `ebpf:"sys_ptrace"`
 	SysSetfsgid    *ebpf.ProgramSpec `ebpf:"sys_setfsgid"`
 	SysSetfsuid    *ebpf.ProgramSpec `ebpf:"sys_setfsuid"`
@@ -221,6 +236,9 @@ type sysProgramSpecs struct {
 	SysSetresuid   *ebpf.ProgramSpec `ebpf:"sys_setresuid"`
 	SysSetreuid    *ebpf.ProgramSpec `ebpf:"sys_setreuid"`
 	SysSetuid      *ebpf.ProgramSpec `ebpf:"sys_setuid"`
+	SysSocket      *ebpf.ProgramSpec `ebpf:"sys_socket"`
+	SysSymlink     *ebpf.ProgramSpec `ebpf:"sys_symlink"`
+	SysSymlinkat   *ebpf.ProgramSpec `ebpf:"sys_symlinkat"`
 	SysUnshare     *ebpf.ProgramSpec `ebpf:"sys_unshare"`
 }
 
@@ -339,8 +357,14 @@ type sysPrograms struct {
 	SysClone       *ebpf.Program `ebpf:"sys_clone"`
 	SysClone3      *ebpf.Program `ebpf:"sys_clone3"`
 	SysCompatEnter *ebpf.Program `ebpf:"sys_compat_enter"`
+	SysDup2Exit    *ebpf.Program `ebpf:"sys_dup2_exit"`
+	SysDup3Exit    *ebpf.Program `ebpf:"sys_dup3_exit"`
+	SysDupExit     *ebpf.Program `ebpf:"sys_dup_exit"`
+	SysFcntlExit   *ebpf.Program `ebpf:"sys_fcntl_exit"`
 	SysFinitModule *ebpf.Program `ebpf:"sys_finit_module"`
 	SysInitModule  *ebpf.Program `ebpf:"sys_init_module"`
+	SysLink        *ebpf.Program `ebpf:"sys_link"`
+	SysLinkat      *ebpf.Program `ebpf:"sys_linkat"`
 	SysPtrace      *ebpf.Program `ebpf:"sys_ptrace"`
 	SysSetfsgid    *ebpf.Program `ebpf:"sys_setfsgid"`
 	SysSetfsuid    *ebpf.Program `ebpf:"sys_setfsuid"`
@@ -351,6 +375,9 @@ type sysPrograms struct {
 	SysSetresuid   *ebpf.Program `ebpf:"sys_setresuid"`
 	SysSetreuid    *ebpf.Program `ebpf:"sys_setreuid"`
 	SysSetuid      *ebpf.Program `ebpf:"sys_setuid"`
+	SysSocket      *ebpf.Program `ebpf:"sys_socket"`
+	SysSymlink     *ebpf.Program `ebpf:"sys_symlink"`
+	SysSymlinkat   *ebpf.Program `ebpf:"sys_symlinkat"`
 	SysUnshare     *ebpf.Program `ebpf:"sys_unshare"`
 }
 
@@ -361,8 +388,14 @@ func (p *sysPrograms) Close() error {
 		p.SysClone,
 		p.SysClone3,
 		p.SysCompatEnter,
+		p.SysDup2Exit,
+		p.SysDup3Exit,
+		p.SysDupExit,
+		p.SysFcntlExit,
 		p.SysFinitModule,
 		p.SysInitModule,
+		p.SysLink,
+		p.SysLinkat,
 		p.SysPtrace,
 		p.SysSetfsgid,
 		p.SysSetfsuid,
@@ -373,6 +406,9 @@ func (p *sysPrograms) Close() error {
 		p.SysSetresuid,
 		p.SysSetreuid,
 		p.SysSetuid,
+		p.SysSocket,
+		p.SysSymlink,
+		p.SysSymlinkat,
 		p.SysUnshare,
 	)
 }

@@ -1,0 +1,169 @@
+//go:build linux
+
+package testenv
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// eventAction does the helper actions of the link, symlink, socket, dup and
+// ptrace events; ok is false for any other action. Actions with an argument
+// are "NAME:ARG".
+func eventAction(act string) (ok bool, err error) {
+	name, arg, _ := strings.Cut(act, ":")
+	switch name {
+	case "link": // ARG/orig hard-linked as ARG/hard (link) and ARG/hard2 (linkat, relative to ARG's descriptor)
+		return true, linkFiles(arg)
+	case "symlink": // ARG/sym -> /etc/shadow (symlink), ARG/sym2 -> /etc/hostname (symlinkat, relative)
+		return true, symlinkFiles(arg)
+	case "symlink-long": // ARG/long -> a 600-byte target (a symlink's target need not exist)
+		return true, os.Symlink("/"+strings.Repeat("t", 599), filepath.Join(arg, "long"))
+	case "sockets": // AF_PACKET raw and AF_INET raw (reported), TCP, UDP, unix and netlink (not)
+		return true, makeSockets()
+	case "dups": // a TCP socket onto fd 0 four ways (reported); onto fd 5, and a pipe onto fd 0 (not)
+		return true, dupSockets()
+	case "ptrace-requests": // ATTACH, POKEDATA, SETREGSET (reported); PEEKDATA, GETREGS, DETACH (not)
+		return true, ptraceRequests()
+	case "traceme":
+		return true, rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
+	}
+	return false, nil
+}
+
+func linkFiles(dir string) error {
+	orig := filepath.Join(dir, "orig")
+	if err := os.WriteFile(orig, []byte("x"), 0o600); err != nil {
+		return err
+	}
+	o, h := append([]byte(orig), 0), append([]byte(filepath.Join(dir, "hard")), 0)
+	if err := rawErr(unix.Syscall(unix.SYS_LINK, uintptr(unsafe.Pointer(&o[0])), uintptr(unsafe.Pointer(&h[0])), 0)); err != nil {
+		return fmt.Errorf("link: %w", err)
+	}
+	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d)
+	return unix.Linkat(d, "orig", d, "hard2", 0)
+}
+
+func symlinkFiles(dir string) error {
+	t, l := append([]byte("/etc/shadow"), 0), append([]byte(filepath.Join(dir, "sym")), 0)
+	if err := rawErr(unix.Syscall(unix.SYS_SYMLINK, uintptr(unsafe.Pointer(&t[0])), uintptr(unsafe.Pointer(&l[0])), 0)); err != nil {
+		return fmt.Errorf("symlink: %w", err)
+	}
+	d, err := unix.Open(dir, unix.O_DIRECTORY|unix.O_RDONLY, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(d)
+	return unix.Symlinkat("/etc/hostname", d, "sym2")
+}
+
+func makeSockets() error {
+	for _, s := range [][3]int{
+		{unix.AF_PACKET, unix.SOCK_RAW, 0x0300}, // ETH_P_ALL in network order
+		{unix.AF_INET, unix.SOCK_RAW | unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP},
+		{unix.AF_INET, unix.SOCK_STREAM, 0},
+		{unix.AF_INET6, unix.SOCK_DGRAM, 0},
+		{unix.AF_UNIX, unix.SOCK_STREAM, 0},
+		{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE},
+	} {
+		fd, err := unix.Socket(s[0], s[1], s[2])
+		if errors.Is(err, unix.EAFNOSUPPORT) && s[0] != unix.AF_INET {
+			// A kernel without that family (a module not loaded in a bare VM): the
+			// call was still made, and the hooks see it before the family lookup.
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("socket(%d, %d, %d): %w", s[0], s[1], s[2], err)
+		}
+		unix.Close(fd)
+	}
+	return nil
+}
+
+func dupSockets() error {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	c, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	f, err := c.(*net.TCPConn).File()
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sock := int(f.Fd())
+	var errs []error
+	step := func(what string, err error) {
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", what, err))
+		}
+	}
+	// Raw dup2: x/sys's Dup2 is dup3 on linux/amd64.
+	step("dup2 onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), 0, 0)))
+	step("dup3 onto 0", unix.Dup3(sock, 0, unix.O_CLOEXEC))
+	step("close 0", unix.Close(0))
+	if fd, err := unix.FcntlInt(uintptr(sock), unix.F_DUPFD, 0); err != nil || fd != 0 {
+		step("fcntl F_DUPFD", errors.Join(err, fmt.Errorf("got fd %d", fd)))
+	}
+	step("close 0", unix.Close(0))
+	if fd, err := unix.Dup(sock); err != nil || fd != 0 {
+		step("dup", errors.Join(err, fmt.Errorf("got fd %d", fd)))
+	}
+	_, err = unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0) // returns O_RDWR (2): no dup
+	step("fcntl F_GETFL", err)
+	step("dup2 onto 5", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), 5, 0)))
+	var p [2]int
+	step("pipe", unix.Pipe(p[:]))
+	step("dup2 pipe onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(p[0]), 0, 0)))
+	return errors.Join(errs...)
+}
+
+func ptraceRequests() error {
+	child := exec.Command("/bin/sleep", "5")
+	if err := child.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
+	pid := child.Process.Pid
+	if err := syscall.PtraceAttach(pid); err != nil {
+		return fmt.Errorf("attach: %w", err)
+	}
+	var ws syscall.WaitStatus
+	if _, err := syscall.Wait4(pid, &ws, syscall.WALL, nil); err != nil {
+		return fmt.Errorf("waiting for the stop: %w", err)
+	}
+	var regs syscall.PtraceRegs
+	if err := syscall.PtraceGetRegs(pid, &regs); err != nil {
+		return fmt.Errorf("getregs: %w", err)
+	}
+	word := make([]byte, 8)
+	at := uintptr(regs.Rip) &^ 7 // aligned: one PEEKDATA and one POKEDATA per word
+	if _, err := syscall.PtracePeekData(pid, at, word); err != nil {
+		return fmt.Errorf("peekdata: %w", err)
+	}
+	if _, err := syscall.PtracePokeData(pid, at, word); err != nil { // the same bytes back
+		return fmt.Errorf("pokedata: %w", err)
+	}
+	if err := syscall.PtraceSetRegs(pid, &regs); err != nil { // the same registers back
+		return fmt.Errorf("setregs: %w", err)
+	}
+	return syscall.PtraceDetach(pid)
+}
