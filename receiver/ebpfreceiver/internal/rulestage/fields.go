@@ -262,8 +262,6 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return ptraceRequest(d.Request)
 		}
-	case rules.FieldEvtType:
-		return syscallName(ev)
 	case rules.FieldEvtRes:
 		if _, ok := ev.Detail.(*event.Dup); ok {
 			return "SUCCESS", true // reported at the exit of calls that succeeded
