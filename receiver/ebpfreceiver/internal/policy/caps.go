@@ -76,7 +76,8 @@ func (p *Policy) CheckCapabilities(c Capabilities) error {
 		eff[i] = r.Action
 		switch r.Action {
 		case ActionKill:
-			if !c.SendSignal {
+			// A kill decided in user space is the receiver's SIGKILL.
+			if !c.SendSignal && !r.Cond.UserSpace() {
 				fail("action", "kill needs bpf_send_signal, which this kernel does not offer")
 			}
 		case ActionDeny:

@@ -8,6 +8,9 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
 )
 
 // FileResult is the outcome of loading one policy file.
@@ -38,6 +41,9 @@ type Set struct {
 	Files []FileResult
 	// Err holds problems not tied to one file, such as a failing watch.
 	Err error
+	// Defs are the lists and macros the policy files define, shared with
+	// the rules files (which see them under the names they do not define).
+	Defs *rules.Defs
 }
 
 // Errors returns every error in the set: one per failing file, then Err.
@@ -121,16 +127,41 @@ type loader struct {
 func (l *loader) load(paths []string) Set {
 	files, failed := expand(paths)
 	res := make([]FileResult, len(files))
+	parsed := make([]*Policy, len(files))
+	perr := make([]error, len(files))
+	var rulesFiles []falco.File
 	for i, f := range files {
 		res[i].Path = f
 		data, err := ReadFile(f)
-		var p *Policy
+		if err == nil && IsRulesFile(data) {
+			res[i].Rules = data
+			rulesFiles = append(rulesFiles, falco.File{Name: f, Data: data})
+			continue
+		}
 		if err == nil {
-			if IsRulesFile(data) {
-				res[i].Rules = data
-				continue
+			parsed[i], err = parseOnly(f, data)
+		}
+		perr[i] = err
+	}
+	// One namespace of lists and macros: the rules files', then each policy
+	// file's in load order; then every condition is compiled against it.
+	sh := newShared()
+	sh.addRulesFiles(rulesFiles)
+	defErrs := make([][]*Error, len(files))
+	for i, p := range parsed {
+		if p != nil {
+			defErrs[i] = sh.add(p)
+		}
+	}
+	for i, f := range files {
+		if res[i].Rules != nil {
+			continue
+		}
+		p, err := parsed[i], perr[i]
+		if err == nil {
+			if errs := append(defErrs[i], p.link(sh)...); len(errs) > 0 {
+				err = joinErrors(errs)
 			}
-			p, err = ParseBytes(f, data)
 		}
 		if err == nil && l.caps != nil {
 			err = p.CheckCapabilities(*l.caps)
@@ -188,7 +219,7 @@ func (l *loader) load(paths []string) Set {
 		}
 	}
 
-	s := Set{}
+	s := Set{Defs: &sh.vigil}
 	good := map[string]*Policy{}
 	for _, r := range res {
 		if r.Policy != nil {

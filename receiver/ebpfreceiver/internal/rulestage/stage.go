@@ -101,3 +101,26 @@ func (s *Set) Rules() []Rule {
 	}
 	return append([]Rule(nil), s.rules...)
 }
+
+// Holds evaluates a policy rule's condition on ev (false for an event no rule
+// sees). It does not allocate.
+func (st *Stage) Holds(pred *rules.Predicate, ev *event.Event) bool {
+	if pred == nil || ev.Proc == nil {
+		return pred == nil
+	}
+	st.f.Reset(ev)
+	if st.f.kind == rules.KindInvalid {
+		return false
+	}
+	return pred.Eval(&st.f)
+}
+
+// Render renders a rule's output for ev.
+func (st *Stage) Render(out *rules.Output, ev *event.Event) string {
+	if out == nil || ev.Proc == nil {
+		return ""
+	}
+	st.f.Reset(ev)
+	st.out = out.Render(st.out[:0], &st.f)
+	return string(st.out)
+}
