@@ -116,8 +116,8 @@ type pipeline struct {
 	kill func(pid int) error
 	// conds evaluates the policy rules' conditions decided in user space;
 	// refs is the matched rules' scratch (read loop only).
-	conds    rulestage.Stage
-	refs     []sensor.RuleRef
+	conds rulestage.Stage
+	refs  []sensor.RuleRef
 	// killRef is the rule of a kill decided in user space that respond
 	// sends next (killPending).
 	killRef     sensor.RuleRef
