@@ -322,6 +322,8 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 
 // lineOf maps an offset in a scalar's value onto the file line it was written on.
 func lineOf(n *yaml.Node, raw []string, off int) int {
+	// An error at the end of the condition is on its last character's line.
+	off = max(0, min(off, len(strings.TrimRight(n.Value, "\n"))-1))
 	switch n.Style {
 	case yaml.LiteralStyle:
 		return n.Line + 1 + strings.Count(n.Value[:min(off, len(n.Value))], "\n")
