@@ -97,7 +97,9 @@ func TestReplayPolicyConditions(t *testing.T) {
 	shell := &event.Event{Name: event.ProcessExec, Proc: proc(20, "/usr/bin/bash", "bash", "-c", "id"), Parent: node, Detail: &event.Exec{}}
 	lookalike := &event.Event{Name: event.ProcessExec, Proc: proc(21, "/usr/bin/bash", "bash", "-c", "id"), Parent: sshd, Detail: &event.Exec{}}
 	// File records cross the ring buffer for a policy: they carry its match.
-	m := func() *event.Match { return &event.Match{Policy: "recorder", Rule: "etc", Action: "post", Severity: "info"} }
+	m := func() *event.Match {
+		return &event.Match{Policy: "recorder", Rule: "etc", Action: "post", Severity: "info"}
+	}
 	read := &event.Event{Name: event.FileOpen, Proc: proc(22, "/usr/bin/cat", "cat", "/etc/shadow"),
 		Detail: &event.File{Path: "/etc/shadow", Access: event.AccessRead}, Match: m()}
 	trusted := &event.Event{Name: event.FileOpen, Proc: proc(23, "/usr/sbin/sshd", "sshd"),
