@@ -95,6 +95,11 @@ rules:
     paths: [%[1]s/]
     condition: fd.name = %[1]s/kill.key and not proc.name in (pc_trusted)
     action: kill
+  - name: count-read
+    event: file.open
+    paths: [%[1]s/count.key]
+    condition: not proc.name in (pc_trusted)
+    action: count
 `, dir)
 }
 
@@ -109,7 +114,7 @@ func TestPolicyConditionFileOpen(t *testing.T) {
 	reader := copyProgram(t, "/bin/cat", bin, "vigil-pc-reader")
 	trusted := copyProgram(t, "/bin/cat", bin, "vigil-pc-trustd")
 	files := t.TempDir()
-	for _, f := range []string{"post.key", "kill.key", "deny.key", "other.key"} {
+	for _, f := range []string{"post.key", "kill.key", "deny.key", "other.key", "count.key"} {
 		require.NoError(t, os.WriteFile(filepath.Join(files, f), []byte("x"), 0o600))
 	}
 	dir := t.TempDir()
@@ -154,6 +159,21 @@ rules:
 	assert.Equal(t, "read "+post+" by vigil-pc-reader", rec.Body().AsString())
 	assert.Contains(t, rec.Attributes().AsRaw(), "process.command_line", "a condition's match carries the full process")
 
+	// count: counted in user space, for the untrusted reader only; no record.
+	count := filepath.Join(files, "count.key")
+	for range 3 {
+		_, err = run(reader, count)
+		require.NoError(t, err)
+	}
+	_, err = run(trusted, count)
+	require.NoError(t, err)
+	isCount := func(m map[string]string) bool {
+		return m["policy"] == "cond-file" && m["rule"] == "count-read" && m["action"] == "count"
+	}
+	require.Eventually(t, func() bool {
+		return sumMetric(t, s.tel, "otelcol_ebpf_policy_actions", isCount) == 3
+	}, 10*time.Second, 50*time.Millisecond, "the count rule counts the untrusted reads")
+
 	// kill: the reader opens kill.key, then waits on its stdin; the receiver's
 	// SIGKILL ends it. The trusted reader runs to its end.
 	kill := filepath.Join(files, "kill.key")
@@ -192,6 +212,8 @@ rules:
 	require.NoError(t, err)
 	waitRecord(t, s.sink, "process.exec", marker)
 	assert.Len(t, recordsWhere(s.sink, "file.open", "security_rule.name", "post-read"), 1, "the trusted reader must not fire")
+	assert.Empty(t, recordsWhere(s.sink, "file.open", "security_rule.name", "count-read"), "a count rule emits no record")
+	assert.EqualValues(t, 3, sumMetric(t, s.tel, "otelcol_ebpf_policy_actions", isCount), "the trusted reader is not counted")
 	for _, r := range recordsWhere(s.sink, "file.open", "process.executable.path", trusted) {
 		t.Errorf("the trusted reader produced a record: %v", r.Attributes().AsRaw())
 	}
