@@ -41,8 +41,18 @@ rules:
     condition: proc.name in (pc_shells) and pc_from_helper
     output: "shell %proc.exepath under %proc.pname"
 `)
+	// A rule the kernel cannot narrow: loads, counted as unfiltered.
+	writePolicy(t, dir, "wide.yaml", `name: cond-wide
+rules:
+  - event: file.chmod
+    condition: not proc.name in (vigil-pc-none)
+`)
 	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{dir} }, nil)
 	require.Empty(t, s.r.engine.ctl.Errors())
+	require.EqualValues(t, 2, s.r.engine.ctl.Loaded())
+	require.Eventually(t, func() bool {
+		return gaugeValue(t, s, "otelcol_ebpf_user_rules", "unfiltered") == 1
+	}, 5*time.Second, 50*time.Millisecond, "the unnarrowed rule is counted")
 
 	run := func(name string, args ...string) int {
 		cmd := exec.Command(name, args...)
