@@ -44,7 +44,7 @@ rules:
 	// A rule the kernel cannot narrow: loads, counted as unfiltered.
 	writePolicy(t, dir, "wide.yaml", `name: cond-wide
 rules:
-  - event: file.chmod
+  - event: network.listen
     condition: not proc.name in (vigil-pc-none)
 `)
 	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{dir} }, nil)
