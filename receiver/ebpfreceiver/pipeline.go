@@ -447,18 +447,15 @@ func (p *pipeline) kernelMatch(ev *event.Event) *event.Match {
 	p.refs = ct.Matching(ev.Kernel.Kind, ev.Kernel.Rules, p.refs[:0])
 	for _, ref := range p.refs {
 		c := ref.Cond
-		if c.UserSpace() && !p.conds.Holds(c.Pred, ev) {
+		if c.UserSpace() && !p.conds.HoldsCond(c, ev) {
 			continue
 		}
 		m := p.matcher.matchRef(ref, ev.Kernel.Applied && !c.UserSpace())
 		if m.UserSpace = c != nil; c.UserSpace() && ref.Action == policy.ActionKill && ref.Enforce {
 			p.killRef, p.killPending = ref, true
 		}
-		if c != nil {
-			m.UserSpace = true // the record carries the full process context
-			if c.Output != nil {
-				m.Body = p.conds.Render(c.Output, ev)
-			}
+		if c != nil { // the record carries the full process context, and the output
+			m.Body = p.conds.RenderCond(c, ev)
 		}
 		return m
 	}
@@ -690,8 +687,11 @@ func (m *matcher) countUser(mt *event.Match) {
 	m.count(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
 }
 
-// count adds one to an action's pending count.
+// count adds one to an action's pending count. The key leaves out the rule's
+// compiled condition, which every reload compiles anew: a rule keeps one
+// series across reloads and the attribute map stays bounded.
 func (m *matcher) count(key actionKey) {
+	key.ref.Cond = nil
 	if _, ok := m.attrs[key]; !ok {
 		ref, outcome := key.ref, key.outcome
 		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(

@@ -10,13 +10,14 @@ import (
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
 // condRules compiles policy text into the rule table the read path uses.
 func condRules(t *testing.T, text string) *sensor.RuleTable {
 	t.Helper()
-	p, err := policy.ParseBytes("p.yaml", []byte(text))
+	p, err := rulestage.ParseLinked("p.yaml", []byte(text))
 	require.NoError(t, err)
 	c, err := sensor.Compile([]*policy.Policy{p}, map[string]int{p.Name: 0}, nil)
 	require.NoError(t, err)

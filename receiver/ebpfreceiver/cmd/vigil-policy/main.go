@@ -107,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	set := policy.Load(paths, caps)
+	set := policy.LoadLinked(paths, caps, rulestage.Linker{})
 	if len(set.Files) == 0 {
 		fmt.Fprintln(stderr, "vigil-policy: no policy files found")
 		return 1
@@ -143,7 +143,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stdout, "note: "+w)
 		}
 	}
-	if rf := set.RulesFiles(); len(rf) > 0 && checkRules(set.Defs, rf, policy.MaxPolicies-len(set.Policies), explain, stdout, stderr) {
+	if rf := set.RulesFiles(); len(rf) > 0 && checkRules(rulestage.PolicyDefs(set.Policies), rf, policy.MaxPolicies-len(set.Policies), explain, stdout, stderr) {
 		code = 1
 	}
 	return code

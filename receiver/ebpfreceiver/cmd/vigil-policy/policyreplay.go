@@ -39,16 +39,16 @@ func matchPolicies(pols []*policy.Policy, st *rulestage.Stage, ev *event.Event, 
 			for _, a := range kr.Access {
 				f.Access = append(f.Access, string(a))
 			}
+			if r.Event != policy.EventProcessExec {
+				f.Binaries = nil // binaries filter only exec events
+			}
 			if !f.Accepts(modelOf(ev, kind)) {
 				continue
 			}
-			if r.Cond.UserSpace() && !st.Holds(r.Cond.Pred, ev) {
+			if r.Cond.UserSpace() && !st.HoldsCond(r.Cond, ev) {
 				continue
 			}
-			m := policyMatch{policy: p, rule: r}
-			if r.Cond != nil && r.Cond.Output != nil {
-				m.body = st.Render(r.Cond.Output, ev)
-			}
+			m := policyMatch{policy: p, rule: r, body: st.RenderCond(r.Cond, ev)}
 			dst = append(dst, m)
 		}
 	}

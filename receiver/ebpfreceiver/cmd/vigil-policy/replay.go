@@ -23,7 +23,7 @@ const maxEventLine = 16 << 20
 // an events file (the file exporter's OTLP JSON lines), with the receiver's
 // rule stage. It prints each match and returns the exit code.
 func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
-	set := policy.Load(paths, policy.TypicalCapabilities())
+	set := policy.LoadLinked(paths, policy.TypicalCapabilities(), rulestage.Linker{})
 	code := 0
 	for _, f := range set.Files {
 		if f.Err != nil {
@@ -36,7 +36,7 @@ func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "vigil-policy: no policy or rules file loaded from the paths")
 		return 1
 	}
-	l := rulestage.LoadFilesWith(set.Defs, rf, policy.MaxPolicies-len(set.Policies))
+	l := rulestage.LoadFilesWith(rulestage.PolicyDefs(set.Policies), rf, policy.MaxPolicies-len(set.Policies))
 	for _, p := range l.Problems {
 		fmt.Fprintln(stderr, p)
 	}

@@ -123,6 +123,11 @@ func (p *Policy) CheckImplemented(lsm bool) error {
 				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
 			continue
 		}
+		if r.HasCondition() && r.Cond == nil {
+			errs = append(errs, p.ErrorAt(key+".condition",
+				"the condition is not compiled (a policy with a condition, exceptions or output is loaded with a Linker: LoadLinked)"))
+			continue
+		}
 		if row.SecurityHookOnly && !lsm {
 			hook := ""
 			if hs := row.HooksOf(catalog.HookLSM); len(hs) > 0 {

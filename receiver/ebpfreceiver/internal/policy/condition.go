@@ -1,19 +1,13 @@
 package policy
 
 import (
-	"errors"
 	"fmt"
+	"net/netip"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/lower"
 )
 
 // Bounds on a policy file's definitions.
@@ -30,15 +24,40 @@ const (
 // is a field).
 var defNameRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
-// Cond is a rule's compiled condition (with its exceptions) and output, split
-// between the kernel and user space.
+// Exception is Falco's exception shape: a name, fields, one comparison
+// operator per field, and value tuples. With one field given as a scalar,
+// comps defaults to in and values is one list.
+type Exception struct {
+	Name   string
+	Fields []string
+	Comps  []string
+	Values [][]ExceptionValue
+	// Line is where the exception was written.
+	Line int
+}
+
+// ExceptionValue is one item of a tuple: a value, or a list of values.
+type ExceptionValue struct {
+	Items []string
+	List  bool
+}
+
+// comps are the operators an exception may use.
+var comps = []string{"=", "==", "!=", "<", "<=", ">", ">=", "in", "intersects", "pmatch", "startswith", "endswith",
+	"contains", "icontains", "bstartswith", "bcontains", "glob", "iglob", "regex"}
+
+func knownComp(c string) bool { return contains(comps, c) }
+
+// IsListComp reports whether an exception operator takes a list.
+func IsListComp(c string) bool { return c == "in" || c == "intersects" || c == "pmatch" }
+
+// Cond is what linking a rule's condition, exceptions and output produced: the
+// rule's split between the kernel and user space. This package parses the
+// keys; the rule engine's Linker compiles them (Load with a Linker).
 type Cond struct {
-	// Pred is the condition with its exceptions ("and not (...)"); nil when
-	// the rule has only an output.
-	Pred *rules.Predicate
-	// Kernel is what the kernel checks: the rule's own keys (paths, access,
-	// cidrs, ports, binaries) intersected with the condition's kernel part.
-	Kernel lower.Filter
+	// Kernel is what the kernel checks: the rule's own keys intersected with
+	// the condition's kernel part.
+	Kernel KernelFilter
 	// Residual are the terms of the condition the kernel does not decide;
 	// when there are any, the receiver evaluates the whole condition on each
 	// event the kernel passes. Empty: the kernel decides the rule alone.
@@ -46,12 +65,66 @@ type Cond struct {
 	// Unfiltered: user space evaluates the rule, and neither the selector nor
 	// the kernel filter narrows its event: every such event crosses.
 	Unfiltered bool
-	// Output renders the record's body; nil without output.
-	Output *rules.Output
+	// Eval is the compiled condition and output, owned by the Linker that
+	// made it (opaque to this package).
+	Eval any
 }
 
 // UserSpace reports whether the receiver evaluates the rule's condition.
 func (c *Cond) UserSpace() bool { return c != nil && len(c.Residual) > 0 }
+
+// KernelFilter is a rule's filter keys as the kernel checks them.
+type KernelFilter struct {
+	Paths    []string
+	Access   []Access
+	CIDRs    []netip.Prefix
+	Ports    []uint16
+	Binaries []string
+}
+
+// Narrow reports whether the filter passes fewer than every event of its kind.
+func (f KernelFilter) Narrow() bool {
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil
+}
+
+// String renders the filter in the policy keys' words.
+func (f KernelFilter) String() string {
+	var parts []string
+	list := func(key string, n int, item func(int) string) {
+		s := make([]string, n)
+		for i := range s {
+			s[i] = item(i)
+		}
+		parts = append(parts, key+": ["+strings.Join(s, ", ")+"]")
+	}
+	if f.Paths != nil {
+		list("paths", len(f.Paths), func(i int) string { return f.Paths[i] })
+	}
+	if f.Access != nil {
+		list("access", len(f.Access), func(i int) string { return string(f.Access[i]) })
+	}
+	if f.CIDRs != nil {
+		list("cidrs", len(f.CIDRs), func(i int) string { return f.CIDRs[i].String() })
+	}
+	if f.Ports != nil {
+		list("ports", len(f.Ports), func(i int) string { return strconv.Itoa(int(f.Ports[i])) })
+	}
+	if f.Binaries != nil {
+		list("binaries", len(f.Binaries), func(i int) string { return f.Binaries[i] })
+	}
+	return strings.Join(parts, " ")
+}
+
+// Keys is the rule's own filter keys.
+func (r *Rule) Keys() KernelFilter {
+	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries}
+}
+
+// HasCondition reports whether the rule has a condition, exceptions or an
+// output: keys a Linker compiles.
+func (r *Rule) HasCondition() bool {
+	return r.Condition != "" || len(r.Exceptions) > 0 || r.Output != ""
+}
 
 // KernelRule is the rule as the kernel policy maps carry it: the filter keys
 // are the kernel part of its condition, and a rule whose condition user space
@@ -63,27 +136,59 @@ func (r *Rule) KernelRule() Rule {
 		return k
 	}
 	f := r.Cond.Kernel
-	k.Paths, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.CIDRs, f.Ports, f.Binaries
-	k.Access = nil
-	for _, a := range f.Access {
-		k.Access = append(k.Access, Access(a))
-	}
+	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""
 	}
 	return k
 }
 
+// Linker compiles the conditions of a loaded set: lists, macros, conditions,
+// exceptions and outputs need the rule engine, which this package does not
+// know. Link sets each rule's Cond and returns, per policy (by index), its
+// errors. rulesFiles are the set's rules files, whose lists and macros share
+// the namespace.
+type Linker interface {
+	Link(pols []*Policy, rulesFiles []FileResult) [][]*Error
+}
+
+// Narrows reports whether the selector restricts the processes.
+func (s Selector) Narrows() bool {
+	return len(s.Binaries)+len(s.BinaryPrefixes)+len(s.UIDs)+len(s.Namespaces)+len(s.PodLabels) > 0 ||
+		(s.Containers != "" && s.Containers != ContainersAny)
+}
+
 // sources keeps, per policy, what maps an offset of a condition back to its
-// file line, and the parsed conditions.
+// file line.
 type sources struct {
 	raw       []string
 	macroNode map[string]*yaml.Node
-	macros    map[string]cond.Node
 	condNode  map[int]*yaml.Node
-	conds     map[int]cond.Node
-	excLine   map[int][]int
 }
+
+// ConditionLine is the file line of an offset in rule i's condition.
+func (p *Policy) ConditionLine(i, offset int) int {
+	if p.src != nil {
+		if n := p.src.condNode[i]; n != nil {
+			return lineOf(n, p.src.raw, offset)
+		}
+	}
+	return p.line("rules[" + strconv.Itoa(i) + "].condition")
+}
+
+// MacroLine is the file line of an offset in macro name's condition.
+func (p *Policy) MacroLine(name string, offset int) int {
+	if p.src != nil {
+		if n := p.src.macroNode[name]; n != nil {
+			return lineOf(n, p.src.raw, offset)
+		}
+	}
+	return p.line("macros." + name)
+}
+
+// KeyLine is the line of a key ("rules[0].paths"), or of its nearest
+// ancestor that has one.
+func (p *Policy) KeyLine(key string) int { return p.line(key) }
 
 func (d *decoder) lists(v *yaml.Node, key string) {
 	if v.Kind != yaml.MappingNode {
@@ -145,7 +250,7 @@ func (d *decoder) macros(v *yaml.Node, key string) {
 	}
 	d.p.Macros = map[string]string{}
 	src := d.p.src
-	src.macroNode, src.macros = map[string]*yaml.Node{}, map[string]cond.Node{}
+	src.macroNode = map[string]*yaml.Node{}
 	for i := 0; i+1 < len(v.Content); i += 2 {
 		k, val := v.Content[i], v.Content[i+1]
 		lk := childKey(key, k.Value)
@@ -162,23 +267,8 @@ func (d *decoder) macros(v *yaml.Node, key string) {
 			continue
 		}
 		d.p.Macros[k.Value] = val.Value
-		n, err := cond.Parse(val.Value)
-		if err != nil {
-			line, msg := d.parseError(val, err)
-			d.errorf(line, lk, "%s", msg)
-			continue
-		}
-		src.macroNode[k.Value], src.macros[k.Value] = val, n
+		src.macroNode[k.Value] = val
 	}
-}
-
-// parseError places a condition syntax error on its line.
-func (d *decoder) parseError(v *yaml.Node, err error) (int, string) {
-	var perr *cond.Error
-	if errors.As(err, &perr) {
-		return lineOf(v, d.p.src.raw, perr.Pos.Offset), perr.Msg
-	}
-	return v.Line, err.Error()
 }
 
 func (d *decoder) condition(r *Rule, i int, v *yaml.Node, key string) {
@@ -189,28 +279,22 @@ func (d *decoder) condition(r *Rule, i int, v *yaml.Node, key string) {
 		}
 		return
 	}
-	n, err := cond.Parse(r.Condition)
-	if err != nil {
-		line, msg := d.parseError(v, err)
-		d.errorf(line, key, "%s", msg)
-		return
-	}
 	src := d.p.src
-	if src.conds == nil {
-		src.conds, src.condNode = map[int]cond.Node{}, map[int]*yaml.Node{}
+	if src.condNode == nil {
+		src.condNode = map[int]*yaml.Node{}
 	}
-	src.conds[i], src.condNode[i] = n, v
+	src.condNode[i] = v
 }
 
 // exceptions reads Falco's exception shape: name, fields, comps, values.
-func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
-	var out []rules.Exception
+func (d *decoder) exceptions(v *yaml.Node, key string) []Exception {
+	var out []Exception
 	if v.Kind == yaml.SequenceNode && len(v.Content) > MaxExceptions {
 		d.errorf(v.Line, key, "has %d exceptions; a rule may have at most %d", len(v.Content), MaxExceptions)
 		return nil
 	}
 	d.seq(v, key, func(_ int, ek string, n *yaml.Node) {
-		e := rules.Exception{At: cond.Pos{Line: 1, Col: 1}}
+		e := Exception{Line: n.Line}
 		single, ok := false, true
 		var values *yaml.Node
 		d.fields(n, ek, []string{"name", "fields", "comps", "values"}, func(name, k string, v *yaml.Node) {
@@ -245,7 +329,7 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 			return
 		}
 		for ci, c := range e.Comps {
-			if op, known := cond.ParseOp(c); !known || op.IsUnary() {
+			if !knownComp(c) {
 				d.errorf(n.Line, ek+".comps["+strconv.Itoa(ci)+"]", "unknown operator %q", c)
 				ok = false
 			}
@@ -267,7 +351,6 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 				return
 			}
 			if single {
-				op, _ := cond.ParseOp(e.Comps[0])
 				var items []string
 				for _, it := range values.Content {
 					if it.Kind != yaml.ScalarNode || it.Tag == "!!null" {
@@ -276,11 +359,11 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 					}
 					items = append(items, it.Value)
 				}
-				if op.IsList() {
-					e.Values = [][]rules.ExceptionValue{{{Items: items, List: true}}}
+				if IsListComp(e.Comps[0]) {
+					e.Values = [][]ExceptionValue{{{Items: items, List: true}}}
 				} else {
 					for _, it := range items {
-						e.Values = append(e.Values, []rules.ExceptionValue{{Items: []string{it}}})
+						e.Values = append(e.Values, []ExceptionValue{{Items: []string{it}}})
 					}
 				}
 			} else {
@@ -291,11 +374,11 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 						d.errorf(tuple.Line, tk, "must be a list of %d values, one per field", len(e.Fields))
 						return
 					}
-					var row []rules.ExceptionValue
+					var row []ExceptionValue
 					for _, it := range tuple.Content {
 						switch {
 						case it.Kind == yaml.ScalarNode && it.Tag != "!!null":
-							row = append(row, rules.ExceptionValue{Items: []string{it.Value}})
+							row = append(row, ExceptionValue{Items: []string{it.Value}})
 						case it.Kind == yaml.SequenceNode:
 							var items []string
 							for _, x := range it.Content {
@@ -305,7 +388,7 @@ func (d *decoder) exceptions(v *yaml.Node, key string) []rules.Exception {
 								}
 								items = append(items, x.Value)
 							}
-							row = append(row, rules.ExceptionValue{Items: items, List: true})
+							row = append(row, ExceptionValue{Items: items, List: true})
 						default:
 							d.errorf(it.Line, tk, "items must be values or lists of values, not %s", kindName(it))
 							return
@@ -353,260 +436,6 @@ func lineOf(n *yaml.Node, raw []string, off int) int {
 	return n.Line
 }
 
-// shared is the one namespace of lists and macros of a loaded set: the rules
-// files' first, then each policy file's, in load order.
-type shared struct {
-	defs      rules.Defs
-	listFrom  map[string]string // "file:line"
-	macroFrom map[string]string
-	// vigil are the definitions policy files made, for the rules files.
-	vigil rules.Defs
-	// macroAt finds a policy file's macro for error lines.
-	macroAt map[string]*Policy
-}
-
-func newShared() *shared {
-	return &shared{
-		defs:     rules.Defs{Lists: map[string][]string{}, Macros: map[string]cond.Node{}},
-		vigil:    rules.Defs{Lists: map[string][]string{}, Macros: map[string]cond.Node{}},
-		listFrom: map[string]string{}, macroFrom: map[string]string{}, macroAt: map[string]*Policy{},
-	}
-}
-
-// addRulesFiles puts the rules files' lists and macros in the namespace.
-func (s *shared) addRulesFiles(files []falco.File) {
-	if len(files) == 0 {
-		return
-	}
-	d := falco.CollectDefinitions(files...)
-	for name, items := range d.Lists {
-		s.defs.Lists[name] = items
-		s.listFrom[name] = d.ListFrom[name]
-	}
-	for name, n := range d.Macros {
-		s.defs.Macros[name] = n
-		s.macroFrom[name] = d.MacroFrom[name]
-	}
-	for name := range d.BadMacros {
-		s.macroFrom[name] = d.MacroFrom[name] // defined, if broken: still taken
-	}
-}
-
-// add puts a policy file's definitions in the namespace; a name that is taken
-// (by a rules file or an earlier policy file) is an error of this file, and
-// the earlier definition stays.
-func (s *shared) add(p *Policy) []*Error {
-	var errs []*Error
-	for _, name := range sortedKeys(p.Lists) {
-		key := "lists." + name
-		if from, taken := s.listFrom[name]; taken {
-			errs = append(errs, &Error{File: p.Source, Line: p.line(key), Key: key,
-				Reason: fmt.Sprintf("list %q is already defined at %s; a list name is defined once across all loaded files", name, from)})
-			continue
-		}
-		s.listFrom[name] = fmt.Sprintf("%s:%d", p.Source, p.line(key))
-		s.defs.Lists[name], s.vigil.Lists[name] = p.Lists[name], p.Lists[name]
-	}
-	for _, name := range sortedKeys(p.Macros) {
-		key := "macros." + name
-		if from, taken := s.macroFrom[name]; taken {
-			errs = append(errs, &Error{File: p.Source, Line: p.line(key), Key: key,
-				Reason: fmt.Sprintf("macro %q is already defined at %s; a macro name is defined once across all loaded files", name, from)})
-			continue
-		}
-		n, ok := p.src.macros[name]
-		if !ok {
-			continue
-		}
-		s.macroFrom[name] = fmt.Sprintf("%s:%d", p.Source, p.line(key))
-		s.defs.Macros[name], s.vigil.Macros[name] = n, n
-		s.macroAt[name] = p
-	}
-	return errs
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// link compiles the policy's conditions against the namespace.
-func (p *Policy) link(s *shared) []*Error {
-	var errs []*Error
-	for i := range p.Rules {
-		errs = append(errs, p.linkRule(i, s)...)
-	}
-	return errs
-}
-
-// condErr renders a compile error of rule i's condition.
-func (p *Policy) condErr(i int, s *shared, err error) *Error {
-	key := "rules[" + strconv.Itoa(i) + "].condition"
-	node := p.src.condNode[i]
-	line := p.line(key)
-	var cerr *rules.Error
-	if !errors.As(err, &cerr) {
-		return &Error{File: p.Source, Line: line, Key: key, Reason: err.Error()}
-	}
-	if cerr.Macro == "" {
-		if node != nil {
-			line = lineOf(node, p.src.raw, cerr.Pos.Offset)
-		}
-		return &Error{File: p.Source, Line: line, Key: key, Reason: cerr.Msg}
-	}
-	where := s.macroFrom[cerr.Macro]
-	if mp := s.macroAt[cerr.Macro]; mp != nil {
-		if mn := mp.src.macroNode[cerr.Macro]; mn != nil {
-			where = fmt.Sprintf("%s:%d", mp.Source, lineOf(mn, mp.src.raw, cerr.Pos.Offset))
-		}
-	}
-	return &Error{File: p.Source, Line: line, Key: key, Reason: fmt.Sprintf("in macro %q (%s): %s", cerr.Macro, where, cerr.Msg)}
-}
-
-func (p *Policy) linkRule(i int, s *shared) []*Error {
-	r := &p.Rules[i]
-	r.Cond = nil
-	if r.Condition == "" && len(r.Exceptions) == 0 && r.Output == "" {
-		return nil
-	}
-	key := "rules[" + strconv.Itoa(i) + "]"
-	fail := func(k string, line int, format string, args ...any) []*Error {
-		if line == 0 {
-			line = p.line(k)
-		}
-		return []*Error{{File: p.Source, Line: line, Key: k, Reason: fmt.Sprintf(format, args...)}}
-	}
-	kind, ok := rules.KindByName(string(r.Event))
-	if !ok {
-		return fail(key+".event", 0, "%s has no rule condition fields", r.Event)
-	}
-	c := &Cond{}
-	if r.Output != "" {
-		c.Output = rules.CompileOutput(r.Output)
-		if len(c.Output.Unknown) > 0 {
-			return fail(key+".output", 0, "%%%s is not a field", c.Output.Unknown[0])
-		}
-	}
-	defs := &s.defs
-	var full cond.Node
-	if n := p.src.conds[i]; n != nil {
-		if _, err := rules.Compile(n, defs); err != nil {
-			return []*Error{p.condErr(i, s, err)}
-		}
-		full = n
-	}
-	for j := range r.Exceptions {
-		e := &r.Exceptions[j]
-		ek := key + ".exceptions[" + strconv.Itoa(j) + "]"
-		if err := checkExceptionLists(e, defs); err != nil {
-			return fail(ek, 0, "%s", err)
-		}
-		en, err := e.Node()
-		if err == nil && en != nil {
-			_, err = rules.Compile(en, defs)
-		}
-		if err != nil {
-			msg := err.Error()
-			var cerr *rules.Error
-			if errors.As(err, &cerr) {
-				msg = cerr.Msg
-			}
-			return fail(ek, 0, "%s", strings.TrimPrefix(msg, fmt.Sprintf("exception %q: ", e.Name)))
-		}
-		if en == nil {
-			continue
-		}
-		not := &cond.Not{X: en, At: en.Position()}
-		if full == nil {
-			full = not
-		} else {
-			full = &cond.And{X: full, Y: not}
-		}
-	}
-	keys := lower.Filter{Kind: kind, Paths: r.Paths, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries}
-	for _, a := range r.Access {
-		keys.Access = append(keys.Access, string(a))
-	}
-	c.Kernel = keys
-	if full != nil {
-		pred, err := rules.Compile(full, defs)
-		if err != nil {
-			return []*Error{p.condErr(i, s, err)}
-		}
-		c.Pred = pred
-		f, residual, never := lower.ForKind(pred.Expr(), kind)
-		if never || !pred.Kinds().Has(kind) {
-			return fail(key+".condition", 0, "can never hold on a %s event (it can hold on %s)", r.Event, pred.Kinds())
-		}
-		f = p.allowed(r, f)
-		kf, empty, loose := lower.Intersect(keys, f)
-		if empty {
-			return fail(key+".condition", 0, "no %s event can match both the rule's keys (%s) and the condition's kernel part (%s)", r.Event, keys, f)
-		}
-		if loose {
-			residual = append(residual, "the condition's access mode (the rule's access key is what the kernel checks)")
-		}
-		c.Kernel, c.Residual = kf, residual
-	}
-	if c.UserSpace() {
-		switch r.Action {
-		case ActionDeny:
-			return fail(key+".condition", 0, "deny needs the whole condition decided in the kernel, but %q runs in user space (use kill for an after-the-fact SIGKILL, or post)", c.Residual[0])
-		}
-		c.Unfiltered = r.Event != EventProcessExec && !c.Kernel.Narrow() && !p.Selector.narrows()
-	}
-	r.Cond = c
-	return nil
-}
-
-// allowed drops from a lowered filter the keys the rule's event does not
-// carry in the kernel (the condition still checks them in user space).
-func (p *Policy) allowed(r *Rule, f lower.Filter) lower.Filter {
-	if !r.Event.allows("paths") {
-		f.Paths = nil
-	}
-	if !r.Event.allows("access") {
-		f.Access = nil
-	}
-	if !r.Event.allows("cidrs") {
-		f.CIDRs = nil
-	}
-	if !r.Event.allows("ports") {
-		f.Ports = nil
-	}
-	if !r.Event.allows("binaries") {
-		f.Binaries = nil
-	}
-	return f
-}
-
-func (s Selector) narrows() bool {
-	return len(s.Binaries)+len(s.BinaryPrefixes)+len(s.UIDs)+len(s.Namespaces)+len(s.PodLabels) > 0 ||
-		(s.Containers != "" && s.Containers != ContainersAny)
-}
-
-// checkExceptionLists: a single value given to a list operator (in,
-// intersects, pmatch) names a list, which must exist.
-func checkExceptionLists(e *rules.Exception, defs *rules.Defs) error {
-	for ti, tuple := range e.Values {
-		for fi, v := range tuple {
-			if fi >= len(e.Comps) || v.List || len(v.Items) != 1 {
-				continue
-			}
-			if op, _ := cond.ParseOp(e.Comps[fi]); !op.IsList() {
-				continue
-			}
-			if _, ok := defs.Lists[v.Items[0]]; !ok {
-				return fmt.Errorf("values[%d][%d]: unknown list %q (a single value of %s names a list; write [%s] for the value itself)", ti, fi, v.Items[0], e.Comps[fi], v.Items[0])
-			}
-		}
-	}
-	return nil
-}
 
 // Warnings are what loading the policy found worth telling without refusing
 // it: rules whose every event crosses to user space.

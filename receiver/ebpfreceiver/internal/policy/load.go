@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
-
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/falco"
 )
 
 // FileResult is the outcome of loading one policy file.
@@ -41,9 +38,6 @@ type Set struct {
 	Files []FileResult
 	// Err holds problems not tied to one file, such as a failing watch.
 	Err error
-	// Defs are the lists and macros the policy files define, shared with
-	// the rules files (which see them under the names they do not define).
-	Defs *rules.Defs
 }
 
 // Errors returns every error in the set: one per failing file, then Err.
@@ -71,9 +65,15 @@ func LoadPaths(paths []string) (policies []*Policy, errs []error) {
 }
 
 // Load is LoadPaths plus CheckCapabilities on every policy, returning the
-// whole snapshot.
+// whole snapshot. Conditions are not compiled: see LoadLinked.
 func Load(paths []string, caps Capabilities) Set {
 	return (&loader{caps: &caps}).load(paths)
+}
+
+// LoadLinked is Load with the rules' conditions compiled by linker, against
+// the lists and macros of every file of the set.
+func LoadLinked(paths []string, caps Capabilities, linker Linker) Set {
+	return (&loader{caps: &caps, linker: linker}).load(paths)
 }
 
 // expand turns configured paths into policy files, and paths that cannot be
@@ -120,8 +120,9 @@ func expand(paths []string) (files []string, failed []FileResult) {
 // loader loads policy sets and remembers, per file, the last good policy so
 // that a bad edit does not remove a running policy.
 type loader struct {
-	caps *Capabilities
-	good map[string]*Policy
+	caps   *Capabilities
+	linker Linker
+	good   map[string]*Policy
 }
 
 func (l *loader) load(paths []string) Set {
@@ -129,13 +130,13 @@ func (l *loader) load(paths []string) Set {
 	res := make([]FileResult, len(files))
 	parsed := make([]*Policy, len(files))
 	perr := make([]error, len(files))
-	var rulesFiles []falco.File
+	var rulesFiles []FileResult
 	for i, f := range files {
 		res[i].Path = f
 		data, err := ReadFile(f)
 		if err == nil && IsRulesFile(data) {
 			res[i].Rules = data
-			rulesFiles = append(rulesFiles, falco.File{Name: f, Data: data})
+			rulesFiles = append(rulesFiles, res[i])
 			continue
 		}
 		if err == nil {
@@ -143,14 +144,21 @@ func (l *loader) load(paths []string) Set {
 		}
 		perr[i] = err
 	}
-	// One namespace of lists and macros: the rules files', then each policy
-	// file's in load order; then every condition is compiled against it.
-	sh := newShared()
-	sh.addRulesFiles(rulesFiles)
-	defErrs := make([][]*Error, len(files))
-	for i, p := range parsed {
-		if p != nil {
-			defErrs[i] = sh.add(p)
+	// Conditions share one namespace of lists and macros (the rules files'
+	// and every policy file's): the linker compiles them all at once.
+	linkErrs := make([][]*Error, len(files))
+	if l.linker != nil {
+		var pols []*Policy
+		var at []int
+		for i, p := range parsed {
+			if p != nil {
+				pols, at = append(pols, p), append(at, i)
+			}
+		}
+		for j, errs := range l.linker.Link(pols, rulesFiles) {
+			if j < len(at) {
+				linkErrs[at[j]] = errs
+			}
 		}
 	}
 	for i, f := range files {
@@ -158,10 +166,8 @@ func (l *loader) load(paths []string) Set {
 			continue
 		}
 		p, err := parsed[i], perr[i]
-		if err == nil {
-			if errs := append(defErrs[i], p.link(sh)...); len(errs) > 0 {
-				err = joinErrors(errs)
-			}
+		if err == nil && len(linkErrs[i]) > 0 {
+			err = joinErrors(linkErrs[i])
 		}
 		if err == nil && l.caps != nil {
 			err = p.CheckCapabilities(*l.caps)
@@ -219,7 +225,7 @@ func (l *loader) load(paths []string) Set {
 		}
 	}
 
-	s := Set{Defs: &sh.vigil}
+	s := Set{}
 	good := map[string]*Policy{}
 	for _, r := range res {
 		if r.Policy != nil {

@@ -90,25 +90,14 @@ func readReason(err error) string {
 	return err.Error()
 }
 
-// ParseBytes parses and validates one policy. name is used as the file name
+// ParseBytes parses and validates one policy. A rule's condition,
+// exceptions and output are parsed as keys only: compiling them needs the
+// set's lists and macros and the rule engine (LoadLinked). name is used as the file name
 // in errors and becomes Policy.Source. Defaults are applied and
 // EffectiveAction is set to Action; call CheckCapabilities to adjust it to a
 // kernel. The error, when not nil, joins one *Error per problem, by line.
 func ParseBytes(name string, data []byte) (*Policy, error) {
-	p, err := parseOnly(name, data)
-	if err != nil {
-		return nil, err
-	}
-	// On its own, a file sees its own lists and macros only; a set loaded
-	// together shares them (Load).
-	sh := newShared()
-	if errs := sh.add(p); len(errs) > 0 {
-		return nil, joinErrors(errs)
-	}
-	if errs := p.link(sh); len(errs) > 0 {
-		return nil, joinErrors(errs)
-	}
-	return p, nil
+	return parseOnly(name, data)
 }
 
 // parseOnly parses and validates one policy without compiling its conditions

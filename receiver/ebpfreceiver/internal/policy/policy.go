@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 )
 
 // Limits imposed by the kernel side.
@@ -224,11 +223,11 @@ type Rule struct {
 	// Condition narrows the event, in Falco's condition syntax.
 	Condition string `yaml:"condition,omitempty"`
 	// Exceptions exclude events, in Falco's shape.
-	Exceptions []rules.Exception `yaml:"-"`
+	Exceptions []Exception `yaml:"-"`
 	// Output is a Falco %field format that renders the record's body.
 	Output string `yaml:"output,omitempty"`
 	// Cond is the compiled condition, exceptions and output, nil when the
-	// rule has none of them. Set when the policy's set is loaded.
+	// rule has none of them. Set by a Linker when the policy's set loads.
 	Cond *Cond `yaml:"-"`
 	// Action defaults to post.
 	Action Action `yaml:"action"`

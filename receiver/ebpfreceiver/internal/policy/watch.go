@@ -46,6 +46,12 @@ type Watcher struct {
 // directory, so that editors' rename-over saves and ConfigMap symlink swaps
 // are seen; a directory must exist, a file need not yet.
 func NewWatcher(paths []string, caps Capabilities, onChange func(Set)) (*Watcher, error) {
+	return NewLinkedWatcher(paths, caps, nil, onChange)
+}
+
+// NewLinkedWatcher is NewWatcher whose loads compile conditions with linker
+// (LoadLinked).
+func NewLinkedWatcher(paths []string, caps Capabilities, linker Linker, onChange func(Set)) (*Watcher, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("watching policies: no policy paths")
 	}
@@ -60,7 +66,7 @@ func NewWatcher(paths []string, caps Capabilities, onChange func(Set)) (*Watcher
 		paths:    append([]string(nil), paths...),
 		onChange: onChange,
 		fsw:      fsw,
-		loader:   loader{caps: &caps},
+		loader:   loader{caps: &caps, linker: linker},
 		debounce: DefaultDebounce,
 		done:     make(chan struct{}),
 	}

@@ -17,7 +17,7 @@ import (
 // change), publishes the rule set to the pipeline and logs the outcome.
 func (c *Controller) loadRules(set policy.Set) {
 	files := set.RulesFiles()
-	c.user = rulestage.LoadFilesWith(set.Defs, files, policy.MaxPolicies-len(set.Policies))
+	c.user = rulestage.LoadFilesWith(rulestage.PolicyDefs(set.Policies), files, policy.MaxPolicies-len(set.Policies))
 	c.userSet.Store(c.user.Set)
 	// Policy rules whose condition is evaluated on every event of their kind
 	// are unfiltered too.

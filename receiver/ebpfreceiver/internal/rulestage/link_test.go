@@ -1,4 +1,4 @@
-package policy
+package rulestage
 
 import (
 	"os"
@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
 func TestConditionGood(t *testing.T) {
@@ -16,7 +18,7 @@ func TestConditionGood(t *testing.T) {
 		yaml     string
 		kernel   string
 		residual []string
-		action   Action
+		action   policy.Action
 	}{
 		{"exec name and parent", `
 name: p
@@ -27,7 +29,7 @@ macros:
 rules:
   - event: process.exec
     condition: proc.name in (shells) and from_node
-`, "every process.exec event", []string{"proc.name in (sh, bash)", "proc.pname = node"}, ActionPost},
+`, "", []string{"proc.name in (sh, bash)", "proc.pname = node"}, policy.ActionPost},
 		{"paths narrowed by the condition", `
 name: p
 rules:
@@ -35,7 +37,7 @@ rules:
     paths: [/etc/]
     condition: fd.name startswith /etc/ssl/ and not proc.name in (cat)
     action: kill
-`, "paths: [/etc/ssl/]", []string{"not proc.name in (cat)"}, ActionKill},
+`, "paths: [/etc/ssl/]", []string{"not proc.name in (cat)"}, policy.ActionKill},
 		{"deny decided in the kernel", `
 name: p
 rules:
@@ -43,14 +45,14 @@ rules:
     paths: [/etc/]
     condition: fd.name in (/etc/shadow, /tmp/x) and evt.is_open_read = true
     action: deny
-`, "paths: [/etc/shadow] access: [read]", nil, ActionDeny},
+`, "paths: [/etc/shadow] access: [read]", nil, policy.ActionDeny},
 		{"deny on exec by executable", `
 name: p
 rules:
   - event: process.exec
     condition: proc.exepath in (/usr/bin/nc, /bin/nc)
     action: deny
-`, "binaries: [/usr/bin/nc, /bin/nc]", nil, ActionDeny},
+`, "binaries: [/usr/bin/nc, /bin/nc]", nil, policy.ActionDeny},
 		{"exceptions", `
 name: p
 lists:
@@ -68,25 +70,25 @@ rules:
         fields: proc.pname
         values: [dpkg, rpm]
     action: count
-`, "paths: [/etc/shadow]", []string{"not (proc.name in (updatedb, nscd) and fd.name = /etc/shadow)", "not proc.pname in (dpkg, rpm)"}, ActionCount},
+`, "paths: [/etc/shadow]", []string{"not (proc.name in (updatedb, nscd) and fd.name = /etc/shadow)", "not proc.pname in (dpkg, rpm)"}, policy.ActionCount},
 		{"connect", `
 name: p
 rules:
   - event: network.connect
     ports: [443, 80]
     condition: fd.sport = 443 and fd.sip = 10.0.0.1
-`, "cidrs: [10.0.0.1/32] ports: [443]", nil, ActionPost},
+`, "cidrs: [10.0.0.1/32] ports: [443]", nil, policy.ActionPost},
 		{"output only", `
 name: p
 rules:
   - event: file.open
     paths: [/etc/shadow]
     output: shadow read by %proc.name
-`, "paths: [/etc/shadow]", nil, ActionPost},
+`, "paths: [/etc/shadow]", nil, policy.ActionPost},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, err := ParseBytes("p.yaml", []byte(c.yaml))
+			p, err := ParseLinked("p.yaml", []byte(c.yaml))
 			require.NoError(t, err)
 			r := p.Rules[0]
 			require.NotNil(t, r.Cond)
@@ -95,7 +97,7 @@ rules:
 			assert.Equal(t, c.action, r.EffectiveAction)
 			kr := r.KernelRule()
 			if len(c.residual) > 0 {
-				assert.Equal(t, ActionPost, kr.EffectiveAction, "the kernel only posts for a rule user space decides")
+				assert.Equal(t, policy.ActionPost, kr.EffectiveAction, "the kernel only posts for a rule user space decides")
 			} else {
 				assert.Equal(t, c.action, kr.EffectiveAction)
 			}
@@ -208,7 +210,7 @@ rules:
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ParseBytes("p.yaml", []byte(c.yaml))
+			_, err := ParseLinked("p.yaml", []byte(c.yaml))
 			require.Error(t, err)
 			assert.Equal(t, c.want, err.Error())
 		})
@@ -259,7 +261,7 @@ rules:
   - event: process.exec
     condition: no_such_macro
 `)
-	set := Load([]string{dir}, TypicalCapabilities())
+	set := policy.LoadLinked([]string{dir}, policy.TypicalCapabilities(), Linker{})
 	var names []string
 	for _, p := range set.Policies {
 		names = append(names, p.Name)
@@ -278,14 +280,13 @@ rules:
 	}, errs)
 	b := set.Policies[0]
 	assert.Equal(t, []string{"proc.name in (sh, bash)", "proc.pname = node"}, b.Rules[0].Cond.Residual)
-	require.NotNil(t, set.Defs)
-	assert.Contains(t, set.Defs.Macros, "from_node", "the rules files see the policy files' macros")
+	assert.Contains(t, PolicyDefs(set.Policies).Macros, "from_node", "the rules files see the policy files' macros")
 }
 
 // A rule whose condition the kernel cannot narrow loads, with a warning and
 // counted as unfiltered; a selector or a key is a narrowing.
 func TestConditionUnfiltered(t *testing.T) {
-	p, err := ParseBytes("p.yaml", []byte(`name: p
+	p, err := ParseLinked("p.yaml", []byte(`name: p
 rules:
   - event: file.open
     condition: not proc.name in (cat)
@@ -302,7 +303,7 @@ rules:
 	assert.Equal(t, 1, p.Unfiltered())
 	assert.Empty(t, p.Rules[3].Cond.Residual, "fd.name = /etc/shadow is the kernel's path filter")
 
-	q, err := ParseBytes("q.yaml", []byte(`name: q
+	q, err := ParseLinked("q.yaml", []byte(`name: q
 selector:
   uids: [0]
 rules:
@@ -315,7 +316,7 @@ rules:
 
 // kill with a residual is the receiver's signal: no bpf_send_signal needed.
 func TestConditionKillCapabilities(t *testing.T) {
-	p, err := ParseBytes("p.yaml", []byte(`name: p
+	p, err := ParseLinked("p.yaml", []byte(`name: p
 rules:
   - event: file.open
     paths: [/etc/]
@@ -326,7 +327,33 @@ rules:
     action: kill
 `))
 	require.NoError(t, err)
-	caps := TypicalCapabilities()
+	caps := policy.TypicalCapabilities()
 	caps.SendSignal = false
 	assert.EqualError(t, p.CheckCapabilities(caps), "p.yaml:9: rules[1].action: kill needs bpf_send_signal, which this kernel does not offer")
+}
+
+// The invalid example policies with conditions fail with the errors their
+// "# want:" lines give (loaded as the receiver loads them, linked).
+func TestInvalidConditionExamples(t *testing.T) {
+	t.Chdir(filepath.Join("..", "..", "..", ".."))
+	files, err := filepath.Glob("testdata/policies/invalid/conditions/*.yaml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			data, err := os.ReadFile(f)
+			require.NoError(t, err)
+			var want []string
+			for _, l := range strings.Split(string(data), "\n") {
+				if rest, ok := strings.CutPrefix(l, "# want: "); ok {
+					want = append(want, rest)
+				}
+			}
+			require.NotEmpty(t, want)
+			set := policy.LoadLinked([]string{f}, policy.TypicalCapabilities(), Linker{})
+			require.Len(t, set.Files, 1)
+			require.Error(t, set.Files[0].Err)
+			assert.Equal(t, strings.Join(want, "\n"), set.Files[0].Err.Error())
+		})
+	}
 }
