@@ -436,7 +436,6 @@ func lineOf(n *yaml.Node, raw []string, off int) int {
 	return n.Line
 }
 
-
 // Warnings are what loading the policy found worth telling without refusing
 // it: rules whose every event crosses to user space.
 func (p *Policy) Warnings() []string {
