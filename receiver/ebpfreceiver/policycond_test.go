@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -290,4 +291,47 @@ func TestPolicyConditionKillLatency(t *testing.T) {
 	lat := measureKills(t, s, reader, kill, 20)
 	t.Logf("event-to-kill latency, poll_interval %v, over %d kills: p50 %v, max %v", s.r.cfg.PollInterval, len(lat), lat[len(lat)/2], lat[len(lat)-1])
 	assert.Less(t, lat[len(lat)-1], time.Second)
+}
+
+// A deny whose condition the kernel decides alone, on every kernel: the
+// cgroup connect hook refuses a connect to the condition's address and port,
+// and lets a connect to another port of the same address through.
+func TestPolicyConditionDenyConnect(t *testing.T) {
+	hit, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer hit.Close()
+	miss, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer miss.Close()
+	port := hit.Addr().(*net.TCPAddr).Port
+	dir := t.TempDir()
+	writePolicy(t, dir, "deny.yaml", fmt.Sprintf(`name: cond-deny-connect
+mode: enforce
+rules:
+  - name: deny-port
+    event: network.connect
+    cidrs: [127.0.0.0/8]
+    condition: fd.sip = 127.0.0.1 and fd.sport = %d
+    action: deny
+`, port))
+	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{dir} }, nil)
+	require.Empty(t, s.r.engine.ctl.Errors())
+
+	_, err = net.DialTimeout("tcp", hit.Addr().String(), time.Second)
+	require.Error(t, err, "the connect to the condition's port is refused")
+	assert.ErrorIs(t, err, syscall.EPERM)
+	c, err := net.DialTimeout("tcp", miss.Addr().String(), time.Second)
+	require.NoError(t, err, "another port of the same address is not")
+	c.Close()
+	var rec plog.LogRecord
+	require.Eventually(t, func() bool {
+		recs := recordsWhere(s.sink, "network.connect", "security_rule.name", "deny-port")
+		if len(recs) == 0 {
+			return false
+		}
+		rec = recs[0]
+		return true
+	}, 10*time.Second, 20*time.Millisecond)
+	assert.Equal(t, true, rec.Attributes().AsRaw()["vigil.policy.applied"])
+	assert.Equal(t, "deny", rec.Attributes().AsRaw()["vigil.policy.action"])
 }
