@@ -13,6 +13,7 @@ import (
 
 	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -29,7 +30,7 @@ func TestExamplePoliciesCompile(t *testing.T) {
 		{"no LSM", policy.Capabilities{CgroupSockAddr: true, SendSignal: true}},
 		{"LSM", policy.Capabilities{LSM: true, CgroupSockAddr: true, SendSignal: true}},
 	} {
-		set := policy.Load(files, caps.c)
+		set := policy.LoadLinked(files, caps.c, rulestage.Linker{}) // as the receiver loads them
 		require.Empty(t, set.Errors(), caps.name)
 		slots := map[string]int{}
 		for i, p := range set.Policies {

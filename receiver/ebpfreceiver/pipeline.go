@@ -114,6 +114,14 @@ type pipeline struct {
 	more    []*event.Event
 	// kill sends SIGKILL to a process (the respond stage); a test seam.
 	kill func(pid int) error
+	// conds evaluates the policy rules' conditions decided in user space;
+	// refs is the matched rules' scratch (read loop only).
+	conds rulestage.Stage
+	refs  []sensor.RuleRef
+	// killRef is the rule of a kill decided in user space that respond
+	// sends next (killPending).
+	killRef     sensor.RuleRef
+	killPending bool
 
 	decoder sensor.Decoder // read loop only
 	tracker tracker        // read loop only
@@ -305,7 +313,10 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 			return nil // a fork: cached, not emitted unless emit_forks
 		}
 		if ev.Kernel.Rules != 0 {
-			ev.Match = p.matcher.match(ev.Kernel)
+			ev.Match = p.kernelMatch(ev)
+		}
+		if ev.Match != nil {
+			p.respond(ev)
 		}
 		// Process records are always emitted; a rule that fires makes the
 		// record its alert (or, when a kernel rule already matched, adds one).
@@ -315,7 +326,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		}
 		return p.emitWith(ev, ms)
 	}
-	p.tracker.lookup(ev, p.stage != nil && p.stage.Active())
+	p.tracker.lookup(ev, (p.stage != nil && p.stage.Active()) || p.conditions())
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -329,8 +340,10 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 			return nil
 		}
 	}
-	if ev.Match = p.matcher.match(ev.Kernel); ev.Match == nil {
-		return nil // the policy was removed while the record was in flight
+	if ev.Match = p.kernelMatch(ev); ev.Match == nil {
+		// The policy was removed while the record was in flight, or the
+		// conditions of the rules the kernel passed it for do not hold.
+		return nil
 	}
 	ms := p.ruleMatches(ev)
 	if rulestage.IsGenerated(ev.Match.Policy) {
@@ -385,12 +398,68 @@ func (p *pipeline) emit(ev *event.Event) *event.Event {
 }
 
 // respond carries out the actions the kernel could not: a network kill (the
-// cgroup hook refuses the connect but cannot signal on every kernel).
+// cgroup hook refuses the connect but cannot signal on every kernel), and the
+// kill of a rule whose condition the receiver decided (the kernel only
+// posted): an after-the-fact SIGKILL.
 func (p *pipeline) respond(ev *event.Event) {
 	m := ev.Match
-	if _, isNet := ev.Detail.(*event.Network); isNet && m.Action == event.ActionKill && m.Enforce {
-		_ = p.kill(int(ev.Proc.PID))
+	if m.Action != event.ActionKill || !m.Enforce || m.Applied {
+		return
 	}
+	_, isNet := ev.Detail.(*event.Network)
+	switch {
+	case isNet:
+		_ = p.kill(int(ev.Proc.PID))
+	case m.UserSpace && p.killPending:
+		ref := p.killRef
+		p.killPending = false
+		m.Applied = p.kill(int(ev.Proc.PID)) == nil
+		outcome := "applied"
+		if !m.Applied {
+			outcome = "failed" // the process was gone
+		}
+		p.matcher.count(actionKey{ref, outcome})
+	}
+}
+
+// condTable is what the read path needs of a rule table whose rules carry
+// conditions decided in user space.
+type condTable interface {
+	HasConditions() bool
+	Matching(kind int, mask uint64, dst []sensor.RuleRef) []sensor.RuleRef
+}
+
+// conditions reports whether a rule in force has a condition decided here.
+func (p *pipeline) conditions() bool {
+	ct, ok := p.ruleTable().(condTable)
+	return ok && ct.HasConditions()
+}
+
+// kernelMatch resolves the kernel's verdict into the rule that decided. With
+// rules whose conditions user space decides, it is the strongest matched rule
+// whose condition holds (the kernel passed the event for each of them).
+func (p *pipeline) kernelMatch(ev *event.Event) *event.Match {
+	rt := p.ruleTable()
+	ct, ok := rt.(condTable)
+	if !ok || !ct.HasConditions() {
+		return p.matcher.match(ev.Kernel)
+	}
+	p.refs = ct.Matching(ev.Kernel.Kind, ev.Kernel.Rules, p.refs[:0])
+	for _, ref := range p.refs {
+		c := ref.Cond
+		if c.UserSpace() && !p.conds.HoldsCond(c, ev) {
+			continue
+		}
+		m := p.matcher.matchRef(ref, ev.Kernel.Applied && !c.UserSpace())
+		if m.UserSpace = c != nil; c.UserSpace() && ref.Action == policy.ActionKill && ref.Enforce {
+			p.killRef, p.killPending = ref, true
+		}
+		if c != nil { // the record carries the full process context, and the output
+			m.Body = p.conds.RenderCond(c, ev)
+		}
+		return m
+	}
+	return nil
 }
 
 // policyRecord reports whether an event came from a policy sensor.
@@ -591,18 +660,25 @@ func (m *matcher) match(v event.Verdict) *event.Match {
 	if !ok {
 		return nil
 	}
+	return m.matchRef(ref, v.Applied)
+}
+
+// matchRef builds the match of a rule and counts its action; a kill decided in
+// user space is counted by the respond stage, once it is sent.
+func (m *matcher) matchRef(ref sensor.RuleRef, applied bool) *event.Match {
 	outcome := "posted"
+	userKill := ref.Cond.UserSpace() && ref.Action == policy.ActionKill && ref.Enforce
 	switch {
-	case v.Applied:
+	case applied:
 		outcome = "applied"
 	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
 		outcome = "monitored"
 	}
-	if !rulestage.IsGenerated(ref.Policy) {
+	if !rulestage.IsGenerated(ref.Policy) && !userKill {
 		m.count(actionKey{ref, outcome})
 	}
 	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
-		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: v.Applied}
+		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: applied}
 }
 
 // countUser counts a user-space rule's match as a posted action of the rule
@@ -611,8 +687,11 @@ func (m *matcher) countUser(mt *event.Match) {
 	m.count(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
 }
 
-// count adds one to an action's pending count.
+// count adds one to an action's pending count. The key leaves out the rule's
+// compiled condition, which every reload compiles anew: a rule keeps one
+// series across reloads and the attribute map stays bounded.
 func (m *matcher) count(key actionKey) {
+	key.ref.Cond = nil
 	if _, ok := m.attrs[key]; !ok {
 		ref, outcome := key.ref, key.outcome
 		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(

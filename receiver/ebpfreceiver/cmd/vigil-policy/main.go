@@ -26,6 +26,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rulestage"
 )
 
@@ -40,7 +41,7 @@ directories) as the ebpf receiver would load them, against the capabilities
 of a kernel.
 
 flags:
-  --explain              for each rule of a rules file, what runs in the kernel and what in user space
+  --explain              for each rule with a condition (policy or rules file), what runs in the kernel and what in user space
   --lsm                  assume BPF LSM (or fmod_ret on the security functions) is available (default)
   --no-lsm               assume neither: deny works only for network.connect
   --no-cgroup-sock-addr  assume no cgroup/connect programs
@@ -49,7 +50,8 @@ flags:
        vigil-policy test RULES|DIR... --events FILE
 
 Replays recorded events (the file exporter's OTLP JSON lines) through the
-receiver's rule stage and prints each rule that fires on each record.
+receiver's evaluation (policies' rules with their conditions, and rules
+files' rules) and prints each rule that fires on each record.
 `
 
 // run is main without the process: it returns the exit code.
@@ -105,7 +107,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	set := policy.Load(paths, caps)
+	set := policy.LoadLinked(paths, caps, rulestage.Linker{})
 	if len(set.Files) == 0 {
 		fmt.Fprintln(stderr, "vigil-policy: no policy files found")
 		return 1
@@ -128,13 +130,20 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fmt.Fprintf(stdout, "ok %s (%s, %s)\n", f.Path, p.Name, plural(len(p.Rules), "rule"))
-		for _, r := range p.Rules {
+		for i := range p.Rules {
+			r := &p.Rules[i]
 			if r.EffectiveAction != r.Action {
 				fmt.Fprintf(stdout, "  rule %s: %s is not possible here, %s instead\n", r.Name, r.Action, r.EffectiveAction)
 			}
+			if explain && r.Cond != nil {
+				explainPolicyRule(stdout, p, r)
+			}
+		}
+		for _, w := range p.Warnings() {
+			fmt.Fprintln(stdout, "note: "+w)
 		}
 	}
-	if rf := set.RulesFiles(); len(rf) > 0 && checkRules(rf, policy.MaxPolicies-len(set.Policies), explain, stdout, stderr) {
+	if rf := set.RulesFiles(); len(rf) > 0 && checkRules(rulestage.PolicyDefs(set.Policies), rf, policy.MaxPolicies-len(set.Policies), explain, stdout, stderr) {
 		code = 1
 	}
 	return code
@@ -143,8 +152,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // checkRules loads the rules files together, as the receiver does, and reports
 // each file, each rule that did not load and, with explain, each rule's split.
 // It returns true when a rule did not load.
-func checkRules(files []policy.FileResult, room int, explain bool, stdout, stderr io.Writer) bool {
-	l := rulestage.LoadFiles(files, room)
+func checkRules(defs *rules.Defs, files []policy.FileResult, room int, explain bool, stdout, stderr io.Writer) bool {
+	l := rulestage.LoadFilesWith(defs, files, room)
 	for _, f := range files {
 		loaded, skipped, disabled := 0, 0, 0
 		for _, r := range l.Rules {
@@ -217,6 +226,38 @@ func explainRule(w io.Writer, r rulestage.LoadedRule) {
 	}
 }
 
+// explainPolicyRule prints where a policy rule with a condition runs.
+func explainPolicyRule(w io.Writer, p *policy.Policy, r *policy.Rule) {
+	c := r.Cond
+	fmt.Fprintf(w, "  rule %s (%s, %s):\n", r.Name, r.Event, r.EffectiveAction)
+	sel := ""
+	if p.Selector.Containers != policy.ContainersAny || len(p.Selector.Binaries)+len(p.Selector.BinaryPrefixes)+len(p.Selector.UIDs)+len(p.Selector.Namespaces)+len(p.Selector.PodLabels) > 0 {
+		sel = " (and the policy's selector)"
+	}
+	switch {
+	case c.Kernel.Narrow():
+		fmt.Fprintf(w, "    kernel: %s%s\n", c.Kernel, sel)
+	case r.Event == policy.EventProcessExec:
+		fmt.Fprintf(w, "    kernel: every process.exec event%s (exec events always reach user space)\n", sel)
+	default:
+		fmt.Fprintf(w, "    kernel: not narrowed: every %s event%s\n", r.Event, sel)
+	}
+	if !c.UserSpace() {
+		fmt.Fprintf(w, "    user space: nothing: the kernel decides the rule and applies %s\n", r.EffectiveAction)
+		return
+	}
+	fmt.Fprintln(w, "    user space: the full condition on what the kernel passes; the kernel does not decide:")
+	for _, t := range c.Residual {
+		fmt.Fprintf(w, "      %s\n", t)
+	}
+	switch r.EffectiveAction {
+	case policy.ActionKill:
+		fmt.Fprintln(w, "    action: the kernel posts; the receiver sends SIGKILL when the condition holds (after the fact: the operation has happened)")
+	case policy.ActionCount:
+		fmt.Fprintln(w, "    action: the kernel posts; each event crosses the ring buffer and the receiver counts the matches")
+	}
+}
+
 func plural(n int, word string) string {
 	if n == 1 {
 		return fmt.Sprintf("%d %s", n, word)
@@ -247,7 +288,7 @@ func runTest(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if len(paths) == 0 || events == "" {
-		fmt.Fprintf(stderr, "vigil-policy: test needs rules files and --events FILE\n%s", usage)
+		fmt.Fprintf(stderr, "vigil-policy: test needs policy or rules files and --events FILE\n%s", usage)
 		return 2
 	}
 	return replay(paths, events, stdout, stderr)

@@ -30,6 +30,7 @@ ok testdata/policies/netcat-kill.yaml (netcat-kill, 1 rule)
 ok testdata/policies/privilege-escalation.yaml (privilege-escalation, 1 rule)
 ok testdata/policies/ptrace.yaml (ptrace, 1 rule)
 ok testdata/policies/sensitive-files.yaml (sensitive-files, 2 rules)
+ok testdata/policies/shell-from-server.yaml (shell-from-server, 1 rule)
 `, out, "ptrace deny runs in lsm/ptrace_access_check")
 }
 

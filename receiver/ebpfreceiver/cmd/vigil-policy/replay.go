@@ -23,7 +23,7 @@ const maxEventLine = 16 << 20
 // an events file (the file exporter's OTLP JSON lines), with the receiver's
 // rule stage. It prints each match and returns the exit code.
 func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
-	set := policy.Load(paths, policy.TypicalCapabilities())
+	set := policy.LoadLinked(paths, policy.TypicalCapabilities(), rulestage.Linker{})
 	code := 0
 	for _, f := range set.Files {
 		if f.Err != nil {
@@ -32,11 +32,11 @@ func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
 		}
 	}
 	rf := set.RulesFiles()
-	if len(rf) == 0 {
-		fmt.Fprintln(stderr, "vigil-policy: no rules file among the paths (policies' rules run in the kernel and are not replayed)")
+	if len(rf) == 0 && len(set.Policies) == 0 {
+		fmt.Fprintln(stderr, "vigil-policy: no policy or rules file loaded from the paths")
 		return 1
 	}
-	l := rulestage.LoadFiles(rf, policy.MaxPolicies)
+	l := rulestage.LoadFilesWith(rulestage.PolicyDefs(set.Policies), rf, policy.MaxPolicies-len(set.Policies))
 	for _, p := range l.Problems {
 		fmt.Fprintln(stderr, p)
 	}
@@ -49,6 +49,7 @@ func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 0, 64<<10), maxEventLine)
 	var st rulestage.Stage
+	var pms []policyMatch
 	var un plog.JSONUnmarshaler
 	records, matches, line := 0, 0, 0
 	for sc.Scan() {
@@ -73,6 +74,20 @@ func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
 						continue
 					}
 					records++
+					pms = matchPolicies(set.Policies, &st, ev, pms[:0])
+					for _, m := range pms {
+						matches++
+						where := "kernel"
+						if m.rule.Cond.UserSpace() {
+							where = "condition in user space"
+						}
+						fmt.Fprintf(stdout, "%s:%d: %s pid %d: policy %s rule %s (%s, %s, %s)", eventsPath, line, ev.Name, ev.Proc.PID,
+							m.policy.Name, m.rule.Name, m.rule.EffectiveAction, m.policy.Mode, where)
+						if m.body != "" {
+							fmt.Fprintf(stdout, ": %s", m.body)
+						}
+						fmt.Fprintln(stdout)
+					}
 					for _, m := range st.Match(l.Set, ev, nil) {
 						matches++
 						fmt.Fprintf(stdout, "%s:%d: %s pid %d: rule %q (%s) %s: %s\n", eventsPath, line, ev.Name, ev.Proc.PID,
@@ -86,7 +101,11 @@ func replay(paths []string, eventsPath string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%s:%d: %v\n", eventsPath, line+1, err)
 		code = 1
 	}
-	fmt.Fprintf(stdout, "%d records, %d rule matches (%d rules loaded, %d skipped)\n", records, matches, l.Loaded, l.Skipped)
+	pols := ""
+	if len(set.Policies) > 0 {
+		pols = plural(len(set.Policies), "policy") + ", "
+	}
+	fmt.Fprintf(stdout, "%d records, %d rule matches (%s%d rules loaded, %d skipped)\n", records, matches, pols, l.Loaded, l.Skipped)
 	return code
 }
 

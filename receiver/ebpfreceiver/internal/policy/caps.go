@@ -76,7 +76,8 @@ func (p *Policy) CheckCapabilities(c Capabilities) error {
 		eff[i] = r.Action
 		switch r.Action {
 		case ActionKill:
-			if !c.SendSignal {
+			// A kill decided in user space is the receiver's SIGKILL.
+			if !c.SendSignal && !r.Cond.UserSpace() {
 				fail("action", "kill needs bpf_send_signal, which this kernel does not offer")
 			}
 		case ActionDeny:
@@ -120,6 +121,11 @@ func (p *Policy) CheckImplemented(lsm bool) error {
 		if !ok || !row.Policy {
 			errs = append(errs, p.ErrorAt(key+".event",
 				"%s is not implemented by this version's sensors (supported: %s)", r.Event, supportedList()))
+			continue
+		}
+		if r.HasCondition() && r.Cond == nil {
+			errs = append(errs, p.ErrorAt(key+".condition",
+				"the condition is not compiled (a policy with a condition, exceptions or output is loaded with a Linker: LoadLinked)"))
 			continue
 		}
 		if row.SecurityHookOnly && !lsm {

@@ -65,9 +65,15 @@ func LoadPaths(paths []string) (policies []*Policy, errs []error) {
 }
 
 // Load is LoadPaths plus CheckCapabilities on every policy, returning the
-// whole snapshot.
+// whole snapshot. Conditions are not compiled: see LoadLinked.
 func Load(paths []string, caps Capabilities) Set {
 	return (&loader{caps: &caps}).load(paths)
+}
+
+// LoadLinked is Load with the rules' conditions compiled by linker, against
+// the lists and macros of every file of the set.
+func LoadLinked(paths []string, caps Capabilities, linker Linker) Set {
+	return (&loader{caps: &caps, linker: linker}).load(paths)
 }
 
 // expand turns configured paths into policy files, and paths that cannot be
@@ -114,23 +120,54 @@ func expand(paths []string) (files []string, failed []FileResult) {
 // loader loads policy sets and remembers, per file, the last good policy so
 // that a bad edit does not remove a running policy.
 type loader struct {
-	caps *Capabilities
-	good map[string]*Policy
+	caps   *Capabilities
+	linker Linker
+	good   map[string]*Policy
 }
 
 func (l *loader) load(paths []string) Set {
 	files, failed := expand(paths)
 	res := make([]FileResult, len(files))
+	parsed := make([]*Policy, len(files))
+	perr := make([]error, len(files))
+	var rulesFiles []FileResult
 	for i, f := range files {
 		res[i].Path = f
 		data, err := ReadFile(f)
-		var p *Policy
+		if err == nil && IsRulesFile(data) {
+			res[i].Rules = data
+			rulesFiles = append(rulesFiles, res[i])
+			continue
+		}
 		if err == nil {
-			if IsRulesFile(data) {
-				res[i].Rules = data
-				continue
+			parsed[i], err = parseOnly(f, data)
+		}
+		perr[i] = err
+	}
+	// Conditions share one namespace of lists and macros (the rules files'
+	// and every policy file's): the linker compiles them all at once.
+	linkErrs := make([][]*Error, len(files))
+	if l.linker != nil {
+		var pols []*Policy
+		var at []int
+		for i, p := range parsed {
+			if p != nil {
+				pols, at = append(pols, p), append(at, i)
 			}
-			p, err = ParseBytes(f, data)
+		}
+		for j, errs := range l.linker.Link(pols, rulesFiles) {
+			if j < len(at) {
+				linkErrs[at[j]] = errs
+			}
+		}
+	}
+	for i, f := range files {
+		if res[i].Rules != nil {
+			continue
+		}
+		p, err := parsed[i], perr[i]
+		if err == nil && len(linkErrs[i]) > 0 {
+			err = joinErrors(linkErrs[i])
 		}
 		if err == nil && l.caps != nil {
 			err = p.CheckCapabilities(*l.caps)

@@ -90,14 +90,22 @@ func readReason(err error) string {
 	return err.Error()
 }
 
-// ParseBytes parses and validates one policy. name is used as the file name
+// ParseBytes parses and validates one policy. A rule's condition,
+// exceptions and output are parsed as keys only: compiling them needs the
+// set's lists and macros and the rule engine (LoadLinked). name is used as the file name
 // in errors and becomes Policy.Source. Defaults are applied and
 // EffectiveAction is set to Action; call CheckCapabilities to adjust it to a
 // kernel. The error, when not nil, joins one *Error per problem, by line.
 func ParseBytes(name string, data []byte) (*Policy, error) {
+	return parseOnly(name, data)
+}
+
+// parseOnly parses and validates one policy without compiling its conditions
+// (that needs the lists and macros of the whole set: link).
+func parseOnly(name string, data []byte) (*Policy, error) {
 	d := &decoder{
 		file: name,
-		p:    &Policy{Source: name, lines: map[string]int{}},
+		p:    &Policy{Source: name, lines: map[string]int{}, src: &sources{raw: strings.Split(string(data), "\n")}},
 		bad:  map[string]bool{},
 	}
 	root, err := d.document(data)
@@ -319,9 +327,9 @@ func describe(n *yaml.Node) string {
 }
 
 var (
-	policyKeys   = []string{"name", "mode", "selector", "rules"}
+	policyKeys   = []string{"name", "mode", "selector", "lists", "macros", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "condition", "exceptions", "output", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -334,6 +342,10 @@ func (d *decoder) policy(root *yaml.Node) {
 			p.Mode = Mode(d.str(v, key))
 		case "selector":
 			d.selector(v, key)
+		case "lists":
+			d.lists(v, key)
+		case "macros":
+			d.macros(v, key)
 		case "rules":
 			if v.Kind != yaml.SequenceNode {
 				d.errorf(v.Line, key, "must be a list, not %s", kindName(v))
@@ -343,7 +355,7 @@ func (d *decoder) policy(root *yaml.Node) {
 			for i, n := range v.Content {
 				rk := key + "[" + strconv.Itoa(i) + "]"
 				p.lines[rk] = n.Line
-				d.rule(&p.Rules[i], n, rk)
+				d.rule(&p.Rules[i], i, n, rk)
 			}
 		}
 	})
@@ -403,7 +415,7 @@ func (d *decoder) selector(v *yaml.Node, key string) {
 	})
 }
 
-func (d *decoder) rule(r *Rule, n *yaml.Node, key string) {
+func (d *decoder) rule(r *Rule, i int, n *yaml.Node, key string) {
 	d.fields(n, key, ruleKeys, func(name, key string, v *yaml.Node) {
 		switch name {
 		case "name":
@@ -441,6 +453,12 @@ func (d *decoder) rule(r *Rule, n *yaml.Node, key string) {
 			})
 		case "binaries":
 			r.Binaries = d.strs(v, key)
+		case "condition":
+			d.condition(r, i, v, key)
+		case "exceptions":
+			r.Exceptions = d.exceptions(v, key)
+		case "output":
+			r.Output = d.str(v, key)
 		case "action":
 			r.Action = Action(d.str(v, key))
 		case "fallback":

@@ -168,6 +168,12 @@ type Policy struct {
 	Mode Mode `yaml:"mode"`
 	// Selector restricts the processes the rules apply to.
 	Selector Selector `yaml:"selector,omitempty"`
+	// Lists are named lists of values for conditions (lists: {NAME: [items]}),
+	// shared with every policy and rules file loaded with this one.
+	Lists map[string][]string `yaml:"lists,omitempty"`
+	// Macros are named conditions (macros: {NAME: "condition"}), shared
+	// likewise.
+	Macros map[string]string `yaml:"macros,omitempty"`
 	// Rules are the events matched and the actions taken; at least one.
 	Rules []Rule `yaml:"rules"`
 
@@ -178,6 +184,8 @@ type Policy struct {
 	// lines maps key paths ("rules[0].cidrs") to the YAML line they were
 	// read from, so that validation errors can point at the line.
 	lines map[string]int
+	// src keeps what maps a condition's offsets back to file lines.
+	src *sources
 }
 
 // Selector restricts a policy to some processes. Every part that is set must
@@ -216,6 +224,15 @@ type Rule struct {
 	Ports []uint16 `yaml:"ports,omitempty"`
 	// Binaries (process.exec): exact paths of the executed file.
 	Binaries []string `yaml:"binaries,omitempty"`
+	// Condition narrows the event, in Falco's condition syntax.
+	Condition string `yaml:"condition,omitempty"`
+	// Exceptions exclude events, in Falco's shape.
+	Exceptions []Exception `yaml:"-"`
+	// Output is a Falco %field format that renders the record's body.
+	Output string `yaml:"output,omitempty"`
+	// Cond is the compiled condition, exceptions and output, nil when the
+	// rule has none of them. Set by a Linker when the policy's set loads.
+	Cond *Cond `yaml:"-"`
 	// Action defaults to post.
 	Action Action `yaml:"action"`
 	// Fallback is kill or empty; only with action deny. It is used when the

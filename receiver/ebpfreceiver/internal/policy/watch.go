@@ -46,6 +46,12 @@ type Watcher struct {
 // directory, so that editors' rename-over saves and ConfigMap symlink swaps
 // are seen; a directory must exist, a file need not yet.
 func NewWatcher(paths []string, caps Capabilities, onChange func(Set)) (*Watcher, error) {
+	return NewLinkedWatcher(paths, caps, nil, onChange)
+}
+
+// NewLinkedWatcher is NewWatcher whose loads compile conditions with linker
+// (LoadLinked).
+func NewLinkedWatcher(paths []string, caps Capabilities, linker Linker, onChange func(Set)) (*Watcher, error) {
 	if len(paths) == 0 {
 		return nil, errors.New("watching policies: no policy paths")
 	}
@@ -60,7 +66,7 @@ func NewWatcher(paths []string, caps Capabilities, onChange func(Set)) (*Watcher
 		paths:    append([]string(nil), paths...),
 		onChange: onChange,
 		fsw:      fsw,
-		loader:   loader{caps: &caps},
+		loader:   loader{caps: &caps, linker: linker},
 		debounce: DefaultDebounce,
 		done:     make(chan struct{}),
 	}
@@ -201,6 +207,10 @@ func samePolicy(a, b *Policy) bool {
 	}
 	ca, cb := *a, *b
 	ca.lines, cb.lines = nil, nil
+	ca.src, cb.src = nil, nil
+	// Compiled conditions are not comparable (they hold functions): their
+	// sources are, and a change in a shared definition changes its file.
+	ca.Rules, cb.Rules = withoutCond(ca.Rules), withoutCond(cb.Rules)
 	return reflect.DeepEqual(ca, cb)
 }
 
@@ -209,4 +219,12 @@ func errString(err error) string {
 		return ""
 	}
 	return err.Error()
+}
+
+func withoutCond(rs []Rule) []Rule {
+	out := append([]Rule(nil), rs...)
+	for i := range out {
+		out[i].Cond = nil
+	}
+	return out
 }

@@ -98,7 +98,7 @@ func CapabilitiesOf(f features.Set, lsm bool) policy.Capabilities {
 // Start watches paths and applies the first set before it returns. Only an
 // unusable path set is an error; bad files are reported and skipped.
 func (c *Controller) Start(paths []string) error {
-	w, err := policy.NewWatcher(paths, c.cfg.Caps, c.reload)
+	w, err := policy.NewLinkedWatcher(paths, c.cfg.Caps, rulestage.Linker{}, c.reload)
 	if err != nil {
 		return err
 	}
@@ -312,6 +312,7 @@ func (c *Controller) collectHits() map[sensor.RuleRef]int64 {
 	for i, h := range hits {
 		if d := h - c.lastHits[i]; d > 0 && rt != nil {
 			if ref, ok := rt.Refs[i]; ok {
+				ref.Cond = nil // one series per rule across reloads
 				c.totals[ref] += int64(d)
 			}
 		}

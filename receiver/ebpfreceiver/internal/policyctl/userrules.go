@@ -17,11 +17,20 @@ import (
 // change), publishes the rule set to the pipeline and logs the outcome.
 func (c *Controller) loadRules(set policy.Set) {
 	files := set.RulesFiles()
-	c.user = rulestage.LoadFiles(files, policy.MaxPolicies-len(set.Policies))
+	c.user = rulestage.LoadFilesWith(rulestage.PolicyDefs(set.Policies), files, policy.MaxPolicies-len(set.Policies))
 	c.userSet.Store(c.user.Set)
+	// Policy rules whose condition is evaluated on every event of their kind
+	// are unfiltered too.
+	unfiltered := c.user.Unfiltered
+	for _, p := range set.Policies {
+		unfiltered += p.Unfiltered()
+		for _, w := range p.Warnings() {
+			c.cfg.Logger.Warn("policy", zap.String("note", w))
+		}
+	}
 	c.userN[0].Store(int64(c.user.Loaded))
 	c.userN[1].Store(int64(c.user.Skipped))
-	c.userN[2].Store(int64(c.user.Unfiltered))
+	c.userN[2].Store(int64(unfiltered))
 	if len(files) == 0 {
 		return
 	}

@@ -131,7 +131,11 @@ func severityOf(p falco.Priority) string {
 // are shared, later files may append to earlier ones), lowers each rule and
 // generates the kernel policies it needs. At most room generated policies are
 // kept; the rules beyond are skipped with the reason.
-func LoadFiles(files []policy.FileResult, room int) Loaded {
+func LoadFiles(files []policy.FileResult, room int) Loaded { return LoadFilesWith(nil, files, room) }
+
+// LoadFilesWith is LoadFiles with the lists and macros the policy files of the
+// set define (policy.Set.Defs): the rules see them too.
+func LoadFilesWith(defs *rules.Defs, files []policy.FileResult, room int) Loaded {
 	var out Loaded
 	if len(files) == 0 {
 		return out
@@ -140,7 +144,7 @@ func LoadFiles(files []policy.FileResult, room int) Loaded {
 	for i, f := range files {
 		in[i] = falco.File{Name: f.Path, Data: f.Rules}
 	}
-	res := falco.Load(in...)
+	res := falco.LoadWith(defs, in...)
 	out.Files = len(files)
 	for _, err := range res.Errors {
 		out.Problems = append(out.Problems, err.Error())

@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 )
 
@@ -100,4 +101,52 @@ func (s *Set) Rules() []Rule {
 		return nil
 	}
 	return append([]Rule(nil), s.rules...)
+}
+
+// Holds evaluates a policy rule's condition on ev (false for an event no rule
+// sees). It does not allocate.
+func (st *Stage) Holds(pred *rules.Predicate, ev *event.Event) bool {
+	if pred == nil || ev.Proc == nil {
+		return pred == nil
+	}
+	st.f.Reset(ev)
+	if st.f.kind == rules.KindInvalid {
+		return false
+	}
+	return pred.Eval(&st.f)
+}
+
+// Render renders a rule's output for ev.
+func (st *Stage) Render(out *rules.Output, ev *event.Event) string {
+	if out == nil || ev.Proc == nil {
+		return ""
+	}
+	st.f.Reset(ev)
+	st.out = out.Render(st.out[:0], &st.f)
+	return string(st.out)
+}
+
+// HoldsCond evaluates a policy rule's compiled condition on ev: true when the
+// rule has none.
+func (st *Stage) HoldsCond(c *policy.Cond, ev *event.Event) bool {
+	x := compiledOf(c)
+	if x == nil {
+		return true
+	}
+	return st.Holds(x.Pred, ev)
+}
+
+// RenderCond renders a policy rule's output for ev, "" without one.
+func (st *Stage) RenderCond(c *policy.Cond, ev *event.Event) string {
+	x := compiledOf(c)
+	if x == nil || x.Output == nil {
+		return ""
+	}
+	return st.Render(x.Output, ev)
+}
+
+// HasOutput reports whether a policy rule renders its own body.
+func HasOutput(c *policy.Cond) bool {
+	x := compiledOf(c)
+	return x != nil && x.Output != nil
 }

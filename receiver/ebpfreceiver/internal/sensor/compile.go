@@ -158,7 +158,11 @@ func (c *compiler) selector(p *policy.Policy, slot int, cgroupIDs []uint64) {
 // rule compiles one rule: its slot in its kind's rule table, then the kind's
 // filters (compile_file.go, compile_net.go, compile_exec.go, compile_sys.go).
 func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
-	r := &p.Rules[ri]
+	orig := &p.Rules[ri]
+	// The kernel carries the rule's kernel part: its keys narrowed by its
+	// condition, and post when user space decides the condition.
+	kr := orig.KernelRule()
+	r := &kr
 	key := "rules[" + strconv.Itoa(ri) + "]"
 	id, k, ok := kernelEvent(r.Event)
 	if !ok {
@@ -181,8 +185,15 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 		cfg.Enforce = 1
 	}
 	c.img.events[id] |= rule.bit
-	c.rules.Refs[rule.index()] = RuleRef{Policy: p.Name, Rule: r.Name, Event: r.Event, Action: act,
-		Severity: r.Severity, Enforce: p.Mode == policy.ModeEnforce}
+	refAct := orig.EffectiveAction
+	if refAct == "" {
+		refAct = orig.Action
+	}
+	c.rules.Refs[rule.index()] = RuleRef{Policy: p.Name, Rule: r.Name, Event: r.Event, Action: refAct,
+		Severity: r.Severity, Enforce: p.Mode == policy.ModeEnforce, Cond: orig.Cond}
+	if orig.Cond.UserSpace() {
+		c.rules.conds = true
+	}
 	switch k {
 	case KindFile:
 		cfg.Access = c.fileRule(r, act, rule, slot)

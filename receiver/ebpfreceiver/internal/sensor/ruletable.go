@@ -17,6 +17,10 @@ type RuleRef struct {
 	Action   policy.Action // effective on this kernel
 	Severity policy.Severity
 	Enforce  bool
+	// Cond is the rule's compiled condition and output, nil without; when
+	// Cond.UserSpace(), the kernel only posts for the rule and the receiver
+	// decides the match (and its count or kill).
+	Cond *policy.Cond
 }
 
 // RuleTable is what the read path needs of the compiled policies: the rule
@@ -31,6 +35,35 @@ type RuleTable struct {
 	// The file rules and selectors, for MatchFileInUserSpace.
 	userFile []userFileRule
 	userSel  map[int]*policy.Policy
+	// conds: a rule's condition is decided in user space (Matching).
+	conds bool
+}
+
+// HasConditions reports whether some rule's match is decided in user space by
+// its condition: the read path then uses Matching rather than Strongest.
+func (t *RuleTable) HasConditions() bool { return t.conds }
+
+// Matching appends the rules of a kind's matched mask to dst, strongest action
+// first (kill > deny > post > count), lowest slot first on ties: the read path
+// takes the first whose condition holds.
+func (t *RuleTable) Matching(kind int, mask uint64, dst []RuleRef) []RuleRef {
+	start := len(dst)
+	for i := 0; i < maxRules; i++ {
+		if mask&(1<<i) == 0 {
+			continue
+		}
+		if ref, ok := t.Refs[kind*maxRules+i]; ok {
+			dst = append(dst, ref)
+		}
+	}
+	got := dst[start:]
+	// Insertion sort: at most 64 entries, stable on slot order.
+	for i := 1; i < len(got); i++ {
+		for j := i; j > 0 && actionRank(got[j].Action) > actionRank(got[j-1].Action); j-- {
+			got[j], got[j-1] = got[j-1], got[j]
+		}
+	}
+	return dst
 }
 
 func newRuleTable() *RuleTable {

@@ -24,6 +24,21 @@ func (c *collector) compile() {
 		}
 		defs.Macros[name] = n
 	}
+	if c.extra != nil {
+		lists := make(map[string][]string, len(c.lists)+len(c.extra.Lists))
+		for name, items := range c.extra.Lists {
+			lists[name] = items
+		}
+		for name, items := range c.lists { // the rules files' own win
+			lists[name] = items
+		}
+		defs.Lists = lists
+		for name, n := range c.extra.Macros {
+			if _, own := c.macros[name]; !own {
+				defs.Macros[name] = n
+			}
+		}
+	}
 	c.res.Defs = defs
 	for _, name := range c.ruleList {
 		r := c.rules[name]

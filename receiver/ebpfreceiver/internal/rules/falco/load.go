@@ -154,6 +154,8 @@ type ruleDef struct {
 
 type collector struct {
 	res       *Result
+	extra     *rules.Defs
+	listAt    map[string]string // where each list was first defined
 	lists     map[string][]string
 	macros    map[string]*macroDef
 	macroList []string
@@ -162,7 +164,19 @@ type collector struct {
 }
 
 // Load loads rules files given as bytes, in order.
-func Load(files ...File) *Result {
+func Load(files ...File) *Result { return LoadWith(nil, files...) }
+
+// LoadWith is Load with definitions made outside rules files (a policy file's
+// lists: and macros:): the rules see them under every name the rules files do
+// not define themselves.
+func LoadWith(extra *rules.Defs, files ...File) *Result {
+	c := collect(files)
+	c.extra = extra
+	c.compile()
+	return c.res
+}
+
+func collect(files []File) *collector {
 	c := &collector{res: &Result{}, lists: map[string][]string{}, macros: map[string]*macroDef{}, rules: map[string]*ruleDef{}}
 	for _, f := range files {
 		items, err := read(f)
@@ -174,8 +188,40 @@ func Load(files ...File) *Result {
 			c.collect(it)
 		}
 	}
-	c.compile()
-	return c.res
+	return c
+}
+
+// Definitions are the lists and macros of a set of rules files, after their
+// appends and overrides, with where each was defined ("file:line").
+type Definitions struct {
+	Lists       map[string][]string
+	Macros      map[string]cond.Node
+	ListFrom    map[string]string
+	MacroFrom   map[string]string
+	BadMacros   map[string]string // macros that do not parse, with the reason
+	FilesFailed []error
+}
+
+// CollectDefinitions reads rules files for their lists and macros only (the
+// rules are not compiled).
+func CollectDefinitions(files ...File) *Definitions {
+	c := collect(files)
+	d := &Definitions{Lists: c.lists, Macros: map[string]cond.Node{}, ListFrom: map[string]string{},
+		MacroFrom: map[string]string{}, BadMacros: map[string]string{}, FilesFailed: c.res.Errors}
+	for name, where := range c.listAt {
+		d.ListFrom[name] = where
+	}
+	for _, name := range c.macroList {
+		m := c.macros[name]
+		d.MacroFrom[name] = fmt.Sprintf("%s:%d", m.file, m.line)
+		n, err := cond.Parse(m.cond.s)
+		if err != nil {
+			d.BadMacros[name] = c.condError(m.cond, err)
+			continue
+		}
+		d.Macros[name] = n
+	}
+	return d
 }
 
 func (c *collector) note(file string, line int, format string, args ...any) {
@@ -304,6 +350,12 @@ func (c *collector) collectList(it *item, ov map[string]string, appendOld bool) 
 		return
 	}
 	c.lists[it.name] = items
+	if c.listAt == nil {
+		c.listAt = map[string]string{}
+	}
+	if _, ok := c.listAt[it.name]; !ok {
+		c.listAt[it.name] = fmt.Sprintf("%s:%d", it.file, it.line)
+	}
 }
 
 func (c *collector) collectMacro(it *item, ov map[string]string, appendOld bool) {

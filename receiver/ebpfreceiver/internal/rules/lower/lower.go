@@ -34,11 +34,15 @@ type Filter struct {
 	// peer; network.listen: the local end).
 	CIDRs []netip.Prefix
 	Ports []uint16
+	// Binaries are exact paths of the executed file (process.exec). Lower
+	// leaves them out (exec events reach user space anyway); ForKind fills
+	// them for a policy rule's kernel filter.
+	Binaries []string
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f Filter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -63,6 +67,9 @@ func (f Filter) String() string {
 			s[i] = strconv.Itoa(int(p))
 		}
 		parts = append(parts, "ports: ["+strings.Join(s, ", ")+"]")
+	}
+	if f.Binaries != nil {
+		parts = append(parts, "binaries: ["+strings.Join(f.Binaries, ", ")+"]")
 	}
 	if len(parts) == 0 {
 		return "every " + f.Kind.String() + " event"
@@ -116,17 +123,70 @@ func Lower(e rules.Expr) Plan {
 }
 
 func (c cons) narrow() bool {
-	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil
 }
 
 // cons is what the kernel can require of an event of one kind. none: no event
-// of the kind satisfies the expression.
+// of the kind satisfies the expression. A non-nil empty list is a set no value
+// is in: the constraint cannot hold, which normal() turns into none.
 type cons struct {
 	none   bool
 	paths  []string
 	access []string
 	cidrs  []netip.Prefix
 	ports  []uint16
+	bins   []string
+	// loose: access is wider than the terms it came from (two access sets
+	// neither of which contains the other: the kernel checks one of them).
+	loose bool
+}
+
+// normal makes a constraint no event can meet (an empty set) none.
+func (c cons) normal() cons {
+	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) {
+		return cons{none: true}
+	}
+	return c
+}
+
+func isEmpty[T any](s []T) bool { return s != nil && len(s) == 0 }
+
+// ForKind splits e for one event kind, as a policy rule on that event needs
+// it: the strongest kernel filter of the kind (process.exec included, whose
+// binaries the kernel checks), and the top-level terms the filter does not
+// decide exactly. never: no event of the kind satisfies e. With no residual
+// terms, the filter passes exactly the events of kind k that satisfy e.
+func ForKind(e rules.Expr, k rules.Kind) (f Filter, residual []string, never bool) {
+	c := lowerFor(e, k)
+	if c.none {
+		return Filter{Kind: k}, nil, true
+	}
+	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins}
+	for _, t := range conjuncts(e) {
+		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) {
+			residual = append(residual, Render(t))
+		}
+	}
+	return f, residual, false
+}
+
+// onAccess reports whether a term is on the open's access mode.
+func onAccess(e rules.Expr) bool {
+	c, ok := e.(*rules.Cmp)
+	return ok && (c.Field == rules.FieldEvtIsOpenRead || c.Field == rules.FieldEvtIsOpenWrite)
+}
+
+// Intersect is the filter passing the events both a and b pass (they are of
+// one kind). empty: no event passes both. loose: the access sets do not nest
+// (read against write): the result keeps a's, so it passes every event both
+// pass and some that b rejects; b must then be checked in user space.
+func Intersect(a, b Filter) (f Filter, empty, loose bool) {
+	c := meet(cons{paths: a.Paths, access: a.Access, cidrs: a.CIDRs, ports: a.Ports, bins: a.Binaries},
+		cons{paths: b.Paths, access: b.Access, cidrs: b.CIDRs, ports: b.Ports, bins: b.Binaries})
+	if c.none {
+		return Filter{Kind: a.Kind}, true, false
+	}
+	return Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins}, false, c.loose
 }
 
 func lowerFor(e rules.Expr, k rules.Kind) cons {
@@ -149,34 +209,137 @@ func lowerFor(e rules.Expr, k rules.Kind) cons {
 	case rules.Const:
 		return cons{none: !bool(e)}
 	case *rules.Cmp:
-		return lowerCmp(e, k)
+		return lowerCmp(e, k).normal()
 	}
 	return cons{} // a negation or anything else: no kernel constraint
 }
 
-// meet: both hold. Keeping either side's constraint is sound; the smaller set is kept.
+// meet: both hold. The result is the exact intersection of the two sides'
+// sets, key by key, so that a term the kernel decides stays decided when
+// another term constrains the same key.
 func meet(a, b cons) cons {
 	if a.none || b.none {
 		return cons{none: true}
 	}
+	access, loose := meetAccess(a.access, b.access)
 	return cons{
-		paths:  smaller(a.paths, b.paths),
-		access: smaller(a.access, b.access),
-		cidrs:  smaller(a.cidrs, b.cidrs),
-		ports:  smaller(a.ports, b.ports),
-	}
+		paths:  intersectPaths(a.paths, b.paths),
+		access: access,
+		cidrs:  intersectCIDRs(a.cidrs, b.cidrs),
+		ports:  intersectSet(a.ports, b.ports),
+		bins:   intersectSet(a.bins, b.bins),
+		loose:  loose || a.loose || b.loose,
+	}.normal()
 }
 
-func smaller[T any](a, b []T) []T {
+// meetAccess: an access set passes an open having any of its modes, so two sets
+// meet exactly only when one contains the other (the smaller one). Otherwise a's
+// is kept, which is sound, and loose says so.
+func meetAccess(a, b []string) ([]string, bool) {
+	switch {
+	case a == nil:
+		return b, false
+	case b == nil:
+		return a, false
+	}
+	sub := func(x, y []string) bool {
+		for _, v := range x {
+			if !slices.Contains(y, v) {
+				return false
+			}
+		}
+		return true
+	}
+	switch {
+	case sub(a, b):
+		return a, false
+	case sub(b, a):
+		return b, false
+	}
+	return a, true
+}
+
+// intersectSet intersects two sets of exact values (nil: every value).
+func intersectSet[T comparable](a, b []T) []T {
 	switch {
 	case a == nil:
 		return b
 	case b == nil:
 		return a
-	case len(b) < len(a):
-		return b
 	}
-	return a
+	out := []T{}
+	for _, x := range a {
+		if slices.Contains(b, x) && !slices.Contains(out, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// intersectPaths intersects two path sets, each an exact path or a directory
+// prefix ending in "/": two exact paths meet when equal, an exact path and a
+// prefix when the path is below it, two prefixes in the deeper one when one
+// contains the other.
+func intersectPaths(a, b []string) []string {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	out := []string{}
+	for _, x := range a {
+		for _, y := range b {
+			if m, ok := meetPath(x, y); ok {
+				out = add(out, m)
+			}
+		}
+	}
+	return out
+}
+
+func meetPath(x, y string) (string, bool) {
+	xd, yd := strings.HasSuffix(x, "/"), strings.HasSuffix(y, "/")
+	switch {
+	case !xd && !yd:
+		return x, x == y
+	case xd && !yd:
+		return y, strings.HasPrefix(y, x)
+	case !xd && yd:
+		return x, strings.HasPrefix(x, y)
+	case strings.HasPrefix(x, y):
+		return x, true
+	case strings.HasPrefix(y, x):
+		return y, true
+	}
+	return "", false
+}
+
+// intersectCIDRs intersects two sets of networks: two networks meet in the
+// smaller one when they overlap (networks either nest or are disjoint).
+func intersectCIDRs(a, b []netip.Prefix) []netip.Prefix {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	out := []netip.Prefix{}
+	for _, x := range a {
+		for _, y := range b {
+			if !x.Overlaps(y) {
+				continue
+			}
+			m := x
+			if y.Bits() > x.Bits() {
+				m = y
+			}
+			if !slices.Contains(out, m) {
+				out = append(out, m)
+			}
+		}
+	}
+	return out
 }
 
 // join: either holds. A key constrains only when both sides constrain it.
@@ -192,6 +355,7 @@ func join(a, b cons) cons {
 		access: union(a.access, b.access),
 		cidrs:  union(a.cidrs, b.cidrs),
 		ports:  union(a.ports, b.ports),
+		bins:   union(a.bins, b.bins),
 	}
 }
 
@@ -258,6 +422,15 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			}
 		}
 		return cons{ports: nonNil(ps)}
+	case k == rules.ProcessExec && c.Field == rules.FieldProcExepath && (c.Op == cond.Eq || c.Op == cond.In):
+		var bs []string
+		for _, v := range c.Values {
+			if !clean(v) || v == "/" || len(v) > MaxPathLen {
+				return cons{}
+			}
+			bs = add(bs, v)
+		}
+		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
 }
@@ -275,7 +448,8 @@ func pathCons(c *rules.Cmp) cons {
 	switch c.Op {
 	case cond.Eq, cond.In:
 		for _, v := range c.Values {
-			if !clean(v) || len(v) > MaxPathLen {
+			// "/" as a filter entry is the root directory prefix, not the path "/".
+			if !clean(v) || v == "/" || len(v) > MaxPathLen {
 				return cons{}
 			}
 			ps = add(ps, v)
@@ -387,6 +561,8 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 		return kinds == rules.KindsOf(rules.FileOpen) && c.Op == cond.Eq && c.Values[0] == "true"
 	case rules.FieldFdSip, rules.FieldFdSnet, rules.FieldFdSport:
 		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
+	case rules.FieldProcExepath:
+		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
 	}
 	return false
 }

@@ -117,6 +117,7 @@ var (
 	paths = []string{"/etc/shadow", "/etc/passwd", "/etc/ssl/x", "/tmp/a", "/tmp/ab/c", "/root/.ssh/id", "/proc/1/environ", "/etc", "/"}
 	vals  = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
 	ips   = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
+	exes  = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
 	types = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
 )
 
@@ -133,7 +134,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(12) {
+		switch r.IntN(13) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -156,6 +157,11 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("fd.sport %s %s", pick(r, []string{"=", "!=", ">", "<"}), pick(r, []string{"22", "443", "0", "80"}))
 		case 10:
 			return "fd.sport in (22, 443)"
+		case 11:
+			if r.IntN(2) == 0 {
+				return "proc.exepath in " + list(r, exes)
+			}
+			return fmt.Sprintf("proc.exepath %s %q", pick(r, []string{"=", "!=", "startswith"}), pick(r, exes))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -184,6 +190,7 @@ func genEvent(r *rand.Rand) *testEvent {
 	ev.Read, ev.Write = r.IntN(2) == 0, r.IntN(2) == 0
 	addr := netip.MustParseAddr(pick(r, []string{"10.0.0.1", "10.1.2.3", "192.168.1.1", "::1", "fd00::5", "127.0.0.1"}))
 	ev.Server = netip.AddrPortFrom(addr, pick(r, []uint16{22, 443, 80, 8080}))
+	ev.Exe = pick(r, []string{"/bin/sh", "/usr/bin/bash", "/usr/bin/cat", "/bin/shx"})
 	return ev
 }
 
@@ -200,6 +207,8 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 	switch id {
 	case rules.FieldProcName:
 		return e.name, true
+	case rules.FieldProcExepath:
+		return e.Exe, true
 	case rules.FieldFdName:
 		if e.file() {
 			return e.Path, true

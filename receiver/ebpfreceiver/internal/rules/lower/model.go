@@ -14,6 +14,8 @@ type Event struct {
 	Path        string
 	Read, Write bool
 	Server      netip.AddrPort
+	// Exe is the executed file (process.exec).
+	Exe string
 }
 
 // Accepts is the kernel's decision for filter f, modelled in Go: what the kernel
@@ -40,6 +42,9 @@ func (f Filter) Accepts(ev Event) bool {
 		return false
 	}
 	if f.Ports != nil && !slices.Contains(f.Ports, ev.Server.Port()) {
+		return false
+	}
+	if f.Binaries != nil && !slices.Contains(f.Binaries, ev.Exe) {
 		return false
 	}
 	return true
