@@ -247,7 +247,7 @@ func ParseTracingPolicy(name string, data []byte, opt tetragon.Options) (*Policy
 			if pe, ok := e.(*Error); ok {
 				c := *pe
 				c.Line = res.SourceLine(pe.Line)
-				if c.Key != "" {
+				if strings.HasPrefix(c.Key, "rules") || strings.HasPrefix(c.Key, "selector") {
 					c.Key = "converted " + c.Key
 				}
 				e = &c

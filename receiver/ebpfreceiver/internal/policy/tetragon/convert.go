@@ -511,7 +511,11 @@ func (c *converter) hook(section string, h *yaml.Node, key string) []*vrule {
 		}
 	case "lsmhooks":
 		label = hookName
-		tg, found = kernelHooks()["security_"+hookName]
+		fn := "security_" + hookName
+		if alias, ok := lsmFunctions[hookName]; ok {
+			fn = alias
+		}
+		tg, found = kernelHooks()[fn]
 	default:
 		label = call
 		if syscall {
@@ -619,7 +623,7 @@ func (c *converter) selector(tg target, args hookArgs, label, name string, sn *y
 			}
 		}
 	})
-	if tg.needs != noNeed && !f.seen[tg.needs] {
+	if tg.needs != noNeed && !f.seen[tg.needs*2] {
 		c.errorf(sn.Line, key, "%s needs %s", label, tg.need)
 	}
 	return c.finish(tg, r, label, sn.Line, key, f)
@@ -728,11 +732,17 @@ func (c *converter) matchArg(tg target, args hookArgs, label string, f *argFilte
 		c.errorf(m.Line, key, "a filter on argument %d of %s is not supported (%s has no such filter)", idx, label, eventOf(tg))
 		return
 	}
-	if f.seen[idx] {
+	// A socket argument takes one address and one port filter; any other
+	// argument one filter.
+	slot := idx * 2
+	if (rl == roleSock || rl == roleSockaddr) && strings.HasSuffix(op, "Port") {
+		slot++
+	}
+	if f.seen[slot] {
 		c.errorf(m.Line, key, "a second filter on argument %d (their intersection) is not supported", idx)
 		return
 	}
-	f.seen[idx] = true
+	f.seen[slot] = true
 	if len(values) == 0 {
 		c.errorf(m.Line, key, "values: required")
 		return

@@ -99,6 +99,12 @@ func kernelHooks() map[string]target {
 	}
 }
 
+// lsmFunctions names the kernel function of the LSM hooks whose function is
+// not security_<hook>.
+var lsmFunctions = map[string]string{
+	"bprm_check_security": "security_bprm_check",
+}
+
 func execBinprm() target { return t("process.exec", execArgs) }
 
 // syscalls maps system calls (kprobes with syscall: true, and the
