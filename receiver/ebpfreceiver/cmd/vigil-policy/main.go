@@ -140,6 +140,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fmt.Fprintf(stdout, "ok %s (%s, %s)\n", f.Path, p.Name, plural(len(p.Rules), "rule"))
+		for _, n := range f.Notes {
+			fmt.Fprintln(stdout, "note: "+n)
+		}
 		for _, r := range p.Rules {
 			if r.EffectiveAction != r.Action {
 				fmt.Fprintf(stdout, "  rule %s: %s is not possible here, %s instead\n", r.Name, r.Action, r.EffectiveAction)
