@@ -155,3 +155,39 @@ func checkOutcome(t *testing.T, path, want string, errs []string, got *policy.Po
 	assert.Equal(t, exp.Selector, got.Selector)
 	assert.Equal(t, exp.Rules, got.Rules)
 }
+
+// docs/tetragon.md has one row per library entry, and says what the table above
+// says about whether it converts, strictly and with --skip-unsupported.
+func TestPolicyLibraryDoc(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "..", "..", "..", "docs", "tetragon.md"))
+	require.NoError(t, err)
+	rows := map[string][]string{}
+	for _, l := range strings.Split(string(doc), "\n") {
+		cells := strings.Split(l, " | ")
+		if len(cells) == 4 && strings.HasPrefix(l, "| `") {
+			file := strings.Trim(cells[0], "| `")
+			rows[filepath.Base(file)] = cells
+		}
+	}
+	for _, tc := range library {
+		cells, ok := rows[tc.file]
+		if !assert.True(t, ok, "no row for %s", tc.file) {
+			continue
+		}
+		converts := "no"
+		if tc.want != "" {
+			converts = "yes"
+		}
+		assert.Equal(t, converts, cells[1], tc.file)
+		skip := strings.TrimSuffix(cells[3], " |")
+		switch {
+		case tc.want != "":
+			assert.Equal(t, "—", skip, tc.file)
+		case tc.skipWant == "":
+			assert.Contains(t, []string{"no hook converts", "same"}, skip, tc.file)
+		default:
+			assert.NotContains(t, []string{"no hook converts", "same", "—"}, skip, tc.file)
+		}
+	}
+	assert.Len(t, rows, len(library))
+}
