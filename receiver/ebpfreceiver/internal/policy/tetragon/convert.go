@@ -224,6 +224,7 @@ func (c *converter) fields(n *yaml.Node, key string, known map[string]bool, set 
 		c.errorf(n.Line, key, "must be a mapping")
 		return
 	}
+	seen := map[string]int{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		ck := k.Value
@@ -231,7 +232,11 @@ func (c *converter) fields(n *yaml.Node, key string, known map[string]bool, set 
 			ck = key + "." + k.Value
 		}
 		supported, isKnown := known[k.Value]
+		first, dup := seen[k.Value]
+		seen[k.Value] = k.Line
 		switch {
+		case dup:
+			c.errorf(k.Line, ck, "duplicate key (first at line %d)", first)
 		case !isKnown:
 			c.errorf(k.Line, ck, "unknown key")
 		case !supported:

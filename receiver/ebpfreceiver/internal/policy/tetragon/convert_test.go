@@ -255,6 +255,49 @@ rules:
 			in:   strings.Replace(kprobe("bpf_check", "", ""), "name: t", "name: Bad.Name", 1),
 			err:  "t.yaml:4: name: \"Bad.Name\" must be 1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit",
 		},
+		{
+			name: "duplicate key",
+			in:   kprobe("bpf_check", "", "") + "  kprobes: []\n",
+			err:  "t.yaml:9: spec.kprobes: duplicate key (first at line 6)",
+		},
+		{
+			name: "two documents",
+			in:   kprobe("bpf_check", "", "") + "---\n" + kprobe("bpf_check", "", ""),
+			err:  "t.yaml:9: more than one YAML document; put one TracingPolicy per file",
+		},
+		{
+			name: "syscall tracepoint arguments are not the call's",
+			in: head + `  tracepoints:
+  - subsystem: syscalls
+    event: sys_enter_setuid
+    args:
+    - index: 5
+      type: int
+    selectors:
+    - matchArgs:
+      - index: 5
+        operator: Equal
+        values: ["0"]
+`,
+			err: "t.yaml:14: spec.tracepoints[0].selectors[0].matchArgs[0]: a filter on argument 5 of syscalls/sys_enter_setuid is not supported (privilege.change has no such filter)",
+		},
+		{
+			name: "security_file_permission without a mask: opens for reading and writes",
+			in: kprobe("security_file_permission", "0:file,1:int", `- matchArgs:
+  - index: 0
+    operator: Equal
+    values: [/etc/passwd]`),
+			want: `name: t
+rules:
+  - name: security_file_permission-read
+    event: file.open
+    paths: [/etc/passwd]
+    access: [read]
+  - name: security_file_permission-write
+    event: file.write
+    paths: [/etc/passwd]
+`,
+		},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
