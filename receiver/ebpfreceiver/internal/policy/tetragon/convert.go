@@ -116,7 +116,6 @@ type vrule struct {
 	binSel  binSel
 	pathsAt int // source line of each filter, for the output's line map
 	netAt   int
-	binsAt  int
 }
 
 // binSel is a selector's matchBinaries, which becomes the policy's selector.
@@ -134,8 +133,8 @@ type converter struct {
 	opt   Options
 	errs  []*Error
 	notes []string
-	// skipped counts problems absorbed by SkipUnsupported in the current
-	// unit; see unit.
+	// unitErrs collects the errors of the hook or selector being converted
+	// (see unit); nil outside one.
 	unitErrs *[]*Error
 	// noted holds the hooks whose narrower/wider note was given, so that a
 	// hook with several selectors gets one.

@@ -36,7 +36,8 @@ type target struct {
 
 const noNeed = -1
 
-func t(event string, args map[int]role) target {
+// to is a target without special needs.
+func to(event string, args map[int]role) target {
 	return target{event: event, args: args, needs: noNeed}
 }
 
@@ -48,34 +49,34 @@ var (
 // kernelHooks maps kernel functions (kprobes, fentries, and LSM hooks with
 // their security_ prefix) onto Vigil events.
 func kernelHooks() map[string]target {
-	file := func(i int) target { return t("file.open", map[int]role{i: rolePath}) }
-	priv1 := t("privilege.change", map[int]role{0: roleUID})
-	priv2 := t("privilege.change", map[int]role{0: roleUID, 1: roleUID})
-	priv3 := t("privilege.change", map[int]role{0: roleUID, 1: roleUID, 2: roleUID})
+	file := func(i int) target { return to("file.open", map[int]role{i: rolePath}) }
+	priv1 := to("privilege.change", map[int]role{0: roleUID})
+	priv2 := to("privilege.change", map[int]role{0: roleUID, 1: roleUID})
+	priv3 := to("privilege.change", map[int]role{0: roleUID, 1: roleUID, 2: roleUID})
 	for _, p := range []*target{&priv1, &priv2, &priv3} {
 		p.narrower = privNarrower
 	}
-	capset := t("privilege.change", map[int]role{2: roleCaps, 3: roleCaps, 4: roleCaps})
+	capset := to("privilege.change", map[int]role{2: roleCaps, 3: roleCaps, 4: roleCaps})
 	capset.narrower = "Vigil reports a capset that adds capabilities, not one that keeps or drops them"
-	commit := t("privilege.change", nil)
+	commit := to("privilege.change", nil)
 	commit.narrower = privNarrower
-	readFile := t("kernel.module_load", map[int]role{1: roleReadID})
+	readFile := to("kernel.module_load", map[int]role{1: roleReadID})
 	readFile.needs, readFile.need = 1, "matchArgs index 1 Equal 2 (READING_MODULE): without it the hook also sees firmware, kexec images and IMA policies"
-	loadData := t("kernel.module_load", map[int]role{0: roleReadID})
+	loadData := to("kernel.module_load", map[int]role{0: roleReadID})
 	loadData.needs, loadData.need = 0, "matchArgs index 0 Equal 2 (LOADING_MODULE): without it the hook also sees firmware and kexec images"
-	modReq := t("kernel.module_load", nil)
+	modReq := to("kernel.module_load", nil)
 	modReq.narrower = "Vigil reports the load of the requested module (by modprobe), not the request itself"
-	userns := t("namespace.change", nil)
+	userns := to("namespace.change", nil)
 	userns.wider = "Vigil reports every namespace change (unshare, setns, clone with CLONE_NEW*), not user namespaces only"
-	bpfProg := t("bpf.load", nil)
+	bpfProg := to("bpf.load", nil)
 	return map[string]target{
 		"security_file_open":             file(0),
 		"fd_install":                     file(1),
-		"security_file_permission":       t("file.permission", map[int]role{0: rolePath, 1: roleMask}),
+		"security_file_permission":       to("file.permission", map[int]role{0: rolePath, 1: roleMask}),
 		"security_bprm_check":            execBinprm(),
 		"security_bprm_creds_for_exec":   execBinprm(),
-		"tcp_connect":                    t("network.connect", map[int]role{0: roleSock}),
-		"security_socket_connect":        t("network.connect", map[int]role{1: roleSockaddr}),
+		"tcp_connect":                    to("network.connect", map[int]role{0: roleSock}),
+		"security_socket_connect":        to("network.connect", map[int]role{1: roleSockaddr}),
 		"commit_creds":                   commit,
 		"__sys_setuid":                   priv1,
 		"__sys_setgid":                   priv1,
@@ -88,13 +89,13 @@ func kernelHooks() map[string]target {
 		"security_capset":                capset,
 		"security_task_fix_setuid":       commit,
 		"security_kernel_module_request": modReq,
-		"do_init_module":                 t("kernel.module_load", nil),
+		"do_init_module":                 to("kernel.module_load", nil),
 		"security_kernel_read_file":      readFile,
 		"security_kernel_load_data":      loadData,
 		"bpf_check":                      bpfProg,
 		"security_bpf_prog":              bpfProg,
 		"security_bpf_prog_load":         bpfProg,
-		"security_ptrace_access_check":   t("process.ptrace", nil),
+		"security_ptrace_access_check":   to("process.ptrace", nil),
 		"create_user_ns":                 userns,
 	}
 }
@@ -105,21 +106,21 @@ var lsmFunctions = map[string]string{
 	"bprm_check_security": "security_bprm_check",
 }
 
-func execBinprm() target { return t("process.exec", execArgs) }
+func execBinprm() target { return to("process.exec", execArgs) }
 
 // syscalls maps system calls (kprobes with syscall: true, and the
 // syscalls/sys_enter_* tracepoints) onto Vigil events.
 func syscalls() map[string]target {
 	k := kernelHooks()
-	ptrace := t("process.ptrace", map[int]role{0: rolePtraceReq})
+	ptrace := to("process.ptrace", map[int]role{0: rolePtraceReq})
 	ptrace.narrower = "Vigil reports PTRACE_ATTACH and PTRACE_SEIZE (the attaches), not other requests"
-	bpf := t("bpf.load", map[int]role{0: roleBPFCmd})
+	bpf := to("bpf.load", map[int]role{0: roleBPFCmd})
 	bpf.narrower = "Vigil reports BPF_PROG_LOAD, not the other bpf() commands"
-	ns := t("namespace.change", nil)
+	ns := to("namespace.change", nil)
 	return map[string]target{
-		"execve":       t("process.exec", execArgs),
-		"execveat":     t("process.exec", map[int]role{1: roleExecPath}),
-		"connect":      t("network.connect", map[int]role{1: roleSockaddr}),
+		"execve":       to("process.exec", execArgs),
+		"execveat":     to("process.exec", map[int]role{1: roleExecPath}),
+		"connect":      to("network.connect", map[int]role{1: roleSockaddr}),
 		"setuid":       k["__sys_setuid"],
 		"setgid":       k["__sys_setgid"],
 		"setfsuid":     k["__sys_setfsuid"],
@@ -128,10 +129,10 @@ func syscalls() map[string]target {
 		"setregid":     k["__sys_setregid"],
 		"setresuid":    k["__sys_setresuid"],
 		"setresgid":    k["__sys_setresgid"],
-		"capset":       withNarrower(t("privilege.change", nil), k["security_capset"].narrower),
+		"capset":       withNarrower(to("privilege.change", nil), k["security_capset"].narrower),
 		"ptrace":       ptrace,
-		"init_module":  t("kernel.module_load", nil),
-		"finit_module": t("kernel.module_load", nil),
+		"init_module":  to("kernel.module_load", nil),
+		"finit_module": to("kernel.module_load", nil),
 		"bpf":          bpf,
 		"unshare":      ns,
 		"setns":        ns,
@@ -155,7 +156,7 @@ func syscallName(call string) string {
 // tracepoints maps non-syscall tracepoints onto Vigil events.
 func tracepoints() map[string]target {
 	return map[string]target{
-		"sched/sched_process_exec": t("process.exec", nil),
-		"module/module_load":       t("kernel.module_load", nil),
+		"sched/sched_process_exec": to("process.exec", nil),
+		"module/module_load":       to("kernel.module_load", nil),
 	}
 }
