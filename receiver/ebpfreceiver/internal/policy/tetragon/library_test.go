@@ -191,3 +191,12 @@ func TestPolicyLibraryDoc(t *testing.T) {
 	}
 	assert.Len(t, rows, len(library))
 }
+
+// LoadFile converts a TracingPolicy as the loader does.
+func TestLoadFileConverts(t *testing.T) {
+	p, err := policy.LoadFile(filepath.Join("testdata", "library", "modules.yaml"))
+	require.NoError(t, err)
+	assert.Equal(t, "kernel-module-audit", p.Name)
+	_, err = policy.LoadFile(filepath.Join("testdata", "library", "sshd.yaml"))
+	require.ErrorContains(t, err, "sk_alloc is not supported")
+}
