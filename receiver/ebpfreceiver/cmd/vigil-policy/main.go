@@ -15,6 +15,11 @@
 //
 // replays recorded events (the file exporter's OTLP JSON lines) through the
 // receiver's rule stage and prints which rules of the rules files fire.
+//
+//	vigil-policy convert [--mode monitor|enforce] [--skip-unsupported] [-o PATH] FILE...
+//
+// converts Tetragon TracingPolicy files into Vigil policies (check loads them
+// directly too: a TracingPolicy in policy_paths is converted on load).
 package main
 
 import (
@@ -52,6 +57,10 @@ flags:
 Replays recorded events (the file exporter's OTLP JSON lines) through the
 receiver's evaluation (policies' rules with their conditions, and rules
 files' rules) and prints each rule that fires on each record.
+
+       vigil-policy convert [--mode monitor|enforce] [--skip-unsupported] [-o PATH] FILE...
+
+Converts Tetragon TracingPolicy files into Vigil policies.
 `
 
 // run is main without the process: it returns the exit code.
@@ -65,6 +74,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if args[0] == "test" {
 		return runTest(args[1:], stdout, stderr)
+	}
+	if args[0] == "convert" {
+		return runConvert(args[1:], stdout, stderr)
 	}
 	if args[0] != "check" {
 		fmt.Fprintf(stderr, "vigil-policy: unknown command %q\n%s", args[0], usage)
@@ -130,6 +142,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			continue
 		}
 		fmt.Fprintf(stdout, "ok %s (%s, %s)\n", f.Path, p.Name, plural(len(p.Rules), "rule"))
+		for _, n := range f.Notes {
+			fmt.Fprintln(stdout, "note: "+n)
+		}
 		for i := range p.Rules {
 			r := &p.Rules[i]
 			if r.EffectiveAction != r.Action {

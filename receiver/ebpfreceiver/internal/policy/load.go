@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy/tetragon"
 )
 
 // FileResult is the outcome of loading one policy file.
@@ -26,6 +28,9 @@ type FileResult struct {
 	// level is a list, as a Falco rules file's is) rather than a policy: the
 	// receiver loads it with the rule engine. Policy is nil then.
 	Rules []byte
+	// Notes say what converting a Tetragon TracingPolicy ignored, or where the
+	// converted policy reports more or less than Tetragon would.
+	Notes []string
 }
 
 // Set is a snapshot of the loaded policies.
@@ -140,7 +145,11 @@ func (l *loader) load(paths []string) Set {
 			continue
 		}
 		if err == nil {
-			parsed[i], err = parseOnly(f, data)
+			if tetragon.IsTracingPolicy(data) {
+				parsed[i], res[i].Notes, err = ParseTracingPolicy(f, data, tetragon.Options{})
+			} else {
+				parsed[i], err = parseOnly(f, data)
+			}
 		}
 		perr[i] = err
 	}
@@ -257,4 +266,45 @@ func (s Set) RulesFiles() []FileResult {
 		}
 	}
 	return out
+}
+
+// ParseTracingPolicy converts a Tetragon TracingPolicy (see package tetragon)
+// and parses the result as a policy named after the TracingPolicy's
+// metadata.name. Errors found in the converted policy point at the
+// TracingPolicy's lines; their key is the converted policy's, marked as such.
+func ParseTracingPolicy(name string, data []byte, opt tetragon.Options) (*Policy, []string, error) {
+	res, err := tetragon.Convert(name, data, opt)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := ParseBytes(name, res.YAML)
+	if err != nil {
+		var out []error
+		for _, e := range unjoin(err) {
+			if pe, ok := e.(*Error); ok {
+				c := *pe
+				c.Line = res.SourceLine(pe.Line)
+				if strings.HasPrefix(c.Key, "rules") || strings.HasPrefix(c.Key, "selector") {
+					c.Key = "converted " + c.Key
+				}
+				e = &c
+			}
+			out = append(out, e)
+		}
+		return nil, res.Notes, errors.Join(out...)
+	}
+	// Later checks (capabilities, what the sensors implement) report
+	// against the TracingPolicy's lines too.
+	for k, l := range p.lines {
+		p.lines[k] = res.SourceLine(l)
+	}
+	return p, res.Notes, nil
+}
+
+// unjoin splits an errors.Join result.
+func unjoin(err error) []error {
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		return j.Unwrap()
+	}
+	return []error{err}
 }

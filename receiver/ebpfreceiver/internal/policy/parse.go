@@ -15,6 +15,8 @@ import (
 	"syscall"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy/tetragon"
 )
 
 // MaxFileBytes bounds a policy file. The largest policy the kernel maps can hold
@@ -22,11 +24,16 @@ import (
 // parsing it would stall loading and grow the collector's heap.
 const MaxFileBytes = 1 << 20
 
-// LoadFile reads and parses one policy file. Errors name the file as given.
+// LoadFile reads and parses one policy file (a Tetragon TracingPolicy is
+// converted, see ParseTracingPolicy). Errors name the file as given.
 func LoadFile(path string) (*Policy, error) {
 	data, err := ReadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	if tetragon.IsTracingPolicy(data) {
+		p, _, err := ParseTracingPolicy(path, data, tetragon.Options{})
+		return p, err
 	}
 	return ParseBytes(path, data)
 }

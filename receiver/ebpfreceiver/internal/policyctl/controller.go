@@ -141,6 +141,13 @@ func (c *Controller) reload(set policy.Set) {
 	defer c.mu.Unlock()
 	c.last = set
 	c.loadRules(set)
+	for _, f := range set.Files {
+		if len(f.Notes) > 0 && f.Err == nil {
+			// A converted Tetragon TracingPolicy: what the conversion ignored
+			// or where its reports differ, once per load.
+			c.cfg.Logger.Info("TracingPolicy converted", zap.String("file", f.Path), zap.Strings("notes", f.Notes))
+		}
+	}
 	c.applyLocked(true)
 }
 
