@@ -153,8 +153,9 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 		cfg: cfg, next: next, obsrecv: obs, tb: tb,
 		kill:    func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) },
 		builder: otlplogs.Builder{HostName: host, NodeName: cfg.NodeName, Scope: metadata.ScopeName},
-		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks},
-		counts:  newPendingCounts(),
+		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks,
+			fullCaps: fullCapabilities(), users: proctree.NewUsers(passwdFile)},
+		counts: newPendingCounts(),
 	}
 	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts,
 		attrs: map[actionKey]metric.AddOption{}}
@@ -315,7 +316,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		}
 		return p.emitWith(ev, ms)
 	}
-	p.tracker.lookup(ev, p.stage != nil && p.stage.Active())
+	p.tracker.lookup(ev)
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -474,6 +475,11 @@ type tracker struct {
 	redactor      *redact.Redactor
 	ancestorDepth int
 	emitForks     bool
+	// fullCaps is every capability of the running kernel (bits 0..cap_last_cap):
+	// a container process with all of them in its bounding set is privileged.
+	fullCaps uint64
+	// users names the effective users of host processes.
+	users *proctree.Users
 
 	// Cache sizes, read by the telemetry callback.
 	live, exited, evicted atomic.Int64
@@ -532,7 +538,7 @@ func (t *tracker) family(ev *event.Event) {
 
 // lookup attaches the cached process to a policy event; a process the cache
 // does not know is described by the record's own fields.
-func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
+func (t *tracker) lookup(ev *event.Event) {
 	rec := ev.Proc
 	p, ok := t.cache.Get(rec.PID)
 	if !ok {
@@ -540,9 +546,9 @@ func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
 			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
 	}
 	ev.Proc = p
-	if ruleStage {
-		t.family(ev) // a rule's condition and alert see the parent and ancestors
-	}
+	// The alert carries the parent and ancestors (self-contained), and a
+	// rule's condition sees them.
+	t.family(ev)
 }
 
 // processOf builds a cache entry from an exec or iterator record.
@@ -559,7 +565,27 @@ func (t *tracker) processOf(ev *event.Event, execTime uint64) *proctree.Process 
 		StartBoottime: rec.StartBoottime, CgroupID: rec.CgroupID,
 		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,
 		ArgsTruncated: rec.ArgsTruncated,
+		TTY:           rec.TTY, LoginUID: rec.LoginUID, CapEffective: rec.CapEffective, CapPermitted: rec.CapPermitted,
+		CapBounding: rec.CapBounding, ExecAttrs: rec.ExecAttrs, Exe: rec.Exe,
+		UserName:   t.userName(rec.EUID, ci.ContainerID),
+		Privileged: ci.ContainerID != "" && rec.ExecAttrs && t.fullCaps != 0 && rec.CapBounding&t.fullCaps == t.fullCaps,
 	}
+}
+
+// passwdFile is the host's user database.
+const passwdFile = "/etc/passwd"
+
+// userName names an effective user: from the host's user database for a host
+// process; in a container only root, whose name is the same everywhere (the
+// container's own database is not read).
+func (t *tracker) userName(euid uint32, containerID string) string {
+	if containerID == "" {
+		return t.users.Name(euid)
+	}
+	if euid == 0 {
+		return "root"
+	}
+	return ""
 }
 
 func (t *tracker) publish() {
