@@ -321,7 +321,7 @@ func describe(n *yaml.Node) string {
 var (
 	policyKeys   = []string{"name", "mode", "selector", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "exe_flags", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -441,6 +441,10 @@ func (d *decoder) rule(r *Rule, n *yaml.Node, key string) {
 			})
 		case "binaries":
 			r.Binaries = d.strs(v, key)
+		case "exe_flags":
+			for _, f := range d.strs(v, key) {
+				r.ExeFlags = append(r.ExeFlags, ExeFlag(f))
+			}
 		case "action":
 			r.Action = Action(d.str(v, key))
 		case "fallback":

@@ -19,6 +19,9 @@ type Capacity map[string]int
 var mapInfo = map[string]struct{ what, key string }{
 	MapFilePaths:    {"file path map", "paths"},
 	MapExecBinaries: {"exec binary map", "binaries"},
+	// One entry per distinct file of binaries: never more than exec_binaries
+	// holds (the same size), so admission counts only the paths.
+	MapExecInodes: {"exec binary identity map", "binaries (their files)"},
 	MapSelBinary:    {"binary selector map", "selector.binaries/binary_prefixes"},
 	MapSelUID:       {"uid selector map", "selector.uids"},
 	MapSelCgroup:    {"pod cgroup map", "selector.namespaces/pod_labels (cgroups of the selected pods)"},
