@@ -168,3 +168,52 @@ func TestExecFlagsInKernel(t *testing.T) {
 	assert.Equal(t, filepath.Join(merged, "upper-true"), up.Path)
 	assert.Zero(t, execOf(t, evs, pids["lower"]).ExeFlags, "the lower layer is the image's own")
 }
+
+// killedAtExec asserts that cmd ended on SIGKILL.
+func killedAtExec(t *testing.T, err error, what string) {
+	t.Helper()
+	var ee *exec.ExitError
+	require.ErrorAs(t, err, &ee, what)
+	ws := ee.Sys().(syscall.WaitStatus)
+	assert.True(t, ws.Signaled(), what)
+	assert.Equal(t, syscall.SIGKILL, ws.Signal(), what)
+}
+
+// Evasions of a binaries kill rule: a bind mount of the binary elsewhere runs
+// the same file and is killed (identity match); a copy is another file and
+// runs. A memfd has no path a rule could name: an exe_flags memfd rule kills
+// it, and leaves ordinary programs alone.
+func TestExecKillEvasionsInKernel(t *testing.T) {
+	r := newPolicyRig(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "nc")
+	b, err := os.ReadFile("/bin/sleep")
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(victim, b, 0o755))
+	copyOf := filepath.Join(dir, "copy")
+	require.NoError(t, os.WriteFile(copyOf, b, 0o755))
+	bound := filepath.Join(dir, "innocent")
+	require.NoError(t, os.WriteFile(bound, nil, 0o755))
+	require.NoError(t, unix.Mount(victim, bound, "", unix.MS_BIND, ""))
+	t.Cleanup(func() { _ = unix.Unmount(bound, unix.MNT_DETACH) })
+	r.apply(t, fmt.Sprintf(`name: no-netcat
+mode: enforce
+rules:
+  - event: process.exec
+    binaries: [%s]
+    action: kill
+  - event: process.exec
+    name: fileless
+    exe_flags: [memfd]
+    action: kill
+`, victim))
+	start := time.Now()
+	killedAtExec(t, exec.Command(victim, "5").Run(), "the binary itself")
+	killedAtExec(t, exec.Command(bound, "5").Run(), "the binary through a bind mount")
+	killedAtExec(t, memfdExec(t, "payload", "/bin/sleep", "5").Wait(), "from a memfd")
+	assert.Less(t, time.Since(start), 3*time.Second, "killed at exec, not after sleeping")
+	require.NoError(t, exec.Command(copyOf, "0").Run(), "a copy is another file")
+	require.NoError(t, exec.Command("/bin/sleep", "0").Run(), "other programs run")
+	got := r.alerts(t, 500*time.Millisecond, func(a *Alert) bool { return true })
+	assert.Empty(t, got, "exec rules report on the exec record, not as alerts")
+}

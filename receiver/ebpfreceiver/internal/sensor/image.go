@@ -16,13 +16,13 @@ type MapImage struct {
 	execBins  map[processBinKey]uint64
 	// execInodes are the binaries by identity (the file each path names).
 	execInodes map[processExeId]uint64
-	net4      map[processNet4Key]uint64
-	net6      map[processNet6Key]uint64
-	ports     map[uint16]uint64
-	anyPort   uint64
-	cgroups   map[uint64]uint64
-	topDirs   map[processTopKey]uint8
-	events    [int(processVigilEventEV_MAX)]uint64
+	net4       map[processNet4Key]uint64
+	net6       map[processNet6Key]uint64
+	ports      map[uint16]uint64
+	anyPort    uint64
+	cgroups    map[uint64]uint64
+	topDirs    map[processTopKey]uint8
+	events     [int(processVigilEventEV_MAX)]uint64
 }
 
 func newMapImage() *MapImage {
