@@ -68,6 +68,7 @@ const (
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
 	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+	MatchExecInUserSpace(path string, id sensor.ExeID, flags uint32, p sensor.FileProcess) uint64
 }
 
 // ruleStage is the user-space rule stage: the loaded rule conditions (Falco
@@ -305,6 +306,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		if !p.tracker.track(ev) {
 			return nil // a fork: cached, not emitted unless emit_forks
 		}
+		p.loaderExec(ev) // ld.so PROGRAM: the exec rules apply to PROGRAM
 		if ev.Kernel.Rules != 0 {
 			ev.Match = p.matcher.match(ev.Kernel)
 		}

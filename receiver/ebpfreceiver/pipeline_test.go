@@ -34,6 +34,10 @@ func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
 	return ref, ok && rules != 0
 }
 
+func (f *fakeRules) MatchExecInUserSpace(string, sensor.ExeID, uint32, sensor.FileProcess) uint64 {
+	return 0
+}
+
 func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
 	f.asked = append(f.asked, p)
 	return f.userFile

@@ -227,6 +227,9 @@ type Exec struct {
 	Rules uint64
 	// Applied: the kernel carried out the rule's action.
 	Applied bool
+	// LoaderProgram: the process is a dynamic loader run as a program; this
+	// is the program it loads (absolute, as the process sees it).
+	LoaderProgram string
 }
 
 // Exit is a process exit.

@@ -181,6 +181,9 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		}
 	}
 
+	if x, ok := e.Detail.(*event.Exec); ok && x.LoaderProgram != "" {
+		a.PutStr("vigil.exec.loader_program", x.LoaderProgram)
+	}
 	exe := p.Executable
 	if exe == "" {
 		exe = "pid " + strconv.FormatUint(uint64(p.PID), 10)

@@ -19,7 +19,8 @@ var exeFlagBits = map[policy.ExeFlag]uint8{
 // execRule compiles a process.exec rule's binaries and executable flags; it
 // returns the flag bits the kernel tests (rule_cfg.access: the exec's file
 // must have one of them).
-func (c *compiler) execRule(r *policy.Rule, act policy.Action, rs ruleSlot) uint8 {
+func (c *compiler) execRule(r *policy.Rule, act policy.Action, rs ruleSlot, pslot int) uint8 {
+	ur := userExecRule{slot: rs.slot, policy: pslot, paths: r.Binaries}
 	if len(r.Binaries) == 0 {
 		// Every exec is a candidate; the flags, when set, narrow it.
 		c.img.selector.AnyFilter[KindExec] |= rs.bit
@@ -35,12 +36,15 @@ func (c *compiler) execRule(r *policy.Rule, act policy.Action, rs ruleSlot) uint
 		// file system, or a path through a symbolic link run the same program.
 		if id, ok := exeIdentity(b); ok {
 			c.img.execInodes[id] |= rs.bit
+			ur.ids = append(ur.ids, id)
 		}
 	}
 	var bits uint8
 	for _, f := range r.ExeFlags {
 		bits |= exeFlagBits[f]
 	}
+	ur.flags = bits
+	c.rules.userExec = append(c.rules.userExec, ur)
 	return bits
 }
 
