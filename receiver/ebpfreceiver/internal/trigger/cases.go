@@ -476,11 +476,11 @@ func Cases() []Case {
 		noLogin.extra = []string{"user.loginuid=-1"}
 		cs = append(cs, Case{
 			Name: "system-user-ssh-session", Rule: "System user interactive",
-			Does:      "a helper named sshd sets its audit login uid to nobody's (65534) and runs /bin/true as nobody",
-			LooksLike: "the same helper runs /bin/true as nobody without setting a login uid",
-			Action:    func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: "65534"}) },
-			LookAlike: func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: ""}) },
-			Events:    []Event{execEv(sshd), execEv(session, "System user interactive")},
+			Does:            "a helper named sshd sets its audit login uid to nobody's (65534) and runs /bin/true as nobody",
+			LooksLike:       "the same helper runs /bin/true as nobody without setting a login uid",
+			Action:          func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: "65534"}) },
+			LookAlike:       func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: ""}) },
+			Events:          []Event{execEv(sshd), execEv(session, "System user interactive")},
 			LookAlikeEvents: []Event{execEv(sshd), execEv(noLogin)},
 		})
 	}
