@@ -149,8 +149,9 @@ func TestExecFlagsInKernel(t *testing.T) {
 	t.Cleanup(func() { _ = unix.Unmount(merged, unix.MNT_DETACH) })
 
 	pids := map[string]int{"memfd": mem.Process.Pid}
-	for name, path := range map[string]string{"suid": suid, "plain": plain,
-		"upper": filepath.Join(merged, "upper-true"), "lower": filepath.Join(merged, "lower-true")} {
+	for _, np := range [][2]string{{"suid", suid}, {"plain", plain},
+		{"upper", filepath.Join(merged, "upper-true")}, {"lower", filepath.Join(merged, "lower-true")}} {
+		name, path := np[0], np[1] // in order: the last one's exit ends the collection
 		cmd := exec.Command(path)
 		require.NoError(t, cmd.Run(), name)
 		pids[name] = cmd.Process.Pid
