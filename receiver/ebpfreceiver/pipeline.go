@@ -319,6 +319,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		return p.emitWith(ev, ms)
 	}
 	p.tracker.lookup(ev)
+	p.tracker.capset(ev)
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -551,6 +552,22 @@ func (t *tracker) lookup(ev *event.Event) {
 	// The alert carries the parent and ancestors (self-contained), and a
 	// rule's condition sees them.
 	t.family(ev)
+}
+
+// nrCapset is capset(2)'s number on x86-64.
+const nrCapset = 126
+
+// capset refreshes the cached capability sets from a privilege.change of a
+// security hook, which reports the sets capset commits (effective,
+// inheritable, permitted): later events of the process see them. A syscall
+// hook only sees capset's user pointers, and a set*id's effect on the sets is
+// not reported: those leave the exec-time sets.
+func (t *tracker) capset(ev *event.Event) {
+	pc, ok := ev.Detail.(*event.Privilege)
+	if !ok || pc.Nr != nrCapset || ev.Compat || (ev.Hook != event.HookLSM && ev.Hook != event.HookFmodRet) {
+		return
+	}
+	ev.Proc = t.cache.SetCaps(ev.Proc, pc.New[0], pc.New[2])
 }
 
 // processOf builds a cache entry from an exec or iterator record.

@@ -357,3 +357,30 @@ func TestPipelineExecIntoContainer(t *testing.T) {
 	assert.Nil(t, other.Parent)
 	assert.False(t, other.Proc.ExecIntoContainer)
 }
+
+// A capset a security hook reports refreshes the cached capability sets: the
+// next event of the process sees them. One from a syscall hook (its arguments
+// are user pointers) does not.
+func TestPipelineCapsetRefreshesCaps(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindSys: {Policy: "p", Rule: "caps", Action: policy.ActionPost}}}
+	p.rules = func() ruleTable { return rules }
+	exec := execRecord(50, 1, "/usr/bin/capsh")
+	exec.Proc.ExecAttrs, exec.Proc.CapEffective = true, 1<<13
+	require.NotNil(t, p.process(exec))
+	capset := func(hook event.Hook) *event.Event {
+		ev := policyEvent(event.PrivilegeChange, 50, sensor.KindSys, &event.Privilege{
+			Syscall: event.Syscall{Nr: nrCapset}, New: [3]uint64{1 << 21, 0, 1<<21 | 1<<13}})
+		ev.Hook = hook
+		return ev
+	}
+	out := p.process(capset(event.HookSyscall))
+	require.NotNil(t, out)
+	assert.Equal(t, uint64(1<<13), out.Proc.CapEffective, "a syscall hook's capset leaves the exec-time sets")
+	out = p.process(capset(event.HookFmodRet))
+	require.NotNil(t, out)
+	assert.Equal(t, uint64(1<<21), out.Proc.CapEffective)
+	assert.Equal(t, uint64(1<<21|1<<13), out.Proc.CapPermitted)
+	live, _ := p.tracker.cache.Get(50)
+	assert.Equal(t, uint64(1<<21), live.CapEffective, "later events see the new sets")
+}

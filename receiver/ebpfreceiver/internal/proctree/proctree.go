@@ -217,3 +217,18 @@ func (c *Cache) Ancestors(p *Process, depth int) []*Process {
 func (c *Cache) Stats() Stats {
 	return Stats{Live: c.order.Len(), Exited: c.exited.Len(), Evicted: c.evicted}
 }
+
+// SetCaps replaces the capability sets of the live process p (a capset the
+// kernel committed): the cache entry is copied, since entries are immutable,
+// and the copy returned. It returns p unchanged when p is not the live entry
+// of its pid.
+func (c *Cache) SetCaps(p *Process, effective, permitted uint64) *Process {
+	el, ok := c.live[p.PID]
+	if !ok || el.Value.(*Process) != p {
+		return p
+	}
+	cp := *p
+	cp.CapEffective, cp.CapPermitted, cp.ExecAttrs = effective, permitted, true
+	el.Value = &cp
+	return &cp
+}
