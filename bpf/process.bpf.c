@@ -48,6 +48,7 @@ struct vigil_proc {
 	__u32 exe_flags;     /* enum vigil_exe_flags */
 	__u32 tty;           /* controlling terminal, encoded as in /proc/PID/stat; 0: none */
 	__u32 loginuid;      /* audit login uid; 4294967295: unset */
+	char comm[16];       /* the task name: after exec, the base name of the path exec was given */
 	char path[PATH_BUF];
 	char cwd[PATH_BUF];
 	char args[ARGS_BUF]; /* NUL-separated argv; only args_len bytes are sent */
@@ -154,6 +155,7 @@ static __always_inline void fill_task(struct task_struct *task, struct scratch *
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		ev->hdr.flags |= FLAG_KTHREAD;
 	fill_creds(task, ev);
+	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), __builtin_preserve_access_index(&task->comm));
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
 	struct file *exe = mm ? BPF_CORE_READ(mm, exe_file) : 0;
 	ev->exe_flags = 0;

@@ -3,17 +3,35 @@
 package ebpfreceiver
 
 import (
+	"bufio"
+	"bytes"
 	"os"
 	"strconv"
 	"strings"
 )
 
-// capLastCapFile holds the highest capability number of the running kernel.
-const capLastCapFile = "/proc/sys/kernel/cap_last_cap"
+// Where the reference capability set comes from.
+const (
+	selfStatusFile = "/proc/self/status"
+	capLastCapFile = "/proc/sys/kernel/cap_last_cap"
+)
 
-// fullCapabilities is the set of every capability the running kernel has, or
-// 0 when the kernel does not say (container.privileged is then never true).
+// fullCapabilities is the capability set a privileged container gets on this
+// node: the receiver's own bounding set (it runs with every capability the
+// node grants: as root on the host, or as a privileged pod), else every
+// capability of the running kernel (bits 0..cap_last_cap), else 0
+// (container.privileged is then never true).
 func fullCapabilities() uint64 {
+	if b, err := os.ReadFile(selfStatusFile); err == nil {
+		sc := bufio.NewScanner(bytes.NewReader(b))
+		for sc.Scan() {
+			if v, ok := strings.CutPrefix(sc.Text(), "CapBnd:"); ok {
+				if n, err := strconv.ParseUint(strings.TrimSpace(v), 16, 64); err == nil && n != 0 {
+					return n
+				}
+			}
+		}
+	}
 	b, err := os.ReadFile(capLastCapFile)
 	if err != nil {
 		return 0

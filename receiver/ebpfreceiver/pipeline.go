@@ -533,7 +533,7 @@ func (t *tracker) family(ev *event.Event) {
 		if anc := t.cache.Ancestors(ev.Proc, d); len(anc) > 1 {
 			ev.Ancestors = make([]event.Ancestor, 0, len(anc)-1)
 			for _, a := range anc[1:] {
-				ev.Ancestors = append(ev.Ancestors, event.Ancestor{ExecID: a.ExecID, Executable: a.Executable})
+				ev.Ancestors = append(ev.Ancestors, event.Ancestor{ExecID: a.ExecID, Executable: a.Executable, Name: a.Name})
 			}
 		}
 	}
@@ -584,7 +584,7 @@ func (t *tracker) processOf(ev *event.Event, execTime uint64) *proctree.Process 
 		StartBoottime: rec.StartBoottime, CgroupID: rec.CgroupID,
 		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,
 		ArgsTruncated: rec.ArgsTruncated,
-		TTY:           rec.TTY, LoginUID: rec.LoginUID, CapEffective: rec.CapEffective, CapPermitted: rec.CapPermitted,
+		Name:          rec.Name, TTY: rec.TTY, LoginUID: rec.LoginUID, CapEffective: rec.CapEffective, CapPermitted: rec.CapPermitted,
 		CapBounding: rec.CapBounding, ExecAttrs: rec.ExecAttrs, Exe: rec.Exe,
 		UserName:   t.userName(rec.EUID, ci.ContainerID),
 		Privileged: ci.ContainerID != "" && rec.ExecAttrs && t.fullCaps != 0 && rec.CapBounding&t.fullCaps == t.fullCaps,

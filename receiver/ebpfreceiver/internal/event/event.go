@@ -103,6 +103,10 @@ type Process struct {
 	// ExecAttrs says TTY, LoginUID, the capability sets and Exe were read
 	// (false for a process known only from a policy record).
 	ExecAttrs bool
+	// Name is the task name the kernel keeps (comm: the base name of the
+	// path given to exec, at most 15 bytes; "sh" for a busybox applet whose
+	// Executable is /bin/busybox), "" when not read.
+	Name string
 	// UserName is the effective user's name in the host's user database, ""
 	// when it has none.
 	UserName string
@@ -153,6 +157,7 @@ const (
 type Ancestor struct {
 	ExecID     string
 	Executable string
+	Name       string // the task name (Process.Name), "" when not read
 }
 
 // Cred are the ids a policy record carries.

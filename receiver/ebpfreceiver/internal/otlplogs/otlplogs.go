@@ -111,7 +111,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		// Only when true: absent means a host process or a container's own.
 		a.PutBool("vigil.exec_into_container", true)
 	}
-	if p.Executable != "" {
+	switch {
+	case p.Name != "":
+		a.PutStr("process.executable.name", p.Name) // the kernel's task name (comm)
+	case p.Executable != "":
 		a.PutStr("process.executable.name", baseName(p.Executable))
 	}
 	args := p.Args // already redacted when cached
@@ -163,7 +166,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		if e.Parent.Executable != "" {
 			a.PutStr("vigil.parent.executable.path", e.Parent.Executable)
 		}
-		if e.Parent.Executable != "" {
+		switch {
+		case e.Parent.Name != "":
+			a.PutStr("vigil.parent.executable.name", e.Parent.Name)
+		case e.Parent.Executable != "":
 			a.PutStr("vigil.parent.executable.name", baseName(e.Parent.Executable))
 		}
 		if len(e.Parent.Args) > 0 {
@@ -177,7 +183,11 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		for _, an := range e.Ancestors {
 			ids.AppendEmpty().SetStr(an.ExecID)
 			paths.AppendEmpty().SetStr(an.Executable)
-			names.AppendEmpty().SetStr(baseName(an.Executable))
+			n := an.Name
+			if n == "" {
+				n = baseName(an.Executable)
+			}
+			names.AppendEmpty().SetStr(n)
 		}
 	}
 

@@ -110,7 +110,7 @@ func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, 
 		p.Runc, p.ExecIntoContainer = parent.Runc, parent.ExecIntoContainer
 		// A fork runs the same image with the same terminal, login and
 		// capabilities (until it execs or changes them).
-		p.TTY, p.LoginUID, p.Exe, p.Privileged = parent.TTY, parent.LoginUID, parent.Exe, parent.Privileged
+		p.Name, p.TTY, p.LoginUID, p.Exe, p.Privileged = parent.Name, parent.TTY, parent.LoginUID, parent.Exe, parent.Privileged
 		p.CapEffective, p.CapPermitted, p.CapBounding, p.ExecAttrs = parent.CapEffective, parent.CapPermitted, parent.CapBounding, parent.ExecAttrs
 		if parent.EUID == euid {
 			p.UserName = parent.UserName

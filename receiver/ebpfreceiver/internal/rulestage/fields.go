@@ -118,7 +118,13 @@ func comm(exe string) string {
 
 // name is a process's proc.name; ok false when the process is not known.
 func name(p *event.Process) (string, bool) {
-	if p == nil || p.Executable == "" {
+	if p == nil {
+		return "", false
+	}
+	if p.Name != "" {
+		return p.Name, true // the kernel's comm
+	}
+	if p.Executable == "" {
 		return "", false
 	}
 	return comm(p.Executable), true
@@ -280,6 +286,16 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		}
 		return f.cmdline(ev.Parent, builtPcmdline)
 	case rules.FieldProcAname:
+		switch {
+		case idx == 0:
+			return name(p)
+		case idx == 1:
+			return name(ev.Parent)
+		case idx-2 < len(ev.Ancestors):
+			if a := ev.Ancestors[idx-2]; a.Name != "" {
+				return a.Name, true
+			}
+		}
 		exe, _, _, ok := f.ancestor(idx)
 		if !ok {
 			return "", false

@@ -132,7 +132,7 @@ func (d *Decoder) processOf(pe *ProcEvent) *event.Process {
 	}
 	if pe.Op == OpExec || pe.Op == OpIter {
 		p := &d.scratch
-		p.TTY, p.LoginUID = pe.TTY, pe.LoginUID
+		p.TTY, p.LoginUID, p.Name = pe.TTY, pe.LoginUID, pe.Comm
 		p.CapEffective, p.CapPermitted, p.CapBounding, p.ExecAttrs = pe.CapEffective, pe.CapPermitted, pe.CapBounding, true
 		p.Exe = event.ExeInfo{Flags: event.ExeFlags(pe.ExeFlags), Dev: pe.ExeDev, Ino: pe.ExeIno}
 	}

@@ -102,6 +102,7 @@ func TestExecCredsAndTTYInKernel(t *testing.T) {
 	assert.Equal(t, sleepSt.Ino, w.ExeIno)
 	assert.Equal(t, kernelDev(sleepSt.Dev), w.ExeDev)
 	assert.Zero(t, w.ExeFlags, "an ordinary file")
+	assert.Equal(t, "sleep", w.Comm)
 	assert.Zero(t, execOf(t, evs, noTTY.Process.Pid).TTY, "no controlling terminal")
 }
 
@@ -162,6 +163,7 @@ func TestExecFlagsInKernel(t *testing.T) {
 	m := execOf(t, evs, pids["memfd"])
 	assert.Equal(t, "memfd:vigil-fileless", m.Path, "named like the kernel's d_path, not /")
 	assert.Equal(t, uint32(processVigilExeFlagsEXE_MEMFD), m.ExeFlags)
+	assert.Regexp(t, `^[0-9]+$`, m.Comm, "the task name is the base name of /proc/PID/fd/N")
 	assert.Equal(t, uint32(processVigilExeFlagsEXE_SETUID), execOf(t, evs, pids["suid"]).ExeFlags)
 	assert.Zero(t, execOf(t, evs, pids["plain"]).ExeFlags)
 	up := execOf(t, evs, pids["upper"])

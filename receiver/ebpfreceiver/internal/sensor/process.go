@@ -201,6 +201,8 @@ type ProcEvent struct {
 	LoginUID, TTY                           uint32
 	ExeDev, ExeFlags                        uint32
 	ExeIno                                  uint64
+	// Comm is the task name (exec and iterator records).
+	Comm string
 }
 
 // Offsets into struct vigil_proc, from the generated layout.
@@ -210,6 +212,8 @@ var (
 	offCgName  = int(unsafe.Offsetof(rawProc{}.CgroupName))
 	offCgPar   = int(unsafe.Offsetof(rawProc{}.CgroupParent))
 	offPath    = int(unsafe.Offsetof(rawProc{}.Path))
+	offComm    = int(unsafe.Offsetof(rawProc{}.Comm))
+	lenComm    = len(rawProc{}.Comm)
 	offCwd     = int(unsafe.Offsetof(rawProc{}.Cwd))
 	lenCgName  = len(rawProc{}.CgroupName)
 	lenPathBuf = len(rawProc{}.Path)
@@ -246,6 +250,7 @@ func DecodeProc(b []byte, ev *ProcEvent) error {
 	ev.CapEffective, ev.CapPermitted, ev.CapBounding = head.CapEffective, head.CapPermitted, head.CapBset
 	ev.LoginUID, ev.TTY = head.Loginuid, head.Tty
 	ev.ExeDev, ev.ExeFlags, ev.ExeIno = head.ExeDev, head.ExeFlags, head.ExeIno
+	ev.Comm = cstr(b[offComm : offComm+lenComm])
 	ev.CgroupName = cstr(b[offCgName : offCgName+lenCgName])
 	ev.CgroupParent = cstr(b[offCgPar : offCgPar+lenCgName])
 	ev.Path = cstr(b[offPath : offPath+min(int(head.PathLen), lenPathBuf)])

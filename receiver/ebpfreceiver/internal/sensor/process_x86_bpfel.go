@@ -242,6 +242,7 @@ type processVigilProc struct {
 	ExeFlags            uint32
 	Tty                 uint32
 	Loginuid            uint32
+	Comm                [16]int8
 	Path                [1024]int8
 	Cwd                 [1024]int8
 	Args                [4096]int8
