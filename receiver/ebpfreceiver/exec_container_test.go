@@ -5,8 +5,8 @@ package ebpfreceiver
 import (
 	"bytes"
 	"crypto/rand"
-	"fmt"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
