@@ -14,6 +14,7 @@
  * fields are read with direct loads.
  */
 #include "hooks.h"
+#include "exe.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -105,11 +106,16 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	__u32 trunc = 0;
 	struct vigil_alert *a = &s->a;
 	__u64 bins = path_lookup(s, &exec_binaries, f->f_path.mnt, f->f_path.dentry, &trunc);
+	/* By path or by identity (a bind mount); exe_flags rules test access. */
+	struct exe_id id;
+	__u32 xflags = exe_inspect(f, &id);
+	bins |= exec_identity_rules(&id);
 	struct match_ctx mc = {
 		.kind = KIND_EXEC,
 		.event = EV_PROCESS_EXEC,
 		.policies = pol,
 		.candidates = (bins | sel->any_filter[KIND_EXEC]) & sel->lsm_rules[KIND_EXEC],
+		.access = xflags,
 	};
 	if (!mc.candidates)
 		return 0;

@@ -5,7 +5,7 @@
  * iterator that reports the processes already running when the sensor starts.
  * Hooks are BTF tracepoints present on every supported kernel.
  */
-#include "policy.h"
+#include "exe.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -39,6 +39,16 @@ struct vigil_proc {
 	__u16 pad;
 	char cgroup_name[CGROUP_NAME];   /* leaf cgroup2 directory name */
 	char cgroup_parent[CGROUP_NAME]; /* its parent's name (pod slices live here) */
+	/* Exec and iterator records only (exit and fork records stop before the cgroup names). */
+	__u64 cap_effective; /* capability sets, one bit per CAP_* number */
+	__u64 cap_permitted;
+	__u64 cap_bset;      /* bounding set */
+	__u64 exe_ino;       /* the executable's inode number */
+	__u32 exe_dev;       /* its superblock's device (kernel dev_t: major << 20 | minor) */
+	__u32 exe_flags;     /* enum vigil_exe_flags */
+	__u32 tty;           /* controlling terminal, encoded as in /proc/PID/stat; 0: none */
+	__u32 loginuid;      /* audit login uid; 4294967295: unset */
+	char comm[16];       /* the task name: after exec, the base name of the path exec was given */
 	char path[PATH_BUF];
 	char cwd[PATH_BUF];
 	char args[ARGS_BUF]; /* NUL-separated argv; only args_len bytes are sent */
@@ -53,6 +63,7 @@ const enum rule_kind *unused_kind __attribute__((unused));
 const enum vigil_event *unused_event __attribute__((unused));
 const enum vigil_action *unused_action __attribute__((unused));
 const struct vigil_alert *unused_alert __attribute__((unused));
+const enum vigil_exe_flags *unused_exe_flags __attribute__((unused));
 
 struct scratch {
 	struct vigil_proc ev;
@@ -87,6 +98,34 @@ static __always_inline void fill_cgroup(struct task_struct *task, struct vigil_p
 		bpf_probe_read_kernel_str(ev->cgroup_parent, CGROUP_NAME, BPF_CORE_READ(parent, name));
 }
 
+#define TTY_MINOR_BITS 20
+
+/*
+ * fill_creds reads the capability sets, the audit login uid and the controlling
+ * terminal. kernel_cap_t is 64 bits on every kernel (two u32 before 6.3, one
+ * u64 since): read as 8 bytes. The terminal is numbered as /proc/PID/stat's
+ * tty_nr: the device (driver major, minor_start + index) in the user-space
+ * encoding of a dev_t.
+ */
+static __always_inline void fill_creds(struct task_struct *task, struct vigil_proc *ev)
+{
+	const struct cred *cred = BPF_CORE_READ(task, cred);
+	ev->cap_effective = ev->cap_permitted = ev->cap_bset = 0;
+	bpf_probe_read_kernel(&ev->cap_effective, 8, __builtin_preserve_access_index(&cred->cap_effective));
+	bpf_probe_read_kernel(&ev->cap_permitted, 8, __builtin_preserve_access_index(&cred->cap_permitted));
+	bpf_probe_read_kernel(&ev->cap_bset, 8, __builtin_preserve_access_index(&cred->cap_bset));
+	ev->loginuid = 0xffffffff;
+	if (bpf_core_field_exists(task->loginuid))
+		ev->loginuid = BPF_CORE_READ(task, loginuid.val);
+	ev->tty = 0;
+	struct tty_struct *tty = BPF_CORE_READ(task, signal, tty);
+	if (tty) {
+		__u32 major = BPF_CORE_READ(tty, driver, major);
+		__u32 minor = BPF_CORE_READ(tty, driver, minor_start) + BPF_CORE_READ(tty, index);
+		ev->tty = (minor & 0xff) | ((major & 0xfff) << 8) | ((minor & ~0xffu) << 12);
+	}
+}
+
 /* fill_task fills everything but the arguments from a task (current or iterated). */
 static __always_inline void fill_task(struct task_struct *task, struct scratch *s, __u8 op)
 {
@@ -115,13 +154,33 @@ static __always_inline void fill_task(struct task_struct *task, struct scratch *
 
 	if (BPF_CORE_READ(task, flags) & PF_KTHREAD)
 		ev->hdr.flags |= FLAG_KTHREAD;
+	fill_creds(task, ev);
+	bpf_probe_read_kernel_str(ev->comm, sizeof(ev->comm), __builtin_preserve_access_index(&task->comm));
 	struct mm_struct *mm = BPF_CORE_READ(task, mm);
-	if (mm) {
-		struct file *exe = BPF_CORE_READ(mm, exe_file);
-		ev->path_len = resolve_path(BPF_CORE_READ(exe, f_path.mnt), BPF_CORE_READ(exe, f_path.dentry),
-					    ev->path, &trunc);
+	struct file *exe = mm ? BPF_CORE_READ(mm, exe_file) : 0;
+	ev->exe_flags = 0;
+	ev->exe_ino = 0;
+	ev->exe_dev = 0;
+	if (exe) {
+		struct vfsmount *mnt = BPF_CORE_READ(exe, f_path.mnt);
+		struct dentry *d = BPF_CORE_READ(exe, f_path.dentry);
+		struct exe_id id;
+		ev->exe_flags = exe_inspect(exe, &id);
+		ev->exe_ino = id.ino;
+		ev->exe_dev = id.dev;
+		if (dentry_anon(mnt, d)) {
+			/* No directory to walk: the dentry's own name, as d_path gives it
+			 * ("memfd:NAME" for a memfd). */
+			long n = bpf_probe_read_kernel_str(ev->path, PATH_BUF, BPF_CORE_READ(d, d_name.name));
+			ev->path_len = n > 0 ? n - 1 : 0;
+		} else {
+			ev->path_len = resolve_path(mnt, d, ev->path, &trunc);
+		}
 		if (trunc)
 			ev->hdr.flags |= FLAG_TRUNC_PATH;
+	} else if (mm) {
+		ev->path_len = 0;
+		ev->path[0] = 0;
 	} else {
 		ev->hdr.flags |= FLAG_NO_MM;
 		ev->path_len = 0;
@@ -187,12 +246,18 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 	if (!pol)
 		return;
 	__u64 *m = bpf_map_lookup_elem(&exec_binaries, bin);
+	struct exe_id id = {.ino = s->ev.exe_ino, .dev = s->ev.exe_dev};
 	struct match_ctx mc = {
-		/* Deny rules belong to the LSM hook (the exec never gets here). */
-		.candidates = ((m ? *m : 0) | sel->any_filter[KIND_EXEC]) & ~sel->lsm_rules[KIND_EXEC],
+		/* Deny rules belong to the LSM hook (the exec never gets here).
+		 * Binaries match by path or by identity (a bind mount, another mount
+		 * of the same file); exe_flags rules are in any_filter and match_step
+		 * tests their flags against access. */
+		.candidates = ((m ? *m : 0) | exec_identity_rules(&id) | sel->any_filter[KIND_EXEC]) &
+			      ~sel->lsm_rules[KIND_EXEC],
 		.policies = pol,
 		.kind = KIND_EXEC,
 		.event = EV_PROCESS_EXEC,
+		.access = s->ev.exe_flags,
 	};
 	if (!mc.candidates)
 		return;

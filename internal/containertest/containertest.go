@@ -219,14 +219,37 @@ func (c *Containerd) ctr(args ...string) (string, error) {
 // Run starts a detached container id running args in the busybox rootfs and
 // returns the pid of its entrypoint.
 func (c *Containerd) Run(id string, args ...string) (int, error) {
+	return c.RunWith(id, nil, args...)
+}
+
+// RunWith is Run with more `ctr run` flags before the rootfs (for example
+// --privileged).
+func (c *Containerd) RunWith(id string, flags []string, args ...string) (int, error) {
 	c.mu.Lock()
 	c.ids = append(c.ids, id)
 	c.mu.Unlock()
-	cmd := append([]string{"run", "-d", "--rootfs", "--cgroup", c.cgroup + "/" + id, c.rootfs, id}, args...)
-	if _, err := c.ctr(cmd...); err != nil {
+	cmd := append(append([]string{"run", "-d"}, flags...), "--rootfs", "--cgroup", c.cgroup+"/"+id, c.rootfs, id)
+	if _, err := c.ctr(append(cmd, args...)...); err != nil {
 		return 0, err
 	}
 	return c.TaskPID(id)
+}
+
+// ExecTTY runs args in the running container id with a terminal (ctr task
+// exec -t, as kubectl exec -it does): tty, the slave side of a pseudo
+// terminal, is ctr's standard input and output. It waits for the process,
+// bounded by commandTimeout.
+func (c *Containerd) ExecTTY(id, execID string, tty *os.File, args ...string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	full := append([]string{"--address", c.addr, "--namespace", c.ns, "task", "exec", "-t", "--exec-id", execID, id}, args...)
+	cmd := exec.CommandContext(ctx, "ctr", full...)
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = tty, tty, tty
+	cmd.WaitDelay = time.Second
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("ctr task exec -t %s: %w", strings.Join(args, " "), err)
+	}
+	return nil
 }
 
 // TaskPID returns the pid of a container's entrypoint.

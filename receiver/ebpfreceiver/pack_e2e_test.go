@@ -25,6 +25,7 @@ var packE2E = []string{
 	"system-user-login", "sudo-invoked", "read-shadow", "read-shadow-after-startup",
 	"shared-library-tmp", "ssh-non-standard-port", "ptrace-attach", "setuid-root", "sshd-accept", "bpf-load",
 	"hardlink-shadow", "symlink-shadow", "reverse-shell", "ptrace-traceme",
+	"memfd-exec", "system-user-ssh-session",
 }
 
 // triggerHits counts, per rule, the rule records of processes that vigil-trigger (the binary

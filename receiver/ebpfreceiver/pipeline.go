@@ -68,6 +68,7 @@ const (
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
 	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+	MatchExecInUserSpace(path string, id sensor.ExeID, flags uint32, p sensor.FileProcess) uint64
 }
 
 // ruleStage is the user-space rule stage: the loaded rule conditions (Falco
@@ -161,8 +162,9 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 		cfg: cfg, next: next, obsrecv: obs, tb: tb,
 		kill:    func(pid int) error { return syscall.Kill(pid, syscall.SIGKILL) },
 		builder: otlplogs.Builder{HostName: host, NodeName: cfg.NodeName, Scope: metadata.ScopeName},
-		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks},
-		counts:  newPendingCounts(),
+		tracker: tracker{redactor: red, ancestorDepth: cfg.ProcessCache.AncestorDepth, emitForks: cfg.EmitForks,
+			fullCaps: fullCapabilities(), users: proctree.NewUsers(passwdFile)},
+		counts: newPendingCounts(),
 	}
 	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts,
 		attrs: map[actionKey]metric.AddOption{}}
@@ -312,6 +314,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		if !p.tracker.track(ev) {
 			return nil // a fork: cached, not emitted unless emit_forks
 		}
+		p.loaderExec(ev) // ld.so PROGRAM: the exec rules apply to PROGRAM
 		if ev.Kernel.Rules != 0 {
 			ev.Match = p.kernelMatch(ev)
 		}
@@ -326,7 +329,8 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		}
 		return p.emitWith(ev, ms)
 	}
-	p.tracker.lookup(ev, (p.stage != nil && p.stage.Active()) || p.conditions())
+	p.tracker.lookup(ev)
+	p.tracker.capset(ev)
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -427,12 +431,6 @@ func (p *pipeline) respond(ev *event.Event) {
 type condTable interface {
 	HasConditions() bool
 	Matching(kind int, mask uint64, dst []sensor.RuleRef) []sensor.RuleRef
-}
-
-// conditions reports whether a rule in force has a condition decided here.
-func (p *pipeline) conditions() bool {
-	ct, ok := p.ruleTable().(condTable)
-	return ok && ct.HasConditions()
 }
 
 // kernelMatch resolves the kernel's verdict into the rule that decided. With
@@ -543,6 +541,11 @@ type tracker struct {
 	redactor      *redact.Redactor
 	ancestorDepth int
 	emitForks     bool
+	// fullCaps is every capability of the running kernel (bits 0..cap_last_cap):
+	// a container process with all of them in its bounding set is privileged.
+	fullCaps uint64
+	// users names the effective users of host processes.
+	users *proctree.Users
 
 	// Cache sizes, read by the telemetry callback.
 	live, exited, evicted atomic.Int64
@@ -593,7 +596,7 @@ func (t *tracker) family(ev *event.Event) {
 		if anc := t.cache.Ancestors(ev.Proc, d); len(anc) > 1 {
 			ev.Ancestors = make([]event.Ancestor, 0, len(anc)-1)
 			for _, a := range anc[1:] {
-				ev.Ancestors = append(ev.Ancestors, event.Ancestor{ExecID: a.ExecID, Executable: a.Executable})
+				ev.Ancestors = append(ev.Ancestors, event.Ancestor{ExecID: a.ExecID, Executable: a.Executable, Name: a.Name})
 			}
 		}
 	}
@@ -601,7 +604,7 @@ func (t *tracker) family(ev *event.Event) {
 
 // lookup attaches the cached process to a policy event; a process the cache
 // does not know is described by the record's own fields.
-func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
+func (t *tracker) lookup(ev *event.Event) {
 	rec := ev.Proc
 	p, ok := t.cache.Get(rec.PID)
 	if !ok {
@@ -609,9 +612,25 @@ func (t *tracker) lookup(ev *event.Event, ruleStage bool) {
 			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
 	}
 	ev.Proc = p
-	if ruleStage {
-		t.family(ev) // a rule's condition and alert see the parent and ancestors
+	// The alert carries the parent and ancestors (self-contained), and a
+	// rule's condition sees them.
+	t.family(ev)
+}
+
+// nrCapset is capset(2)'s number on x86-64.
+const nrCapset = 126
+
+// capset refreshes the cached capability sets from a privilege.change of a
+// security hook, which reports the sets capset commits (effective,
+// inheritable, permitted): later events of the process see them. A syscall
+// hook only sees capset's user pointers, and a set*id's effect on the sets is
+// not reported: those leave the exec-time sets.
+func (t *tracker) capset(ev *event.Event) {
+	pc, ok := ev.Detail.(*event.Privilege)
+	if !ok || pc.Nr != nrCapset || ev.Compat || (ev.Hook != event.HookLSM && ev.Hook != event.HookFmodRet) {
+		return
 	}
+	ev.Proc = t.cache.SetCaps(ev.Proc, pc.New[0], pc.New[2])
 }
 
 // processOf builds a cache entry from an exec or iterator record.
@@ -628,7 +647,27 @@ func (t *tracker) processOf(ev *event.Event, execTime uint64) *proctree.Process 
 		StartBoottime: rec.StartBoottime, CgroupID: rec.CgroupID,
 		ContainerID: ci.ContainerID, PodUID: ci.PodUID, Runtime: ci.Runtime,
 		ArgsTruncated: rec.ArgsTruncated,
+		Name:          rec.Name, TTY: rec.TTY, LoginUID: rec.LoginUID, CapEffective: rec.CapEffective, CapPermitted: rec.CapPermitted,
+		CapBounding: rec.CapBounding, ExecAttrs: rec.ExecAttrs, Exe: rec.Exe,
+		UserName:   t.userName(rec.EUID, ci.ContainerID),
+		Privileged: ci.ContainerID != "" && rec.ExecAttrs && t.fullCaps != 0 && rec.CapBounding&t.fullCaps == t.fullCaps,
 	}
+}
+
+// passwdFile is the host's user database.
+const passwdFile = "/etc/passwd"
+
+// userName names an effective user: from the host's user database for a host
+// process; in a container only root, whose name is the same everywhere (the
+// container's own database is not read).
+func (t *tracker) userName(euid uint32, containerID string) string {
+	if containerID == "" {
+		return t.users.Name(euid)
+	}
+	if euid == 0 {
+		return "root"
+	}
+	return ""
 }
 
 func (t *tracker) publish() {

@@ -34,6 +34,10 @@ func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
 	return ref, ok && rules != 0
 }
 
+func (f *fakeRules) MatchExecInUserSpace(string, sensor.ExeID, uint32, sensor.FileProcess) uint64 {
+	return 0
+}
+
 func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
 	f.asked = append(f.asked, p)
 	return f.userFile
@@ -352,4 +356,31 @@ func TestPipelineExecIntoContainer(t *testing.T) {
 	other := p.process(at(execRecord(104, 100, "/bin/true", "true"), 14, 999))
 	assert.Nil(t, other.Parent)
 	assert.False(t, other.Proc.ExecIntoContainer)
+}
+
+// A capset a security hook reports refreshes the cached capability sets: the
+// next event of the process sees them. One from a syscall hook (its arguments
+// are user pointers) does not.
+func TestPipelineCapsetRefreshesCaps(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindSys: {Policy: "p", Rule: "caps", Action: policy.ActionPost}}}
+	p.rules = func() ruleTable { return rules }
+	exec := execRecord(50, 1, "/usr/bin/capsh")
+	exec.Proc.ExecAttrs, exec.Proc.CapEffective = true, 1<<13
+	require.NotNil(t, p.process(exec))
+	capset := func(hook event.Hook) *event.Event {
+		ev := policyEvent(event.PrivilegeChange, 50, sensor.KindSys, &event.Privilege{
+			Syscall: event.Syscall{Nr: nrCapset}, New: [3]uint64{1 << 21, 0, 1<<21 | 1<<13}})
+		ev.Hook = hook
+		return ev
+	}
+	out := p.process(capset(event.HookSyscall))
+	require.NotNil(t, out)
+	assert.Equal(t, uint64(1<<13), out.Proc.CapEffective, "a syscall hook's capset leaves the exec-time sets")
+	out = p.process(capset(event.HookFmodRet))
+	require.NotNil(t, out)
+	assert.Equal(t, uint64(1<<21), out.Proc.CapEffective)
+	assert.Equal(t, uint64(1<<21|1<<13), out.Proc.CapPermitted)
+	live, _ := p.tracker.cache.Get(50)
+	assert.Equal(t, uint64(1<<21), live.CapEffective, "later events see the new sets")
 }

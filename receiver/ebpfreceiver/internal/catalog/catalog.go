@@ -26,6 +26,7 @@ const (
 	FilterCIDRs    = "cidrs"
 	FilterPorts    = "ports"
 	FilterBinaries = "binaries"
+	FilterExeFlags = "exe_flags"
 )
 
 // HookType says how a hook attaches.
@@ -165,7 +166,7 @@ func rows() []Event {
 		{Name: "network.listen", Kind: KindNetwork, Policy: true, Filters: []string{FilterCIDRs, FilterPorts},
 			Hooks: tp("sys_enter_listen"), Deny: Deny{AnyOf: byLSM, Needs: needsLSM},
 			Attributes: []string{"network.local.address", "network.local.port", "network.transport", "network.type"}},
-		{Name: "process.exec", Kind: KindExec, Policy: true, Filters: []string{FilterBinaries},
+		{Name: "process.exec", Kind: KindExec, Policy: true, Filters: []string{FilterBinaries, FilterExeFlags},
 			Hooks: join([]Hook{{HookBTFTracepoint, "sched_process_exec"}}, lsm("bprm_check_security")),
 			Deny:  Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("bprm_check_security")}, Attributes: []string{"vigil.exec.path"}},
 		{Name: "privilege.change", Kind: KindSyscall, Policy: true,

@@ -15,7 +15,7 @@ import (
 
 func TestRowsAreConsistent(t *testing.T) {
 	seen := map[string]bool{}
-	known := map[string]bool{FilterPaths: true, FilterAccess: true, FilterCIDRs: true, FilterPorts: true, FilterBinaries: true}
+	known := map[string]bool{FilterPaths: true, FilterAccess: true, FilterCIDRs: true, FilterPorts: true, FilterBinaries: true, FilterExeFlags: true}
 	for _, e := range All() {
 		assert.False(t, seen[e.Name], "duplicate %s", e.Name)
 		seen[e.Name] = true

@@ -94,6 +94,56 @@ type Process struct {
 	// Runc is the step of container start-up the process is in, as its
 	// fork-time ancestry tells: what ExecIntoContainer is derived from.
 	Runc RuncStep
+
+	// Read at exec (and at start-up for running processes), inherited at fork.
+
+	// TTY is the controlling terminal as /proc/PID/stat numbers it (tty_nr:
+	// the device number in the user-space dev_t encoding), 0 without one.
+	TTY uint32
+	// LoginUID is the audit login uid, NoLoginUID when unset.
+	LoginUID uint32
+	// CapEffective, CapPermitted and CapBounding are capability sets, bit N
+	// for capability N (CAP_SYS_ADMIN is 21).
+	CapEffective, CapPermitted, CapBounding uint64
+	// ExecAttrs says TTY, LoginUID, the capability sets and Exe were read
+	// (false for a process known only from a policy record).
+	ExecAttrs bool
+	// Name is the task name the kernel keeps (comm: the base name of the
+	// path given to exec, at most 15 bytes; "sh" for a busybox applet whose
+	// Executable is /bin/busybox), "" when not read.
+	Name string
+	// UserName is the effective user's name in the host's user database, ""
+	// when it has none.
+	UserName string
+	// Exe are the executable file's flags and identity.
+	Exe ExeInfo
+	// Privileged: a container process whose capability bounding set holds
+	// every capability of the running kernel (what a privileged container
+	// gets; an unprivileged one has capabilities removed from it).
+	Privileged bool
+}
+
+// NoLoginUID is the audit login uid of a process no login started.
+const NoLoginUID = ^uint32(0)
+
+// ExeFlags are properties of an executable file.
+type ExeFlags uint32
+
+// Executable flags, as the kernel's enum vigil_exe_flags numbers them.
+const (
+	ExeMemfd      ExeFlags = 1 << 0 // an anonymous memory file (memfd_create): fileless
+	ExeUpperLayer ExeFlags = 1 << 1 // in the upper layer of an overlay mount
+	ExeSetuid     ExeFlags = 1 << 2 // set-user-id file
+	ExeSetgid     ExeFlags = 1 << 3 // set-group-id file (with group execute)
+)
+
+// ExeInfo is what the kernel read about an executable file beyond its path.
+type ExeInfo struct {
+	Flags ExeFlags
+	// Dev (the kernel's dev_t of the file system: major << 20 | minor) and
+	// Ino identify the file whatever path or mount it was run by.
+	Dev uint32
+	Ino uint64
 }
 
 // RuncStep is where a process stands in runc's start of a container process.
@@ -112,6 +162,7 @@ const (
 type Ancestor struct {
 	ExecID     string
 	Executable string
+	Name       string // the task name (Process.Name), "" when not read
 }
 
 // Cred are the ids a policy record carries.
@@ -186,6 +237,9 @@ type Exec struct {
 	Rules uint64
 	// Applied: the kernel carried out the rule's action.
 	Applied bool
+	// LoaderProgram: the process is a dynamic loader run as a program; this
+	// is the program it loads (absolute, as the process sees it).
+	LoaderProgram string
 }
 
 // Exit is a process exit.

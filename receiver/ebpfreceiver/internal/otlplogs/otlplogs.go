@@ -95,12 +95,9 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	lr.SetObservedTimestamp(pcommon.NewTimestampFromTime(e.Observed))
 	a := lr.Attributes()
 	p := e.Proc
-	summary := e.Match != nil && policyRecord(e.Detail) && !e.Match.UserSpace
-	if summary {
-		a.EnsureCapacity(17)
-	} else {
-		a.EnsureCapacity(26) // one allocation for the usual attribute set
-	}
+	// Every record, a policy match too, carries the full process, its parent
+	// and its ancestors: an alert needs no join with its process.exec record.
+	a.EnsureCapacity(32) // one allocation for the usual attribute set
 	a.PutInt("process.pid", int64(p.PID))
 	a.PutInt("process.parent_pid", int64(p.PPID))
 	a.PutStr("vigil.exec_id", p.ExecID)
@@ -114,18 +111,10 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		// Only when true: absent means a host process or a container's own.
 		a.PutBool("vigil.exec_into_container", true)
 	}
-	if summary {
-		// Policy matches carry a process summary; the full process (arguments,
-		// directory, ancestry) is on its process.exec record, joined by vigil.exec_id.
-		if len(p.Args) > 0 {
-			a.PutStr("process.command_line", p.CommandLine)
-		}
-		a.PutInt("process.user.id", int64(e.Cred.EUID))
-		a.PutInt("process.real_user.id", int64(e.Cred.UID))
-		fillMatch(lr, e)
-		return
-	}
-	if p.Executable != "" {
+	switch {
+	case p.Name != "":
+		a.PutStr("process.executable.name", p.Name) // the kernel's task name (comm)
+	case p.Executable != "":
 		a.PutStr("process.executable.name", baseName(p.Executable))
 	}
 	args := p.Args // already redacted when cached
@@ -147,12 +136,26 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	if p.Cwd != "" {
 		a.PutStr("process.working_directory", p.Cwd)
 	}
-	if e.Name != event.ProcessExit || p.Executable != "" {
+	switch {
+	case policyRecord(e.Detail):
+		// The credentials the kernel read with the event (the process may
+		// have changed them since its exec).
+		a.PutInt("process.user.id", int64(e.Cred.EUID))
+		a.PutInt("process.real_user.id", int64(e.Cred.UID))
+		if p.Executable != "" {
+			a.PutInt("process.group.id", int64(p.EGID))
+			a.PutInt("process.real_group.id", int64(p.GID))
+		}
+	case e.Name != event.ProcessExit || p.Executable != "":
 		a.PutInt("process.user.id", int64(p.EUID))
 		a.PutInt("process.real_user.id", int64(p.UID))
 		a.PutInt("process.group.id", int64(p.EGID))
 		a.PutInt("process.real_group.id", int64(p.GID))
 	}
+	if p.UserName != "" && (!policyRecord(e.Detail) || e.Cred.EUID == p.EUID) {
+		a.PutStr("process.user.name", p.UserName)
+	}
+	fillExecAttrs(a, p)
 	if p.StartBoottime != 0 {
 		a.PutStr("process.creation.time", time.Unix(0, int64(p.StartBoottime)+bootOffset).UTC().Format(time.RFC3339Nano))
 	}
@@ -163,6 +166,12 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 		if e.Parent.Executable != "" {
 			a.PutStr("vigil.parent.executable.path", e.Parent.Executable)
 		}
+		switch {
+		case e.Parent.Name != "":
+			a.PutStr("vigil.parent.executable.name", e.Parent.Name)
+		case e.Parent.Executable != "":
+			a.PutStr("vigil.parent.executable.name", baseName(e.Parent.Executable))
+		}
 		if len(e.Parent.Args) > 0 {
 			a.PutStr("vigil.parent.command_line", e.Parent.CommandLine)
 		}
@@ -170,12 +179,21 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	if len(e.Ancestors) > 0 {
 		ids := a.PutEmptySlice("vigil.ancestors.exec_id")
 		paths := a.PutEmptySlice("vigil.ancestors.executable.path")
+		names := a.PutEmptySlice("vigil.ancestors.executable.name")
 		for _, an := range e.Ancestors {
 			ids.AppendEmpty().SetStr(an.ExecID)
 			paths.AppendEmpty().SetStr(an.Executable)
+			n := an.Name
+			if n == "" {
+				n = baseName(an.Executable)
+			}
+			names.AppendEmpty().SetStr(n)
 		}
 	}
 
+	if x, ok := e.Detail.(*event.Exec); ok && x.LoaderProgram != "" {
+		a.PutStr("vigil.exec.loader_program", x.LoaderProgram)
+	}
 	exe := p.Executable
 	if exe == "" {
 		exe = "pid " + strconv.FormatUint(uint64(p.PID), 10)
@@ -219,6 +237,37 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 			lr.SetSeverityText("INFO")
 			lr.Body().SetStr("exit " + exe + " code " + strconv.Itoa(d.Code()))
 		}
+	}
+}
+
+// fillExecAttrs writes what the kernel read at exec beyond the image: the
+// terminal, the login uid, the capability sets and the executable's flags.
+// Flags are written only when true.
+func fillExecAttrs(a pcommon.Map, p *event.Process) {
+	if !p.ExecAttrs {
+		return
+	}
+	a.PutInt("vigil.process.tty", int64(p.TTY))
+	login := int64(p.LoginUID)
+	if p.LoginUID == event.NoLoginUID {
+		login = -1
+	}
+	a.PutInt("vigil.user.loginuid", login)
+	a.PutStr("vigil.process.cap_effective", event.CapNames(p.CapEffective))
+	a.PutStr("vigil.process.cap_permitted", event.CapNames(p.CapPermitted))
+	for _, fl := range [...]struct {
+		f   event.ExeFlags
+		key string
+	}{
+		{event.ExeMemfd, "vigil.exe.memfd"}, {event.ExeUpperLayer, "vigil.exe.upper_layer"},
+		{event.ExeSetuid, "vigil.exe.setuid"}, {event.ExeSetgid, "vigil.exe.setgid"},
+	} {
+		if p.Exe.Flags&fl.f != 0 {
+			a.PutBool(fl.key, true)
+		}
+	}
+	if p.Privileged {
+		a.PutBool("vigil.container.privileged", true)
 	}
 }
 

@@ -40,7 +40,9 @@ func curl() *event.Process {
 		Executable: "/usr/bin/curl", Args: args, CommandLine: strings.Join(args, " "), Cwd: "/work",
 		UID: 1000, GID: 1000, EUID: 1000, EGID: 1000, StartBoottime: kernelAt, CgroupID: 4242,
 		ContainerID: containerID, PodUID: "7d2a3c4e-5f60-4718-9a2b-3c4d5e6f7a8b", Runtime: "containerd",
-		Redacted: true, ArgsTruncated: true}
+		Redacted: true, ArgsTruncated: true,
+		ExecAttrs: true, TTY: 34817, LoginUID: event.NoLoginUID, CapEffective: 1<<13 | 1<<21, CapPermitted: 1<<13 | 1<<21,
+		Exe: event.ExeInfo{Flags: event.ExeUpperLayer, Dev: 42, Ino: 7}}
 }
 
 func hostTool() *event.Process {
@@ -86,6 +88,9 @@ func goldenCases() map[string][]*event.Event {
 	intoCtr.ExecIntoContainer, intoCtr.Runc = true, event.RuncNone
 	ctrExec := ev(event.ProcessExec, intoCtr, &event.Exec{})
 	ctrExec.Parent = &event.Process{ExecID: "1-90", PID: 90, Executable: "/usr/bin/containerd-shim-runc-v2"}
+	fileOpen := withMatch(ev(event.FileOpen, curl(), &event.File{Path: "/etc/shadow", OpenFlags: 2, Access: event.AccessReadWrite}), denyApplied, event.HookLSM)
+	fileOpen.Parent = shell()
+	fileOpen.Ancestors = []event.Ancestor{{ExecID: "1-1", Executable: "/sbin/init"}}
 	orphan := &event.Process{ExecID: "5-400", PID: 400, PPID: 1, CgroupID: 3} // an exit the cache never saw
 	return map[string][]*event.Event{
 		"process_exec":      {exec},
@@ -98,7 +103,7 @@ func goldenCases() map[string][]*event.Event {
 		"process_exit_code":      {ev(event.ProcessExit, hostTool(), event.Exit{Status: 3 << 8})},
 		"process_exit_signal":    {ev(event.ProcessExit, hostTool(), event.Exit{Status: 0x80 | 11})},
 		"process_exit_unknown":   {ev(event.ProcessExit, orphan, event.Exit{Status: 9})},
-		"file_open":              {withMatch(ev(event.FileOpen, curl(), &event.File{Path: "/etc/shadow", OpenFlags: 2, Access: event.AccessReadWrite}), denyApplied, event.HookLSM)},
+		"file_open":              {fileOpen},
 		"file_write":             {withMatch(ev(event.FileWrite, hostTool(), &event.File{Path: "/etc/passwd", OpenFlags: 1, Access: event.AccessWrite}), post, event.HookSyscall)},
 		"file_unlink":            {withMatch(ev(event.FileUnlink, hostTool(), &event.File{Path: "/var/log/auth.log"}), wouldDeny, event.HookFmodRet)},
 		"file_rename":            {withMatch(ev(event.FileRename, hostTool(), &event.File{Path: "/etc/cron.d/x", Side: event.RenameTo}), post, event.HookLSM)},
@@ -167,7 +172,7 @@ func TestGolden(t *testing.T) {
 }
 
 // What the golden files show, stated: one resource per container, host
-// processes share one; a policy record is a summary without the arguments.
+// processes share one; a policy record carries the full process, its parent and ancestors.
 func TestResourcesAndSummaries(t *testing.T) {
 	b := &Builder{HostName: "node-1", Scope: "s"}
 	logs := b.Build(goldenCases()["batch_two_resources"], bootOffset)
@@ -182,8 +187,19 @@ func TestResourcesAndSummaries(t *testing.T) {
 	assert.Equal(t, containerID, v.Str())
 
 	m := b.Build(goldenCases()["file_open"], bootOffset).ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
-	_, hasArgs := m.Attributes().Get("process.command_args")
-	assert.False(t, hasArgs, "policy records carry a process summary")
+	// Self-contained: the alert carries the full process, its parent and ancestors.
+	attrs := m.Attributes().AsRaw()
+	assert.Equal(t, []any{"curl", "-H", "Authorization: Bearer ***", "http://10.0.0.1/"}, attrs["process.command_args"], "policy records carry the full process")
+	assert.Equal(t, "/work", attrs["process.working_directory"])
+	assert.Equal(t, "/usr/bin/bash", attrs["vigil.parent.executable.path"])
+	assert.Equal(t, "bash", attrs["vigil.parent.executable.name"])
+	assert.Equal(t, "bash", attrs["vigil.parent.command_line"])
+	assert.Equal(t, []any{"init"}, attrs["vigil.ancestors.executable.name"])
+	assert.Equal(t, int64(34817), attrs["vigil.process.tty"])
+	assert.Equal(t, int64(-1), attrs["vigil.user.loginuid"])
+	assert.Equal(t, "CAP_NET_RAW CAP_SYS_ADMIN", attrs["vigil.process.cap_effective"])
+	assert.Equal(t, true, attrs["vigil.exe.upper_layer"])
+	assert.NotContains(t, attrs, "vigil.exe.memfd", "flags are written only when true")
 	uid, _ := m.Attributes().Get("process.user.id")
 	assert.Equal(t, int64(0), uid.Int(), "the credentials the kernel read with the event, not the cached ones")
 	assert.Equal(t, "denied file.open /etc/shadow by /usr/bin/curl [baseline/r1]", m.Body().Str())

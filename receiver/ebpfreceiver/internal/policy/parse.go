@@ -336,7 +336,7 @@ func describe(n *yaml.Node) string {
 var (
 	policyKeys   = []string{"name", "mode", "selector", "lists", "macros", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "condition", "exceptions", "output", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "exe_flags", "condition", "exceptions", "output", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -466,6 +466,10 @@ func (d *decoder) rule(r *Rule, i int, n *yaml.Node, key string) {
 			r.Exceptions = d.exceptions(v, key)
 		case "output":
 			r.Output = d.str(v, key)
+		case "exe_flags":
+			for _, f := range d.strs(v, key) {
+				r.ExeFlags = append(r.ExeFlags, ExeFlag(f))
+			}
 		case "action":
 			r.Action = Action(d.str(v, key))
 		case "fallback":

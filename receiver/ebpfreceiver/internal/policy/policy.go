@@ -222,8 +222,13 @@ type Rule struct {
 	CIDRs []netip.Prefix `yaml:"cidrs,omitempty"`
 	// Ports (network.*): peer (connect, accept) or local (listen) ports.
 	Ports []uint16 `yaml:"ports,omitempty"`
-	// Binaries (process.exec): exact paths of the executed file.
+	// Binaries (process.exec): exact paths of the executed file. The file a
+	// path names is also matched by identity (device and inode), so a bind
+	// mount or another mount of it is the same program.
 	Binaries []string `yaml:"binaries,omitempty"`
+	// ExeFlags (process.exec): the executed file has one of these properties
+	// (memfd, upper_layer, setuid, setgid). With binaries, both must hold.
+	ExeFlags []ExeFlag `yaml:"exe_flags,omitempty"`
 	// Condition narrows the event, in Falco's condition syntax.
 	Condition string `yaml:"condition,omitempty"`
 	// Exceptions exclude events, in Falco's shape.
@@ -273,4 +278,29 @@ func (e *Error) Error() string {
 	}
 	b.WriteString(e.Reason)
 	return b.String()
+}
+
+// ExeFlag is a property of an executed file a process.exec rule can match.
+type ExeFlag string
+
+// Executable flags.
+const (
+	// ExeMemfd: an anonymous memory file (memfd_create, then execveat or
+	// /proc/self/fd/N): fileless execution, which no path can name.
+	ExeMemfd ExeFlag = "memfd"
+	// ExeUpperLayer: the file is in the upper layer of an overlay mount (in a
+	// container: written or copied up after it started).
+	ExeUpperLayer ExeFlag = "upper_layer"
+	// ExeSetuid and ExeSetgid: a set-user-id or set-group-id file.
+	ExeSetuid ExeFlag = "setuid"
+	ExeSetgid ExeFlag = "setgid"
+)
+
+// Valid reports whether f is one of the flags.
+func (f ExeFlag) Valid() bool {
+	switch f {
+	case ExeMemfd, ExeUpperLayer, ExeSetuid, ExeSetgid:
+		return true
+	}
+	return false
 }

@@ -345,6 +345,19 @@ func (v *validator) rule(r *Rule, key string) {
 	if !notFor("binaries", len(r.Binaries) > 0, r.Event.allows(catalog.FilterBinaries)) {
 		v.paths(key+".binaries", r.Binaries, pathFile)
 	}
+	if !notFor("exe_flags", len(r.ExeFlags) > 0, r.Event.allows(catalog.FilterExeFlags)) {
+		seen := map[ExeFlag]bool{}
+		for i, f := range r.ExeFlags {
+			ik := key + ".exe_flags[" + strconv.Itoa(i) + "]"
+			switch {
+			case !f.Valid():
+				v.errorf(ik, "must be one of memfd, upper_layer, setuid, setgid, got %q", f)
+			case seen[f]:
+				v.errorf(ik, "duplicate flag %s", f)
+			}
+			seen[f] = true
+		}
+	}
 	actOK := true
 	switch r.Action {
 	case ActionPost, ActionCount, ActionDeny, ActionKill:

@@ -108,6 +108,13 @@ func (c *Cache) Fork(pid, ppid uint32, start uint64, cgroupID uint64, uid, gid, 
 		p.ContainerID, p.PodUID, p.Runtime = parent.ContainerID, parent.PodUID, parent.Runtime
 		p.ArgsTruncated, p.Redacted = parent.ArgsTruncated, parent.Redacted
 		p.Runc, p.ExecIntoContainer = parent.Runc, parent.ExecIntoContainer
+		// A fork runs the same image with the same terminal, login and
+		// capabilities (until it execs or changes them).
+		p.Name, p.TTY, p.LoginUID, p.Exe, p.Privileged = parent.Name, parent.TTY, parent.LoginUID, parent.Exe, parent.Privileged
+		p.CapEffective, p.CapPermitted, p.CapBounding, p.ExecAttrs = parent.CapEffective, parent.CapPermitted, parent.CapBounding, parent.ExecAttrs
+		if parent.EUID == euid {
+			p.UserName = parent.UserName
+		}
 	}
 	c.insertLive(p)
 	return p
@@ -209,4 +216,19 @@ func (c *Cache) Ancestors(p *Process, depth int) []*Process {
 // Stats returns sizes and eviction count.
 func (c *Cache) Stats() Stats {
 	return Stats{Live: c.order.Len(), Exited: c.exited.Len(), Evicted: c.evicted}
+}
+
+// SetCaps replaces the capability sets of the live process p (a capset the
+// kernel committed): the cache entry is copied, since entries are immutable,
+// and the copy returned. It returns p unchanged when p is not the live entry
+// of its pid.
+func (c *Cache) SetCaps(p *Process, effective, permitted uint64) *Process {
+	el, ok := c.live[p.PID]
+	if !ok || el.Value.(*Process) != p {
+		return p
+	}
+	cp := *p
+	cp.CapEffective, cp.CapPermitted, cp.ExecAttrs = effective, permitted, true
+	el.Value = &cp
+	return &cp
 }

@@ -75,3 +75,24 @@ func TestExecID(t *testing.T) {
 	assert.Equal(t, "ff-12", ExecID(255, 12))
 	assert.NotEqual(t, ExecID(1, 2), ExecID(2, 1))
 }
+
+func TestSetCapsCopiesTheEntry(t *testing.T) {
+	c := New(10, 10)
+	p := &Process{PID: 7, ExecID: "1-7", CapEffective: 1, CapPermitted: 1, ExecAttrs: true}
+	c.Put(p, 0)
+	got := c.SetCaps(p, 1<<21, 1<<21|1)
+	if got == p || p.CapEffective != 1 {
+		t.Fatalf("the shared entry was modified")
+	}
+	if live, _ := c.Get(7); live != got || live.CapEffective != 1<<21 || live.CapPermitted != 1<<21|1 {
+		t.Fatalf("live entry not replaced: %+v", live)
+	}
+	// A stale entry (not the live one) is left alone.
+	stale := &Process{PID: 7, ExecID: "0-7"}
+	if c.SetCaps(stale, 5, 5) != stale {
+		t.Fatalf("a stale entry was replaced")
+	}
+	if c.SetCaps(&Process{PID: 99}, 5, 5).CapEffective != 0 {
+		t.Fatalf("unknown pid")
+	}
+}

@@ -156,6 +156,9 @@ const (
 	FieldProcIsExeFromMemfd
 	FieldProcIsExeUpperLayer
 	FieldProcIsContainerExec
+	FieldProcIsSuidExe
+	FieldProcIsSgidExe
+	FieldProcExeIno
 	FieldUserUID
 	FieldUserName
 	FieldUserLoginUID
@@ -269,7 +272,7 @@ func fieldTable() []FieldInfo {
 		f(FieldProcCmdline, "proc.cmdline", TypeString, all, "proc.name and the arguments, space separated", "process.command_line"),
 		f(FieldProcArgs, "proc.args", TypeString, all, "the arguments after argv[0], space separated"),
 		f(FieldProcCwd, "proc.cwd", TypeString, all, "the working directory, with a trailing /", "process.working_directory"),
-		f(FieldProcTty, "proc.tty", TypeNumber, all, "the controlling terminal's device number, 0 without one"),
+		f(FieldProcTty, "proc.tty", TypeNumber, all, "the controlling terminal's device number as /proc/PID/stat gives it (34816 + N for /dev/pts/N), 0 without one", "vigil.process.tty"),
 		f(FieldProcPid, "proc.pid", TypeNumber, all, "the process id", "process.pid"),
 		f(FieldProcPpid, "proc.ppid", TypeNumber, all, "the parent's process id", "process.parent.pid", "process.parent_pid"),
 		f(FieldProcSid, "proc.sid", TypeNumber, all, "the session id"),
@@ -280,27 +283,31 @@ func fieldTable() []FieldInfo {
 		f(FieldProcPcmdline, "proc.pcmdline", TypeString, all, "the parent's command line"),
 		f(FieldProcAname, "proc.aname", TypeString, all, "proc.aname[N]: the name of the Nth ancestor (0 the process, 1 its parent); proc.aname: any ancestor").indexed(IndexOptional, 1),
 		f(FieldProcApid, "proc.apid", TypeNumber, all, "proc.apid[N]: the pid of the Nth ancestor; proc.apid: any ancestor").indexed(IndexOptional, 1),
-		f(FieldProcIsExeFromMemfd, "proc.is_exe_from_memfd", TypeBool, all, "the executable is a memfd (fileless execution)"),
-		f(FieldProcIsExeUpperLayer, "proc.is_exe_upper_layer", TypeBool, all, "the executable is in an overlayfs upper layer (written after the container started)"),
+		f(FieldProcIsExeFromMemfd, "proc.is_exe_from_memfd", TypeBool, all, "the executable is a memfd (fileless execution); proc.exepath is then memfd:NAME", "vigil.exe.memfd"),
+		f(FieldProcIsExeUpperLayer, "proc.is_exe_upper_layer", TypeBool, all, "the executable is in the upper layer of an overlay mount (in a container: written or copied up after it started)", "vigil.exe.upper_layer"),
 		f(FieldProcIsContainerExec, "proc.is_container_exec", TypeBool, all,
 			"the process was started by an exec into a running container (kubectl exec, crictl exec, ctr task exec: runc exec), or descends from one; false for a container's entrypoint and its descendants and for host processes",
 			"vigil.exec_into_container"),
 
+		f(FieldProcIsSuidExe, "proc.is_suid_exe", TypeBool, all, "the executable file is set-user-id", "vigil.exe.setuid"),
+		f(FieldProcIsSgidExe, "proc.is_sgid_exe", TypeBool, all, "the executable file is set-group-id (with group execute)", "vigil.exe.setgid"),
+		f(FieldProcExeIno, "proc.exe_ino", TypeNumber, all, "the executable file's inode number", "vigil.exe.inode"),
+
 		f(FieldUserUID, "user.uid", TypeNumber, all, "the effective user id", "user.id", "process.user.id"),
 		f(FieldUserName, "user.name", TypeString, all, "the effective user's name"),
-		f(FieldUserLoginUID, "user.loginuid", TypeNumber, all, "the audit login user id (-1 when unset)"),
+		f(FieldUserLoginUID, "user.loginuid", TypeNumber, all, "the audit login user id (-1 when unset)", "vigil.user.loginuid"),
 		f(FieldUserLoginName, "user.loginname", TypeString, all, "the login user's name"),
 		f(FieldGroupGID, "group.gid", TypeNumber, all, "the effective group id", "process.group.id"),
 		f(FieldGroupName, "group.name", TypeString, all, "the effective group's name"),
-		f(FieldThreadCapEffective, "thread.cap_effective", TypeString, all, "the effective capabilities as names (CAP_SYS_ADMIN CAP_NET_RAW ...)"),
-		f(FieldThreadCapPermitted, "thread.cap_permitted", TypeString, all, "the permitted capabilities as names"),
+		f(FieldThreadCapEffective, "thread.cap_effective", TypeString, all, "the effective capabilities as names, space separated, lowest number first (CAP_CHOWN ... CAP_SYS_ADMIN ...); read at exec", "vigil.process.cap_effective"),
+		f(FieldThreadCapPermitted, "thread.cap_permitted", TypeString, all, "the permitted capabilities as names", "vigil.process.cap_permitted"),
 
 		f(FieldContainerID, "container.id", TypeString, all, "the container id, host for a host process"),
 		f(FieldContainerName, "container.name", TypeString, all, "the container name", "k8s.container.name"),
 		f(FieldContainerImage, "container.image", TypeString, all, "the image with its tag"),
 		f(FieldContainerImageRepository, "container.image.repository", TypeString, all, "the image without its tag", "container.image.name"),
 		f(FieldContainerImageTag, "container.image.tag", TypeString, all, "the image tag"),
-		f(FieldContainerPrivileged, "container.privileged", TypeBool, all, "the container runs privileged"),
+		f(FieldContainerPrivileged, "container.privileged", TypeBool, all, "the process is in a container and its capability bounding set holds every capability of the running kernel (a privileged container; an unprivileged one lacks some); false for host processes", "vigil.container.privileged"),
 		f(FieldK8sNsName, "k8s.ns.name", TypeString, all, "the pod's namespace", "k8s.namespace.name"),
 		f(FieldK8sPodName, "k8s.pod.name", TypeString, all, "the pod's name"),
 

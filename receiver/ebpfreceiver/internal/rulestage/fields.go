@@ -44,6 +44,8 @@ const (
 	builtSockName
 	builtFlags
 	builtMode
+	builtCapEffective
+	builtCapPermitted
 	numBuilt
 )
 
@@ -124,7 +126,13 @@ func comm(exe string) string {
 
 // name is a process's proc.name; ok false when the process is not known.
 func name(p *event.Process) (string, bool) {
-	if p == nil || p.Executable == "" {
+	if p == nil {
+		return "", false
+	}
+	if p.Name != "" {
+		return p.Name, true // the kernel's comm
+	}
+	if p.Executable == "" {
 		return "", false
 	}
 	return comm(p.Executable), true
@@ -328,11 +336,32 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		}
 		return f.cmdline(ev.Parent, builtPcmdline)
 	case rules.FieldProcAname:
+		switch {
+		case idx == 0:
+			return name(p)
+		case idx == 1:
+			return name(ev.Parent)
+		case idx-2 < len(ev.Ancestors):
+			if a := ev.Ancestors[idx-2]; a.Name != "" {
+				return a.Name, true
+			}
+		}
 		exe, _, _, ok := f.ancestor(idx)
 		if !ok {
 			return "", false
 		}
 		return comm(exe), true
+	case rules.FieldThreadCapEffective, rules.FieldThreadCapPermitted:
+		if !p.ExecAttrs {
+			return "", false
+		}
+		set, slot := p.CapEffective, builtCapEffective
+		if id == rules.FieldThreadCapPermitted {
+			set, slot = p.CapPermitted, builtCapPermitted
+		}
+		return f.build(slot, func(b []byte) []byte { return event.AppendCapNames(b, set) }), true
+	case rules.FieldUserName:
+		return p.UserName, p.UserName != ""
 	case rules.FieldContainerID:
 		if p.ContainerID == "" {
 			return "host", true
@@ -582,6 +611,18 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 		return int64(p.EUID), true
 	case rules.FieldGroupGID:
 		return int64(p.EGID), true
+	case rules.FieldProcTty:
+		return int64(p.TTY), p.ExecAttrs
+	case rules.FieldUserLoginUID:
+		if !p.ExecAttrs {
+			return 0, false
+		}
+		if p.LoginUID == event.NoLoginUID {
+			return -1, true
+		}
+		return int64(p.LoginUID), true
+	case rules.FieldProcExeIno:
+		return int64(p.Exe.Ino), p.ExecAttrs && p.Exe.Ino != 0
 	case rules.FieldFdSport:
 		if s, ok := f.server(); ok {
 			return int64(s.Port()), true
@@ -596,8 +637,20 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 
 // Bool answers a boolean field.
 func (f *Fields) Bool(id rules.FieldID, _ int) (bool, bool) {
-	if id == rules.FieldProcIsContainerExec {
-		return f.ev.Proc.ExecIntoContainer, true
+	p := f.ev.Proc
+	switch id {
+	case rules.FieldProcIsContainerExec:
+		return p.ExecIntoContainer, true
+	case rules.FieldContainerPrivileged:
+		return p.Privileged, p.ExecAttrs
+	case rules.FieldProcIsExeFromMemfd:
+		return p.Exe.Flags&event.ExeMemfd != 0, p.ExecAttrs
+	case rules.FieldProcIsExeUpperLayer:
+		return p.Exe.Flags&event.ExeUpperLayer != 0, p.ExecAttrs
+	case rules.FieldProcIsSuidExe:
+		return p.Exe.Flags&event.ExeSetuid != 0, p.ExecAttrs
+	case rules.FieldProcIsSgidExe:
+		return p.Exe.Flags&event.ExeSetgid != 0, p.ExecAttrs
 	}
 	if _, ok := f.ev.Detail.(*event.Dup); ok && id == rules.FieldEvtFailed {
 		return false, true

@@ -19,13 +19,16 @@ type Capacity map[string]int
 var mapInfo = map[string]struct{ what, key string }{
 	MapFilePaths:    {"file path map", "paths"},
 	MapExecBinaries: {"exec binary map", "binaries"},
-	MapSelBinary:    {"binary selector map", "selector.binaries/binary_prefixes"},
-	MapSelUID:       {"uid selector map", "selector.uids"},
-	MapSelCgroup:    {"pod cgroup map", "selector.namespaces/pod_labels (cgroups of the selected pods)"},
-	MapNetCIDR4:     {"IPv4 CIDR map", "cidrs (IPv4)"},
-	MapNetCIDR6:     {"IPv6 CIDR map", "cidrs (IPv6)"},
-	MapNetPorts:     {"port map", "ports"},
-	MapTopDirs:      {"top directory map", "paths (first components)"},
+	// One entry per distinct file of binaries: never more than exec_binaries
+	// holds (the same size), so admission counts only the paths.
+	MapExecInodes: {"exec binary identity map", "binaries (their files)"},
+	MapSelBinary:  {"binary selector map", "selector.binaries/binary_prefixes"},
+	MapSelUID:     {"uid selector map", "selector.uids"},
+	MapSelCgroup:  {"pod cgroup map", "selector.namespaces/pod_labels (cgroups of the selected pods)"},
+	MapNetCIDR4:   {"IPv4 CIDR map", "cidrs (IPv4)"},
+	MapNetCIDR6:   {"IPv6 CIDR map", "cidrs (IPv6)"},
+	MapNetPorts:   {"port map", "ports"},
+	MapTopDirs:    {"top directory map", "paths (first components)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).

@@ -198,7 +198,7 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 	case KindFile:
 		cfg.Access = c.fileRule(r, act, rule, slot)
 	case KindExec:
-		c.execRule(r, act, rule)
+		cfg.Access = c.execRule(r, act, rule, slot)
 	case KindNet:
 		c.netRule(r, rule)
 	case KindSys:

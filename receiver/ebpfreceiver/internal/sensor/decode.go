@@ -136,6 +136,12 @@ func (d *Decoder) processOf(pe *ProcEvent) *event.Process {
 		StartBoottime: pe.StartBoottime, CgroupID: pe.CgroupID,
 		ArgsTruncated: pe.Flags&FlagTruncArgs != 0,
 	}
+	if pe.Op == OpExec || pe.Op == OpIter {
+		p := &d.scratch
+		p.TTY, p.LoginUID, p.Name = pe.TTY, pe.LoginUID, pe.Comm
+		p.CapEffective, p.CapPermitted, p.CapBounding, p.ExecAttrs = pe.CapEffective, pe.CapPermitted, pe.CapBounding, true
+		p.Exe = event.ExeInfo{Flags: event.ExeFlags(pe.ExeFlags), Dev: pe.ExeDev, Ino: pe.ExeIno}
+	}
 	return &d.scratch
 }
 

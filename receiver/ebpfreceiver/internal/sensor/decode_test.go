@@ -60,7 +60,9 @@ func decodeOK(t *testing.T, b []byte) event.Event {
 func TestDecodeExec(t *testing.T) {
 	r := &rawProc{Pid: 41, Tgid: 40, Ppid: 1, Uid: 1000, Gid: 1001, Euid: 0, Egid: 2,
 		CgroupId: 77, StartBoottime: 5000, ParentStartBoottime: 100,
-		Rules: 0b100, Matched: 1, Applied: 1}
+		Rules: 0b100, Matched: 1, Applied: 1,
+		CapEffective: 1 << 21, CapPermitted: 1<<21 | 1<<13, CapBset: 1<<41 - 1, ExeIno: 99, ExeDev: 8<<20 | 1,
+		ExeFlags: uint32(processVigilExeFlagsEXE_MEMFD), Tty: 34817, Loginuid: 1000}
 	r.Hdr.Ktime = 5000
 	r.Hdr.Flags = FlagTruncArgs
 	r.PathLen = putStr(r.Path[:], "/usr/bin/curl")
@@ -72,7 +74,9 @@ func TestDecodeExec(t *testing.T) {
 	assert.Equal(t, event.ProcessExec, ev.Name)
 	assert.Equal(t, uint64(5000), ev.KTime)
 	assert.Equal(t, event.Process{PID: 40, PPID: 1, Executable: "/usr/bin/curl", Args: []string{"curl", "-s", "http://x"},
-		Cwd: "/tmp", UID: 1000, GID: 1001, EUID: 0, EGID: 2, StartBoottime: 5000, CgroupID: 77, ArgsTruncated: true}, *ev.Proc)
+		Cwd: "/tmp", UID: 1000, GID: 1001, EUID: 0, EGID: 2, StartBoottime: 5000, CgroupID: 77, ArgsTruncated: true,
+		ExecAttrs: true, TTY: 34817, LoginUID: 1000, CapEffective: 1 << 21, CapPermitted: 1<<21 | 1<<13, CapBounding: 1<<41 - 1,
+		Exe: event.ExeInfo{Flags: event.ExeMemfd, Dev: 8<<20 | 1, Ino: 99}}, *ev.Proc)
 	assert.Equal(t, &event.Exec{CgroupPath: "kubepods-pod1.slice/cri-containerd-abc.scope", ParentStartBoottime: 100}, ev.Detail)
 	assert.Equal(t, event.Verdict{Kind: KindExec, Rules: 0b100, Applied: true}, ev.Kernel)
 	assert.Nil(t, ev.Match, "the decoder does not resolve rules")

@@ -58,6 +58,13 @@ type fmodretBinKey struct {
 	Path      [256]int8
 }
 
+type fmodretExeId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type fmodretNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -126,6 +133,7 @@ const (
 	fmodretMapEventRules            = "event_rules"
 	fmodretMapEvents                = "events"
 	fmodretMapExecBinaries          = "exec_binaries"
+	fmodretMapExecInodes            = "exec_inodes"
 	fmodretMapFilePaths             = "file_paths"
 	fmodretMapNetAnyPort            = "net_any_port"
 	fmodretMapNetCidr4              = "net_cidr4"
@@ -227,6 +235,7 @@ type fmodretMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -276,6 +285,7 @@ type fmodretMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -299,6 +309,7 @@ func (m *fmodretMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.ExecInodes,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

@@ -14,19 +14,21 @@ type MapImage struct {
 	selBinary map[processBinKey]uint64
 	filePaths map[processBinKey]uint64
 	execBins  map[processBinKey]uint64
-	net4      map[processNet4Key]uint64
-	net6      map[processNet6Key]uint64
-	ports     map[uint16]uint64
-	anyPort   uint64
-	cgroups   map[uint64]uint64
-	topDirs   map[processTopKey]uint8
-	events    [int(processVigilEventEV_MAX)]uint64
+	// execInodes are the binaries by identity (the file each path names).
+	execInodes map[processExeId]uint64
+	net4       map[processNet4Key]uint64
+	net6       map[processNet6Key]uint64
+	ports      map[uint16]uint64
+	anyPort    uint64
+	cgroups    map[uint64]uint64
+	topDirs    map[processTopKey]uint8
+	events     [int(processVigilEventEV_MAX)]uint64
 }
 
 func newMapImage() *MapImage {
 	return &MapImage{
 		selUID: map[uint32]uint64{}, selBinary: map[processBinKey]uint64{},
-		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
+		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{}, execInodes: map[processExeId]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint8{},
 	}
@@ -37,7 +39,7 @@ func newMapImage() *MapImage {
 func (m *MapImage) Entries() map[string]int {
 	return map[string]int{
 		MapSelUID: len(m.selUID), MapSelBinary: len(m.selBinary), MapSelCgroup: len(m.cgroups),
-		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins),
+		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins), MapExecInodes: len(m.execInodes),
 		MapNetCIDR4: len(m.net4), MapNetCIDR6: len(m.net6), MapNetPorts: len(m.ports), MapTopDirs: len(m.topDirs),
 	}
 }

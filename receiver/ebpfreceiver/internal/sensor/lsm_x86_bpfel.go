@@ -58,6 +58,13 @@ type lsmBinKey struct {
 	Path      [256]int8
 }
 
+type lsmExeId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type lsmNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -126,6 +133,7 @@ const (
 	lsmMapEventRules            = "event_rules"
 	lsmMapEvents                = "events"
 	lsmMapExecBinaries          = "exec_binaries"
+	lsmMapExecInodes            = "exec_inodes"
 	lsmMapFilePaths             = "file_paths"
 	lsmMapNetAnyPort            = "net_any_port"
 	lsmMapNetCidr4              = "net_cidr4"
@@ -227,6 +235,7 @@ type lsmMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -276,6 +285,7 @@ type lsmMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -299,6 +309,7 @@ func (m *lsmMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.ExecInodes,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

@@ -20,6 +20,7 @@ const (
 	MapSelCgroup    = "sel_cgroup"
 	MapFilePaths    = "file_paths"
 	MapExecBinaries = "exec_binaries"
+	MapExecInodes   = "exec_inodes"
 	MapNetCIDR4     = "net_cidr4"
 	MapNetCIDR6     = "net_cidr6"
 	MapNetPorts     = "net_ports"
@@ -32,7 +33,7 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 	return map[string]*ebpf.Map{
 		"counters": m.Counters, "events": m.Events, "selector": m.Selector, "rules": m.Rules,
 		"rule_hits": m.RuleHits, MapSelUID: m.SelUid, MapSelCgroup: m.SelCgroup, MapSelBinary: m.SelBinary,
-		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries,
+		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries, MapExecInodes: m.ExecInodes,
 		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
 		MapTopDirs: m.TopDirs,
@@ -45,7 +46,7 @@ func (p *Process) Capacity() Capacity {
 	return Capacity{
 		MapSelUID: int(m.SelUid.MaxEntries()), MapSelBinary: int(m.SelBinary.MaxEntries()),
 		MapSelCgroup: int(m.SelCgroup.MaxEntries()), MapFilePaths: int(m.FilePaths.MaxEntries()),
-		MapExecBinaries: int(m.ExecBinaries.MaxEntries()), MapNetCIDR4: int(m.NetCidr4.MaxEntries()),
+		MapExecBinaries: int(m.ExecBinaries.MaxEntries()), MapExecInodes: int(m.ExecInodes.MaxEntries()), MapNetCIDR4: int(m.NetCidr4.MaxEntries()),
 		MapNetCIDR6: int(m.NetCidr6.MaxEntries()), MapNetPorts: int(m.NetPorts.MaxEntries()),
 		MapTopDirs: int(m.TopDirs.MaxEntries()),
 	}
@@ -77,6 +78,7 @@ func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	collect(diffHash(&d, "sel_binary", m.SelBinary, img.selBinary))
 	collect(diffHash(&d, "file_paths", m.FilePaths, img.filePaths))
 	collect(diffHash(&d, "exec_binaries", m.ExecBinaries, img.execBins))
+	collect(diffHash(&d, MapExecInodes, m.ExecInodes, img.execInodes))
 	collect(diffHash(&d, "net_cidr4", m.NetCidr4, img.net4))
 	collect(diffHash(&d, "net_cidr6", m.NetCidr6, img.net6))
 	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))

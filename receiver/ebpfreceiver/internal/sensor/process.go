@@ -195,6 +195,14 @@ type ProcEvent struct {
 	Args                 []string
 	// Exec records: the process.exec rules that matched (Match.Rules != 0).
 	Match ExecMatch
+	// Exec and iterator records: capability sets, audit login uid, controlling
+	// terminal (tty_nr encoding), and the executable's identity and flags.
+	CapEffective, CapPermitted, CapBounding uint64
+	LoginUID, TTY                           uint32
+	ExeDev, ExeFlags                        uint32
+	ExeIno                                  uint64
+	// Comm is the task name (exec and iterator records).
+	Comm string
 }
 
 // Offsets into struct vigil_proc, from the generated layout.
@@ -204,6 +212,8 @@ var (
 	offCgName  = int(unsafe.Offsetof(rawProc{}.CgroupName))
 	offCgPar   = int(unsafe.Offsetof(rawProc{}.CgroupParent))
 	offPath    = int(unsafe.Offsetof(rawProc{}.Path))
+	offComm    = int(unsafe.Offsetof(rawProc{}.Comm))
+	lenComm    = len(rawProc{}.Comm)
 	offCwd     = int(unsafe.Offsetof(rawProc{}.Cwd))
 	lenCgName  = len(rawProc{}.CgroupName)
 	lenPathBuf = len(rawProc{}.Path)
@@ -235,6 +245,12 @@ func DecodeProc(b []byte, ev *ProcEvent) error {
 	if len(b) < offArgs {
 		return fmt.Errorf("process record truncated: %d bytes", len(b))
 	}
+	// The fixed fields between the cgroup names and the strings.
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&head)), offPath)[offHead:], b[offHead:offPath])
+	ev.CapEffective, ev.CapPermitted, ev.CapBounding = head.CapEffective, head.CapPermitted, head.CapBset
+	ev.LoginUID, ev.TTY = head.Loginuid, head.Tty
+	ev.ExeDev, ev.ExeFlags, ev.ExeIno = head.ExeDev, head.ExeFlags, head.ExeIno
+	ev.Comm = cstr(b[offComm : offComm+lenComm])
 	ev.CgroupName = cstr(b[offCgName : offCgName+lenCgName])
 	ev.CgroupParent = cstr(b[offCgPar : offCgPar+lenCgName])
 	ev.Path = cstr(b[offPath : offPath+min(int(head.PathLen), lenPathBuf)])

@@ -27,6 +27,13 @@ type processEventHeader struct {
 	Ktime uint64
 }
 
+type processExeId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -172,6 +179,15 @@ const (
 	processVigilEventEV_MAX              processVigilEvent = 32
 )
 
+type processVigilExeFlags uint32
+
+const (
+	processVigilExeFlagsEXE_MEMFD       processVigilExeFlags = 1
+	processVigilExeFlagsEXE_UPPER_LAYER processVigilExeFlags = 2
+	processVigilExeFlagsEXE_SETUID      processVigilExeFlags = 4
+	processVigilExeFlagsEXE_SETGID      processVigilExeFlags = 8
+)
+
 type processVigilFlags uint32
 
 const (
@@ -221,10 +237,19 @@ type processVigilProc struct {
 	Pad                 uint16
 	CgroupName          [128]int8
 	CgroupParent        [128]int8
+	_                   [4]byte
+	CapEffective        uint64
+	CapPermitted        uint64
+	CapBset             uint64
+	ExeIno              uint64
+	ExeDev              uint32
+	ExeFlags            uint32
+	Tty                 uint32
+	Loginuid            uint32
+	Comm                [16]int8
 	Path                [1024]int8
 	Cwd                 [1024]int8
 	Args                [4096]int8
-	_                   [4]byte
 }
 
 // Names of all BPF objects in the ELF.
@@ -235,6 +260,7 @@ const (
 	processMapEventRules      = "event_rules"
 	processMapEvents          = "events"
 	processMapExecBinaries    = "exec_binaries"
+	processMapExecInodes      = "exec_inodes"
 	processMapFilePaths       = "file_paths"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
@@ -259,6 +285,7 @@ const (
 	processVarUnusedAlert     = "unused_alert"
 	processVarUnusedCounter   = "unused_counter"
 	processVarUnusedEvent     = "unused_event"
+	processVarUnusedExeFlags  = "unused_exe_flags"
 	processVarUnusedFlags     = "unused_flags"
 	processVarUnusedKind      = "unused_kind"
 	processVarUnusedOp        = "unused_op"
@@ -322,6 +349,7 @@ type processMapSpecs struct {
 	EventRules     *ebpf.MapSpec `ebpf:"event_rules"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries   *ebpf.MapSpec `ebpf:"exec_binaries"`
+	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -348,6 +376,7 @@ type processVariableSpecs struct {
 	UnusedAlert     *ebpf.VariableSpec `ebpf:"unused_alert"`
 	UnusedCounter   *ebpf.VariableSpec `ebpf:"unused_counter"`
 	UnusedEvent     *ebpf.VariableSpec `ebpf:"unused_event"`
+	UnusedExeFlags  *ebpf.VariableSpec `ebpf:"unused_exe_flags"`
 	UnusedFlags     *ebpf.VariableSpec `ebpf:"unused_flags"`
 	UnusedKind      *ebpf.VariableSpec `ebpf:"unused_kind"`
 	UnusedOp        *ebpf.VariableSpec `ebpf:"unused_op"`
@@ -379,6 +408,7 @@ type processMaps struct {
 	EventRules     *ebpf.Map `ebpf:"event_rules"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecBinaries   *ebpf.Map `ebpf:"exec_binaries"`
+	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
@@ -402,6 +432,7 @@ func (m *processMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.ExecInodes,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -429,6 +460,7 @@ type processVariables struct {
 	UnusedAlert     *ebpf.Variable `ebpf:"unused_alert"`
 	UnusedCounter   *ebpf.Variable `ebpf:"unused_counter"`
 	UnusedEvent     *ebpf.Variable `ebpf:"unused_event"`
+	UnusedExeFlags  *ebpf.Variable `ebpf:"unused_exe_flags"`
 	UnusedFlags     *ebpf.Variable `ebpf:"unused_flags"`
 	UnusedKind      *ebpf.Variable `ebpf:"unused_kind"`
 	UnusedOp        *ebpf.Variable `ebpf:"unused_op"`

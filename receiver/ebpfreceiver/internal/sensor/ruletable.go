@@ -37,6 +37,8 @@ type RuleTable struct {
 	userSel  map[int]*policy.Policy
 	// conds: a rule's condition is decided in user space (Matching).
 	conds bool
+	// The exec rules, for MatchExecInUserSpace.
+	userExec []userExecRule
 }
 
 // HasConditions reports whether some rule's match is decided in user space by
@@ -64,6 +66,50 @@ func (t *RuleTable) Matching(kind int, mask uint64, dst []RuleRef) []RuleRef {
 		}
 	}
 	return dst
+}
+
+type userExecRule struct {
+	slot, policy int
+	paths        []string
+	ids          []processExeId
+	flags        uint8
+}
+
+// ExeID is a file's identity as the kernel keys it: the superblock's device
+// (kernel dev_t, major << 20 | minor) and the inode number.
+type ExeID struct {
+	Dev uint32
+	Ino uint64
+}
+
+// ExeIDOf is the identity of the file a path names (false when it names none).
+func ExeIDOf(path string) (ExeID, bool) {
+	id, ok := exeIdentity(path)
+	return ExeID{Dev: id.Dev, Ino: id.Ino}, ok
+}
+
+// MatchExecInUserSpace is the kernel's process.exec decision taken in Go for
+// a program the kernel did not see executed: the one a dynamic loader runs
+// (ld.so PROGRAM), whose exec record names the loader. It returns the mask of
+// exec rules matching the program's path or identity and flags, for a process
+// the rules' policies select (namespace and pod-label selectors are not
+// evaluated here: such policies do not match).
+func (t *RuleTable) MatchExecInUserSpace(path string, id ExeID, flags uint32, p FileProcess) uint64 {
+	var out uint64
+	for _, r := range t.userExec {
+		if r.flags != 0 && uint32(r.flags)&flags == 0 {
+			continue
+		}
+		if len(r.paths) > 0 && !slices.Contains(r.paths, path) &&
+			!(id.Ino != 0 && slices.Contains(r.ids, processExeId{Ino: id.Ino, Dev: id.Dev})) {
+			continue
+		}
+		if !selects(t.userSel[r.policy], p) {
+			continue
+		}
+		out |= 1 << r.slot
+	}
+	return out
 }
 
 func newRuleTable() *RuleTable {

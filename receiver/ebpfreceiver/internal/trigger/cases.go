@@ -369,7 +369,7 @@ func Cases() []Case {
 		})
 	}
 	{
-		mem := child("3", "/memfd:vigil-trigger (deleted)", "", trig)
+		mem := child("3", "memfd:vigil-trigger", "", trig)
 		mem.exe = "/proc/self/fd/3"
 		mem.extra = []string{"proc.is_exe_from_memfd=true"}
 		tru := child("true", "/usr/bin/true", "", trig)
@@ -460,6 +460,28 @@ func Cases() []Case {
 			LookAlike:       func(*Env) error { return run("/", 65534, "/bin/true") },
 			Events:          []Event{execEv(login, "System user interactive")},
 			LookAlikeEvents: []Event{execEv(tru)},
+		})
+	}
+	{
+		// The SSH branch: a helper named sshd takes the audit login uid of nobody
+		// (as a login does, through /proc/self/loginuid), then runs /bin/true as
+		// nobody; the look-alike runs /bin/true as nobody from the same sshd
+		// without a login uid (sudo -u nobody under a daemon).
+		sshd := h("sshd", "")
+		session := child("true", "/usr/bin/true", "", sshd)
+		session.uid = 65534
+		session.extra = []string{"user.loginuid=65534"}
+		noLogin := child("true", "/usr/bin/true", "", sshd)
+		noLogin.uid = 65534
+		noLogin.extra = []string{"user.loginuid=-1"}
+		cs = append(cs, Case{
+			Name: "system-user-ssh-session", Rule: "System user interactive",
+			Does:            "a helper named sshd sets its audit login uid to nobody's (65534) and runs /bin/true as nobody",
+			LooksLike:       "the same helper runs /bin/true as nobody without setting a login uid",
+			Action:          func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: "65534"}) },
+			LookAlike:       func(e *Env) error { return e.run(helperRun{name: "sshd", op: "login-session", arg: ""}) },
+			Events:          []Event{execEv(sshd), execEv(session, "System user interactive")},
+			LookAlikeEvents: []Event{execEv(sshd), execEv(noLogin)},
 		})
 	}
 	{

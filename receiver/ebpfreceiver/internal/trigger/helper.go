@@ -128,6 +128,8 @@ func helperOp(op, arg string) error {
 		return loadBPF()
 	case "setuid":
 		return regainRoot()
+	case "login-session":
+		return loginSession(ctx, arg)
 	case "socket-packet":
 		fd, err := unix.Socket(unix.AF_PACKET, unix.SOCK_RAW, 0)
 		if err != nil {
@@ -233,4 +235,21 @@ func regainRoot() error {
 		return err
 	}
 	return unix.Setresuid(0, 0, 0)
+}
+
+// loginSession sets the helper's audit login uid to arg (when not empty), as
+// a login does once per session, and runs /bin/true as nobody. Without audit
+// support (no /proc/self/loginuid) it is unsupported.
+func loginSession(ctx context.Context, arg string) error {
+	if arg != "" {
+		if err := os.WriteFile("/proc/self/loginuid", []byte(arg), 0); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("no audit login uid on this kernel: %w", unix.ENOSYS)
+			}
+			return fmt.Errorf("setting the audit login uid: %w", err)
+		}
+	}
+	cmd := exec.CommandContext(ctx, "/bin/true")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return cmd.Run()
 }
