@@ -13,6 +13,8 @@ type rawAlert = processVigilAlert
 var (
 	offAlertPath = int(unsafe.Offsetof(rawAlert{}.Path))
 	lenAlertPath = len(rawAlert{}.Path)
+	offAlertRaw  = int(unsafe.Offsetof(rawAlert{}.Raw))
+	lenAlertRaw  = len(rawAlert{}.Raw)
 )
 
 // Alert is a decoded policy match from the file, network or syscall sensors.
@@ -34,6 +36,14 @@ type Alert struct {
 	Peer            netip.AddrPort // network events
 	Protocol        uint8
 	Path            string
+	// File events: the file's identity (0 for a failed open).
+	Ino uint64
+	Dev uint32
+	// file.open: the syscall's result (a descriptor, or a negative errno with
+	// FlagOpenFailed), and the path as the caller passed it when a rule asks
+	// (raw_path, failed_opens).
+	Res int32
+	Raw string
 }
 
 // Op returns the opcode of a ring buffer record.
@@ -56,6 +66,7 @@ func DecodeAlert(b []byte, a *Alert) error {
 		UID: h.Uid, EUID: h.Euid, GID: h.Gid, CgroupID: h.CgroupId, StartBoottime: h.StartBoottime,
 		Rules: h.Rules, Kind: int(h.Kind), Event: h.Event, Action: h.Action, Applied: h.Applied != 0,
 		Access: h.Access, Args: h.Args, Protocol: h.Protocol, Family: h.Family,
+		Ino: h.Ino, Dev: h.Dev, Res: h.Res,
 	}
 	switch h.Family {
 	case 2:
@@ -66,6 +77,9 @@ func DecodeAlert(b []byte, a *Alert) error {
 	n := min(int(h.PathLen), lenAlertPath, len(b)-offAlertPath)
 	if n > 0 {
 		a.Path = cstr(b[offAlertPath : offAlertPath+n])
+	}
+	if r := min(int(h.RawLen), lenAlertRaw, len(b)-offAlertRaw); r > 0 {
+		a.Raw = cstr(b[offAlertRaw : offAlertRaw+r])
 	}
 	return nil
 }

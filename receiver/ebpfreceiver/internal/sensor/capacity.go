@@ -26,6 +26,7 @@ var mapInfo = map[string]struct{ what, key string }{
 	MapNetCIDR6:     {"IPv6 CIDR map", "cidrs (IPv6)"},
 	MapNetPorts:     {"port map", "ports"},
 	MapTopDirs:      {"top directory map", "paths (first components)"},
+	MapFileIDs:      {"file identity map", "paths (exact files, by device and inode)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).

@@ -20,6 +20,7 @@ type MapImage struct {
 	anyPort   uint64
 	cgroups   map[uint64]uint64
 	topDirs   map[processTopKey]uint8
+	fileIDs   map[processFileId]uint64
 	events    [int(processVigilEventEV_MAX)]uint64
 }
 
@@ -29,6 +30,7 @@ func newMapImage() *MapImage {
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint8{},
+		fileIDs: map[processFileId]uint64{},
 	}
 }
 
@@ -39,6 +41,7 @@ func (m *MapImage) Entries() map[string]int {
 		MapSelUID: len(m.selUID), MapSelBinary: len(m.selBinary), MapSelCgroup: len(m.cgroups),
 		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins),
 		MapNetCIDR4: len(m.net4), MapNetCIDR6: len(m.net6), MapNetPorts: len(m.ports), MapTopDirs: len(m.topDirs),
+		MapFileIDs: len(m.fileIDs),
 	}
 }
 

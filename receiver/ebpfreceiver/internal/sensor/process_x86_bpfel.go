@@ -27,6 +27,13 @@ type processEventHeader struct {
 	Ktime uint64
 }
 
+type processFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -62,6 +69,7 @@ type processRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type processRuleKind uint32
@@ -93,8 +101,14 @@ type processSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type processTopKey struct {
@@ -134,9 +148,14 @@ type processVigilAlert struct {
 	Protocol      uint8
 	Pad2          [3]uint8
 	Daddr         [16]uint8
+	Ino           uint64
+	Dev           uint32
+	Res           int32
 	PathLen       uint16
-	Pad3          [3]uint16
+	RawLen        uint16
+	Pad3          [2]uint16
 	Path          [1024]int8
+	Raw           [256]int8
 }
 
 type processVigilCounter uint32
@@ -171,15 +190,17 @@ const (
 type processVigilFlags uint32
 
 const (
-	processVigilFlagsFLAG_TRUNC_PATH processVigilFlags = 1
-	processVigilFlagsFLAG_TRUNC_ARGS processVigilFlags = 2
-	processVigilFlagsFLAG_TRUNC_CWD  processVigilFlags = 4
-	processVigilFlagsFLAG_KTHREAD    processVigilFlags = 8
-	processVigilFlagsFLAG_NO_MM      processVigilFlags = 16
-	processVigilFlagsFLAG_LSM        processVigilFlags = 32
-	processVigilFlagsFLAG_FMOD_RET   processVigilFlags = 64
-	processVigilFlagsFLAG_COMPAT     processVigilFlags = 128
-	processVigilFlagsFLAG_IO_URING   processVigilFlags = 256
+	processVigilFlagsFLAG_TRUNC_PATH  processVigilFlags = 1
+	processVigilFlagsFLAG_TRUNC_ARGS  processVigilFlags = 2
+	processVigilFlagsFLAG_TRUNC_CWD   processVigilFlags = 4
+	processVigilFlagsFLAG_KTHREAD     processVigilFlags = 8
+	processVigilFlagsFLAG_NO_MM       processVigilFlags = 16
+	processVigilFlagsFLAG_LSM         processVigilFlags = 32
+	processVigilFlagsFLAG_FMOD_RET    processVigilFlags = 64
+	processVigilFlagsFLAG_COMPAT      processVigilFlags = 128
+	processVigilFlagsFLAG_IO_URING    processVigilFlags = 256
+	processVigilFlagsFLAG_ID_MATCH    processVigilFlags = 4096
+	processVigilFlagsFLAG_OPEN_FAILED processVigilFlags = 8192
 )
 
 type processVigilOp uint32
@@ -231,6 +252,7 @@ const (
 	processMapEventRules      = "event_rules"
 	processMapEvents          = "events"
 	processMapExecBinaries    = "exec_binaries"
+	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
@@ -318,6 +340,7 @@ type processMapSpecs struct {
 	EventRules     *ebpf.MapSpec `ebpf:"event_rules"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries   *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -375,6 +398,7 @@ type processMaps struct {
 	EventRules     *ebpf.Map `ebpf:"event_rules"`
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecBinaries   *ebpf.Map `ebpf:"exec_binaries"`
+	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
@@ -398,6 +422,7 @@ func (m *processMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

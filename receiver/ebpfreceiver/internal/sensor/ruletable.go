@@ -31,10 +31,13 @@ type RuleTable struct {
 	// The file rules and selectors, for MatchFileInUserSpace.
 	userFile []userFileRule
 	userSel  map[int]*policy.Policy
+	// idPaths are the exact rule paths by the identity they resolved to.
+	idPaths map[FileID][]string
 }
 
 func newRuleTable() *RuleTable {
-	return &RuleTable{Refs: map[int]RuleRef{}, Policies: map[int]string{}, userSel: map[int]*policy.Policy{}}
+	return &RuleTable{Refs: map[int]RuleRef{}, Policies: map[int]string{}, userSel: map[int]*policy.Policy{},
+		idPaths: map[FileID][]string{}}
 }
 
 type userFileRule struct {
@@ -135,4 +138,14 @@ func actionRank(a policy.Action) int {
 		return 1
 	}
 	return 0
+}
+
+// IdentityPaths returns the exact rule paths that resolved to a file identity
+// when the policies were compiled: the policy paths a record matched by
+// identity (FlagIDMatch) names.
+func (t *RuleTable) IdentityPaths(id FileID) []string {
+	if t == nil {
+		return nil
+	}
+	return t.idPaths[id]
 }
