@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -68,6 +69,8 @@ const (
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
 	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+	// IdentityPaths are the exact rule paths a file identity resolved to.
+	IdentityPaths(id sensor.FileID) []string
 }
 
 // ruleStage is the user-space rule stage: the loaded rule conditions (Falco
@@ -296,6 +299,22 @@ func (p *pipeline) readLoop() {
 	}
 }
 
+// completeFile fills what the decoder cannot know of a file record: the
+// absolute path of a failed open given relative to the working directory, and
+// the policy path a record matched by identity names.
+func (p *pipeline) completeFile(ev *event.Event, f *event.File) {
+	if f.Failed && f.Path == "" && f.Raw != "" && ev.Proc != nil && path.IsAbs(ev.Proc.Cwd) {
+		f.Path = path.Join(ev.Proc.Cwd, f.Raw)
+	}
+	if f.IDMatch {
+		if rt := p.ruleTable(); rt != nil {
+			if ps := rt.IdentityPaths(sensor.FileID{Dev: f.Dev, Ino: f.Ino}); len(ps) > 0 {
+				f.PolicyPath = ps[0]
+			}
+		}
+	}
+}
+
 // process runs one decoded event through tracking, matching, the rule stage
 // and the response; it returns the event to send, or nil.
 func (p *pipeline) process(ev *event.Event) *event.Event {
@@ -316,6 +335,9 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		return p.emitWith(ev, ms)
 	}
 	p.tracker.lookup(ev, p.stage != nil && p.stage.Active())
+	if f, ok := ev.Detail.(*event.File); ok {
+		p.completeFile(ev, f)
+	}
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()

@@ -34,6 +34,8 @@ func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
 	return ref, ok && rules != 0
 }
 
+func (f *fakeRules) IdentityPaths(sensor.FileID) []string { return nil }
+
 func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
 	f.asked = append(f.asked, p)
 	return f.userFile
