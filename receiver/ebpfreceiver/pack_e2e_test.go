@@ -24,6 +24,7 @@ var packE2E = []string{
 	"search-private-keys", "find-aws-credentials", "remove-bulk-data", "exec-dev-shm", "exec-tmp",
 	"system-user-login", "sudo-invoked", "read-shadow", "read-shadow-after-startup",
 	"shared-library-tmp", "ssh-non-standard-port", "ptrace-attach", "setuid-root", "sshd-accept", "bpf-load",
+	"clear-log", "directory-traversal",
 }
 
 // triggerHits counts, per rule, the rule records of processes that vigil-trigger (the binary
