@@ -447,6 +447,17 @@ func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 		if d := f.file(); d != nil && f.kind == rules.FileOpen && (d.Failed || d.Res > 0) {
 			return int64(d.Res), true
 		}
+	case rules.FieldFdNum:
+		// The descriptor an open returned (-1 when it failed), as the syscall
+		// hook saw it; the security hooks run before there is one.
+		if d := f.file(); d != nil && f.kind == rules.FileOpen {
+			switch {
+			case d.Failed:
+				return -1, true
+			case ev.Hook == event.HookSyscall:
+				return int64(d.Res), true
+			}
+		}
 	case rules.FieldEvtArgPid:
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return int64(d.TargetPID), true
