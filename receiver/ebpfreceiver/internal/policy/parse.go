@@ -269,8 +269,12 @@ func (d *decoder) str(v *yaml.Node, key string) string {
 }
 
 func (d *decoder) boolean(v *yaml.Node, key string) bool {
-	if v.Kind != yaml.ScalarNode || (v.Value != "true" && v.Value != "false") {
+	if v.Kind != yaml.ScalarNode {
 		d.errorf(v.Line, key, "must be true or false, not %s", kindName(v))
+		return false
+	}
+	if v.Value != "true" && v.Value != "false" {
+		d.errorf(v.Line, key, "must be true or false, not %q", v.Value)
 		return false
 	}
 	return v.Value == "true"
