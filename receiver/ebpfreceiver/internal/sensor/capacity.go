@@ -172,7 +172,13 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		}
 		f.rules[kind]++
 		for _, path := range r.Paths {
-			add(MapFilePaths, filePathEntry(path, 0).key())
+			e := filePathEntry(path, 0)
+			add(MapFilePaths, e.key())
+			if e.exact && kind == KindFile {
+				if id, ok := statID(path); ok {
+					add(MapFileIDs, id) // as Compile resolves it: two paths of one file share the entry
+				}
+			}
 			if top, ok := topComponent(path); ok {
 				add(MapTopDirs, top)
 			}
