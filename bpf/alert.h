@@ -192,10 +192,12 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 				       struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
 				       __u32 access, const int hook, __u32 xflags)
 {
-	__u64 ino = 0;
+	__u64 ino = 0, ids = 0;
 	__u32 dev = 0;
-	file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
-	__u64 ids = id_rules(sel, ino, dev) & mask;
+	if (sel->id_filter) {
+		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
+		ids = id_rules(sel, ino, dev) & mask;
+	}
 	if (!ids && sel->top_filter && !top_dir_watched(mnt, dentry))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
@@ -220,6 +222,8 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		return 0;
 	struct vigil_alert *a = &s->a;
 	fill_alert_task(a, task);
+	if (!ino)
+		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev); /* for the record only */
 	a->ino = ino;
 	a->dev = dev;
 	if (trunc)

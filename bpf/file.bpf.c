@@ -125,11 +125,13 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		return 0;
 	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
 	struct dentry *dentry = RD(struct file, f, f_path.dentry);
-	__u64 ino = 0;
+	__u64 ino = 0, ids = 0;
 	__u32 dev = 0;
-	file_identity(RD(struct file, f, f_inode), &ino, &dev);
-	/* An exact rule file reached under another path (hard link, bind mount). */
-	__u64 ids = emit_all ? 0 : id_rules(sel, ino, dev);
+	if (sel->id_filter && !emit_all) {
+		/* An exact rule file reached under another path (hard link, bind mount). */
+		file_identity(RD(struct file, f, f_inode), &ino, &dev);
+		ids = id_rules(sel, ino, dev);
+	}
 	if (!emit_all && !ids && sel->top_filter && !top_dir_watched(mnt, dentry))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
@@ -161,6 +163,8 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	a->event = EV_FILE_OPEN;
 	a->access = oflags;
 	a->family = 0;
+	if (!ino)
+		file_identity(RD(struct file, f, f_inode), &ino, &dev); /* for the record only */
 	a->ino = ino;
 	a->dev = dev;
 	a->res = ret;
