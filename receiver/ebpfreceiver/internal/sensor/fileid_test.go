@@ -5,6 +5,7 @@ package sensor
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/testenv"
 )
 
 // mine keeps the file alerts of this test process.
@@ -284,4 +287,39 @@ rules:
 	got = r.alerts(t, time.Second, mine)
 	require.Len(t, got, 1)
 	assert.Empty(t, got[0].Raw)
+}
+
+// A bind mount made inside a user namespace (an unprivileged user's own mount
+// namespace: unshare -Urm) is the same inode: an open through it is matched by
+// identity and reported with the path inside that namespace. Fails (not
+// skips) in CI when the host refuses user namespaces.
+func TestFileOpenIdentityBindMountInUserNamespace(t *testing.T) {
+	r := newPolicyRig(t)
+	dir := t.TempDir()
+	watched := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(watched, []byte("s"), 0o644))
+	elsewhere := otherTopDir(t)
+	require.NoError(t, os.Chmod(elsewhere, 0o755))
+	require.NoError(t, os.Chmod(dir, 0o755))
+	target := filepath.Join(elsewhere, "bind")
+	require.NoError(t, os.WriteFile(target, nil, 0o644))
+	r.apply(t, fmt.Sprintf(`name: identity-userns
+rules:
+  - name: secret
+    event: file.open
+    paths: [%s]
+`, watched))
+	out, err := exec.Command("unshare", "-Urm", "sh", "-c", fmt.Sprintf("mount --bind %s %s && cat %s", watched, target, target)).CombinedOutput()
+	if err != nil {
+		if testenv.InCI() {
+			t.Fatalf("user namespace bind mount: %v: %s", err, out)
+		}
+		t.Skipf("this host refuses a bind mount in a user namespace: %v: %s", err, out)
+	}
+	require.Equal(t, "s", string(out))
+	readFile(t, target) // outside the namespace: the empty file, another inode
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindFile && a.Path == target })
+	require.Len(t, got, 1, "cat through the namespace's bind mount; not the empty file under it")
+	assert.Equal(t, FlagIDMatch, got[0].Flags&FlagIDMatch)
+	assert.NotEqual(t, uint32(os.Getpid()), got[0].TGID)
 }
