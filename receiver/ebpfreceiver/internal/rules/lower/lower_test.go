@@ -147,7 +147,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(12) {
+		switch r.IntN(13) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -170,6 +170,8 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("fd.sport %s %s", pick(r, []string{"=", "!=", ">", "<"}), pick(r, []string{"22", "443", "0", "80"}))
 		case 10:
 			return "fd.sport in (22, 443)"
+		case 11:
+			return fmt.Sprintf("evt.arg.flags contains %q", pick(r, []string{"O_TRUNC", "O_CREAT", "O_DIRECT", "O_SYNC", "WRONLY", "O_", "|O_T", "TRUNC", "O_RDONLY|O_CREAT"}))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -198,7 +200,24 @@ func genEvent(r *rand.Rand) *testEvent {
 	ev.Read, ev.Write = r.IntN(2) == 0, r.IntN(2) == 0
 	addr := netip.MustParseAddr(pick(r, []string{"10.0.0.1", "10.1.2.3", "192.168.1.1", "::1", "fd00::5", "127.0.0.1"}))
 	ev.Server = netip.AddrPortFrom(addr, pick(r, []uint16{22, 443, 80, 8080}))
+	for _, n := range []string{"O_CREAT", "O_TRUNC", "O_APPEND", "O_DIRECT", "O_DIRECTORY", "O_SYNC", "O_DSYNC"} {
+		if r.IntN(4) == 0 {
+			ev.Flags = append(ev.Flags, n)
+		}
+	}
 	return ev
+}
+
+// flags renders the open's flags as evt.arg.flags does: the access mode, then the names.
+func (e *testEvent) flags() string {
+	mode := "O_RDONLY"
+	switch {
+	case e.Read && e.Write:
+		mode = "O_RDWR"
+	case e.Write:
+		mode = "O_WRONLY"
+	}
+	return strings.Join(append([]string{mode}, e.Flags...), "|")
 }
 
 func (e *testEvent) file() bool {
@@ -214,6 +233,10 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 	switch id {
 	case rules.FieldProcName:
 		return e.name, true
+	case rules.FieldEvtArgFlags:
+		if e.Event.Kind == rules.FileOpen {
+			return e.flags(), true
+		}
 	case rules.FieldFdName:
 		if e.file() {
 			return e.Path, true
