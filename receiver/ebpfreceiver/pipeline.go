@@ -68,7 +68,7 @@ const (
 // further into policy state.
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
-	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+	MatchFileInUserSpace(o sensor.FileOpen, p sensor.FileProcess) uint64
 	// IdentityPaths are the exact rule paths a file identity resolved to.
 	IdentityPaths(id sensor.FileID) []string
 }
@@ -345,7 +345,8 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 			return nil
 		}
 		f := ev.Detail.(*event.File)
-		ev.Kernel.Rules = rt.MatchFileInUserSpace(f.Path, f.OpenFlags,
+		ev.Kernel.Rules = rt.MatchFileInUserSpace(sensor.FileOpen{Path: f.Path, Flags: f.OpenFlags,
+			ID: sensor.FileID{Dev: f.Dev, Ino: f.Ino}, Truncated: f.Truncated},
 			sensor.FileProcess{UID: ev.Cred.UID, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != ""})
 		if ev.Kernel.Rules == 0 {
 			return nil

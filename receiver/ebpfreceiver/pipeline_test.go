@@ -36,7 +36,7 @@ func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
 
 func (f *fakeRules) IdentityPaths(sensor.FileID) []string { return nil }
 
-func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
+func (f *fakeRules) MatchFileInUserSpace(_ sensor.FileOpen, p sensor.FileProcess) uint64 {
 	f.asked = append(f.asked, p)
 	return f.userFile
 }

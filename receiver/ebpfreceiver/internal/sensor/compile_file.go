@@ -60,13 +60,17 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 		c.plan.failedRules |= rs.bit
 	}
 	c.plan.fileRules |= rs.bit
-	ur := userFileRule{slot: rs.slot, policy: slot, access: access}
+	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask()}
 	for _, path := range r.Paths {
 		e := filePathEntry(path, rs.bit)
 		c.fileEntries = append(c.fileEntries, e)
 		ur.paths = append(ur.paths, e)
 		if e.exact {
-			c.identity(path, rs.bit)
+			if id, ok := c.identity(path, rs.bit); ok {
+				ur.ids = append(ur.ids, id)
+			}
+		} else {
+			ur.prefix = true
 		}
 	}
 	c.rules.userFile = append(c.rules.userFile, ur)
@@ -125,14 +129,15 @@ func statID(path string) (FileID, bool) {
 // A path that does not exist yet has none (its path entry still matches); a
 // file replaced later (a new inode) is matched by path, and by identity again
 // from the next policy apply, which resolves every path anew.
-func (c *compiler) identity(path string, mask uint64) {
+func (c *compiler) identity(path string, mask uint64) (FileID, bool) {
 	id, ok := statID(path)
 	if !ok {
-		return
+		return id, false
 	}
 	c.img.fileIDs[processFileId{Ino: id.Ino, Dev: id.Dev}] |= mask
 	c.rules.idPaths[id] = appendUnique(c.rules.idPaths[id], path)
 	c.img.selector.IdFilter = 1
+	return id, true
 }
 
 func appendUnique(list []string, s string) []string {

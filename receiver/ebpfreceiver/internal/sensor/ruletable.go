@@ -44,6 +44,18 @@ type userFileRule struct {
 	slot, policy int
 	paths        []pathEntry
 	access       uint8
+	oflags       uint32   // open_flags mask (0: any)
+	prefix       bool     // a directory prefix among the paths (fail closed on unresolved paths)
+	ids          []FileID // identities of the exact paths at compile time
+}
+
+// FileOpen is what user-space filtering knows of an open: its resolved path
+// (Truncated: only its last part), requested flags and file identity.
+type FileOpen struct {
+	Path      string
+	Flags     uint32
+	ID        FileID
+	Truncated bool
 }
 
 // FileProcess is what user-space filtering needs to know about a process.
@@ -57,9 +69,9 @@ type FileProcess struct {
 // of file rules that match. Used only in filter_in_user_space mode (a debug
 // mode that makes the kernel emit every file.open). The path test is the one
 // the LPM closure uses (pathEntry.matches).
-func (t *RuleTable) MatchFileInUserSpace(path string, openFlags uint32, p FileProcess) uint64 {
+func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 	access := uint8(1)
-	switch openFlags & 3 {
+	switch o.Flags & 3 {
 	case 1:
 		access = 2
 	case 2:
@@ -70,7 +82,11 @@ func (t *RuleTable) MatchFileInUserSpace(path string, openFlags uint32, p FilePr
 		if r.access != 0 && r.access&access == 0 {
 			continue
 		}
-		if len(r.paths) > 0 && !slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(path) }) {
+		if r.oflags != 0 && r.oflags&o.Flags == 0 {
+			continue
+		}
+		if len(r.paths) > 0 && !(o.Truncated && r.prefix) && !slices.Contains(r.ids, o.ID) &&
+			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
 			continue
 		}
 		if !selects(t.userSel[r.policy], p) {
