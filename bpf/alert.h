@@ -48,7 +48,15 @@ static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_c
 	__u32 n = a->path_len;
 	if (n > PATH_BUF - 1)
 		n = PATH_BUF - 1;
-	output(&events, a, offsetof(struct vigil_alert, path) + n + 1);
+	__u64 size = offsetof(struct vigil_alert, path) + n + 1;
+	__u32 r = a->raw_len;
+	if (r) {
+		/* The raw path follows the whole path buffer: only records of rules that ask for it. */
+		if (r > RAW_BUF - 1)
+			r = RAW_BUF - 1;
+		size = offsetof(struct vigil_alert, raw) + r + 1;
+	}
+	output(&events, a, size);
 }
 
 #define O_ACCMODE 00000003
@@ -71,6 +79,33 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 		return 0;
 	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
 	return f;
+}
+
+/*
+ * file_identity reads the identity of an inode: its number and its superblock's
+ * device (the kernel's encoding, MAJOR << 20 | MINOR). id_rules returns the
+ * rules whose exact paths resolved to that identity at compile time (0 when no
+ * rule has one: then no lookup at all).
+ */
+static __always_inline void file_identity(struct inode *inode, __u64 *ino, __u32 *dev)
+{
+	*ino = 0;
+	*dev = 0;
+	if (!inode)
+		return;
+	*ino = RD(struct inode, inode, i_ino);
+	struct super_block *sb = RD(struct inode, inode, i_sb);
+	if (sb)
+		*dev = RD(struct super_block, sb, s_dev);
+}
+
+static __always_inline __u64 id_rules(struct selector_cfg *sel, __u64 ino, __u32 dev)
+{
+	if (!sel->id_filter || !ino)
+		return 0;
+	struct file_id k = {.ino = ino, .dev = dev};
+	__u64 *m = bpf_map_lookup_elem(&file_ids, &k);
+	return m ? *m : 0;
 }
 
 /* open_access maps open flags to rule access bits: 1 read, 2 write. */
@@ -157,19 +192,28 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 				       struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
 				       __u32 access, const int hook, __u32 xflags)
 {
-	if (sel->top_filter && !top_dir_watched(mnt, dentry))
+	__u64 ino = 0, ids = 0;
+	__u32 dev = 0;
+	if (sel->id_filter) {
+		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
+		ids = id_rules(sel, ino, dev) & mask;
+	}
+	if (!ids && sel->top_filter && !top_dir_watched(mnt, dentry))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
 		return 0;
 	__u32 trunc = 0;
 	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	if (trunc)
+		paths |= sel->prefix_rules; /* unresolved: fail closed */
 	struct match_ctx mc = {
 		.kind = KIND_FILE,
 		.event = event,
 		.policies = pol,
 		.access = match_access,
-		.candidates = (paths | sel->any_filter[KIND_FILE]) & mask,
+		.oflags = event == EV_FILE_OPEN ? access : 0,
+		.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & mask,
 	};
 	if (!mc.candidates)
 		return 0;
@@ -178,8 +222,14 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		return 0;
 	struct vigil_alert *a = &s->a;
 	fill_alert_task(a, task);
+	if (!ino)
+		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev); /* for the record only */
+	a->ino = ino;
+	a->dev = dev;
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
+	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
+		a->hdr.flags |= FLAG_ID_MATCH;
 	a->hdr.flags |= hook_flag(hook) | xflags;
 	a->kind = KIND_FILE;
 	a->event = event;

@@ -59,6 +59,7 @@ static __always_inline int in_ia32_syscall(void)
 #define NR32_unshare 310
 #define NR32_pwritev 334
 #define NR32_setns 346
+#define NR32_open_by_handle_at 342
 #define NR32_finit_module 350
 #define NR32_bpf 357
 #define NR32_listen 363

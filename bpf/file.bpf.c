@@ -1,7 +1,7 @@
 //go:build ignore
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /*
- * File sensor: file.open on the exit of open/openat/openat2/creat. The path is the
+ * File sensor: file.open on the exit of open/openat/openat2/creat/open_by_handle_at. The path is the
  * resolved absolute path of the file actually opened (walked from the new file
  * descriptor), so relative paths, "..", and symlinks cannot dodge a rule. Events
  * that match no rule are dropped here, before the path walk when no policy
@@ -13,12 +13,95 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 
 
 
-static __always_inline int on_open(long fd, __u32 xflags)
+/* Scan state of a failed open's raw path (in the alert scratch). */
+struct raw_scan {
+	__u32 len;
+	__u32 unclean;
+};
+
+/* One byte of the raw path: a "//", "/." or a trailing "/" makes it unclean. */
+static long raw_scan_step(__u32 i, struct raw_scan *c)
 {
-	if (fd < 0)
+	if (i >= c->len)
+		return 1;
+	__u32 zero = 0;
+	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
+	if (!s)
+		return 1;
+	if (s->a.raw[i & (RAW_BUF - 1)] != '/')
 		return 0;
+	char next = i + 1 < c->len ? s->a.raw[(i + 1) & (RAW_BUF - 1)] : 0;
+	if (next == '/' || next == '.' || next == 0) {
+		c->unclean = 1;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * A failed open (no file, so nothing to resolve) for the rules that ask for
+ * failed opens. The path is the one the caller passed (raw). An absolute raw
+ * path with no ".", ".." or "//" components is what the path would have been:
+ * it is matched like a resolved path. Any other (relative, "..", longer than
+ * RAW_BUF) cannot be decided here and fails closed: every such rule is a
+ * candidate, user space decides.
+ */
+static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_struct *task, __u64 pol, long ret,
+					  __u32 xflags, __u32 oflags, const char *raw)
+{
+	__u64 rules = sel->failed_rules & ~sel->lsm_rules[KIND_FILE];
+	if (!rules || !raw)
+		return 0;
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	struct vigil_alert *a = &s->a;
+	long n = bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
+	if (n <= 1)
+		return 0;
+	struct raw_scan c = {.len = (__u32)(n - 1)};
+	if (a->raw[0] == '/' && n < RAW_BUF) {
+		bpf_loop(RAW_BUF, raw_scan_step, &c, 0);
+		if (!c.unclean) {
+			bpf_probe_read_kernel(s->key.path, BIN_KEY, a->raw);
+			s->key.prefixlen = n * 8; /* with the NUL, as path_lookup */
+			__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+			rules &= (m ? *m : 0) | sel->any_filter[KIND_FILE];
+		}
+	}
+	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
+			       .policies = pol, .candidates = rules};
+	if (!mc.candidates)
+		return 0;
+	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	if (!mc.any)
+		return 0;
+	fill_alert_task(a, task);
+	a->hdr.flags |= xflags | FLAG_OPEN_FAILED;
+	a->kind = KIND_FILE;
+	a->event = EV_FILE_OPEN;
+	a->access = oflags;
+	a->family = 0;
+	a->res = ret;
+	a->raw_len = n - 1;
+	a->path_len = 0;
+	a->path[0] = 0;
+	send_alert(a, &mc, 0, 0);
+	return 0;
+}
+
+/*
+ * file.open after an open returned ret (a descriptor, or a negative errno).
+ * oflags are the flags the caller asked for (O_CREAT, O_TRUNC and O_EXCL are
+ * gone from the file's own flags once it is open), raw the caller's path
+ * argument (0: none, as for open_by_handle_at and io_uring).
+ */
+static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const char *raw)
+{
 	struct selector_cfg *sel = get_selector();
 	if (!sel)
+		return 0;
+	if (ret < 0 && !sel->failed_rules)
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u8 emit_all = sel->emit_all;
@@ -32,22 +115,38 @@ static __always_inline int on_open(long fd, __u32 xflags)
 		if (!pol)
 			return 0; /* no policy selects this process: no path walk */
 	}
-	struct file *f = fd_file(task, fd);
+	if (ret < 0) {
+		if (emit_all)
+			return 0;
+		return on_failed_open(sel, task, pol, ret, xflags, oflags, raw);
+	}
+	struct file *f = fd_file(task, ret);
 	if (!f)
 		return 0;
-	if (!emit_all && sel->top_filter && !top_dir_watched(RD(struct file, f, f_path.mnt), RD(struct file, f, f_path.dentry)))
+	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
+	struct dentry *dentry = RD(struct file, f, f_path.dentry);
+	__u64 ino = 0, ids = 0;
+	__u32 dev = 0;
+	if (sel->id_filter && !emit_all) {
+		/* An exact rule file reached under another path (hard link, bind mount). */
+		file_identity(RD(struct file, f, f_inode), &ino, &dev);
+		ids = id_rules(sel, ino, dev);
+	}
+	if (!emit_all && !ids && sel->top_filter && !top_dir_watched(mnt, dentry))
 		return 0;
 	struct alert_scratch *s = alert_scratch();
 	if (!s)
 		return 0;
 	struct vigil_alert *a = &s->a;
 	__u32 trunc = 0;
-	__u64 paths = file_rules(s, f, &trunc);
-	__u32 flags = RD(struct file, f, f_flags);
-	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(flags), .policies = pol};
+	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	if (trunc)
+		paths |= sel->prefix_rules; /* unresolved: fail closed */
+	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
+			       .policies = pol};
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
-		mc.candidates = (paths | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
+		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
 		if (!mc.candidates)
 			return 0;
 		bpf_loop(MAX_RULES, match_step, &mc, 0);
@@ -58,10 +157,22 @@ static __always_inline int on_open(long fd, __u32 xflags)
 	a->hdr.flags |= xflags;
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
+	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
+		a->hdr.flags |= FLAG_ID_MATCH;
 	a->kind = KIND_FILE;
 	a->event = EV_FILE_OPEN;
-	a->access = flags;
+	a->access = oflags;
 	a->family = 0;
+	if (!ino)
+		file_identity(RD(struct file, f, f_inode), &ino, &dev); /* for the record only */
+	a->ino = ino;
+	a->dev = dev;
+	a->res = ret;
+	if (raw && (mc.matched & sel->raw_rules)) {
+		long n = bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
+		if (n > 1)
+			a->raw_len = n - 1;
+	}
 	send_alert(a, &mc, emit_all, 0);
 	return 0;
 }
@@ -92,6 +203,7 @@ static __always_inline int on_write(long fd, __u32 xflags)
 #define NR_openat 257
 #define NR_openat2 437
 #define NR_creat 85
+#define NR_open_by_handle_at 304
 #define NR_write 1
 #define NR_pwrite64 18
 #define NR_writev 20
@@ -105,7 +217,7 @@ static __always_inline int on_write(long fd, __u32 xflags)
 static __always_inline int file_op64(long nr)
 {
 	switch (nr) {
-	case NR_openat: case NR_open: case NR_openat2: case NR_creat:
+	case NR_openat: case NR_open: case NR_openat2: case NR_creat: case NR_open_by_handle_at:
 		return OP_OPEN;
 	case NR_write: case NR_pwrite64: case NR_writev: case NR_pwritev: case NR_pwritev2:
 		return OP_WRITE;
@@ -117,12 +229,76 @@ static __always_inline int file_op64(long nr)
 static __always_inline int file_op32(long nr)
 {
 	switch (nr) {
-	case NR32_openat: case NR32_open: case NR32_openat2: case NR32_creat:
+	case NR32_openat: case NR32_open: case NR32_openat2: case NR32_creat: case NR32_open_by_handle_at:
 		return OP_OPEN;
 	case NR32_write: case NR32_pwrite64: case NR32_writev: case NR32_pwritev: case NR32_pwritev2:
 		return OP_WRITE;
 	}
 	return 0;
+}
+
+#define O_CREAT 00000100
+#define O_TRUNC 00001000
+#define CREAT_FLAGS (O_CREAT | O_WRONLY | O_TRUNC) /* creat(2) is open(path, these, mode) */
+
+/* open_how.flags of openat2, read from the caller's memory. */
+static __always_inline __u32 how_flags(unsigned long how)
+{
+	__u64 f = 0;
+	bpf_probe_read_user(&f, sizeof(f), (void *)how);
+	return (__u32)f;
+}
+
+/* The requested flags and the path argument of an x86_64 open (regs saved at entry). */
+static __always_inline void open_args64(struct pt_regs *regs, long nr, __u32 *oflags, const char **raw)
+{
+	switch (nr) {
+	case NR_open:
+		*raw = (const char *)regs->di;
+		*oflags = regs->si;
+		break;
+	case NR_openat:
+		*raw = (const char *)regs->si;
+		*oflags = regs->dx;
+		break;
+	case NR_openat2:
+		*raw = (const char *)regs->si;
+		*oflags = how_flags(regs->dx);
+		break;
+	case NR_creat:
+		*raw = (const char *)regs->di;
+		*oflags = CREAT_FLAGS;
+		break;
+	case NR_open_by_handle_at: /* (mount_fd, handle, flags): no path */
+		*oflags = regs->dx;
+		break;
+	}
+}
+
+/* The same for ia32 opens (arguments in ebx, ecx, edx; pointers are 32 bits). */
+static __always_inline void open_args32(struct pt_regs *regs, long nr, __u32 *oflags, const char **raw)
+{
+	switch (nr) {
+	case NR32_open:
+		*raw = (const char *)(unsigned long)(__u32)regs->bx;
+		*oflags = regs->cx;
+		break;
+	case NR32_openat:
+		*raw = (const char *)(unsigned long)(__u32)regs->cx;
+		*oflags = regs->dx;
+		break;
+	case NR32_openat2:
+		*raw = (const char *)(unsigned long)(__u32)regs->cx;
+		*oflags = how_flags((__u32)regs->dx);
+		break;
+	case NR32_creat:
+		*raw = (const char *)(unsigned long)(__u32)regs->bx;
+		*oflags = CREAT_FLAGS;
+		break;
+	case NR32_open_by_handle_at:
+		*oflags = regs->dx;
+		break;
+	}
 }
 
 /*
@@ -151,8 +327,15 @@ int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 	} else {
 		fd = regs->di;
 	}
-	if (op == OP_OPEN)
-		return on_open(ret, xflags);
+	if (op == OP_OPEN) {
+		__u32 oflags = 0;
+		const char *raw = 0;
+		if (xflags & FLAG_COMPAT)
+			open_args32(regs, nr, &oflags, &raw);
+		else
+			open_args64(regs, nr, &oflags, &raw);
+		return on_open(ret, xflags, oflags, raw);
+	}
 	if (op == OP_WRITE && ret > 0)
 		return on_write(fd, xflags);
 	return 0;
@@ -176,5 +359,6 @@ int file_io_uring_complete(struct trace_event_raw_io_uring_complete *ctx)
 	__u8 op = BPF_CORE_READ((struct io_kiocb *)ctx->req, opcode);
 	if (op != IORING_OP_OPENAT && op != IORING_OP_OPENAT2)
 		return 0;
-	return on_open(res, FLAG_IO_URING);
+	struct file *f = fd_file((struct task_struct *)bpf_get_current_task_btf(), res);
+	return on_open(res, FLAG_IO_URING, f ? RD(struct file, f, f_flags) : 0, 0);
 }

@@ -34,6 +34,9 @@ enum vigil_flags {
 	FLAG_FMOD_RET = 1 << 6, /* alert from an fmod_ret program on a security_* function: the same */
 	FLAG_COMPAT = 1 << 7,   /* alert from a 32-bit (ia32) syscall: its number is an ia32 number */
 	FLAG_IO_URING = 1 << 8, /* alert from an io_uring request's completion, not a syscall */
+	/* (bits 9-11 left to other event kinds) */
+	FLAG_ID_MATCH = 1 << 12,    /* a rule matched the file by identity (device, inode), not by its path */
+	FLAG_OPEN_FAILED = 1 << 13, /* a failed open: no file, path is the caller's (raw), not resolved */
 };
 
 /* Loss and health counters, per CPU; user space sums them. */

@@ -20,6 +20,7 @@
 
 #define MAX_RULES 64
 #define BIN_KEY 256 /* bytes of an executable path used as a selector key */
+#define RAW_BUF 256 /* bytes kept of an open's path as the caller passed it; power of two */
 
 enum rule_kind {
 	KIND_FILE = 0,
@@ -67,6 +68,7 @@ struct rule_cfg {
 	__u8 access;  /* file.open: bit 0 read, bit 1 write; 0 = either */
 	__u8 event;   /* enum vigil_event */
 	__u8 pad[2];
+	__u32 oflags; /* file.open: the rule needs one of these requested open flags (O_TRUNC...); 0 = any */
 };
 
 /* Selector state, one entry (array index 0). */
@@ -82,8 +84,15 @@ struct selector_cfg {
 	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
 	__u8 top_filter;       /* file rules only concern the top-level directories in top_dirs */
-	__u8 pad[2];
+	__u8 id_filter;        /* file_ids holds identities of exact rule paths */
+	__u8 pad;
 	__u32 gen;             /* bumped by every policy apply: invalidates cached masks */
+	__u32 pad2;
+	/* File rules with a directory prefix: a path that cannot be resolved whole
+	 * (too deep, too long) is a candidate of all of them (fail closed). */
+	__u64 prefix_rules;
+	__u64 raw_rules;    /* file.open rules whose records carry the path as the caller passed it */
+	__u64 failed_rules; /* file.open rules that also see failed opens */
 };
 
 struct bin_key {
@@ -186,6 +195,24 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } file_paths SEC(".maps");
 
+/* The identity of a file: the inode number and the kernel's device number of its
+ * superblock (MAJOR << 20 | MINOR), as user space resolves it from each exact
+ * rule path at compile time. */
+struct file_id {
+	__u64 ino;
+	__u32 dev;
+	__u32 pad;
+};
+
+/* Exact rule files by identity -> rules naming them: a hard link or a bind
+ * mount of a watched file opens the same inode under another path. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192); /* as file_paths: one identity per exact path at most */
+	__type(key, struct file_id);
+	__type(value, __u64);
+} file_ids SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 4096);
@@ -271,9 +298,14 @@ struct vigil_alert {
 	__u8 protocol; /* IPPROTO_TCP / UDP */
 	__u8 pad2[3];
 	__u8 daddr[16];
+	__u64 ino;     /* file events: the file's inode number */
+	__u32 dev;     /* file events: its superblock's device (MAJOR << 20 | MINOR) */
+	__s32 res;     /* file.open: the syscall's result (a negative errno when it failed) */
 	__u16 path_len;
-	__u16 pad3[3];
+	__u16 raw_len; /* bytes of raw (without NUL); 0: not captured */
+	__u16 pad3[2];
 	char path[PATH_BUF];
+	char raw[RAW_BUF]; /* file.open: the path as the caller passed it, when a rule asks */
 };
 
 static __always_inline struct selector_cfg *get_selector(void)
@@ -355,7 +387,7 @@ struct match_ctx {
 	__u32 kind;
 	__u32 access; /* ACCESS bits of this event, file.open */
 	__u32 event;  /* the hook's event: rules of other events of the same kind do not match */
-	__u32 pad;
+	__u32 oflags; /* file.open: the requested open flags */
 	__u64 matched;
 	__u8 action;
 	__u8 enforce;
@@ -375,6 +407,8 @@ static long match_step(__u32 i, struct match_ctx *m)
 	if (m->event && r->event != m->event)
 		return 0;
 	if (r->access && !(r->access & m->access))
+		return 0;
+	if (r->oflags && !(r->oflags & m->oflags))
 		return 0;
 	m->matched |= 1ULL << i;
 	__u64 *hits = bpf_map_lookup_elem(&rule_hits, &idx);
@@ -407,6 +441,11 @@ static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_s
 	a->euid = BPF_CORE_READ(task, cred, euid.val);
 	a->cgroup_id = bpf_get_current_cgroup_id();
 	a->start_boottime = BPF_CORE_READ(task, group_leader, start_boottime);
+	/* The scratch record is shared by every sensor on a CPU: clear the file-only fields. */
+	a->ino = 0;
+	a->dev = 0;
+	a->res = 0;
+	a->raw_len = 0;
 }
 
 #define SIGKILL 9
@@ -421,12 +460,15 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
+	int top = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *parent = RD(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
 			struct mount *mp = RD(struct mount, mnt, mnt_parent);
-			if (d != root || mnt == mp)
+			if (d != root || mnt == mp) {
+				top = 1;
 				break;
+			}
 			d = RD(struct mount, mnt, mnt_mountpoint);
 			mnt = mp;
 			root = RD(struct mount, mp, mnt.mnt_root);
@@ -435,8 +477,8 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 		child = d;
 		d = parent;
 	}
-	if (!child)
-		return 1; /* "/" itself, or too deep to tell: let the full walk decide */
+	if (!child || !top)
+		return 1; /* "/" itself, or too deep to tell: let the full walk decide (fail closed) */
 	struct top_key k = {};
 	__u32 len = RD(struct dentry, child, d_name.len);
 	const unsigned char *name = RD(struct dentry, child, d_name.name);

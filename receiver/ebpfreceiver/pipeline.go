@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -67,8 +68,10 @@ const (
 // further into policy state.
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
-	MatchFileInUserSpace(path string, openFlags uint32, p sensor.FileProcess) uint64
+	MatchFileInUserSpace(o sensor.FileOpen, p sensor.FileProcess) uint64
 	MatchExecInUserSpace(path string, id sensor.ExeID, flags uint32, p sensor.FileProcess) uint64
+	// IdentityPaths are the exact rule paths a file identity resolved to.
+	IdentityPaths(id sensor.FileID) []string
 }
 
 // ruleStage is the user-space rule stage: the loaded rule conditions (Falco
@@ -306,6 +309,22 @@ func (p *pipeline) readLoop() {
 	}
 }
 
+// completeFile fills what the decoder cannot know of a file record: the
+// absolute path of a failed open given relative to the working directory, and
+// the policy path a record matched by identity names.
+func (p *pipeline) completeFile(ev *event.Event, f *event.File) {
+	if f.Failed && f.Path == "" && f.Raw != "" && ev.Proc != nil && path.IsAbs(ev.Proc.Cwd) {
+		f.Path = path.Join(ev.Proc.Cwd, f.Raw)
+	}
+	if f.IDMatch {
+		if rt := p.ruleTable(); rt != nil {
+			if ps := rt.IdentityPaths(sensor.FileID{Dev: f.Dev, Ino: f.Ino}); len(ps) > 0 {
+				f.PolicyPath = ps[0]
+			}
+		}
+	}
+}
+
 // process runs one decoded event through tracking, matching, the rule stage
 // and the response; it returns the event to send, or nil.
 func (p *pipeline) process(ev *event.Event) *event.Event {
@@ -331,6 +350,9 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 	}
 	p.tracker.lookup(ev)
 	p.tracker.capset(ev)
+	if f, ok := ev.Detail.(*event.File); ok {
+		p.completeFile(ev, f)
+	}
 	if p.filterInUserSpace && ev.Name == event.FileOpen {
 		// filter_in_user_space: the kernel sent every open; decide here.
 		rt := p.ruleTable()
@@ -338,7 +360,8 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 			return nil
 		}
 		f := ev.Detail.(*event.File)
-		ev.Kernel.Rules = rt.MatchFileInUserSpace(f.Path, f.OpenFlags,
+		ev.Kernel.Rules = rt.MatchFileInUserSpace(sensor.FileOpen{Path: f.Path, Flags: f.OpenFlags,
+			ID: sensor.FileID{Dev: f.Dev, Ino: f.Ino}, Truncated: f.Truncated},
 			sensor.FileProcess{UID: ev.Cred.UID, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != ""})
 		if ev.Kernel.Rules == 0 {
 			return nil

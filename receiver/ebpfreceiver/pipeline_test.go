@@ -24,6 +24,7 @@ import (
 // kernel needed.
 
 type fakeRules struct {
+	ids      map[sensor.FileID][]string
 	refs     map[int]sensor.RuleRef // by rule kind
 	userFile uint64                 // what MatchFileInUserSpace returns
 	asked    []sensor.FileProcess
@@ -38,7 +39,9 @@ func (f *fakeRules) MatchExecInUserSpace(string, sensor.ExeID, uint32, sensor.Fi
 	return 0
 }
 
-func (f *fakeRules) MatchFileInUserSpace(_ string, _ uint32, p sensor.FileProcess) uint64 {
+func (f *fakeRules) IdentityPaths(id sensor.FileID) []string { return f.ids[id] }
+
+func (f *fakeRules) MatchFileInUserSpace(_ sensor.FileOpen, p sensor.FileProcess) uint64 {
 	f.asked = append(f.asked, p)
 	return f.userFile
 }
@@ -190,6 +193,29 @@ func TestPipelineFilterInUserSpace(t *testing.T) {
 	require.NotNil(t, out)
 	assert.Equal(t, uint64(1), out.Kernel.Rules)
 	assert.Equal(t, []sensor.FileProcess{{UID: 1000, Executable: "/usr/bin/vi", InContainer: true}, {UID: 1000, Executable: "/usr/bin/vi", InContainer: true}}, rules.asked)
+}
+
+// A file record matched by identity names the policy path it stands for; a
+// failed open's relative path is made absolute with the process's working
+// directory before any rule sees it.
+func TestPipelineCompletesFileRecords(t *testing.T) {
+	p, _ := newTestPipeline(t, nil)
+	id := sensor.FileID{Dev: 8<<20 | 1, Ino: 42}
+	rules := &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindFile: {Policy: "p", Rule: "r", Action: policy.ActionPost}},
+		ids: map[sensor.FileID][]string{id: {"/etc/shadow"}}}
+	p.rules = func() ruleTable { return rules }
+	exec := execRecord(41, 1, "/usr/bin/cat", "cat")
+	exec.Proc.Cwd = "/srv/www"
+	require.NotNil(t, p.process(exec))
+	out := p.process(policyEvent(event.FileOpen, 41, sensor.KindFile, &event.File{Path: "/tmp/link", Dev: id.Dev, Ino: id.Ino, IDMatch: true}))
+	require.NotNil(t, out)
+	assert.Equal(t, "/etc/shadow", out.Detail.(*event.File).PolicyPath)
+	out = p.process(policyEvent(event.FileOpen, 41, sensor.KindFile, &event.File{Path: "/tmp/other", Dev: id.Dev, Ino: 43}))
+	require.NotNil(t, out)
+	assert.Empty(t, out.Detail.(*event.File).PolicyPath, "matched by path: no policy path to name")
+	out = p.process(policyEvent(event.FileOpen, 41, sensor.KindFile, &event.File{Raw: "../../etc/missing", Failed: true, Res: -2}))
+	require.NotNil(t, out)
+	assert.Equal(t, "/etc/missing", out.Detail.(*event.File).Path)
 }
 
 // userSet loads a Falco rules text into a rule stage set; kernel names the rule

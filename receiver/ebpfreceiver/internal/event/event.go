@@ -292,10 +292,29 @@ const (
 
 // File is a file event (open, write, unlink, rename, chmod).
 type File struct {
-	Path      string
-	Truncated bool // the path was cut to the kernel's buffer
-	// OpenFlags are the open(2) flags (file.open, file.write).
+	Path string
+	// Truncated: the path could not be resolved whole (deeper than the
+	// kernel's walk or longer than its buffer): Path is only its last part,
+	// and the record was matched by every prefix rule (fail closed).
+	Truncated bool
+	// OpenFlags are the open(2) flags (file.open: those the caller asked for;
+	// file.write: the file's).
 	OpenFlags uint32
+	// Dev and Ino are the file's identity (superblock device in the kernel's
+	// MAJOR<<20|MINOR encoding, inode number); 0 when unknown.
+	Dev uint32
+	Ino uint64
+	// IDMatch: a rule matched the file by its identity (a hard link or a bind
+	// mount of an exact rule file), not by Path; PolicyPath is that rule path.
+	IDMatch    bool
+	PolicyPath string
+	// Raw is the path as the caller passed it (file.open rules with raw_path or
+	// failed_opens), "" when not captured.
+	Raw string
+	// Failed: the open failed with Res (a negative errno); Path is then Raw
+	// made absolute and cleaned, not resolved.
+	Failed bool
+	Res    int32
 	// Access is the access mode of OpenFlags.
 	Access FileAccess
 	// Mode is the requested permission bits (file.chmod).
@@ -512,4 +531,91 @@ func SocketTypeName(t uint32) string {
 		return "SOCK_PACKET"
 	}
 	return strconv.FormatUint(uint64(t), 10)
+}
+
+// AppendOpenFlags renders open flags as Falco does: O_RDONLY|O_CREAT|O_TRUNC.
+func AppendOpenFlags(b []byte, fl uint32) []byte {
+	// The flag bits Falco names, in its order (x86-64 values; O_SYNC includes
+	// O_DSYNC's bit and is tested first).
+	names := [...]struct {
+		bit  uint32
+		name string
+	}{
+		{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"}, {0o2000, "O_APPEND"},
+		{0o4000, "O_NONBLOCK"}, {0o4010000, "O_SYNC"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"}, {0o40000, "O_DIRECT"},
+		{0o100000, "O_LARGEFILE"}, {0o20200000, "O_TMPFILE"}, {0o200000, "O_DIRECTORY"}, {0o400000, "O_NOFOLLOW"},
+		{0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"}, {0o10000000, "O_PATH"},
+	}
+	switch fl & 3 {
+	case 1:
+		b = append(b, "O_WRONLY"...)
+	case 2:
+		b = append(b, "O_RDWR"...)
+	default:
+		b = append(b, "O_RDONLY"...)
+	}
+	seen := uint32(3)
+	for _, f := range names {
+		if fl&f.bit == f.bit && f.bit&^seen != 0 {
+			b = append(append(b, '|'), f.name...)
+			seen |= f.bit
+		}
+	}
+	return b
+}
+
+// ErrnoName is the symbolic name of an errno an open can fail with ("" for
+// others): evt.res and error.type of failed opens.
+func ErrnoName(errno int32) string {
+	switch errno {
+	case 1:
+		return "EPERM"
+	case 2:
+		return "ENOENT"
+	case 5:
+		return "EIO"
+	case 6:
+		return "ENXIO"
+	case 9:
+		return "EBADF"
+	case 12:
+		return "ENOMEM"
+	case 13:
+		return "EACCES"
+	case 16:
+		return "EBUSY"
+	case 17:
+		return "EEXIST"
+	case 19:
+		return "ENODEV"
+	case 20:
+		return "ENOTDIR"
+	case 21:
+		return "EISDIR"
+	case 22:
+		return "EINVAL"
+	case 23:
+		return "ENFILE"
+	case 24:
+		return "EMFILE"
+	case 26:
+		return "ETXTBSY"
+	case 27:
+		return "EFBIG"
+	case 28:
+		return "ENOSPC"
+	case 30:
+		return "EROFS"
+	case 36:
+		return "ENAMETOOLONG"
+	case 40:
+		return "ELOOP"
+	case 75:
+		return "EOVERFLOW"
+	case 95:
+		return "EOPNOTSUPP"
+	case 116:
+		return "ESTALE"
+	}
+	return ""
 }

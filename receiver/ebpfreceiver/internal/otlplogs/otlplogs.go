@@ -366,9 +366,30 @@ func fillDetail(a pcommon.Map, e *event.Event) string {
 	switch d := e.Detail.(type) {
 	case *event.File:
 		a.PutStr("file.path", d.Path)
+		if d.Truncated {
+			a.PutBool("vigil.file.path_truncated", true)
+		}
+		if d.Ino != 0 {
+			a.PutStr("file.inode", strconv.FormatUint(d.Ino, 10))
+			a.PutStr("vigil.file.device", strconv.FormatUint(uint64(d.Dev>>20), 10)+":"+strconv.FormatUint(uint64(d.Dev&0xfffff), 10))
+		}
+		if d.IDMatch {
+			a.PutStr("vigil.file.matched_by", "identity")
+			if d.PolicyPath != "" {
+				a.PutStr("vigil.file.policy_path", d.PolicyPath)
+			}
+		}
 		switch e.Name {
 		case event.FileOpen, event.FileWrite:
 			a.PutStr("vigil.file.access", d.Access.String())
+			a.PutStr("vigil.file.flags", string(event.AppendOpenFlags(nil, d.OpenFlags)))
+			if d.Raw != "" {
+				a.PutStr("vigil.file.path_raw", d.Raw)
+			}
+			if d.Failed {
+				a.PutInt("vigil.file.result", int64(d.Res))
+				a.PutStr("error.type", errnoName(d.Res))
+			}
 		case event.FileChmod:
 			a.PutStr("vigil.file.mode", "0"+strconv.FormatUint(uint64(d.Mode), 8))
 		case event.FileRename:
@@ -489,4 +510,12 @@ func linuxSignalName(sig int) string {
 		return linuxSignals[sig]
 	}
 	return ""
+}
+
+// errnoName names a negative errno as Falco's evt.res does (ENOENT, EACCES, ...).
+func errnoName(res int32) string {
+	if n := event.ErrnoName(-res); n != "" {
+		return n
+	}
+	return "E" + strconv.Itoa(int(-res))
 }

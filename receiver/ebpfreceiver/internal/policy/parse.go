@@ -283,6 +283,18 @@ func (d *decoder) str(v *yaml.Node, key string) string {
 	return v.Value
 }
 
+func (d *decoder) boolean(v *yaml.Node, key string) bool {
+	if v.Kind != yaml.ScalarNode {
+		d.errorf(v.Line, key, "must be true or false, not %s", kindName(v))
+		return false
+	}
+	if v.Value != "true" && v.Value != "false" {
+		d.errorf(v.Line, key, "must be true or false, not %q", v.Value)
+		return false
+	}
+	return v.Value == "true"
+}
+
 // seq checks that v is a non-empty list and calls item for each element.
 func (d *decoder) seq(v *yaml.Node, key string, item func(i int, key string, n *yaml.Node)) {
 	if v.Kind != yaml.SequenceNode {
@@ -336,7 +348,7 @@ func describe(n *yaml.Node) string {
 var (
 	policyKeys   = []string{"name", "mode", "selector", "lists", "macros", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "cidrs", "ports", "binaries", "exe_flags", "condition", "exceptions", "output", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "open_flags", "raw_path", "failed_opens", "cidrs", "ports", "binaries", "exe_flags", "condition", "exceptions", "output", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -435,6 +447,12 @@ func (d *decoder) rule(r *Rule, i int, n *yaml.Node, key string) {
 			for _, a := range d.strs(v, key) {
 				r.Access = append(r.Access, Access(a))
 			}
+		case "open_flags":
+			r.OpenFlags = d.strs(v, key)
+		case "raw_path":
+			r.RawPath = d.boolean(v, key)
+		case "failed_opens":
+			r.FailedOpens = d.boolean(v, key)
 		case "cidrs":
 			d.seq(v, key, func(_ int, ik string, n *yaml.Node) {
 				if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {

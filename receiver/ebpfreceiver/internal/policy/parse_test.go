@@ -138,6 +138,11 @@ func TestParseErrors(t *testing.T) {
 		{"selector not a mapping", "name: a\nselector: [x]\nrules: [{event: bpf.load}]\n", "p.yaml:2: selector: must be a mapping, not a list"},
 		{"paths on network", "name: a\nrules:\n  - event: network.listen\n    paths: [/x]\n", "p.yaml:4: rules[0].paths: not allowed for event network.listen"},
 		{"access on file.write", "name: a\nrules:\n  - event: file.write\n    access: [read]\n", "p.yaml:4: rules[0].access: not allowed for event file.write"},
+		{"open_flags on file.write", "name: a\nrules:\n  - event: file.write\n    open_flags: [O_TRUNC]\n", "p.yaml:4: rules[0].open_flags: not allowed for event file.write"},
+		{"unknown open flag", "name: a\nrules:\n  - event: file.open\n    open_flags: [O_TRUNK]\n", "p.yaml:4: rules[0].open_flags[0]: unknown open flag \"O_TRUNK\" (O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_TMPFILE, ...)"},
+		{"access mode as open flag", "name: a\nrules:\n  - event: file.open\n    open_flags: [O_WRONLY]\n", "p.yaml:4: rules[0].open_flags[0]: O_WRONLY is an access mode, not a flag: use access (read, write)"},
+		{"raw_path not a bool", "name: a\nrules:\n  - event: file.open\n    raw_path: yes\n", "p.yaml:4: rules[0].raw_path: must be true or false, not \"yes\""},
+		{"failed_opens on unlink", "name: a\nrules:\n  - event: file.unlink\n    failed_opens: true\n", "p.yaml:4: rules[0].failed_opens: not allowed for event file.unlink"},
 		{"bad access", "name: a\nrules:\n  - event: file.open\n    access: [exec]\n", "p.yaml:4: rules[0].access[0]: must be read or write, got \"exec\""},
 		{"ports on exec", "name: a\nrules:\n  - event: process.exec\n    ports: [1]\n", "p.yaml:4: rules[0].ports: not allowed for event process.exec"},
 		{"binaries on connect", "name: a\nrules:\n  - event: network.connect\n    binaries: [/bin/sh]\n", "p.yaml:4: rules[0].binaries: not allowed for event network.connect"},
@@ -172,7 +177,7 @@ func TestParseErrors(t *testing.T) {
 		{"exact binary in prefixes", "name: a\nselector: {binaries: [/usr/bin/]}\nrules: [{event: bpf.load}]\n",
 			"p.yaml:2: selector.binaries[0]: must be a file, not a directory, got \"/usr/bin/\""},
 		{"unknown key does not cascade", "name: a\nrules:\n  - evnt: file.open\n",
-			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, cidrs, ports, binaries, exe_flags, condition, exceptions, output, action, fallback, severity)\n" +
+			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, cidrs, ports, binaries, exe_flags, condition, exceptions, output, action, fallback, severity)\n" +
 				"p.yaml:3: rules[0].event: required (one of " + eventList() + ")"},
 		{"bad type does not cascade", "name: a\nrules:\n  - event: [file.open]\n", "p.yaml:3: rules[0].event: must be a string, not a list"},
 	}

@@ -226,6 +226,15 @@ type Rule struct {
 	// path names is also matched by identity (device and inode), so a bind
 	// mount or another mount of it is the same program.
 	Binaries []string `yaml:"binaries,omitempty"`
+	// OpenFlags (file.open): the open must ask for at least one of these
+	// flags (O_TRUNC, O_CREAT, ...; OpenFlagBits); tested in the kernel.
+	OpenFlags []string `yaml:"open_flags,omitempty"`
+	// RawPath (file.open): records carry the path as the caller passed it
+	// (fd.nameraw), read from the caller's memory after a match.
+	RawPath bool `yaml:"raw_path,omitempty"`
+	// FailedOpens (file.open): opens that fail are reported too, with the
+	// error (evt.res); their path is the caller's, unresolved.
+	FailedOpens bool `yaml:"failed_opens,omitempty"`
 	// ExeFlags (process.exec): the executed file has one of these properties
 	// (memfd, upper_layer, setuid, setgid). With binaries, both must hold.
 	ExeFlags []ExeFlag `yaml:"exe_flags,omitempty"`
@@ -303,4 +312,23 @@ func (f ExeFlag) Valid() bool {
 		return true
 	}
 	return false
+}
+
+// OpenFlagBits are the open(2) flags a file.open rule's open_flags may name
+// (x86-64 values). O_RDONLY, O_WRONLY and O_RDWR are the access mode: use
+// access for them.
+var OpenFlagBits = map[string]uint32{
+	"O_CREAT": 0o100, "O_EXCL": 0o200, "O_NOCTTY": 0o400, "O_TRUNC": 0o1000, "O_APPEND": 0o2000,
+	"O_NONBLOCK": 0o4000, "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000,
+	"O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000,
+	"O_CLOEXEC": 0o2000000, "O_SYNC": 0o4010000, "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000,
+}
+
+// OpenFlagMask is the kernel mask of a rule's open_flags (0: no flag test).
+func (r *Rule) OpenFlagMask() uint32 {
+	var m uint32
+	for _, f := range r.OpenFlags {
+		m |= OpenFlagBits[f]
+	}
+	return m
 }

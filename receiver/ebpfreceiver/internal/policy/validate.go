@@ -314,6 +314,27 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[a] = true
 		}
 	}
+	isOpen := r.Event == EventFileOpen
+	if !notFor("open_flags", len(r.OpenFlags) > 0, isOpen) {
+		seen := map[string]bool{}
+		for i, f := range r.OpenFlags {
+			ik := key + ".open_flags[" + strconv.Itoa(i) + "]"
+			switch _, ok := OpenFlagBits[f]; {
+			case f == "O_RDONLY" || f == "O_WRONLY" || f == "O_RDWR":
+				v.errorf(ik, "%s is an access mode, not a flag: use access (read, write)", f)
+			case !ok:
+				v.errorf(ik, "unknown open flag %q (O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_TMPFILE, ...)", f)
+			case seen[f]:
+				v.errorf(ik, "duplicate %q", f)
+			}
+			seen[f] = true
+		}
+	}
+	notFor("raw_path", r.RawPath, isOpen)
+	notFor("failed_opens", r.FailedOpens, isOpen)
+	if r.FailedOpens && r.Action == ActionDeny {
+		v.errorf(key+".failed_opens", "a failed open has nothing to deny")
+	}
 	if !notFor("cidrs", len(r.CIDRs) > 0, r.Event.allows(catalog.FilterCIDRs)) {
 		seen := map[string]bool{}
 		for i, c := range r.CIDRs {

@@ -249,7 +249,26 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		return "<", true
 	case rules.FieldEvtArgFlags:
 		if d := f.file(); d != nil && f.kind == rules.FileOpen {
-			return f.build(builtFlags, func(b []byte) []byte { return appendOpenFlags(b, d.OpenFlags) }), true
+			return f.build(builtFlags, func(b []byte) []byte { return event.AppendOpenFlags(b, d.OpenFlags) }), true
+		}
+	case rules.FieldEvtRes:
+		if _, ok := ev.Detail.(*event.Dup); ok {
+			return "SUCCESS", true // reported at the exit of calls that succeeded
+		}
+		if d := f.file(); d != nil && f.kind == rules.FileOpen {
+			if !d.Failed {
+				return "SUCCESS", true
+			}
+			if n := event.ErrnoName(-d.Res); n != "" {
+				return n, true
+			}
+			return "E" + strconv.Itoa(int(-d.Res)), true
+		}
+	case rules.FieldFdNameraw:
+		// Captured only for the rules that ask for it (a loaded condition
+		// naming fd.nameraw): missing otherwise, never a guess.
+		if d := f.file(); d != nil && f.kind == rules.FileOpen && d.Raw != "" {
+			return d.Raw, true
 		}
 		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
 			return f.build(builtFlags, func(b []byte) []byte { return appendLinkFlags(b, d.Args[2]) }), true
@@ -269,10 +288,6 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	case rules.FieldEvtArgRequest:
 		if d, ok := ev.Detail.(*event.Ptrace); ok {
 			return ptraceRequest(d.Request)
-		}
-	case rules.FieldEvtRes:
-		if _, ok := ev.Detail.(*event.Dup); ok {
-			return "SUCCESS", true // reported at the exit of calls that succeeded
 		}
 	case rules.FieldEvtArgOldpath:
 		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
@@ -524,51 +539,39 @@ func (f *Fields) build(slot int, fill func([]byte) []byte) string {
 	return f.built[slot]
 }
 
-// appendOpenFlags renders open flags as Falco does: O_RDONLY|O_CREAT|O_TRUNC.
-func appendOpenFlags(b []byte, fl uint32) []byte {
-	// The flag bits Falco names, in its order (x86-64 values; O_SYNC includes
-	// O_DSYNC's bit and is tested first).
-	names := [...]struct {
-		bit  uint32
-		name string
-	}{
-		{0o100, "O_CREAT"}, {0o200, "O_EXCL"}, {0o400, "O_NOCTTY"}, {0o1000, "O_TRUNC"}, {0o2000, "O_APPEND"},
-		{0o4000, "O_NONBLOCK"}, {0o4010000, "O_SYNC"}, {0o10000, "O_DSYNC"}, {0o20000, "O_ASYNC"}, {0o40000, "O_DIRECT"},
-		{0o100000, "O_LARGEFILE"}, {0o20200000, "O_TMPFILE"}, {0o200000, "O_DIRECTORY"}, {0o400000, "O_NOFOLLOW"},
-		{0o1000000, "O_NOATIME"}, {0o2000000, "O_CLOEXEC"}, {0o10000000, "O_PATH"},
-	}
-	switch fl & 3 {
-	case 1:
-		b = append(b, "O_WRONLY"...)
-	case 2:
-		b = append(b, "O_RDWR"...)
-	default:
-		b = append(b, "O_RDONLY"...)
-	}
-	seen := uint32(3)
-	for _, f := range names {
-		if fl&f.bit == f.bit && f.bit&^seen != 0 {
-			b = append(append(b, '|'), f.name...)
-			seen |= f.bit
-		}
-	}
-	return b
-}
-
 // Num answers a number field.
 func (f *Fields) Num(id rules.FieldID, idx int) (int64, bool) {
 	ev := f.ev
 	p := ev.Proc
 	switch id {
-	case rules.FieldEvtArgPid:
-		if d, ok := ev.Detail.(*event.Ptrace); ok {
-			return int64(d.TargetPID), true
-		}
 	case rules.FieldEvtRawRes:
 		if d, ok := ev.Detail.(*event.Dup); ok {
 			return d.NewFD, true // the new descriptor: reported at the exit of calls that succeeded
 		}
-	case rules.FieldEvtArgFd, rules.FieldFdNum:
+		// A failed open's negative errno, or the descriptor the syscall hook
+		// saw (the security hooks run before there is one: missing there).
+		if d := f.file(); d != nil && f.kind == rules.FileOpen && (d.Failed || d.Res > 0) {
+			return int64(d.Res), true
+		}
+	case rules.FieldFdNum:
+		if d, ok := ev.Detail.(*event.Dup); ok {
+			return d.OldFD, true
+		}
+		// The descriptor an open returned (-1 when it failed), as the syscall
+		// hook saw it; the security hooks run before there is one.
+		if d := f.file(); d != nil && f.kind == rules.FileOpen {
+			switch {
+			case d.Failed:
+				return -1, true
+			case ev.Hook == event.HookSyscall:
+				return int64(d.Res), true
+			}
+		}
+	case rules.FieldEvtArgPid:
+		if d, ok := ev.Detail.(*event.Ptrace); ok {
+			return int64(d.TargetPID), true
+		}
+	case rules.FieldEvtArgFd:
 		if d, ok := ev.Detail.(*event.Dup); ok {
 			return d.OldFD, true
 		}
@@ -666,6 +669,8 @@ func (f *Fields) Bool(id rules.FieldID, _ int) (bool, bool) {
 		return d.Access == event.AccessWrite || d.Access == event.AccessReadWrite, true
 	case rules.FieldEvtIsOpenCreate:
 		return d.OpenFlags&oCreat != 0, true
+	case rules.FieldEvtFailed:
+		return d.Failed, true
 	}
 	return false, false
 }

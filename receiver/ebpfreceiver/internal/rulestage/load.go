@@ -100,6 +100,7 @@ func GeneratedPolicy(file, rule string, plan lower.Plan) (*policy.Policy, []rule
 			continue
 		}
 		r := policy.Rule{Name: string(ev), Event: ev, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports,
+			OpenFlags: f.OpenFlags, RawPath: f.RawPath, FailedOpens: f.FailedOpens,
 			Action: policy.ActionPost, EffectiveAction: policy.ActionPost, Severity: policy.SeverityInfo}
 		for _, a := range f.Access {
 			r.Access = append(r.Access, policy.Access(a))

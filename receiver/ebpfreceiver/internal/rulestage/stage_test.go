@@ -129,6 +129,34 @@ func TestFieldsOnEvents(t *testing.T) {
 			ev.Detail.(*event.File).OpenFlags = 0o1 | 0o1000 | 0o2000000
 			return ev
 		}(), true},
+		{`fd.nameraw glob "*../*../*"`, func() *event.Event {
+			ev := openEv("/etc/hostname", event.AccessRead)
+			ev.Detail.(*event.File).Raw = "/srv/www/../../etc/hostname"
+			return ev
+		}(), true},
+		{`fd.nameraw glob "*../*../*"`, func() *event.Event {
+			ev := openEv("/etc/hostname", event.AccessRead)
+			ev.Detail.(*event.File).Raw = "../hostname"
+			return ev
+		}(), false},
+		{"fd.nameraw exists", openEv("/etc/hostname", event.AccessRead), false}, // not captured: missing, not the resolved path
+		{"evt.failed = false and evt.res = SUCCESS", openEv("/x", event.AccessRead), true},
+		{"evt.failed = true and evt.res = ENOENT and evt.rawres = -2 and fd.num = -1", func() *event.Event {
+			ev := openEv("/etc/missing", event.AccessRead)
+			f := ev.Detail.(*event.File)
+			f.Failed, f.Res, f.Raw = true, -2, "/etc/missing"
+			return ev
+		}(), true},
+		{"fd.num >= 0", func() *event.Event {
+			ev := openEv("/x", event.AccessRead)
+			ev.Hook, ev.Detail.(*event.File).Res = event.HookSyscall, 5
+			return ev
+		}(), true},
+		{"fd.num exists", func() *event.Event {
+			ev := openEv("/x", event.AccessRead)
+			ev.Hook = event.HookLSM // before the descriptor exists
+			return ev
+		}(), false},
 		{"evt.arg.mode = 04755", func() *event.Event {
 			ev := openEv("/usr/bin/x", event.AccessRead)
 			ev.Name, ev.Detail = event.FileChmod, &event.File{Path: "/usr/bin/x", Mode: 0o4755}

@@ -13,6 +13,8 @@ type rawAlert = processVigilAlert
 var (
 	offAlertPath = int(unsafe.Offsetof(rawAlert{}.Path))
 	lenAlertPath = len(rawAlert{}.Path)
+	offAlertRaw  = int(unsafe.Offsetof(rawAlert{}.Raw))
+	lenAlertRaw  = len(rawAlert{}.Raw)
 )
 
 // Alert is a decoded policy match from the file, network or syscall sensors.
@@ -37,6 +39,14 @@ type Alert struct {
 	// Path2 is the second path of file.link and file.symlink, which carry
 	// two: the first in the first half of the path buffer, this one in the other.
 	Path2 string
+	// File events: the file's identity (0 for a failed open).
+	Ino uint64
+	Dev uint32
+	// file.open: the syscall's result (a descriptor, or a negative errno with
+	// FlagOpenFailed), and the path as the caller passed it when a rule asks
+	// (raw_path, failed_opens).
+	Res int32
+	Raw string
 }
 
 // Op returns the opcode of a ring buffer record.
@@ -59,6 +69,7 @@ func DecodeAlert(b []byte, a *Alert) error {
 		UID: h.Uid, EUID: h.Euid, GID: h.Gid, CgroupID: h.CgroupId, StartBoottime: h.StartBoottime,
 		Rules: h.Rules, Kind: int(h.Kind), Event: h.Event, Action: h.Action, Applied: h.Applied != 0,
 		Access: h.Access, Args: h.Args, Protocol: h.Protocol, Family: h.Family,
+		Ino: h.Ino, Dev: h.Dev, Res: h.Res,
 	}
 	switch h.Family {
 	case 2:
@@ -72,6 +83,9 @@ func DecodeAlert(b []byte, a *Alert) error {
 	}
 	if twoPaths(a) && n > lenAlertPath/2 {
 		a.Path2 = cstr(b[offAlertPath+lenAlertPath/2 : offAlertPath+n])
+	}
+	if r := min(int(h.RawLen), lenAlertRaw, len(b)-offAlertRaw); r > 0 {
+		a.Raw = cstr(b[offAlertRaw : offAlertRaw+r])
 	}
 	return nil
 }

@@ -29,6 +29,7 @@ var mapInfo = map[string]struct{ what, key string }{
 	MapNetCIDR6:   {"IPv6 CIDR map", "cidrs (IPv6)"},
 	MapNetPorts:   {"port map", "ports"},
 	MapTopDirs:    {"top directory map", "paths (first components)"},
+	MapFileIDs:    {"file identity map", "paths (exact files, by device and inode)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).
@@ -174,7 +175,13 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		}
 		f.rules[kind]++
 		for _, path := range r.Paths {
-			add(MapFilePaths, filePathEntry(path, 0).key())
+			e := filePathEntry(path, 0)
+			add(MapFilePaths, e.key())
+			if e.exact && kind == KindFile {
+				if id, ok := statID(path); ok {
+					add(MapFileIDs, id) // as Compile resolves it: two paths of one file share the entry
+				}
+			}
 			if top, ok := topComponent(path); ok {
 				add(MapTopDirs, top)
 			}

@@ -197,6 +197,7 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 	switch k {
 	case KindFile:
 		cfg.Access = c.fileRule(r, act, rule, slot)
+		cfg.Oflags = r.OpenFlagMask()
 	case KindExec:
 		cfg.Access = c.execRule(r, act, rule, slot)
 	case KindNet:
@@ -260,11 +261,13 @@ func kernelAction(a policy.Action) uint8 {
 // for them. Only where BPF LSM works.
 func (c *Compiled) UseLSM() {
 	p := c.Plan
-	if p.fileRules != 0 {
-		c.Image.selector.LsmRules[KindFile] = p.fileRules
-		p.lsmRules[KindFile] = p.fileRules
+	// Failed opens never reach a security hook (the lookup fails first): the
+	// rules asking for them stay on the syscall-exit hook.
+	if lsm := p.fileRules &^ p.failedRules; lsm != 0 {
+		c.Image.selector.LsmRules[KindFile] = lsm
+		p.lsmRules[KindFile] = lsm
 		p.NeedsLSM = true
-		p.fileLSM = true
+		p.fileLSM = p.failedRules == 0
 	}
 	for ev, rules := range p.sysRules {
 		if len(securityHooks(ev)) > 0 {

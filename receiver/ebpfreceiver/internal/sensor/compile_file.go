@@ -5,6 +5,8 @@ package sensor
 import (
 	"strings"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
@@ -44,12 +46,32 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 	if r.Event == policy.EventFileWrite {
 		c.plan.writeRules |= rs.bit
 	}
+	sel := &c.img.selector
+	for _, path := range r.Paths {
+		if strings.HasSuffix(path, "/") {
+			sel.PrefixRules |= rs.bit // an unresolvable path is a candidate (fail closed)
+		}
+	}
+	if r.RawPath {
+		sel.RawRules |= rs.bit
+	}
+	if r.FailedOpens {
+		sel.FailedRules |= rs.bit
+		c.plan.failedRules |= rs.bit
+	}
 	c.plan.fileRules |= rs.bit
-	ur := userFileRule{slot: rs.slot, policy: slot, access: access}
+	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask()}
 	for _, path := range r.Paths {
 		e := filePathEntry(path, rs.bit)
 		c.fileEntries = append(c.fileEntries, e)
 		ur.paths = append(ur.paths, e)
+		if e.exact {
+			if id, ok := c.identity(path, rs.bit); ok {
+				ur.ids = append(ur.ids, id)
+			}
+		} else {
+			ur.prefix = true
+		}
 	}
 	c.rules.userFile = append(c.rules.userFile, ur)
 	return access
@@ -74,4 +96,55 @@ func topComponent(path string) (processTopKey, bool) {
 		k.Name[i] = int8(first[i])
 	}
 	return k, true
+}
+
+// FileID is the identity of a file as the kernel sees it: the inode number and
+// the device number of its superblock in the kernel's encoding
+// (MAJOR << 20 | MINOR, not stat's st_dev encoding).
+type FileID struct {
+	Dev uint32
+	Ino uint64
+}
+
+// kernelDev converts a stat device number to the kernel's internal encoding.
+func kernelDev(dev uint64) uint32 {
+	return unix.Major(dev)<<20 | unix.Minor(dev)&0xfffff
+}
+
+// statID returns the identity of the file a path names now (following
+// symlinks, as an open does).
+func statID(path string) (FileID, bool) {
+	var st unix.Stat_t
+	if err := unix.Stat(path, &st); err != nil {
+		return FileID{}, false
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFDIR {
+		return FileID{}, false // an exact path names a file; a directory is not opened as one
+	}
+	return FileID{Dev: kernelDev(st.Dev), Ino: st.Ino}, true
+}
+
+// identity resolves an exact rule path to its file's identity, now: a hard
+// link to it or a bind mount of it opens the same identity under another path.
+// A path that does not exist yet has none (its path entry still matches); a
+// file replaced later (a new inode) is matched by path, and by identity again
+// from the next policy apply, which resolves every path anew.
+func (c *compiler) identity(path string, mask uint64) (FileID, bool) {
+	id, ok := statID(path)
+	if !ok {
+		return id, false
+	}
+	c.img.fileIDs[processFileId{Ino: id.Ino, Dev: id.Dev}] |= mask
+	c.rules.idPaths[id] = appendUnique(c.rules.idPaths[id], path)
+	c.img.selector.IdFilter = 1
+	return id, true
+}
+
+func appendUnique(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
+	}
+	return append(list, s)
 }

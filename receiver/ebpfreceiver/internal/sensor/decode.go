@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"path"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
@@ -240,11 +241,21 @@ func hookOf(a *Alert) event.Hook {
 // file.write), the mode (file.chmod) or which name of a rename the path is.
 func fileDecoder(name string) func(a *Alert, ev *event.Event) {
 	return func(a *Alert, ev *event.Event) {
-		f := &event.File{Path: a.Path, Truncated: a.Flags&FlagTruncPath != 0}
+		f := &event.File{Path: a.Path, Truncated: a.Flags&FlagTruncPath != 0, Dev: a.Dev, Ino: a.Ino,
+			IDMatch: a.Flags&FlagIDMatch != 0, Raw: a.Raw}
 		switch name {
 		case event.FileOpen, event.FileWrite:
 			f.OpenFlags = a.Access
 			f.Access = openAccess(a.Access)
+			if a.Flags&FlagOpenFailed != 0 {
+				// No file: the path is the caller's. An absolute one is
+				// cleaned here; a relative one is joined to the working
+				// directory once the process is known.
+				f.Failed, f.Res, f.Path = true, a.Res, ""
+				if path.IsAbs(a.Raw) {
+					f.Path = path.Clean(a.Raw)
+				}
+			}
 		case event.FileChmod:
 			f.Mode = a.Access & 0o7777
 		case event.FileRename:

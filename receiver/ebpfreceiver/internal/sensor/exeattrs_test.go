@@ -46,8 +46,6 @@ func execOf(t *testing.T, evs []ProcEvent, pid int) *ProcEvent {
 	return nil
 }
 
-func kernelDev(d uint64) uint32 { return unix.Major(d)<<20 | unix.Minor(d) }
-
 // The exec record carries the controlling terminal (as /proc/PID/stat numbers
 // it), the login uid, the capability sets and the executable's identity; a
 // process without a terminal reports 0.

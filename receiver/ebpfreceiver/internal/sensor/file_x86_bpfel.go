@@ -44,9 +44,14 @@ type fileAlertScratch struct {
 		Protocol      uint8
 		Pad2          [3]uint8
 		Daddr         [16]uint8
+		Ino           uint64
+		Dev           uint32
+		Res           int32
 		PathLen       uint16
-		Pad3          [3]uint16
+		RawLen        uint16
+		Pad3          [2]uint16
 		Path          [1024]int8
+		Raw           [256]int8
 	}
 	Key fileBinKey
 	_   [4]byte
@@ -56,6 +61,13 @@ type fileBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Path      [256]int8
+}
+
+type fileFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
 }
 
 type fileNet4Key struct {
@@ -93,6 +105,7 @@ type fileRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type fileSelectorCfg struct {
@@ -108,8 +121,14 @@ type fileSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type fileTopKey struct {
@@ -126,6 +145,7 @@ const (
 	fileMapEventRules           = "event_rules"
 	fileMapEvents               = "events"
 	fileMapExecBinaries         = "exec_binaries"
+	fileMapFileIds              = "file_ids"
 	fileMapFilePaths            = "file_paths"
 	fileMapNetAnyPort           = "net_any_port"
 	fileMapNetCidr4             = "net_cidr4"
@@ -201,6 +221,7 @@ type fileMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -250,6 +271,7 @@ type fileMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -273,6 +295,7 @@ func (m *fileMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

@@ -44,9 +44,14 @@ type fmodretAlertScratch struct {
 		Protocol      uint8
 		Pad2          [3]uint8
 		Daddr         [16]uint8
+		Ino           uint64
+		Dev           uint32
+		Res           int32
 		PathLen       uint16
-		Pad3          [3]uint16
+		RawLen        uint16
+		Pad3          [2]uint16
 		Path          [1024]int8
+		Raw           [256]int8
 	}
 	Key fmodretBinKey
 	_   [4]byte
@@ -59,6 +64,13 @@ type fmodretBinKey struct {
 }
 
 type fmodretExeId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
+type fmodretFileId struct {
 	_   structs.HostLayout
 	Ino uint64
 	Dev uint32
@@ -100,6 +112,7 @@ type fmodretRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type fmodretSelectorCfg struct {
@@ -115,8 +128,14 @@ type fmodretSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type fmodretTopKey struct {
@@ -134,6 +153,7 @@ const (
 	fmodretMapEvents                = "events"
 	fmodretMapExecBinaries          = "exec_binaries"
 	fmodretMapExecInodes            = "exec_inodes"
+	fmodretMapFileIds               = "file_ids"
 	fmodretMapFilePaths             = "file_paths"
 	fmodretMapNetAnyPort            = "net_any_port"
 	fmodretMapNetCidr4              = "net_cidr4"
@@ -236,6 +256,7 @@ type fmodretMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
+	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -286,6 +307,7 @@ type fmodretMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
+	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -310,6 +332,7 @@ func (m *fmodretMaps) Close() error {
 		m.Events,
 		m.ExecBinaries,
 		m.ExecInodes,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

@@ -23,6 +23,7 @@ type MapImage struct {
 	cgroups    map[uint64]uint64
 	topDirs    map[processTopKey]uint8
 	events     [int(processVigilEventEV_MAX)]uint64
+	fileIDs    map[processFileId]uint64
 }
 
 func newMapImage() *MapImage {
@@ -31,6 +32,7 @@ func newMapImage() *MapImage {
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{}, execInodes: map[processExeId]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint8{},
+		fileIDs: map[processFileId]uint64{},
 	}
 }
 
@@ -41,6 +43,7 @@ func (m *MapImage) Entries() map[string]int {
 		MapSelUID: len(m.selUID), MapSelBinary: len(m.selBinary), MapSelCgroup: len(m.cgroups),
 		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins), MapExecInodes: len(m.execInodes),
 		MapNetCIDR4: len(m.net4), MapNetCIDR6: len(m.net6), MapNetPorts: len(m.ports), MapTopDirs: len(m.topDirs),
+		MapFileIDs: len(m.fileIDs),
 	}
 }
 

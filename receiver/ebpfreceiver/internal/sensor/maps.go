@@ -25,6 +25,7 @@ const (
 	MapNetCIDR6     = "net_cidr6"
 	MapNetPorts     = "net_ports"
 	MapTopDirs      = "top_dirs"
+	MapFileIDs      = "file_ids"
 )
 
 // sharedMaps are the maps every sensor object uses, owned by the process object.
@@ -36,7 +37,7 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries, MapExecInodes: m.ExecInodes,
 		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
-		MapTopDirs: m.TopDirs,
+		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds,
 	}
 }
 
@@ -48,7 +49,7 @@ func (p *Process) Capacity() Capacity {
 		MapSelCgroup: int(m.SelCgroup.MaxEntries()), MapFilePaths: int(m.FilePaths.MaxEntries()),
 		MapExecBinaries: int(m.ExecBinaries.MaxEntries()), MapExecInodes: int(m.ExecInodes.MaxEntries()), MapNetCIDR4: int(m.NetCidr4.MaxEntries()),
 		MapNetCIDR6: int(m.NetCidr6.MaxEntries()), MapNetPorts: int(m.NetPorts.MaxEntries()),
-		MapTopDirs: int(m.TopDirs.MaxEntries()),
+		MapTopDirs: int(m.TopDirs.MaxEntries()), MapFileIDs: int(m.FileIds.MaxEntries()),
 	}
 }
 
@@ -83,6 +84,7 @@ func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	collect(diffHash(&d, "net_cidr6", m.NetCidr6, img.net6))
 	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))
 	collect(diffHash(&d, "top_dirs", m.TopDirs, img.topDirs))
+	collect(diffHash(&d, "file_ids", m.FileIds, img.fileIDs))
 	collect(diffArray(&d, "rules", m.Rules, img.rules[:]))
 	collect(diffArray(&d, "event_rules", m.EventRules, img.events[:]))
 	collect(diffArray(&d, "net_any_port", m.NetAnyPort, []uint64{img.anyPort}))

@@ -44,9 +44,14 @@ type netAlertScratch struct {
 		Protocol      uint8
 		Pad2          [3]uint8
 		Daddr         [16]uint8
+		Ino           uint64
+		Dev           uint32
+		Res           int32
 		PathLen       uint16
-		Pad3          [3]uint16
+		RawLen        uint16
+		Pad3          [2]uint16
 		Path          [1024]int8
+		Raw           [256]int8
 	}
 	Key netBinKey
 	_   [4]byte
@@ -56,6 +61,13 @@ type netBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Path      [256]int8
+}
+
+type netFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
 }
 
 type netNet4Key struct {
@@ -93,6 +105,7 @@ type netRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type netSelectorCfg struct {
@@ -108,8 +121,14 @@ type netSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type netTopKey struct {
@@ -126,6 +145,7 @@ const (
 	netMapEventRules          = "event_rules"
 	netMapEvents              = "events"
 	netMapExecBinaries        = "exec_binaries"
+	netMapFileIds             = "file_ids"
 	netMapFilePaths           = "file_paths"
 	netMapNetAnyPort          = "net_any_port"
 	netMapNetCidr4            = "net_cidr4"
@@ -217,6 +237,7 @@ type netMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -266,6 +287,7 @@ type netMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -289,6 +311,7 @@ func (m *netMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

@@ -30,6 +30,8 @@ type AttachPlan struct {
 	// fileRules are all file rule slots; writeRules the file.write ones,
 	// pathRules those of the lsm/path_* events.
 	fileRules, writeRules, pathRules uint64
+	// failedRules are the file.open rules that see failed opens (syscall exit only).
+	failedRules uint64
 	// sysRules are the rule slots of each syscall-kind event.
 	sysRules map[policy.Event]uint64
 }

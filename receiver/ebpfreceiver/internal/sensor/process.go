@@ -43,6 +43,12 @@ const (
 	// FlagIOUring marks an alert from an io_uring request's completion (an open
 	// or accept done without its syscall).
 	FlagIOUring = uint32(processVigilFlagsFLAG_IO_URING)
+	// FlagIDMatch marks a file record a rule matched by the file's identity
+	// (device, inode) and not by its path: a hard link or a bind mount.
+	FlagIDMatch = uint32(processVigilFlagsFLAG_ID_MATCH)
+	// FlagOpenFailed marks a failed open: there is no file, Raw is the path
+	// the caller passed and Res the negative errno.
+	FlagOpenFailed = uint32(processVigilFlagsFLAG_OPEN_FAILED)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.

@@ -34,6 +34,13 @@ type processExeId struct {
 	Pad uint32
 }
 
+type processFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -69,6 +76,7 @@ type processRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type processRuleKind uint32
@@ -100,8 +108,14 @@ type processSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type processTopKey struct {
@@ -141,9 +155,14 @@ type processVigilAlert struct {
 	Protocol      uint8
 	Pad2          [3]uint8
 	Daddr         [16]uint8
+	Ino           uint64
+	Dev           uint32
+	Res           int32
 	PathLen       uint16
-	Pad3          [3]uint16
+	RawLen        uint16
+	Pad3          [2]uint16
 	Path          [1024]int8
+	Raw           [256]int8
 }
 
 type processVigilCounter uint32
@@ -191,15 +210,17 @@ const (
 type processVigilFlags uint32
 
 const (
-	processVigilFlagsFLAG_TRUNC_PATH processVigilFlags = 1
-	processVigilFlagsFLAG_TRUNC_ARGS processVigilFlags = 2
-	processVigilFlagsFLAG_TRUNC_CWD  processVigilFlags = 4
-	processVigilFlagsFLAG_KTHREAD    processVigilFlags = 8
-	processVigilFlagsFLAG_NO_MM      processVigilFlags = 16
-	processVigilFlagsFLAG_LSM        processVigilFlags = 32
-	processVigilFlagsFLAG_FMOD_RET   processVigilFlags = 64
-	processVigilFlagsFLAG_COMPAT     processVigilFlags = 128
-	processVigilFlagsFLAG_IO_URING   processVigilFlags = 256
+	processVigilFlagsFLAG_TRUNC_PATH  processVigilFlags = 1
+	processVigilFlagsFLAG_TRUNC_ARGS  processVigilFlags = 2
+	processVigilFlagsFLAG_TRUNC_CWD   processVigilFlags = 4
+	processVigilFlagsFLAG_KTHREAD     processVigilFlags = 8
+	processVigilFlagsFLAG_NO_MM       processVigilFlags = 16
+	processVigilFlagsFLAG_LSM         processVigilFlags = 32
+	processVigilFlagsFLAG_FMOD_RET    processVigilFlags = 64
+	processVigilFlagsFLAG_COMPAT      processVigilFlags = 128
+	processVigilFlagsFLAG_IO_URING    processVigilFlags = 256
+	processVigilFlagsFLAG_ID_MATCH    processVigilFlags = 4096
+	processVigilFlagsFLAG_OPEN_FAILED processVigilFlags = 8192
 )
 
 type processVigilOp uint32
@@ -261,6 +282,7 @@ const (
 	processMapEvents          = "events"
 	processMapExecBinaries    = "exec_binaries"
 	processMapExecInodes      = "exec_inodes"
+	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
@@ -350,6 +372,7 @@ type processMapSpecs struct {
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries   *ebpf.MapSpec `ebpf:"exec_binaries"`
 	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
+	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -409,6 +432,7 @@ type processMaps struct {
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecBinaries   *ebpf.Map `ebpf:"exec_binaries"`
 	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
+	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
@@ -433,6 +457,7 @@ func (m *processMaps) Close() error {
 		m.Events,
 		m.ExecBinaries,
 		m.ExecInodes,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

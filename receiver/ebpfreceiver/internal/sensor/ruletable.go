@@ -35,6 +35,8 @@ type RuleTable struct {
 	// The file rules and selectors, for MatchFileInUserSpace.
 	userFile []userFileRule
 	userSel  map[int]*policy.Policy
+	// idPaths are the exact rule paths by the identity they resolved to.
+	idPaths map[FileID][]string
 	// conds: a rule's condition is decided in user space (Matching).
 	conds bool
 	// The exec rules, for MatchExecInUserSpace.
@@ -113,13 +115,26 @@ func (t *RuleTable) MatchExecInUserSpace(path string, id ExeID, flags uint32, p 
 }
 
 func newRuleTable() *RuleTable {
-	return &RuleTable{Refs: map[int]RuleRef{}, Policies: map[int]string{}, userSel: map[int]*policy.Policy{}}
+	return &RuleTable{Refs: map[int]RuleRef{}, Policies: map[int]string{}, userSel: map[int]*policy.Policy{},
+		idPaths: map[FileID][]string{}}
 }
 
 type userFileRule struct {
 	slot, policy int
 	paths        []pathEntry
 	access       uint8
+	oflags       uint32   // open_flags mask (0: any)
+	prefix       bool     // a directory prefix among the paths (fail closed on unresolved paths)
+	ids          []FileID // identities of the exact paths at compile time
+}
+
+// FileOpen is what user-space filtering knows of an open: its resolved path
+// (Truncated: only its last part), requested flags and file identity.
+type FileOpen struct {
+	Path      string
+	Flags     uint32
+	ID        FileID
+	Truncated bool
 }
 
 // FileProcess is what user-space filtering needs to know about a process.
@@ -133,9 +148,9 @@ type FileProcess struct {
 // of file rules that match. Used only in filter_in_user_space mode (a debug
 // mode that makes the kernel emit every file.open). The path test is the one
 // the LPM closure uses (pathEntry.matches).
-func (t *RuleTable) MatchFileInUserSpace(path string, openFlags uint32, p FileProcess) uint64 {
+func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 	access := uint8(1)
-	switch openFlags & 3 {
+	switch o.Flags & 3 {
 	case 1:
 		access = 2
 	case 2:
@@ -146,7 +161,11 @@ func (t *RuleTable) MatchFileInUserSpace(path string, openFlags uint32, p FilePr
 		if r.access != 0 && r.access&access == 0 {
 			continue
 		}
-		if len(r.paths) > 0 && !slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(path) }) {
+		if r.oflags != 0 && r.oflags&o.Flags == 0 {
+			continue
+		}
+		if len(r.paths) > 0 && !(o.Truncated && r.prefix) && !slices.Contains(r.ids, o.ID) &&
+			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
 			continue
 		}
 		if !selects(t.userSel[r.policy], p) {
@@ -214,4 +233,14 @@ func actionRank(a policy.Action) int {
 		return 1
 	}
 	return 0
+}
+
+// IdentityPaths returns the exact rule paths that resolved to a file identity
+// when the policies were compiled: the policy paths a record matched by
+// identity (FlagIDMatch) names.
+func (t *RuleTable) IdentityPaths(id FileID) []string {
+	if t == nil {
+		return nil
+	}
+	return t.idPaths[id]
 }

@@ -44,9 +44,14 @@ type sysAlertScratch struct {
 		Protocol      uint8
 		Pad2          [3]uint8
 		Daddr         [16]uint8
+		Ino           uint64
+		Dev           uint32
+		Res           int32
 		PathLen       uint16
-		Pad3          [3]uint16
+		RawLen        uint16
+		Pad3          [2]uint16
 		Path          [1024]int8
+		Raw           [256]int8
 	}
 	Key sysBinKey
 	_   [4]byte
@@ -56,6 +61,13 @@ type sysBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Path      [256]int8
+}
+
+type sysFileId struct {
+	_   structs.HostLayout
+	Ino uint64
+	Dev uint32
+	Pad uint32
 }
 
 type sysNet4Key struct {
@@ -93,6 +105,7 @@ type sysRuleCfg struct {
 	Access  uint8
 	Event   uint8
 	Pad     [2]uint8
+	Oflags  uint32
 }
 
 type sysSelectorCfg struct {
@@ -108,8 +121,14 @@ type sysSelectorCfg struct {
 	LsmRules       [4]uint64
 	EmitAll        uint8
 	TopFilter      uint8
-	Pad            [2]uint8
+	IdFilter       uint8
+	Pad            uint8
 	Gen            uint32
+	Pad2           uint32
+	_              [4]byte
+	PrefixRules    uint64
+	RawRules       uint64
+	FailedRules    uint64
 }
 
 type sysTopKey struct {
@@ -126,6 +145,7 @@ const (
 	sysMapEventRules       = "event_rules"
 	sysMapEvents           = "events"
 	sysMapExecBinaries     = "exec_binaries"
+	sysMapFileIds          = "file_ids"
 	sysMapFilePaths        = "file_paths"
 	sysMapNetAnyPort       = "net_any_port"
 	sysMapNetCidr4         = "net_cidr4"
@@ -251,6 +271,7 @@ type sysMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -300,6 +321,7 @@ type sysMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -323,6 +345,7 @@ func (m *sysMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIds,
 		m.FilePaths,
 		m.NetAnyPort,
 		m.NetCidr4,

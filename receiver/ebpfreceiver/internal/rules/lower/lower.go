@@ -38,11 +38,19 @@ type Filter struct {
 	// leaves them out (exec events reach user space anyway); ForKind fills
 	// them for a policy rule's kernel filter.
 	Binaries []string
+	// OpenFlags (file.open): the open asked for one of these flags (O_TRUNC...).
+	OpenFlags []string
+	// RawPath (file.open): the condition reads fd.nameraw, the path as the
+	// caller passed it: the kernel captures it for this rule only.
+	RawPath bool
+	// FailedOpens (file.open): the condition reads evt.failed, evt.res or
+	// evt.rawres, so failed opens must reach it.
+	FailedOpens bool
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f Filter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -53,6 +61,15 @@ func (f Filter) String() string {
 	}
 	if f.Access != nil {
 		parts = append(parts, "access: ["+strings.Join(f.Access, ", ")+"]")
+	}
+	if f.OpenFlags != nil {
+		parts = append(parts, "open_flags: ["+strings.Join(f.OpenFlags, ", ")+"]")
+	}
+	if f.RawPath {
+		parts = append(parts, "raw_path: true")
+	}
+	if f.FailedOpens {
+		parts = append(parts, "failed_opens: true")
 	}
 	if f.CIDRs != nil {
 		s := make([]string, len(f.CIDRs))
@@ -71,8 +88,8 @@ func (f Filter) String() string {
 	if f.Binaries != nil {
 		parts = append(parts, "binaries: ["+strings.Join(f.Binaries, ", ")+"]")
 	}
-	if len(parts) == 0 {
-		return "every " + f.Kind.String() + " event"
+	if len(parts) == 0 || !f.Narrow() && len(parts) == boolParts(f) {
+		return strings.Join(append([]string{"every " + f.Kind.String() + " event"}, parts...), " ")
 	}
 	return strings.Join(parts, " ")
 }
@@ -107,7 +124,11 @@ func Lower(e rules.Expr) Plan {
 		if c.none {
 			continue // false on this kind after all
 		}
-		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports}
+		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags}
+		if k == rules.FileOpen {
+			f.RawPath = refers(e, rules.FieldFdNameraw)
+			f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
+		}
 		p.Filters = append(p.Filters, f)
 	}
 	var filtered rules.KindSet
@@ -123,7 +144,34 @@ func Lower(e rules.Expr) Plan {
 }
 
 func (c cons) narrow() bool {
-	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil
+}
+
+// boolParts counts the switches (raw_path, failed_opens) among a filter's parts.
+func boolParts(f Filter) int {
+	n := 0
+	if f.RawPath {
+		n++
+	}
+	if f.FailedOpens {
+		n++
+	}
+	return n
+}
+
+// refers reports whether e reads one of the fields anywhere (negated or not).
+func refers(e rules.Expr, ids ...rules.FieldID) bool {
+	switch e := e.(type) {
+	case rules.AllOf:
+		return slices.ContainsFunc(e, func(x rules.Expr) bool { return refers(x, ids...) })
+	case rules.AnyOf:
+		return slices.ContainsFunc(e, func(x rules.Expr) bool { return refers(x, ids...) })
+	case rules.NotOf:
+		return refers(e.X, ids...)
+	case *rules.Cmp:
+		return slices.Contains(ids, e.Field)
+	}
+	return false
 }
 
 // cons is what the kernel can require of an event of one kind. none: no event
@@ -136,6 +184,7 @@ type cons struct {
 	cidrs  []netip.Prefix
 	ports  []uint16
 	bins   []string
+	flags  []string
 	// loose: access is wider than the terms it came from (two access sets
 	// neither of which contains the other: the kernel checks one of them).
 	loose bool
@@ -161,7 +210,11 @@ func ForKind(e rules.Expr, k rules.Kind) (f Filter, residual []string, never boo
 	if c.none {
 		return Filter{Kind: k}, nil, true
 	}
-	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins}
+	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags}
+	if k == rules.FileOpen {
+		f.RawPath = refers(e, rules.FieldFdNameraw)
+		f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
+	}
 	for _, t := range conjuncts(e) {
 		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) {
 			residual = append(residual, Render(t))
@@ -181,12 +234,13 @@ func onAccess(e rules.Expr) bool {
 // (read against write): the result keeps a's, so it passes every event both
 // pass and some that b rejects; b must then be checked in user space.
 func Intersect(a, b Filter) (f Filter, empty, loose bool) {
-	c := meet(cons{paths: a.Paths, access: a.Access, cidrs: a.CIDRs, ports: a.Ports, bins: a.Binaries},
-		cons{paths: b.Paths, access: b.Access, cidrs: b.CIDRs, ports: b.Ports, bins: b.Binaries})
+	c := meet(cons{paths: a.Paths, access: a.Access, cidrs: a.CIDRs, ports: a.Ports, bins: a.Binaries, flags: a.OpenFlags},
+		cons{paths: b.Paths, access: b.Access, cidrs: b.CIDRs, ports: b.Ports, bins: b.Binaries, flags: b.OpenFlags})
 	if c.none {
 		return Filter{Kind: a.Kind}, true, false
 	}
-	return Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins}, false, c.loose
+	return Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
+		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens}, false, c.loose
 }
 
 func lowerFor(e rules.Expr, k rules.Kind) cons {
@@ -228,6 +282,7 @@ func meet(a, b cons) cons {
 		cidrs:  intersectCIDRs(a.cidrs, b.cidrs),
 		ports:  intersectSet(a.ports, b.ports),
 		bins:   intersectSet(a.bins, b.bins),
+		flags:  smaller(a.flags, b.flags),
 		loose:  loose || a.loose || b.loose,
 	}.normal()
 }
@@ -356,6 +411,7 @@ func join(a, b cons) cons {
 		cidrs:  union(a.cidrs, b.cidrs),
 		ports:  union(a.ports, b.ports),
 		bins:   union(a.bins, b.bins),
+		flags:  union(a.flags, b.flags),
 	}
 }
 
@@ -398,6 +454,8 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			return cons{access: []string{"read"}}
 		}
 		return cons{access: []string{"write"}}
+	case k == rules.FileOpen && c.Field == rules.FieldEvtArgFlags && c.Op == cond.Contains:
+		return flagCons(c.Values[0])
 	case serverKinds.Has(k) && (c.Field == rules.FieldFdSip || c.Field == rules.FieldFdSnet) && (c.Op == cond.Eq || c.Op == cond.In):
 		var ps []netip.Prefix
 		for _, v := range c.Values {
@@ -433,6 +491,37 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
+}
+
+// openFlagNames are the flag names of evt.arg.flags' rendering (besides the
+// access mode, which every open has), each one bit test in the kernel.
+var openFlagNames = []string{"O_CREAT", "O_EXCL", "O_NOCTTY", "O_TRUNC", "O_APPEND", "O_NONBLOCK", "O_SYNC",
+	"O_DSYNC", "O_ASYNC", "O_DIRECT", "O_LARGEFILE", "O_TMPFILE", "O_DIRECTORY", "O_NOFOLLOW", "O_NOATIME",
+	"O_CLOEXEC", "O_PATH"}
+
+// flagCons lowers evt.arg.flags contains v: the rendering joins names with
+// "|", so a v without "|" lies inside one name; the open must have one of the
+// flags whose name contains v (O_DIRECT is in O_DIRECTORY too). A v inside
+// an access-mode name (O_RDONLY...) or spanning names does not narrow.
+func flagCons(v string) cons {
+	if v == "" || strings.Contains(v, "|") {
+		return cons{}
+	}
+	for _, m := range []string{"O_RDONLY", "O_WRONLY", "O_RDWR"} {
+		if strings.Contains(m, v) {
+			return cons{}
+		}
+	}
+	var fl []string
+	for _, n := range openFlagNames {
+		if strings.Contains(n, v) {
+			fl = append(fl, n)
+		}
+	}
+	if fl == nil {
+		return cons{}
+	}
+	return cons{flags: fl}
 }
 
 // nonNil keeps an empty constraint (no value can match) distinct from none.
@@ -630,4 +719,16 @@ func quote(v string) string {
 		return strconv.Quote(v)
 	}
 	return v
+}
+
+// smaller is the meet of two any-of flag sets: an event meeting both meets
+// either, so keeping the smaller one is sound (nil: no constraint).
+func smaller(a, b []string) []string {
+	switch {
+	case a == nil:
+		return b
+	case b == nil || len(a) <= len(b):
+		return a
+	}
+	return b
 }

@@ -46,6 +46,20 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = accept and fd.sport = 22", []string{"every network.accept event"}, 0, []string{"fd.sport = 22"}},
 		{"evt.type = connect and fd.sport = 0", []string{"every network.connect event"}, 0, []string{"fd.sport = 0"}},
 		{"evt.type in (open, rename) and fd.name = /etc/x", []string{"paths: [/etc/x]", "every file.rename event"}, 0, []string{"fd.name = /etc/x"}},
+		{"evt.type = open and evt.is_open_write = true and fd.name startswith /var/log/ and evt.arg.flags contains O_TRUNC",
+			[]string{"paths: [/var/log/] access: [write] open_flags: [O_TRUNC]"}, 0, []string{"evt.arg.flags contains O_TRUNC"}},
+		{"evt.type = open and evt.arg.flags contains O_DIRECT", []string{"open_flags: [O_DIRECT, O_DIRECTORY]"}, 0, []string{"evt.arg.flags contains O_DIRECT"}},
+		{"evt.type = open and (evt.arg.flags contains O_TRUNC or evt.arg.flags contains O_CREAT)", []string{"open_flags: [O_TRUNC, O_CREAT]"}, 0,
+			[]string{"evt.arg.flags contains O_TRUNC or evt.arg.flags contains O_CREAT"}},
+		{"evt.type = open and (evt.arg.flags contains O_TRUNC or fd.name = /x)", []string{"every file.open event"}, 0,
+			[]string{"evt.arg.flags contains O_TRUNC or fd.name = /x"}},
+		{"evt.type = open and evt.arg.flags contains WRONLY", []string{"every file.open event"}, 0, []string{"evt.arg.flags contains WRONLY"}},
+		{"evt.type = open and fd.name startswith /etc/ and fd.nameraw glob \"*../*\"", []string{"paths: [/etc/] raw_path: true"}, 0,
+			[]string{"fd.nameraw glob *../*"}},
+		{"evt.type = open and evt.failed = true and fd.name startswith /etc/", []string{"paths: [/etc/] failed_opens: true"}, 0,
+			[]string{"evt.failed = true"}},
+		{"evt.type = open and not evt.failed = true", []string{"every file.open event failed_opens: true"}, 0,
+			[]string{"not evt.failed = true"}},
 		{"evt.type = execve and proc.name = bash", nil, rules.KindsOf(rules.ProcessExec), []string{"proc.name = bash"}},
 		{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)",
 			[]string{"paths: [/etc/x]"}, rules.KindsOf(rules.ProcessExec), []string{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)"}},
@@ -134,7 +148,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(13) {
+		switch r.IntN(14) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -162,6 +176,8 @@ func genCond(r *rand.Rand, depth int) string {
 				return "proc.exepath in " + list(r, exes)
 			}
 			return fmt.Sprintf("proc.exepath %s %q", pick(r, []string{"=", "!=", "startswith"}), pick(r, exes))
+		case 12:
+			return fmt.Sprintf("evt.arg.flags contains %q", pick(r, []string{"O_TRUNC", "O_CREAT", "O_DIRECT", "O_SYNC", "WRONLY", "O_", "|O_T", "TRUNC", "O_RDONLY|O_CREAT"}))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -191,7 +207,24 @@ func genEvent(r *rand.Rand) *testEvent {
 	addr := netip.MustParseAddr(pick(r, []string{"10.0.0.1", "10.1.2.3", "192.168.1.1", "::1", "fd00::5", "127.0.0.1"}))
 	ev.Server = netip.AddrPortFrom(addr, pick(r, []uint16{22, 443, 80, 8080}))
 	ev.Exe = pick(r, []string{"/bin/sh", "/usr/bin/bash", "/usr/bin/cat", "/bin/shx"})
+	for _, n := range []string{"O_CREAT", "O_TRUNC", "O_APPEND", "O_DIRECT", "O_DIRECTORY", "O_SYNC", "O_DSYNC"} {
+		if r.IntN(4) == 0 {
+			ev.Flags = append(ev.Flags, n)
+		}
+	}
 	return ev
+}
+
+// flags renders the open's flags as evt.arg.flags does: the access mode, then the names.
+func (e *testEvent) flags() string {
+	mode := "O_RDONLY"
+	switch {
+	case e.Read && e.Write:
+		mode = "O_RDWR"
+	case e.Write:
+		mode = "O_WRONLY"
+	}
+	return strings.Join(append([]string{mode}, e.Flags...), "|")
 }
 
 func (e *testEvent) file() bool {
@@ -209,6 +242,10 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 		return e.name, true
 	case rules.FieldProcExepath:
 		return e.Exe, true
+	case rules.FieldEvtArgFlags:
+		if e.Event.Kind == rules.FileOpen {
+			return e.flags(), true
+		}
 	case rules.FieldFdName:
 		if e.file() {
 			return e.Path, true

@@ -16,6 +16,8 @@ type Event struct {
 	Server      netip.AddrPort
 	// Exe is the executed file (process.exec).
 	Exe string
+	// Flags are the open's flags by name (file.open).
+	Flags []string
 }
 
 // Accepts is the kernel's decision for filter f, modelled in Go: what the kernel
@@ -36,6 +38,9 @@ func (f Filter) Accepts(ev Event) bool {
 	if f.Access != nil && !slices.ContainsFunc(f.Access, func(a string) bool {
 		return (a == "read" && ev.Read) || (a == "write" && ev.Write)
 	}) {
+		return false
+	}
+	if f.OpenFlags != nil && !slices.ContainsFunc(f.OpenFlags, func(n string) bool { return slices.Contains(ev.Flags, n) }) {
 		return false
 	}
 	if f.CIDRs != nil && !slices.ContainsFunc(f.CIDRs, func(p netip.Prefix) bool { return p.Contains(ev.Server.Addr()) }) {

@@ -1,0 +1,52 @@
+//go:build linux
+
+package sensor
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
+)
+
+// filter_in_user_space takes the kernel's file.open decisions in Go: identity
+// matches of exact files, open_flags, and fail-closed prefix rules on
+// unresolved paths, like the kernel (no kernel needed).
+func TestMatchFileInUserSpaceIdentityFlagsTruncated(t *testing.T) {
+	dir := t.TempDir()
+	exact := filepath.Join(dir, "secret")
+	require.NoError(t, os.WriteFile(exact, []byte("s"), 0o600))
+	var st syscall.Stat_t
+	require.NoError(t, syscall.Stat(exact, &st))
+	id := FileID{Dev: kernelDev(st.Dev), Ino: st.Ino}
+	p, err := policy.ParseBytes("p.yaml", []byte(`name: p
+rules:
+  - name: exact
+    event: file.open
+    paths: [`+exact+`]
+  - name: trunc
+    event: file.open
+    paths: [/var/log/]
+    open_flags: [O_TRUNC]
+`))
+	require.NoError(t, err)
+	c, err := Compile([]*policy.Policy{p}, map[string]int{"p": 0}, nil)
+	require.NoError(t, err)
+	assert.Equal(t, uint8(1), c.Image.selector.IdFilter)
+	assert.Equal(t, uint64(2), c.Image.selector.PrefixRules)
+	assert.Equal(t, []string{exact}, c.Rules.IdentityPaths(id))
+	proc := FileProcess{UID: 0, Executable: "/bin/cat"}
+	m := func(o FileOpen) uint64 { return c.Rules.MatchFileInUserSpace(o, proc) }
+	assert.Equal(t, uint64(1), m(FileOpen{Path: exact, ID: id}), "by path")
+	assert.Equal(t, uint64(1), m(FileOpen{Path: "/var/tmp/link", ID: id}), "by identity")
+	assert.Zero(t, m(FileOpen{Path: "/var/tmp/copy", ID: FileID{Dev: id.Dev, Ino: id.Ino + 1}}), "another inode")
+	assert.Equal(t, uint64(2), m(FileOpen{Path: "/var/log/syslog", Flags: 0o1001}), "O_TRUNC")
+	assert.Zero(t, m(FileOpen{Path: "/var/log/syslog", Flags: 0o2001}), "O_APPEND only")
+	assert.Equal(t, uint64(2), m(FileOpen{Path: "/d47/d48/f", Flags: 0o1001, Truncated: true}), "unresolved: the prefix rule, fail closed")
+	assert.Zero(t, m(FileOpen{Path: "/d47/d48/f", Truncated: true}), "unresolved, but the flags still decide")
+}
