@@ -317,9 +317,7 @@ func TestHelmMatchesKustomizeBase(t *testing.T) {
 	mounts := func(c corev1.Container) map[string]string {
 		out := map[string]string{}
 		for _, m := range c.VolumeMounts {
-			if m.Name != "queue" { // the chart's persistent queue
-				out[m.Name] = m.MountPath
-			}
+			out[m.Name] = m.MountPath
 		}
 		return out
 	}
