@@ -15,7 +15,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 
@@ -135,7 +134,7 @@ func TestKustomizeRendersTypedObjects(t *testing.T) {
 	require.NotNil(t, nodeEnv.ValueFrom)
 	assert.Equal(t, "spec.nodeName", nodeEnv.ValueFrom.FieldRef.FieldPath)
 
-	// Every host path is mounted read-only, and the expected ones are there.
+	// Every host path but the queue's is mounted read-only, and the expected ones are there.
 	hostPaths := map[string]string{}
 	for _, v := range spec.Volumes {
 		if v.HostPath != nil {
@@ -145,16 +144,17 @@ func TestKustomizeRendersTypedObjects(t *testing.T) {
 	mounted := map[string]string{}
 	for _, m := range c.VolumeMounts {
 		if _, ok := hostPaths[m.Name]; ok {
-			assert.True(t, m.ReadOnly, "host mount %s must be read-only", m.Name)
+			assert.Equal(t, m.Name != "queue", m.ReadOnly, "only the queue's host path is writable (%s)", m.Name)
 			mounted[hostPaths[m.Name]] = m.MountPath
 		}
 	}
 	assert.Equal(t, map[string]string{
-		"/sys/kernel/btf":     "/sys/kernel/btf",
-		"/sys/fs/cgroup":      "/sys/fs/cgroup",
-		"/proc":               "/host/proc",
-		"/sys/fs/bpf":         "/sys/fs/bpf",
-		"/sys/kernel/tracing": "/sys/kernel/tracing",
+		"/sys/kernel/btf":      "/sys/kernel/btf",
+		"/sys/fs/cgroup":       "/sys/fs/cgroup",
+		"/proc":                "/host/proc",
+		"/sys/fs/bpf":          "/sys/fs/bpf",
+		"/sys/kernel/tracing":  "/sys/kernel/tracing",
+		"/var/lib/vigil/queue": "/var/lib/vigil/queue",
 	}, mounted)
 
 	// The ConfigMaps the DaemonSet mounts exist (kustomize's hash suffixes line up).
@@ -208,9 +208,17 @@ func TestCollectorConfig(t *testing.T) {
 	logs := cfg.Service.Pipelines["logs"]
 	assert.Equal(t, []string{"ebpf"}, logs.Receivers)
 	assert.Contains(t, logs.Processors, "k8s_enrich")
-	assert.Less(t, slices.Index(logs.Processors, "k8s_enrich"), slices.Index(logs.Processors, "batch"),
-		"enrich before batching: the processor holds single resources, not batches")
+	assert.NotContains(t, logs.Processors, "batch",
+		"no batch processor: its asynchronous send would hide a full queue's refusal from the receiver")
 	assert.Equal(t, []string{"otlp_http/loki"}, logs.Exporters)
+	// Loss-free export: the queue is on disk in a started file_storage, retries never give up.
+	q := cfg.Exporters["otlp_http/loki"]["sending_queue"].(map[string]any)
+	assert.Equal(t, "file_storage/queue", q["storage"])
+	assert.Contains(t, cfg.Service.Extensions, "file_storage/queue")
+	assert.Equal(t, "/var/lib/vigil/queue", cfg.Extensions["file_storage/queue"]["directory"])
+	retry := cfg.Exporters["otlp_http/loki"]["retry_on_failure"].(map[string]any)
+	assert.EqualValues(t, 0, retry["max_elapsed_time"])
+	assert.Equal(t, "memory_limiter", logs.Processors[0], "a memory_limiter refusal reaches the receiver")
 }
 
 func TestDashboardJSON(t *testing.T) {

@@ -317,9 +317,7 @@ func TestHelmMatchesKustomizeBase(t *testing.T) {
 	mounts := func(c corev1.Container) map[string]string {
 		out := map[string]string{}
 		for _, m := range c.VolumeMounts {
-			if m.Name != "queue" { // the chart's persistent queue
-				out[m.Name] = m.MountPath
-			}
+			out[m.Name] = m.MountPath
 		}
 		return out
 	}
@@ -330,7 +328,7 @@ func TestHelmMatchesKustomizeBase(t *testing.T) {
 	require.Len(t, hroles, 1)
 	assert.Equal(t, kroles[0].Rules, hroles[0].Rules, "same read-only RBAC")
 
-	// Same pipeline shape: receiver, enrichment before batching.
+	// Same pipeline shape: receiver, memory_limiter, enrichment.
 	var kcfg collectorConfig
 	for _, cm := range find[*corev1.ConfigMap](kobjs) {
 		if strings.HasPrefix(cm.Name, "vigil-collector-") {
@@ -800,11 +798,11 @@ func TestHelmClusterName(t *testing.T) {
 	require.NotNil(t, r)
 	assert.Equal(t, []any{map[string]any{"key": "k8s.cluster.name", "value": "prod-eu-1", "action": "upsert"}}, r["attributes"])
 	procs := rel.config.Service.Pipelines["logs"].Processors
-	assert.Equal(t, []string{"memory_limiter", "k8s_enrich", "resource/cluster", "batch"}, procs)
+	assert.Equal(t, []string{"memory_limiter", "k8s_enrich", "resource/cluster"}, procs)
 
 	ext := mustRenderHelm(t, valueSets["extras"])
-	assert.Equal(t, []string{"memory_limiter", "k8s_enrich", "filter/noisy", "transform/event_name", "batch"},
-		ext.config.Service.Pipelines["logs"].Processors, "extra processors after enrichment, before batching")
+	assert.Equal(t, []string{"memory_limiter", "k8s_enrich", "filter/noisy", "transform/event_name"},
+		ext.config.Service.Pipelines["logs"].Processors, "extra processors after enrichment")
 	assert.Equal(t, []string{"otlp_http/loki", "otlp_http/cloud"}, ext.config.Service.Pipelines["logs"].Exporters)
 	assert.Contains(t, ext.config.Service.Extensions, "bearertokenauth/cloud")
 }
@@ -826,7 +824,7 @@ func TestHelmBadValuesFail(t *testing.T) {
 		"loki: {port: 0}\n":                                       "at '/loki/port'",
 		"image: {pullPolicy: Sometimes}\n":                        "at '/image/pullPolicy'",
 		"extraExporters: [{name: otlp_http/loki}]\n":              `extraExporters: "otlp_http/loki" is already defined by a preset`,
-		"extraProcessors: [{name: batch}]\n":                      `extraProcessors: "batch" is already defined by the chart`,
+		"extraProcessors: [{name: k8s_enrich}]\n":                 `extraProcessors: "k8s_enrich" is already defined by the chart`,
 		"extraProcessors: [{name: filter/a}, {name: filter/a}]\n": `extraProcessors[1]: "filter/a" is listed twice`,
 		"extraExtensions: [{name: basicauth}]\n":                  `component type "basicauth" is not in the Vigil distribution`,
 		"podLabels: {app.kubernetes.io/name: x}\n":                `podLabels: "app.kubernetes.io/name" is set by the chart`,

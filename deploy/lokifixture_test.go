@@ -88,7 +88,7 @@ func (f *fixture) scope(node string, p *pod, from pcommon.Resource, fromScope pl
 		a.PutStr("k8s.deployment.name", p.deployment)
 		a.PutStr("k8s.container.name", p.container)
 		a.PutStr("container.image.name", "registry.example/"+p.container)
-		a.PutStr("container.image.tag", "1.0")
+		a.PutEmptySlice("container.image.tags").AppendEmpty().SetStr("1.0")
 	}
 	sl := rl.ScopeLogs().AppendEmpty()
 	fromScope.Scope().CopyTo(sl.Scope())

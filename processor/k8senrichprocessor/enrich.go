@@ -6,8 +6,8 @@ import (
 	"github.com/vigilsec/vigil/extension/k8smetaextension"
 )
 
-// Resource attribute keys read and written (OpenTelemetry semantic conventions, plus
-// container.image.tag as a single string).
+// Resource attribute keys read and written (OpenTelemetry semantic conventions;
+// container.image.tags is a string array, the registry's shape since v1.22).
 const (
 	attrContainerID     = "container.id"
 	attrPodUID          = "k8s.pod.uid"
@@ -16,7 +16,7 @@ const (
 	attrContainerName   = "k8s.container.name"
 	attrNodeName        = "k8s.node.name"
 	attrImageName       = "container.image.name"
-	attrImageTag        = "container.image.tag"
+	attrImageTags       = "container.image.tags"
 	attrDeploymentName  = "k8s.deployment.name"
 	attrDaemonSetName   = "k8s.daemonset.name"
 	attrStatefulSetName = "k8s.statefulset.name"
@@ -123,7 +123,9 @@ func (e *enricher) enrich(res pcommon.Resource) outcome {
 	if container != nil {
 		putIfAbsent(attrs, attrContainerName, container.Name)
 		putIfAbsent(attrs, attrImageName, container.ImageName)
-		putIfAbsent(attrs, attrImageTag, container.ImageTag)
+		if _, ok := attrs.Get(attrImageTags); !ok && container.ImageTag != "" {
+			attrs.PutEmptySlice(attrImageTags).AppendEmpty().SetStr(container.ImageTag)
+		}
 	}
 	for _, l := range e.labels {
 		if v, ok := pod.Labels[l.key]; ok {

@@ -135,7 +135,7 @@ func TestIntegrationRealAPIServer(t *testing.T) {
 		"k8s.deployment.name":  "web",
 		"k8s.container.name":   "web",
 		"container.image.name": "registry.local:5000/shop/web",
-		"container.image.tag":  "2.3.1",
+		"container.image.tags": []any{"2.3.1"},
 		"k8s.pod.label.app":    "web",
 	}, resources(sink)[0])
 	assert.Equal(t, int64(1), metaSum(t, metaTel, "otelcol_k8s_meta_cache_pods", true), "only this node's pod is cached")

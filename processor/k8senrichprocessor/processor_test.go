@@ -228,7 +228,7 @@ func TestEnrichKnownContainerAndWorkloads(t *testing.T) {
 		"k8s.deployment.name":                "web",
 		"k8s.container.name":                 "main",
 		"container.image.name":               "ghcr.io/acme/web-5d8f-x",
-		"container.image.tag":                "v1.4",
+		"container.image.tags":               []any{"v1.4"},
 		"k8s.pod.label.team":                 "payments",
 		"k8s.pod.annotation.vigil.dev/owner": "alice",
 	}, got[0])

@@ -18,6 +18,8 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver"
 	"go.opentelemetry.io/collector/receiver/receiverhelper"
 	"go.opentelemetry.io/otel/attribute"
@@ -515,11 +517,8 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 		p.refreshBootOffset()
 		logs := p.builder.Build(batch, p.bootOffset.Load())
 		n := len(batch)
-		opCtx := p.obsrecv.StartLogsOp(ctx)
-		err := p.next.ConsumeLogs(opCtx, logs)
-		p.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
-		if err != nil {
-			p.tb.EbpfEventsDropped.Add(ctx, int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
+		if err := p.consume(ctx, logs, n); err != nil {
+			p.tb.EbpfEventsDropped.Add(context.Background(), int64(n), metric.WithAttributes(attribute.String("reason", "consumer_refused")))
 		}
 		clear(batch)
 		batch = batch[:0]
@@ -544,6 +543,38 @@ func (p *pipeline) sendLoop(ctx context.Context) {
 			}
 			return
 		}
+	}
+}
+
+// Back-off between attempts to hand a refused batch on again.
+const (
+	retryFirst = 50 * time.Millisecond
+	retryMax   = 2 * time.Second
+)
+
+// consume hands one batch to the next consumer. A refusal that is not permanent
+// (memory_limiter's "data refused", a full exporter queue) is back-pressure: the
+// batch is offered again with a growing pause while the bounded queue in front of
+// the sender absorbs new events (its overflow is counted as queue_full). It gives
+// up, returning the error, on a permanent error, once shutdown has begun, or when
+// ctx ends.
+func (p *pipeline) consume(ctx context.Context, logs plog.Logs, n int) error {
+	wait := retryFirst
+	for {
+		opCtx := p.obsrecv.StartLogsOp(ctx)
+		err := p.next.ConsumeLogs(opCtx, logs)
+		p.obsrecv.EndLogsOp(opCtx, "ebpf", n, err)
+		if err == nil || consumererror.IsPermanent(err) || p.stopped.Load() {
+			return err
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, retryMax)
 	}
 }
 

@@ -3,14 +3,23 @@
 package ebpfreceiver
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"os"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/metadata"
@@ -409,4 +418,96 @@ func TestPipelineCapsetRefreshesCaps(t *testing.T) {
 	assert.Equal(t, uint64(1<<21|1<<13), out.Proc.CapPermitted)
 	live, _ := p.tracker.cache.Get(50)
 	assert.Equal(t, uint64(1<<21), live.CapEffective, "later events see the new sets")
+}
+
+// refusingSink refuses the first refusals batches with err, then stores them.
+type refusingSink struct {
+	consumertest.LogsSink
+	mu       sync.Mutex
+	refusals int
+	err      error
+	calls    int
+}
+
+func (s *refusingSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	s.mu.Lock()
+	s.calls++
+	refuse := s.refusals > 0
+	if refuse {
+		s.refusals--
+	}
+	s.mu.Unlock()
+	if refuse {
+		return s.err
+	}
+	return s.LogsSink.ConsumeLogs(ctx, ld)
+}
+
+// droppedBy reads otelcol_ebpf_events_dropped for one reason (0 when absent).
+func droppedBy(t *testing.T, tel *componenttest.Telemetry, reason string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric("otelcol_ebpf_events_dropped")
+	if err != nil {
+		return 0
+	}
+	var n int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		if v, ok := dp.Attributes.Value("reason"); ok && v.AsString() == reason {
+			n += dp.Value
+		}
+	}
+	return n
+}
+
+// runSender runs only the send loop of a pipeline over sink, feeds it events and
+// closes its queue.
+func runSender(t *testing.T, sink consumer.Logs, events int) (*pipeline, *componenttest.Telemetry) {
+	t.Helper()
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	t.Cleanup(tb.Shutdown)
+	cfg := createDefaultConfig().(*Config)
+	cfg.BatchSize = 1
+	p, err := newPipeline(set, cfg, sink, tb)
+	require.NoError(t, err)
+	p.queue = make(chan *event.Event, events)
+	for i := range events {
+		p.queue <- execRecord(uint32(1000+i), 1, "/bin/true")
+	}
+	close(p.queue)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	p.cancel = cancel
+	p.wg.Add(1)
+	done := make(chan struct{})
+	go func() { p.sendLoop(ctx); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("send loop did not finish")
+	}
+	return p, tel
+}
+
+// A refusal that is not permanent (memory_limiter's, a full exporter queue's) is
+// back-pressure: the batch is offered again until it is taken; nothing is dropped.
+func TestPipelineRetriesRefusedBatches(t *testing.T) {
+	sink := &refusingSink{refusals: 4, err: errors.New("data refused due to high memory usage")}
+	_, tel := runSender(t, sink, 3)
+	assert.Equal(t, 3, sink.LogRecordCount(), "every event is delivered after the refusals")
+	assert.Equal(t, 3+4, sink.calls, "each refusal is retried")
+	assert.Zero(t, droppedBy(t, tel, "consumer_refused"), "a retried batch is not a drop")
+}
+
+// A permanent error is not retried: the batch is dropped and counted.
+func TestPipelineCountsPermanentRefusals(t *testing.T) {
+	sink := &refusingSink{refusals: 1, err: consumererror.NewPermanent(errors.New("bad data"))}
+	_, tel := runSender(t, sink, 2)
+	assert.Equal(t, 1, sink.LogRecordCount())
+	assert.Equal(t, 2, sink.calls, "a permanent refusal is not offered again")
+	assert.Equal(t, int64(1), droppedBy(t, tel, "consumer_refused"))
 }

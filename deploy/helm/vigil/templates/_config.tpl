@@ -78,8 +78,7 @@ every value is quoted correctly and the pipelines name exactly the components de
 {{- /* Processors, in pipeline order. */ -}}
 {{- $processors := dict
       "memory_limiter" (dict "check_interval" "1s" "limit_percentage" 80 "spike_limit_percentage" 20)
-      "k8s_enrich" (dict "extension" "k8s_meta" "wait_for_metadata" "2s" "max_pending" 10000 "pod_labels" (list "app.kubernetes.io/name"))
-      "batch" (dict "timeout" "1s" "send_batch_size" 1024) -}}
+      "k8s_enrich" (dict "extension" "k8s_meta" "wait_for_metadata" "2s" "max_pending" 10000 "pod_labels" (list "app.kubernetes.io/name")) -}}
 {{- $processorNames := list "memory_limiter" "k8s_enrich" -}}
 {{- if $v.clusterName -}}
 {{- $_ := set $processors "resource/cluster" (dict "attributes" (list (dict "key" "k8s.cluster.name" "value" (toString $v.clusterName) "action" "upsert"))) -}}
@@ -93,7 +92,9 @@ every value is quoted correctly and the pipelines name exactly the components de
 {{- $_ := set $processors .name (.config | default dict) -}}
 {{- $processorNames = append $processorNames .name -}}
 {{- end -}}
-{{- $processorNames = append $processorNames "batch" -}}
+{{- /* No batch processor: the ebpf receiver sends batches of up to 1024 records already,
+and the batch processor's asynchronous send would hide the exporter's refusals (a full
+queue) from the receiver, which turns a refusal into back-pressure (docs/export.md). */ -}}
 
 {{- include "vigil.checkExtras" (dict "root" $ "kind" "extensions" "key" "extraExtensions" "list" $v.extraExtensions) -}}
 {{- range $v.extraExtensions -}}
