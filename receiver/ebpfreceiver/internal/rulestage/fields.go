@@ -251,6 +251,15 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		if d := f.file(); d != nil && f.kind == rules.FileOpen {
 			return f.build(builtFlags, func(b []byte) []byte { return event.AppendOpenFlags(b, d.OpenFlags) }), true
 		}
+		if d, ok := ev.Detail.(*event.Link); ok && f.kind == rules.FileLink {
+			return f.build(builtFlags, func(b []byte) []byte { return appendLinkFlags(b, d.Args[2]) }), true
+		}
+		if d, ok := ev.Detail.(*event.Dup); ok && d.Nr != nrFcntl && d.Nr != nr32Fcntl && d.Nr != nr32Fcntl64 {
+			if d.Flags&oCloexec != 0 {
+				return "O_CLOEXEC", true
+			}
+			return "", true
+		}
 	case rules.FieldEvtRes:
 		if _, ok := ev.Detail.(*event.Dup); ok {
 			return "SUCCESS", true // reported at the exit of calls that succeeded
