@@ -125,6 +125,8 @@ test-suites:
 
 bench: build
 	VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) run ./components/cmd/vigil-bench
+	$(GO) test -run '^$$' -bench 'Stage25$$' -benchmem -count 3 ./receiver/ebpfreceiver/internal/rulestage/
+	$(GO) test -run '^$$' -bench 'OpenMatchPath$$|ProcessExec' -benchmem -count 3 ./receiver/ebpfreceiver/
 	VIGIL_VM_TESTFLAGS="-test.run=^$$ -test.bench=OpenStormHooks -test.benchtime=50000x -test.v" \
 		./.ci/vm/run.sh ./receiver/ebpfreceiver/internal/sensor/
 

@@ -118,6 +118,8 @@ type pipeline struct {
 	// further rule that fired), enqueued after it.
 	matches []*event.Match
 	more    []*event.Event
+	// slab holds the events emit hands out next (read loop only).
+	slab []event.Event
 	// kill sends SIGKILL to a process (the respond stage); a test seam.
 	kill func(pid int) error
 	// conds evaluates the policy rules' conditions decided in user space;
@@ -171,8 +173,7 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 			fullCaps: fullCapabilities(), users: proctree.NewUsers(passwdFile)},
 		counts: newPendingCounts(),
 	}
-	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts,
-		attrs: map[actionKey]metric.AddOption{}}
+	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts}
 	p.tracker.cache = proctree.New(cfg.ProcessCache.MaxProcesses, cfg.ProcessCache.MaxExited)
 	return p, nil
 }
@@ -419,9 +420,18 @@ func (p *pipeline) emitWith(ev *event.Event, more []*event.Match) *event.Event {
 	return out
 }
 
+// emitChunk is how many queued events are allocated at once: one allocation
+// per chunk instead of one per event (a chunk is freed when the last of its
+// events is sent).
+const emitChunk = 64
+
 // emit copies the read loop's scratch event for the queue.
 func (p *pipeline) emit(ev *event.Event) *event.Event {
-	out := new(event.Event)
+	if len(p.slab) == 0 {
+		p.slab = make([]event.Event, emitChunk)
+	}
+	out := &p.slab[0]
+	p.slab = p.slab[1:]
 	*out = *ev
 	return out
 }
@@ -495,12 +505,14 @@ func policyRecord(ev *event.Event) bool {
 }
 
 // enqueue hands an event to the sender without ever blocking the ring buffer
-// reader: when the bounded queue is full the event is dropped and counted.
+// reader: when the bounded queue is full the event is dropped and counted (added
+// to the drop counter with the read loop's other counts).
 func (p *pipeline) enqueue(e *event.Event) {
 	select {
 	case p.queue <- e:
 	default:
-		p.tb.EbpfEventsDropped.Add(context.Background(), 1, metric.WithAttributes(attribute.String("reason", "queue_full")))
+		p.counts.queueFull++
+		p.counts.n++
 	}
 }
 
@@ -736,12 +748,21 @@ func (t *tracker) publish() {
 type matcher struct {
 	rules  func() ruleTable
 	counts *pendingCounts
-	attrs  map[actionKey]metric.AddOption // bounded: rules x outcomes of the policies ever loaded
 }
 
 type actionKey struct {
 	ref     sensor.RuleRef
 	outcome string
+}
+
+// actionState is what the read loop keeps per rule and outcome: the match every
+// event of it carries (immutable, shared by those events), the counter's
+// attribute set and the count not yet added to the counter. Kept in one map so
+// that an event costs one lookup.
+type actionState struct {
+	match   *event.Match
+	attrs   metric.AddOption // nil: not counted (a kernel filter generated for a rule)
+	pending int64
 }
 
 func (m *matcher) match(v event.Verdict) *event.Match {
@@ -767,9 +788,11 @@ func (m *matcher) matchRef(ref sensor.RuleRef, applied bool) *event.Match {
 	case ref.Action == policy.ActionDeny || ref.Action == policy.ActionKill:
 		outcome = "monitored"
 	}
-	if !rulestage.IsGenerated(ref.Policy) && !userKill {
+	if !userKill {
 		m.count(actionKey{ref, outcome})
 	}
+	// A new match per event: the respond stage may still change it (a kill the
+	// receiver sends itself sets Applied).
 	return &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
 		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: applied}
 }
@@ -777,21 +800,37 @@ func (m *matcher) matchRef(ref sensor.RuleRef, applied bool) *event.Match {
 // countUser counts a user-space rule's match as a posted action of the rule
 // (its ruleset standing for the policy).
 func (m *matcher) countUser(mt *event.Match) {
-	m.count(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
+	st := m.state(actionKey{sensor.RuleRef{Policy: mt.Policy, Rule: mt.Rule, Event: policy.Event(mt.Event), Action: policy.ActionPost}, "posted"})
+	st.pending++
 }
 
-// count adds one to an action's pending count. The key leaves out the rule's
-// compiled condition, which every reload compiles anew: a rule keeps one
-// series across reloads and the attribute map stays bounded.
+// count adds one to an action's pending count (policy rules only: the rules
+// files' generated policies are counted by the rule stage). The key leaves out the
+// rule's compiled condition, which every reload compiles anew: a rule keeps one
+// series across reloads and the state map stays bounded.
 func (m *matcher) count(key actionKey) {
 	key.ref.Cond = nil
-	if _, ok := m.attrs[key]; !ok {
-		ref, outcome := key.ref, key.outcome
-		m.attrs[key] = metric.WithAttributeSet(attribute.NewSet(
+	if st := m.state(key); st.attrs != nil {
+		st.pending++
+	}
+}
+
+// state returns an action's state, made on first use. The map is bounded by the
+// rules x outcomes of the policies ever loaded.
+func (m *matcher) state(key actionKey) *actionState {
+	if st, ok := m.counts.actions[key]; ok {
+		return st
+	}
+	ref, outcome := key.ref, key.outcome
+	st := &actionState{match: &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
+		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: outcome == "applied"}}
+	if !rulestage.IsGenerated(ref.Policy) {
+		st.attrs = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),
 			attribute.String("action", string(ref.Action)), attribute.String("outcome", outcome)))
 	}
-	m.counts.actions[key]++ // added to the counter by flushCounts
+	m.counts.actions[key] = st
+	return st
 }
 
 // flushEvery bounds how many events the read loop counts before it adds them to
@@ -803,11 +842,16 @@ const flushEvery = 4096
 // counters in batches: an OpenTelemetry counter's Add looks up its attribute set
 // on every call, which at 100,000+ events/s is a visible share of the loop.
 type pendingCounts struct {
-	received   map[string]int64    // events received, by event name
-	actions    map[actionKey]int64 // policy actions, by rule and outcome
+	received   map[string]int64           // events received, by event name
+	actions    map[actionKey]*actionState // policy actions, by rule and outcome
 	eventAttrs map[string]metric.AddOption
-	n          int
-	since      time.Time
+	// queueFull counts the events dropped because the queue was full: a
+	// storm that overruns the sender drops many in a row, and one counter call
+	// per drop would slow the reader further.
+	queueFull      int64
+	queueFullAttrs metric.AddOption
+	n              int
+	since          time.Time
 }
 
 func newPendingCounts() pendingCounts {
@@ -815,7 +859,8 @@ func newPendingCounts() pendingCounts {
 	for _, n := range []string{event.ProcessExec, event.ProcessExit, event.ProcessFork, event.PolicyMatchMetric} {
 		attrs[n] = metric.WithAttributeSet(attribute.NewSet(attribute.String("event", n)))
 	}
-	return pendingCounts{received: map[string]int64{}, actions: map[actionKey]int64{}, eventAttrs: attrs}
+	return pendingCounts{received: map[string]int64{}, actions: map[actionKey]*actionState{}, eventAttrs: attrs,
+		queueFullAttrs: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "queue_full")))}
 }
 
 // received1 counts one event received.
@@ -833,11 +878,15 @@ func (p *pipeline) flushCounts() {
 			c.received[name] = 0
 		}
 	}
-	for key, n := range c.actions {
-		if n != 0 {
-			p.tb.EbpfPolicyActions.Add(ctx, n, p.matcher.attrs[key])
-			c.actions[key] = 0
+	for _, st := range c.actions {
+		if st.pending != 0 {
+			p.tb.EbpfPolicyActions.Add(ctx, st.pending, st.attrs)
+			st.pending = 0
 		}
+	}
+	if c.queueFull != 0 {
+		p.tb.EbpfEventsDropped.Add(ctx, c.queueFull, c.queueFullAttrs)
+		c.queueFull = 0
 	}
 	c.n, c.since = 0, time.Now()
 }

@@ -84,7 +84,7 @@ rules:
 	var counted int64
 	for k, n := range p.counts.actions {
 		if k.ref.Rule == "count-less" {
-			counted += n
+			counted += n.pending
 		}
 	}
 	assert.Equal(t, int64(1), counted)

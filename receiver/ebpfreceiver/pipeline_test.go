@@ -72,6 +72,18 @@ func newTestPipeline(t *testing.T, mutate func(*Config)) (*pipeline, *[]int) {
 	return p, &killed
 }
 
+// pendingActions are the action counts not yet added to the counter, by rule
+// and outcome (the actions never counted are left out).
+func pendingActions(p *pipeline) map[actionKey]int64 {
+	out := map[actionKey]int64{}
+	for k, st := range p.counts.actions {
+		if st.pending != 0 {
+			out[k] = st.pending
+		}
+	}
+	return out
+}
+
 // A decoded record: Proc stands for the decoder's scratch process.
 func record(name string, pid uint32, d event.Detail) *event.Event {
 	return &event.Event{Name: name, KTime: 100, Proc: &event.Process{PID: pid, PPID: 1, UID: 1000, EUID: 1000, StartBoottime: 50}, Detail: d}
@@ -154,7 +166,7 @@ func TestPipelineMatchesPolicyEvents(t *testing.T) {
 	assert.Nil(t, p.process(policyEvent(event.PrivilegeChange, 20, sensor.KindSys, &event.Privilege{})),
 		"slots that name no rule (policy removed in flight) are not emitted")
 	var outcomes []string
-	for k, n := range p.counts.actions {
+	for k, n := range pendingActions(p) {
 		outcomes = append(outcomes, k.ref.Rule+"/"+k.outcome+"="+string(rune('0'+n)))
 	}
 	assert.ElementsMatch(t, []string{"shadow/applied=1", "imds/monitored=1", "imds/monitored=1"}, outcomes,
@@ -293,18 +305,36 @@ func TestPipelineRuleStage(t *testing.T) {
 	assert.Equal(t, "connect 10.0.0.1", out.Match.Body)
 	assert.True(t, out.Match.UserSpace)
 	assert.Empty(t, *killed)
-	assert.Equal(t, int64(1), p.counts.actions[actionKey{sensor.RuleRef{Policy: "t.yaml", Rule: "Connect 443", Event: "network.connect", Action: policy.ActionPost}, "posted"}])
-	for k := range p.counts.actions {
+	assert.Equal(t, int64(1), pendingActions(p)[actionKey{sensor.RuleRef{Policy: "t.yaml", Rule: "Connect 443", Event: "network.connect", Action: policy.ActionPost}, "posted"}])
+	for k := range pendingActions(p) {
 		assert.False(t, rulestage.IsGenerated(k.ref.Policy), "generated kernel filters are not counted as actions: %v", k)
 	}
 }
 
 func TestPipelineQueueFullDrops(t *testing.T) {
-	p, _ := newTestPipeline(t, func(c *Config) { c.QueueSize = 1 })
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	t.Cleanup(tb.Shutdown)
+	cfg := createDefaultConfig().(*Config)
+	cfg.QueueSize = 1
+	p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
+	require.NoError(t, err)
 	p.queue = make(chan *event.Event, 1)
+	queueFull := func(a map[string]string) bool { return a["reason"] == "queue_full" }
 	p.enqueue(&event.Event{})
-	p.enqueue(&event.Event{}) // dropped, not blocking
+	for range 3 {
+		p.enqueue(&event.Event{}) // dropped, not blocking
+	}
 	assert.Len(t, p.queue, 1)
+	assert.Zero(t, sumMetric(t, tel, "otelcol_ebpf_events_dropped", queueFull), "drops are added to the counter in batches")
+	p.flushCounts()
+	assert.Equal(t, int64(3), sumMetric(t, tel, "otelcol_ebpf_events_dropped", queueFull), "every drop is counted")
+	p.flushCounts()
+	assert.Equal(t, int64(3), sumMetric(t, tel, "otelcol_ebpf_events_dropped", queueFull), "a flush adds each drop once")
 }
 
 // BenchmarkProcessExec: the read loop's stages on an exec record (track, rule

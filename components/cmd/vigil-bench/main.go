@@ -45,6 +45,11 @@ type options struct {
 	openConfig string
 	only       string
 	workdir    string
+	// rules25 is the 25-rule set shaped like Falco's stable rules, pack the
+	// default detection pack (rules/); empty is a directory with no policy.
+	rules25, pack, none string
+	// baseline is another collector build run on the matching open storm too.
+	baseline string
 }
 
 func run(args []string, out io.Writer) error {
@@ -57,6 +62,9 @@ func run(args []string, out io.Writer) error {
 	fs.IntVar(&o.opens, "opens", 500000, "open+close per open storm")
 	fs.StringVar(&o.only, "only", "", "run only one benchmark: exec or open")
 	fs.StringVar(&o.openConfig, "open-config", "testdata/bench/open-storm.yaml", "collector configuration for the open storm")
+	fs.StringVar(&o.rules25, "rules25", "receiver/ebpfreceiver/internal/rules/falco/testdata/shapes.yaml", "the 25-rule set (Falco rules file)")
+	fs.StringVar(&o.pack, "pack", "rules", "the default detection pack")
+	fs.StringVar(&o.baseline, "baseline", os.Getenv("VIGIL_BASELINE_BIN"), "another collector build to run the matching open storm on, side by side")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -69,6 +77,19 @@ func run(args []string, out io.Writer) error {
 	}
 	defer os.RemoveAll(dir)
 	o.workdir = dir
+	// The collector reads the policy paths from its environment: absolute.
+	for _, p := range []*string{&o.rules25, &o.pack} {
+		if *p, err = filepath.Abs(*p); err != nil {
+			return err
+		}
+		if _, err := os.Stat(*p); err != nil {
+			return fmt.Errorf("rule set: %w", err)
+		}
+	}
+	o.none = filepath.Join(dir, "no-policies")
+	if err := os.Mkdir(o.none, 0o755); err != nil {
+		return err
+	}
 	if o.only != "open" {
 		if err := execStorm(o, out); err != nil {
 			return err
@@ -91,43 +112,64 @@ type sample struct {
 	lost       float64 // counted losses (kernel + queue)
 }
 
+// execScenario is a collector configuration the exec storm runs under.
+type execScenario struct {
+	name     string
+	policies string
+}
+
 func execStorm(o options, out io.Writer) error {
-	var base, with []sample
+	scenarios := []execScenario{
+		{"collector, process sensor", o.none},
+		{"collector, 25-rule set", o.rules25},
+		{"collector, default pack (rules/)", o.pack},
+	}
+	var base []sample
+	with := make([][]sample, len(scenarios))
 	for r := 0; r < o.rounds; r++ {
 		wall, err := storm(o.execs)
 		if err != nil {
 			return err
 		}
 		base = append(base, sample{wall: wall})
-		s, err := withCollector(o, r)
-		if err != nil {
-			return err
+		for i, sc := range scenarios {
+			s, err := withCollector(o, sc, r)
+			if err != nil {
+				return fmt.Errorf("%s: %w", sc.name, err)
+			}
+			with[i] = append(with[i], s)
 		}
-		with = append(with, s)
 	}
-	bw, ww := median(base, func(s sample) float64 { return float64(s.wall) }), median(with, func(s sample) float64 { return float64(s.wall) })
-	cpu := median(with, func(s sample) float64 { return float64(s.cpu) })
-	idle := median(with, func(s sample) float64 { return float64(s.rssIdleKB) })
-	after := median(with, func(s sample) float64 { return float64(s.rssAfterKB) })
-	anon := median(with, func(s sample) float64 { return float64(s.anonIdleKB) })
-	recv := median(with, func(s sample) float64 { return s.received })
-	lost := median(with, func(s sample) float64 { return s.lost })
-
+	bw := median(base, func(s sample) float64 { return float64(s.wall) })
 	fmt.Fprintf(out, "Exec storm: %d x fork+exec /bin/true, %d interleaved rounds, medians\n\n", o.execs, o.rounds)
-	fmt.Fprintf(out, "| scenario | storm wall time | ratio to no collector | collector CPU | CPU per exec+exit | RSS idle (anon) | RSS after storm |\n")
-	fmt.Fprintf(out, "|---|---|---|---|---|---|---|\n")
-	fmt.Fprintf(out, "| no collector | %s | 1.00 | - | - | - | - |\n", time.Duration(bw).Round(time.Millisecond))
-	fmt.Fprintf(out, "| collector, process sensor | %s | %.3f (%+.1f%%) | %s | %.1f µs | %.1f MB (%.1f MB) | %.1f MB |\n",
-		time.Duration(ww).Round(time.Millisecond), ww/bw, (ww/bw-1)*100, time.Duration(cpu).Round(time.Millisecond),
-		cpu/float64(time.Microsecond)/float64(o.execs), idle/1024, anon/1024, after/1024)
-	fmt.Fprintf(out, "\nper round (no collector / with collector): ")
-	for i := range base {
-		fmt.Fprintf(out, "%s/%s ", base[i].wall.Round(time.Millisecond), with[i].wall.Round(time.Millisecond))
+	fmt.Fprintf(out, "| scenario | storm wall time | ratio to no collector | collector CPU | CPU per exec+exit | RSS idle (anon) | RSS after storm | records received | counted lost |\n")
+	fmt.Fprintf(out, "|---|---|---|---|---|---|---|---|---|\n")
+	fmt.Fprintf(out, "| no collector | %s | 1.00 | - | - | - | - | - | - |\n", time.Duration(bw).Round(time.Millisecond))
+	for i, sc := range scenarios {
+		v := with[i]
+		ww := median(v, func(s sample) float64 { return float64(s.wall) })
+		cpu := median(v, func(s sample) float64 { return float64(s.cpu) })
+		idle := median(v, func(s sample) float64 { return float64(s.rssIdleKB) })
+		after := median(v, func(s sample) float64 { return float64(s.rssAfterKB) })
+		anon := median(v, func(s sample) float64 { return float64(s.anonIdleKB) })
+		recv := median(v, func(s sample) float64 { return s.received })
+		lost := median(v, func(s sample) float64 { return s.lost })
+		fmt.Fprintf(out, "| %s | %s | %.3f (%+.1f%%) | %s | %.1f µs | %.1f MB (%.1f MB) | %.1f MB | %.0f | %.0f |\n", sc.name,
+			time.Duration(ww).Round(time.Millisecond), ww/bw, (ww/bw-1)*100, time.Duration(cpu).Round(time.Millisecond),
+			cpu/float64(time.Microsecond)/float64(o.execs), idle/1024, anon/1024, after/1024, recv, lost)
+		if recv < float64(3*o.execs) && lost == 0 {
+			return fmt.Errorf("%s: receiver read %.0f records for %d execs (expected >= %d) and counted no loss", sc.name, recv, o.execs, 3*o.execs)
+		}
 	}
-	fmt.Fprintf(out, "\nevents received by the receiver in the storm (median): %.0f exec+exit+fork records, %.0f counted lost\n", recv, lost)
-	if recv < float64(3*o.execs) && lost == 0 {
-		return fmt.Errorf("receiver read %.0f records for %d execs (expected >= %d) and counted no loss", recv, o.execs, 3*o.execs)
+	fmt.Fprintf(out, "\nper round, wall time (no collector / each scenario): ")
+	for r := range base {
+		fmt.Fprintf(out, "%s", base[r].wall.Round(time.Millisecond))
+		for i := range scenarios {
+			fmt.Fprintf(out, "/%s", with[i][r].wall.Round(time.Millisecond))
+		}
+		fmt.Fprintf(out, " ")
 	}
+	fmt.Fprintln(out)
 	return nil
 }
 
@@ -148,7 +190,7 @@ func storm(n int) (time.Duration, error) {
 	return time.Since(start), nil
 }
 
-func withCollector(o options, round int) (sample, error) {
+func withCollector(o options, sc execScenario, round int) (sample, error) {
 	var s sample
 	port, err := freePort()
 	if err != nil {
@@ -156,7 +198,7 @@ func withCollector(o options, round int) (sample, error) {
 	}
 	cmd := exec.Command(o.bin, "--config", o.config)
 	cmd.Env = append(os.Environ(), "BENCH_OUTPUT="+filepath.Join(o.workdir, fmt.Sprintf("events-%d.json", round)),
-		"BENCH_METRICS_PORT="+port)
+		"BENCH_METRICS_PORT="+port, "BENCH_POLICIES="+sc.policies)
 	logf, err := os.Create(filepath.Join(o.workdir, "collector.log"))
 	if err != nil {
 		return s, err

@@ -20,12 +20,12 @@ type collector struct {
 	log     *os.File
 }
 
-func startCollector(o options, config string, env ...string) (*collector, error) {
+func startCollector(o options, bin, config string, env ...string) (*collector, error) {
 	port, err := freePort()
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(o.bin, "--config", config)
+	cmd := exec.Command(bin, "--config", config)
 	cmd.Env = append(append(os.Environ(), env...), "BENCH_METRICS_PORT="+port)
 	logf, err := os.CreateTemp(o.workdir, "collector-*.log")
 	if err != nil {
@@ -100,12 +100,20 @@ func openStorm(o options, out io.Writer) error {
 		name      string
 		policies  string
 		userSpace bool
+		bin       string // the collector; "" is -collector
 	}
 	scenarios := []scenario{
-		{"policy selecting another binary (hook cost)", hookOnly, false},
-		{"policy, filtered in the kernel", filtered, false},
-		{"same policy, filtered in user space", filtered, true},
-		{"policy matching every open", matching, false},
+		{"policy selecting another binary (hook cost)", hookOnly, false, ""},
+		{"policy, filtered in the kernel", filtered, false, ""},
+		{"same policy, filtered in user space", filtered, true, ""},
+		{"25-rule set, split (kernel pre-filter, rule stage)", o.rules25, false, ""},
+		{"25-rule set, everything in user space", o.rules25, true, ""},
+		{"default pack (rules/)", o.pack, false, ""},
+		{"policy matching every open", matching, false, ""},
+	}
+	if o.baseline != "" {
+		// The same storm on another build, side by side: before and after a change.
+		scenarios = append(scenarios, scenario{"policy matching every open, baseline collector", matching, false, o.baseline})
 	}
 	base := make([]openSample, 0, o.rounds)
 	with := make([][]openSample, len(scenarios))
@@ -120,7 +128,11 @@ func openStorm(o options, out io.Writer) error {
 			if sc.policies == matching {
 				expect = o.opens
 			}
-			s, err := openWithCollector(o, sc.policies, sc.userSpace, target, r, expect)
+			bin := sc.bin
+			if bin == "" {
+				bin = o.bin
+			}
+			s, err := openWithCollector(o, bin, sc.policies, sc.userSpace, target, r, expect)
 			if err != nil {
 				return fmt.Errorf("%s: %w", sc.name, err)
 			}
@@ -152,18 +164,51 @@ func openStorm(o options, out io.Writer) error {
 			med(v, func(s openSample) float64 { return s.received }), med(v, func(s openSample) float64 { return s.delivered }),
 			med(v, func(s openSample) float64 { return s.lost }), rate)
 	}
+	row := func(name string) (wall, cpu float64) {
+		for i, sc := range scenarios {
+			if sc.name == name {
+				return med(with[i], func(s openSample) float64 { return float64(s.wall) }), med(with[i], func(s openSample) float64 { return float64(s.cpu) })
+			}
+		}
+		return 0, 0
+	}
+	hookWall, _ := row(scenarios[0].name)
+	splitWall, splitCPU := row(scenarios[3].name)
+	_, userCPU := row(scenarios[4].name)
+	packWall, _ := row(scenarios[5].name)
+	fmt.Fprintf(out, "\n25-rule set against the hook-cost row: %+.1f points (target: within 3); default pack: %+.1f points\n",
+		(splitWall-hookWall)/bw*100, (packWall-hookWall)/bw*100)
+	// CPU is read in 10 ms ticks: a split row under one tick is taken as one.
+	tick := float64(10 * time.Millisecond)
+	ratio, bound := userCPU/max(splitCPU, tick), ""
+	if splitCPU < tick {
+		bound = "at least "
+	}
+	fmt.Fprintf(out, "25-rule set, collector CPU everything in user space / split: %s%.1fx (target: at least 3x)\n", bound, ratio)
+	for i, sc := range scenarios {
+		if sc.policies == matching {
+			fmt.Fprintf(out, "%s: %.1f µs collector CPU per open, %.0f of %d counted lost\n", sc.name,
+				med(with[i], func(s openSample) float64 { return float64(s.cpu) })/float64(time.Microsecond)/float64(o.opens),
+				med(with[i], func(s openSample) float64 { return s.lost }), o.opens)
+		}
+	}
 	// Every event of the matching storm must be delivered or counted lost.
-	for _, s := range with[len(with)-1] {
-		if s.delivered+s.lost < float64(o.opens) {
-			return fmt.Errorf("matching storm: %d opens but only %.0f delivered + %.0f counted lost", o.opens, s.delivered, s.lost)
+	for i, sc := range scenarios {
+		if sc.policies != matching {
+			continue
+		}
+		for _, s := range with[i] {
+			if s.delivered+s.lost < float64(o.opens) {
+				return fmt.Errorf("%s: %d opens but only %.0f delivered + %.0f counted lost", sc.name, o.opens, s.delivered, s.lost)
+			}
 		}
 	}
 	return nil
 }
 
-func openWithCollector(o options, policies string, userSpace bool, target string, round, expect int) (openSample, error) {
+func openWithCollector(o options, bin, policies string, userSpace bool, target string, round, expect int) (openSample, error) {
 	var s openSample
-	c, err := startCollector(o, o.openConfig, "BENCH_POLICIES="+policies, "BENCH_USER_SPACE="+strconv.FormatBool(userSpace),
+	c, err := startCollector(o, bin, o.openConfig, "BENCH_POLICIES="+policies, "BENCH_USER_SPACE="+strconv.FormatBool(userSpace),
 		"BENCH_OUTPUT="+filepath.Join(o.workdir, fmt.Sprintf("open-%d.json", round)))
 	if err != nil {
 		return s, err

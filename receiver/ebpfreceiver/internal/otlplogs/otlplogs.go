@@ -306,7 +306,7 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 		sev = plog.SeverityNumberInfo
 	}
 	lr.SetSeverityNumber(sev)
-	lr.SetSeverityText(strings.ToUpper(m.Severity))
+	lr.SetSeverityText(severityText(m.Severity))
 	if m.SeverityNumber != 0 {
 		lr.SetSeverityNumber(plog.SeverityNumber(m.SeverityNumber))
 		lr.SetSeverityText(m.SeverityText)
@@ -333,7 +333,17 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	} else if e.Name == event.ProcessExec {
 		what = e.Proc.Executable
 	}
-	var verb string
+	if m.UserSpace && m.Body != "" {
+		lr.Body().SetStr(m.Body)
+		return
+	}
+	lr.Body().SetStr(matchBody(m, e.Name, what, e.Proc.Executable))
+}
+
+// matchBody is a match's sentence, "<verb> <event>[ <what>][ by <exe>]
+// [<policy>/<rule>]", built in one allocation (one per record of a storm).
+func matchBody(m *event.Match, name, what, exe string) string {
+	var verb, verb2 string // the verb is verb + m.Action + verb2 when verb2 is set
 	denyOrKill := m.Action == event.ActionDeny || m.Action == event.ActionKill
 	switch {
 	case m.Applied && m.Action == event.ActionDeny:
@@ -341,24 +351,63 @@ func fillMatch(lr plog.LogRecord, e *event.Event) {
 	case m.Applied && m.Action == event.ActionKill:
 		verb = "killed"
 	case !m.Enforce && denyOrKill:
-		verb = "would " + m.Action + " (monitor)"
+		verb, verb2 = "would ", " (monitor)"
 	case denyOrKill:
-		verb = m.Action + " not applied"
+		verb2 = " not applied"
 	default:
 		verb = "matched"
 	}
-	body := verb + " " + e.Name
+	n := len(verb) + 1 + len(name) + len(" [/]") + len(m.Policy) + len(m.Rule)
+	if verb2 != "" {
+		n += len(m.Action) + len(verb2)
+	}
 	if what != "" {
-		body += " " + what
+		n += 1 + len(what)
 	}
-	if e.Proc.Executable != "" {
-		body += " by " + e.Proc.Executable
+	if exe != "" {
+		n += len(" by ") + len(exe)
 	}
-	if m.UserSpace && m.Body != "" {
-		lr.Body().SetStr(m.Body)
-		return
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteString(verb)
+	if verb2 != "" {
+		b.WriteString(m.Action)
+		b.WriteString(verb2)
 	}
-	lr.Body().SetStr(body + " [" + m.Policy + "/" + m.Rule + "]")
+	b.WriteByte(' ')
+	b.WriteString(name)
+	if what != "" {
+		b.WriteByte(' ')
+		b.WriteString(what)
+	}
+	if exe != "" {
+		b.WriteString(" by ")
+		b.WriteString(exe)
+	}
+	b.WriteString(" [")
+	b.WriteString(m.Policy)
+	b.WriteByte('/')
+	b.WriteString(m.Rule)
+	b.WriteByte(']')
+	return b.String()
+}
+
+// severityText is the upper-case severity text of a policy severity name,
+// without an allocation for the names policies use.
+func severityText(s string) string {
+	switch s {
+	case "debug":
+		return "DEBUG"
+	case "info":
+		return "INFO"
+	case "warn":
+		return "WARN"
+	case "error":
+		return "ERROR"
+	case "fatal":
+		return "FATAL"
+	}
+	return strings.ToUpper(s)
 }
 
 // fillDetail writes what a policy event was about and returns it for the body.

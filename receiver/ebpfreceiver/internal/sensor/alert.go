@@ -3,6 +3,7 @@
 package sensor
 
 import (
+	"bytes"
 	"fmt"
 	"net/netip"
 	"unsafe"
@@ -58,7 +59,11 @@ func RecordOp(b []byte) Op {
 }
 
 // DecodeAlert decodes an alert record.
-func DecodeAlert(b []byte, a *Alert) error {
+func DecodeAlert(b []byte, a *Alert) error { return decodeAlert(b, a, "") }
+
+// decodeAlert decodes an alert record; a path equal to prev is prev (a storm
+// on one file converts its path once, not once per record).
+func decodeAlert(b []byte, a *Alert, prev string) error {
 	if len(b) < offAlertPath {
 		return fmt.Errorf("alert record too short: %d bytes", len(b))
 	}
@@ -79,7 +84,15 @@ func DecodeAlert(b []byte, a *Alert) error {
 	}
 	n := min(int(h.PathLen), lenAlertPath, len(b)-offAlertPath)
 	if n > 0 {
-		a.Path = cstr(b[offAlertPath : offAlertPath+n])
+		p := b[offAlertPath : offAlertPath+n]
+		if i := bytes.IndexByte(p, 0); i >= 0 {
+			p = p[:i]
+		}
+		if string(p) == prev { // compared without a conversion
+			a.Path = prev
+		} else {
+			a.Path = string(p)
+		}
 	}
 	if twoPaths(a) && n > lenAlertPath/2 {
 		a.Path2 = cstr(b[offAlertPath+lenAlertPath/2 : offAlertPath+n])

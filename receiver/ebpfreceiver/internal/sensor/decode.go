@@ -193,7 +193,7 @@ func (d *Decoder) decodeFork(b []byte, ev *event.Event) error {
 
 func (d *Decoder) decodeAlert(b []byte, ev *event.Event) error {
 	a := &d.alert
-	if err := DecodeAlert(b, a); err != nil {
+	if err := decodeAlert(b, a, a.Path); err != nil {
 		return decodeErr(ErrShortRecord, OpAlert, "%v", err)
 	}
 	return d.FromAlert(a, ev)
