@@ -23,7 +23,7 @@ import (
 const BusyboxImage = "vigil.local/busybox:test"
 
 // busyboxApplets are linked in /bin.
-var busyboxApplets = []string{"sh", "sleep", "true", "echo", "cat", "ls", "id", "touch", "rm"}
+var busyboxApplets = []string{"sh", "sleep", "true", "echo", "cat", "ls", "id", "touch", "rm", "mkdir"}
 
 // WriteImages writes a docker archive holding PauseImage (a shell that waits for SIGTERM
 // and reaps its children, as a pod sandbox must) and BusyboxImage, built from the local
