@@ -361,6 +361,12 @@ func checkRecords(t *testing.T, n *k8snodetest.Node, sink *otlpSink, regular, st
 
 	// Exec records of the workload's new processes come every 200 ms (sleep).
 	var regExec, staticExec, regWrite, staticWrite *rec
+	defer func() {
+		if t.Failed() {
+			t.Logf("found: regular pod exec %v, static pod exec %v, regular pod write %v, static pod write %v",
+				regExec != nil, staticExec != nil, regWrite != nil, staticWrite != nil)
+		}
+	}()
 	waitUntil(t, n, 90*time.Second, "enriched exec and policy records of both pods", func(context.Context) bool {
 		regExec, staticExec, regWrite, staticWrite = nil, nil, nil, nil
 		rs := sink.records()
