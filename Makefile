@@ -109,18 +109,26 @@ test-e2e: build
 
 # The README's test command: everything, as CI runs it. Kubernetes tests run
 # against a real kube-apiserver (built once from the module proxy and cached in
-# $$HOME/.cache/vigil, ~18 min cold) and Debian's etcd; kernel-matrix tests boot
-# stock Debian 6.1 and 6.12 kernels under qemu.
+# $$HOME/.cache/vigil, ~18 min cold) and Debian's etcd; the real-node tests in deploy/
+# also run a kubelet, controller-manager and scheduler (.ci/k8s/build-kube-node.sh, ~4 min
+# cold, cached) against containerd, with Vigil installed from out/otelcol-vigil-image.tar
+# (make image); kernel-matrix tests boot stock Debian 6.1 and 6.12 kernels under qemu.
 # The suites run under .ci/detection-watch.sh: a second collector with the default
 # detection pack watches the machine and reports, at the end, the pack's detections over
 # the run (vigil-trigger's intended ones apart from false positives).
-test: deps check-generated check-tidy check-goos lint build
+test: deps check-generated check-tidy check-goos lint build image
 	VIGIL_COLLECTOR_BIN=$(COLLECTOR) ./.ci/detection-watch.sh $(MAKE) --no-print-directory test-suites
 
 test-suites:
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
-	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -count=1 ./...
+	./.ci/k8s/build-kube-node.sh >/dev/null
+	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) VIGIL_IMAGE_TAR=$(CURDIR)/out/otelcol-vigil-image.tar \
+		VIGIL_KUBE_APISERVER=$$(../.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
+		VIGIL_KUBELET=$$(../.ci/k8s/build-kube-node.sh | sed -n 's/^kubelet=//p') \
+		VIGIL_KUBE_CONTROLLER_MANAGER=$$(../.ci/k8s/build-kube-node.sh | sed -n 's/^kube-controller-manager=//p') \
+		VIGIL_KUBE_SCHEDULER=$$(../.ci/k8s/build-kube-node.sh | sed -n 's/^kube-scheduler=//p') \
+		$(GO) test -count=1 ./...
 	./.ci/vm/run.sh
 
 bench: build

@@ -43,6 +43,7 @@ type podEntry struct {
 type podCache struct {
 	mu         sync.RWMutex
 	pods       map[string]*podEntry      // by pod UID
+	static     map[string]string         // static pod's kubelet UID -> its mirror pod's UID
 	containers map[string]containerEntry // by bare container id
 	owners     map[objectKey]controllerRef
 	namespaces map[string]map[string]string // namespace name -> labels
@@ -62,6 +63,7 @@ type podCache struct {
 func newPodCache() *podCache {
 	return &podCache{
 		pods:       make(map[string]*podEntry),
+		static:     make(map[string]string),
 		containers: make(map[string]containerEntry),
 		owners:     make(map[objectKey]controllerRef),
 		namespaces: make(map[string]map[string]string),
@@ -87,6 +89,11 @@ func (c *podCache) LookupPod(uid string) (*PodInfo, bool) {
 	c.lookups.Add(1)
 	c.mu.RLock()
 	e, ok := c.pods[uid]
+	if !ok {
+		if mirror, isStatic := c.static[uid]; isStatic {
+			e, ok = c.pods[mirror]
+		}
+	}
 	c.mu.RUnlock()
 	if !ok {
 		c.misses.Add(1)
@@ -248,6 +255,9 @@ func (c *podCache) repointLocked(e *podEntry, info *PodInfo) {
 }
 
 func (c *podCache) unindexLocked(e *podEntry) {
+	if su := e.info.StaticUID; su != "" && c.static[su] == e.info.UID {
+		delete(c.static, su)
+	}
 	for _, id := range e.ids {
 		if ce, ok := c.containers[id]; ok && ce.pod.UID == e.info.UID {
 			delete(c.containers, id)
@@ -262,6 +272,9 @@ func (c *podCache) storeLocked(e *podEntry, extra []*ContainerInfo) {
 		c.unindexLocked(old)
 	}
 	c.pods[e.info.UID] = e
+	if su := e.info.StaticUID; su != "" {
+		c.static[su] = e.info.UID
+	}
 	e.ids = make([]string, 0, len(e.info.Containers)+len(extra))
 	for i := range e.info.Containers {
 		ci := &e.info.Containers[i]
@@ -307,6 +320,7 @@ func (c *podCache) buildLocked(rec *podRecord) (*PodInfo, []*ContainerInfo) {
 		Labels:      rec.Labels,
 		Annotations: rec.Annotations,
 		Containers:  rec.Containers,
+		StaticUID:   rec.Annotations[mirrorAnnotation],
 	}
 	info.WorkloadKind, info.WorkloadName = c.resolveLocked(rec.Namespace, rec.Owner)
 	var extra []*ContainerInfo
@@ -315,6 +329,10 @@ func (c *podCache) buildLocked(rec *podRecord) (*PodInfo, []*ContainerInfo) {
 	}
 	return info, extra
 }
+
+// mirrorAnnotation marks the API's mirror of a static pod; its value is the kubelet's
+// UID of the static pod.
+const mirrorAnnotation = "kubernetes.io/config.mirror"
 
 // controllerOf returns the controlling owner reference (or the first one when none is marked
 // as controller).

@@ -181,7 +181,7 @@ func TestLookupAndWorkloadResolution(t *testing.T) {
 		assert.Equal(t, "shop", p.Namespace)
 		assert.Equal(t, testNode, p.NodeName)
 		assert.Equal(t, map[string]string{"app": "web-5d8f-abc"}, p.Labels)
-		assert.Equal(t, ContainerInfo{ID: cid1, Name: "web-5d8f-abc-c0", ImageName: "registry:5000/team/app", ImageTag: "1.2"}, *c)
+		assert.Equal(t, ContainerInfo{ID: cid1, Name: "web-5d8f-abc-c0", ImageName: "registry:5000/team/app", ImageTag: "1.2", Runtime: "containerd"}, *c) // the pod status names it "containerd://"
 	}
 
 	_, _, ok := ext.LookupContainer(cid2)

@@ -24,6 +24,17 @@ func parseImage(ref string) (name, tag string) {
 
 // bareContainerID strips the runtime prefix kubelet puts in pod status ("containerd://",
 // "cri-o://", "docker://", or any other "<scheme>://") from a container id.
+// runtimeOfContainerID names the runtime of a pod status container id from its scheme
+// ("containerd://...", "cri-o://...", "docker://..."), as OpenTelemetry's
+// container.runtime.name; "" without a scheme.
+func runtimeOfContainerID(id string) string {
+	i := strings.Index(id, "://")
+	if i <= 0 {
+		return ""
+	}
+	return id[:i]
+}
+
 func bareContainerID(id string) string {
 	if i := strings.Index(id, "://"); i >= 0 {
 		return id[i+3:]

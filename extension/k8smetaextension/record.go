@@ -67,12 +67,14 @@ func toPodRecord(obj any) (any, error) {
 			if st.ContainerID != "" {
 				rec.Containers = append(rec.Containers, ContainerInfo{
 					ID: bareContainerID(st.ContainerID), Name: st.Name, ImageName: imgName, ImageTag: imgTag,
+					Runtime: runtimeOfContainerID(st.ContainerID),
 				})
 			}
 			// Events of a container that just restarted can still arrive under its old id.
 			if t := st.LastTerminationState.Terminated; t != nil && t.ContainerID != "" {
 				rec.Previous = append(rec.Previous, ContainerInfo{
 					ID: bareContainerID(t.ContainerID), Name: st.Name, ImageName: imgName, ImageTag: imgTag,
+					Runtime: runtimeOfContainerID(t.ContainerID),
 				})
 			}
 		}

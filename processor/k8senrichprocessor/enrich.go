@@ -10,6 +10,7 @@ import (
 // container.image.tags is a string array, the registry's shape since v1.22).
 const (
 	attrContainerID     = "container.id"
+	attrRuntime         = "container.runtime.name"
 	attrPodUID          = "k8s.pod.uid"
 	attrPodName         = "k8s.pod.name"
 	attrNamespace       = "k8s.namespace.name"
@@ -115,6 +116,11 @@ func (e *enricher) enrich(res pcommon.Resource) outcome {
 	attrs.EnsureCapacity(attrs.Len() + 10 + len(e.labels) + len(e.annotations))
 	putIfAbsent(attrs, attrNamespace, pod.Namespace)
 	putIfAbsent(attrs, attrPodName, pod.Name)
+	if v, ok := attrs.Get(attrPodUID); ok && pod.StaticUID != "" && v.Str() == pod.StaticUID {
+		// A static pod's cgroups are named after the kubelet's UID of it; the API (and
+		// every query by k8s.pod.uid) knows the pod by its mirror's UID.
+		v.SetStr(pod.UID)
+	}
 	putIfAbsent(attrs, attrPodUID, pod.UID)
 	putIfAbsent(attrs, attrNodeName, pod.NodeName)
 	if k := workloadAttr(pod.WorkloadKind); k != "" {
@@ -122,6 +128,9 @@ func (e *enricher) enrich(res pcommon.Resource) outcome {
 	}
 	if container != nil {
 		putIfAbsent(attrs, attrContainerName, container.Name)
+		// The cgroup path does not always name the runtime (the kubelet's cgroupfs
+		// layout does not); the CRI's container id does.
+		putIfAbsent(attrs, attrRuntime, container.Runtime)
 		putIfAbsent(attrs, attrImageName, container.ImageName)
 		if _, ok := attrs.Get(attrImageTags); !ok && container.ImageTag != "" {
 			attrs.PutEmptySlice(attrImageTags).AppendEmpty().SetStr(container.ImageTag)

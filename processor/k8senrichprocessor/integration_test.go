@@ -127,16 +127,17 @@ func TestIntegrationRealAPIServer(t *testing.T) {
 	require.NoError(t, p.ConsumeLogs(ctx, logsWith(map[string]string{"container.id": cid})))
 	require.Eventually(t, func() bool { return len(resources(sink)) == 1 }, 15*time.Second, 10*time.Millisecond)
 	assert.Equal(t, map[string]any{
-		"container.id":         cid,
-		"k8s.namespace.name":   ns,
-		"k8s.pod.name":         "web-7f9c6d-x2x4z",
-		"k8s.pod.uid":          podUID(t, meta, cid),
-		"k8s.node.name":        itNode,
-		"k8s.deployment.name":  "web",
-		"k8s.container.name":   "web",
-		"container.image.name": "registry.local:5000/shop/web",
-		"container.image.tags": []any{"2.3.1"},
-		"k8s.pod.label.app":    "web",
+		"container.id":           cid,
+		"k8s.namespace.name":     ns,
+		"k8s.pod.name":           "web-7f9c6d-x2x4z",
+		"k8s.pod.uid":            podUID(t, meta, cid),
+		"k8s.node.name":          itNode,
+		"k8s.deployment.name":    "web",
+		"k8s.container.name":     "web",
+		"container.runtime.name": "containerd", // from the status's containerd:// id
+		"container.image.name":   "registry.local:5000/shop/web",
+		"container.image.tags":   []any{"2.3.1"},
+		"k8s.pod.label.app":      "web",
 	}, resources(sink)[0])
 	assert.Equal(t, int64(1), metaSum(t, metaTel, "otelcol_k8s_meta_cache_pods", true), "only this node's pod is cached")
 

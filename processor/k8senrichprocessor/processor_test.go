@@ -229,6 +229,7 @@ func TestEnrichKnownContainerAndWorkloads(t *testing.T) {
 		"k8s.container.name":                 "main",
 		"container.image.name":               "ghcr.io/acme/web-5d8f-x",
 		"container.image.tags":               []any{"v1.4"},
+		"container.runtime.name":             "containerd", // the pod status's container id scheme
 		"k8s.pod.label.team":                 "payments",
 		"k8s.pod.annotation.vigil.dev/owner": "alice",
 	}, got[0])
@@ -270,6 +271,65 @@ func TestEnrichByPodUID(t *testing.T) {
 		"k8s.pod.uid": "uid-db", "k8s.pod.name": "db-0", "k8s.namespace.name": "shop",
 		"k8s.node.name": testNode, "k8s.statefulset.name": "db",
 	}, got[0])
+}
+
+// A static pod's records carry the kubelet's UID of it (its cgroups are named after the
+// 32-hex hash of the manifest): they are enriched from the mirror pod, whose API UID
+// replaces the hash, and the runtime comes from the status's container id. A runtime the
+// receiver already named is kept; a 32-hex UID no mirror claims is left alone.
+func TestEnrichStaticPod(t *testing.T) {
+	const hash = "9a4c7e1f2b3d4c5e6f708192a3b4c5d6"
+	const mirrorUID = "0f0e0d0c-0b0a-4908-8706-050403020100"
+	f := newFakeCluster(t)
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{
+			Namespace: "kube-system", Name: "static-web-" + testNode, UID: mirrorUID,
+			Annotations: map[string]string{
+				"kubernetes.io/config.mirror": hash, "kubernetes.io/config.hash": hash, "kubernetes.io/config.source": "file",
+			},
+			OwnerReferences: []metav1.OwnerReference{{Kind: "Node", Name: testNode}},
+		},
+		Spec: corev1.PodSpec{NodeName: testNode, Containers: []corev1.Container{{Name: "web", Image: "local/web:1"}}},
+		Status: corev1.PodStatus{ContainerStatuses: []corev1.ContainerStatus{
+			{Name: "web", ContainerID: "cri-o://" + cidWeb},
+		}},
+	}
+	_, err := f.cs.CoreV1().Pods("kube-system").Create(context.Background(), p, metav1.CreateOptions{})
+	require.NoError(t, err)
+	ext, host := startMeta(t, f)
+	waitForPod(t, ext, mirrorUID)
+	byHash, ok := ext.(k8smetaextension.Metadata).LookupPod(hash)
+	require.True(t, ok, "the mirror pod is found by the static pod's kubelet UID")
+	assert.Equal(t, mirrorUID, byHash.UID)
+	assert.Equal(t, hash, byHash.StaticUID)
+
+	proc, sink := startLogs(t, host, createDefaultConfig().(*Config), componenttest.NewNopTelemetrySettings())
+	require.NoError(t, proc.ConsumeLogs(context.Background(), logsWith(
+		map[string]string{"k8s.pod.uid": hash},                                     // pod cgroup only
+		map[string]string{"container.id": cidWeb, "k8s.pod.uid": hash},             // the container
+		map[string]string{"container.id": cidWeb, "container.runtime.name": "own"}, // receiver's runtime kept
+		map[string]string{"k8s.pod.uid": "ffffffffffffffffffffffffffffffff"},       // no mirror claims it
+	)))
+	require.NoError(t, proc.Shutdown(context.Background()))
+	got := resources(sink)
+	require.Len(t, got, 4)
+	assert.Equal(t, map[string]any{
+		"k8s.pod.uid": mirrorUID, "k8s.pod.name": "static-web-" + testNode, "k8s.namespace.name": "kube-system",
+		"k8s.node.name": testNode,
+	}, got[0])
+	assert.Equal(t, mirrorUID, got[1]["k8s.pod.uid"], "the API's UID, with dashes")
+	assert.Equal(t, "cri-o", got[1]["container.runtime.name"])
+	assert.Equal(t, "web", got[1]["k8s.container.name"])
+	assert.Equal(t, "own", got[2]["container.runtime.name"])
+	assert.Equal(t, mirrorUID, got[2]["k8s.pod.uid"])
+	assert.Equal(t, map[string]any{"k8s.pod.uid": "ffffffffffffffffffffffffffffffff"}, got[3])
+
+	// Deleting the mirror forgets the hash too.
+	require.NoError(t, f.cs.CoreV1().Pods("kube-system").Delete(context.Background(), p.Name, metav1.DeleteOptions{}))
+	require.Eventually(t, func() bool {
+		_, ok := ext.(k8smetaextension.Metadata).LookupPod(hash)
+		return !ok
+	}, 5*time.Second, 5*time.Millisecond)
 }
 
 func TestHeldThenEnriched(t *testing.T) {

@@ -150,6 +150,10 @@ type pipeline struct {
 	counts     pendingCounts
 }
 
+// cgroupRescan bounds how often the read path walks the cgroup2 hierarchy for a
+// cgroup id the kernel could not open directly.
+const cgroupRescan = time.Second
+
 func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *metadata.TelemetryBuilder) (*pipeline, error) {
 	obs, err := receiverhelper.NewObsReport(receiverhelper.ObsReportSettings{
 		ReceiverID: set.ID, Transport: "ebpf", ReceiverCreateSettings: set,
@@ -175,6 +179,9 @@ func newPipeline(set receiver.Settings, cfg *Config, next consumer.Logs, tb *met
 	}
 	p.matcher = matcher{rules: func() ruleTable { return p.ruleTable() }, counts: &p.counts}
 	p.tracker.cache = proctree.New(cfg.ProcessCache.MaxProcesses, cfg.ProcessCache.MaxExited)
+	if root, err := cgroups.Cgroup2Mount("/proc/self/mountinfo"); err == nil {
+		p.tracker.cgroupPath = cgroups.NewResolver(root, cgroupRescan).Path
+	}
 	return p, nil
 }
 
@@ -612,6 +619,12 @@ type tracker struct {
 	fullCaps uint64
 	// users names the effective users of host processes.
 	users *proctree.Users
+	// cgroupPath resolves a cgroup id to its path under the cgroup2 root; nil when
+	// the hierarchy is not visible. unresolved remembers ids it could not resolve
+	// (bounded), so that a process in such a cgroup costs one lookup per
+	// unresolvedRetry, not one per event.
+	cgroupPath func(id uint64) (string, bool)
+	unresolved map[uint64]time.Time
 
 	// Cache sizes, read by the telemetry callback.
 	live, exited, evicted atomic.Int64
@@ -636,14 +649,22 @@ func (t *tracker) track(ev *event.Event) bool {
 		ev.Proc = t.processOf(ev, ev.KTime)
 		t.cache.Put(ev.Proc, ev.Detail.(*event.Exec).ParentStartBoottime)
 	case event.Fork:
+		parent, hasParent := t.cache.Get(rec.PPID)
 		ev.Proc = t.cache.Fork(rec.PID, rec.PPID, rec.StartBoottime, rec.CgroupID, rec.UID, rec.GID, rec.EUID, rec.EGID)
+		if !hasParent || parent.CgroupID != rec.CgroupID {
+			// Born into another cgroup than its parent's cached one (the parent
+			// moved, or clone3 placed the child): the inherited identity is not its.
+			ev.Proc = t.rebind(ev.Proc, rec.CgroupID, true)
+		}
 		if !t.emitForks {
 			return false
 		}
 	case event.Exit:
 		p, ok := t.cache.Exit(rec.PID)
 		if !ok {
-			p = &proctree.Process{PID: rec.PID, PPID: rec.PPID, ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
+			p = t.rebind(&proctree.Process{PID: rec.PID, PPID: rec.PPID, ExecID: proctree.ExecID(rec.StartBoottime, rec.PID)}, rec.CgroupID, false)
+		} else if p.CgroupID != rec.CgroupID {
+			p = t.rebind(p, rec.CgroupID, false) // exited: the cache keeps the old entry
 		}
 		ev.Proc = p
 	}
@@ -673,9 +694,12 @@ func (t *tracker) family(ev *event.Event) {
 func (t *tracker) lookup(ev *event.Event) {
 	rec := ev.Proc
 	p, ok := t.cache.Get(rec.PID)
-	if !ok {
-		p = &proctree.Process{PID: rec.PID, PPID: rec.PPID, UID: rec.UID, EUID: rec.EUID, GID: rec.GID,
-			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID), CgroupID: rec.CgroupID}
+	switch {
+	case !ok:
+		p = t.rebind(&proctree.Process{PID: rec.PID, PPID: rec.PPID, UID: rec.UID, EUID: rec.EUID, GID: rec.GID,
+			ExecID: proctree.ExecID(rec.StartBoottime, rec.PID)}, rec.CgroupID, false)
+	case p.CgroupID != rec.CgroupID:
+		p = t.rebind(p, rec.CgroupID, true)
 	}
 	ev.Proc = p
 	// The alert carries the parent and ancestors (self-contained), and a
@@ -697,6 +721,60 @@ func (t *tracker) capset(ev *event.Event) {
 		return
 	}
 	ev.Proc = t.cache.SetCaps(ev.Proc, pc.New[0], pc.New[2])
+}
+
+// unresolvedRetry is how long a cgroup id that did not resolve is not looked up
+// again; maxUnresolved bounds how many such ids are remembered.
+const (
+	unresolvedRetry = time.Second
+	maxUnresolved   = 4096
+)
+
+// rebind gives p the container identity of the cgroup the kernel reported it in,
+// when that is not the cgroup p was cached with. A process changes cgroups without
+// an exec: runc moves its `runc init` child into the new container's cgroup after
+// the fork, so everything that child does before it execs the entrypoint (and the
+// exit records of its short-lived helpers) used to carry the host identity
+// inherited at fork time: the first records of a new container landed on the host
+// resource. p is never modified (events may hold it): a copy is returned and,
+// when stored is true, replaces p in the cache. An id that does not resolve leaves
+// p as it is.
+func (t *tracker) rebind(p *proctree.Process, cgroupID uint64, stored bool) *proctree.Process {
+	if cgroupID == 0 || p.CgroupID == cgroupID {
+		return p
+	}
+	q := *p
+	q.CgroupID = cgroupID
+	if path, ok := t.resolveCgroup(cgroupID); ok {
+		ci := cgroups.Parse(path)
+		q.ContainerID, q.PodUID, q.Runtime = ci.ContainerID, ci.PodUID, ci.Runtime
+	} else if p.CgroupID != 0 {
+		return p // unknown: keep what the cache knew rather than guess
+	}
+	if stored {
+		t.cache.Replace(p, &q)
+	}
+	return &q
+}
+
+func (t *tracker) resolveCgroup(id uint64) (string, bool) {
+	if t.cgroupPath == nil {
+		return "", false
+	}
+	now := time.Now()
+	if at, ok := t.unresolved[id]; ok && now.Sub(at) < unresolvedRetry {
+		return "", false
+	}
+	path, ok := t.cgroupPath(id)
+	if ok {
+		delete(t.unresolved, id)
+		return path, true
+	}
+	if t.unresolved == nil || len(t.unresolved) >= maxUnresolved {
+		t.unresolved = make(map[uint64]time.Time)
+	}
+	t.unresolved[id] = now
+	return "", false
 }
 
 // processOf builds a cache entry from an exec or iterator record.

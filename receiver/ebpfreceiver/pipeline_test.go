@@ -541,3 +541,78 @@ func TestPipelineCountsPermanentRefusals(t *testing.T) {
 	assert.Equal(t, 2, sink.calls, "a permanent refusal is not offered again")
 	assert.Equal(t, int64(1), droppedBy(t, tel, "consumer_refused"))
 }
+
+// A process moved into a container's cgroup after its fork (runc's `runc init`
+// child) carries the container's identity from its first record there, not the
+// host identity it inherited at fork time; a process whose cgroup does not
+// change keeps its cached identity without a lookup, and an unknown cgroup id is
+// looked up once per retry interval, not per event.
+func TestPipelineRebindsProcessesThatChangeCgroup(t *testing.T) {
+	const staticUID = "9a4c7e1f2b3d4c5e6f708192a3b4c5d6"
+	const hostCG, ctrCG, unknownCG = 7, 4242, 999
+	p, _ := newTestPipeline(t, func(c *Config) { c.EmitForks = true })
+	lookups := map[uint64]int{}
+	p.tracker.cgroupPath = func(id uint64) (string, bool) {
+		lookups[id]++
+		switch id {
+		case ctrCG:
+			return "/kubepods/besteffort/pod" + staticUID + "/" + testContainerID, true
+		case hostCG:
+			return "/system.slice/containerd.service", true
+		}
+		return "", false
+	}
+	withCgroup := func(ev *event.Event, id uint64) *event.Event { ev.Proc.CgroupID = id; return ev }
+
+	// The shim's runc on the host, then its child, forked on the host.
+	host := record(event.ProcessExec, 30, &event.Exec{CgroupPath: "system.slice/containerd.service"})
+	require.NotNil(t, p.process(withCgroup(host, hostCG)))
+	forkRec := withCgroup(record(event.ProcessFork, 31, event.Fork{}), hostCG)
+	forkRec.Proc.PPID = 30
+	fork := p.process(forkRec)
+	require.NotNil(t, fork)
+	assert.Empty(t, fork.Proc.ContainerID)
+	assert.Empty(t, lookups, "same cgroup as the parent: no lookup")
+
+	// runc moved the child into the container's cgroup; its open comes before any exec.
+	p.rules = func() ruleTable {
+		return &fakeRules{refs: map[int]sensor.RuleRef{sensor.KindFile: {Policy: "p", Rule: "r", Event: policy.EventFileOpen, Action: policy.ActionPost}}}
+	}
+	open := p.process(withCgroup(policyEvent(event.FileOpen, 31, sensor.KindFile, &event.File{Path: "/etc/passwd"}), ctrCG))
+	require.NotNil(t, open)
+	assert.Equal(t, testContainerID, open.Proc.ContainerID, "the container's identity, not the host's")
+	assert.Equal(t, staticUID, open.Proc.PodUID)
+	assert.Equal(t, uint64(ctrCG), open.Proc.CgroupID)
+	cached, ok := p.tracker.cache.Get(31)
+	require.True(t, ok)
+	assert.Equal(t, testContainerID, cached.ContainerID, "the cache entry is replaced")
+	assert.Empty(t, fork.Proc.ContainerID, "the fork's event, already sent on, is not modified")
+	assert.Equal(t, 1, lookups[ctrCG], "one lookup for the move")
+
+	// Its own child, forked inside the container, inherits the new identity without a lookup.
+	child := withCgroup(record(event.ProcessFork, 32, event.Fork{}), ctrCG)
+	child.Proc.PPID = 31
+	out := p.process(child)
+	require.NotNil(t, out)
+	assert.Equal(t, testContainerID, out.Proc.ContainerID)
+	assert.Equal(t, 1, lookups[ctrCG])
+
+	// The helper's exit, inside the container.
+	exit := p.process(withCgroup(record(event.ProcessExit, 32, event.Exit{}), ctrCG))
+	require.NotNil(t, exit)
+	assert.Equal(t, testContainerID, exit.Proc.ContainerID)
+
+	// An uncached process in the container's cgroup: resolved from the record's id.
+	unc := p.process(withCgroup(policyEvent(event.FileOpen, 40, sensor.KindFile, &event.File{Path: "/x"}), ctrCG))
+	require.NotNil(t, unc)
+	assert.Equal(t, testContainerID, unc.Proc.ContainerID)
+
+	// A cgroup that does not resolve: the cached identity stays, one lookup per retry interval.
+	for range 5 {
+		ev := p.process(withCgroup(policyEvent(event.FileOpen, 30, sensor.KindFile, &event.File{Path: "/y"}), unknownCG))
+		require.NotNil(t, ev)
+		assert.Empty(t, ev.Proc.ContainerID)
+		assert.Equal(t, uint64(hostCG), ev.Proc.CgroupID, "unknown: the cache is not rewritten")
+	}
+	assert.Equal(t, 1, lookups[unknownCG])
+}

@@ -5,12 +5,17 @@
 package cgroups
 
 import (
+	"encoding/binary"
 	"io/fs"
+	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/mountinfo"
 )
@@ -18,8 +23,16 @@ import (
 // Info is what a cgroup path says about its owner.
 type Info struct {
 	ContainerID string // 64 hex characters, without runtime prefix
-	Runtime     string // containerd, cri-o, docker, podman, or "" when unknown
-	PodUID      string // Kubernetes pod UID with dashes, when the path shows it
+	// Runtime is containerd, cri-o, docker or podman when the path's shape names the
+	// runtime, "" when it does not (a bare id under the kubelet's cgroupfs layout is
+	// created alike by containerd and cri-dockerd: the pod status's container id, which
+	// carries the runtime's scheme, tells them apart; see k8s_enrich).
+	Runtime string
+	// PodUID is the pod UID the kubelet named the pod's cgroup after: an API pod's UID
+	// with dashes, or, for a static pod, the kubelet's own 32-hex UID (the hash of its
+	// manifest, which the API's mirror pod carries in its kubernetes.io/config.mirror
+	// annotation).
+	PodUID string
 }
 
 // runtimePrefixes maps the prefix of a systemd scope (or cgroupfs directory) to
@@ -35,6 +48,12 @@ var runtimePrefixes = []struct{ prefix, runtime string }{
 	{"nerdctl-", "containerd"},
 }
 
+// parentRuntimes names the runtime of a bare container id (the cgroupfs driver) from
+// the directory it is created in, when only one runtime uses that directory.
+var parentRuntimes = map[string]string{
+	"docker": "docker", // dockerd's cgroupfs parent
+}
+
 // Parse extracts the container id, runtime and pod UID from a cgroup path
 // ("/kubepods.slice/.../cri-containerd-<id>.scope"), or from its last components
 // only. It never fails: an unknown shape gives an empty Info (a host process).
@@ -46,6 +65,9 @@ func Parse(path string) Info {
 		if info.ContainerID == "" {
 			if id, rt, ok := containerFromComponent(p); ok {
 				info.ContainerID, info.Runtime = id, rt
+				if rt == "" && i > 0 {
+					info.Runtime = parentRuntimes[parts[i-1]]
+				}
 				continue
 			}
 		}
@@ -54,9 +76,6 @@ func Parse(path string) Info {
 				info.PodUID = uid
 			}
 		}
-	}
-	if info.PodUID != "" && info.Runtime == "" && info.ContainerID != "" {
-		info.Runtime = "kubernetes"
 	}
 	return info
 }
@@ -78,17 +97,27 @@ func containerFromComponent(p string) (id, runtime string, ok bool) {
 	return "", "", false
 }
 
+// podFromComponent reads the pod UID of a kubelet pod cgroup: "pod<uid>" (cgroupfs) or
+// "kubepods-<qos>-pod<uid with underscores>.slice" (systemd). The UID is an API pod's
+// (36 characters with dashes) or a static pod's (32 hex characters, no dashes).
 func podFromComponent(p string) (string, bool) {
-	name := strings.TrimSuffix(p, ".slice")
+	name, slice := strings.CutSuffix(p, ".slice")
 	i := strings.LastIndex(name, "pod")
-	if i < 0 {
+	if i < 0 || (i > 0 && name[i-1] != '-') || (slice && i == 0) {
 		return "", false
 	}
-	uid := strings.ReplaceAll(name[i+3:], "_", "-")
-	if len(uid) != 36 || strings.Count(uid, "-") != 4 || !isHexOrDash(uid) {
-		return "", false
+	uid := name[i+3:]
+	if slice {
+		uid = strings.ReplaceAll(uid, "_", "-")
 	}
-	return uid, true
+	switch {
+	case len(uid) == 36 && strings.Count(uid, "-") == 4 && isHexOrDash(uid) &&
+		uid[8] == '-' && uid[13] == '-' && uid[18] == '-' && uid[23] == '-':
+		return uid, true
+	case len(uid) == 32 && strings.Count(uid, "-") == 0 && isHexOrDash(uid):
+		return uid, true
+	}
+	return "", false
 }
 
 func isContainerID(s string) bool {
@@ -141,12 +170,57 @@ func (r *Resolver) Path(id uint64) (string, bool) {
 	if p, ok := r.paths[id]; ok {
 		return p, true
 	}
+	// A cgroup created since the last scan: the kernel resolves its id directly (no
+	// walk, no rate limit), where it supports cgroup file handles and we may use them.
+	if p, ok := r.byHandle(id); ok {
+		if len(r.paths) >= maxPaths {
+			clear(r.paths)
+		}
+		r.paths[id] = p
+		return p, true
+	}
 	if time.Since(r.lastScan) < r.minRescan {
 		return "", false
 	}
 	r.scanLocked()
 	p, ok := r.paths[id]
 	return p, ok
+}
+
+// maxPaths bounds the id -> path map between scans.
+const maxPaths = 1 << 16
+
+// fileIDKernfs is the file handle type of kernfs (cgroup2) inodes: the handle is the
+// 64-bit cgroup id, the same number bpf_get_current_cgroup_id returns.
+const fileIDKernfs = 0xfe
+
+// byHandle opens a cgroup by its id (open_by_handle_at on the cgroup2 mount, which needs
+// CAP_DAC_READ_SEARCH) and reads its path back.
+func (r *Resolver) byHandle(id uint64) (string, bool) {
+	mnt, err := unix.Open(r.root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0) // not O_PATH: the handle call refuses it
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(mnt)
+	var b [8]byte
+	binary.NativeEndian.PutUint64(b[:], id)
+	fd, err := unix.OpenByHandleAt(mnt, unix.NewFileHandle(fileIDKernfs, b[:]), unix.O_PATH|unix.O_CLOEXEC)
+	if err != nil {
+		return "", false
+	}
+	defer unix.Close(fd)
+	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(fd))
+	if err != nil {
+		return "", false
+	}
+	rel, ok := strings.CutPrefix(target, r.root)
+	if !ok || (rel != "" && rel[0] != '/') {
+		return "", false // the mount root differs from what /proc reports (another namespace)
+	}
+	if rel == "" {
+		rel = "/"
+	}
+	return rel, true
 }
 
 // IDsOf returns the cgroup ids whose path Parse()s to the given container id.

@@ -14,7 +14,8 @@ import (
 
 // PodSets turns namespace and pod-label selectors into the cgroup ids the kernel
 // filters on. Pods come from the k8s_meta extension; a pod's cgroups are those
-// whose path names its UID (kubepods-...-pod<uid>.slice, or pod<uid>/), which
+// whose path names its UID (kubepods-...-pod<uid>.slice, or pod<uid>/; for a
+// static pod the kubelet's UID of it, PodInfo.StaticUID), which
 // exist before its containers start: a process is selected from its first exec.
 type PodSets struct {
 	resolver *cgroups.Resolver
@@ -77,6 +78,10 @@ func (s *PodSets) sets(pols []*policy.Policy) map[string][]uint64 {
 		for _, pod := range pods {
 			if selects(p.Selector, pod) {
 				ids = append(ids, byPod[pod.UID]...)
+				if pod.StaticUID != "" {
+					// A static pod's cgroups carry the kubelet's UID, not the mirror's.
+					ids = append(ids, byPod[pod.StaticUID]...)
+				}
 			}
 		}
 		sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })

@@ -145,6 +145,19 @@ func (c *Cache) Get(pid uint32) (*Process, bool) {
 	return el.Value.(*Process), true
 }
 
+// Replace stores q in place of the live entry old (same pid and exec id: the same
+// image, with fields re-read, such as the container identity of a process that
+// moved to another cgroup). It reports false, storing nothing, when old is not the
+// live entry of its pid any more.
+func (c *Cache) Replace(old, q *Process) bool {
+	el, ok := c.live[old.PID]
+	if !ok || el.Value.(*Process) != old || q.PID != old.PID || q.ExecID != old.ExecID {
+		return false
+	}
+	el.Value = q
+	return true
+}
+
 // ByExecID finds a process, live or recently exited, by exec id.
 func (c *Cache) ByExecID(id string) (*Process, bool) {
 	if el, ok := c.exitedByID[id]; ok {
