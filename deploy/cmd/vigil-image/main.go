@@ -41,8 +41,8 @@ const (
 	// rulesDir holds the default detection pack; the default configuration names it as
 	// "rules" relative to the working directory, where a symbolic link points at it.
 	rulesDir = "/etc/vigil/rules/"
-	caPath     = "/etc/ssl/certs/ca-certificates.crt"
-	workDir    = "/var/lib/vigil"
+	caPath   = "/etc/ssl/certs/ca-certificates.crt"
+	workDir  = "/var/lib/vigil"
 	// The largest input file accepted (the collector is ~80 MB).
 	maxInputSize = 512 << 20
 )
