@@ -37,7 +37,9 @@ func eventAction(act string) (ok bool, err error) {
 	case "ptrace-requests": // ATTACH, POKEDATA, SETREGSET (reported); PEEKDATA, GETREGS, DETACH (not)
 		return true, ptraceRequests()
 	case "traceme":
-		return true, rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
+		return true, tracemeQuiet(func() error {
+			return rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
+		})
 	}
 	return false, nil
 }
@@ -144,6 +146,22 @@ func dupSockets() error {
 	step("pipe", unix.Pipe(p[:]))
 	step("dup2 pipe onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(p[0]), 0, 0)))
 	return errors.Join(errs...)
+}
+
+// tracemeQuiet does PTRACE_TRACEME (through do) with every signal blocked on
+// this thread (helperDo locked it), until the helper exits. Once traced, any
+// signal to the thread (the runtime's preemption SIGURG, sent when a goroutine
+// runs 10 ms, as it can on an emulated CPU) stops it for its tracer, the test,
+// which only waits for exits: the helper would hang there for good.
+func tracemeQuiet(do func() error) error {
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+		return fmt.Errorf("blocking signals: %w", err)
+	}
+	return do()
 }
 
 // spareFD opens /dev/null and returns its descriptor, above 2, for a dup onto a

@@ -38,8 +38,10 @@ func ia32EventAction(name, arg string) (ok bool, err error) {
 	case "dups": // a TCP socket onto fd 0 by dup2, dup3, fcntl64 and dup (reported); onto a spare fd above 2, and a pipe onto 0 (not)
 		return true, ia32Dups()
 	case "traceme":
-		_, err := sys32(ia32Ptrace, unix.PTRACE_TRACEME, 0, 0, 0)
-		return true, err
+		return true, tracemeQuiet(func() error {
+			_, err := sys32(ia32Ptrace, unix.PTRACE_TRACEME, 0, 0, 0)
+			return err
+		})
 	}
 	return false, nil
 }
