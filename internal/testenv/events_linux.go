@@ -29,13 +29,17 @@ func eventAction(act string) (ok bool, err error) {
 	case "symlink-long": // ARG/long -> a 600-byte target (a symlink's target need not exist)
 		return true, os.Symlink("/"+strings.Repeat("t", 599), filepath.Join(arg, "long"))
 	case "sockets": // AF_PACKET raw and AF_INET raw (reported), TCP, UDP, unix and netlink (not)
-		return true, makeSockets()
-	case "dups": // a TCP socket onto fd 0 four ways (reported); onto fd 5, and a pipe onto fd 0 (not)
+		return true, makeSockets(false)
+	case "sockets-everyday": // TCP, UDP, unix and netlink only: what no network.socket rule names
+		return true, makeSockets(true)
+	case "dups": // a TCP socket onto fd 0 four ways (reported); onto a spare fd above 2, and a pipe onto fd 0 (not)
 		return true, dupSockets()
 	case "ptrace-requests": // ATTACH, POKEDATA, SETREGSET (reported); PEEKDATA, GETREGS, DETACH (not)
 		return true, ptraceRequests()
 	case "traceme":
-		return true, rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
+		return true, tracemeQuiet(func() error {
+			return rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
+		})
 	}
 	return false, nil
 }
@@ -70,15 +74,19 @@ func symlinkFiles(dir string) error {
 	return unix.Symlinkat("/etc/hostname", d, "sym2")
 }
 
-func makeSockets() error {
-	for _, s := range [][3]int{
+func makeSockets(everydayOnly bool) error {
+	socks := [][3]int{
 		{unix.AF_PACKET, unix.SOCK_RAW, 0x0300}, // ETH_P_ALL in network order
 		{unix.AF_INET, unix.SOCK_RAW | unix.SOCK_CLOEXEC, unix.IPPROTO_ICMP},
 		{unix.AF_INET, unix.SOCK_STREAM, 0},
 		{unix.AF_INET6, unix.SOCK_DGRAM, 0},
 		{unix.AF_UNIX, unix.SOCK_STREAM, 0},
 		{unix.AF_NETLINK, unix.SOCK_RAW, unix.NETLINK_ROUTE},
-	} {
+	}
+	if everydayOnly {
+		socks = socks[2:]
+	}
+	for _, s := range socks {
 		fd, err := unix.Socket(s[0], s[1], s[2])
 		if errors.Is(err, unix.EAFNOSUPPORT) && s[0] != unix.AF_INET {
 			// A kernel without that family (a module not loaded in a bare VM): the
@@ -129,11 +137,48 @@ func dupSockets() error {
 	}
 	_, err = unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0) // returns O_RDWR (2): no dup
 	step("fcntl F_GETFL", err)
-	step("dup2 onto 5", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), 5, 0)))
+	if spare, err := spareFD(); err != nil {
+		step("a spare descriptor", err)
+	} else {
+		step("dup2 onto a descriptor above 2", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), uintptr(spare), 0)))
+	}
 	var p [2]int
 	step("pipe", unix.Pipe(p[:]))
 	step("dup2 pipe onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(p[0]), 0, 0)))
 	return errors.Join(errs...)
+}
+
+// tracemeQuiet does PTRACE_TRACEME (through do) with every signal blocked on
+// this thread (helperDo locked it), until the helper exits. Once traced, any
+// signal to the thread (the runtime's preemption SIGURG, sent when a goroutine
+// runs 10 ms, as it can on an emulated CPU) stops it for its tracer, the test,
+// which only waits for exits: the helper would hang there for good.
+func tracemeQuiet(do func() error) error {
+	var all unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^all.Val[i]
+	}
+	if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+		return fmt.Errorf("blocking signals: %w", err)
+	}
+	return do()
+}
+
+// spareFD opens /dev/null and returns its descriptor, above 2, for a dup onto a
+// descriptor that is not 0, 1 or 2. A fixed number would not do: the descriptor
+// may be the Go runtime's own (its epoll instance is 5 in some runs), and a
+// socket put there makes the runtime's next epoll_wait fail, which it treats as
+// fatal (exit status 2).
+func spareFD() (int, error) {
+	fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("opening /dev/null: %w", err)
+	}
+	if fd <= 2 {
+		unix.Close(fd)
+		return -1, fmt.Errorf("/dev/null opened as descriptor %d: 0, 1 and 2 should be taken", fd)
+	}
+	return fd, nil
 }
 
 func ptraceRequests() error {

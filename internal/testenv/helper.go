@@ -77,7 +77,15 @@ func RunHelper(t testing.TB, bin, act string) string {
 		}
 	}
 	if err != nil {
-		t.Fatalf("helper %s %s: %v (%s)", bin, act, err, out)
+		// The helper's stderr says why (a Go runtime throw exits with status 2).
+		var stderr []byte
+		if ee != nil {
+			stderr = ee.Stderr
+		}
+		if len(stderr) > 8<<10 { // the start names the cause; a goroutine dump follows
+			stderr = stderr[:8<<10]
+		}
+		t.Fatalf("helper %s %s: %v (stdout %q, stderr %q)", bin, act, err, out, stderr)
 	}
 	return strings.TrimSpace(string(out))
 }

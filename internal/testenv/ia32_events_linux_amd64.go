@@ -35,11 +35,13 @@ func ia32EventAction(name, arg string) (ok bool, err error) {
 		return true, ia32Links(arg)
 	case "sockets": // AF_PACKET by socket, raw AF_INET by socketcall (reported); TCP by socket (not)
 		return true, ia32Sockets()
-	case "dups": // a TCP socket onto fd 0 by dup2, dup3, fcntl64 and dup (reported); onto 5, and a pipe onto 0 (not)
+	case "dups": // a TCP socket onto fd 0 by dup2, dup3, fcntl64 and dup (reported); onto a spare fd above 2, and a pipe onto 0 (not)
 		return true, ia32Dups()
 	case "traceme":
-		_, err := sys32(ia32Ptrace, unix.PTRACE_TRACEME, 0, 0, 0)
-		return true, err
+		return true, tracemeQuiet(func() error {
+			_, err := sys32(ia32Ptrace, unix.PTRACE_TRACEME, 0, 0, 0)
+			return err
+		})
 	}
 	return false, nil
 }
@@ -134,8 +136,12 @@ func ia32Dups() error {
 	step("close", 0, unix.Close(0), 0)
 	fd, err = sys32(ia32Dup, sock, 0, 0, 0)
 	step("dup", fd, err, 0)
-	fd, err = sys32(ia32Dup2, sock, 5, 0, 0)
-	step("dup2 onto 5", fd, err, 5)
+	if spare, err := spareFD(); err != nil {
+		step("a spare descriptor", 0, err, 0)
+	} else {
+		fd, err = sys32(ia32Dup2, sock, uintptr(spare), 0, 0)
+		step("dup2 onto a descriptor above 2", fd, err, uintptr(spare))
+	}
 	var p [2]int
 	step("pipe", 0, unix.Pipe(p[:]), 0)
 	fd, err = sys32(ia32Dup2, uintptr(p[0]), 0, 0, 0)

@@ -108,14 +108,26 @@ func (r *policyRig) applyWith(t *testing.T, caps policy.Capabilities, lsmFiles b
 	return c
 }
 
-// alerts drains the ring buffer for a while and returns the alerts whose path or
-// process matches keep.
+// alertQuiet is how long alerts waits for one more record before it has them all.
+const alertQuiet = 250 * time.Millisecond
+
+// alerts drains the ring buffer and returns the alerts whose path or process
+// matches keep. The programs write a record before the syscall that raised it
+// returns, so what the caller did (and any record it must not cause) is in the
+// ring when alerts is called: the drain ends once no record has come for
+// alertQuiet (a deadline passed with bytes left still reads them all), or after
+// wait in all when records keep coming.
 func (r *policyRig) alerts(t *testing.T, wait time.Duration, keep func(*Alert) bool) []Alert {
 	t.Helper()
 	var out []Alert
 	var rec ringbuf.Record
-	r.rd.SetDeadline(time.Now().Add(wait))
+	end := time.Now().Add(wait)
 	for {
+		dl := time.Now().Add(alertQuiet)
+		if dl.After(end) {
+			dl = end
+		}
+		r.rd.SetDeadline(dl)
 		if err := r.rd.ReadInto(&rec); err != nil {
 			require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
 			return out

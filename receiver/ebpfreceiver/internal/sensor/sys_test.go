@@ -138,13 +138,16 @@ func sysDenyLSM(t *testing.T, hooks Hooks) {
 	require.True(t, c.Plan.NeedsLSM)
 
 	eperm := strconv.Itoa(int(0x1))
-	// traceme: ptrace_traceme; sockets: socket_create refuses the first, AF_PACKET.
+	// traceme: ptrace_traceme; sockets: socket_create refuses the first, AF_PACKET;
+	// the TCP, UDP, unix and netlink sockets no rule names are not refused.
 	denied := map[string]string{"setuid-raise": eperm, "ptrace": eperm, "bpf": eperm,
-		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok", "traceme": eperm, "sockets": eperm}
+		"module-file": eperm, "module-mem": eperm, "setuid-lower": "ok", "traceme": eperm, "sockets": eperm,
+		"sockets-everyday": "ok"}
 	for act, want := range denied {
 		assert.Equal(t, want, testenv.RunHelper(t, helper, act), "%s while attached", act)
 		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], "setuid-raise"), "the unselected binary is not refused")
 	}
+	assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], "sockets"), "the unselected binary's AF_PACKET socket is not refused")
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
 	require.Len(t, got, 7)
 	for _, a := range got {
