@@ -35,6 +35,8 @@ func readFile(t *testing.T, path string) {
 // pre-filter does not let it through), removed at the end.
 func otherTopDir(t *testing.T) string {
 	t.Helper()
+	// The kernel-matrix guests' bare initramfs has no /var/tmp: make it there.
+	require.NoError(t, os.MkdirAll("/var/tmp", 0o1777))
 	d, err := os.MkdirTemp("/var/tmp", "vigil-fileid-")
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = os.RemoveAll(d) })
