@@ -134,6 +134,12 @@ rules:
 	require.NoError(t, err)
 	f := footprint(p, nil)
 	for name, n := range c.Image.Entries() {
+		if name == "exec_inodes" {
+			// One entry per binary path that exists on this machine (the kernel-matrix
+			// guests have a busybox nc): admission counts the paths, which bound it.
+			assert.LessOrEqual(t, n, len(f.keys["exec_binaries"]), name)
+			continue
+		}
 		assert.Equal(t, n, len(f.keys[name]), name)
 	}
 }
