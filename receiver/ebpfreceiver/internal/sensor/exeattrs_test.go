@@ -194,7 +194,8 @@ func TestExecFlagsInKernel(t *testing.T) {
 // a devpts instance the test mounts (removed at the end).
 func ptmxPath(t *testing.T) string {
 	t.Helper()
-	if _, err := os.Stat("/dev/ptmx"); err == nil {
+	if f, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0); err == nil {
+		_ = f.Close()
 		return "/dev/ptmx"
 	}
 	dir := filepath.Join(os.TempDir(), "vigil-devpts")

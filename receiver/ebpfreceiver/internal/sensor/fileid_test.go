@@ -43,15 +43,34 @@ func otherTopDir(t *testing.T) string {
 	return d
 }
 
+// sameFSDir is a directory for the watched file, in another top-level directory
+// than other but on its file system (a hard link needs one): the test's temp dir,
+// or, where /tmp is a file system of its own (the kernel-matrix guests), a
+// directory made under the root, removed at the end.
+func sameFSDir(t *testing.T, other string) string {
+	t.Helper()
+	dir := t.TempDir()
+	var a, b unix.Stat_t
+	require.NoError(t, unix.Stat(dir, &a))
+	require.NoError(t, unix.Stat(other, &b))
+	if a.Dev == b.Dev {
+		return dir
+	}
+	d, err := os.MkdirTemp("/", "vigil-fileid-")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = os.RemoveAll(d) })
+	return d
+}
+
 // An exact rule file opened through a hard link or a bind mount elsewhere (a
 // directory no rule names) is the same inode: matched by identity, reported
 // with the path opened, FlagIDMatch and the identity that names the policy
 // path. A copy (another inode) and another file next to the link are not.
 func TestFileOpenIdentityHardLinkBindMount(t *testing.T) {
 	r := newPolicyRig(t)
-	watched := filepath.Join(t.TempDir(), "secret")
-	require.NoError(t, os.WriteFile(watched, []byte("s"), 0o600))
 	elsewhere := otherTopDir(t)
+	watched := filepath.Join(sameFSDir(t, elsewhere), "secret")
+	require.NoError(t, os.WriteFile(watched, []byte("s"), 0o600))
 	link := filepath.Join(elsewhere, "link")
 	if err := os.Link(watched, link); err != nil {
 		t.Fatalf("hard link across %s and %s (the test needs one file system): %v", watched, link, err)
