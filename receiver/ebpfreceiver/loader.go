@@ -62,7 +62,7 @@ func loaderProgram(args []string) (string, bool) {
 // loaderTarget is the program a loader runs, resolved for the exec rules.
 type loaderTarget struct {
 	path  string // absolute, as the process sees it
-	id    sensor.ExeID
+	id    sensor.FileID
 	flags uint32 // enum vigil_exe_flags bits that user space can tell
 }
 

@@ -71,7 +71,7 @@ const (
 type ruleTable interface {
 	Strongest(kind int, rules uint64) (sensor.RuleRef, bool)
 	MatchFileInUserSpace(o sensor.FileOpen, p sensor.FileProcess) uint64
-	MatchExecInUserSpace(path string, id sensor.ExeID, flags uint32, p sensor.FileProcess) uint64
+	MatchExecInUserSpace(path string, id sensor.FileID, flags uint32, p sensor.FileProcess) uint64
 	// IdentityPaths are the exact rule paths a file identity resolved to.
 	IdentityPaths(id sensor.FileID) []string
 }
@@ -833,12 +833,11 @@ type actionKey struct {
 	outcome string
 }
 
-// actionState is what the read loop keeps per rule and outcome: the match every
-// event of it carries (immutable, shared by those events), the counter's
+// actionState is what the read loop keeps per rule and outcome: the counter's
 // attribute set and the count not yet added to the counter. Kept in one map so
-// that an event costs one lookup.
+// that an event costs one lookup. (Each event gets a match of its own: the
+// respond stage may still set Applied or Body on it.)
 type actionState struct {
-	match   *event.Match
 	attrs   metric.AddOption // nil: not counted (a kernel filter generated for a rule)
 	pending int64
 }
@@ -900,8 +899,7 @@ func (m *matcher) state(key actionKey) *actionState {
 		return st
 	}
 	ref, outcome := key.ref, key.outcome
-	st := &actionState{match: &event.Match{Policy: ref.Policy, Rule: ref.Rule, Event: string(ref.Event), Action: string(ref.Action),
-		Severity: string(ref.Severity), Enforce: ref.Enforce, Applied: outcome == "applied"}}
+	st := &actionState{}
 	if !rulestage.IsGenerated(ref.Policy) {
 		st.attrs = metric.WithAttributeSet(attribute.NewSet(
 			attribute.String("policy", ref.Policy), attribute.String("rule", ref.Rule),

@@ -44,7 +44,7 @@ func (f *fakeRules) Strongest(kind int, rules uint64) (sensor.RuleRef, bool) {
 	return ref, ok && rules != 0
 }
 
-func (f *fakeRules) MatchExecInUserSpace(string, sensor.ExeID, uint32, sensor.FileProcess) uint64 {
+func (f *fakeRules) MatchExecInUserSpace(string, sensor.FileID, uint32, sensor.FileProcess) uint64 {
 	return 0
 }
 

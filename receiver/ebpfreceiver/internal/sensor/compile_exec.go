@@ -57,5 +57,5 @@ func exeIdentity(path string) (processExeId, bool) {
 	if err := unix.Stat(path, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return processExeId{}, false
 	}
-	return processExeId{Ino: st.Ino, Dev: unix.Major(st.Dev)<<20 | unix.Minor(st.Dev)}, true
+	return processExeId{Ino: st.Ino, Dev: kernelDev(st.Dev)}, true
 }

@@ -77,17 +77,11 @@ type userExecRule struct {
 	flags        uint8
 }
 
-// ExeID is a file's identity as the kernel keys it: the superblock's device
-// (kernel dev_t, major << 20 | minor) and the inode number.
-type ExeID struct {
-	Dev uint32
-	Ino uint64
-}
-
-// ExeIDOf is the identity of the file a path names (false when it names none).
-func ExeIDOf(path string) (ExeID, bool) {
+// ExeIDOf is the identity of the regular file a path names (false when it
+// names none), as the exec rules key it.
+func ExeIDOf(path string) (FileID, bool) {
 	id, ok := exeIdentity(path)
-	return ExeID{Dev: id.Dev, Ino: id.Ino}, ok
+	return FileID{Dev: id.Dev, Ino: id.Ino}, ok
 }
 
 // MatchExecInUserSpace is the kernel's process.exec decision taken in Go for
@@ -96,7 +90,7 @@ func ExeIDOf(path string) (ExeID, bool) {
 // exec rules matching the program's path or identity and flags, for a process
 // the rules' policies select (namespace and pod-label selectors are not
 // evaluated here: such policies do not match).
-func (t *RuleTable) MatchExecInUserSpace(path string, id ExeID, flags uint32, p FileProcess) uint64 {
+func (t *RuleTable) MatchExecInUserSpace(path string, id FileID, flags uint32, p FileProcess) uint64 {
 	var out uint64
 	for _, r := range t.userExec {
 		if r.flags != 0 && uint32(r.flags)&flags == 0 {
