@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -324,6 +325,9 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
 	require.NoError(t, err)
 	p.queue = make(chan *event.Event, 1)
+	ring := &levelReader{size: 1 << 20} // half full: no more waiting
+	ring.avail.Store(1 << 19)
+	p.reader = ring
 	queueFull := func(a map[string]string) bool { return a["reason"] == "queue_full" }
 	p.enqueue(&event.Event{})
 	for range 3 {
@@ -335,6 +339,68 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	assert.Equal(t, int64(3), sumMetric(t, tel, "otelcol_ebpf_events_dropped", queueFull), "every drop is counted")
 	p.flushCounts()
 	assert.Equal(t, int64(3), sumMetric(t, tel, "otelcol_ebpf_events_dropped", queueFull), "a flush adds each drop once")
+}
+
+// levelReader is a ring buffer reader that only reports how full its ring is.
+type levelReader struct {
+	ringReader
+	size  int
+	avail atomic.Int64
+}
+
+func (r *levelReader) AvailableBytes() int { return int(r.avail.Load()) }
+func (r *levelReader) BufferSize() int     { return r.size }
+
+// A full queue with a kernel ring less than half full is back-pressure, not
+// loss: the reader waits for room (the records wait in the ring), and delivers
+// each event once the sender takes one. Once the ring is half full it drops and
+// counts again, so the kernel never overflows because of a slow sender.
+func TestPipelineQueueFullWaitsWhileTheRingHasRoom(t *testing.T) {
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := receivertest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	require.NoError(t, err)
+	t.Cleanup(tb.Shutdown)
+	p, err := newPipeline(set, createDefaultConfig().(*Config), new(consumertest.LogsSink), tb)
+	require.NoError(t, err)
+	p.queue = make(chan *event.Event, 1)
+	ring := &levelReader{size: 1 << 20}
+	ring.avail.Store(1 << 10)
+	p.reader = ring
+	first, second := &event.Event{Name: "first"}, &event.Event{Name: "second"}
+	p.enqueue(first)
+	done := make(chan struct{})
+	go func() { p.enqueue(second); close(done) }()
+	select {
+	case <-done:
+		t.Fatal("enqueue returned while the queue was full and the ring had room")
+	case <-time.After(50 * time.Millisecond):
+	}
+	assert.Same(t, first, <-p.queue, "the sender takes the first event")
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting event was not queued once there was room")
+	}
+	assert.Same(t, second, <-p.queue)
+	assert.Zero(t, p.counts.queueFull, "nothing dropped")
+
+	// The queue is full again and the ring fills past half while the reader
+	// waits: it gives up within a few wait steps and counts the drop.
+	p.enqueue(first)
+	done2 := make(chan struct{})
+	go func() { p.enqueue(second); close(done2) }()
+	time.Sleep(20 * time.Millisecond)
+	ring.avail.Store(1 << 19)
+	select {
+	case <-done2:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the reader kept waiting with the ring half full")
+	}
+	assert.Equal(t, int64(1), p.counts.queueFull, "the event that found no room is counted")
+	assert.Len(t, p.queue, 1)
 }
 
 // BenchmarkProcessExec: the read loop's stages on an exec record (track, rule

@@ -320,11 +320,12 @@ func TestTinyRingBufferCountsKernelDrops(t *testing.T) {
 	require.True(t, ok, "every record must be received or counted lost, and some must be lost")
 }
 
-// A blocked pipeline fills the bounded queue: the reader drops and counts instead
-// of blocking the ring buffer, and every event is either delivered or counted.
+// A blocked pipeline fills the bounded queue; the reader waits while the kernel
+// ring has room and, once it is half full (a 4-page ring here), drops and counts
+// instead of letting the ring overflow. Every event is delivered or counted.
 func TestQueueFullDropsAreCounted(t *testing.T) {
 	release := make(chan struct{})
-	s := startReceiver(t, func(c *Config) { c.QueueSize = 4; c.BatchSize = 1 },
+	s := startReceiver(t, func(c *Config) { c.QueueSize = 4; c.BatchSize = 1; c.RingBufferSize = 4 * os.Getpagesize() },
 		func(sink *consumertest.LogsSink) consumer.Logs {
 			next, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
 				<-release

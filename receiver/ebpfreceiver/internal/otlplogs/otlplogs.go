@@ -97,7 +97,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	p := e.Proc
 	// Every record, a policy match too, carries the full process, its parent
 	// and its ancestors: an alert needs no join with its process.exec record.
-	a.EnsureCapacity(32) // one allocation for the usual attribute set
+	a.EnsureCapacity(48) // one allocation for the usual attribute set (about 40 on an alert)
 	a.PutInt("process.pid", int64(p.PID))
 	a.PutInt("process.parent_pid", int64(p.PPID))
 	a.PutStr("vigil.exec_id", p.ExecID)
@@ -155,7 +155,7 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 	if p.UserName != "" && (!policyRecord(e.Detail) || e.Cred.EUID == p.EUID) {
 		a.PutStr("process.user.name", p.UserName)
 	}
-	fillExecAttrs(a, p)
+	fillExecAttrs(a, p, e.Name == event.ProcessExec)
 	if p.StartBoottime != 0 {
 		a.PutStr("process.creation.time", time.Unix(0, int64(p.StartBoottime)+bootOffset).UTC().Format(time.RFC3339Nano))
 	}
@@ -242,8 +242,12 @@ func fillRecord(lr plog.LogRecord, e *event.Event, bootOffset int64) {
 
 // fillExecAttrs writes what the kernel read at exec beyond the image: the
 // terminal, the login uid, the capability sets and the executable's flags.
-// Flags are written only when true.
-func fillExecAttrs(a pcommon.Map, p *event.Process) {
+// Flags are written only when true. The capability sets are on the exec record
+// only (caps): as names a full set is about 600 bytes, which on every alert of a
+// storm was a third of each record's size and of the export's cost; an alert
+// links to its exec record by vigil.exec_id, and rule conditions read the sets
+// from the process cache.
+func fillExecAttrs(a pcommon.Map, p *event.Process, caps bool) {
 	if !p.ExecAttrs {
 		return
 	}
@@ -253,8 +257,10 @@ func fillExecAttrs(a pcommon.Map, p *event.Process) {
 		login = -1
 	}
 	a.PutInt("vigil.user.loginuid", login)
-	a.PutStr("vigil.process.cap_effective", event.CapNames(p.CapEffective))
-	a.PutStr("vigil.process.cap_permitted", event.CapNames(p.CapPermitted))
+	if caps {
+		a.PutStr("vigil.process.cap_effective", event.CapNames(p.CapEffective))
+		a.PutStr("vigil.process.cap_permitted", event.CapNames(p.CapPermitted))
+	}
 	for _, fl := range [...]struct {
 		f   event.ExeFlags
 		key string
