@@ -3,6 +3,7 @@
 package testenv
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -63,13 +64,33 @@ func CopyTestBinary(t testing.TB, dir string) string {
 	return bin
 }
 
+// helperTimeout bounds one helper run. An action takes milliseconds on a host
+// and seconds under the kernel matrix's emulated CPUs; a hung helper fails its
+// test with its stacks instead of running into the package's timeout.
+const helperTimeout = 2 * time.Minute
+
 // RunHelper runs bin as the helper for one action and returns its outcome; a
 // helper killed by a signal returns "killed: SIGNAL".
 func RunHelper(t testing.TB, bin, act string) string {
 	t.Helper()
-	cmd := exec.Command(bin)
+	ctx, cancel := context.WithTimeout(context.Background(), helperTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin)
 	cmd.Env = append(os.Environ(), HelperEnv+"="+act)
+	// A helper still running at the timeout gets SIGQUIT: the Go runtime prints
+	// every goroutine's stack to stderr (where it hangs) and exits; SIGKILL
+	// follows if it does not.
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGQUIT) }
+	cmd.WaitDelay = 5 * time.Second
 	out, err := cmd.Output()
+	if ctx.Err() != nil {
+		var stderr []byte
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("helper %s %s did not finish within %v (stdout %q); its stacks: %s", bin, act, helperTimeout, out, stderr)
+	}
 	var ee *exec.ExitError
 	if errors.As(err, &ee) {
 		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {

@@ -122,16 +122,24 @@ func (r *policyRig) alerts(t *testing.T, wait time.Duration, keep func(*Alert) b
 	var out []Alert
 	var rec ringbuf.Record
 	end := time.Now().Add(wait)
+	// Bounded: records that never stop arriving (a sensor reporting its own
+	// reader, say) end the wait with an error instead of hanging the test.
+	seen := 0
 	for {
 		dl := time.Now().Add(alertQuiet)
 		if dl.After(end) {
 			dl = end
+		}
+		if time.Now().After(end.Add(5 * time.Second)) {
+			t.Errorf("alerts: records still arriving 5s after the %v wait (%d read, %d kept)", wait, seen, len(out))
+			return out
 		}
 		r.rd.SetDeadline(dl)
 		if err := r.rd.ReadInto(&rec); err != nil {
 			require.True(t, errors.Is(err, os.ErrDeadlineExceeded), "%v", err)
 			return out
 		}
+		seen++
 		if RecordOp(rec.RawSample) != OpAlert {
 			continue
 		}
