@@ -9,6 +9,8 @@
 struct alert_scratch {
 	struct vigil_alert a;
 	struct bin_key key;
+	struct walk_mounts sub; /* the subtree mounts of the last path walk */
+	__u32 subtree;          /* path_rules: the walk crossed one (FLAG_SUBTREE_MOUNT) */
 };
 
 struct {
@@ -55,6 +57,13 @@ static __always_inline void send_alert_sig(struct vigil_alert *a, struct match_c
 		if (r > RAW_BUF - 1)
 			r = RAW_BUF - 1;
 		size = offsetof(struct vigil_alert, raw) + r + 1;
+	}
+	__u32 c = a->canon_len;
+	if (c && (a->hdr.flags & FLAG_SUBTREE_MOUNT)) {
+		/* The canonical path follows the raw buffer: only opens through a subtree mount. */
+		if (c > PATH_BUF - 1)
+			c = PATH_BUF - 1;
+		size = offsetof(struct vigil_alert, canon) + c + 1;
 	}
 	output(&events, a, size);
 }
@@ -125,7 +134,7 @@ static __always_inline __u64 path_lookup(struct alert_scratch *s, void *trie, st
 					  struct dentry *dentry, __u32 *trunc)
 {
 	struct vigil_alert *a = &s->a;
-	a->path_len = resolve_path(mnt, dentry, a->path, trunc);
+	a->path_len = resolve_path_mounts(mnt, dentry, a->path, trunc, &s->sub);
 	__u32 n = a->path_len;
 	if (n > BIN_KEY - 1)
 		n = BIN_KEY - 1;
@@ -135,10 +144,46 @@ static __always_inline __u64 path_lookup(struct alert_scratch *s, void *trie, st
 	return m ? *m : 0;
 }
 
+/*
+ * canon_rules: for a file reached through a subtree mount (a bind mount of a
+ * directory or of a file), the rules of its canonical path: where its file
+ * system's root is mounted in the host's mount namespace (fs_roots) followed by
+ * its path from that root, looked up in the same trie (a match there is a
+ * match). The canonical path goes in the alert (canon). When it cannot be
+ * resolved (the device is mounted whole nowhere in the host's namespace, or the
+ * path is too deep or too long) every prefix rule is a candidate: fail closed,
+ * the alert carries the flag and no canonical path.
+ */
+static __always_inline __u64 canon_rules(struct alert_scratch *s, struct dentry *dentry)
+{
+	struct vigil_alert *a = &s->a;
+	a->canon_len = 0;
+	s->subtree = 0;
+	if (!s->sub.n || !subtree_route(&s->sub))
+		return 0;
+	s->subtree = 1;
+	struct super_block *sb = RD(struct dentry, dentry, d_sb);
+	__u32 dev = sb ? RD(struct super_block, sb, s_dev) : 0;
+	struct fs_root *r = bpf_map_lookup_elem(&fs_roots, &dev);
+	int n = r ? resolve_fs_path(dentry, r->path, r->len, a->canon) : -1;
+	if (n <= 0) {
+		struct selector_cfg *sel = get_selector();
+		return sel ? sel->prefix_rules : 0;
+	}
+	a->canon_len = n;
+	if (n > BIN_KEY - 1)
+		n = BIN_KEY - 1;
+	bpf_probe_read_kernel(s->key.path, BIN_KEY, a->canon);
+	s->key.prefixlen = (n + 1) * 8;
+	__u64 *m = bpf_map_lookup_elem(&file_paths, &s->key);
+	return m ? *m : 0;
+}
+
 static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount *mnt, struct dentry *dentry,
 					 __u32 *trunc)
 {
-	return path_lookup(s, &file_paths, mnt, dentry, trunc);
+	__u64 m = path_lookup(s, &file_paths, mnt, dentry, trunc);
+	return m | canon_rules(s, dentry);
 }
 
 static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
@@ -228,6 +273,8 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 	a->dev = dev;
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
+	if (s->subtree)
+		a->hdr.flags |= FLAG_SUBTREE_MOUNT;
 	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
 		a->hdr.flags |= FLAG_ID_MATCH;
 	a->hdr.flags |= hook_flag(hook) | xflags;

@@ -157,6 +157,8 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	a->hdr.flags |= xflags;
 	if (trunc)
 		a->hdr.flags |= FLAG_TRUNC_PATH;
+	if (s->subtree)
+		a->hdr.flags |= FLAG_SUBTREE_MOUNT;
 	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
 		a->hdr.flags |= FLAG_ID_MATCH;
 	a->kind = KIND_FILE;

@@ -37,6 +37,9 @@ enum vigil_flags {
 	/* (bits 9-11 left to other event kinds) */
 	FLAG_ID_MATCH = 1 << 12,    /* a rule matched the file by identity (device, inode), not by its path */
 	FLAG_OPEN_FAILED = 1 << 13, /* a failed open: no file, path is the caller's (raw), not resolved */
+	FLAG_SUBTREE_MOUNT = 1 << 14, /* the path crossed a mount showing a subtree of its file system (a bind
+				       * mount): the record carries the file's canonical path, or none when it
+				       * could not be resolved (then prefix rules matched fail-closed) */
 };
 
 /* Loss and health counters, per CPU; user space sums them. */
@@ -116,9 +119,23 @@ extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define RD(type, p, field) BPF_CORE_READ((type *)(p), field)
 #endif
 
+#define MNT_SUB 4 /* subtree mounts whose ids a walk keeps (more: none of them is exempt) */
+
+/*
+ * The mounts a walk crossed that show a subtree of their file system (the
+ * mount's root dentry is not its superblock's root: a bind mount of a
+ * directory or a file, a btrfs subvolume, a container's bind-mounted
+ * /etc/resolv.conf): a file under one can have a path no rule names.
+ */
+struct walk_mounts {
+	__u32 n; /* how many (may exceed MNT_SUB) */
+	__u32 ids[MNT_SUB]; /* the first MNT_SUB mount ids (struct mount.mnt_id, as in mountinfo) */
+};
+
 /* Scratch space for walking a path backwards: the result is assembled from the end. */
 struct path_scratch {
 	char buf[2 * PATH_BUF]; /* room for any masked offset plus any length */
+	struct walk_mounts sub; /* in the map, not the walk's stack context: the verifier need not track it */
 };
 
 struct {
@@ -135,7 +152,20 @@ struct walk_ctx {
 	int pos;
 	__u32 trunc;
 	__u32 done;
+	__u32 fs_only; /* walk up to the file system's root, ignoring mounts */
 };
+
+/* note_subtree records the mount in the walk when its root is not its file system's root. */
+static __always_inline void note_subtree(struct path_scratch *s, struct mount *mnt, struct dentry *mnt_root)
+{
+	struct super_block *sb = RD(struct dentry, mnt_root, d_sb);
+	if (!sb || RD(struct super_block, sb, s_root) == mnt_root)
+		return;
+	__u32 n = s->sub.n;
+	if (n < MNT_SUB)
+		s->sub.ids[n & (MNT_SUB - 1)] = RD(struct mount, mnt, mnt_id);
+	s->sub.n = n + 1;
+}
 
 /* One step of the walk: prepend one component or cross one mount. */
 static long walk_step(__u32 i, struct walk_ctx *w)
@@ -148,19 +178,28 @@ static long walk_step(__u32 i, struct walk_ctx *w)
 	struct dentry *dentry = w->dentry;
 	struct vfsmount *vfsmnt = w->vfsmnt;
 	struct mount *mnt = w->mnt;
-	struct dentry *mnt_root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *parent = RD(struct dentry, dentry, d_parent);
 
-	if (dentry == mnt_root || dentry == parent) {
-		struct mount *mnt_parent = RD(struct mount, mnt, mnt_parent);
-		if (dentry != mnt_root || mnt == mnt_parent) {
-			w->done = 1; /* reached the root of the namespace */
+	if (w->fs_only) {
+		if (dentry == parent) {
+			w->done = 1; /* reached the root of the file system (or of a disconnected tree) */
 			return 1;
 		}
-		w->dentry = RD(struct mount, mnt, mnt_mountpoint);
-		w->mnt = mnt_parent;
-		w->vfsmnt = (struct vfsmount *)((unsigned long)mnt_parent + bpf_core_field_offset(struct mount, mnt));
-		return 0;
+	} else {
+		struct dentry *mnt_root = RD(struct vfsmount, vfsmnt, mnt_root);
+		if (dentry == mnt_root || dentry == parent) {
+			struct mount *mnt_parent = RD(struct mount, mnt, mnt_parent);
+			if (dentry == mnt_root)
+				note_subtree(s, mnt, mnt_root);
+			if (dentry != mnt_root || mnt == mnt_parent) {
+				w->done = 1; /* reached the root of the namespace */
+				return 1;
+			}
+			w->dentry = RD(struct mount, mnt, mnt_mountpoint);
+			w->mnt = mnt_parent;
+			w->vfsmnt = (struct vfsmount *)((unsigned long)mnt_parent + bpf_core_field_offset(struct mount, mnt));
+			return 0;
+		}
 	}
 	__u32 len = RD(struct dentry, dentry, d_name.len) & NAME_MAX_LEN;
 	const unsigned char *name = RD(struct dentry, dentry, d_name.name);
@@ -178,24 +217,42 @@ static long walk_step(__u32 i, struct walk_ctx *w)
 	return 0;
 }
 
+/* walk_copy copies the path assembled in the scratch from pos to its end into out[PATH_BUF]. */
+static __always_inline int walk_copy(struct path_scratch *s, int pos, char *out)
+{
+	if (pos == PATH_BUF - 1) {
+		pos -= 1;
+		s->buf[pos & PATH_MASK] = '/';
+	}
+	if (pos < 0 || pos > PATH_BUF - 1)
+		return 0;
+	__u32 n = (PATH_BUF - pos) & PATH_MASK; /* includes the NUL */
+	bpf_probe_read_kernel(out, n, &s->buf[pos & PATH_MASK]);
+	return n > 0 ? n - 1 : 0;
+}
+
 /*
- * resolve_path writes the absolute path of (mnt, dentry) into out[PATH_BUF], NUL
- * terminated, as seen from the root of the task's mount namespace (a container's
- * rootfs shows as /). Walks dentries and crosses mounts like d_path(), bounded by
- * PATH_DEPTH steps, with bpf_loop so the verifier checks one step, not all of them.
- * Returns the length written (without NUL) and sets *trunc when components were
- * left out.
+ * resolve_path_mounts writes the absolute path of (mnt, dentry) into
+ * out[PATH_BUF], NUL terminated, as seen from the root of the task's mount
+ * namespace (a container's rootfs shows as /). Walks dentries and crosses
+ * mounts like d_path(), bounded by PATH_DEPTH steps, with bpf_loop so the
+ * verifier checks one step, not all of them. Returns the length written
+ * (without NUL) and sets *trunc when components were left out. sub, when not
+ * 0, gets the subtree mounts the walk crossed.
  */
-static __always_inline int resolve_path(struct vfsmount *vfsmnt, struct dentry *dentry, char *out,
-					__u32 *trunc)
+static __always_inline int resolve_path_mounts(struct vfsmount *vfsmnt, struct dentry *dentry, char *out,
+					       __u32 *trunc, struct walk_mounts *sub)
 {
 	__u32 zero = 0;
 	struct path_scratch *s = bpf_map_lookup_elem(&path_scratch_map, &zero);
 	*trunc = 0;
 	out[0] = 0;
+	if (sub)
+		sub->n = 0;
 	if (!s)
 		return 0;
 	s->buf[PATH_BUF - 1] = 0;
+	s->sub.n = 0;
 	struct walk_ctx w = {
 		.vfsmnt = vfsmnt,
 		.mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt)),
@@ -207,16 +264,46 @@ static __always_inline int resolve_path(struct vfsmount *vfsmnt, struct dentry *
 		if (w.trunc || (!w.done && n == PATH_DEPTH))
 			*trunc = 1;
 	}
-	int pos = w.pos;
-	if (pos == PATH_BUF - 1) {
-		pos -= 1;
-		s->buf[pos & PATH_MASK] = '/';
-	}
-	if (pos < 0 || pos > PATH_BUF - 1)
-		return 0;
-	__u32 n = (PATH_BUF - pos) & PATH_MASK; /* includes the NUL */
-	bpf_probe_read_kernel(out, n, &s->buf[pos & PATH_MASK]);
-	return n > 0 ? n - 1 : 0;
+	if (sub)
+		*sub = s->sub;
+	return walk_copy(s, w.pos, out);
+}
+
+static __always_inline int resolve_path(struct vfsmount *vfsmnt, struct dentry *dentry, char *out, __u32 *trunc)
+{
+	return resolve_path_mounts(vfsmnt, dentry, out, trunc, 0);
+}
+
+/*
+ * resolve_fs_path writes into out[PATH_BUF] the path of dentry from the root of
+ * its file system (d_parent up to the superblock's root, through every mount
+ * point), after prefix[plen] (where that root is mounted: "" for "/"). Returns
+ * the length (without NUL), or -1 when it cannot: deeper than PATH_DEPTH,
+ * longer than PATH_BUF, or a tree that does not end at the superblock's root.
+ */
+static __always_inline int resolve_fs_path(struct dentry *dentry, const char *prefix, __u32 plen, char *out)
+{
+	__u32 zero = 0;
+	struct path_scratch *s = bpf_map_lookup_elem(&path_scratch_map, &zero);
+	out[0] = 0;
+	if (!s || !dentry)
+		return -1;
+	s->buf[PATH_BUF - 1] = 0;
+	struct walk_ctx w = {.dentry = dentry, .pos = PATH_BUF - 1, .fs_only = 1}; /* no mount is read */
+	struct super_block *sb = RD(struct dentry, dentry, d_sb);
+	if (!sb)
+		return -1;
+	bpf_loop(PATH_DEPTH, walk_step, &w, 0);
+	if (w.trunc || !w.done || w.dentry != RD(struct super_block, sb, s_root))
+		return -1;
+	int pos = w.pos; /* PATH_BUF - 1 for the root itself: the prefix alone, or "/" */
+	plen &= 0xff;
+	if ((int)plen > pos)
+		return -1;
+	pos -= plen;
+	if (plen)
+		bpf_probe_read_kernel(&s->buf[pos & PATH_MASK], plen, prefix);
+	return walk_copy(s, pos, out);
 }
 
 #endif

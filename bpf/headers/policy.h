@@ -213,6 +213,68 @@ struct {
 	__type(value, __u64);
 } file_ids SEC(".maps");
 
+/*
+ * Where each file system's root is mounted in the host's mount namespace, by
+ * the superblock's device (MAJOR << 20 | MINOR): user space fills it from the
+ * host's mountinfo (the first mount of each device whose root is the file
+ * system's root) and keeps it current. A file reached through a subtree mount
+ * (a bind mount) gets its canonical path from it: that mount point followed by
+ * the file's path from its file system's root.
+ */
+#define FS_ROOT_PATH 256
+
+struct fs_root {
+	__u32 len; /* bytes of path; 0 for "/" (the path within the file system follows) */
+	__u32 pad;
+	char path[FS_ROOT_PATH];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, struct fs_root);
+} fs_roots SEC(".maps");
+
+/*
+ * Subtree mounts of the host's mount namespace that are where their files live
+ * (a btrfs subvolume mounted as / or /home: no mount of the file system's root
+ * exists to name them from), by mount id: crossing one is not a route around a
+ * rule. A bind mount of a directory that a whole mount also shows is never one.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} canon_exempt SEC(".maps");
+
+/* subtree_route: the walk crossed a subtree mount that is not exempt. */
+static __always_inline int subtree_route(struct walk_mounts *sub)
+{
+	__u32 n = sub->n;
+	if (n > MNT_SUB)
+		return 1;
+	for (__u32 i = 0; i < MNT_SUB; i++) {
+		if (i >= n)
+			break;
+		__u32 id = sub->ids[i];
+		if (!bpf_map_lookup_elem(&canon_exempt, &id))
+			return 1;
+	}
+	return 0;
+}
+
+/* subtree_mount: the mount shows a subtree of its file system and is not exempt. */
+static __always_inline int subtree_mount(struct mount *mnt, struct dentry *mnt_root)
+{
+	struct super_block *sb = RD(struct dentry, mnt_root, d_sb);
+	if (!sb || RD(struct super_block, sb, s_root) == mnt_root)
+		return 0;
+	__u32 id = RD(struct mount, mnt, mnt_id);
+	return !bpf_map_lookup_elem(&canon_exempt, &id);
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
 	__uint(max_entries, 4096);
@@ -303,9 +365,11 @@ struct vigil_alert {
 	__s32 res;     /* file.open: the syscall's result (a negative errno when it failed) */
 	__u16 path_len;
 	__u16 raw_len; /* bytes of raw (without NUL); 0: not captured */
-	__u16 pad3[2];
+	__u16 canon_len; /* FLAG_SUBTREE_MOUNT: bytes of canon (without NUL); 0: not resolved */
+	__u16 pad3;
 	char path[PATH_BUF];
 	char raw[RAW_BUF]; /* file.open: the path as the caller passed it, when a rule asks */
+	char canon[PATH_BUF]; /* FLAG_SUBTREE_MOUNT: the file's path in the host's mount namespace */
 };
 
 static __always_inline struct selector_cfg *get_selector(void)
@@ -453,18 +517,22 @@ static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_s
 /*
  * top_dir_watched walks from a dentry up to the root of its mount namespace
  * (pointer reads only, no names copied) and looks up the top-level component in
- * top_dirs: the cheap test that spares most opens the full path walk.
+ * top_dirs: the cheap test that spares most opens the full path walk. A walk
+ * through a subtree mount (a bind mount) passes: the file's canonical path,
+ * which the full walk looks up too, may be under a watched directory.
  */
 static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentry *d)
 {
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
-	int top = 0;
+	int top = 0, sub = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *parent = RD(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
 			struct mount *mp = RD(struct mount, mnt, mnt_parent);
+			if (d == root && !sub)
+				sub = subtree_mount(mnt, root);
 			if (d != root || mnt == mp) {
 				top = 1;
 				break;
@@ -477,8 +545,8 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 		child = d;
 		d = parent;
 	}
-	if (!child || !top)
-		return 1; /* "/" itself, or too deep to tell: let the full walk decide (fail closed) */
+	if (!child || !top || sub)
+		return 1; /* "/" itself, too deep to tell, or through a subtree mount: let the full walk decide */
 	struct top_key k = {};
 	__u32 len = RD(struct dentry, child, d_name.len);
 	const unsigned char *name = RD(struct dentry, child, d_name.name);

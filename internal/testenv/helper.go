@@ -124,6 +124,22 @@ func helperDo(act string) error {
 		// The action as an io_uring request.
 		return iouringDo(inner)
 	}
+	if spec, ok := strings.CutPrefix(act, "bind-open:"); ok {
+		// In a new private mount namespace of its own (the caller's mounts are
+		// not touched), bind-mount and open: see bindOpen.
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
+		}
+		return bindOpen(spec)
+	}
+	if spec, ok := strings.CutPrefix(act, "userns-bind-open:"); ok {
+		// The same as an unprivileged user (65534) in a new user namespace, root
+		// only there (unshare -Urm): a child, as a user namespace needs one thread.
+		return runUserns("bind-open-here:" + spec)
+	}
+	if spec, ok := strings.CutPrefix(act, "bind-open-here:"); ok {
+		return bindOpen(spec)
+	}
 	if inner, ok := strings.CutPrefix(act, "in-pidns:"); ok {
 		// The action in a child in a new pid namespace: a "container" process.
 		return runSelf(inner, syscall.CLONE_NEWPID)
@@ -210,6 +226,88 @@ func runSelf(act string, cloneFlags uintptr) error {
 	out, err := cmd.Output()
 	if err != nil {
 		return err
+	}
+	if s := strings.TrimSpace(string(out)); s != "ok" {
+		var n int
+		if _, err := fmt.Sscanf(s, "%d", &n); err == nil {
+			return syscall.Errno(n)
+		}
+		return errors.New(s)
+	}
+	return nil
+}
+
+// BindOpen is the helper action that, in a private mount namespace of its own,
+// mounts each "mount" (a tmpfs at a directory: "tmpfs=DIR"; a bind mount:
+// "SRC=DST"), in order, then opens and reads FILE: "bind-open:" + BindOpen(...).
+func BindOpen(file string, mounts ...string) string {
+	return "bind-open:" + strings.Join(append(mounts, file), "|")
+}
+
+// UsernsBindOpen is BindOpen as an unprivileged user in a new user namespace.
+func UsernsBindOpen(file string, mounts ...string) string {
+	return "userns-" + BindOpen(file, mounts...)
+}
+
+// bindOpen does a BindOpen spec in the calling thread's (new) mount namespace.
+// A tmpfs mount gets a directory "d" holding a file "f" (to bind from).
+func bindOpen(spec string) error {
+	parts := strings.Split(spec, "|")
+	if len(parts) < 2 {
+		return fmt.Errorf("bind-open %q: want mounts then a file", spec)
+	}
+	if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+		return fmt.Errorf("making the mounts private: %w", err)
+	}
+	for _, m := range parts[:len(parts)-1] {
+		src, dst, ok := strings.Cut(m, "=")
+		if !ok {
+			return fmt.Errorf("bind-open mount %q: want SRC=DST", m)
+		}
+		if src == "tmpfs" {
+			if err := unix.Mount("tmpfs", dst, "tmpfs", 0, "size=64k"); err != nil {
+				return fmt.Errorf("tmpfs on %s: %w", dst, err)
+			}
+			if err := os.Mkdir(filepath.Join(dst, "d"), 0o755); err != nil {
+				return err
+			}
+			if err := os.WriteFile(filepath.Join(dst, "d", "f"), []byte("t"), 0o644); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := unix.Mount(src, dst, "", unix.MS_BIND, ""); err != nil {
+			return fmt.Errorf("bind mount of %s on %s: %w", src, dst, err)
+		}
+	}
+	fd, err := unix.Open(parts[len(parts)-1], unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	var b [16]byte
+	_, err = unix.Read(fd, b[:])
+	return errors.Join(err, unix.Close(fd))
+}
+
+// runUserns runs act in a child in new user and mount namespaces, as host uid
+// and gid 65534 mapped to root in the namespace.
+func runUserns(act string) error {
+	cmd := exec.Command("/proc/self/exe")
+	cmd.Env = append(os.Environ(), HelperEnv+"="+act)
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
+		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
+		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
+	}
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+				return fmt.Errorf("killed: %s", ws.Signal())
+			}
+		}
+		return fmt.Errorf("user namespace child: %w", err)
 	}
 	if s := strings.TrimSpace(string(out)); s != "ok" {
 		var n int

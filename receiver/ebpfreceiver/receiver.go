@@ -158,6 +158,9 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		if lsmErr != nil {
 			r.set.Logger.Warn("the in-kernel hooks on the security functions (BPF LSM or fmod_ret) are available but did not load: deny rules and the LSM-only events are rejected, the other rules run on syscall hooks", zap.Error(lsmErr))
 		}
+		if _, err := r.pol.MountStatus(); err != nil {
+			r.set.Logger.Warn("the host's mount table could not be read: opens through bind mounts are reported as unresolved and matched by every prefix rule (fail closed)", zap.Error(err))
+		}
 		r.set.Logger.Info("policy sensors loaded", zap.String("security_hooks", r.pol.SecurityHooks()),
 			zap.Strings("direct_loads", r.pol.DirectLoads()))
 	}

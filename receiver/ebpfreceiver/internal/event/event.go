@@ -311,6 +311,13 @@ type File struct {
 	// Raw is the path as the caller passed it (file.open rules with raw_path or
 	// failed_opens), "" when not captured.
 	Raw string
+	// SubtreeMount: Path crossed a mount that shows a subtree of its file
+	// system (a bind mount of a directory or a file); Canonical is then the
+	// file's path in the host's mount namespace, matched by the rules as Path
+	// is, or "" when it could not be resolved (the record was then matched by
+	// every prefix rule: fail closed).
+	SubtreeMount bool
+	Canonical    string
 	// Failed: the open failed with Res (a negative errno); Path is then Raw
 	// made absolute and cleaned, not resolved.
 	Failed bool

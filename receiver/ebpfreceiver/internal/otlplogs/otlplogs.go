@@ -443,6 +443,13 @@ func fillDetail(a pcommon.Map, e *event.Event) string {
 		if d.Truncated {
 			a.PutBool("vigil.file.path_truncated", true)
 		}
+		if d.SubtreeMount {
+			if d.Canonical != "" {
+				a.PutStr("vigil.file.canonical_path", d.Canonical)
+			} else {
+				a.PutBool("vigil.file.canonical_path_unresolved", true)
+			}
+		}
 		if d.Ino != 0 {
 			a.PutStr("file.inode", strconv.FormatUint(d.Ino, 10))
 			a.PutStr("vigil.file.device", strconv.FormatUint(uint64(d.Dev>>20), 10)+":"+strconv.FormatUint(uint64(d.Dev&0xfffff), 10))

@@ -16,6 +16,8 @@ var (
 	lenAlertPath = len(rawAlert{}.Path)
 	offAlertRaw  = int(unsafe.Offsetof(rawAlert{}.Raw))
 	lenAlertRaw  = len(rawAlert{}.Raw)
+	offAlertCan  = int(unsafe.Offsetof(rawAlert{}.Canon))
+	lenAlertCan  = len(rawAlert{}.Canon)
 )
 
 // Alert is a decoded policy match from the file, network or syscall sensors.
@@ -48,6 +50,9 @@ type Alert struct {
 	// (raw_path, failed_opens).
 	Res int32
 	Raw string
+	// Canonical: with FlagSubtreeMount, the file's path in the host's mount
+	// namespace ("" when it could not be resolved).
+	Canonical string
 }
 
 // Op returns the opcode of a ring buffer record.
@@ -99,6 +104,9 @@ func decodeAlert(b []byte, a *Alert, prev string) error {
 	}
 	if r := min(int(h.RawLen), lenAlertRaw, len(b)-offAlertRaw); r > 0 {
 		a.Raw = cstr(b[offAlertRaw : offAlertRaw+r])
+	}
+	if c := min(int(h.CanonLen), lenAlertCan, len(b)-offAlertCan); c > 0 && a.Flags&FlagSubtreeMount != 0 {
+		a.Canonical = cstr(b[offAlertCan : offAlertCan+c])
 	}
 	return nil
 }

@@ -242,7 +242,8 @@ func hookOf(a *Alert) event.Hook {
 func fileDecoder(name string) func(a *Alert, ev *event.Event) {
 	return func(a *Alert, ev *event.Event) {
 		f := &event.File{Path: a.Path, Truncated: a.Flags&FlagTruncPath != 0, Dev: a.Dev, Ino: a.Ino,
-			IDMatch: a.Flags&FlagIDMatch != 0, Raw: a.Raw}
+			IDMatch: a.Flags&FlagIDMatch != 0, Raw: a.Raw,
+			SubtreeMount: a.Flags&FlagSubtreeMount != 0, Canonical: a.Canonical}
 		switch name {
 		case event.FileOpen, event.FileWrite:
 			f.OpenFlags = a.Access

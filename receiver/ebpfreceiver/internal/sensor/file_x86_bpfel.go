@@ -49,12 +49,20 @@ type fileAlertScratch struct {
 		Res           int32
 		PathLen       uint16
 		RawLen        uint16
-		Pad3          [2]uint16
+		CanonLen      uint16
+		Pad3          uint16
 		Path          [1024]int8
 		Raw           [256]int8
+		Canon         [1024]int8
 	}
 	Key fileBinKey
-	_   [4]byte
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
+	Subtree uint32
+	_       [4]byte
 }
 
 type fileBinKey struct {
@@ -68,6 +76,13 @@ type fileFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type fileFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
 }
 
 type fileNet4Key struct {
@@ -85,6 +100,11 @@ type fileNet6Key struct {
 type filePathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type fileProcInfo struct {
@@ -141,12 +161,14 @@ type fileTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fileMapAlertScratchMap      = "alert_scratch_map"
+	fileMapCanonExempt          = "canon_exempt"
 	fileMapCounters             = "counters"
 	fileMapEventRules           = "event_rules"
 	fileMapEvents               = "events"
 	fileMapExecBinaries         = "exec_binaries"
 	fileMapFileIds              = "file_ids"
 	fileMapFilePaths            = "file_paths"
+	fileMapFsRoots              = "fs_roots"
 	fileMapNetAnyPort           = "net_any_port"
 	fileMapNetCidr4             = "net_cidr4"
 	fileMapNetCidr6             = "net_cidr6"
@@ -217,12 +239,14 @@ type fileProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -267,12 +291,14 @@ func (o *fileObjects) Close() error {
 // It can be passed to loadFileObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -291,12 +317,14 @@ type fileMaps struct {
 func (m *fileMaps) Close() error {
 	return _FileClose(
 		m.AlertScratchMap,
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

@@ -111,7 +111,11 @@ rules:
 	}
 	assert.Zero(t, got[0].Flags&FlagIDMatch, "the path itself matched by path")
 	assert.Equal(t, FlagIDMatch, got[1].Flags&FlagIDMatch)
-	assert.Equal(t, FlagIDMatch, got[2].Flags&FlagIDMatch)
+	// The bind mount shows a subtree of the file system (one file): matched by
+	// its canonical path, the rule's own path, before identity is needed.
+	assert.Zero(t, got[2].Flags&FlagIDMatch, "the bind mount matched by its canonical path")
+	assert.Equal(t, FlagSubtreeMount, got[2].Flags&FlagSubtreeMount)
+	assert.Equal(t, watched, got[2].Canonical)
 
 	// The file replaced (a new inode at the path, as an editor or a package
 	// upgrade does): the path still matches; the old inode, still reachable
@@ -341,6 +345,8 @@ rules:
 	readFile(t, target) // outside the namespace: the empty file, another inode
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindFile && a.Path == target })
 	require.Len(t, got, 1, "cat through the namespace's bind mount; not the empty file under it")
-	assert.Equal(t, FlagIDMatch, got[0].Flags&FlagIDMatch)
+	// Matched by its canonical path (the rule's path) through the subtree mount.
+	assert.Equal(t, FlagSubtreeMount, got[0].Flags&FlagSubtreeMount)
+	assert.Equal(t, watched, got[0].Canonical)
 	assert.NotEqual(t, uint32(os.Getpid()), got[0].TGID)
 }

@@ -49,12 +49,20 @@ type fmodretAlertScratch struct {
 		Res           int32
 		PathLen       uint16
 		RawLen        uint16
-		Pad3          [2]uint16
+		CanonLen      uint16
+		Pad3          uint16
 		Path          [1024]int8
 		Raw           [256]int8
+		Canon         [1024]int8
 	}
 	Key fmodretBinKey
-	_   [4]byte
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
+	Subtree uint32
+	_       [4]byte
 }
 
 type fmodretBinKey struct {
@@ -77,6 +85,13 @@ type fmodretFileId struct {
 	Pad uint32
 }
 
+type fmodretFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
+}
+
 type fmodretNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -92,6 +107,11 @@ type fmodretNet6Key struct {
 type fmodretPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type fmodretProcInfo struct {
@@ -148,6 +168,7 @@ type fmodretTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fmodretMapAlertScratchMap       = "alert_scratch_map"
+	fmodretMapCanonExempt           = "canon_exempt"
 	fmodretMapCounters              = "counters"
 	fmodretMapEventRules            = "event_rules"
 	fmodretMapEvents                = "events"
@@ -155,6 +176,7 @@ const (
 	fmodretMapExecInodes            = "exec_inodes"
 	fmodretMapFileIds               = "file_ids"
 	fmodretMapFilePaths             = "file_paths"
+	fmodretMapFsRoots               = "fs_roots"
 	fmodretMapNetAnyPort            = "net_any_port"
 	fmodretMapNetCidr4              = "net_cidr4"
 	fmodretMapNetCidr6              = "net_cidr6"
@@ -251,6 +273,7 @@ type fmodretProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fmodretMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -258,6 +281,7 @@ type fmodretMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -302,6 +326,7 @@ func (o *fmodretObjects) Close() error {
 // It can be passed to loadFmodretObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fmodretMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -309,6 +334,7 @@ type fmodretMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -327,6 +353,7 @@ type fmodretMaps struct {
 func (m *fmodretMaps) Close() error {
 	return _FmodretClose(
 		m.AlertScratchMap,
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
@@ -334,6 +361,7 @@ func (m *fmodretMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

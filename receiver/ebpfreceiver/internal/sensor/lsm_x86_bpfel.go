@@ -49,12 +49,20 @@ type lsmAlertScratch struct {
 		Res           int32
 		PathLen       uint16
 		RawLen        uint16
-		Pad3          [2]uint16
+		CanonLen      uint16
+		Pad3          uint16
 		Path          [1024]int8
 		Raw           [256]int8
+		Canon         [1024]int8
 	}
 	Key lsmBinKey
-	_   [4]byte
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
+	Subtree uint32
+	_       [4]byte
 }
 
 type lsmBinKey struct {
@@ -77,6 +85,13 @@ type lsmFileId struct {
 	Pad uint32
 }
 
+type lsmFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
+}
+
 type lsmNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -92,6 +107,11 @@ type lsmNet6Key struct {
 type lsmPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type lsmProcInfo struct {
@@ -148,6 +168,7 @@ type lsmTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	lsmMapAlertScratchMap       = "alert_scratch_map"
+	lsmMapCanonExempt           = "canon_exempt"
 	lsmMapCounters              = "counters"
 	lsmMapEventRules            = "event_rules"
 	lsmMapEvents                = "events"
@@ -155,6 +176,7 @@ const (
 	lsmMapExecInodes            = "exec_inodes"
 	lsmMapFileIds               = "file_ids"
 	lsmMapFilePaths             = "file_paths"
+	lsmMapFsRoots               = "fs_roots"
 	lsmMapNetAnyPort            = "net_any_port"
 	lsmMapNetCidr4              = "net_cidr4"
 	lsmMapNetCidr6              = "net_cidr6"
@@ -251,6 +273,7 @@ type lsmProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
@@ -258,6 +281,7 @@ type lsmMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -302,6 +326,7 @@ func (o *lsmObjects) Close() error {
 // It can be passed to loadLsmObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
@@ -309,6 +334,7 @@ type lsmMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -327,6 +353,7 @@ type lsmMaps struct {
 func (m *lsmMaps) Close() error {
 	return _LsmClose(
 		m.AlertScratchMap,
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
@@ -334,6 +361,7 @@ func (m *lsmMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

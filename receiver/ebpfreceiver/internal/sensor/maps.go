@@ -37,7 +37,7 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries, MapExecInodes: m.ExecInodes,
 		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
-		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds,
+		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds, "fs_roots": m.FsRoots, "canon_exempt": m.CanonExempt,
 	}
 }
 

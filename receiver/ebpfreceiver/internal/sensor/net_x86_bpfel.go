@@ -49,12 +49,20 @@ type netAlertScratch struct {
 		Res           int32
 		PathLen       uint16
 		RawLen        uint16
-		Pad3          [2]uint16
+		CanonLen      uint16
+		Pad3          uint16
 		Path          [1024]int8
 		Raw           [256]int8
+		Canon         [1024]int8
 	}
 	Key netBinKey
-	_   [4]byte
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
+	Subtree uint32
+	_       [4]byte
 }
 
 type netBinKey struct {
@@ -68,6 +76,13 @@ type netFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type netFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
 }
 
 type netNet4Key struct {
@@ -85,6 +100,11 @@ type netNet6Key struct {
 type netPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type netProcInfo struct {
@@ -141,12 +161,14 @@ type netTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	netMapAlertScratchMap     = "alert_scratch_map"
+	netMapCanonExempt         = "canon_exempt"
 	netMapCounters            = "counters"
 	netMapEventRules          = "event_rules"
 	netMapEvents              = "events"
 	netMapExecBinaries        = "exec_binaries"
 	netMapFileIds             = "file_ids"
 	netMapFilePaths           = "file_paths"
+	netMapFsRoots             = "fs_roots"
 	netMapNetAnyPort          = "net_any_port"
 	netMapNetCidr4            = "net_cidr4"
 	netMapNetCidr6            = "net_cidr6"
@@ -233,12 +255,14 @@ type netProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -283,12 +307,14 @@ func (o *netObjects) Close() error {
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -307,12 +333,14 @@ type netMaps struct {
 func (m *netMaps) Close() error {
 	return _NetClose(
 		m.AlertScratchMap,
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

@@ -29,6 +29,7 @@ type Policy struct {
 	direct  map[string]bool // sensors loaded in their direct-load build
 	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
 	cgroupRoot string
+	mounts     *mountRefresh
 }
 
 // Hooks says which in-kernel hooks on the kernel's security functions to try.
@@ -147,6 +148,7 @@ func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, err
 	if err := load("syscall", ss, err, &s.sys); err != nil {
 		return nil, errors.Join(err, s.Close())
 	}
+	s.mounts = startMountRefresh(p, HostMountinfo, MountRefreshInterval)
 	return s, nil
 }
 
@@ -399,6 +401,9 @@ func (s *Policy) Close() error {
 		return nil
 	}
 	s.closed = true
+	if s.mounts != nil {
+		s.mounts.stop()
+	}
 	var errs []error
 	for n, l := range s.links {
 		errs = append(errs, l.Close())

@@ -49,6 +49,11 @@ const (
 	// FlagOpenFailed marks a failed open: there is no file, Raw is the path
 	// the caller passed and Res the negative errno.
 	FlagOpenFailed = uint32(processVigilFlagsFLAG_OPEN_FAILED)
+	// FlagSubtreeMount marks a file record whose path crossed a mount showing
+	// a subtree of its file system (a bind mount): Canonical is the file's path
+	// in the host's mount namespace, also looked up in the rules, or "" when it
+	// could not be resolved (then every prefix rule was a candidate).
+	FlagSubtreeMount = uint32(processVigilFlagsFLAG_SUBTREE_MOUNT)
 )
 
 // Kernel counters, mirrored from enum vigil_counter.

@@ -41,6 +41,13 @@ type processFileId struct {
 	Pad uint32
 }
 
+type processFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -56,6 +63,11 @@ type processNet6Key struct {
 type processPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type processProcInfo struct {
@@ -160,9 +172,11 @@ type processVigilAlert struct {
 	Res           int32
 	PathLen       uint16
 	RawLen        uint16
-	Pad3          [2]uint16
+	CanonLen      uint16
+	Pad3          uint16
 	Path          [1024]int8
 	Raw           [256]int8
+	Canon         [1024]int8
 }
 
 type processVigilCounter uint32
@@ -210,17 +224,18 @@ const (
 type processVigilFlags uint32
 
 const (
-	processVigilFlagsFLAG_TRUNC_PATH  processVigilFlags = 1
-	processVigilFlagsFLAG_TRUNC_ARGS  processVigilFlags = 2
-	processVigilFlagsFLAG_TRUNC_CWD   processVigilFlags = 4
-	processVigilFlagsFLAG_KTHREAD     processVigilFlags = 8
-	processVigilFlagsFLAG_NO_MM       processVigilFlags = 16
-	processVigilFlagsFLAG_LSM         processVigilFlags = 32
-	processVigilFlagsFLAG_FMOD_RET    processVigilFlags = 64
-	processVigilFlagsFLAG_COMPAT      processVigilFlags = 128
-	processVigilFlagsFLAG_IO_URING    processVigilFlags = 256
-	processVigilFlagsFLAG_ID_MATCH    processVigilFlags = 4096
-	processVigilFlagsFLAG_OPEN_FAILED processVigilFlags = 8192
+	processVigilFlagsFLAG_TRUNC_PATH    processVigilFlags = 1
+	processVigilFlagsFLAG_TRUNC_ARGS    processVigilFlags = 2
+	processVigilFlagsFLAG_TRUNC_CWD     processVigilFlags = 4
+	processVigilFlagsFLAG_KTHREAD       processVigilFlags = 8
+	processVigilFlagsFLAG_NO_MM         processVigilFlags = 16
+	processVigilFlagsFLAG_LSM           processVigilFlags = 32
+	processVigilFlagsFLAG_FMOD_RET      processVigilFlags = 64
+	processVigilFlagsFLAG_COMPAT        processVigilFlags = 128
+	processVigilFlagsFLAG_IO_URING      processVigilFlags = 256
+	processVigilFlagsFLAG_ID_MATCH      processVigilFlags = 4096
+	processVigilFlagsFLAG_OPEN_FAILED   processVigilFlags = 8192
+	processVigilFlagsFLAG_SUBTREE_MOUNT processVigilFlags = 16384
 )
 
 type processVigilOp uint32
@@ -277,6 +292,7 @@ type processVigilProc struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	processMapCanonExempt     = "canon_exempt"
 	processMapCounters        = "counters"
 	processMapEventRules      = "event_rules"
 	processMapEvents          = "events"
@@ -284,6 +300,7 @@ const (
 	processMapExecInodes      = "exec_inodes"
 	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
+	processMapFsRoots         = "fs_roots"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
 	processMapNetCidr6        = "net_cidr6"
@@ -367,6 +384,7 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
+	CanonExempt    *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	EventRules     *ebpf.MapSpec `ebpf:"event_rules"`
 	Events         *ebpf.MapSpec `ebpf:"events"`
@@ -374,6 +392,7 @@ type processMapSpecs struct {
 	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots        *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6       *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -427,6 +446,7 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
+	CanonExempt    *ebpf.Map `ebpf:"canon_exempt"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	EventRules     *ebpf.Map `ebpf:"event_rules"`
 	Events         *ebpf.Map `ebpf:"events"`
@@ -434,6 +454,7 @@ type processMaps struct {
 	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
+	FsRoots        *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6       *ebpf.Map `ebpf:"net_cidr6"`
@@ -452,6 +473,7 @@ type processMaps struct {
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
@@ -459,6 +481,7 @@ func (m *processMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

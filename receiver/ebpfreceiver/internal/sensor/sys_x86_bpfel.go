@@ -49,12 +49,20 @@ type sysAlertScratch struct {
 		Res           int32
 		PathLen       uint16
 		RawLen        uint16
-		Pad3          [2]uint16
+		CanonLen      uint16
+		Pad3          uint16
 		Path          [1024]int8
 		Raw           [256]int8
+		Canon         [1024]int8
 	}
 	Key sysBinKey
-	_   [4]byte
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
+	Subtree uint32
+	_       [4]byte
 }
 
 type sysBinKey struct {
@@ -68,6 +76,13 @@ type sysFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type sysFsRoot struct {
+	_    structs.HostLayout
+	Len  uint32
+	Pad  uint32
+	Path [256]int8
 }
 
 type sysNet4Key struct {
@@ -85,6 +100,11 @@ type sysNet6Key struct {
 type sysPathScratch struct {
 	_   structs.HostLayout
 	Buf [2048]int8
+	Sub struct {
+		_   structs.HostLayout
+		N   uint32
+		Ids [4]uint32
+	}
 }
 
 type sysProcInfo struct {
@@ -141,12 +161,14 @@ type sysTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sysMapAlertScratchMap  = "alert_scratch_map"
+	sysMapCanonExempt      = "canon_exempt"
 	sysMapCounters         = "counters"
 	sysMapEventRules       = "event_rules"
 	sysMapEvents           = "events"
 	sysMapExecBinaries     = "exec_binaries"
 	sysMapFileIds          = "file_ids"
 	sysMapFilePaths        = "file_paths"
+	sysMapFsRoots          = "fs_roots"
 	sysMapNetAnyPort       = "net_any_port"
 	sysMapNetCidr4         = "net_cidr4"
 	sysMapNetCidr6         = "net_cidr6"
@@ -267,12 +289,14 @@ type sysProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sysMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -317,12 +341,14 @@ func (o *sysObjects) Close() error {
 // It can be passed to loadSysObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sysMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -341,12 +367,14 @@ type sysMaps struct {
 func (m *sysMaps) Close() error {
 	return _SysClose(
 		m.AlertScratchMap,
+		m.CanonExempt,
 		m.Counters,
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,
