@@ -35,6 +35,10 @@ type Fields struct {
 	// built[i] is the string in bufs[i], once built for the current event.
 	built [numBuilt]string
 	ok    [numBuilt]bool
+	// canonical: the file's path fields (fd.name, fd.directory, fd.filename)
+	// read its canonical path (event.File.Canonical: a file reached through a
+	// bind mount) instead of the path as opened.
+	canonical bool
 }
 
 const (
@@ -56,6 +60,16 @@ func (f *Fields) Reset(ev *event.Event) {
 	f.ev = ev
 	f.kind = KindOf(ev)
 	f.ok = [numBuilt]bool{}
+	f.canonical = false
+}
+
+// canonicalPath reports whether the event is a file reached through a subtree
+// mount with a canonical path other than the path as opened: its conditions
+// are evaluated on both paths (a condition that holds on either holds, as the
+// kernel's path rules match either).
+func (f *Fields) canonicalPath() bool {
+	d, ok := f.ev.Detail.(*event.File)
+	return ok && d.Canonical != "" && d.Canonical != d.Path
 }
 
 // KindOf maps an event onto the rule engine's kind (rules.KindInvalid for a
@@ -209,6 +223,9 @@ func (f *Fields) network() *event.Network {
 func (f *Fields) path() (string, bool) {
 	switch d := f.ev.Detail.(type) {
 	case *event.File:
+		if f.canonical && d.Canonical != "" {
+			return d.Canonical, true
+		}
 		return d.Path, d.Path != ""
 	case *event.Module:
 		return d.Path, d.Path != ""

@@ -1,6 +1,7 @@
 package rulestage
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
@@ -83,6 +84,15 @@ func (st *Stage) Match(set *Set, ev *event.Event, dst []*event.Match) []*event.M
 		return dst
 	}
 	st.hits = set.rs.Match(&st.f, st.hits[:0])
+	if st.f.canonicalPath() {
+		// A file through a bind mount: the rules that hold on its canonical
+		// path match too (once each).
+		n := len(st.hits)
+		st.f.canonical = true
+		st.hits = set.rs.Match(&st.f, st.hits)
+		st.hits = dedupeHits(st.hits, n)
+		st.f.canonical = false
+	}
 	for _, i := range st.hits {
 		r := &set.rules[i]
 		st.out = r.Output.Render(st.out[:0], &st.f)
@@ -113,7 +123,26 @@ func (st *Stage) Holds(pred *rules.Predicate, ev *event.Event) bool {
 	if st.f.kind == rules.KindInvalid {
 		return false
 	}
+	if pred.Eval(&st.f) {
+		return true
+	}
+	if !st.f.canonicalPath() {
+		return false
+	}
+	st.f.canonical = true // a file through a bind mount: its canonical path too
+	defer func() { st.f.canonical = false }()
 	return pred.Eval(&st.f)
+}
+
+// dedupeHits drops from hits[n:] the rules already in hits[:n], in place.
+func dedupeHits(hits []int, n int) []int {
+	out := hits[:n]
+	for _, h := range hits[n:] {
+		if !slices.Contains(hits[:n], h) {
+			out = append(out, h)
+		}
+	}
+	return out
 }
 
 // Render renders a rule's output for ev.

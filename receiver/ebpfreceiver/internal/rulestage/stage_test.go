@@ -343,3 +343,30 @@ func TestShapesSplit(t *testing.T) {
 	}
 	t.Logf("rules on exec/exit: %d; kernel filters: %d narrowed, %d not narrowed; kinds not sensed: %d", always, narrow, wide, unsensed)
 }
+
+// A file reached through a bind mount carries its canonical path: a condition
+// holds when it holds on the path as opened or on the canonical path (as the
+// kernel's path rules match either), each rule once; the output renders the
+// path as opened. Without a canonical path only the opened path counts.
+func TestStageCanonicalPath(t *testing.T) {
+	set := load(t, rule("Etc", "evt.type = open and fd.name startswith /etc/")+
+		rule("Shadow name", "evt.type = open and fd.filename = shadow")+
+		"- rule: Show\n  desc: d\n  condition: evt.type = open and fd.directory = /etc\n  output: '%fd.name'\n  priority: ERROR\n")
+	var st Stage
+	bound := openEv("/tmp/x/shadow", event.AccessRead)
+	f := bound.Detail.(*event.File)
+	assert.Equal(t, []string{"Shadow name"}, names(st.Match(set, bound, nil)), "no canonical path: the opened path only")
+	f.SubtreeMount, f.Canonical = true, "/etc/shadow"
+	ms := st.Match(set, bound, nil)
+	assert.ElementsMatch(t, []string{"Etc", "Shadow name", "Show"}, names(ms), "each rule once")
+	for _, m := range ms {
+		if m.Rule == "Show" {
+			assert.Equal(t, "/tmp/x/shadow", m.Body, "the output shows the path as opened")
+		}
+	}
+	pred := set.Rules()[0].Predicate
+	assert.True(t, st.Holds(pred, bound))
+	f.Canonical = ""
+	assert.False(t, st.Holds(pred, bound), "unresolved: the opened path only")
+	assert.True(t, st.Holds(pred, openEv("/etc/passwd", event.AccessRead)))
+}
