@@ -298,6 +298,9 @@ func runUserns(act string) error {
 		Cloneflags:  syscall.CLONE_NEWUSER | syscall.CLONE_NEWNS,
 		UidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
 		GidMappings: []syscall.SysProcIDMap{{ContainerID: 0, HostID: 65534, Size: 1}},
+		// Become the namespace's root, that is host uid 65534: a child of root
+		// keeps root's host uid, unmapped in the namespace, until it does.
+		Credential: &syscall.Credential{Uid: 0, Gid: 0, NoSetGroups: true},
 	}
 	out, err := cmd.Output()
 	if err != nil {

@@ -386,3 +386,28 @@ func TestDecodeLinkSocketDup(t *testing.T) {
 	assert.Equal(t, uint16(50000), d.Local.Port(), "IPv6: the local port, not its address")
 	assert.Equal(t, int64(2), d.NewFD)
 }
+
+// A file record through a subtree mount carries its canonical path after the raw
+// buffer, read only with the flag; a record cut before it has none.
+func TestDecodeCanonicalPath(t *testing.T) {
+	rec := func(flags uint32, canon string) []byte {
+		a := &rawAlert{Kind: uint8(KindFile), Event: uint8(processVigilEventEV_FILE_OPEN)}
+		a.Hdr.Op, a.Hdr.Flags = uint8(OpAlert), flags
+		a.PathLen = putStr(a.Path[:], "/tmp/x/shadow")
+		a.CanonLen = putStr(a.Canon[:], canon)
+		return recordBytes(t, a)[:offAlertCan+int(a.CanonLen)+1]
+	}
+	f := decodeOK(t, rec(FlagSubtreeMount, "/etc/shadow")).Detail.(*event.File)
+	assert.Equal(t, "/tmp/x/shadow", f.Path)
+	assert.True(t, f.SubtreeMount)
+	assert.Equal(t, "/etc/shadow", f.Canonical)
+	f = decodeOK(t, rec(FlagSubtreeMount, "")).Detail.(*event.File)
+	assert.True(t, f.SubtreeMount)
+	assert.Empty(t, f.Canonical, "unresolved")
+	f = decodeOK(t, rec(0, "/etc/shadow")).Detail.(*event.File)
+	assert.False(t, f.SubtreeMount)
+	assert.Empty(t, f.Canonical, "a stale canonical length without the flag is ignored")
+	b := rec(FlagSubtreeMount, "/etc/shadow")
+	f = decodeOK(t, b[:offAlertCan]).Detail.(*event.File)
+	assert.Empty(t, f.Canonical, "a record cut before the canonical path")
+}

@@ -129,6 +129,11 @@ type FileOpen struct {
 	Flags     uint32
 	ID        FileID
 	Truncated bool
+	// Subtree: the path crossed a subtree mount (a bind mount); Canonical is
+	// then the file's canonical path, matched as Path is, or "" when it could
+	// not be resolved (prefix rules match: fail closed, as for Truncated).
+	Subtree   bool
+	Canonical string
 }
 
 // FileProcess is what user-space filtering needs to know about a process.
@@ -158,8 +163,11 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 		if r.oflags != 0 && r.oflags&o.Flags == 0 {
 			continue
 		}
-		if len(r.paths) > 0 && !(o.Truncated && r.prefix) && !slices.Contains(r.ids, o.ID) &&
-			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
+		unresolved := o.Truncated || (o.Subtree && o.Canonical == "")
+		if len(r.paths) > 0 && !(unresolved && r.prefix) && !slices.Contains(r.ids, o.ID) &&
+			!slices.ContainsFunc(r.paths, func(e pathEntry) bool {
+				return e.matches(o.Path) || (o.Canonical != "" && e.matches(o.Canonical))
+			}) {
 			continue
 		}
 		if !selects(t.userSel[r.policy], p) {

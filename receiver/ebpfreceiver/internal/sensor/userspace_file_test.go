@@ -49,4 +49,10 @@ rules:
 	assert.Zero(t, m(FileOpen{Path: "/var/log/syslog", Flags: 0o2001}), "O_APPEND only")
 	assert.Equal(t, uint64(2), m(FileOpen{Path: "/d47/d48/f", Flags: 0o1001, Truncated: true}), "unresolved: the prefix rule, fail closed")
 	assert.Zero(t, m(FileOpen{Path: "/d47/d48/f", Truncated: true}), "unresolved, but the flags still decide")
+	// Through a bind mount: the canonical path matches as the path does; an
+	// unresolved one fails closed; the path alone decides without one.
+	assert.Equal(t, uint64(2), m(FileOpen{Path: "/tmp/x/syslog", Flags: 0o1001, Subtree: true, Canonical: "/var/log/syslog"}), "by canonical path")
+	assert.Zero(t, m(FileOpen{Path: "/tmp/x/syslog", Flags: 0o1001, Subtree: true, Canonical: "/srv/syslog"}), "a canonical path no rule names")
+	assert.Equal(t, uint64(2), m(FileOpen{Path: "/tmp/x/syslog", Flags: 0o1001, Subtree: true}), "unresolved: fail closed")
+	assert.Zero(t, m(FileOpen{Path: "/tmp/x/syslog", Flags: 0o1001}), "no subtree mount: the path alone")
 }
