@@ -514,6 +514,45 @@ static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_s
 
 #define SIGKILL 9
 
+#define MNT_CHAIN 32 /* mounts followed up to the namespace's root before giving up (then: a subtree) */
+
+struct mnt_walk {
+	struct mount *mnt;
+	__u32 found;
+	__u32 done;
+};
+
+/* One mount of the chain: a subtree mount ends the walk, so does the namespace's root. */
+static long mnt_step(__u32 i, struct mnt_walk *c)
+{
+	struct mount *mnt = c->mnt;
+	struct dentry *root = RD(struct mount, mnt, mnt.mnt_root);
+	if (subtree_mount(mnt, root)) {
+		c->found = 1;
+		return 1;
+	}
+	struct mount *mp = RD(struct mount, mnt, mnt_parent);
+	if (mp == mnt) {
+		c->done = 1;
+		return 1;
+	}
+	c->mnt = mp;
+	return 0;
+}
+
+/*
+ * through_subtree: a file under vfsmnt has a path through a subtree mount (not
+ * exempt) somewhere up the chain of mounts, or the chain is too long to tell.
+ * A bpf_loop, so that the verifier checks one step (an unrolled loop here made
+ * the top-directory walk's states diverge).
+ */
+static __always_inline int through_subtree(struct vfsmount *vfsmnt)
+{
+	struct mnt_walk c = {.mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt))};
+	bpf_loop(MNT_CHAIN, mnt_step, &c, 0);
+	return c.found || !c.done;
+}
+
 /*
  * top_dir_watched walks from a dentry up to the root of its mount namespace
  * (pointer reads only, no names copied) and looks up the top-level component in
@@ -526,13 +565,11 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
-	int top = 0, sub = 0;
+	int top = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *parent = RD(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
 			struct mount *mp = RD(struct mount, mnt, mnt_parent);
-			if (d == root && !sub)
-				sub = subtree_mount(mnt, root);
 			if (d != root || mnt == mp) {
 				top = 1;
 				break;
@@ -545,13 +582,15 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 		child = d;
 		d = parent;
 	}
-	if (!child || !top || sub)
-		return 1; /* "/" itself, too deep to tell, or through a subtree mount: let the full walk decide */
+	if (!child || !top)
+		return 1; /* "/" itself, or too deep to tell: let the full walk decide (fail closed) */
 	struct top_key k = {};
 	__u32 len = RD(struct dentry, child, d_name.len);
 	const unsigned char *name = RD(struct dentry, child, d_name.name);
 	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
-	return bpf_map_lookup_elem(&top_dirs, &k) != 0;
+	if (bpf_map_lookup_elem(&top_dirs, &k))
+		return 1;
+	return through_subtree(vfsmnt);
 }
 
 #endif
