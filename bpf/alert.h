@@ -215,6 +215,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		.oflags = event == EV_FILE_OPEN ? access : 0,
 		.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & mask,
 	};
+	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);

@@ -71,6 +71,7 @@ static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_
 	}
 	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
 			       .policies = pol, .candidates = rules};
+	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);
@@ -147,6 +148,7 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
 		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
+		task_keys_filter(sel, task, &mc);
 		if (!mc.candidates)
 			return 0;
 		bpf_loop(MAX_RULES, match_step, &mc, 0);

@@ -80,11 +80,18 @@ type KernelFilter struct {
 	CIDRs    []netip.Prefix
 	Ports    []uint16
 	Binaries []string
+	// The task keys: the process's and its parent's names, its terminal,
+	// its capabilities (any of).
+	ProcessNames []string
+	ParentNames  []string
+	TTY          *bool
+	Capabilities []string
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f KernelFilter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil ||
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Capabilities != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -112,12 +119,25 @@ func (f KernelFilter) String() string {
 	if f.Binaries != nil {
 		list("binaries", len(f.Binaries), func(i int) string { return f.Binaries[i] })
 	}
+	if f.ProcessNames != nil {
+		list("process_names", len(f.ProcessNames), func(i int) string { return f.ProcessNames[i] })
+	}
+	if f.ParentNames != nil {
+		list("parent_names", len(f.ParentNames), func(i int) string { return f.ParentNames[i] })
+	}
+	if f.TTY != nil {
+		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
+	}
+	if f.Capabilities != nil {
+		list("capabilities", len(f.Capabilities), func(i int) string { return f.Capabilities[i] })
+	}
 	return strings.Join(parts, " ")
 }
 
 // Keys is the rule's own filter keys.
 func (r *Rule) Keys() KernelFilter {
-	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries}
+	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries,
+		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities}
 }
 
 // HasCondition reports whether the rule has a condition, exceptions or an
@@ -137,6 +157,7 @@ func (r *Rule) KernelRule() Rule {
 	}
 	f := r.Cond.Kernel
 	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
+	k.ProcessNames, k.ParentNames, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.TTY, f.Capabilities
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""
 	}

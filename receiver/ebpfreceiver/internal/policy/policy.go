@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
 // Limits imposed by the kernel side.
@@ -238,6 +239,17 @@ type Rule struct {
 	// ExeFlags (process.exec): the executed file has one of these properties
 	// (memfd, upper_layer, setuid, setgid). With binaries, both must hold.
 	ExeFlags []ExeFlag `yaml:"exe_flags,omitempty"`
+	// ProcessNames (every event): the process's name (comm, at most
+	// CommLen bytes, as its exec set it) is one of these; tested in the kernel.
+	ProcessNames []string `yaml:"process_names,omitempty"`
+	// ParentNames (every event): the parent's name is one of these.
+	ParentNames []string `yaml:"parent_names,omitempty"`
+	// TTY (every event): true, the process has a controlling terminal;
+	// false, it has none; nil, either.
+	TTY *bool `yaml:"tty,omitempty"`
+	// Capabilities (every event): the process's effective capability set
+	// (as at its exec) holds at least one of these (CAP_SYS_ADMIN, ...).
+	Capabilities []string `yaml:"capabilities,omitempty"`
 	// Condition narrows the event, in Falco's condition syntax.
 	Condition string `yaml:"condition,omitempty"`
 	// Exceptions exclude events, in Falco's shape.
@@ -322,6 +334,25 @@ var OpenFlagBits = map[string]uint32{
 	"O_NONBLOCK": 0o4000, "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000,
 	"O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000,
 	"O_CLOEXEC": 0o2000000, "O_SYNC": 0o4010000, "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000,
+}
+
+// CommLen is the longest process name the kernel keeps (TASK_COMM_LEN - 1):
+// longer names are cut to it.
+const CommLen = 15
+
+// CapMask is the kernel mask of a rule's capabilities (0: no capability test).
+func (r *Rule) CapMask() uint64 { return CapMaskOf(r.Capabilities) }
+
+// CapMaskOf is the mask of capability names (unknown names are left out:
+// validation refuses them).
+func CapMaskOf(names []string) uint64 {
+	var m uint64
+	for _, c := range names {
+		if n, ok := event.CapByName(c); ok {
+			m |= 1 << n
+		}
+	}
+	return m
 }
 
 // OpenFlagMask is the kernel mask of a rule's open_flags (0: no flag test).

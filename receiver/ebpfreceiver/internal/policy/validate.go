@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
 var (
@@ -379,6 +380,29 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[f] = true
 		}
 	}
+	v.names(key+".process_names", r.ProcessNames)
+	v.names(key+".parent_names", r.ParentNames)
+	seenCap := map[int]bool{}
+	for i, c := range r.Capabilities {
+		ik := key + ".capabilities[" + strconv.Itoa(i) + "]"
+		n, ok := event.CapByName(c)
+		switch {
+		case !ok:
+			v.errorf(ik, "unknown capability %q (CAP_SYS_ADMIN, CAP_NET_RAW, ...)", c)
+		case seenCap[n]:
+			v.errorf(ik, "duplicate %s", event.CapName(n))
+		}
+		seenCap[n] = true
+	}
+	if r.Event == EventProcessExec && r.Action == ActionDeny {
+		// The exec security hook decides before the new image has a name or capabilities.
+		if len(r.ProcessNames) > 0 {
+			v.errorf(key+".process_names", "a process.exec deny is decided before the new program has its name: use binaries, or kill")
+		}
+		if len(r.Capabilities) > 0 {
+			v.errorf(key+".capabilities", "a process.exec deny is decided before the new program has its capabilities: use kill")
+		}
+	}
 	actOK := true
 	switch r.Action {
 	case ActionPost, ActionCount, ActionDeny, ActionKill:
@@ -415,4 +439,31 @@ func (v *validator) rule(r *Rule, key string) {
 // this version's sensors implement.
 func (p *Policy) ErrorAt(key, format string, args ...any) *Error {
 	return &Error{File: p.Source, Line: p.line(key), Key: key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// MaxNames is the most process or parent names one rule may list.
+const MaxNames = 256
+
+// names checks a rule's process_names or parent_names: names of 1 to CommLen
+// bytes (the kernel keeps no more of a name), without NUL, no duplicates.
+func (v *validator) names(key string, names []string) {
+	if len(names) > MaxNames {
+		v.errorf(key, "%d names; at most %d fit one rule", len(names), MaxNames)
+		return
+	}
+	seen := map[string]bool{}
+	for i, n := range names {
+		ik := key + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case n == "":
+			v.errorf(ik, "empty name")
+		case len(n) > CommLen:
+			v.errorf(ik, "%q is %d bytes long; the kernel keeps the first %d bytes of a process name (write %q)", n, len(n), CommLen, n[:CommLen])
+		case strings.IndexByte(n, 0) >= 0:
+			v.errorf(ik, "a name cannot hold a NUL byte")
+		case seen[n]:
+			v.errorf(ik, "duplicate %q", n)
+		}
+		seen[n] = true
+	}
 }

@@ -101,6 +101,10 @@ type fmodretFastProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type fmodretFastRuleCfg struct {
@@ -113,6 +117,8 @@ type fmodretFastRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type fmodretFastSelectorCfg struct {
@@ -129,13 +135,30 @@ type fmodretFastSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+}
+
+type fmodretFastTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type fmodretFastTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type fmodretFastTopKey struct {
@@ -167,6 +190,8 @@ const (
 	fmodretFastMapSelCgroup             = "sel_cgroup"
 	fmodretFastMapSelUid                = "sel_uid"
 	fmodretFastMapSelector              = "selector"
+	fmodretFastMapTaskKeys              = "task_keys"
+	fmodretFastMapTaskNames             = "task_names"
 	fmodretFastMapTopDirs               = "top_dirs"
 	fmodretFastProgLsmBpf               = "lsm_bpf"
 	fmodretFastProgLsmBprmCheck         = "lsm_bprm_check"
@@ -270,6 +295,8 @@ type fmodretFastMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -321,6 +348,8 @@ type fmodretFastMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -346,6 +375,8 @@ func (m *fmodretFastMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

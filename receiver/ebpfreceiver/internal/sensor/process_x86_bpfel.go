@@ -65,6 +65,10 @@ type processProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type processRuleCfg struct {
@@ -77,6 +81,8 @@ type processRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type processRuleKind uint32
@@ -109,13 +115,30 @@ type processSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+}
+
+type processTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type processTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type processTopKey struct {
@@ -297,6 +320,8 @@ const (
 	processMapSelCgroup       = "sel_cgroup"
 	processMapSelUid          = "sel_uid"
 	processMapSelector        = "selector"
+	processMapTaskKeys        = "task_keys"
+	processMapTaskNames       = "task_names"
 	processMapTopDirs         = "top_dirs"
 	processProgHandleExec     = "handle_exec"
 	processProgHandleExit     = "handle_exit"
@@ -387,6 +412,8 @@ type processMapSpecs struct {
 	SelCgroup      *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector       *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys       *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames      *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs        *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -447,6 +474,8 @@ type processMaps struct {
 	SelCgroup      *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.Map `ebpf:"sel_uid"`
 	Selector       *ebpf.Map `ebpf:"selector"`
+	TaskKeys       *ebpf.Map `ebpf:"task_keys"`
+	TaskNames      *ebpf.Map `ebpf:"task_names"`
 	TopDirs        *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -472,6 +501,8 @@ func (m *processMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }
