@@ -348,11 +348,26 @@ func (r *Rule) CapMask() uint64 { return CapMaskOf(r.Capabilities) }
 func CapMaskOf(names []string) uint64 {
 	var m uint64
 	for _, c := range names {
-		if n, ok := event.CapByName(c); ok {
+		if n, ok := CapNumber(c); ok {
 			m |= 1 << n
 		}
 	}
 	return m
+}
+
+// CapNumber is the number of a capability: its name (CAP_SYS_ADMIN; the
+// prefix and case optional) or, for one this version does not name,
+// CAP_<number> up to 63, as thread.cap_effective renders it.
+func CapNumber(name string) (int, bool) {
+	if n, ok := event.CapByName(name); ok {
+		return n, true
+	}
+	if s, ok := strings.CutPrefix(name, "CAP_"); ok {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < 64 && strconv.Itoa(n) == s {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // OpenFlagMask is the kernel mask of a rule's open_flags (0: no flag test).

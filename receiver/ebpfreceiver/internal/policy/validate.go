@@ -11,7 +11,6 @@ import (
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
 var (
@@ -385,12 +384,12 @@ func (v *validator) rule(r *Rule, key string) {
 	seenCap := map[int]bool{}
 	for i, c := range r.Capabilities {
 		ik := key + ".capabilities[" + strconv.Itoa(i) + "]"
-		n, ok := event.CapByName(c)
+		n, ok := CapNumber(c)
 		switch {
 		case !ok:
 			v.errorf(ik, "unknown capability %q (CAP_SYS_ADMIN, CAP_NET_RAW, ...)", c)
 		case seenCap[n]:
-			v.errorf(ik, "duplicate %s", event.CapName(n))
+			v.errorf(ik, "duplicate %s", c)
 		}
 		seenCap[n] = true
 	}

@@ -236,7 +236,8 @@ func exceptionOf(e policy.Exception) rules.Exception {
 
 // filterOf converts between the policy's and the lowering's filters.
 func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
-	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries}
+	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, string(a))
 	}
@@ -244,7 +245,8 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 }
 
 func kernelOf(f lower.Filter) policy.KernelFilter {
-	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries}
+	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, policy.Access(a))
 	}
@@ -345,6 +347,10 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 			return fail(key+".condition", "deny needs the whole condition decided in the kernel, but %q runs in user space (use kill for an after-the-fact SIGKILL, or post)", c.Residual[0])
 		}
 		c.Unfiltered = r.Event != policy.EventProcessExec && !c.Kernel.Narrow() && !p.Selector.Narrows()
+	}
+	if r.Event == policy.EventProcessExec && r.Action == policy.ActionDeny && c.Kernel.ProcessNames != nil && r.ProcessNames == nil {
+		// The exec security hook runs before the new program has its name.
+		return fail(key+".condition", "a process.exec deny is decided before the new program has its name, so proc.name cannot decide it in the kernel (use proc.exepath, or kill)")
 	}
 	r.Cond = c
 	return nil

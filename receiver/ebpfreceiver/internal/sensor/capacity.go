@@ -30,6 +30,7 @@ var mapInfo = map[string]struct{ what, key string }{
 	MapNetPorts:   {"port map", "ports"},
 	MapTopDirs:    {"top directory map", "paths (first components)"},
 	MapFileIDs:    {"file identity map", "paths (exact files, by device and inode)"},
+	MapTaskNames:  {"process name map", "process_names/parent_names (one entry per name and rule kind)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).
@@ -198,6 +199,13 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		}
 		for _, port := range r.Ports {
 			add(MapNetPorts, port)
+		}
+		kr := r.KernelRule() // names may come from the condition
+		for _, n := range kr.ProcessNames {
+			add(MapTaskNames, taskNameKey(kind, nameOfProcess, n))
+		}
+		for _, n := range kr.ParentNames {
+			add(MapTaskNames, taskNameKey(kind, nameOfParent, n))
 		}
 	}
 	return f

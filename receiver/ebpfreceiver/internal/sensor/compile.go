@@ -205,6 +205,7 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 	case KindSys:
 		c.sysRule(r, act, rule)
 	}
+	cfg.Caps = c.taskRule(r, rule)
 	c.img.rules[rule.index()] = cfg
 	return nil
 }

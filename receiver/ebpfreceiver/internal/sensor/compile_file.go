@@ -60,7 +60,7 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 		c.plan.failedRules |= rs.bit
 	}
 	c.plan.fileRules |= rs.bit
-	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask()}
+	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask(), task: taskTestOf(r)}
 	for _, path := range r.Paths {
 		e := filePathEntry(path, rs.bit)
 		c.fileEntries = append(c.fileEntries, e)

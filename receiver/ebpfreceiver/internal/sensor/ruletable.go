@@ -75,6 +75,7 @@ type userExecRule struct {
 	paths        []string
 	ids          []processExeId
 	flags        uint8
+	task         taskTest
 }
 
 // ExeIDOf is the identity of the regular file a path names (false when it
@@ -100,7 +101,7 @@ func (t *RuleTable) MatchExecInUserSpace(path string, id FileID, flags uint32, p
 			!(id.Ino != 0 && slices.Contains(r.ids, processExeId{Ino: id.Ino, Dev: id.Dev})) {
 			continue
 		}
-		if !selects(t.userSel[r.policy], p) {
+		if !r.task.holds(p) || !selects(t.userSel[r.policy], p) {
 			continue
 		}
 		out |= 1 << r.slot
@@ -120,6 +121,7 @@ type userFileRule struct {
 	oflags       uint32   // open_flags mask (0: any)
 	prefix       bool     // a directory prefix among the paths (fail closed on unresolved paths)
 	ids          []FileID // identities of the exact paths at compile time
+	task         taskTest
 }
 
 // FileOpen is what user-space filtering knows of an open: its resolved path
@@ -136,6 +138,11 @@ type FileProcess struct {
 	UID         uint32
 	Executable  string
 	InContainer bool
+	// For the task keys: the process's and its parent's names, whether it
+	// has a controlling terminal, its effective capabilities (as at exec).
+	Name, ParentName string
+	TTY              bool
+	CapEffective     uint64
 }
 
 // MatchFileInUserSpace is the kernel's file.open decision taken in Go: the mask
@@ -162,7 +169,7 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
 			continue
 		}
-		if !selects(t.userSel[r.policy], p) {
+		if !r.task.holds(p) || !selects(t.userSel[r.policy], p) {
 			continue
 		}
 		out |= 1 << r.slot

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
 )
@@ -46,11 +47,23 @@ type Filter struct {
 	// FailedOpens (file.open): the condition reads evt.failed, evt.res or
 	// evt.rawres, so failed opens must reach it.
 	FailedOpens bool
+	// The task keys, on every kind: the process's name (proc.name) and its
+	// parent's (proc.pname) is one of these, cut to CommLen bytes as the
+	// kernel keeps names; TTY, it has a controlling terminal (true) or none
+	// (false); Caps, its effective set holds one of these capabilities.
+	ProcessNames []string
+	ParentNames  []string
+	TTY          *bool
+	Caps         []string
 }
+
+// CommLen is the longest process name the kernel keeps.
+const CommLen = 15
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f Filter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil ||
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Caps != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -87,6 +100,18 @@ func (f Filter) String() string {
 	}
 	if f.Binaries != nil {
 		parts = append(parts, "binaries: ["+strings.Join(f.Binaries, ", ")+"]")
+	}
+	if f.ProcessNames != nil {
+		parts = append(parts, "process_names: ["+strings.Join(f.ProcessNames, ", ")+"]")
+	}
+	if f.ParentNames != nil {
+		parts = append(parts, "parent_names: ["+strings.Join(f.ParentNames, ", ")+"]")
+	}
+	if f.TTY != nil {
+		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
+	}
+	if f.Caps != nil {
+		parts = append(parts, "capabilities: ["+strings.Join(f.Caps, ", ")+"]")
 	}
 	if len(parts) == 0 || !f.Narrow() && len(parts) == boolParts(f) {
 		return strings.Join(append([]string{"every " + f.Kind.String() + " event"}, parts...), " ")
@@ -125,6 +150,7 @@ func Lower(e rules.Expr) Plan {
 			continue // false on this kind after all
 		}
 		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags}
+		c.task(&f)
 		if k == rules.FileOpen {
 			f.RawPath = refers(e, rules.FieldFdNameraw)
 			f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
@@ -144,7 +170,45 @@ func Lower(e rules.Expr) Plan {
 }
 
 func (c cons) narrow() bool {
-	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil ||
+		c.names != nil || c.pnames != nil || c.tty != ttyAny || c.caps != nil
+}
+
+// task sets a filter's task keys from a constraint.
+func (c cons) task(f *Filter) {
+	f.ProcessNames, f.ParentNames, f.Caps = c.names, c.pnames, c.caps
+	f.TTY = c.tty.ptr()
+}
+
+// ttyCons is what a constraint says of the controlling terminal.
+type ttyCons uint8
+
+const (
+	ttyAny  ttyCons = iota // no constraint
+	ttyWith                // the process has one
+	ttyNone                // it has none
+)
+
+func (t ttyCons) ptr() *bool {
+	switch t {
+	case ttyWith:
+		b := true
+		return &b
+	case ttyNone:
+		b := false
+		return &b
+	}
+	return nil
+}
+
+func ttyOf(b *bool) ttyCons {
+	switch {
+	case b == nil:
+		return ttyAny
+	case *b:
+		return ttyWith
+	}
+	return ttyNone
 }
 
 // boolParts counts the switches (raw_path, failed_opens) among a filter's parts.
@@ -185,6 +249,12 @@ type cons struct {
 	ports  []uint16
 	bins   []string
 	flags  []string
+	// The task keys: names (cut to CommLen), parent names, the terminal,
+	// capabilities (any of, like flags).
+	names  []string
+	pnames []string
+	tty    ttyCons
+	caps   []string
 	// loose: access is wider than the terms it came from (two access sets
 	// neither of which contains the other: the kernel checks one of them).
 	loose bool
@@ -192,7 +262,8 @@ type cons struct {
 
 // normal makes a constraint no event can meet (an empty set) none.
 func (c cons) normal() cons {
-	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) {
+	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) ||
+		isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) {
 		return cons{none: true}
 	}
 	return c
@@ -211,6 +282,7 @@ func ForKind(e rules.Expr, k rules.Kind) (f Filter, residual []string, never boo
 		return Filter{Kind: k}, nil, true
 	}
 	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags}
+	c.task(&f)
 	if k == rules.FileOpen {
 		f.RawPath = refers(e, rules.FieldFdNameraw)
 		f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
@@ -232,15 +304,28 @@ func onAccess(e rules.Expr) bool {
 // Intersect is the filter passing the events both a and b pass (they are of
 // one kind). empty: no event passes both. loose: the access sets do not nest
 // (read against write): the result keeps a's, so it passes every event both
-// pass and some that b rejects; b must then be checked in user space.
+// pass and some that b rejects; b must then be checked in user space. Two
+// capability sets keep a's too (ForKind never decides capability terms).
 func Intersect(a, b Filter) (f Filter, empty, loose bool) {
-	c := meet(cons{paths: a.Paths, access: a.Access, cidrs: a.CIDRs, ports: a.Ports, bins: a.Binaries, flags: a.OpenFlags},
-		cons{paths: b.Paths, access: b.Access, cidrs: b.CIDRs, ports: b.Ports, bins: b.Binaries, flags: b.OpenFlags})
+	c := meet(consOf(a), consOf(b))
 	if c.none {
 		return Filter{Kind: a.Kind}, true, false
 	}
-	return Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
-		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens}, false, c.loose
+	f = Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
+		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens}
+	c.task(&f)
+	if a.Caps != nil && b.Caps != nil {
+		// Two any-of capability sets: the kernel checks a's (the rule's
+		// keys); a condition's capability terms always stay in user space.
+		f.Caps = a.Caps
+	}
+	return f, false, c.loose
+}
+
+// consOf is a filter as a constraint.
+func consOf(f Filter) cons {
+	return cons{paths: f.Paths, access: f.Access, cidrs: f.CIDRs, ports: f.Ports, bins: f.Binaries, flags: f.OpenFlags,
+		names: f.ProcessNames, pnames: f.ParentNames, tty: ttyOf(f.TTY), caps: f.Caps}
 }
 
 func lowerFor(e rules.Expr, k rules.Kind) cons {
@@ -276,6 +361,13 @@ func meet(a, b cons) cons {
 		return cons{none: true}
 	}
 	access, loose := meetAccess(a.access, b.access)
+	tty := a.tty
+	switch {
+	case tty == ttyAny:
+		tty = b.tty
+	case b.tty != ttyAny && b.tty != tty:
+		return cons{none: true} // a terminal and none
+	}
 	return cons{
 		paths:  intersectPaths(a.paths, b.paths),
 		access: access,
@@ -283,6 +375,10 @@ func meet(a, b cons) cons {
 		ports:  intersectSet(a.ports, b.ports),
 		bins:   intersectSet(a.bins, b.bins),
 		flags:  smaller(a.flags, b.flags),
+		names:  intersectSet(a.names, b.names),
+		pnames: intersectSet(a.pnames, b.pnames),
+		tty:    tty,
+		caps:   smaller(a.caps, b.caps),
 		loose:  loose || a.loose || b.loose,
 	}.normal()
 }
@@ -412,7 +508,19 @@ func join(a, b cons) cons {
 		ports:  union(a.ports, b.ports),
 		bins:   union(a.bins, b.bins),
 		flags:  union(a.flags, b.flags),
+		names:  union(a.names, b.names),
+		pnames: union(a.pnames, b.pnames),
+		tty:    joinTTY(a.tty, b.tty),
+		caps:   union(a.caps, b.caps),
 	}
+}
+
+// joinTTY: either holds; a terminal or none is no constraint.
+func joinTTY(a, b ttyCons) ttyCons {
+	if a == b {
+		return a
+	}
+	return ttyAny
 }
 
 func union[T comparable](a, b []T) []T {
@@ -480,6 +588,25 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			}
 		}
 		return cons{ports: nonNil(ps)}
+	case (c.Field == rules.FieldProcName || c.Field == rules.FieldProcPname) && (c.Op == cond.Eq || c.Op == cond.In):
+		var ns []string
+		for _, v := range c.Values {
+			if v == "" {
+				return cons{} // an unknown name reads as empty: not a kernel key
+			}
+			ns = add(ns, commCut(v))
+		}
+		if c.Field == rules.FieldProcName {
+			return cons{names: nonNil(ns)}
+		}
+		return cons{pnames: nonNil(ns)}
+	case c.Field == rules.FieldProcTty && (c.Op == cond.Eq || c.Op == cond.Ne) && len(c.Values) == 1 && isZero(c.Values[0]):
+		if c.Op == cond.Eq {
+			return cons{tty: ttyNone}
+		}
+		return cons{tty: ttyWith}
+	case c.Field == rules.FieldThreadCapEffective && c.Op == cond.Contains:
+		return capCons(c.Values[0])
 	case k == rules.ProcessExec && c.Field == rules.FieldProcExepath && (c.Op == cond.Eq || c.Op == cond.In):
 		var bs []string
 		for _, v := range c.Values {
@@ -491,6 +618,47 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
+}
+
+// commCut is a name as the kernel keeps it: its first CommLen bytes.
+func commCut(v string) string {
+	if len(v) > CommLen {
+		return v[:CommLen]
+	}
+	return v
+}
+
+func isZero(v string) bool {
+	n, err := strconv.ParseInt(v, 0, 64)
+	return err == nil && n == 0
+}
+
+// CapName is the name of capability n as thread.cap_effective renders it.
+func CapName(n int) string { return capName(n) }
+
+func capName(n int) string {
+	if s := event.CapName(n); s != "" {
+		return s
+	}
+	return "CAP_" + strconv.Itoa(n)
+}
+
+// capCons lowers thread.cap_effective contains v: the set renders as names
+// joined by spaces, so a v without a space lies inside one name; the process
+// must have one of the capabilities whose name contains v ("CAP_SYS" is
+// CAP_SYS_ADMIN or CAP_SYS_PTRACE or ...). A v with a space spans names and
+// does not narrow.
+func capCons(v string) cons {
+	if v == "" || strings.ContainsAny(v, " ") {
+		return cons{}
+	}
+	var cs []string
+	for n := range 64 {
+		if strings.Contains(capName(n), v) {
+			cs = append(cs, capName(n))
+		}
+	}
+	return cons{caps: nonNil(cs)} // no name contains v: no event can match
 }
 
 // openFlagNames are the flag names of evt.arg.flags' rendering (besides the
@@ -652,6 +820,11 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
 	case rules.FieldProcExepath:
 		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
+	case rules.FieldProcName, rules.FieldProcPname:
+		// Exact unless a name is longer than the kernel keeps (its prefix is the key).
+		return lowerCmp(c, kinds.List()[0]).narrow() && !slices.ContainsFunc(c.Values, func(v string) bool { return len(v) > CommLen })
+	case rules.FieldProcTty:
+		return lowerCmp(c, kinds.List()[0]).narrow()
 	}
 	return false
 }

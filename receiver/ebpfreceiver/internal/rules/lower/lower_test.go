@@ -61,6 +61,21 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = open and not evt.failed = true", []string{"every file.open event failed_opens: true"}, 0,
 			[]string{"not evt.failed = true"}},
 		{"evt.type = execve and proc.name = bash", nil, rules.KindsOf(rules.ProcessExec), []string{"proc.name = bash"}},
+		{"evt.type = open and fd.name startswith /etc/ and proc.name in (sshd, nginx)", []string{"paths: [/etc/] process_names: [sshd, nginx]"}, 0, nil},
+		{"evt.type = open and proc.name = a_very_long_process_name", []string{"process_names: [a_very_long_pro]"}, 0, []string{"proc.name = a_very_long_process_name"}},
+		{"evt.type = open and not proc.name in (trusted)", []string{"every file.open event"}, 0, []string{"not proc.name in (cat, ls)"}},
+		{"evt.type = connect and (proc.pname = node or proc.pname in (python, ruby))", []string{"parent_names: [node, python, ruby]"}, 0,
+			[]string{"proc.pname = node or proc.pname in (python, ruby)"}},
+		{"evt.type = connect and (proc.name = sh or fd.sport = 22)", []string{"every network.connect event"}, 0, []string{"proc.name = sh or fd.sport = 22"}},
+		{"evt.type = open and proc.tty != 0", []string{"tty: true"}, 0, nil},
+		{"evt.type = open and proc.tty = 0 and proc.name = cat", []string{"process_names: [cat] tty: false"}, 0, nil},
+		{"evt.type = open and proc.tty = 0 and proc.tty != 0", nil, 0, []string{"proc.tty = 0", "proc.tty != 0"}},
+		{"evt.type = open and thread.cap_effective contains CAP_SYS_ADMIN", []string{"capabilities: [CAP_SYS_ADMIN]"}, 0,
+			[]string{"thread.cap_effective contains CAP_SYS_ADMIN"}},
+		{"evt.type = open and thread.cap_effective contains CAP_SYS_M", []string{"capabilities: [CAP_SYS_MODULE]"}, 0,
+			[]string{"thread.cap_effective contains CAP_SYS_M"}},
+		{"evt.type = open and thread.cap_effective contains \"CAP_CHOWN CAP_DAC\"", []string{"every file.open event"}, 0,
+			[]string{"thread.cap_effective contains \"CAP_CHOWN CAP_DAC\""}},
 		{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)",
 			[]string{"paths: [/etc/x]"}, rules.KindsOf(rules.ProcessExec), []string{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)"}},
 	}
@@ -133,6 +148,10 @@ var (
 	ips   = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
 	exes  = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
 	types = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
+	// Names around the kernel's 15 bytes: a long one and its 15-byte prefix.
+	names   = []string{"cat", "sh", "node", "a_very_long_process_name", "a_very_long_pro", ""}
+	capVals = []string{"CAP_SYS_ADMIN", "CAP_SYS", "CAP_NET_RAW", "CAP_", "ADMIN CAP_SYS_BOOT", "CAP_CHOWN", "CAP_4", "NOPE"}
+	capSets = [][]string{nil, {"CAP_CHOWN"}, {"CAP_SYS_ADMIN"}, {"CAP_NET_RAW", "CAP_SYS_ADMIN"}, {"CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_41"}}
 )
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
@@ -148,7 +167,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(14) {
+		switch r.IntN(19) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -178,6 +197,16 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("proc.exepath %s %q", pick(r, []string{"=", "!=", "startswith"}), pick(r, exes))
 		case 12:
 			return fmt.Sprintf("evt.arg.flags contains %q", pick(r, []string{"O_TRUNC", "O_CREAT", "O_DIRECT", "O_SYNC", "WRONLY", "O_", "|O_T", "TRUNC", "O_RDONLY|O_CREAT"}))
+		case 13:
+			return fmt.Sprintf("proc.%s %s %q", pick(r, []string{"name", "pname"}), pick(r, []string{"=", "!=", "startswith"}), pick(r, names))
+		case 14:
+			return "proc." + pick(r, []string{"name", "pname"}) + " in " + list(r, names)
+		case 15:
+			return fmt.Sprintf("proc.tty %s %s", pick(r, []string{"=", "!=", ">"}), pick(r, []string{"0", "0", "34816"}))
+		case 16:
+			return fmt.Sprintf("thread.cap_effective %s %q", pick(r, []string{"contains", "contains", "=", "startswith"}), pick(r, capVals))
+		case 17:
+			return fmt.Sprintf("not proc.name in %s", list(r, names))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -193,14 +222,18 @@ func genCond(r *rand.Rand, depth int) string {
 // testEvent answers the rule engine's questions the way the receiver's adapter does.
 type testEvent struct {
 	Event
-	name string
 }
 
 var genKinds = []rules.Kind{rules.FileOpen, rules.FileWrite, rules.FileUnlink, rules.FileChmod, rules.NetworkConnect,
 	rules.NetworkListen, rules.NetworkAccept, rules.ProcessExec, rules.ProcessExit}
 
 func genEvent(r *rand.Rand) *testEvent {
-	ev := &testEvent{name: pick(r, []string{"cat", "sh"})}
+	ev := &testEvent{}
+	// Names are comms, as user space knows them: at most 15 bytes.
+	ev.Name = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "a_very_long_prX"})
+	ev.PName = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "bash"})
+	ev.TTY = r.IntN(2) == 0
+	ev.Caps = pick(r, capSets)
 	ev.Event.Kind = pick(r, genKinds)
 	ev.Path = pick(r, paths)
 	ev.Read, ev.Write = r.IntN(2) == 0, r.IntN(2) == 0
@@ -239,7 +272,11 @@ func (e *testEvent) Kind() rules.Kind { return e.Event.Kind }
 func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 	switch id {
 	case rules.FieldProcName:
-		return e.name, true
+		return e.Name, true
+	case rules.FieldProcPname:
+		return e.PName, true
+	case rules.FieldThreadCapEffective:
+		return strings.Join(e.Caps, " "), true
 	case rules.FieldProcExepath:
 		return e.Exe, true
 	case rules.FieldEvtArgFlags:
@@ -265,6 +302,12 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 func (e *testEvent) Num(id rules.FieldID, _ int) (int64, bool) {
 	if id == rules.FieldFdSport && e.net() {
 		return int64(e.Server.Port()), true
+	}
+	if id == rules.FieldProcTty {
+		if e.TTY {
+			return 34816, true
+		}
+		return 0, true
 	}
 	return 0, false
 }

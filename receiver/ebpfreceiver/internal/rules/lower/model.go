@@ -18,6 +18,12 @@ type Event struct {
 	Exe string
 	// Flags are the open's flags by name (file.open).
 	Flags []string
+	// The process: its name and its parent's as user space knows them (the
+	// kernel compares their first CommLen bytes), whether it has a
+	// controlling terminal, its effective capabilities by name.
+	Name, PName string
+	TTY         bool
+	Caps        []string
 }
 
 // Accepts is the kernel's decision for filter f, modelled in Go: what the kernel
@@ -50,6 +56,18 @@ func (f Filter) Accepts(ev Event) bool {
 		return false
 	}
 	if f.Binaries != nil && !slices.Contains(f.Binaries, ev.Exe) {
+		return false
+	}
+	if f.ProcessNames != nil && !slices.Contains(f.ProcessNames, commCut(ev.Name)) {
+		return false
+	}
+	if f.ParentNames != nil && !slices.Contains(f.ParentNames, commCut(ev.PName)) {
+		return false
+	}
+	if f.TTY != nil && *f.TTY != ev.TTY {
+		return false
+	}
+	if f.Caps != nil && !slices.ContainsFunc(f.Caps, func(c string) bool { return slices.Contains(ev.Caps, c) }) {
 		return false
 	}
 	return true
