@@ -232,9 +232,15 @@ static __always_inline struct bin_key *remember_binary(struct scratch *s)
 	s->info.bin.prefixlen = (n + 1) * 8;
 	s->info.gen = 0; /* no cached selector result: computed on first use */
 	s->info.bin_mask = 0;
-	/* What the record reports, for the task keys (task_keys_filter). */
-	__builtin_memcpy(s->info.comm, s->ev.comm, COMM_LEN);
-	s->info.comm[COMM_LEN - 1] = 0;
+	/* What the record reports, for the task keys (task_keys_filter). The
+	 * name is a hash key there: NUL padded (the scratch record keeps the
+	 * bytes of a longer earlier name after the NUL). */
+	int end = 0;
+	for (int i = 0; i < COMM_LEN; i++) {
+		if (s->ev.comm[i] == 0 || i == COMM_LEN - 1)
+			end = 1;
+		s->info.comm[i] = end ? 0 : s->ev.comm[i];
+	}
 	s->info.cap_eff = s->ev.cap_effective;
 	s->info.tty = s->ev.tty;
 	s->info.pad2 = 0;

@@ -510,7 +510,7 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
 	int rec = pi && pi->comm[0];
-	char name[COMM_LEN] = {};
+	char name[COMM_LEN] = {}; /* a hash key: NUL padded (proc_info names are) */
 	if (c & nr) {
 		if (rec)
 			__builtin_memcpy(name, pi->comm, COMM_LEN);
@@ -522,6 +522,7 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 		struct task_struct *parent = BPF_CORE_READ(task, real_parent);
 		__u32 ptgid = BPF_CORE_READ(parent, tgid);
 		struct proc_info *pp = bpf_map_lookup_elem(&proc_bin, &ptgid);
+		__builtin_memset(name, 0, COMM_LEN); /* a hash key: NUL padded */
 		if (pp && pp->comm[0])
 			__builtin_memcpy(name, pp->comm, COMM_LEN);
 		else
