@@ -588,7 +588,7 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			}
 		}
 		return cons{ports: nonNil(ps)}
-	case (c.Field == rules.FieldProcName || c.Field == rules.FieldProcPname) && (c.Op == cond.Eq || c.Op == cond.In):
+	case nameField(c) != 0 && (c.Op == cond.Eq || c.Op == cond.In):
 		var ns []string
 		for _, v := range c.Values {
 			if v == "" {
@@ -596,7 +596,7 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			}
 			ns = add(ns, commCut(v))
 		}
-		if c.Field == rules.FieldProcName {
+		if nameField(c) == rules.FieldProcName {
 			return cons{names: nonNil(ns)}
 		}
 		return cons{pnames: nonNil(ns)}
@@ -618,6 +618,18 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
+}
+
+// nameField is the name a term reads, as a name key: proc.name (also
+// proc.aname[0]) or proc.pname (also proc.aname[1]); 0 for any other term.
+func nameField(c *rules.Cmp) rules.FieldID {
+	switch {
+	case c.Field == rules.FieldProcName || c.Field == rules.FieldProcAname && c.HasIndex && c.Index == 0:
+		return rules.FieldProcName
+	case c.Field == rules.FieldProcPname || c.Field == rules.FieldProcAname && c.HasIndex && c.Index == 1:
+		return rules.FieldProcPname
+	}
+	return 0
 }
 
 // commCut is a name as the kernel keeps it: its first CommLen bytes.
@@ -820,7 +832,7 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
 	case rules.FieldProcExepath:
 		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
-	case rules.FieldProcName, rules.FieldProcPname:
+	case rules.FieldProcName, rules.FieldProcPname, rules.FieldProcAname:
 		// Exact unless a name is longer than the kernel keeps (its prefix is the key).
 		return lowerCmp(c, kinds.List()[0]).narrow() && !slices.ContainsFunc(c.Values, func(v string) bool { return len(v) > CommLen })
 	case rules.FieldProcTty:

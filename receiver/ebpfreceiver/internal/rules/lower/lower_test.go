@@ -66,6 +66,9 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = open and not proc.name in (trusted)", []string{"every file.open event"}, 0, []string{"not proc.name in (cat, ls)"}},
 		{"evt.type = connect and (proc.pname = node or proc.pname in (python, ruby))", []string{"parent_names: [node, python, ruby]"}, 0,
 			[]string{"proc.pname = node or proc.pname in (python, ruby)"}},
+		{"evt.type = connect and (proc.aname[0] = sh and proc.aname[1] in (node, ruby) or proc.aname[2] = sh)", []string{"every network.connect event"}, 0,
+			[]string{"(proc.aname[0] = sh and proc.aname[1] in (node, ruby)) or proc.aname[2] = sh"}},
+		{"evt.type = connect and proc.aname[1] in (node, ruby)", []string{"parent_names: [node, ruby]"}, 0, nil},
 		{"evt.type = connect and (proc.name = sh or fd.sport = 22)", []string{"every network.connect event"}, 0, []string{"proc.name = sh or fd.sport = 22"}},
 		{"evt.type = open and proc.tty != 0", []string{"tty: true"}, 0, nil},
 		{"evt.type = open and proc.tty = 0 and proc.name = cat", []string{"process_names: [cat] tty: false"}, 0, nil},
@@ -167,7 +170,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(19) {
+		switch r.IntN(20) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -207,6 +210,8 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("thread.cap_effective %s %q", pick(r, []string{"contains", "contains", "=", "startswith"}), pick(r, capVals))
 		case 17:
 			return fmt.Sprintf("not proc.name in %s", list(r, names))
+		case 18:
+			return fmt.Sprintf("proc.aname[%d] in %s", r.IntN(3), list(r, names))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -269,12 +274,20 @@ func (e *testEvent) net() bool {
 
 func (e *testEvent) Kind() rules.Kind { return e.Event.Kind }
 
-func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
+func (e *testEvent) Str(id rules.FieldID, idx int) (string, bool) {
 	switch id {
 	case rules.FieldProcName:
 		return e.Name, true
 	case rules.FieldProcPname:
 		return e.PName, true
+	case rules.FieldProcAname:
+		switch idx {
+		case 0:
+			return e.Name, true
+		case 1:
+			return e.PName, true
+		}
+		return "init", true // a grandparent: not a name key
 	case rules.FieldThreadCapEffective:
 		return strings.Join(e.Caps, " "), true
 	case rules.FieldProcExepath:
