@@ -66,6 +66,31 @@ func TestUsageAdmit(t *testing.T) {
 	assert.Contains(t, errs[2].Error(), "policies/p2.yaml: paths: 3000 entries exceed the file path map's remaining capacity of 2182")
 }
 
+// The names of the task keys fill task_names, one entry per name, key and
+// rule kind: a policy that does not fit is refused naming its file, the keys
+// and the room left; the same name on another kind is another entry, the same
+// name again in another policy is not.
+func TestUsageAdmitTaskNames(t *testing.T) {
+	names := func(name, event string, n int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: %s\nrules:\n", name)
+		for r := 0; r*policy.MaxNames < n; r++ {
+			fmt.Fprintf(&b, "  - event: %s\n    process_names:\n", event)
+			for i := r * policy.MaxNames; i < n && i < (r+1)*policy.MaxNames; i++ {
+				fmt.Fprintf(&b, "      - n%05d\n", i)
+			}
+		}
+		return b.String()
+	}
+	u := NewUsage(Capacity{MapTaskNames: 1000})
+	require.NoError(t, u.Admit(mustParse(t, "a.yaml", names("a", "file.open", 600)), nil))
+	require.NoError(t, u.Admit(mustParse(t, "same.yaml", names("same", "file.unlink", 600)), nil), "file kinds share the entries")
+	err := u.Admit(mustParse(t, "net.yaml", names("net", "network.connect", 600)), nil)
+	require.Error(t, err)
+	assert.Equal(t, "net.yaml: process_names/parent_names (one entry per name and rule kind): 600 entries exceed the process name map's remaining capacity of 400 (task_names holds 1000, 600 used by other policies): policy not loaded, the other policies run", err.Error())
+	require.NoError(t, u.Admit(mustParse(t, "net2.yaml", names("net2", "network.connect", 400)), nil))
+}
+
 // More top directories than top_dirs holds drop the pre-filter instead of
 // rejecting the policy: it is an optimisation, not a decision.
 func TestUsageTopDirsOverflowDropsPreFilter(t *testing.T) {
@@ -128,6 +153,12 @@ rules:
   - event: network.connect
     cidrs: [10.0.0.0/8, 10.1.0.0/16, "fd00::/8"]
     ports: [22, 443]
+    process_names: [curl, wget]
+    parent_names: [sh, curl]
+  - event: file.unlink
+    process_names: [curl]
+    tty: true
+    capabilities: [CAP_SYS_ADMIN]
 `
 	p := mustParse(t, "mix.yaml", src)
 	c, err := Compile([]*policy.Policy{p}, map[string]int{"mix": 0}, nil)
