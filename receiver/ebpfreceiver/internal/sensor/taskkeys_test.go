@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/internal/testenv"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
@@ -58,15 +59,41 @@ func byPID(alerts []Alert) map[uint32][]Alert {
 // listed and not the same open by the same program under another name; a
 // rule with parent names reports a program run by a parent so named and not
 // one run by a parent named otherwise.
-func TestTaskNameKeysInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+func TestTaskNameKeysInKernel(t *testing.T) { taskNameScenario(t, newPolicyRig(t)) }
+
+// The task-key scenarios on the security hooks, which carry the file and
+// syscall-kind rules where they work (kernel matrix only: this host refuses
+// BPF LSM).
+func TestTaskKeysLSM(t *testing.T) {
+	inSecurityBuilds(t, func(t *testing.T, hooks Hooks) {
+		testenv.RequireRoot(t)
+		if os.Getenv("VIGIL_VM_KERNEL") == "" {
+			t.Skip("BPF LSM is refused on this host: runs in the kernel matrix (make test-vm)")
+		}
+		r := newPolicyRigHooks(t, hooks)
+		t.Run("names", func(t *testing.T) { taskNameScenario(t, r) })
+		t.Run("tty", func(t *testing.T) { taskTTYScenario(t, r) })
+		t.Run("capabilities", func(t *testing.T) { taskCapScenario(t, r) })
+		t.Run("syscall-kind", func(t *testing.T) { taskSysScenario(t, r) })
+		assert.Contains(t, r.pol.Attached(), r.pol.secHook("file_open").name)
+	})
+}
+
+// applyKeys applies a policy the way the loaded hooks carry it (the security
+// hooks take the file and syscall-kind rules where they are attached).
+func (r *policyRig) applyKeys(t *testing.T, yaml string) {
+	t.Helper()
+	r.applyWith(t, r.caps(), r.pol.HasLSM(), yaml)
+}
+
+func taskNameScenario(t *testing.T, r *policyRig) {
 	watched, file := taskKeyDir(t)
 	bin := t.TempDir()
 	listed := copyProgram(t, bin, "/bin/cat", "kvocab-cat")
 	other := copyProgram(t, bin, "/bin/cat", "kvocab-dog")
 	parent := copyProgram(t, bin, "/bin/sh", "kvocab-par")
 	otherParent := copyProgram(t, bin, "/bin/sh", "kvocab-sh")
-	r.apply(t, fmt.Sprintf(`name: names
+	r.applyKeys(t, fmt.Sprintf(`name: names
 rules:
   - name: by-name
     event: file.open
@@ -118,7 +145,7 @@ rules:
 	require.NoError(t, err)
 	defer l.Close()
 	port := l.Addr().(*net.TCPAddr).Port
-	r.apply(t, fmt.Sprintf(`name: net-names
+	r.applyKeys(t, fmt.Sprintf(`name: net-names
 rules:
   - name: self
     event: network.connect
@@ -140,10 +167,11 @@ rules:
 // The tty key: a rule for processes with a controlling terminal reports the
 // open of a process started on a pty and not of one without; the rule for
 // processes without one the reverse.
-func TestTaskTTYKeyInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+func TestTaskTTYKeyInKernel(t *testing.T) { taskTTYScenario(t, newPolicyRig(t)) }
+
+func taskTTYScenario(t *testing.T, r *policyRig) {
 	watched, file := taskKeyDir(t)
-	r.apply(t, fmt.Sprintf(`name: tty
+	r.applyKeys(t, fmt.Sprintf(`name: tty
 rules:
   - name: with-tty
     event: file.open
@@ -190,10 +218,11 @@ rules:
 // The capabilities key: a rule for processes holding CAP_DAC_OVERRIDE (or
 // CAP_SYS_MODULE) reports the open of a root process and not the same open by
 // a process that runs without capabilities (another user: exec gives it none).
-func TestTaskCapabilityKeyInKernel(t *testing.T) {
-	r := newPolicyRig(t)
+func TestTaskCapabilityKeyInKernel(t *testing.T) { taskCapScenario(t, newPolicyRig(t)) }
+
+func taskCapScenario(t *testing.T, r *policyRig) {
 	watched, file := taskKeyDir(t)
-	r.apply(t, fmt.Sprintf(`name: caps
+	r.applyKeys(t, fmt.Sprintf(`name: caps
 rules:
   - name: privileged
     event: file.open
@@ -217,6 +246,42 @@ rules:
 	assert.Equal(t, uint64(3), rp[0].Rules, "root holds CAP_DAC_OVERRIDE: both rules")
 	require.Len(t, dp, 1, "the rule without the key still sees the unprivileged open")
 	assert.Equal(t, uint64(2), dp[0].Rules, "no capabilities: not the capability rule")
+}
+
+// A syscall-kind rule with a process name: the helper's raw sockets are
+// reported when it runs under the listed name and not under another.
+func TestTaskKeysSysKindInKernel(t *testing.T) { taskSysScenario(t, newPolicyRig(t)) }
+
+func taskSysScenario(t *testing.T, r *policyRig) {
+	// Names of this run only: another test run on the machine names its helper otherwise.
+	tag := strconv.FormatInt(time.Now().UnixNano()%1e8, 36)
+	dir := t.TempDir()
+	listed := filepath.Join(dir, "kvs-"+tag)
+	require.NoError(t, os.Rename(testenv.CopyTestBinary(t, ""), listed))
+	other := filepath.Join(dir, "kvo-"+tag)
+	require.NoError(t, os.Rename(testenv.CopyTestBinary(t, ""), other))
+	r.applyKeys(t, fmt.Sprintf(`name: sys-names
+rules:
+  - name: raw-by-name
+    event: network.socket
+    process_names: [kvs-%s]
+  - name: raw-by-parent
+    event: network.socket
+    parent_names: [kvp-%s]
+`, tag, tag))
+	sockets := func() []Alert {
+		return r.alerts(t, time.Second, func(a *Alert) bool {
+			return a.Kind == KindSys && a.Event == uint8(processVigilEventEV_NET_SOCKET) && a.PPID == uint32(os.Getpid())
+		})
+	}
+	require.Equal(t, "ok", testenv.RunHelper(t, listed, "sockets"))
+	got := sockets()
+	require.Len(t, got, 2, "AF_PACKET raw and AF_INET raw of the listed helper")
+	for _, a := range got {
+		assert.Equal(t, uint64(1), a.Rules, "the name rule only: the parent is not named kvp-")
+	}
+	require.Equal(t, "ok", testenv.RunHelper(t, other, "sockets"))
+	assert.Empty(t, sockets(), "the same helper under a name not listed")
 }
 
 // Rules without task keys pay for none: the selector's task_filter stays off,
