@@ -484,6 +484,12 @@ static __always_inline __u64 task_name_rules(__u32 kind, __u8 which, const char 
 	return m ? *m : 0;
 }
 
+/* task_comm reads the live name of a task into a zeroed buffer. */
+static __always_inline void task_comm(char *name, struct task_struct *t)
+{
+	bpf_probe_read_kernel_str(name, COMM_LEN, __builtin_preserve_access_index(&t->comm));
+}
+
 /*
  * task_keys_filter drops from mc->candidates the rules whose task keys do not
  * hold for the current process (name, parent name, tty) and sets mc->caps for
@@ -515,7 +521,7 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 		if (rec)
 			__builtin_memcpy(name, pi->comm, COMM_LEN);
 		else
-			bpf_probe_read_kernel_str(name, COMM_LEN, BPF_CORE_READ(task, group_leader, comm));
+			task_comm(name, BPF_CORE_READ(task, group_leader));
 		c &= ~nr | task_name_rules(k, 0, name);
 	}
 	if (c & pr) {
@@ -526,7 +532,7 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 		if (pp && pp->comm[0])
 			__builtin_memcpy(name, pp->comm, COMM_LEN);
 		else
-			bpf_probe_read_kernel_str(name, COMM_LEN, BPF_CORE_READ(parent, group_leader, comm));
+			task_comm(name, BPF_CORE_READ(parent, group_leader));
 		c &= ~pr | task_name_rules(k, 1, name);
 	}
 	if (c & (tr | ntr)) {

@@ -136,6 +136,44 @@ rules:
 	assert.Empty(t, underSh, "cat run by kvocab-sh: a parent not listed")
 	assert.Len(t, got, 2, "nothing else opened the file")
 
+	// A process the kernel has no record of (its entry evicted) is taken by
+	// its live name, and so is a parent without one.
+	evicted := func(name, script string) (*exec.Cmd, func()) {
+		cmd := exec.Command(name, "-c", script)
+		in, err := cmd.StdinPipe()
+		require.NoError(t, err)
+		require.NoError(t, cmd.Start())
+		// The shell waits on its input: evict its entry, then let it go on.
+		require.Eventually(t, func() bool {
+			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", cmd.Process.Pid))
+			return err == nil && strings.TrimSpace(string(b)) == filepath.Base(name)
+		}, 5*time.Second, 10*time.Millisecond)
+		time.Sleep(50 * time.Millisecond)
+		pid := uint32(cmd.Process.Pid)
+		require.NoError(t, r.proc.objs.processMaps.ProcBin.Delete(&pid))
+		return cmd, func() {
+			_, _ = in.Write([]byte("go\n"))
+			_ = in.Close()
+			require.NoError(t, cmd.Wait())
+		}
+	}
+	self1, go1 := evicted(copyProgram(t, bin, "/bin/sh", "kvocab-fox"), "read x; exec 3< "+file+"; exit 0")
+	go1()
+	par2, go2 := evicted(parent, "read x; /bin/cat "+file+" >/dev/null; exit 0")
+	go2()
+	got = r.alerts(t, time.Second, func(a *Alert) bool { return a.Path == file })
+	require.Len(t, got, 2, "%+v", got)
+	for _, a := range got {
+		switch {
+		case a.TGID == uint32(self1.Process.Pid):
+			assert.Equal(t, uint64(1), a.Rules, "kvocab-fox by its live name")
+		case a.PPID == uint32(par2.Process.Pid):
+			assert.Equal(t, uint64(2), a.Rules, "a parent named kvocab-par by its live name")
+		default:
+			t.Errorf("unexpected alert %+v", a)
+		}
+	}
+
 	// The process names of a network rule: the test binary (named at
 	// exec before the sensor started: the iterator recorded it) connects.
 	comm, err := os.ReadFile("/proc/self/comm")
