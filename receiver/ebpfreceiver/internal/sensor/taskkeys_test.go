@@ -286,6 +286,41 @@ rules:
 	assert.Equal(t, uint64(2), dp[0].Rules, "no capabilities: not the capability rule")
 }
 
+// process.exec rules with task keys, on the exec tracepoint: they hold on the
+// new program (its name) and on its parent. A kill rule for cat run under
+// the name kvocab-cat, or by a parent named kvocab-par, kills those execs
+// before they run and not the same program under another name or parent.
+func TestTaskKeysExecKillInKernel(t *testing.T) {
+	r := newPolicyRig(t)
+	bin := t.TempDir()
+	listed := copyProgram(t, bin, "/bin/cat", "kvocab-cat")
+	other := copyProgram(t, bin, "/bin/cat", "kvocab-dog")
+	parent := copyProgram(t, bin, "/bin/sh", "kvocab-par")
+	otherParent := copyProgram(t, bin, "/bin/sh", "kvocab-sh")
+	r.apply(t, fmt.Sprintf(`name: exec-keys
+mode: enforce
+rules:
+  - name: by-name
+    event: process.exec
+    process_names: [kvocab-cat]
+    action: kill
+  - name: by-parent
+    event: process.exec
+    binaries: [%s]
+    parent_names: [kvocab-par]
+    action: kill
+`, other))
+	killedAtExec(t, exec.Command(listed, "/dev/null").Run(), "kvocab-cat")
+	require.NoError(t, exec.Command(other, "/dev/null").Run(), "kvocab-dog: neither its name nor its parent is listed")
+	// The shells fork for the program (a command follows it).
+	out, err := exec.Command(parent, "-c", other+" /dev/null; echo $?").Output() // the shell's "Killed" is on stderr
+	require.NoError(t, err)
+	assert.Equal(t, "137\n", string(out), "kvocab-dog run by kvocab-par: SIGKILL (128 + 9)")
+	out, err = exec.Command(otherParent, "-c", other+" /dev/null; echo $?").Output()
+	require.NoError(t, err)
+	assert.Equal(t, "0\n", string(out), "kvocab-dog run by kvocab-sh")
+}
+
 // A syscall-kind rule with a process name: the helper's raw sockets are
 // reported when it runs under the listed name and not under another.
 func TestTaskKeysSysKindInKernel(t *testing.T) { taskSysScenario(t, newPolicyRig(t)) }
