@@ -497,9 +497,12 @@ static __always_inline void task_comm(char *name, struct task_struct *t)
  * (proc_bin: what the exec record told user space), the live task's when the
  * process has no entry. Nothing is read when no candidate has a task key.
  * The exec security hook runs before the new image has a name and
- * capabilities: user space refuses those two keys on the rules it carries.
+ * capabilities: user space refuses those two keys on the rules it carries,
+ * and it reads the terminal live (at_exec), which the exec record about to
+ * be written will report.
  */
-static __always_inline void task_keys_filter(struct selector_cfg *sel, struct task_struct *task, struct match_ctx *mc)
+static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct task_struct *task,
+						struct match_ctx *mc, const int at_exec)
 {
 	if (!sel->task_filter || !mc->candidates)
 		return;
@@ -536,7 +539,7 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 		c &= ~pr | task_name_rules(k, 1, name);
 	}
 	if (c & (tr | ntr)) {
-		int tty = rec ? pi->tty != 0 : BPF_CORE_READ(task, signal, tty) != 0;
+		int tty = rec && !at_exec ? pi->tty != 0 : BPF_CORE_READ(task, signal, tty) != 0;
 		c &= tty ? ~ntr : ~tr;
 	}
 	if (c & cr) {
@@ -550,6 +553,11 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 		mc->caps = caps;
 	}
 	mc->candidates = c;
+}
+
+static __always_inline void task_keys_filter(struct selector_cfg *sel, struct task_struct *task, struct match_ctx *mc)
+{
+	task_keys_filter_at(sel, task, mc, 0);
 }
 
 static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_struct *task)
