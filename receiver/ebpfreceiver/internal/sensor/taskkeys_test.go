@@ -75,6 +75,7 @@ func TestTaskKeysLSM(t *testing.T) {
 		t.Run("tty", func(t *testing.T) { taskTTYScenario(t, r) })
 		t.Run("capabilities", func(t *testing.T) { taskCapScenario(t, r) })
 		t.Run("syscall-kind", func(t *testing.T) { taskSysScenario(t, r) })
+		t.Run("exec-deny", func(t *testing.T) { taskExecDenyScenario(t, r) })
 		assert.Contains(t, r.pol.Attached(), r.pol.secHook("file_open").name)
 	})
 }
@@ -326,6 +327,35 @@ rules:
 	out, err = exec.Command(otherParent, "-c", other+" /dev/null; echo $?").Output()
 	require.NoError(t, err)
 	assert.Equal(t, "0\n", string(out), "kvocab-dog run by kvocab-sh")
+}
+
+// A process.exec deny with a parent name and a terminal key, on the exec
+// security hook: the exec of the program by a parent so named, without a
+// terminal, fails with EPERM; by another parent it runs.
+func taskExecDenyScenario(t *testing.T, r *policyRig) {
+	bin := t.TempDir()
+	victim := copyProgram(t, bin, "/bin/cat", "kvocab-dog")
+	parent := copyProgram(t, bin, "/bin/sh", "kvocab-par")
+	otherParent := copyProgram(t, bin, "/bin/sh", "kvocab-sh")
+	r.applyKeys(t, fmt.Sprintf(`name: exec-deny-keys
+mode: enforce
+rules:
+  - name: by-parent
+    event: process.exec
+    binaries: [%s]
+    parent_names: [kvocab-par]
+    tty: false
+    action: deny
+`, victim))
+	noTTY := func(name string) string {
+		cmd := exec.Command(name, "-c", victim+" /dev/null 2>/dev/null; echo $?")
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+		out, err := cmd.Output()
+		require.NoError(t, err)
+		return strings.TrimSpace(string(out))
+	}
+	assert.Equal(t, "126", noTTY(parent), "denied (EPERM: the shell's 126, cannot execute)")
+	assert.Equal(t, "0", noTTY(otherParent), "another parent: runs")
 }
 
 // A syscall-kind rule with a process name: the helper's raw sockets are
