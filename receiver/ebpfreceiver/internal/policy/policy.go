@@ -10,8 +10,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/caps"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
 )
 
 // Limits imposed by the kernel side.
@@ -359,7 +359,7 @@ func CapMaskOf(names []string) uint64 {
 // prefix and case optional) or, for one this version does not name,
 // CAP_<number> up to 63, as thread.cap_effective renders it.
 func CapNumber(name string) (int, bool) {
-	if n, ok := event.CapByName(name); ok {
+	if n, ok := caps.ByName(name); ok {
 		return n, true
 	}
 	if s, ok := strings.CutPrefix(name, "CAP_"); ok {

@@ -15,7 +15,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/caps"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
 )
@@ -649,7 +649,7 @@ func isZero(v string) bool {
 func CapName(n int) string { return capName(n) }
 
 func capName(n int) string {
-	if s := event.CapName(n); s != "" {
+	if s := caps.Name(n); s != "" {
 		return s
 	}
 	return "CAP_" + strconv.Itoa(n)
