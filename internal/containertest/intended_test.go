@@ -53,7 +53,7 @@ func TestDetectionClassify(t *testing.T) {
 			cmdline: "sh -c exit 0", class: "intended", why: "vigil-trigger"},
 		{name: "grandchild", exe: "/usr/bin/true", parent: "/usr/bin/dash",
 			ancestors: []string{"/usr/bin/dash", "/run/vigil-trigger-9/nginx", "/usr/bin/vigil-trigger"},
-			cmdline: "/usr/bin/true", class: "intended", why: "vigil-trigger"},
+			cmdline:   "/usr/bin/true", class: "intended", why: "vigil-trigger"},
 		{name: "marked terminal shell", exe: "/bin/busybox", parent: "/usr/sbin/runc",
 			cmdline: "/bin/sh -c true " + Intended("0a1b2c3d"), class: "intended", why: "test-mark"},
 		{name: "marked debugfs", exe: "/tmp/debugfs", parent: "/usr/sbin/runc",
