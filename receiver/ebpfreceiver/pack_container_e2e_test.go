@@ -112,8 +112,8 @@ func triggerRootfs(t *testing.T, c *containertest.Containerd, bin string) string
 
 // The container rules of the default pack, end to end in real containerd/runc containers on
 // the real kernel: vigil-trigger, in each container's file system, is run with `ctr task
-// exec` for each trigger. Each trigger fires its rule, on a record whose resource carries the
-// container's id, and no other of these rules; then the look-alikes in the same containers,
+// exec` for each trigger. Each trigger fires its rule (once per event of the case that must
+// fire it), on records whose resource carries the container's id, and no other of these rules; then the look-alikes in the same containers,
 // the same triggers on the host, and the release_agent trigger in the container without
 // CAP_SYS_ADMIN fire none of them.
 //
@@ -186,6 +186,16 @@ func TestDefaultPackContainerTriggers(t *testing.T) {
 	for _, pc := range packContainerCases {
 		rule, id := byName[pc.name].Rule, ctrs[pc.ctr]
 		want := ruleHit{rule, id}
+		// As many records as the case's events that fire the rule (the offline proof's table).
+		n := 0
+		for _, ev := range byName[pc.name].Events {
+			for _, f := range ev.Fires {
+				if f == rule {
+					n++
+				}
+			}
+		}
+		require.Positive(t, n, "the case %s has an event firing %q", pc.name, rule)
 		before, _ := ruleHits(s.sink, rules, ctrTriggerPath)
 		ran(inCtr(pc.ctr, "--run", pc.name), pc.name, "trigger")
 		if pc.name == "kernel-module-container" && !modules {
@@ -193,10 +203,11 @@ func TestDefaultPackContainerTriggers(t *testing.T) {
 		}
 		assert.Eventually(t, func() bool {
 			all, _ := ruleHits(s.sink, rules, ctrTriggerPath)
-			return all[want] > before[want]
-		}, 10*time.Second, 20*time.Millisecond, "trigger %s in a container did not fire %q", pc.name, rule)
+			return all[want] >= before[want]+n
+		}, 10*time.Second, 20*time.Millisecond, "trigger %s in a container did not fire %q %d times", pc.name, rule, n)
 		time.Sleep(500 * time.Millisecond) // any other record of the same actions
 		after, mine := ruleHits(s.sink, rules, ctrTriggerPath)
+		assert.Equal(t, before[want]+n, after[want], "records of %q from trigger %s", rule, pc.name)
 		for h, n := range after {
 			if h != want {
 				assert.Equal(t, before[h], n, "trigger %s also fired %q (container %q)", pc.name, h.rule, h.container)
