@@ -225,10 +225,23 @@ func (c *Containerd) Run(id string, args ...string) (int, error) {
 // RunWith is Run with more `ctr run` flags before the rootfs (for example
 // --privileged).
 func (c *Containerd) RunWith(id string, flags []string, args ...string) (int, error) {
+	return c.RunRootfs(id, c.rootfs, flags, args...)
+}
+
+// Rootfs is the busybox rootfs directory the containers run from. A test may
+// use it as a lower directory of an overlay of its own (RunRootfs); it must
+// not change it.
+func (c *Containerd) Rootfs() string { return c.rootfs }
+
+// RunRootfs is RunWith from another rootfs directory (for example an overlay
+// mount the test made over Rootfs, so that the container's file system has an
+// upper layer as an image's does). The caller owns that directory; the
+// container is removed by Remove or Close as the others are.
+func (c *Containerd) RunRootfs(id, rootfs string, flags []string, args ...string) (int, error) {
 	c.mu.Lock()
 	c.ids = append(c.ids, id)
 	c.mu.Unlock()
-	cmd := append(append([]string{"run", "-d"}, flags...), "--rootfs", "--cgroup", c.cgroup+"/"+id, c.rootfs, id)
+	cmd := append(append([]string{"run", "-d"}, flags...), "--rootfs", "--cgroup", c.cgroup+"/"+id, rootfs, id)
 	if _, err := c.ctr(append(cmd, args...)...); err != nil {
 		return 0, err
 	}
