@@ -379,10 +379,10 @@ func (r *resolver) compile(e Expr) (node, error) {
 func (r *resolver) compileCost(e Expr) (node, int, error) {
 	switch e := e.(type) {
 	case AllOf:
-		out, cost, err := r.compileTerms(e)
+		out, cost, err := r.compileTerms(e, false)
 		return allNode(out), cost, err
 	case AnyOf:
-		out, cost, err := r.compileTerms(e)
+		out, cost, err := r.compileTerms(e, true)
 		return anyNode(out), cost, err
 	case NotOf:
 		n, cost, err := r.compileCost(e.X)
@@ -402,13 +402,17 @@ func (r *resolver) compileCost(e Expr) (node, int, error) {
 	return nil, 0, nil
 }
 
-// compileTerms compiles the terms of an and or an or, cheapest first (stable: equal
-// costs keep the written order). Terms have no side effects, so the order changes only
-// how soon the evaluation stops, never its result.
-func (r *resolver) compileTerms(terms []Expr) ([]node, int, error) {
+// compileTerms compiles the terms of an and (or false) or an or (or true) in the order
+// most likely to decide it soonest. A rule's positive terms are usually false on an
+// event (most events match no rule) and its negated terms, its exceptions, usually true:
+// an and evaluates its positive terms first, an or its negated ones; within each group,
+// the cheapest first (stable: equal costs keep the written order). Terms have no side
+// effects, so the order changes only how soon the evaluation stops, never its result.
+func (r *resolver) compileTerms(terms []Expr, or bool) ([]node, int, error) {
 	type term struct {
-		n    node
-		cost int
+		n     node
+		cost  int
+		early bool
 	}
 	ts := make([]term, 0, len(terms))
 	total := 0
@@ -417,10 +421,16 @@ func (r *resolver) compileTerms(terms []Expr) ([]node, int, error) {
 		if err != nil {
 			return nil, 0, err
 		}
-		ts = append(ts, term{n, c})
+		_, negated := n.(notNode)
+		ts = append(ts, term{n, c, negated == or})
 		total += c
 	}
-	sort.SliceStable(ts, func(i, j int) bool { return ts[i].cost < ts[j].cost })
+	sort.SliceStable(ts, func(i, j int) bool {
+		if ts[i].early != ts[j].early {
+			return ts[i].early
+		}
+		return ts[i].cost < ts[j].cost
+	})
 	out := make([]node, len(ts))
 	for i, t := range ts {
 		out[i] = t.n

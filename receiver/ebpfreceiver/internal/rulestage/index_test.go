@@ -32,25 +32,3 @@ func benignExec() *event.Event {
 	ev.Parent.Executable, ev.Parent.Args, ev.Parent.CommandLine = "/usr/bin/containerd-shim", []string{"containerd-shim"}, "containerd-shim"
 	return ev
 }
-
-// BenchmarkStageExec: the rule stage's cost per exec, on an exec that no rule
-// fires on, with the 25-rule set and with the default pack.
-func BenchmarkStageExec(b *testing.B) {
-	for _, tc := range []struct {
-		name string
-		set  *Set
-	}{{"25-rules", shapes(b).Set}, {"pack", defaultPack(b).Set}} {
-		b.Run(tc.name, func(b *testing.B) {
-			var st Stage
-			ev := benignExec()
-			dst := make([]*event.Match, 0, 8)
-			b.ReportAllocs()
-			for b.Loop() {
-				dst = st.Match(tc.set, ev, dst[:0])
-			}
-			if len(dst) != 0 {
-				b.Fatalf("a rule fired: %s", dst[0].Rule)
-			}
-		})
-	}
-}
