@@ -2,6 +2,7 @@ package rules
 
 import (
 	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -270,4 +271,39 @@ func maps(m map[FieldID][]string) map[FieldID][]string {
 		out[k] = v
 	}
 	return out
+}
+
+// The index is bounded: a predicate needing more names than it keeps, and the
+// predicates beyond its total, are evaluated on every event instead, with the
+// same verdicts.
+func TestRulesetIndexBounds(t *testing.T) {
+	defs := testDefs(t)
+	big := make([]string, maxIndexedNames+1)
+	for i := range big {
+		big[i] = "n" + strconv.Itoa(i)
+	}
+	defs.Lists["big"] = big
+	p := compileT(t, "spawned_process and proc.name in (big)", defs)
+	_, filed := NamesRequired(p.Expr())
+	assert.False(t, filed, "more names than the index keeps")
+	defs.Lists["most"] = big[:maxIndexedNames]
+	most := compileT(t, "spawned_process and proc.name in (most)", defs)
+	_, filed = NamesRequired(most.Expr())
+	require.True(t, filed)
+	n := maxIndexEntries/maxIndexedNames + 2
+	preds := make([]*Predicate, n)
+	for i := range preds {
+		preds[i] = most
+	}
+	preds = append(preds, p)
+	rs := NewRuleset(preds)
+	assert.Len(t, rs.rest[ProcessExec], 3, "the predicates beyond the index's total and the one with too many names")
+	all := make([]int, len(preds))
+	for i := range all {
+		all[i] = i
+	}
+	ev := execEvent().s(FieldProcName, big[7])
+	assert.Equal(t, all, rs.Match(ev, nil))
+	assert.Equal(t, []int{n}, rs.Match(execEvent().s(FieldProcName, big[maxIndexedNames]), nil))
+	assert.Empty(t, rs.Match(execEvent(), nil))
 }

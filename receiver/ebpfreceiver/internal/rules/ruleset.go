@@ -6,9 +6,13 @@ import (
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
 )
 
-// maxIndexedNames bounds the proc.name values one predicate is indexed under: a predicate
-// whose required names are more is evaluated on every event of its kinds instead.
-const maxIndexedNames = 4096
+// Bounds on the process-name index: a predicate that needs more names than
+// maxIndexedNames, or that would take the index beyond maxIndexEntries (name and kind
+// pairs over all predicates), is evaluated on every event of its kinds instead.
+const (
+	maxIndexedNames = 4096
+	maxIndexEntries = 1 << 18
+)
 
 // Ruleset evaluates many predicates against one event, looking only at the predicates that
 // can match the event's kind and, among those, the event's process name.
@@ -32,12 +36,20 @@ type Ruleset struct {
 // need. A nil predicate never matches.
 func NewRuleset(preds []*Predicate) *Ruleset {
 	rs := &Ruleset{preds: append([]*Predicate(nil), preds...)}
+	entries := 0
 	for i, p := range rs.preds {
 		if p == nil {
 			continue
 		}
 		names, filed := NamesRequired(p.expr)
-		for _, k := range p.kinds.List() {
+		kinds := p.kinds.List()
+		if filed && entries+len(names)*len(kinds) > maxIndexEntries {
+			filed = false
+		}
+		if filed {
+			entries += len(names) * len(kinds)
+		}
+		for _, k := range kinds {
 			rs.byKind[k] = append(rs.byKind[k], int32(i))
 			if !filed {
 				rs.rest[k] = append(rs.rest[k], int32(i))
