@@ -374,8 +374,8 @@ func (r *resolver) compile(e Expr) (node, error) {
 	return n, err
 }
 
-// compileCost builds the evaluator of e and estimates its cost (costOf): the terms of
-// each and and or are ordered cheapest first.
+// compileCost builds the evaluator of e and estimates its cost (the sum of its
+// comparisons' costOf); the terms of each and and or are ordered by compileTerms.
 func (r *resolver) compileCost(e Expr) (node, int, error) {
 	switch e := e.(type) {
 	case AllOf:
