@@ -7,5 +7,7 @@
 // import it.
 //
 // victorialogs runs a VictoriaLogs on 127.0.0.1; containerd holds what the private
-// containerd harnesses (the receiver's containers, the real node's CRI) do alike.
+// containerd harnesses (the receiver's containers, the real node's CRI) do alike;
+// kubeapiserver holds the etcd and kube-apiserver configuration the integration harness
+// and the real-node harness share.
 package testkit

@@ -14,11 +14,9 @@ package k8snodetest
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +29,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/testkit/containerd"
+	"github.com/vigilsec/vigil/internal/testkit/kubeapiserver"
 )
 
 // Environment variables naming the binaries.
@@ -176,26 +175,15 @@ func (n *Node) start(t TB) error {
 	}
 	etcdPeer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	n.etcdURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	if err := n.run("etcd", n.bin.Etcd, "--name=vigil", "--data-dir="+filepath.Join(n.dir, "etcd"),
-		"--listen-client-urls="+n.etcdURL, "--advertise-client-urls="+n.etcdURL,
-		"--listen-peer-urls="+etcdPeer, "--initial-advertise-peer-urls="+etcdPeer,
-		"--initial-cluster=vigil="+etcdPeer, "--log-level=error"); err != nil {
+	if err := n.run("etcd", n.bin.Etcd, kubeapiserver.EtcdArgs(n.dir, n.etcdURL, etcdPeer)...); err != nil {
 		return err
 	}
 	if err := n.waitHTTP("etcd", n.etcdURL+"/health", false); err != nil {
 		return err
 	}
 
-	for _, args := range [][]string{
-		{"genrsa", "-out", filepath.Join(n.dir, "sa.key"), "2048"},
-		{"rsa", "-in", filepath.Join(n.dir, "sa.key"), "-pubout", "-out", filepath.Join(n.dir, "sa.pub")},
-	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("node harness: openssl %v: %w: %s", args, err, out)
-		}
-	}
-	if err := writeFile(filepath.Join(n.dir, "tokens.csv"), token+",vigil-admin,vigil-admin,system:masters\n"); err != nil {
-		return err
+	if err := kubeapiserver.WriteAuth(n.dir, token); err != nil {
+		return fmt.Errorf("node harness: %w", err)
 	}
 	n.apiPort = ports[2]
 	n.URL = "https://127.0.0.1:" + strconv.Itoa(n.apiPort)
@@ -203,19 +191,11 @@ func (n *Node) start(t TB) error {
 	if err := writeFile(n.Kubeconfig, n.KubeconfigText()); err != nil {
 		return err
 	}
-	if err := n.run("kube-apiserver", n.bin.APIServer,
-		"--etcd-servers="+n.etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(n.apiPort), "--cert-dir="+filepath.Join(n.dir, "certs"),
-		"--token-auth-file="+filepath.Join(n.dir, "tokens.csv"), "--authorization-mode=AlwaysAllow",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+filepath.Join(n.dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(n.dir, "sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount", "--enable-priority-and-fairness=false",
+	if err := n.run("kube-apiserver", n.bin.APIServer, kubeapiserver.APIServerArgs(n.dir, n.etcdURL, n.apiPort,
 		"--allow-privileged=true",
 		// kubectl exec / logs reach the kubelet by the node's name (localhost), on loopback.
 		"--kubelet-preferred-address-types=Hostname",
-	); err != nil {
+	)...); err != nil {
 		return err
 	}
 	if err := n.waitHTTP("kube-apiserver", n.URL+"/readyz", true); err != nil {
@@ -307,21 +287,7 @@ fileCheckFrequency: 2s
 }
 
 // KubeconfigText is a kubeconfig for the API server (token auth, no CA check).
-func (n *Node) KubeconfigText() string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: it
-  cluster: {server: %q, insecure-skip-tls-verify: true}
-users:
-- name: it
-  user: {token: %q}
-contexts:
-- name: it
-  context: {cluster: it, user: it}
-current-context: it
-`, n.URL, token)
-}
+func (n *Node) KubeconfigText() string { return kubeapiserver.Kubeconfig(n.URL, token) }
 
 // Ctr runs ctr in containerd's k8s.io namespace (the CRI's).
 func (n *Node) Ctr(args ...string) (string, error) {
@@ -392,25 +358,13 @@ func (n *Node) run(name, bin string, args ...string) error {
 }
 
 func (n *Node) waitHTTP(name, url string, auth bool) error {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test server on loopback
-	}}
+	client := kubeapiserver.Client()
 	defer client.CloseIdleConnections()
-	return n.waitFor(name, func() error {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	})
+	bearer := ""
+	if auth {
+		bearer = token
+	}
+	return n.waitFor(name, func() error { return kubeapiserver.Healthy(client, url, bearer) })
 }
 
 // waitFor polls check until it succeeds, a component exits or startTimeout passes.
