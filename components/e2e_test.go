@@ -54,7 +54,19 @@ type proc struct {
 
 func startCollector(t *testing.T, bin, config string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "--config", config)
+	return startCollectorConfigs(t, bin, []string{config}, env...)
+}
+
+// startCollectorConfigs runs the collector with configs merged in order (one --config
+// each) and env added; it is killed when the test ends, its output printed if the test
+// failed.
+func startCollectorConfigs(t *testing.T, bin string, configs []string, env ...string) *proc {
+	t.Helper()
+	args := make([]string, 0, 2*len(configs))
+	for _, c := range configs {
+		args = append(args, "--config", c)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	out := new(bytes.Buffer)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -66,7 +78,7 @@ func startCollector(t *testing.T, bin, config string, env ...string) *proc {
 			_ = cmd.Wait()
 		}
 		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(config), out.String())
+			t.Logf("%s output:\n%s", filepath.Base(configs[0]), out.String())
 		}
 	})
 	return p

@@ -2,7 +2,6 @@ package components
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -167,25 +165,7 @@ func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) 
 func (r *lossFreeRun) start() *proc {
 	t := r.t
 	t.Helper()
-	args := []string{}
-	for _, c := range r.configs {
-		args = append(args, "--config", c)
-	}
-	cmd := exec.Command(r.bin, args...)
-	cmd.Env = append(os.Environ(), r.env...)
-	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	p := &proc{cmd: cmd, out: out}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("collector output:\n%s", out.String())
-		}
-	})
+	p := startCollectorConfigs(t, r.bin, r.configs, r.env...)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + r.health + "/")
 		if err != nil {
