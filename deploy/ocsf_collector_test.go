@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/testkit"
 )
 
 // collectorBinary is the ocb-built distribution ($VIGIL_COLLECTOR_BIN, set by `make test`).
@@ -35,27 +36,9 @@ func collectorBinary(t *testing.T) string {
 	return bin
 }
 
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startCollector runs the distribution with the config files and environment, and stops it
 // (SIGTERM, then SIGKILL after 15 s) when the test ends; its output is logged on failure.
-func startCollector(t *testing.T, env []string, configs ...string) *lockedBuffer {
+func startCollector(t *testing.T, env []string, configs ...string) *testkit.SyncBuffer {
 	t.Helper()
 	args := make([]string, 0, len(configs))
 	for _, c := range configs {
@@ -63,7 +46,7 @@ func startCollector(t *testing.T, env []string, configs ...string) *lockedBuffer
 	}
 	cmd := exec.Command(collectorBinary(t), args...)
 	cmd.Env = append(os.Environ(), env...)
-	out := &lockedBuffer{}
+	out := &testkit.SyncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(t, cmd.Start())
 	done := make(chan struct{})

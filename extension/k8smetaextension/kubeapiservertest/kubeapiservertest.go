@@ -17,13 +17,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 
+	"github.com/vigilsec/vigil/internal/testkit"
 	"github.com/vigilsec/vigil/internal/testkit/kubeapiserver"
 )
 
@@ -81,7 +81,7 @@ type Server struct {
 	etcd         *exec.Cmd
 	apiserver    *exec.Cmd
 	apiExited    chan struct{}
-	apiLog       *syncBuffer
+	apiLog       *testkit.SyncBuffer
 
 	// URL is the API server's https URL; Kubeconfig a kubeconfig file for it.
 	URL        string
@@ -126,7 +126,7 @@ func Start(t T, apiserverBin, etcdBin string) *Server {
 // StartAPIServer (re)starts kube-apiserver on the same port and etcd, and waits until ready.
 func (s *Server) StartAPIServer() {
 	s.t.Helper()
-	s.apiLog = &syncBuffer{}
+	s.apiLog = &testkit.SyncBuffer{}
 	s.apiserver = exec.Command(s.apiserverBin, kubeapiserver.APIServerArgs(s.dir, s.etcdURL, s.port)...)
 	s.apiserver.Stdout, s.apiserver.Stderr = s.apiLog, s.apiLog
 	if err := s.apiserver.Start(); err != nil {
@@ -219,24 +219,6 @@ func waitFor(t T, timeout time.Duration, what string, check func() error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the exec package's copying goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string) string {

@@ -5,7 +5,6 @@
 package victorialogs
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"net"
@@ -17,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/testkit"
 )
 
 // Version is the VictoriaLogs release .ci/loki/build-victoria-logs.sh caches.
@@ -75,7 +76,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	logs   syncBuffer
+	logs   testkit.SyncBuffer
 }
 
 // New returns a stopped Server; Start runs it.
@@ -189,22 +190,4 @@ func NewForTest(t testing.TB) *Server {
 		}
 	})
 	return s
-}
-
-// syncBuffer is a bytes.Buffer the process's output goroutines and the test share.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
