@@ -20,6 +20,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/vigilsec/vigil/internal/testkit/collector"
 	"github.com/vigilsec/vigil/internal/testkit/victorialogs"
 )
 
@@ -165,7 +166,7 @@ func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) 
 func (r *lossFreeRun) start() *proc {
 	t := r.t
 	t.Helper()
-	p := startCollectorConfigs(t, r.bin, r.configs, r.env...)
+	p := collector.Start(t, r.bin, r.env, r.configs...)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + r.health + "/")
 		if err != nil {
@@ -262,7 +263,7 @@ func TestE2ELossFreeBackendOutage(t *testing.T) {
 	assert.Equal(t, int(sent), got, "every event arrives after the outage")
 	assert.Zero(t, r.receiverLosses(), "nothing was lost in the receiver")
 	assert.Zero(t, r.counter("otelcol_exporter_send_failed_log_records"), "no batch was given up")
-	col.stop(t)
+	col.Stop(t)
 }
 
 // (b) The collector is stopped (SIGTERM) and started again while the backend is down:
@@ -282,7 +283,7 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	g.running.Store(false)
 	time.Sleep(200 * time.Millisecond) // let the last opens reach the receiver
 	beforeRestart := g.sent.Load()
-	col.stop(t)
+	col.Stop(t)
 	col = r.start()
 	g.running.Store(true)
 	time.Sleep(5 * time.Second)
@@ -297,7 +298,7 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	assert.Greater(t, beforeRestart, int64(100))
 	assert.Equal(t, int(sent), got, "every event arrives: the queue on disk survived the restart")
 	assert.Zero(t, r.receiverLosses(), "nothing was lost in the receiver after the restart")
-	col.stop(t)
+	col.Stop(t)
 }
 
 // (c) A full persistent queue is counted, never silent: with a queue of 2 batches and the
@@ -334,5 +335,5 @@ func TestE2ELossFreeFullQueueIsCounted(t *testing.T) {
 		sent, got, int(sent)-got, losses, lost, refused)
 	assert.Less(t, got, int(sent), "a queue of 2 batches cannot hold the burst")
 	assert.GreaterOrEqual(t, losses, float64(int(sent)-got), "every missing event is counted")
-	col.stop(t)
+	col.Stop(t)
 }
