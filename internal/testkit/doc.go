@@ -9,5 +9,6 @@
 // victorialogs runs a VictoriaLogs on 127.0.0.1; containerd holds what the private
 // containerd harnesses (the receiver's containers, the real node's CRI) do alike;
 // kubeapiserver holds the etcd and kube-apiserver configuration the integration harness
-// and the real-node harness share.
+// and the real-node harness share; collector runs the ocb-built distribution; SyncBuffer
+// holds a running process's output.
 package testkit
