@@ -8,79 +8,31 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/testkit"
+	"github.com/vigilsec/vigil/internal/testkit/collector"
 )
 
 // collectorBinary is the ocb-built distribution ($VIGIL_COLLECTOR_BIN, set by `make test`).
 // Missing: skipped, a failure when CI=true.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
-	bin := os.Getenv("VIGIL_COLLECTOR_BIN")
-	if bin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("VIGIL_COLLECTOR_BIN is not set (make build; make test sets it)")
-		}
-		t.Skip("VIGIL_COLLECTOR_BIN not set: the collector cannot be run")
-	}
-	return bin
-}
-
-// lockedBuffer collects a process's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return collector.Binary(t)
 }
 
 // startCollector runs the distribution with the config files and environment, and stops it
 // (SIGTERM, then SIGKILL after 15 s) when the test ends; its output is logged on failure.
-func startCollector(t *testing.T, env []string, configs ...string) *lockedBuffer {
+func startCollector(t *testing.T, env []string, configs ...string) *testkit.SyncBuffer {
 	t.Helper()
-	args := make([]string, 0, len(configs))
-	for _, c := range configs {
-		args = append(args, "--config="+c)
-	}
-	cmd := exec.Command(collectorBinary(t), args...)
-	cmd.Env = append(os.Environ(), env...)
-	out := &lockedBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("collector output:\n%s", out.String())
-		}
-	})
-	return out
+	return collector.Start(t, collectorBinary(t), env, configs...).Out
 }
 
 // postLogs sends logs to an OTLP/HTTP receiver, retrying (up to 30 s) while it starts.

@@ -3,7 +3,6 @@
 package ebpfreceiver
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,10 +18,11 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/testkit"
 )
 
 // openPTY returns the slave of a new pseudo terminal and what is written to it.
-func openPTY(t *testing.T) (slave *os.File, out *syncBuffer) {
+func openPTY(t *testing.T) (slave *os.File, out *testkit.SyncBuffer) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	require.NoError(t, err)
@@ -34,26 +33,9 @@ func openPTY(t *testing.T) (slave *os.File, out *syncBuffer) {
 	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	out = &syncBuffer{}
+	out = &testkit.SyncBuffer{}
 	go func() { _, _ = io.Copy(out, m) }() // what the container writes to its terminal
 	return s, out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // The container rules' fields on real containers (containerd, runc) with the
