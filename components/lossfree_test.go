@@ -121,6 +121,9 @@ func (g *generator) end() {
 	g.wg.Wait()
 }
 
+// defaultRing is the receiver's default ring_buffer_size.
+const defaultRing = 4 << 20
+
 // lossFreeRun is one collector setup of these tests.
 type lossFreeRun struct {
 	t                   *testing.T
@@ -130,7 +133,9 @@ type lossFreeRun struct {
 	configs             []string
 }
 
-func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) *lossFreeRun {
+// newLossFreeRun sets up a collector with these queue sizes (the receiver's in
+// events, the exporter's in batches) and a kernel ring of ringBytes.
+func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue, ringBytes int) *lossFreeRun {
 	t.Helper()
 	bin := collectorBinary(t)
 	dir := t.TempDir()
@@ -157,6 +162,7 @@ func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) 
 			"POLICY_DIR=" + policies,
 			"RECEIVER_QUEUE_SIZE=" + strconv.Itoa(receiverQueue),
 			"EXPORTER_QUEUE_SIZE=" + strconv.Itoa(exporterQueue),
+			"RING_BUFFER_SIZE=" + strconv.Itoa(ringBytes),
 			"HEALTH_ENDPOINT=" + health,
 			"METRICS_PORT=" + metricsPort,
 		}}
@@ -241,7 +247,7 @@ const genInterval = 20 * time.Millisecond // 50 opens a second
 func TestE2ELossFreeBackendOutage(t *testing.T) {
 	b := newBackend(t)
 	b.up()
-	r := newLossFreeRun(t, b, 16384, 100000)
+	r := newLossFreeRun(t, b, 16384, 100000, defaultRing)
 	col := r.start()
 	g := startGenerator(t, r.watched, genInterval)
 
@@ -271,7 +277,7 @@ func TestE2ELossFreeBackendOutage(t *testing.T) {
 func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	b := newBackend(t)
 	b.up()
-	r := newLossFreeRun(t, b, 16384, 100000)
+	r := newLossFreeRun(t, b, 16384, 100000, defaultRing)
 	col := r.start()
 	g := startGenerator(t, r.watched, genInterval)
 
@@ -307,7 +313,10 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 // event missing at the backend afterwards is among the counted losses.
 func TestE2ELossFreeFullQueueIsCounted(t *testing.T) {
 	b := newBackend(t)
-	r := newLossFreeRun(t, b, 64, 2)
+	// A full receiver queue waits while the kernel ring is less than half full
+	// (back-pressure, not loss): a 4-page ring makes the burst overflow both, so
+	// that the receiver's drops are what is tested.
+	r := newLossFreeRun(t, b, 64, 2, 4*os.Getpagesize())
 	col := r.start()
 	g := startGenerator(t, r.watched, time.Millisecond)
 	require.Eventually(t, func() bool { return g.sent.Load() >= 5000 }, 60*time.Second, 100*time.Millisecond)
