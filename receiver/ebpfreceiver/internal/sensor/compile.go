@@ -95,6 +95,10 @@ type compiler struct {
 	// so each key must carry the masks of the shorter keys covering it).
 	fileEntries, execEntries, binEntries []pathEntry
 	net4Entries, net6Entries             []cidrEntry
+	// suffixEntries are the name suffixes, substrs the name_contains and
+	// raw_contains patterns (by target), with the rules having each.
+	suffixEntries map[string]uint64
+	substrs       [2]map[string]uint64
 }
 
 // Compile turns policies (already validated and capability-checked, each with a
@@ -102,7 +106,8 @@ type compiler struct {
 // selectors are resolved by cgroupSets: policy name -> cgroup ids of the pods it
 // selects.
 func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string][]uint64) (*Compiled, error) {
-	c := &compiler{img: newMapImage(), plan: newAttachPlan(), rules: newRuleTable(), topFilter: true}
+	c := &compiler{img: newMapImage(), plan: newAttachPlan(), rules: newRuleTable(), topFilter: true,
+		suffixEntries: map[string]uint64{}, substrs: [2]map[string]uint64{{}, {}}}
 	for _, p := range pols {
 		slot, ok := slots[p.Name]
 		if !ok || slot < 0 || slot >= maxRules {
@@ -230,6 +235,11 @@ func (c *compiler) finish() *Compiled {
 		c.img.selector.TopFilter = 1
 	}
 	closePaths(c.fileEntries, c.img.filePaths)
+	closeSuffixes(c.suffixEntries, c.img.suffixes)
+	for t, pats := range c.substrs {
+		c.img.substrs[t] = substrTable(pats)
+		c.img.substrCounts[t] = len(pats)
+	}
 	closePaths(c.execEntries, c.img.execBins)
 	closePaths(c.binEntries, c.img.selBinary)
 	for _, e := range closeCIDRs(c.net4Entries) {
