@@ -200,9 +200,10 @@ static __always_inline __u64 substr_found(__u32 target, __u32 len)
  * name_contains) hold for the final component of (mnt, dentry); rules without
  * one pass. It reads the name's last NAME_KEY bytes from the dentry: a suffix
  * test is exact for any length (a suffix is at most NAME_KEY bytes); a
- * substring test on a longer name, and every test on a mount's root (a file
- * bind-mounted elsewhere is named by its mountpoint, not its dentry), cannot be
- * decided and passes (fail closed).
+ * substring test on a longer name cannot be decided and passes (fail closed).
+ * A mount's root is named by its mountpoint, as the resolved path names it
+ * (one level: a mount on a mount's root fails closed); the root "/" has no
+ * name and passes no name filter.
  */
 static __always_inline __u64 name_filter(struct selector_cfg *sel, struct alert_scratch *s, struct vfsmount *mnt,
 					 struct dentry *dentry, __u64 want)
@@ -210,7 +211,18 @@ static __always_inline __u64 name_filter(struct selector_cfg *sel, struct alert_
 	__u64 named = (sel->suffix_rules | sel->name_sub_rules) & want;
 	if (!named)
 		return want;
-	if (dentry == RD(struct vfsmount, mnt, mnt_root) || dentry == RD(struct dentry, dentry, d_parent))
+	if (dentry == RD(struct vfsmount, mnt, mnt_root)) {
+		/* A mount's root (a file bind-mounted onto another): the path names it
+		 * by its mountpoint, the dentry in the parent mount. */
+		struct mount *m = (struct mount *)((unsigned long)mnt - bpf_core_field_offset(struct mount, mnt));
+		struct mount *mp = RD(struct mount, m, mnt_parent);
+		if (mp == m)
+			return want & ~named; /* the path "/": no name, no suffix or substring */
+		dentry = RD(struct mount, m, mnt_mountpoint);
+		if (dentry == RD(struct mount, mp, mnt.mnt_root))
+			return want; /* mounted on a mount's root in turn: not told here (fail closed) */
+	}
+	if (dentry == RD(struct dentry, dentry, d_parent))
 		return want;
 	__u32 len = RD(struct dentry, dentry, d_name.len);
 	const unsigned char *name = RD(struct dentry, dentry, d_name.name);

@@ -383,6 +383,17 @@ func (v *validator) rule(r *Rule, key string) {
 	if !notFor("raw_contains", len(r.RawContains) > 0, isOpen) {
 		v.patterns(key+".raw_contains", r.RawContains, MaxSubstrs, MaxSubstrLen, func(string) string { return "" })
 	}
+	if r.Action == ActionDeny {
+		// Both fail closed where they cannot be told (a raw path the security
+		// hook does not see, a name longer than the kernel reads): a deny
+		// would refuse those opens.
+		if len(r.RawContains) > 0 {
+			v.errorf(key+".raw_contains", "not allowed with action deny: the security hooks that deny never see the raw path")
+		}
+		if len(r.NameContains) > 0 {
+			v.errorf(key+".name_contains", "not allowed with action deny: a name longer than the kernel reads passes it (fail closed)")
+		}
+	}
 	notFor("raw_path", r.RawPath, isOpen)
 	notFor("failed_opens", r.FailedOpens, isOpen)
 	if r.FailedOpens && r.Action == ActionDeny {

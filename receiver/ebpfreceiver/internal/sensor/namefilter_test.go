@@ -102,8 +102,8 @@ func byRule(t *testing.T, c *Compiled, got []Alert) map[string][]string {
 // name longer than the kernel's buffer (its start unread: fail closed) for it
 // too; release_agent for the exact name and the suffix, my_release_agent for
 // the suffix only, release_agent.bak for neither; a file bind-mounted onto
-// m.so (its dentry is named src.txt: the mountpoint's name cannot be told,
-// fail closed). raw_contains: open("dir/../dir/f") is reported and
+// m.so (its dentry is named src.txt: the path's name is the mountpoint's) and
+// not x.so bind-mounted onto m.txt. raw_contains: open("dir/../dir/f") is reported and
 // open("dir/f") is not on the syscall hook; a raw path longer than the buffer
 // fails closed. file.write: a write to a.log is, to a.txt is not.
 func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
@@ -113,10 +113,13 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	no := slices.Concat(touch(t, so, "x.so.txt", "xso", long+".sx"), touch(t, ver, "libz.so", "libz.txt"))
 	out := touch(t, elsewhere, "x.so")
 	agents := touch(t, agent, "release_agent", "my_release_agent", "release_agent.bak")
-	src := touch(t, elsewhere, "src.txt")[0]
-	bound := touch(t, so, "m.so")[0]
-	require.NoError(t, unix.Mount(src, bound, "", unix.MS_BIND, ""))
-	t.Cleanup(func() { _ = unix.Unmount(bound, unix.MNT_DETACH) })
+	// Bind mounts: a file named src.txt mounted onto m.so is m.so in the
+	// path (reported); x.so mounted onto m.txt is m.txt (not reported).
+	bound, boundNot := touch(t, so, "m.so")[0], touch(t, so, "m.txt")[0]
+	for src, dst := range map[string]string{touch(t, elsewhere, "src.txt")[0]: bound, out[0]: boundNot} {
+		require.NoError(t, unix.Mount(src, dst, "", unix.MS_BIND, ""))
+		t.Cleanup(func() { _ = unix.Unmount(dst, unix.MNT_DETACH) })
+	}
 	rawFile := touch(t, raw, "f")[0]
 	logs := touch(t, so, "a.log", "a.txt")
 	var yamls []string
@@ -124,7 +127,7 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	caps := policy.Capabilities{CgroupSockAddr: true, SendSignal: true, LSM: lsm}
 	c := r.applyWith(t, caps, lsm, yamls...)
 
-	for _, p := range slices.Concat(yes, no, out, []string{bound}) {
+	for _, p := range slices.Concat(yes, no, out, []string{bound, boundNot}) {
 		readFile(t, p)
 	}
 	for _, p := range agents {
@@ -162,7 +165,7 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	for p, rs := range want {
 		assert.Equal(t, rs, rules[p], "%s", p)
 	}
-	for _, p := range slices.Concat(no, out, agents[2:], []string{logs[1]}) {
+	for _, p := range slices.Concat(no, out, agents[2:], []string{logs[1], boundNot}) {
 		assert.NotContains(t, rules, p, "a look-alike")
 	}
 	var writes []string
