@@ -177,7 +177,7 @@ func TestParseErrors(t *testing.T) {
 		{"exact binary in prefixes", "name: a\nselector: {binaries: [/usr/bin/]}\nrules: [{event: bpf.load}]\n",
 			"p.yaml:2: selector.binaries[0]: must be a file, not a directory, got \"/usr/bin/\""},
 		{"unknown key does not cascade", "name: a\nrules:\n  - evnt: file.open\n",
-			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, cidrs, ports, binaries, exe_flags, condition, exceptions, output, action, fallback, severity)\n" +
+			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, name_suffixes, name_contains, raw_contains, cidrs, ports, binaries, exe_flags, condition, exceptions, output, action, fallback, severity)\n" +
 				"p.yaml:3: rules[0].event: required (one of " + eventList() + ")"},
 		{"bad type does not cascade", "name: a\nrules:\n  - event: [file.open]\n", "p.yaml:3: rules[0].event: must be a string, not a list"},
 	}

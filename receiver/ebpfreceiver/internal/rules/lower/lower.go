@@ -462,13 +462,22 @@ func intersectCIDRs(a, b []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// join: either holds. A key constrains only when both sides constrain it.
+// join: either holds. A key constrains only when both sides constrain it. A
+// name suffix implies the name contains it (less a leading "/"): a side with
+// suffixes and no substrings joins the other side's substrings that way
+// ("endswith .so or contains .so." is "contains .so").
 func join(a, b cons) cons {
 	switch {
 	case a.none:
 		return b
 	case b.none:
 		return a
+	}
+	if a.nsub == nil && b.nsub != nil {
+		a.nsub = suffixSubs(a.sfx)
+	}
+	if b.nsub == nil && a.nsub != nil {
+		b.nsub = suffixSubs(b.sfx)
 	}
 	return cons{
 		paths:  union(a.paths, b.paths),
@@ -478,9 +487,24 @@ func join(a, b cons) cons {
 		bins:   union(a.bins, b.bins),
 		flags:  union(a.flags, b.flags),
 		sfx:    union(a.sfx, b.sfx),
-		nsub:   union(a.nsub, b.nsub),
-		rsub:   union(a.rsub, b.rsub),
+		nsub:   minimalSubs(union(a.nsub, b.nsub)),
+		rsub:   minimalSubs(union(a.rsub, b.rsub)),
 	}
+}
+
+// minimalSubs drops from an any-of substring set the patterns that contain
+// another one (a string containing ".so." contains ".so").
+func minimalSubs(subs []string) []string {
+	if subs == nil {
+		return nil
+	}
+	out := []string{}
+	for i, x := range subs {
+		if !slices.ContainsFunc(subs, func(y string) bool { return y != x && strings.Contains(x, y) }) && !slices.Contains(subs[:i], x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func union[T comparable](a, b []T) []T {
@@ -609,6 +633,20 @@ func filenameCons(c *rules.Cmp) cons {
 		return cons{nsub: []string{v[:min(len(v), MaxSubstrLen)]}}
 	}
 	return cons{}
+}
+
+// suffixSubs are substrings every name ending with one of the suffixes
+// contains (nil: none for some suffix, or no suffixes).
+func suffixSubs(sfx []string) []string {
+	var out []string
+	for _, x := range sfx {
+		x = strings.TrimPrefix(x, "/")
+		if x == "" {
+			return nil
+		}
+		out = add(out, x[:min(len(x), MaxSubstrLen)])
+	}
+	return out
 }
 
 // intersectSuffixes meets two any-of suffix sets exactly: a name ends with a
