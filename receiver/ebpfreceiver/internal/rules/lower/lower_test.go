@@ -151,10 +151,10 @@ var (
 	names    = []string{".so", "so", "x.so", ".so.", "release_agent", "_release_agent", "shadow", "a", longName + ".so", longName, "", "/"}
 	ends     = []string{".so", "/release_agent", "release_agent", "a/release_agent", "shadow", "/", "", "/tmp/x.so", "/" + longName + ".so"}
 	raws     = []string{"", "../", "..", "/tmp/../etc/shadow", "/etc/shadow", "x/./y", strings.Repeat("/.", 130) + "/../x"}
-	vals  = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
-	ips   = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
-	exes  = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
-	types = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
+	vals     = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
+	ips      = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
+	exes     = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
+	types    = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
 )
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
