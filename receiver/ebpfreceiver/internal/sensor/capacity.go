@@ -192,13 +192,16 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		for _, b := range r.Binaries {
 			add(MapExecBinaries, pathEntry{b, true, 0}.key())
 		}
-		for _, sfx := range r.NameSuffixes {
+		// The name and raw-path keys as Compile writes them: the kernel rule's
+		// (its keys narrowed by its condition).
+		kr := r.KernelRule()
+		for _, sfx := range kr.NameSuffixes {
 			add(MapFileSuffixes, suffixKey(sfx))
 		}
-		for _, p := range r.NameContains {
+		for _, p := range kr.NameContains {
 			add(MapNameContains, p)
 		}
-		for _, p := range r.RawContains {
+		for _, p := range kr.RawContains {
 			add(MapRawContains, p)
 		}
 		for _, pfx := range r.CIDRs {

@@ -177,6 +177,9 @@ const (
 	substrRaw  = 1 // raw_contains: the path as the caller passed it
 )
 
+// nameKeyLen is how many bytes of a file name's end the kernel reads (NAME_KEY).
+const nameKeyLen = len(processNameKey{}.Rname)
+
 // suffixKey is the file_suffixes key of a name suffix: its bytes reversed, so
 // that the kernel's prefix match on the reversed name is a suffix match.
 func suffixKey(sfx string) processNameKey {

@@ -164,12 +164,14 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
 			continue
 		}
-		// The name filters on the resolved path; raw_contains cannot be
-		// decided here (the kernel sends no raw path in this mode): it passes.
-		if r.suffixes != nil && !o.Truncated && !nameEndsWith(o.Path, r.suffixes) {
+		// The name filters on the resolved path's final component (whole
+		// also when the path is truncated: it is walked from the file up);
+		// raw_contains cannot be decided here (the kernel sends no raw path
+		// in this mode): it passes.
+		if r.suffixes != nil && !nameEndsWith(o.Path, r.suffixes) {
 			continue
 		}
-		if r.nameContains != nil && !o.Truncated && !nameContainsAny(o.Path, r.nameContains) {
+		if r.nameContains != nil && !nameContainsAny(o.Path, r.nameContains) {
 			continue
 		}
 		if !selects(t.userSel[r.policy], p) {
@@ -184,6 +186,9 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 // component of a path contains one of the patterns.
 func nameContainsAny(path string, pats []string) bool {
 	name := path[strings.LastIndexByte(path, '/')+1:]
+	if len(name) > nameKeyLen {
+		return true // longer than the kernel reads: a candidate there too
+	}
 	for _, p := range pats {
 		if strings.Contains(name, p) {
 			return true
