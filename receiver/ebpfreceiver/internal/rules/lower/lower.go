@@ -535,6 +535,8 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return pathCons(c)
 	case pathKinds.Has(k) && c.Field == rules.FieldFdFilename:
 		return filenameCons(c)
+	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Glob:
+		return globSubCons(c.Values[0])
 	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Contains:
 		if v := c.Values[0]; v != "" && !strings.ContainsRune(v, 0) {
 			return cons{rsub: []string{v[:min(len(v), MaxSubstrLen)]}} // contains v: contains its start
@@ -591,6 +593,25 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
+}
+
+// globSubCons lowers "fd.nameraw glob p": every literal run of p (between
+// '*' and '?') is in a matching path; the longest one (its first MaxSubstrLen
+// bytes) is the substring. A pattern with a class ([...]) does not narrow.
+func globSubCons(p string) cons {
+	if strings.ContainsRune(p, '[') || strings.ContainsRune(p, 0) {
+		return cons{}
+	}
+	best := ""
+	for _, run := range strings.FieldsFunc(p, func(r rune) bool { return r == '*' || r == '?' }) {
+		if len(run) > len(best) {
+			best = run
+		}
+	}
+	if best == "" {
+		return cons{}
+	}
+	return cons{rsub: []string{best[:min(len(best), MaxSubstrLen)]}}
 }
 
 // suffixCons lowers "fd.name endswith v": "/" + the final component ends with

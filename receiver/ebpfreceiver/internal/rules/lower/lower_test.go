@@ -54,7 +54,7 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = open and (evt.arg.flags contains O_TRUNC or fd.name = /x)", []string{"every file.open event"}, 0,
 			[]string{"evt.arg.flags contains O_TRUNC or fd.name = /x"}},
 		{"evt.type = open and evt.arg.flags contains WRONLY", []string{"every file.open event"}, 0, []string{"evt.arg.flags contains WRONLY"}},
-		{"evt.type = open and fd.name startswith /etc/ and fd.nameraw glob \"*../*\"", []string{"paths: [/etc/] raw_path: true"}, 0,
+		{"evt.type = open and fd.name startswith /etc/ and fd.nameraw glob \"*../*\"", []string{"paths: [/etc/] raw_contains: [../] raw_path: true"}, 0,
 			[]string{"fd.nameraw glob *../*"}},
 		{"evt.type = open and evt.failed = true and fd.name startswith /etc/", []string{"paths: [/etc/] failed_opens: true"}, 0,
 			[]string{"evt.failed = true"}},
@@ -208,6 +208,9 @@ func genCond(r *rand.Rand, depth int) string {
 		case 14:
 			return fmt.Sprintf("fd.name endswith %q", pick(r, ends))
 		case 15:
+			if r.IntN(3) == 0 {
+				return fmt.Sprintf("fd.nameraw glob %q", pick(r, []string{"*../*../*", "*../*", "/tmp/*", "*", "?", "*[.]*", "*/./*", "*shadow"}))
+			}
 			return fmt.Sprintf("fd.nameraw %s %q", pick(r, []string{"contains", "contains", "startswith"}), pick(r, raws))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
