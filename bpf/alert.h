@@ -324,7 +324,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev) & mask;
 	}
-	if (!ids && sel->top_filter && !top_dir_watched(mnt, dentry))
+	if (!ids && sel->top_filter && !(mask & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
 		return 0;
 	__u32 trunc = 0;
 	__u64 paths = path_rules(s, mnt, dentry, &trunc);

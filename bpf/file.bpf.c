@@ -145,7 +145,7 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		file_identity(RD(struct file, f, f_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev);
 	}
-	if (!emit_all && !ids && sel->top_filter && !top_dir_watched(mnt, dentry))
+	if (!emit_all && !ids && sel->top_filter && !(want & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
 		return 0;
 	long rn = 0; /* the raw path, read for raw_contains */
 	if (!emit_all) {

@@ -85,7 +85,7 @@ struct selector_cfg {
 	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
 	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
-	__u8 top_filter;       /* file rules only concern the top-level directories in top_dirs */
+	__u8 top_filter;       /* file rules but nontop_rules only concern the top-level directories in top_dirs */
 	__u8 id_filter;        /* file_ids holds identities of exact rule paths */
 	__u8 pad;
 	__u32 gen;             /* bumped by every policy apply: invalidates cached masks */
@@ -100,6 +100,9 @@ struct selector_cfg {
 	__u64 suffix_rules;
 	__u64 name_sub_rules;
 	__u64 raw_sub_rules;
+	/* File rules the top-directory pre-filter does not concern (no paths, or
+	 * "/"): while one is a candidate, an open outside top_dirs is not dropped. */
+	__u64 nontop_rules;
 };
 
 struct bin_key {

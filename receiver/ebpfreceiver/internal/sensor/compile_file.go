@@ -24,14 +24,16 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 		}
 	}
 	if len(r.Paths) == 0 {
+		// No path: any file, whatever its top directory (the name filters,
+		// tested first, may still reject it).
 		c.img.selector.AnyFilter[KindFile] |= rs.bit
-		c.topFilter = false
+		c.img.selector.NontopRules |= rs.bit
 	}
 	for _, path := range r.Paths {
 		if top, ok := topComponent(path); ok {
 			c.img.topDirs[top] = 1
 		} else {
-			c.topFilter = false
+			c.img.selector.NontopRules |= rs.bit
 		}
 	}
 	pathEvent := securityHookOnly(r.Event)

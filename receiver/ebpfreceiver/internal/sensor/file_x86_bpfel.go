@@ -139,6 +139,7 @@ type fileSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type fileSubstrTable struct {

@@ -139,6 +139,7 @@ type fileFastSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type fileFastSubstrTable struct {

@@ -146,6 +146,7 @@ type fmodretFastSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type fmodretFastSubstrTable struct {

@@ -146,6 +146,7 @@ type lsmFastSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type lsmFastSubstrTable struct {

@@ -22,7 +22,7 @@ import (
 // nameFilterPolicy has one rule per kernel name test: a suffix (.so) under
 // so, a substring (.so.) under ver, the exact name release_agent and the suffix
 // release_agent on write opens under agent, a raw-path substring under raw,
-// and a file.write rule on .log names under so.
+// a file.write rule on .log names under so, and a name anywhere.
 func nameFilterPolicy(so, ver, agent, raw string) string {
 	return fmt.Sprintf(`name: kfilter
 rules:
@@ -52,6 +52,9 @@ rules:
     event: file.write
     paths: [%[1]s/]
     name_suffixes: [".log"]
+  - name: anywhere
+    event: file.open
+    name_suffixes: ["/vigil-anywhere"]
 `, so, ver, agent, raw)
 }
 
@@ -112,6 +115,7 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	yes := slices.Concat(touch(t, so, "x.so", long+".so"), touch(t, ver, "libz.so.1", strings.Repeat("q", 100)))
 	no := slices.Concat(touch(t, so, "x.so.txt", "xso", long+".sx"), touch(t, ver, "libz.so", "libz.txt"))
 	out := touch(t, elsewhere, "x.so")
+	anywhere := touch(t, elsewhere, "vigil-anywhere")[0]
 	agents := touch(t, agent, "release_agent", "my_release_agent", "release_agent.bak")
 	// Bind mounts: a file named src.txt mounted onto m.so is m.so in the
 	// path (reported); x.so mounted onto m.txt is m.txt (not reported).
@@ -126,8 +130,11 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	yamls = append(yamls, nameFilterPolicy(so, ver, agent, raw))
 	caps := policy.Capabilities{CgroupSockAddr: true, SendSignal: true, LSM: lsm}
 	c := r.applyWith(t, caps, lsm, yamls...)
+	// The rule without paths does not turn the top-directory pre-filter off:
+	// it is skipped only while that rule is a candidate.
+	require.Equal(t, uint8(1), c.Image.selector.TopFilter)
 
-	for _, p := range slices.Concat(yes, no, out, []string{bound, boundNot}) {
+	for _, p := range slices.Concat(yes, no, out, []string{bound, boundNot, anywhere}) {
 		readFile(t, p)
 	}
 	for _, p := range agents {
@@ -153,6 +160,7 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 		yes[0]: {"so-suffix"}, yes[1]: {"so-suffix"}, yes[2]: {"so-versioned"}, yes[3]: {"so-versioned"},
 		bound:     {"so-suffix"},
 		agents[0]: {"agent-exact", "agent-suffix"}, agents[1]: {"agent-suffix"},
+		anywhere: {"anywhere"}, // outside every top directory of the path rules
 	}
 	if lsm {
 		// The security hook has no raw path: every open under the rule's

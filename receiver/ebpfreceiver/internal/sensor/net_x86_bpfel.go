@@ -139,6 +139,7 @@ type netSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type netSubstrTable struct {

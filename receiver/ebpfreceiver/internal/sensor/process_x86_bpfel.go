@@ -125,6 +125,7 @@ type processSelectorCfg struct {
 	SuffixRules    uint64
 	NameSubRules   uint64
 	RawSubRules    uint64
+	NontopRules    uint64
 }
 
 type processSubstrPat struct {
