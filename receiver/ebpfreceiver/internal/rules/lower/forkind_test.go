@@ -52,6 +52,9 @@ func TestIntersect(t *testing.T) {
 		{Filter{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, Filter{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00::/8")}}, "cidrs: [10.1.0.0/16]", false},
 		{Filter{Ports: []uint16{22, 443}}, Filter{Ports: []uint16{443, 80}}, "ports: [443]", false},
 		{Filter{Binaries: []string{"/bin/sh"}}, Filter{Binaries: []string{"/bin/bash"}}, "", true},
+		{Filter{NameSuffixes: []string{".so", "/x"}}, Filter{NameSuffixes: []string{"/a.so", "y"}}, "name_suffixes: [/a.so]", false},
+		{Filter{NameSuffixes: []string{".so"}}, Filter{NameSuffixes: []string{".txt"}}, "", true},
+		{Filter{RawContains: []string{"../"}}, Filter{Paths: []string{"/etc/"}}, "paths: [/etc/] raw_contains: [../]", false},
 	}
 	for i, c := range cases {
 		got, empty, _ := Intersect(c.a, c.b)
@@ -70,8 +73,11 @@ func genKeys(r *rand.Rand, k rules.Kind) Filter {
 	switch {
 	case pathKinds.Has(k):
 		f.Paths = pick(r, genKeyPaths)
+		f.NameSuffixes = pick(r, [][]string{nil, nil, {".so"}, {"/release_agent", "shadow"}, {"/" + longName + ".so"}})
+		f.NameContains = pick(r, [][]string{nil, nil, nil, {".so."}})
 		if k == rules.FileOpen {
 			f.Access = pick(r, [][]string{nil, {"read"}, {"write"}, {"read", "write"}})
+			f.RawContains = pick(r, [][]string{nil, nil, {"../"}})
 		}
 	case serverKinds.Has(k):
 		f.CIDRs = pick(r, [][]netip.Prefix{nil, {netip.MustParsePrefix("10.0.0.0/8")}, {netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("192.168.0.0/16")}})
