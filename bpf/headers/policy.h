@@ -21,6 +21,8 @@
 #define MAX_RULES 64
 #define BIN_KEY 256 /* bytes of an executable path used as a selector key */
 #define RAW_BUF 256 /* bytes kept of an open's path as the caller passed it; power of two */
+#define NAME_KEY 64 /* bytes of a file name's end the name filters test; power of two */
+#define SUBSTR_MAX 16 /* substring patterns of each target (file names, raw paths) across all rules */
 
 enum rule_kind {
 	KIND_FILE = 0,
@@ -84,7 +86,7 @@ struct selector_cfg {
 	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
 	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
-	__u8 top_filter;       /* file rules only concern the top-level directories in top_dirs */
+	__u8 top_filter;       /* file rules but nontop_rules only concern the top-level directories in top_dirs */
 	__u8 id_filter;        /* file_ids holds identities of exact rule paths */
 	__u8 task_filter;      /* some rule has a task key (task_keys): names, parent names, tty, capabilities */
 	__u32 gen;             /* bumped by every policy apply: invalidates cached masks */
@@ -94,12 +96,49 @@ struct selector_cfg {
 	__u64 prefix_rules;
 	__u64 raw_rules;    /* file.open rules whose records carry the path as the caller passed it */
 	__u64 failed_rules; /* file.open rules that also see failed opens */
+	/* File rules with name_suffixes, name_contains, raw_contains: a candidate
+	 * only when the test holds (or cannot be decided: fail closed). */
+	__u64 suffix_rules;
+	__u64 name_sub_rules;
+	__u64 raw_sub_rules;
+	/* File rules the top-directory pre-filter does not concern (no paths, or
+	 * "/"): while one is a candidate, an open outside top_dirs is not dropped. */
+	__u64 nontop_rules;
 };
 
 struct bin_key {
 	__u32 prefixlen; /* bits, for the LPM trie */
 	char path[BIN_KEY];
 };
+
+/*
+ * A file name for the name_suffixes trie: the last NAME_KEY bytes of the final
+ * path component, reversed, then "/" when the whole name fits. A prefix of it
+ * is a suffix of "/" + name: ".so" is keyed "os.", the exact name
+ * "release_agent" as "tnega_esaeler/".
+ */
+struct name_key {
+	__u32 prefixlen;
+	char rname[NAME_KEY];
+};
+
+/* A substring pattern (1 to 8 bytes) of name_contains or raw_contains. */
+struct substr_pat {
+	__u64 val;   /* the pattern's bytes, the first one lowest */
+	__u64 rules; /* file rules having it */
+	__u32 shift; /* 64 - 8 * length */
+	__u32 pad;
+};
+
+/* The patterns of one target (SUBSTR_NAME, SUBSTR_RAW). */
+struct substr_table {
+	__u32 count;
+	__u32 pad;
+	struct substr_pat pats[SUBSTR_MAX];
+};
+
+#define SUBSTR_NAME 0
+#define SUBSTR_RAW 1
 
 struct net4_key {
 	__u32 prefixlen;
@@ -238,6 +277,24 @@ struct {
 	__type(value, __u64);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } file_paths SEC(".maps");
+
+/* name_suffixes: reversed file-name ends (struct name_key) -> rules, closed
+ * over shorter suffixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct name_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} file_suffixes SEC(".maps");
+
+/* name_contains (index SUBSTR_NAME) and raw_contains (SUBSTR_RAW) patterns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct substr_table);
+} file_substrs SEC(".maps");
 
 /* The identity of a file: the inode number and the kernel's device number of its
  * superblock (MAJOR << 20 | MINOR), as user space resolves it from each exact

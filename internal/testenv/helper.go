@@ -134,26 +134,18 @@ func helperDo(act string) error {
 	case "setuid-lower": // euid 0 -> 65534: no privilege gained
 		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep))
 	case "setuid-raise": // euid 0 -> 65534 -> 0: the second call gains privilege
-		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep)); err != nil {
-			return fmt.Errorf("dropping: %w", err)
-		}
-		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 0, keep))
+		return nativeABI().setresuidRaise()
 	case "setgid-raise": // egid 0 -> 65534 -> 0
 		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 65534, keep)); err != nil {
 			return fmt.Errorf("dropping: %w", err)
 		}
 		return rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 0, keep))
 	case "unshare":
-		return unix.Unshare(unix.CLONE_NEWUTS)
+		return nativeABI().unshareUTS()
 	case "clone-newuts": // a child in a new UTS namespace (clone with CLONE_NEWUTS)
 		return runSelf("noop", syscall.CLONE_NEWUTS)
 	case "ptrace": // attach to a child of our own
-		child := exec.Command("/bin/sleep", "5")
-		if err := child.Start(); err != nil {
-			return err
-		}
-		defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-		return syscall.PtraceAttach(child.Process.Pid)
+		return nativeABI().ptraceAttach()
 	case "bpf": // BPF_PROG_LOAD of "r0 = 0; exit" as a socket filter
 		insns := [2]uint64{0xb7, 0x95}
 		license := []byte("GPL\x00")

@@ -24,6 +24,15 @@ const (
 	// MaxPathLen is the longest path (in bytes) a path, binary or prefix may
 	// have: the size of the kernel's path map keys.
 	MaxPathLen = 255
+	// MaxNameSuffixes bounds the name_suffixes of one rule, MaxSuffixLen
+	// the bytes of each (the kernel tests a name's last MaxSuffixLen bytes).
+	MaxNameSuffixes = 64
+	MaxSuffixLen    = 64
+	// MaxSubstrs bounds the name_contains and the raw_contains patterns of
+	// one rule, MaxSubstrLen the bytes of each (one 8-byte window in the
+	// kernel).
+	MaxSubstrs   = 8
+	MaxSubstrLen = 8
 )
 
 // Mode says whether actions are applied or only reported.
@@ -236,6 +245,19 @@ type Rule struct {
 	// FailedOpens (file.open): opens that fail are reported too, with the
 	// error (evt.res); their path is the caller's, unresolved.
 	FailedOpens bool `yaml:"failed_opens,omitempty"`
+	// NameSuffixes (file.*): the path ends with one of these, which hold no
+	// "/" except as their first byte: ".so" is any name ending in .so,
+	// "/release_agent" the name release_agent exactly. Tested in the kernel
+	// on the file's final path component.
+	NameSuffixes []string `yaml:"name_suffixes,omitempty"`
+	// NameContains (file.*): the final path component contains one of these
+	// (1 to MaxSubstrLen bytes, no "/").
+	NameContains []string `yaml:"name_contains,omitempty"`
+	// RawContains (file.open): the path as the caller passed it contains one
+	// of these (1 to MaxSubstrLen bytes); where the hook has no such path
+	// (io_uring, open_by_handle_at, the security hooks) the rule stays a
+	// candidate.
+	RawContains []string `yaml:"raw_contains,omitempty"`
 	// ExeFlags (process.exec): the executed file has one of these properties
 	// (memfd, upper_layer, setuid, setgid). With binaries, both must hold.
 	ExeFlags []ExeFlag `yaml:"exe_flags,omitempty"`

@@ -203,6 +203,45 @@ func (v *validator) paths(key string, list []string, kind pathKind) {
 	}
 }
 
+// patterns checks a list of name_suffixes, name_contains or raw_contains
+// values: at most max of them, each 1 to maxLen bytes without NUL, no
+// duplicates, and what problem adds.
+func (v *validator) patterns(key string, list []string, max, maxLen int, problem func(string) string) {
+	if len(list) > max {
+		v.errorf(key, "%d values, at most %d per rule", len(list), max)
+		return
+	}
+	seen := map[string]bool{}
+	for i, p := range list {
+		ik := key + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case p == "":
+			v.errorf(ik, "must not be empty")
+		case len(p) > maxLen:
+			v.errorf(ik, "%q is %d bytes, at most %d", p, len(p), maxLen)
+		case strings.ContainsRune(p, 0):
+			v.errorf(ik, "must not contain a NUL byte")
+		case problem(p) != "":
+			v.errorf(ik, "%q: %s", p, problem(p))
+		case seen[p]:
+			v.errorf(ik, "duplicate %q", p)
+		}
+		seen[p] = true
+	}
+}
+
+// suffixProblem: a name suffix ends the final path component, so it holds
+// no "/" but as its first byte (the one before the name), and is more than "/".
+func suffixProblem(p string) string {
+	switch {
+	case p == "/":
+		return "a file's path never ends with \"/\""
+	case strings.Contains(p[1:], "/"):
+		return "a suffix of the file name holds no \"/\" (but as its first byte: \"/NAME\" is the name exactly)"
+	}
+	return ""
+}
+
 func (v *validator) selector(s *Selector) {
 	const key = "selector"
 	v.paths(key+".binaries", s.Binaries, pathFile)
@@ -328,6 +367,31 @@ func (v *validator) rule(r *Rule, key string) {
 				v.errorf(ik, "duplicate %q", f)
 			}
 			seen[f] = true
+		}
+	}
+	if !notFor("name_suffixes", len(r.NameSuffixes) > 0, r.Event.allows(catalog.FilterPaths)) {
+		v.patterns(key+".name_suffixes", r.NameSuffixes, MaxNameSuffixes, MaxSuffixLen, suffixProblem)
+	}
+	if !notFor("name_contains", len(r.NameContains) > 0, r.Event.allows(catalog.FilterPaths)) {
+		v.patterns(key+".name_contains", r.NameContains, MaxSubstrs, MaxSubstrLen, func(p string) string {
+			if strings.Contains(p, "/") {
+				return "a file name holds no \"/\""
+			}
+			return ""
+		})
+	}
+	if !notFor("raw_contains", len(r.RawContains) > 0, isOpen) {
+		v.patterns(key+".raw_contains", r.RawContains, MaxSubstrs, MaxSubstrLen, func(string) string { return "" })
+	}
+	if r.Action == ActionDeny {
+		// Both fail closed where they cannot be told (a raw path the security
+		// hook does not see, a name longer than the kernel reads): a deny
+		// would refuse those opens.
+		if len(r.RawContains) > 0 {
+			v.errorf(key+".raw_contains", "not allowed with action deny: the security hooks that deny never see the raw path")
+		}
+		if len(r.NameContains) > 0 {
+			v.errorf(key+".name_contains", "not allowed with action deny: a name longer than the kernel reads passes it (fail closed)")
 		}
 	}
 	notFor("raw_path", r.RawPath, isOpen)

@@ -237,6 +237,7 @@ func exceptionOf(e policy.Exception) rules.Exception {
 // filterOf converts between the policy's and the lowering's filters.
 func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, string(a))
@@ -246,6 +247,7 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 
 func kernelOf(f lower.Filter) policy.KernelFilter {
 	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, policy.Access(a))
@@ -361,7 +363,10 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 func allowed(ev policy.Event, f lower.Filter) lower.Filter {
 	row, _ := catalog.Lookup(string(ev))
 	if !row.AllowsFilter(catalog.FilterPaths) {
-		f.Paths = nil
+		f.Paths, f.NameSuffixes, f.NameContains = nil, nil, nil
+	}
+	if ev != policy.EventFileOpen {
+		f.RawContains = nil
 	}
 	if !row.AllowsFilter(catalog.FilterAccess) {
 		f.Access = nil

@@ -87,6 +87,22 @@ rules:
     ports: [443, 80]
     condition: fd.sport = 443 and fd.sip = 10.0.0.1
 `, "cidrs: [10.0.0.1/32] ports: [443]", nil, policy.ActionPost},
+		{"file name", `
+name: p
+rules:
+  - event: file.open
+    access: [write]
+    condition: fd.filename = release_agent
+`, "access: [write] name_suffixes: [/release_agent]", nil, policy.ActionPost},
+		{"file name meets the rule's suffixes", `
+name: p
+rules:
+  - event: file.open
+    paths: [/tmp/]
+    name_suffixes: [.so]
+    condition: fd.filename in (libx.so, liby.txt) and fd.nameraw contains ../
+    raw_contains: [/./]
+`, "paths: [/tmp/] name_suffixes: [/libx.so] raw_contains: [/./]", []string{"fd.nameraw contains ../"}, policy.ActionPost},
 		{"output only", `
 name: p
 rules:

@@ -53,8 +53,9 @@ type fileAlertScratch struct {
 		Path          [1024]int8
 		Raw           [256]int8
 	}
-	Key fileBinKey
-	_   [4]byte
+	Key  fileBinKey
+	Nkey fileNameKey
+	Name [128]int8
 }
 
 type fileBinKey struct {
@@ -68,6 +69,12 @@ type fileFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type fileNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type fileNet4Key struct {
@@ -135,6 +142,23 @@ type fileSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type fileSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
 }
 
 type fileTaskKeyCfg struct {
@@ -170,6 +194,8 @@ const (
 	fileMapExecBinaries         = "exec_binaries"
 	fileMapFileIds              = "file_ids"
 	fileMapFilePaths            = "file_paths"
+	fileMapFileSubstrs          = "file_substrs"
+	fileMapFileSuffixes         = "file_suffixes"
 	fileMapNetAnyPort           = "net_any_port"
 	fileMapNetCidr4             = "net_cidr4"
 	fileMapNetCidr6             = "net_cidr6"
@@ -248,6 +274,8 @@ type fileMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -300,6 +328,8 @@ type fileMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -326,6 +356,8 @@ func (m *fileMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

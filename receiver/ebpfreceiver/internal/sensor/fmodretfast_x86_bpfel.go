@@ -53,8 +53,9 @@ type fmodretFastAlertScratch struct {
 		Path          [1024]int8
 		Raw           [256]int8
 	}
-	Key fmodretFastBinKey
-	_   [4]byte
+	Key  fmodretFastBinKey
+	Nkey fmodretFastNameKey
+	Name [128]int8
 }
 
 type fmodretFastBinKey struct {
@@ -75,6 +76,12 @@ type fmodretFastFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type fmodretFastNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type fmodretFastNet4Key struct {
@@ -142,6 +149,23 @@ type fmodretFastSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type fmodretFastSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
 }
 
 type fmodretFastTaskKeyCfg struct {
@@ -178,6 +202,8 @@ const (
 	fmodretFastMapExecInodes            = "exec_inodes"
 	fmodretFastMapFileIds               = "file_ids"
 	fmodretFastMapFilePaths             = "file_paths"
+	fmodretFastMapFileSubstrs           = "file_substrs"
+	fmodretFastMapFileSuffixes          = "file_suffixes"
 	fmodretFastMapNetAnyPort            = "net_any_port"
 	fmodretFastMapNetCidr4              = "net_cidr4"
 	fmodretFastMapNetCidr6              = "net_cidr6"
@@ -283,6 +309,8 @@ type fmodretFastMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -336,6 +364,8 @@ type fmodretFastMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -363,6 +393,8 @@ func (m *fmodretFastMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

@@ -53,8 +53,9 @@ type lsmAlertScratch struct {
 		Path          [1024]int8
 		Raw           [256]int8
 	}
-	Key lsmBinKey
-	_   [4]byte
+	Key  lsmBinKey
+	Nkey lsmNameKey
+	Name [128]int8
 }
 
 type lsmBinKey struct {
@@ -75,6 +76,12 @@ type lsmFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type lsmNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type lsmNet4Key struct {
@@ -142,6 +149,23 @@ type lsmSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type lsmSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
 }
 
 type lsmTaskKeyCfg struct {
@@ -178,6 +202,8 @@ const (
 	lsmMapExecInodes            = "exec_inodes"
 	lsmMapFileIds               = "file_ids"
 	lsmMapFilePaths             = "file_paths"
+	lsmMapFileSubstrs           = "file_substrs"
+	lsmMapFileSuffixes          = "file_suffixes"
 	lsmMapNetAnyPort            = "net_any_port"
 	lsmMapNetCidr4              = "net_cidr4"
 	lsmMapNetCidr6              = "net_cidr6"
@@ -283,6 +309,8 @@ type lsmMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -336,6 +364,8 @@ type lsmMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -363,6 +393,8 @@ func (m *lsmMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

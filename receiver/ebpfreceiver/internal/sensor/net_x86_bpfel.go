@@ -53,8 +53,9 @@ type netAlertScratch struct {
 		Path          [1024]int8
 		Raw           [256]int8
 	}
-	Key netBinKey
-	_   [4]byte
+	Key  netBinKey
+	Nkey netNameKey
+	Name [128]int8
 }
 
 type netBinKey struct {
@@ -68,6 +69,12 @@ type netFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type netNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type netNet4Key struct {
@@ -135,6 +142,23 @@ type netSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type netSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
 }
 
 type netTaskKeyCfg struct {
@@ -170,6 +194,8 @@ const (
 	netMapExecBinaries        = "exec_binaries"
 	netMapFileIds             = "file_ids"
 	netMapFilePaths           = "file_paths"
+	netMapFileSubstrs         = "file_substrs"
+	netMapFileSuffixes        = "file_suffixes"
 	netMapNetAnyPort          = "net_any_port"
 	netMapNetCidr4            = "net_cidr4"
 	netMapNetCidr6            = "net_cidr6"
@@ -264,6 +290,8 @@ type netMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -316,6 +344,8 @@ type netMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -342,6 +372,8 @@ func (m *netMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

@@ -41,6 +41,12 @@ type processFileId struct {
 	Pad uint32
 }
 
+type processNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -122,6 +128,25 @@ type processSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type processSubstrPat struct {
+	_     structs.HostLayout
+	Val   uint64
+	Rules uint64
+	Shift uint32
+	Pad   uint32
+}
+
+type processSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]processSubstrPat
 }
 
 type processTaskKeyCfg struct {
@@ -307,6 +332,8 @@ const (
 	processMapExecInodes      = "exec_inodes"
 	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
+	processMapFileSubstrs     = "file_substrs"
+	processMapFileSuffixes    = "file_suffixes"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
 	processMapNetCidr6        = "net_cidr6"
@@ -399,6 +426,8 @@ type processMapSpecs struct {
 	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs    *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes   *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6       *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -461,6 +490,8 @@ type processMaps struct {
 	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs    *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes   *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6       *ebpf.Map `ebpf:"net_cidr6"`
@@ -488,6 +519,8 @@ func (m *processMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

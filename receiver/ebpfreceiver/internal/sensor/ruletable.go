@@ -121,6 +121,8 @@ type userFileRule struct {
 	oflags       uint32   // open_flags mask (0: any)
 	prefix       bool     // a directory prefix among the paths (fail closed on unresolved paths)
 	ids          []FileID // identities of the exact paths at compile time
+	suffixes     []string // name_suffixes (nil: no name test)
+	nameContains []string // name_contains
 	task         taskTest
 }
 
@@ -169,12 +171,37 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 			!slices.ContainsFunc(r.paths, func(e pathEntry) bool { return e.matches(o.Path) }) {
 			continue
 		}
+		// The name filters on the resolved path's final component (whole
+		// also when the path is truncated: it is walked from the file up);
+		// raw_contains cannot be decided here (the kernel sends no raw path
+		// in this mode): it passes.
+		if r.suffixes != nil && !nameEndsWith(o.Path, r.suffixes) {
+			continue
+		}
+		if r.nameContains != nil && !nameContainsAny(o.Path, r.nameContains) {
+			continue
+		}
 		if !r.task.holds(p) || !selects(t.userSel[r.policy], p) {
 			continue
 		}
 		out |= 1 << r.slot
 	}
 	return out
+}
+
+// nameContainsAny is the kernel's name_contains test taken in Go: the final
+// component of a path contains one of the patterns.
+func nameContainsAny(path string, pats []string) bool {
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if len(name) > nameKeyLen {
+		return true // longer than the kernel reads: a candidate there too
+	}
+	for _, p := range pats {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // selects is the kernel's process selector taken in Go.

@@ -53,8 +53,9 @@ type sysAlertScratch struct {
 		Path          [1024]int8
 		Raw           [256]int8
 	}
-	Key sysBinKey
-	_   [4]byte
+	Key  sysBinKey
+	Nkey sysNameKey
+	Name [128]int8
 }
 
 type sysBinKey struct {
@@ -68,6 +69,12 @@ type sysFileId struct {
 	Ino uint64
 	Dev uint32
 	Pad uint32
+}
+
+type sysNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type sysNet4Key struct {
@@ -135,6 +142,23 @@ type sysSelectorCfg struct {
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type sysSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
 }
 
 type sysTaskKeyCfg struct {
@@ -170,6 +194,8 @@ const (
 	sysMapExecBinaries     = "exec_binaries"
 	sysMapFileIds          = "file_ids"
 	sysMapFilePaths        = "file_paths"
+	sysMapFileSubstrs      = "file_substrs"
+	sysMapFileSuffixes     = "file_suffixes"
 	sysMapNetAnyPort       = "net_any_port"
 	sysMapNetCidr4         = "net_cidr4"
 	sysMapNetCidr6         = "net_cidr6"
@@ -298,6 +324,8 @@ type sysMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
@@ -350,6 +378,8 @@ type sysMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
@@ -376,6 +406,8 @@ func (m *sysMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.NetAnyPort,
 		m.NetCidr4,
 		m.NetCidr6,

@@ -5,6 +5,7 @@ package sensor
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -49,4 +50,36 @@ rules:
 	assert.Zero(t, m(FileOpen{Path: "/var/log/syslog", Flags: 0o2001}), "O_APPEND only")
 	assert.Equal(t, uint64(2), m(FileOpen{Path: "/d47/d48/f", Flags: 0o1001, Truncated: true}), "unresolved: the prefix rule, fail closed")
 	assert.Zero(t, m(FileOpen{Path: "/d47/d48/f", Truncated: true}), "unresolved, but the flags still decide")
+}
+
+// filter_in_user_space takes the name filters like the kernel: the suffix on
+// the final component (a suffix starting with / is the whole name), the
+// substring on it (a name longer than the kernel reads passes); raw_contains
+// cannot be told there and passes.
+func TestMatchFileInUserSpaceNameFilters(t *testing.T) {
+	p, err := policy.ParseBytes("p.yaml", []byte(`name: p
+rules:
+  - name: so
+    event: file.open
+    name_suffixes: [.so, /release_agent]
+  - name: ver
+    event: file.open
+    name_contains: [.so.]
+  - name: raw
+    event: file.open
+    raw_contains: ["../"]
+`))
+	require.NoError(t, err)
+	c, err := Compile([]*policy.Policy{p}, map[string]int{"p": 0}, nil)
+	require.NoError(t, err)
+	m := func(path string) uint64 {
+		return c.Rules.MatchFileInUserSpace(FileOpen{Path: path}, FileProcess{Executable: "/bin/cat"}) &^ 4
+	}
+	assert.Equal(t, uint64(1), m("/tmp/x.so"))
+	assert.Equal(t, uint64(1), m("/sys/fs/cgroup/release_agent"))
+	assert.Zero(t, m("/sys/fs/cgroup/my_release_agent"))
+	assert.Equal(t, uint64(2), m("/tmp/x.so.1"))
+	assert.Zero(t, m("/tmp/x.so.d/y"), "the directory's name is not the file's")
+	assert.Equal(t, uint64(2), m("/tmp/"+strings.Repeat("n", 70)), "longer than the kernel reads: a candidate")
+	assert.Equal(t, uint64(4), c.Rules.MatchFileInUserSpace(FileOpen{Path: "/etc/x"}, FileProcess{Executable: "/bin/cat"})&4, "raw_contains passes")
 }

@@ -63,6 +63,9 @@ func TestIntersect(t *testing.T) {
 		{Filter{TTY: ptr(true)}, Filter{TTY: ptr(false)}, "", true},
 		{Filter{TTY: ptr(true)}, Filter{ProcessNames: []string{"sh"}}, "process_names: [sh] tty: true", false},
 		{Filter{Caps: []string{"CAP_CHOWN"}}, Filter{Caps: []string{"CAP_SYS_ADMIN", "CAP_NET_RAW"}}, "capabilities: [CAP_CHOWN]", false},
+		{Filter{NameSuffixes: []string{".so", "/x"}}, Filter{NameSuffixes: []string{"/a.so", "y"}}, "name_suffixes: [/a.so]", false},
+		{Filter{NameSuffixes: []string{".so"}}, Filter{NameSuffixes: []string{".txt"}}, "", true},
+		{Filter{RawContains: []string{"../"}}, Filter{Paths: []string{"/etc/"}}, "paths: [/etc/] raw_contains: [../]", false},
 	}
 	for i, c := range cases {
 		got, empty, _ := Intersect(c.a, c.b)
@@ -88,8 +91,11 @@ func genKeys(r *rand.Rand, k rules.Kind) Filter {
 	switch {
 	case pathKinds.Has(k):
 		f.Paths = pick(r, genKeyPaths)
+		f.NameSuffixes = pick(r, [][]string{nil, nil, {".so"}, {"/release_agent", "shadow"}, {"/" + longName + ".so"}})
+		f.NameContains = pick(r, [][]string{nil, nil, nil, {".so."}})
 		if k == rules.FileOpen {
 			f.Access = pick(r, [][]string{nil, {"read"}, {"write"}, {"read", "write"}})
+			f.RawContains = pick(r, [][]string{nil, nil, {"../"}})
 		}
 	case serverKinds.Has(k):
 		f.CIDRs = pick(r, [][]netip.Prefix{nil, {netip.MustParsePrefix("10.0.0.0/8")}, {netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("192.168.0.0/16")}})

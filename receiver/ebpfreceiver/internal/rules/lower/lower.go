@@ -23,6 +23,17 @@ import (
 // MaxPathLen is the longest path the kernel's path filter keys hold.
 const MaxPathLen = 255
 
+// MaxSuffixLen is the longest file-name suffix the kernel tests, MaxSubstrLen
+// the longest name or raw-path substring (policy.MaxSuffixLen, MaxSubstrLen).
+const (
+	MaxSuffixLen = 64
+	MaxSubstrLen = 8
+	// MaxNameSuffixes and MaxSubstrs bound a rule's sets
+	// (policy.MaxNameSuffixes, MaxSubstrs): a larger set is not a kernel key.
+	MaxNameSuffixes = 64
+	MaxSubstrs      = 8
+)
+
 // Filter is the kernel part for one event kind. A nil list does not filter; a
 // non-nil list is a set of which the event must match one.
 type Filter struct {
@@ -47,6 +58,14 @@ type Filter struct {
 	// FailedOpens (file.open): the condition reads evt.failed, evt.res or
 	// evt.rawres, so failed opens must reach it.
 	FailedOpens bool
+	// NameSuffixes (file kinds with paths): "/" + the final path component
+	// ends with one of these ("/x" is the name x exactly).
+	NameSuffixes []string
+	// NameContains: the final path component contains one of these.
+	NameContains []string
+	// RawContains (file.open): the path as the caller passed it contains one
+	// of these; an open without one (io_uring...) passes.
+	RawContains []string
 	// The task keys, on every kind: the process's name (proc.name) and its
 	// parent's (proc.pname) is one of these, cut to CommLen bytes as the
 	// kernel keeps names; TTY, it has a controlling terminal (true) or none
@@ -63,6 +82,7 @@ const CommLen = 15
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f Filter) Narrow() bool {
 	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil ||
+		f.NameSuffixes != nil || f.NameContains != nil || f.RawContains != nil ||
 		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Caps != nil
 }
 
@@ -77,6 +97,15 @@ func (f Filter) String() string {
 	}
 	if f.OpenFlags != nil {
 		parts = append(parts, "open_flags: ["+strings.Join(f.OpenFlags, ", ")+"]")
+	}
+	if f.NameSuffixes != nil {
+		parts = append(parts, "name_suffixes: ["+strings.Join(quoteAll(f.NameSuffixes), ", ")+"]")
+	}
+	if f.NameContains != nil {
+		parts = append(parts, "name_contains: ["+strings.Join(quoteAll(f.NameContains), ", ")+"]")
+	}
+	if f.RawContains != nil {
+		parts = append(parts, "raw_contains: ["+strings.Join(quoteAll(f.RawContains), ", ")+"]")
 	}
 	if f.RawPath {
 		parts = append(parts, "raw_path: true")
@@ -145,11 +174,12 @@ func Lower(e rules.Expr) Plan {
 		if AlwaysInUserSpace.Has(k) {
 			continue
 		}
-		c := lowerFor(e, k)
+		c, _ := bounded(lowerFor(e, k))
 		if c.none {
 			continue // false on this kind after all
 		}
-		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags}
+		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags,
+			NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 		c.task(&f)
 		if k == rules.FileOpen {
 			f.RawPath = refers(e, rules.FieldFdNameraw)
@@ -171,6 +201,7 @@ func Lower(e rules.Expr) Plan {
 
 func (c cons) narrow() bool {
 	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil ||
+		c.sfx != nil || c.nsub != nil || c.rsub != nil ||
 		c.names != nil || c.pnames != nil || c.tty != ttyAny || c.caps != nil
 }
 
@@ -249,6 +280,9 @@ type cons struct {
 	ports  []uint16
 	bins   []string
 	flags  []string
+	// sfx are name suffixes (an any-of set, exactly intersected); nsub and
+	// rsub name and raw-path substrings (any-of sets: a meet keeps one side).
+	sfx, nsub, rsub []string
 	// The task keys: names (cut to CommLen), parent names, the terminal,
 	// capabilities (any of, like flags).
 	names  []string
@@ -263,7 +297,7 @@ type cons struct {
 // normal makes a constraint no event can meet (an empty set) none.
 func (c cons) normal() cons {
 	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) ||
-		isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) {
+		isEmpty(c.sfx) || isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) {
 		return cons{none: true}
 	}
 	return c
@@ -277,22 +311,46 @@ func isEmpty[T any](s []T) bool { return s != nil && len(s) == 0 }
 // decide exactly. never: no event of the kind satisfies e. With no residual
 // terms, the filter passes exactly the events of kind k that satisfy e.
 func ForKind(e rules.Expr, k rules.Kind) (f Filter, residual []string, never bool) {
-	c := lowerFor(e, k)
+	c, cut := bounded(lowerFor(e, k))
 	if c.none {
 		return Filter{Kind: k}, nil, true
 	}
-	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags}
+	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags,
+		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 	c.task(&f)
 	if k == rules.FileOpen {
 		f.RawPath = refers(e, rules.FieldFdNameraw)
 		f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
 	}
 	for _, t := range conjuncts(e) {
-		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) {
+		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) || (cut && onName(t)) {
 			residual = append(residual, Render(t))
 		}
 	}
 	return f, residual, false
+}
+
+// bounded drops the name and raw-path sets larger than a rule may hold (no
+// kernel test then, which is sound); cut: the suffixes were dropped, so the
+// terms they came from are no longer decided in the kernel.
+func bounded(c cons) (cons, bool) {
+	cut := len(c.sfx) > MaxNameSuffixes
+	if cut {
+		c.sfx = nil
+	}
+	if len(c.nsub) > MaxSubstrs {
+		c.nsub = nil
+	}
+	if len(c.rsub) > MaxSubstrs {
+		c.rsub = nil
+	}
+	return c, cut
+}
+
+// onName reports whether a term is one the suffix test decides.
+func onName(e rules.Expr) bool {
+	c, ok := e.(*rules.Cmp)
+	return ok && (c.Field == rules.FieldFdFilename || (c.Field == rules.FieldFdName && c.Op == cond.EndsWith))
 }
 
 // onAccess reports whether a term is on the open's access mode.
@@ -312,7 +370,8 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 		return Filter{Kind: a.Kind}, true, false
 	}
 	f = Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
-		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens}
+		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens,
+		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 	c.task(&f)
 	if a.Caps != nil && b.Caps != nil {
 		// Two any-of capability sets: the kernel checks a's (the rule's
@@ -325,6 +384,7 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 // consOf is a filter as a constraint.
 func consOf(f Filter) cons {
 	return cons{paths: f.Paths, access: f.Access, cidrs: f.CIDRs, ports: f.Ports, bins: f.Binaries, flags: f.OpenFlags,
+		sfx: f.NameSuffixes, nsub: f.NameContains, rsub: f.RawContains,
 		names: f.ProcessNames, pnames: f.ParentNames, tty: ttyOf(f.TTY), caps: f.Caps}
 }
 
@@ -375,6 +435,9 @@ func meet(a, b cons) cons {
 		ports:  intersectSet(a.ports, b.ports),
 		bins:   intersectSet(a.bins, b.bins),
 		flags:  smaller(a.flags, b.flags),
+		sfx:    intersectSuffixes(a.sfx, b.sfx),
+		nsub:   smaller(a.nsub, b.nsub),
+		rsub:   smaller(a.rsub, b.rsub),
 		names:  intersectSet(a.names, b.names),
 		pnames: intersectSet(a.pnames, b.pnames),
 		tty:    tty,
@@ -493,13 +556,22 @@ func intersectCIDRs(a, b []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// join: either holds. A key constrains only when both sides constrain it.
+// join: either holds. A key constrains only when both sides constrain it. A
+// name suffix implies the name contains it (less a leading "/"): a side with
+// suffixes and no substrings joins the other side's substrings that way
+// ("endswith .so or contains .so." is "contains .so").
 func join(a, b cons) cons {
 	switch {
 	case a.none:
 		return b
 	case b.none:
 		return a
+	}
+	if a.nsub == nil && b.nsub != nil {
+		a.nsub = suffixSubs(a.sfx)
+	}
+	if b.nsub == nil && a.nsub != nil {
+		b.nsub = suffixSubs(b.sfx)
 	}
 	return cons{
 		paths:  union(a.paths, b.paths),
@@ -508,6 +580,9 @@ func join(a, b cons) cons {
 		ports:  union(a.ports, b.ports),
 		bins:   union(a.bins, b.bins),
 		flags:  union(a.flags, b.flags),
+		sfx:    union(a.sfx, b.sfx),
+		nsub:   minimalSubs(union(a.nsub, b.nsub)),
+		rsub:   minimalSubs(union(a.rsub, b.rsub)),
 		names:  union(a.names, b.names),
 		pnames: union(a.pnames, b.pnames),
 		tty:    joinTTY(a.tty, b.tty),
@@ -521,6 +596,21 @@ func joinTTY(a, b ttyCons) ttyCons {
 		return a
 	}
 	return ttyAny
+}
+
+// minimalSubs drops from an any-of substring set the patterns that contain
+// another one (a string containing ".so." contains ".so").
+func minimalSubs(subs []string) []string {
+	if subs == nil {
+		return nil
+	}
+	out := []string{}
+	for i, x := range subs {
+		if !slices.ContainsFunc(subs, func(y string) bool { return y != x && strings.Contains(x, y) }) && !slices.Contains(subs[:i], x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func union[T comparable](a, b []T) []T {
@@ -545,8 +635,18 @@ const serverKinds = rules.KindSet(1<<rules.NetworkConnect | 1<<rules.NetworkList
 
 func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 	switch {
+	case pathKinds.Has(k) && c.Field == rules.FieldFdName && c.Op == cond.EndsWith:
+		return suffixCons(c.Values[0])
 	case pathKinds.Has(k) && c.Field == rules.FieldFdName:
 		return pathCons(c)
+	case pathKinds.Has(k) && c.Field == rules.FieldFdFilename:
+		return filenameCons(c)
+	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Glob:
+		return globSubCons(c.Values[0])
+	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Contains:
+		if v := c.Values[0]; v != "" && !strings.ContainsRune(v, 0) {
+			return cons{rsub: []string{v[:min(len(v), MaxSubstrLen)]}} // contains v: contains its start
+		}
 	case pathKinds.Has(k) && c.Field == rules.FieldFdDirectory && (c.Op == cond.Eq || c.Op == cond.In):
 		var ps []string
 		for _, v := range c.Values {
@@ -671,6 +771,104 @@ func capCons(v string) cons {
 		}
 	}
 	return cons{caps: nonNil(cs)} // no name contains v: no event can match
+}
+
+// globSubCons lowers "fd.nameraw glob p": every literal run of p (between
+// '*' and '?') is in a matching path; the longest one (its first MaxSubstrLen
+// bytes) is the substring. A pattern with a class ([...]) does not narrow.
+func globSubCons(p string) cons {
+	if strings.ContainsRune(p, '[') || strings.ContainsRune(p, 0) {
+		return cons{}
+	}
+	best := ""
+	for _, run := range strings.FieldsFunc(p, func(r rune) bool { return r == '*' || r == '?' }) {
+		if len(run) > len(best) {
+			best = run
+		}
+	}
+	if best == "" {
+		return cons{}
+	}
+	return cons{rsub: []string{best[:min(len(best), MaxSubstrLen)]}}
+}
+
+// suffixCons lowers "fd.name endswith v": "/" + the final component ends with
+// v's part from its last "/" on (the path ends with it), cut to its last
+// MaxSuffixLen bytes (a weaker test when longer). A v ending in "/" or empty
+// does not narrow.
+func suffixCons(v string) cons {
+	if v == "" || strings.HasSuffix(v, "/") || strings.ContainsRune(v, 0) {
+		return cons{}
+	}
+	if i := strings.LastIndexByte(v, '/'); i > 0 {
+		v = v[i:]
+	}
+	return cons{sfx: []string{v[max(0, len(v)-MaxSuffixLen):]}}
+}
+
+// filenameCons lowers the tests of fd.filename, the final path component: "="
+// and "in" to the suffix "/" + the name (the name exactly), endswith to the
+// suffix, contains to a name substring (its first MaxSubstrLen bytes). A value
+// holding "/" is no name: not lowered.
+func filenameCons(c *rules.Cmp) cons {
+	for _, v := range c.Values {
+		if v == "" || strings.ContainsAny(v, "/\x00") {
+			return cons{}
+		}
+	}
+	switch c.Op {
+	case cond.Eq, cond.In:
+		var out []string
+		for _, v := range c.Values {
+			s := "/" + v
+			out = add(out, s[max(0, len(s)-MaxSuffixLen):])
+		}
+		return cons{sfx: out}
+	case cond.EndsWith:
+		v := c.Values[0]
+		return cons{sfx: []string{v[max(0, len(v)-MaxSuffixLen):]}}
+	case cond.Contains:
+		v := c.Values[0]
+		return cons{nsub: []string{v[:min(len(v), MaxSubstrLen)]}}
+	}
+	return cons{}
+}
+
+// suffixSubs are substrings every name ending with one of the suffixes
+// contains (nil: none for some suffix, or no suffixes).
+func suffixSubs(sfx []string) []string {
+	var out []string
+	for _, x := range sfx {
+		x = strings.TrimPrefix(x, "/")
+		if x == "" {
+			return nil
+		}
+		out = add(out, x[:min(len(x), MaxSubstrLen)])
+	}
+	return out
+}
+
+// intersectSuffixes meets two any-of suffix sets exactly: a name ends with a
+// and with b only when one is a suffix of the other, and then with the longer.
+func intersectSuffixes(a, b []string) []string {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	out := []string{}
+	for _, x := range a {
+		for _, y := range b {
+			switch {
+			case strings.HasSuffix(x, y):
+				out = add(out, x)
+			case strings.HasSuffix(y, x):
+				out = add(out, y)
+			}
+		}
+	}
+	return out
 }
 
 // openFlagNames are the flag names of evt.arg.flags' rendering (besides the
@@ -826,8 +1024,25 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 		if c.Op == cond.StartsWith {
 			return strings.HasSuffix(c.Values[0], "/") && pathCons(c).paths != nil
 		}
+		if c.Op == cond.EndsWith {
+			// Exact when v holds no "/" but maybe as its first byte, and fits.
+			v := c.Values[0]
+			return len(v) <= MaxSuffixLen && !strings.Contains(strings.TrimPrefix(v, "/"), "/") && suffixCons(v).sfx != nil
+		}
 	case rules.FieldEvtIsOpenRead, rules.FieldEvtIsOpenWrite:
 		return kinds == rules.KindsOf(rules.FileOpen) && c.Op == cond.Eq && c.Values[0] == "true"
+	case rules.FieldFdFilename:
+		// The suffix test is exact when no value was cut; substrings never are
+		// (a long name fails closed).
+		if kinds&^pathKinds != 0 || (c.Op != cond.Eq && c.Op != cond.In && c.Op != cond.EndsWith) {
+			return false
+		}
+		for _, v := range c.Values {
+			if len(v)+1 > MaxSuffixLen {
+				return false
+			}
+		}
+		return filenameCons(c).sfx != nil
 	case rules.FieldFdSip, rules.FieldFdSnet, rules.FieldFdSport:
 		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
 	case rules.FieldProcExepath:
