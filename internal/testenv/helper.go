@@ -64,6 +64,18 @@ func CopyTestBinary(t testing.TB, dir string) string {
 	return bin
 }
 
+// A helper runs its action on the thread-group leader: locking the OS thread in
+// init keeps the main goroutine (TestMain, then helperDo) on the main thread.
+// PTRACE_TRACEME from another thread makes that thread the test's tracee, and a
+// traced thread other than the leader stays a zombie at exit until its tracer
+// reaps it with __WALL, which os/exec never does: the helper's exit was never
+// reported, SIGKILL or not (RunHelper waited 9 minutes in a CI run).
+func init() {
+	if os.Getenv(HelperEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 // helperTimeout bounds one helper run. An action takes milliseconds on a host
 // and seconds under the kernel matrix's emulated CPUs; a hung helper fails its
 // test with its stacks instead of running into the package's timeout.
