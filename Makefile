@@ -57,10 +57,11 @@ check-generated: generate
 		{ git status --porcelain --untracked-files=all -- $(MDATAGEN_OUTPUTS); echo "generated metadata is out of date: run make generate-metadata"; exit 1; }
 
 # Fails when a go.mod or go.sum is not what `go mod tidy` makes of it (the root module,
-# deploy/ and the tools module).
+# deploy/, the test harness module both require and the tools module).
 check-tidy:
 	$(GO) mod tidy -diff
 	cd deploy && $(GO) mod tidy -diff
+	$(GO) -C internal/testkit mod tidy -diff
 	$(GO) -C internal/tools mod tidy -diff
 
 # Every package builds on the collector's other platforms (the ebpf receiver is Linux-only:
@@ -99,6 +100,8 @@ lint: $(STATICCHECK)
 	$(GO) vet ./...
 	$(STATICCHECK) ./...
 	cd deploy && $(GO) vet ./...
+	$(GO) -C internal/testkit vet ./...
+	cd internal/testkit && $(STATICCHECK) ./...
 
 test-unit:
 	$(GO) test -race -count=1 $(PKGS)
@@ -122,6 +125,7 @@ test: deps check-generated check-tidy check-goos lint build image
 test-suites:
 	VIGIL_KUBE_APISERVER=$$(./.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \
 		VIGIL_COLLECTOR_BIN=$(COLLECTOR) $(GO) test -race -count=1 $(PKGS)
+	$(GO) -C internal/testkit test -race -count=1 ./...
 	./.ci/k8s/build-kube-node.sh >/dev/null
 	cd deploy && VIGIL_COLLECTOR_BIN=$(COLLECTOR) VIGIL_IMAGE_TAR=$(CURDIR)/out/otelcol-vigil-image.tar \
 		VIGIL_KUBE_APISERVER=$$(../.ci/k8s/build-kube-apiserver.sh) VIGIL_ETCD=$$(command -v etcd) \

@@ -16,6 +16,7 @@ require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/resourceprocessor v0.161.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.161.0
 	github.com/stretchr/testify v1.12.1
+	github.com/vigilsec/vigil/internal/testkit v0.0.0
 	go.opentelemetry.io/collector/component v1.67.0
 	go.opentelemetry.io/collector/component/componentstatus v0.161.0
 	go.opentelemetry.io/collector/component/componenttest v0.161.0
@@ -262,3 +263,6 @@ require (
 )
 
 tool github.com/cilium/ebpf/cmd/bpf2go
+
+// The test harnesses this module shares with the others in the repository.
+replace github.com/vigilsec/vigil/internal/testkit => ./internal/testkit

@@ -11,6 +11,13 @@ struct alert_scratch {
 	struct bin_key key;
 	struct walk_mounts sub; /* the subtree mounts of the last path walk */
 	__u32 subtree;          /* path_rules: the walk crossed one (FLAG_SUBTREE_MOUNT) */
+	struct name_key nkey;
+	char name[2 * NAME_KEY]; /* the end of a file name, in order (room for any masked length) */
+	/* name_filter for path_rules: the rules whose name filters hold only on
+	 * the name of the path as opened, only on the canonical path's (a file
+	 * or directory bind-mounted under another name) */
+	__u64 only_open;
+	__u64 only_canon;
 };
 
 struct {
@@ -183,7 +190,12 @@ static __always_inline __u64 path_rules(struct alert_scratch *s, struct vfsmount
 					 __u32 *trunc)
 {
 	__u64 m = path_lookup(s, &file_paths, mnt, dentry, trunc);
-	return m | canon_rules(s, dentry);
+	__u64 c = canon_rules(s, dentry);
+	/* Each path with the rules whose name filters hold on its name (name_filter). */
+	__u64 r = (m & ~s->only_canon) | (c & ~s->only_open);
+	s->only_open = 0;
+	s->only_canon = 0;
+	return r;
 }
 
 static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f, __u32 *trunc)
@@ -194,6 +206,179 @@ static __always_inline __u64 file_rules(struct alert_scratch *s, struct file *f,
 static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *mc, __u8 emit_all, __u8 denied)
 {
 	send_alert_sig(a, mc, emit_all, denied, 1);
+}
+
+/*
+ * The substring filters (name_contains, raw_contains): one pass over a buffer
+ * of the scratch (the file name or the raw path), keeping its last 8 bytes in
+ * a window, the newest byte highest; a pattern of length L is found where the
+ * window's top L bytes equal it. Patterns hold no NUL, so the zeros the window
+ * starts with match none.
+ */
+struct substr_scan {
+	__u64 w;
+	__u64 found;
+	__u32 len;
+	__u32 target;
+};
+
+static long substr_step(__u32 i, struct substr_scan *c)
+{
+	if (i >= c->len)
+		return 1;
+	__u32 zero = 0, tk = c->target;
+	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
+	struct substr_table *t = bpf_map_lookup_elem(&file_substrs, &tk);
+	if (!s || !t)
+		return 1;
+	__u8 b = tk == SUBSTR_RAW ? s->a.raw[i & (RAW_BUF - 1)] : s->name[i & (NAME_KEY - 1)];
+	c->w = (c->w >> 8) | ((__u64)b << 56);
+	for (int j = 0; j < SUBSTR_MAX; j++) {
+		if (j >= t->count)
+			break;
+		struct substr_pat *p = &t->pats[j];
+		if ((c->w >> (p->shift & 63)) == p->val)
+			c->found |= p->rules;
+	}
+	return 0;
+}
+
+static __always_inline __u64 substr_found(__u32 target, __u32 len)
+{
+	struct substr_scan c = {.len = len, .target = target};
+	bpf_loop(target == SUBSTR_RAW ? RAW_BUF : NAME_KEY, substr_step, &c, 0);
+	return c.found;
+}
+
+/*
+ * name_test keeps the rules of want whose file-name filters (name_suffixes,
+ * name_contains) hold for the name of dentry. It reads the name's last
+ * NAME_KEY bytes: a suffix test is exact for any length (a suffix is at most
+ * NAME_KEY bytes); a substring test on a longer name cannot be decided and
+ * passes (fail closed), as does a name that cannot be read.
+ */
+static __always_inline __u64 name_test(struct selector_cfg *sel, struct alert_scratch *s, struct dentry *dentry,
+				       __u64 want)
+{
+	if (dentry == RD(struct dentry, dentry, d_parent))
+		return want;
+	__u32 len = RD(struct dentry, dentry, d_name.len);
+	const unsigned char *name = RD(struct dentry, dentry, d_name.name);
+	if (!len || !name)
+		return want;
+	__u32 k = len < NAME_KEY ? len : NAME_KEY;
+	if (bpf_probe_read_kernel(s->name, k & (2 * NAME_KEY - 1), name + (len - k)) < 0)
+		return want;
+	__u64 ok = ~0ULL;
+	if (sel->suffix_rules & want) {
+		__u32 plen = k;
+		for (int j = 0; j < NAME_KEY; j++) {
+			if (j < k) {
+				s->nkey.rname[j] = s->name[(k - 1 - j) & (NAME_KEY - 1)];
+				continue;
+			}
+			s->nkey.rname[j] = '/'; /* the whole name fits: "/" before it */
+			plen++;
+			break;
+		}
+		s->nkey.prefixlen = plen * 8;
+		__u64 *m = bpf_map_lookup_elem(&file_suffixes, &s->nkey);
+		ok &= ~sel->suffix_rules | (m ? *m : 0);
+	}
+	if ((sel->name_sub_rules & want) && len <= NAME_KEY)
+		ok &= ~sel->name_sub_rules | substr_found(SUBSTR_NAME, k);
+	return want & ok;
+}
+
+struct canon_name {
+	struct dentry *d;
+	__u64 want;
+	__u64 ok;
+};
+
+/* The name test of a canonical path's final name, in a bpf_loop callback: the
+ * verifier checks it apart from the open's own name test. */
+static long canon_name_step(__u32 i, struct canon_name *c)
+{
+	__u32 zero = 0;
+	struct selector_cfg *sel = get_selector();
+	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
+	c->ok = sel && s ? name_test(sel, s, c->d, c->want) : c->want;
+	return 1;
+}
+
+/*
+ * name_filter keeps the rules of want whose file-name filters hold for the
+ * final component of (mnt, dentry) (name_test); rules without one pass. A
+ * mount's root is named by its mountpoint, as the resolved path names it (one
+ * level: a mount on a mount's root fails closed); the root "/" has no name and
+ * passes no name filter.
+ *
+ * A file reached through a bind mount has a canonical path too (canon_rules),
+ * and a rule holds on either path, its name filters tested on that path's
+ * name. Under a bind-mounted directory both paths end in the same name. The
+ * root of a subtree mount (a file or a directory bind-mounted itself, under
+ * another name) is the exception: its canonical path ends in its own name.
+ * Then the rules that pass on one name only are kept in the scratch
+ * (only_open, only_canon) for path_rules to pair each with its path, and the
+ * rules passing on either name are returned.
+ */
+static __always_inline __u64 name_filter(struct selector_cfg *sel, struct alert_scratch *s, struct vfsmount *mnt,
+					 struct dentry *dentry, __u64 want)
+{
+	s->only_open = 0;
+	s->only_canon = 0;
+	__u64 named = (sel->suffix_rules | sel->name_sub_rules) & want;
+	if (!named)
+		return want;
+	__u64 opened = want, canon = 0;
+	__u32 test = 1, sub = 0;
+	if (dentry == RD(struct vfsmount, mnt, mnt_root)) {
+		/* A mount's root (a file bind-mounted onto another): the path names it
+		 * by its mountpoint, the dentry in the parent mount. */
+		struct mount *m = (struct mount *)((unsigned long)mnt - bpf_core_field_offset(struct mount, mnt));
+		sub = subtree_mount(m, dentry);
+		if (sub) {
+			struct canon_name c = {.d = dentry, .want = want, .ok = want};
+			bpf_loop(1, canon_name_step, &c, 0);
+			canon = c.ok;
+		}
+		struct mount *mp = RD(struct mount, m, mnt_parent);
+		if (mp == m) {
+			opened = want & ~named; /* the path "/": no name, no suffix or substring */
+			test = 0;
+		} else {
+			dentry = RD(struct mount, m, mnt_mountpoint);
+			if (dentry == RD(struct mount, mp, mnt.mnt_root))
+				test = 0; /* mounted on a mount's root in turn: not told here (fail closed) */
+		}
+	}
+	if (test)
+		opened = name_test(sel, s, dentry, want);
+	if (!sub)
+		return opened;
+	s->only_open = opened & ~canon;
+	s->only_canon = canon & ~opened;
+	return opened | canon;
+}
+
+/*
+ * raw_filter keeps the rules of want whose raw_contains patterns occur in the
+ * path the caller passed (read into the alert's raw buffer; *n is what
+ * bpf_probe_read_user_str returned, 0 when not read). No raw path (io_uring,
+ * open_by_handle_at), an unreadable one or one that may not fit RAW_BUF cannot
+ * be decided: those rules pass (fail closed).
+ */
+static __always_inline __u64 raw_filter(struct selector_cfg *sel, struct alert_scratch *s, const char *raw, __u64 want,
+					long *n)
+{
+	__u64 rr = sel->raw_sub_rules & want;
+	if (!rr || !raw)
+		return want;
+	*n = bpf_probe_read_user_str(s->a.raw, RAW_BUF, raw);
+	if (*n <= 1 || *n >= RAW_BUF)
+		return want;
+	return want & (~rr | substr_found(SUBSTR_RAW, *n - 1));
 }
 
 /*
@@ -237,16 +422,19 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 				       struct vfsmount *mnt, struct dentry *dentry, __u8 event, __u32 match_access,
 				       __u32 access, const int hook, __u32 xflags)
 {
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	mask = name_filter(sel, s, mnt, dentry, mask);
+	if (!mask)
+		return 0;
 	__u64 ino = 0, ids = 0;
 	__u32 dev = 0;
 	if (sel->id_filter) {
 		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev) & mask;
 	}
-	if (!ids && sel->top_filter && !top_dir_watched(mnt, dentry))
-		return 0;
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
+	if (!ids && sel->top_filter && !(mask & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
 		return 0;
 	__u32 trunc = 0;
 	__u64 paths = path_rules(s, mnt, dentry, &trunc);
@@ -260,6 +448,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		.oflags = event == EV_FILE_OPEN ? access : 0,
 		.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & mask,
 	};
+	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);

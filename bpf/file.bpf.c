@@ -59,6 +59,9 @@ static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_
 	long n = bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
 	if (n <= 1)
 		return 0;
+	if (n < RAW_BUF && (sel->raw_sub_rules & rules))
+		rules &= ~sel->raw_sub_rules | substr_found(SUBSTR_RAW, n - 1);
+	/* No file: the name filters cannot be decided, their rules stay candidates. */
 	struct raw_scan c = {.len = (__u32)(n - 1)};
 	if (a->raw[0] == '/' && n < RAW_BUF) {
 		bpf_loop(RAW_BUF, raw_scan_step, &c, 0);
@@ -71,6 +74,7 @@ static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_
 	}
 	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
 			       .policies = pol, .candidates = rules};
+	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);
@@ -105,11 +109,12 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		return 0;
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
 	__u8 emit_all = sel->emit_all;
-	__u64 pol = 0;
+	__u64 pol = 0, want = ~0ULL;
 	if (!emit_all) {
 		if (!sel->kind_policies[KIND_FILE])
 			return 0;
-		if (!(event_rules_of(EV_FILE_OPEN) & ~sel->lsm_rules[KIND_FILE]))
+		want = event_rules_of(EV_FILE_OPEN) & ~sel->lsm_rules[KIND_FILE];
+		if (!want)
 			return 0; /* no file.open rule on this hook (only writes, or all in LSM) */
 		pol = current_policies(sel, task, KIND_FILE);
 		if (!pol)
@@ -125,6 +130,15 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		return 0;
 	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
 	struct dentry *dentry = RD(struct file, f, f_path.dentry);
+	struct alert_scratch *s = alert_scratch();
+	if (!s)
+		return 0;
+	if (!emit_all) {
+		/* The file-name filters, before any path walk. */
+		want = name_filter(sel, s, mnt, dentry, want);
+		if (!want)
+			return 0;
+	}
 	__u64 ino = 0, ids = 0;
 	__u32 dev = 0;
 	if (sel->id_filter && !emit_all) {
@@ -132,11 +146,14 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		file_identity(RD(struct file, f, f_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev);
 	}
-	if (!emit_all && !ids && sel->top_filter && !top_dir_watched(mnt, dentry))
+	if (!emit_all && !ids && sel->top_filter && !(want & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
 		return 0;
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
-		return 0;
+	long rn = 0; /* the raw path, read for raw_contains */
+	if (!emit_all) {
+		want = raw_filter(sel, s, raw, want, &rn);
+		if (!want)
+			return 0;
+	}
 	struct vigil_alert *a = &s->a;
 	__u32 trunc = 0;
 	__u64 paths = path_rules(s, mnt, dentry, &trunc);
@@ -146,7 +163,8 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 			       .policies = pol};
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
-		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & ~sel->lsm_rules[KIND_FILE];
+		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & want;
+		task_keys_filter(sel, task, &mc);
 		if (!mc.candidates)
 			return 0;
 		bpf_loop(MAX_RULES, match_step, &mc, 0);
@@ -171,7 +189,7 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	a->dev = dev;
 	a->res = ret;
 	if (raw && (mc.matched & sel->raw_rules)) {
-		long n = bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
+		long n = rn ? rn : bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
 		if (n > 1)
 			a->raw_len = n - 1;
 	}

@@ -117,6 +117,7 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 		.candidates = (bins | sel->any_filter[KIND_EXEC]) & sel->lsm_rules[KIND_EXEC],
 		.access = xflags,
 	};
+	task_keys_filter_at(sel, task, &mc, 1); /* parent names and tty; no name or capability keys here */
 	if (!mc.candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);

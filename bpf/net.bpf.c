@@ -67,6 +67,7 @@ static __always_inline int net_match(struct selector_cfg *sel, struct alert_scra
 	mc->event = event;
 	mc->policies = pol;
 	mc->candidates = cidr_rules & port_rules;
+	task_keys_filter(sel, task, mc);
 	if (!mc->candidates)
 		return 0;
 	bpf_loop(MAX_RULES, match_step, mc, 0);

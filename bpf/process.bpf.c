@@ -232,6 +232,18 @@ static __always_inline struct bin_key *remember_binary(struct scratch *s)
 	s->info.bin.prefixlen = (n + 1) * 8;
 	s->info.gen = 0; /* no cached selector result: computed on first use */
 	s->info.bin_mask = 0;
+	/* What the record reports, for the task keys (task_keys_filter). The
+	 * name is a hash key there: NUL padded (the scratch record keeps the
+	 * bytes of a longer earlier name after the NUL). */
+	int end = 0;
+	for (int i = 0; i < COMM_LEN; i++) {
+		if (s->ev.comm[i] == 0 || i == COMM_LEN - 1)
+			end = 1;
+		s->info.comm[i] = end ? 0 : s->ev.comm[i];
+	}
+	s->info.cap_eff = s->ev.cap_effective;
+	s->info.tty = s->ev.tty;
+	s->info.pad2 = 0;
 	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->info, BPF_ANY);
 	return &s->info.bin;
 }
@@ -259,6 +271,7 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 		.event = EV_PROCESS_EXEC,
 		.access = s->ev.exe_flags,
 	};
+	task_keys_filter(sel, task, &mc); /* after remember_binary: the new image's name */
 	if (!mc.candidates)
 		return;
 	bpf_loop(MAX_RULES, match_step, &mc, 0);

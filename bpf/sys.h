@@ -100,6 +100,9 @@ static __always_inline struct vigil_alert *sys_begin(struct match_ctx *mc, __u8 
 	mc->event = event;
 	mc->policies = pol;
 	mc->candidates = c;
+	task_keys_filter(sel, task, mc);
+	if (!mc->candidates)
+		return 0;
 	bpf_loop(MAX_RULES, match_step, mc, 0);
 	if (!mc->any)
 		return 0;

@@ -2,7 +2,6 @@ package components
 
 import (
 	"bufio"
-	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -10,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,22 +19,15 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testkit/collector"
 )
 
-// collectorBinary returns the ocb-built distribution, or skips (fails in CI).
+// collectorBinary returns the ocb-built distribution, or skips (fails in CI); the
+// distribution runs the real ebpf receiver, so the tests need root.
 func collectorBinary(t *testing.T) string {
 	t.Helper()
 	testenv.RequireRoot(t)
-	bin := os.Getenv("VIGIL_COLLECTOR_BIN")
-	if bin == "" {
-		if testenv.InCI() {
-			t.Fatal("VIGIL_COLLECTOR_BIN is not set: CI must build the distribution (make build) and run the end-to-end tests")
-		}
-		t.Skip("set VIGIL_COLLECTOR_BIN to the ocb-built otelcol-vigil (make test-e2e does)")
-	}
-	_, err := os.Stat(bin)
-	require.NoError(t, err, "VIGIL_COLLECTOR_BIN")
-	return bin
+	return collector.Binary(t)
 }
 
 func freePort(t *testing.T) string {
@@ -47,42 +38,11 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-type proc struct {
-	cmd *exec.Cmd
-	out *bytes.Buffer
-}
+type proc = collector.Process
 
 func startCollector(t *testing.T, bin, config string, env ...string) *proc {
 	t.Helper()
-	cmd := exec.Command(bin, "--config", config)
-	cmd.Env = append(os.Environ(), env...)
-	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	p := &proc{cmd: cmd, out: out}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("%s output:\n%s", filepath.Base(config), out.String())
-		}
-	})
-	return p
-}
-
-func (p *proc) stop(t *testing.T) {
-	t.Helper()
-	require.NoError(t, p.cmd.Process.Signal(syscall.SIGTERM))
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
-	select {
-	case err := <-done:
-		require.NoError(t, err, "collector must exit cleanly on SIGTERM")
-	case <-time.After(20 * time.Second):
-		t.Fatal("collector did not stop within 20s of SIGTERM")
-	}
+	return collector.Start(t, bin, env, config)
 }
 
 // readPeer parses the peer's OTLP JSON lines.
@@ -256,8 +216,8 @@ func TestE2EProcessEventsReachOTLPPeer(t *testing.T) {
 	assert.Equal(t, plog.SeverityNumberInfo, execRec.SeverityNumber())
 	assert.NotZero(t, execRec.Timestamp())
 
-	vigil.stop(t)
-	peer.stop(t)
+	vigil.Stop(t)
+	peer.Stop(t)
 	// The kernel frees programs after an RCU grace period: poll briefly.
 	assert.Eventually(t, func() bool { return sensorPrograms(t) == before }, 5*time.Second, 50*time.Millisecond,
 		"shutdown detaches and unloads every program")

@@ -2,7 +2,6 @@ package components
 
 import (
 	"bufio"
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -10,20 +9,19 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testkit/collector"
+	"github.com/vigilsec/vigil/internal/testkit/victorialogs"
 )
 
 // Loss-free export, for real: the ocb-built distribution runs the shipped
@@ -33,89 +31,26 @@ import (
 // a watched directory (one file.open record per open); the records are counted back in
 // VictoriaLogs by name.
 
-// victoriaLogsBin finds VictoriaLogs: $VIGIL_VICTORIA_LOGS, victoria-logs on $PATH, or the
-// cache .ci/loki/build-victoria-logs.sh fills. Missing: skipped, a failure when CI=true.
-func victoriaLogsBin(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VIGIL_VICTORIA_LOGS"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("victoria-logs"); err == nil {
-		return p
-	}
-	cache := os.Getenv("VIGIL_CACHE_DIR")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vigil")
-	}
-	p := filepath.Join(cache, "victoria-logs-v1.52.1")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	msg := "victoria-logs not found: run .ci/loki/build-victoria-logs.sh or set VIGIL_VICTORIA_LOGS"
-	if testenv.InCI() {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 // backend is a VictoriaLogs that can be stopped and started again on the same address
 // and data directory (the outage).
 type backend struct {
-	t         *testing.T
-	bin, addr string
-	dir       string
-	cmd       *exec.Cmd
-	logs      bytes.Buffer
+	t *testing.T
+	*victorialogs.Server
+	addr string
 }
 
 func newBackend(t *testing.T) *backend {
-	b := &backend{t: t, bin: victoriaLogsBin(t), addr: freePort(t), dir: t.TempDir()}
-	t.Cleanup(func() {
-		b.down()
-		if t.Failed() {
-			t.Logf("victoria-logs output:\n%s", b.logs.String())
-		}
-	})
-	return b
+	s := victorialogs.NewForTest(t)
+	return &backend{t: t, Server: s, addr: s.Addr}
 }
 
 func (b *backend) up() {
-	t := b.t
-	t.Helper()
-	require.Nil(t, b.cmd, "backend already up")
-	cmd := exec.Command(b.bin, "-httpListenAddr="+b.addr, "-storageDataPath="+filepath.Join(b.dir, "data"),
-		"-loggerLevel=WARN", "-retentionPeriod=7d")
-	cmd.Stdout, cmd.Stderr = &b.logs, &b.logs
-	require.NoError(t, cmd.Start())
-	b.cmd = cmd
-	require.Eventually(t, func() bool {
-		resp, err := http.Get("http://" + b.addr + "/health")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 30*time.Second, 100*time.Millisecond, "victoria-logs did not become healthy")
+	b.t.Helper()
+	require.NoError(b.t, b.Start())
 }
 
 // down stops the backend (SIGTERM, then SIGKILL after 10 s); the port refuses connections after.
-func (b *backend) down() {
-	if b.cmd == nil {
-		return
-	}
-	_ = b.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = b.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = b.cmd.Process.Kill()
-		<-done
-	}
-	b.cmd = nil
-}
+func (b *backend) down() { b.Stop() }
 
 // paths returns how many records VictoriaLogs holds for each file.path containing the
 // run's token.
@@ -186,6 +121,9 @@ func (g *generator) end() {
 	g.wg.Wait()
 }
 
+// defaultRing is the receiver's default ring_buffer_size.
+const defaultRing = 4 << 20
+
 // lossFreeRun is one collector setup of these tests.
 type lossFreeRun struct {
 	t                   *testing.T
@@ -195,7 +133,9 @@ type lossFreeRun struct {
 	configs             []string
 }
 
-func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) *lossFreeRun {
+// newLossFreeRun sets up a collector with these queue sizes (the receiver's in
+// events, the exporter's in batches) and a kernel ring of ringBytes.
+func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue, ringBytes int) *lossFreeRun {
 	t.Helper()
 	bin := collectorBinary(t)
 	dir := t.TempDir()
@@ -222,6 +162,7 @@ func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) 
 			"POLICY_DIR=" + policies,
 			"RECEIVER_QUEUE_SIZE=" + strconv.Itoa(receiverQueue),
 			"EXPORTER_QUEUE_SIZE=" + strconv.Itoa(exporterQueue),
+			"RING_BUFFER_SIZE=" + strconv.Itoa(ringBytes),
 			"HEALTH_ENDPOINT=" + health,
 			"METRICS_PORT=" + metricsPort,
 		}}
@@ -231,25 +172,7 @@ func newLossFreeRun(t *testing.T, b *backend, receiverQueue, exporterQueue int) 
 func (r *lossFreeRun) start() *proc {
 	t := r.t
 	t.Helper()
-	args := []string{}
-	for _, c := range r.configs {
-		args = append(args, "--config", c)
-	}
-	cmd := exec.Command(r.bin, args...)
-	cmd.Env = append(os.Environ(), r.env...)
-	out := new(bytes.Buffer)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	p := &proc{cmd: cmd, out: out}
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("collector output:\n%s", out.String())
-		}
-	})
+	p := collector.Start(t, r.bin, r.env, r.configs...)
 	require.Eventually(t, func() bool {
 		resp, err := http.Get("http://" + r.health + "/")
 		if err != nil {
@@ -324,7 +247,7 @@ const genInterval = 20 * time.Millisecond // 50 opens a second
 func TestE2ELossFreeBackendOutage(t *testing.T) {
 	b := newBackend(t)
 	b.up()
-	r := newLossFreeRun(t, b, 16384, 100000)
+	r := newLossFreeRun(t, b, 16384, 100000, defaultRing)
 	col := r.start()
 	g := startGenerator(t, r.watched, genInterval)
 
@@ -346,7 +269,7 @@ func TestE2ELossFreeBackendOutage(t *testing.T) {
 	assert.Equal(t, int(sent), got, "every event arrives after the outage")
 	assert.Zero(t, r.receiverLosses(), "nothing was lost in the receiver")
 	assert.Zero(t, r.counter("otelcol_exporter_send_failed_log_records"), "no batch was given up")
-	col.stop(t)
+	col.Stop(t)
 }
 
 // (b) The collector is stopped (SIGTERM) and started again while the backend is down:
@@ -354,7 +277,7 @@ func TestE2ELossFreeBackendOutage(t *testing.T) {
 func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	b := newBackend(t)
 	b.up()
-	r := newLossFreeRun(t, b, 16384, 100000)
+	r := newLossFreeRun(t, b, 16384, 100000, defaultRing)
 	col := r.start()
 	g := startGenerator(t, r.watched, genInterval)
 
@@ -366,7 +289,7 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	g.running.Store(false)
 	time.Sleep(200 * time.Millisecond) // let the last opens reach the receiver
 	beforeRestart := g.sent.Load()
-	col.stop(t)
+	col.Stop(t)
 	col = r.start()
 	g.running.Store(true)
 	time.Sleep(5 * time.Second)
@@ -381,7 +304,7 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 	assert.Greater(t, beforeRestart, int64(100))
 	assert.Equal(t, int(sent), got, "every event arrives: the queue on disk survived the restart")
 	assert.Zero(t, r.receiverLosses(), "nothing was lost in the receiver after the restart")
-	col.stop(t)
+	col.Stop(t)
 }
 
 // (c) A full persistent queue is counted, never silent: with a queue of 2 batches and the
@@ -390,7 +313,10 @@ func TestE2ELossFreeRestartDuringOutage(t *testing.T) {
 // event missing at the backend afterwards is among the counted losses.
 func TestE2ELossFreeFullQueueIsCounted(t *testing.T) {
 	b := newBackend(t)
-	r := newLossFreeRun(t, b, 64, 2)
+	// A full receiver queue waits while the kernel ring is less than half full
+	// (back-pressure, not loss): a 4-page ring makes the burst overflow both, so
+	// that the receiver's drops are what is tested.
+	r := newLossFreeRun(t, b, 64, 2, 4*os.Getpagesize())
 	col := r.start()
 	g := startGenerator(t, r.watched, time.Millisecond)
 	require.Eventually(t, func() bool { return g.sent.Load() >= 5000 }, 60*time.Second, 100*time.Millisecond)
@@ -418,5 +344,5 @@ func TestE2ELossFreeFullQueueIsCounted(t *testing.T) {
 		sent, got, int(sent)-got, losses, lost, refused)
 	assert.Less(t, got, int(sent), "a queue of 2 batches cannot hold the burst")
 	assert.GreaterOrEqual(t, losses, float64(int(sent)-got), "every missing event is counted")
-	col.stop(t)
+	col.Stop(t)
 }

@@ -302,24 +302,28 @@ func renderedCollector(t *testing.T, objs []runtime.Object) string {
 	return ""
 }
 
+// telemetryConfig is a collector configuration's service::telemetry: the pull readers
+// (Prometheus endpoints) of its self-metrics.
+type telemetryConfig struct {
+	Metrics struct {
+		Readers []struct {
+			Pull struct {
+				Exporter struct {
+					Prometheus struct {
+						Host string `json:"host"`
+						Port int    `json:"port"`
+					} `json:"prometheus"`
+				} `json:"exporter"`
+			} `json:"pull"`
+		} `json:"readers"`
+	} `json:"metrics"`
+}
+
 // listenConfig is the part of a collector configuration that opens listening sockets.
 type listenConfig struct {
 	Extensions map[string]map[string]any `json:"extensions"`
 	Service    struct {
-		Telemetry struct {
-			Metrics struct {
-				Readers []struct {
-					Pull struct {
-						Exporter struct {
-							Prometheus struct {
-								Host string `json:"host"`
-								Port int    `json:"port"`
-							} `json:"prometheus"`
-						} `json:"exporter"`
-					} `json:"pull"`
-				} `json:"readers"`
-			} `json:"metrics"`
-		} `json:"telemetry"`
+		Telemetry telemetryConfig `json:"telemetry"`
 	} `json:"service"`
 }
 

@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/google/go-containerregistry v0.22.1
 	github.com/stretchr/testify v1.12.1
+	github.com/vigilsec/vigil/internal/testkit v0.0.0
 	go.opentelemetry.io/collector/pdata v1.67.0
 	helm.sh/helm/v3 v3.22.0
 	k8s.io/api v0.37.2
@@ -88,3 +89,6 @@ require (
 	sigs.k8s.io/randfill v1.0.0 // indirect
 	sigs.k8s.io/structured-merge-diff/v6 v6.4.2 // indirect
 )
+
+// The test harnesses this module shares with the others in the repository.
+replace github.com/vigilsec/vigil/internal/testkit => ../internal/testkit

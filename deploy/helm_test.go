@@ -86,20 +86,7 @@ type collectorConfig struct {
 			Processors []string `json:"processors"`
 			Exporters  []string `json:"exporters"`
 		} `json:"pipelines"`
-		Telemetry struct {
-			Metrics struct {
-				Readers []struct {
-					Pull struct {
-						Exporter struct {
-							Prometheus struct {
-								Host string `json:"host"`
-								Port int    `json:"port"`
-							} `json:"prometheus"`
-						} `json:"exporter"`
-					} `json:"pull"`
-				} `json:"readers"`
-			} `json:"metrics"`
-		} `json:"telemetry"`
+		Telemetry telemetryConfig `json:"telemetry"`
 	} `json:"service"`
 }
 

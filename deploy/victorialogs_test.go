@@ -5,12 +5,8 @@ import (
 	"bytes"
 	stdjson "encoding/json"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -19,6 +15,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/vigilsec/vigil/internal/testkit/victorialogs"
 )
 
 // The alert rules' intent, run for real: the fixture records go to VictoriaLogs (Apache-2.0)
@@ -26,72 +24,15 @@ import (
 // its look-alike. (Loki itself cannot be used: AGPL.) VictoriaLogs keeps OTLP attribute names
 // as they are (dots included) and stores the LogRecord event_name as the field event_name.
 
-// victoriaLogsBinary finds the binary: $VIGIL_VICTORIA_LOGS, victoria-logs on $PATH, or the
-// cache .ci/loki/build-victoria-logs.sh fills. Missing: skipped, a failure when CI=true.
-func victoriaLogsBinary(t *testing.T) string {
-	t.Helper()
-	if p := os.Getenv("VIGIL_VICTORIA_LOGS"); p != "" {
-		return p
-	}
-	if p, err := exec.LookPath("victoria-logs"); err == nil {
-		return p
-	}
-	cache := os.Getenv("VIGIL_CACHE_DIR")
-	if cache == "" {
-		home, _ := os.UserHomeDir()
-		cache = filepath.Join(home, ".cache", "vigil")
-	}
-	p := filepath.Join(cache, "victoria-logs-v1.52.1")
-	if _, err := os.Stat(p); err == nil {
-		return p
-	}
-	msg := "victoria-logs not found: run .ci/loki/build-victoria-logs.sh or set VIGIL_VICTORIA_LOGS"
-	if os.Getenv("CI") == "true" {
-		t.Fatal(msg)
-	}
-	t.Skip(msg)
-	return ""
-}
-
 type victoriaLogs struct {
 	t    *testing.T
 	base string
 }
 
 // startVictoriaLogs runs VictoriaLogs on a free loopback port with its data in a temporary
-// directory, and stops it (by its PID) when the test ends.
+// directory, and stops it when the test ends.
 func startVictoriaLogs(t *testing.T) *victoriaLogs {
-	bin := victoriaLogsBinary(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	addr := l.Addr().String()
-	require.NoError(t, l.Close())
-	dir := t.TempDir()
-	var logs bytes.Buffer
-	cmd := exec.Command(bin, "-httpListenAddr="+addr, "-storageDataPath="+filepath.Join(dir, "data"),
-		"-loggerLevel=WARN", "-retentionPeriod=7d")
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("victoria-logs output:\n%s", logs.String())
-		}
-	})
-	vl := &victoriaLogs{t: t, base: "http://" + addr}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		resp, err := http.Get(vl.base + "/health")
-		if err == nil {
-			_ = resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return vl
-			}
-		}
-		require.True(t, time.Now().Before(deadline), "victoria-logs did not become healthy: %v\n%s", err, logs.String())
-		time.Sleep(100 * time.Millisecond)
-	}
+	return &victoriaLogs{t: t, base: victorialogs.Run(t).URL()}
 }
 
 // push sends logs as an OTLP/HTTP protobuf export request to the tenant (AccountID).

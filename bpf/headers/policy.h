@@ -21,6 +21,8 @@
 #define MAX_RULES 64
 #define BIN_KEY 256 /* bytes of an executable path used as a selector key */
 #define RAW_BUF 256 /* bytes kept of an open's path as the caller passed it; power of two */
+#define NAME_KEY 64 /* bytes of a file name's end the name filters test; power of two */
+#define SUBSTR_MAX 16 /* substring patterns of each target (file names, raw paths) across all rules */
 
 enum rule_kind {
 	KIND_FILE = 0,
@@ -69,6 +71,7 @@ struct rule_cfg {
 	__u8 event;   /* enum vigil_event */
 	__u8 pad[2];
 	__u32 oflags; /* file.open: the rule needs one of these requested open flags (O_TRUNC...); 0 = any */
+	__u64 caps;   /* task keys: the process's effective set must hold one of these (CAP_* bits); 0 = any */
 };
 
 /* Selector state, one entry (array index 0). */
@@ -83,9 +86,9 @@ struct selector_cfg {
 	__u64 kind_policies[KIND_MAX]; /* policies having rules of each kind: early exit */
 	__u64 lsm_rules[KIND_MAX];     /* rules enforced by an LSM hook, not the tracepoints */
 	__u8 emit_all;         /* debug: the kernel emits every event, user space filters */
-	__u8 top_filter;       /* file rules only concern the top-level directories in top_dirs */
+	__u8 top_filter;       /* file rules but nontop_rules only concern the top-level directories in top_dirs */
 	__u8 id_filter;        /* file_ids holds identities of exact rule paths */
-	__u8 pad;
+	__u8 task_filter;      /* some rule has a task key (task_keys): names, parent names, tty, capabilities */
 	__u32 gen;             /* bumped by every policy apply: invalidates cached masks */
 	__u32 pad2;
 	/* File rules with a directory prefix: a path that cannot be resolved whole
@@ -93,12 +96,49 @@ struct selector_cfg {
 	__u64 prefix_rules;
 	__u64 raw_rules;    /* file.open rules whose records carry the path as the caller passed it */
 	__u64 failed_rules; /* file.open rules that also see failed opens */
+	/* File rules with name_suffixes, name_contains, raw_contains: a candidate
+	 * only when the test holds (or cannot be decided: fail closed). */
+	__u64 suffix_rules;
+	__u64 name_sub_rules;
+	__u64 raw_sub_rules;
+	/* File rules the top-directory pre-filter does not concern (no paths, or
+	 * "/"): while one is a candidate, an open outside top_dirs is not dropped. */
+	__u64 nontop_rules;
 };
 
 struct bin_key {
 	__u32 prefixlen; /* bits, for the LPM trie */
 	char path[BIN_KEY];
 };
+
+/*
+ * A file name for the name_suffixes trie: the last NAME_KEY bytes of the final
+ * path component, reversed, then "/" when the whole name fits. A prefix of it
+ * is a suffix of "/" + name: ".so" is keyed "os.", the exact name
+ * "release_agent" as "tnega_esaeler/".
+ */
+struct name_key {
+	__u32 prefixlen;
+	char rname[NAME_KEY];
+};
+
+/* A substring pattern (1 to 8 bytes) of name_contains or raw_contains. */
+struct substr_pat {
+	__u64 val;   /* the pattern's bytes, the first one lowest */
+	__u64 rules; /* file rules having it */
+	__u32 shift; /* 64 - 8 * length */
+	__u32 pad;
+};
+
+/* The patterns of one target (SUBSTR_NAME, SUBSTR_RAW). */
+struct substr_table {
+	__u32 count;
+	__u32 pad;
+	struct substr_pat pats[SUBSTR_MAX];
+};
+
+#define SUBSTR_NAME 0
+#define SUBSTR_RAW 1
 
 struct net4_key {
 	__u32 prefixlen;
@@ -156,12 +196,20 @@ struct {
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } sel_binary SEC(".maps");
 
+#define COMM_LEN 16
+
 /* The executable of a process and its cached binary-selector result. */
 struct proc_info {
 	struct bin_key bin;
 	__u64 bin_mask; /* sel_binary result for bin, valid while gen == selector.gen */
 	__u32 gen;
 	__u32 pad;
+	/* As the exec record reported them (the rule stage sees the same values):
+	 * the task keys read these, not the live task. */
+	char comm[COMM_LEN]; /* the name at exec; empty: not recorded */
+	__u64 cap_eff;       /* the effective capability set at exec */
+	__u32 tty;           /* the controlling terminal at exec; 0: none */
+	__u32 pad2;
 };
 
 /* Every process (tgid): written at exec and inherited at fork. */
@@ -171,6 +219,41 @@ struct {
 	__type(key, __u32);
 	__type(value, struct proc_info);
 } proc_bin SEC(".maps");
+
+/*
+ * Task keys: per-rule tests on the process behind an event, for every kind.
+ * A rule of kind k with a key is in that key's mask of task_key_cfg; the
+ * candidates of an event keep a rule only when each of its keys holds. The
+ * names are looked up in task_names (kind, which, name) -> rules.
+ */
+struct task_key_cfg {
+	__u64 name_rules[KIND_MAX];  /* rules with process names: task_names which 0 */
+	__u64 pname_rules[KIND_MAX]; /* rules with parent names: task_names which 1 */
+	__u64 tty_rules[KIND_MAX];   /* rules for processes with a controlling terminal */
+	__u64 notty_rules[KIND_MAX]; /* rules for processes without one */
+	__u64 cap_rules[KIND_MAX];   /* rules with capabilities (rule_cfg.caps) */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct task_key_cfg);
+} task_keys SEC(".maps");
+
+struct task_name_key {
+	__u8 kind;  /* enum rule_kind */
+	__u8 which; /* 0: the process's name, 1: its parent's */
+	__u8 pad[2];
+	char name[COMM_LEN]; /* NUL padded, at most 15 bytes */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct task_name_key);
+	__type(value, __u64);
+} task_names SEC(".maps");
 
 #define TOP_KEY 16
 /* First path components (after /) of every file rule path, truncated to 15 bytes:
@@ -194,6 +277,24 @@ struct {
 	__type(value, __u64);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 } file_paths SEC(".maps");
+
+/* name_suffixes: reversed file-name ends (struct name_key) -> rules, closed
+ * over shorter suffixes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 4096);
+	__type(key, struct name_key);
+	__type(value, __u64);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+} file_suffixes SEC(".maps");
+
+/* name_contains (index SUBSTR_NAME) and raw_contains (SUBSTR_RAW) patterns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct substr_table);
+} file_substrs SEC(".maps");
 
 /* The identity of a file: the inode number and the kernel's device number of its
  * superblock (MAJOR << 20 | MINOR), as user space resolves it from each exact
@@ -453,6 +554,7 @@ struct match_ctx {
 	__u32 event;  /* the hook's event: rules of other events of the same kind do not match */
 	__u32 oflags; /* file.open: the requested open flags */
 	__u64 matched;
+	__u64 caps;   /* task keys: the process's effective capabilities (read when a candidate has caps) */
 	__u8 action;
 	__u8 enforce;
 	__u8 any;
@@ -474,6 +576,8 @@ static long match_step(__u32 i, struct match_ctx *m)
 		return 0;
 	if (r->oflags && !(r->oflags & m->oflags))
 		return 0;
+	if (r->caps && !(r->caps & m->caps))
+		return 0;
 	m->matched |= 1ULL << i;
 	__u64 *hits = bpf_map_lookup_elem(&rule_hits, &idx);
 	if (hits)
@@ -489,6 +593,92 @@ static long match_step(__u32 i, struct match_ctx *m)
 	}
 	m->any = 1;
 	return 0;
+}
+
+/* task_name_rules: the rules of a kind naming a process name (which 0) or a parent name (1). */
+static __always_inline __u64 task_name_rules(__u32 kind, __u8 which, const char *name)
+{
+	struct task_name_key k = {.kind = kind, .which = which};
+	__builtin_memcpy(k.name, name, COMM_LEN);
+	k.name[COMM_LEN - 1] = 0;
+	__u64 *m = bpf_map_lookup_elem(&task_names, &k);
+	return m ? *m : 0;
+}
+
+/* task_comm reads the live name of a task into a zeroed buffer. */
+static __always_inline void task_comm(char *name, struct task_struct *t)
+{
+	bpf_probe_read_kernel_str(name, COMM_LEN, __builtin_preserve_access_index(&t->comm));
+}
+
+/*
+ * task_keys_filter drops from mc->candidates the rules whose task keys do not
+ * hold for the current process (name, parent name, tty) and sets mc->caps for
+ * match_step's capability test. The values are those its exec recorded
+ * (proc_bin: what the exec record told user space), the live task's when the
+ * process has no entry. Nothing is read when no candidate has a task key.
+ * The exec security hook runs before the new image has a name and
+ * capabilities: user space refuses those two keys on the rules it carries,
+ * and it reads the terminal live (at_exec), which the exec record about to
+ * be written will report.
+ */
+static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct task_struct *task,
+						struct match_ctx *mc, const int at_exec)
+{
+	if (!sel->task_filter || !mc->candidates)
+		return;
+	__u32 zero = 0;
+	struct task_key_cfg *tk = bpf_map_lookup_elem(&task_keys, &zero);
+	if (!tk)
+		return;
+	__u32 k = mc->kind & (KIND_MAX - 1);
+	__u64 c = mc->candidates;
+	__u64 nr = tk->name_rules[k], pr = tk->pname_rules[k], tr = tk->tty_rules[k], ntr = tk->notty_rules[k];
+	__u64 cr = tk->cap_rules[k];
+	if (!(c & (nr | pr | tr | ntr | cr)))
+		return;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
+	int rec = pi && pi->comm[0];
+	char name[COMM_LEN] = {}; /* a hash key: NUL padded (proc_info names are) */
+	if (c & nr) {
+		if (rec)
+			__builtin_memcpy(name, pi->comm, COMM_LEN);
+		else
+			task_comm(name, BPF_CORE_READ(task, group_leader));
+		c &= ~nr | task_name_rules(k, 0, name);
+	}
+	if (c & pr) {
+		struct task_struct *parent = BPF_CORE_READ(task, real_parent);
+		__u32 ptgid = BPF_CORE_READ(parent, tgid);
+		struct proc_info *pp = bpf_map_lookup_elem(&proc_bin, &ptgid);
+		__builtin_memset(name, 0, COMM_LEN); /* a hash key: NUL padded */
+		if (pp && pp->comm[0])
+			__builtin_memcpy(name, pp->comm, COMM_LEN);
+		else
+			task_comm(name, BPF_CORE_READ(parent, group_leader));
+		c &= ~pr | task_name_rules(k, 1, name);
+	}
+	if (c & (tr | ntr)) {
+		int tty = rec && !at_exec ? pi->tty != 0 : BPF_CORE_READ(task, signal, tty) != 0;
+		c &= tty ? ~ntr : ~tr;
+	}
+	if (c & cr) {
+		__u64 caps = 0;
+		if (rec) {
+			caps = pi->cap_eff;
+		} else {
+			const struct cred *cred = BPF_CORE_READ(task, cred);
+			bpf_probe_read_kernel(&caps, 8, __builtin_preserve_access_index(&cred->cap_effective));
+		}
+		mc->caps = caps;
+	}
+	mc->candidates = c;
+}
+
+static __always_inline void task_keys_filter(struct selector_cfg *sel, struct task_struct *task, struct match_ctx *mc)
+{
+	task_keys_filter_at(sel, task, mc, 0);
 }
 
 static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_struct *task)

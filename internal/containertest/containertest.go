@@ -11,10 +11,8 @@ package containertest
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -29,6 +27,7 @@ import (
 	"time"
 
 	"github.com/vigilsec/vigil/internal/testenv"
+	"github.com/vigilsec/vigil/internal/testkit/containerd"
 )
 
 // Time bounds of the harness's waits.
@@ -113,15 +112,8 @@ func (c *Containerd) start() error {
 	if err := buildRootfs(c.rootfs); err != nil {
 		return err
 	}
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-`, filepath.Join(c.dir, "root"), filepath.Join(c.dir, "state"), c.addr, c.addr+".ttrpc")
+	conf := containerd.Config{Root: filepath.Join(c.dir, "root"), State: filepath.Join(c.dir, "state"), Socket: c.addr,
+		DisabledPlugins: []string{"io.containerd.grpc.v1.cri"}}.TOML()
 	confPath := filepath.Join(c.dir, "config.toml")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return fmt.Errorf("containerd harness: writing %s: %w", confPath, err)
@@ -202,18 +194,7 @@ func (c *Containerd) logTail() string {
 
 // ctr runs one ctr command against this containerd, bounded by commandTimeout.
 func (c *Containerd) ctr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	full := append([]string{"--address", c.addr, "--namespace", c.ns}, args...)
-	cmd := exec.CommandContext(ctx, "ctr", full...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if err != nil {
-		return out.String(), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
-	}
-	return out.String(), nil
+	return containerd.Ctr("ctr", c.addr, c.ns, commandTimeout, args...)
 }
 
 // Run starts a detached container id running args in the busybox rootfs and
@@ -225,10 +206,23 @@ func (c *Containerd) Run(id string, args ...string) (int, error) {
 // RunWith is Run with more `ctr run` flags before the rootfs (for example
 // --privileged).
 func (c *Containerd) RunWith(id string, flags []string, args ...string) (int, error) {
+	return c.RunRootfs(id, c.rootfs, flags, args...)
+}
+
+// Rootfs is the busybox rootfs directory the containers run from. A test may
+// use it as a lower directory of an overlay of its own (RunRootfs); it must
+// not change it.
+func (c *Containerd) Rootfs() string { return c.rootfs }
+
+// RunRootfs is RunWith from another rootfs directory (for example an overlay
+// mount the test made over Rootfs, so that the container's file system has an
+// upper layer as an image's does). The caller owns that directory; the
+// container is removed by Remove or Close as the others are.
+func (c *Containerd) RunRootfs(id, rootfs string, flags []string, args ...string) (int, error) {
 	c.mu.Lock()
 	c.ids = append(c.ids, id)
 	c.mu.Unlock()
-	cmd := append(append([]string{"run", "-d"}, flags...), "--rootfs", "--cgroup", c.cgroup+"/"+id, c.rootfs, id)
+	cmd := append(append([]string{"run", "-d"}, flags...), "--rootfs", "--cgroup", c.cgroup+"/"+id, rootfs, id)
 	if _, err := c.ctr(append(cmd, args...)...); err != nil {
 		return 0, err
 	}
@@ -373,41 +367,11 @@ func (c *Containerd) Close() error {
 	return errors.Join(errs...)
 }
 
-// shimSocket is where containerd 1.6 puts the shim socket of a container.
-func (c *Containerd) shimSocket(id string) string {
-	sum := sha256.Sum256([]byte(filepath.Join(c.addr, c.ns, id)))
-	return filepath.Join("/run/containerd/s", hex.EncodeToString(sum[:]))
-}
+// shimSocket is where containerd puts the shim socket of a container.
+func (c *Containerd) shimSocket(id string) string { return containerd.ShimSocket(c.addr, c.ns, id) }
 
-// shimPIDs finds this containerd's shims: their command line names its socket.
-func (c *Containerd) shimPIDs() []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		ours := false
-		for i := 0; i+1 < len(args); i++ {
-			if (args[i] == "-address" && args[i+1] == c.addr) || (args[i] == "-namespace" && args[i+1] == c.ns) {
-				ours = true
-			}
-		}
-		if ours {
-			pids = append(pids, pid)
-		}
-	}
-	return pids
-}
+// shimPIDs finds this containerd's shims (by its socket or its unique namespace).
+func (c *Containerd) shimPIDs() []int { return containerd.ShimPIDs(c.addr, c.ns) }
 
 // cgroupDirs are a container's cgroup directories in every mounted hierarchy.
 func (c *Containerd) cgroupDirs(rel string) []string {
@@ -436,20 +400,10 @@ func (c *Containerd) killCgroup(id string) {
 }
 
 func (c *Containerd) removeCgroup(id string) error {
-	var last error
 	for _, d := range c.cgroupDirs(filepath.Join(c.cgroup, id)) {
-		// A killed process leaves its cgroup a moment later: bounded retries.
-		for i := 0; i < 50; i++ {
-			err := os.Remove(d)
-			if err == nil || errors.Is(err, os.ErrNotExist) {
-				last = nil
-				break
-			}
-			last = fmt.Errorf("containerd harness: removing cgroup %s: %w", d, err)
-			time.Sleep(20 * time.Millisecond)
-		}
-		if last != nil {
-			return last
+		// A killed process leaves its cgroup a moment later: RemoveCgroup retries.
+		if err := containerd.RemoveCgroup(d); err != nil {
+			return fmt.Errorf("containerd harness: %w", err)
 		}
 	}
 	return nil
@@ -463,22 +417,8 @@ func (c *Containerd) removeCgroupParent() {
 
 // unmountUnder unmounts anything still mounted under the temporary directory.
 func (c *Containerd) unmountUnder() error {
-	b, err := os.ReadFile("/proc/self/mountinfo")
-	if err != nil {
-		return nil
+	if err := containerd.UnmountUnder(c.dir); err != nil {
+		return fmt.Errorf("containerd harness: %w", err)
 	}
-	var mounts []string
-	for _, line := range strings.Split(string(b), "\n") {
-		f := strings.Fields(line)
-		if len(f) > 4 && strings.HasPrefix(f[4], c.dir+"/") {
-			mounts = append(mounts, f[4])
-		}
-	}
-	var errs []error
-	for i := len(mounts) - 1; i >= 0; i-- {
-		if err := syscall.Unmount(mounts[i], syscall.MNT_DETACH); err != nil {
-			errs = append(errs, fmt.Errorf("containerd harness: unmounting %s: %w", mounts[i], err))
-		}
-	}
-	return errors.Join(errs...)
+	return nil
 }

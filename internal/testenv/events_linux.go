@@ -5,9 +5,7 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -33,13 +31,11 @@ func eventAction(act string) (ok bool, err error) {
 	case "sockets-everyday": // TCP, UDP, unix and netlink only: what no network.socket rule names
 		return true, makeSockets(true)
 	case "dups": // a TCP socket onto fd 0 four ways (reported); onto a spare fd above 2, and a pipe onto fd 0 (not)
-		return true, dupSockets()
+		return true, nativeABI().dupSockets()
 	case "ptrace-requests": // ATTACH, POKEDATA, SETREGSET (reported); PEEKDATA, GETREGS, DETACH (not)
-		return true, ptraceRequests()
+		return true, withSleepingChild(ptraceRequests)
 	case "traceme":
-		return true, tracemeQuiet(func() error {
-			return rawErr(unix.RawSyscall(unix.SYS_PTRACE, unix.PTRACE_TRACEME, 0, 0))
-		})
+		return true, nativeABI().traceme()
 	}
 	return false, nil
 }
@@ -101,53 +97,6 @@ func makeSockets(everydayOnly bool) error {
 	return nil
 }
 
-func dupSockets() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	f, err := c.(*net.TCPConn).File()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sock := int(f.Fd())
-	var errs []error
-	step := func(what string, err error) {
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", what, err))
-		}
-	}
-	// Raw dup2: x/sys's Dup2 is dup3 on linux/amd64.
-	step("dup2 onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), 0, 0)))
-	step("dup3 onto 0", unix.Dup3(sock, 0, unix.O_CLOEXEC))
-	step("close 0", unix.Close(0))
-	if fd, err := unix.FcntlInt(uintptr(sock), unix.F_DUPFD, 0); err != nil || fd != 0 {
-		step("fcntl F_DUPFD", errors.Join(err, fmt.Errorf("got fd %d", fd)))
-	}
-	step("close 0", unix.Close(0))
-	if fd, err := unix.Dup(sock); err != nil || fd != 0 {
-		step("dup", errors.Join(err, fmt.Errorf("got fd %d", fd)))
-	}
-	_, err = unix.FcntlInt(uintptr(sock), unix.F_GETFL, 0) // returns O_RDWR (2): no dup
-	step("fcntl F_GETFL", err)
-	if spare, err := spareFD(); err != nil {
-		step("a spare descriptor", err)
-	} else {
-		step("dup2 onto a descriptor above 2", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(sock), uintptr(spare), 0)))
-	}
-	var p [2]int
-	step("pipe", unix.Pipe(p[:]))
-	step("dup2 pipe onto 0", rawErr(unix.RawSyscall(unix.SYS_DUP2, uintptr(p[0]), 0, 0)))
-	return errors.Join(errs...)
-}
-
 // tracemeQuiet does PTRACE_TRACEME (through do) with every signal blocked on
 // this thread (helperDo locked it), until the helper exits. Once traced, any
 // signal to the thread (the runtime's preemption SIGURG, sent when a goroutine
@@ -181,13 +130,8 @@ func spareFD() (int, error) {
 	return fd, nil
 }
 
-func ptraceRequests() error {
-	child := exec.Command("/bin/sleep", "5")
-	if err := child.Start(); err != nil {
-		return err
-	}
-	defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-	pid := child.Process.Pid
+// ptraceRequests traces pid, a child of the helper's own.
+func ptraceRequests(pid int) error {
 	if err := syscall.PtraceAttach(pid); err != nil {
 		return fmt.Errorf("attach: %w", err)
 	}

@@ -64,6 +64,18 @@ func CopyTestBinary(t testing.TB, dir string) string {
 	return bin
 }
 
+// A helper runs its action on the thread-group leader: locking the OS thread in
+// init keeps the main goroutine (TestMain, then helperDo) on the main thread.
+// PTRACE_TRACEME from another thread makes that thread the test's tracee, and a
+// traced thread other than the leader stays a zombie at exit until its tracer
+// reaps it with __WALL, which os/exec never does: the helper's exit was never
+// reported, SIGKILL or not (RunHelper waited 9 minutes in a CI run).
+func init() {
+	if os.Getenv(HelperEnv) != "" {
+		runtime.LockOSThread()
+	}
+}
+
 // helperTimeout bounds one helper run. An action takes milliseconds on a host
 // and seconds under the kernel matrix's emulated CPUs; a hung helper fails its
 // test with its stacks instead of running into the package's timeout.
@@ -127,7 +139,7 @@ func helperDo(act string) error {
 	if spec, ok := strings.CutPrefix(act, "bind-open:"); ok {
 		// In a new private mount namespace of its own (the caller's mounts are
 		// not touched), bind-mount and open: see bindOpen.
-		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+		if err := nativeABI().unshare(unix.CLONE_NEWNS); err != nil {
 			return fmt.Errorf("unshare(CLONE_NEWNS): %w", err)
 		}
 		return bindOpen(spec)
@@ -150,26 +162,18 @@ func helperDo(act string) error {
 	case "setuid-lower": // euid 0 -> 65534: no privilege gained
 		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep))
 	case "setuid-raise": // euid 0 -> 65534 -> 0: the second call gains privilege
-		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 65534, keep)); err != nil {
-			return fmt.Errorf("dropping: %w", err)
-		}
-		return rawErr(unix.RawSyscall(unix.SYS_SETRESUID, keep, 0, keep))
+		return nativeABI().setresuidRaise()
 	case "setgid-raise": // egid 0 -> 65534 -> 0
 		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 65534, keep)); err != nil {
 			return fmt.Errorf("dropping: %w", err)
 		}
 		return rawErr(unix.RawSyscall(unix.SYS_SETRESGID, keep, 0, keep))
 	case "unshare":
-		return unix.Unshare(unix.CLONE_NEWUTS)
+		return nativeABI().unshareUTS()
 	case "clone-newuts": // a child in a new UTS namespace (clone with CLONE_NEWUTS)
 		return runSelf("noop", syscall.CLONE_NEWUTS)
 	case "ptrace": // attach to a child of our own
-		child := exec.Command("/bin/sleep", "5")
-		if err := child.Start(); err != nil {
-			return err
-		}
-		defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-		return syscall.PtraceAttach(child.Process.Pid)
+		return nativeABI().ptraceAttach()
 	case "bpf": // BPF_PROG_LOAD of "r0 = 0; exit" as a socket filter
 		insns := [2]uint64{0xb7, 0x95}
 		license := []byte("GPL\x00")

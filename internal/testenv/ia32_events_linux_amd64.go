@@ -3,7 +3,6 @@ package testenv
 import (
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"unsafe"
@@ -36,12 +35,9 @@ func ia32EventAction(name, arg string) (ok bool, err error) {
 	case "sockets": // AF_PACKET by socket, raw AF_INET by socketcall (reported); TCP by socket (not)
 		return true, ia32Sockets()
 	case "dups": // a TCP socket onto fd 0 by dup2, dup3, fcntl64 and dup (reported); onto a spare fd above 2, and a pipe onto 0 (not)
-		return true, ia32Dups()
+		return true, ia32ABI().dupSockets()
 	case "traceme":
-		return true, tracemeQuiet(func() error {
-			_, err := sys32(ia32Ptrace, unix.PTRACE_TRACEME, 0, 0, 0)
-			return err
-		})
+		return true, ia32ABI().traceme()
 	}
 	return false, nil
 }
@@ -98,53 +94,4 @@ func ia32Sockets() error {
 		return fmt.Errorf("socket AF_INET: %w", err)
 	}
 	return unix.Close(int(fd))
-}
-
-func ia32Dups() error {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	c, err := net.Dial("tcp", l.Addr().String())
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	f, err := c.(*net.TCPConn).File()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sock := f.Fd()
-	var errs []error
-	step := func(what string, fd uintptr, err error, want uintptr) {
-		if err == nil && fd != want {
-			err = fmt.Errorf("got fd %d", fd)
-		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("ia32 %s: %w", what, err))
-		}
-	}
-	fd, err := sys32(ia32Dup2, sock, 0, 0, 0)
-	step("dup2", fd, err, 0)
-	fd, err = sys32(ia32Dup3, sock, 0, unix.O_CLOEXEC, 0)
-	step("dup3", fd, err, 0)
-	step("close", 0, unix.Close(0), 0)
-	fd, err = sys32(ia32Fcntl64, sock, unix.F_DUPFD, 0, 0)
-	step("fcntl64", fd, err, 0)
-	step("close", 0, unix.Close(0), 0)
-	fd, err = sys32(ia32Dup, sock, 0, 0, 0)
-	step("dup", fd, err, 0)
-	if spare, err := spareFD(); err != nil {
-		step("a spare descriptor", 0, err, 0)
-	} else {
-		fd, err = sys32(ia32Dup2, sock, uintptr(spare), 0, 0)
-		step("dup2 onto a descriptor above 2", fd, err, uintptr(spare))
-	}
-	var p [2]int
-	step("pipe", 0, unix.Pipe(p[:]), 0)
-	fd, err = sys32(ia32Dup2, uintptr(p[0]), 0, 0, 0)
-	step("dup2 pipe", fd, err, 0)
-	return errors.Join(errs...)
 }

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
 	"syscall"
 	"unsafe"
@@ -41,6 +40,28 @@ func sys32(nr, bx, cx, dx, di uintptr) (uintptr, error) {
 		return 0, syscall.Errno(-r)
 	}
 	return uintptr(r), nil
+}
+
+// ia32ABI makes the shared helper actions' calls through int $0x80.
+func ia32ABI() abi {
+	call := func(nr uintptr) func(bx, cx, dx uintptr) (uintptr, error) {
+		return func(bx, cx, dx uintptr) (uintptr, error) { return sys32(nr, bx, cx, dx, 0) }
+	}
+	errOnly := func(nr uintptr) func(bx, cx, dx uintptr) error {
+		return func(bx, cx, dx uintptr) error { _, err := sys32(nr, bx, cx, dx, 0); return err }
+	}
+	return abi{
+		name:      "ia32 ",
+		keepID:    unchanged32,
+		setresuid: errOnly(ia32Setresuid32),
+		unshare:   func(flags uintptr) error { return errOnly(ia32Unshare)(flags, 0, 0) },
+		ptrace:    func(req, pid uintptr) error { return errOnly(ia32Ptrace)(req, pid, 0) },
+		dup2:      func(old, new uintptr) (uintptr, error) { return call(ia32Dup2)(old, new, 0) },
+		dup3:      call(ia32Dup3),
+		dupfd:     func(fd, lowest uintptr) (uintptr, error) { return call(ia32Fcntl64)(fd, unix.F_DUPFD, lowest) },
+		dup:       func(fd uintptr) (uintptr, error) { return call(ia32Dup)(fd, 0, 0) },
+		fcntl:     "fcntl64",
+	}
 }
 
 // low32 returns memory below 4 GiB (MAP_32BIT), which a 32-bit syscall can
@@ -112,28 +133,17 @@ func ia32Do(act string) error {
 		}
 		return nil
 	case "setresuid-raise": // euid 0 -> 65534 -> 0 by setresuid32
-		if _, err := sys32(ia32Setresuid32, unchanged32, 65534, unchanged32, 0); err != nil {
-			return fmt.Errorf("dropping: %w", err)
-		}
-		_, err := sys32(ia32Setresuid32, unchanged32, 0, unchanged32, 0)
-		return err
+		return ia32ABI().setresuidRaise()
 	case "setuid16-raise": // euid 65534 -> 0 by the 16-bit setuid, asking for 0x10000 (0 in 16 bits)
-		if _, err := sys32(ia32Setresuid32, unchanged32, 65534, unchanged32, 0); err != nil {
-			return fmt.Errorf("dropping: %w", err)
+		if err := ia32ABI().dropEUID(); err != nil {
+			return err
 		}
 		_, err := sys32(ia32Setuid16, 0x10000, 0, 0, 0)
 		return err
 	case "unshare":
-		_, err := sys32(ia32Unshare, unix.CLONE_NEWUTS, 0, 0, 0)
-		return err
+		return ia32ABI().unshareUTS()
 	case "ptrace": // attach to a child of our own
-		child := exec.Command("/bin/sleep", "5")
-		if err := child.Start(); err != nil {
-			return err
-		}
-		defer func() { _ = child.Process.Kill(); _ = child.Wait() }()
-		_, err := sys32(ia32Ptrace, unix.PTRACE_ATTACH, uintptr(child.Process.Pid), 0, 0)
-		return err
+		return ia32ABI().ptraceAttach()
 	case "listen-accept", "socketcall-listen-accept": // a listener on 127.0.0.1 and one accepted connection
 		return ia32ListenAccept(name == "socketcall-listen-accept")
 	}

@@ -3,7 +3,6 @@
 package ebpfreceiver
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -11,17 +10,19 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/sys/unix"
+
+	"github.com/vigilsec/vigil/internal/containertest"
+	"github.com/vigilsec/vigil/internal/testkit"
 )
 
 // openPTY returns the slave of a new pseudo terminal and what is written to it.
-func openPTY(t *testing.T) (slave *os.File, out *syncBuffer) {
+func openPTY(t *testing.T) (slave *os.File, out *testkit.SyncBuffer) {
 	t.Helper()
 	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
 	require.NoError(t, err)
@@ -32,26 +33,9 @@ func openPTY(t *testing.T) (slave *os.File, out *syncBuffer) {
 	s, err := os.OpenFile("/dev/pts/"+strconv.Itoa(n), os.O_RDWR|unix.O_NOCTTY, 0)
 	require.NoError(t, err)
 	t.Cleanup(func() { s.Close() })
-	out = &syncBuffer{}
+	out = &testkit.SyncBuffer{}
 	go func() { _, _ = io.Copy(out, m) }() // what the container writes to its terminal
 	return s, out
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // The container rules' fields on real containers (containerd, runc) with the
@@ -75,6 +59,9 @@ func TestExecContainerTTYAndPrivileged(t *testing.T) {
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	tag := hex.EncodeToString(rnd[:])
+	// The actions that fire a rule on purpose carry the mark the CI's detection watch
+	// counts as intended (the entrypoints and the actions that must stay silent do not).
+	mark := containertest.Intended(tag)
 	// Container ids of 64 hex digits: the cgroup (cgroupfs layout, a bare id)
 	// then names the container, as containerd's does under Kubernetes.
 	run := func(flags []string, args ...string) (string, int) {
@@ -103,11 +90,11 @@ func TestExecContainerTTYAndPrivileged(t *testing.T) {
 
 	// A terminal shell, and the same shell without a terminal.
 	slave, out := openPTY(t)
-	err := c.ExecTTY(unpriv, "tty"+tag, slave, "/bin/sh", "-c", "true "+tag)
+	err := c.ExecTTY(unpriv, "tty"+tag, slave, "/bin/sh", "-c", "true "+mark)
 	require.NoError(t, err, "terminal output: %q", out.String())
 	_, err = c.Exec(unpriv, "notty"+tag, "/bin/sh", "-c", "exit 0; "+tag)
 	require.NoError(t, err)
-	withTTY := attrs("/bin/sh -c true " + tag)
+	withTTY := attrs("/bin/sh -c true " + mark)
 	assert.Equal(t, "sh", withTTY["process.executable.name"], "the task name, not busybox")
 	assert.NotZero(t, withTTY["vigil.process.tty"])
 	assert.Equal(t, true, withTTY["vigil.exec_into_container"])
@@ -118,12 +105,13 @@ func TestExecContainerTTYAndPrivileged(t *testing.T) {
 
 	// debugfs: a busybox copy of that name (it only prints that the applet is
 	// unknown), written through the entrypoint's root, in both containers (they
-	// share the rootfs directory).
+	// share the rootfs directory). Both are marked: run from /tmp, both also fire
+	// the rule on binaries executed from a temporary directory, on purpose.
 	bb, err := os.ReadFile(fmt.Sprintf("/proc/%d/root/bin/busybox", entry))
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(fmt.Sprintf("/proc/%d/root/tmp/debugfs", entry), bb, 0o755))
-	_, _ = c.Exec(privID, "dbg"+tag, "/tmp/debugfs", "-R", "stats", "p"+tag)
-	_, _ = c.Exec(unpriv, "udbg"+tag, "/tmp/debugfs", "-R", "stats", "u"+tag)
+	_, _ = c.Exec(privID, "dbg"+tag, "/tmp/debugfs", "-R", "stats", mark+"-p")
+	_, _ = c.Exec(unpriv, "udbg"+tag, "/tmp/debugfs", "-R", "stats", mark+"-u")
 	// Each rule that fires makes a record (other rules fire on an exec from /tmp).
 	rulesOf := func(cmdline string) []string {
 		var names []string
@@ -145,6 +133,6 @@ func TestExecContainerTTYAndPrivileged(t *testing.T) {
 		}
 		return names
 	}
-	assert.Contains(t, rulesOf("/tmp/debugfs -R stats p"+tag), "Debugfs Launched in Privileged Container")
-	assert.NotContains(t, rulesOf("/tmp/debugfs -R stats u"+tag), "Debugfs Launched in Privileged Container", "unprivileged")
+	assert.Contains(t, rulesOf("/tmp/debugfs -R stats "+mark+"-p"), "Debugfs Launched in Privileged Container")
+	assert.NotContains(t, rulesOf("/tmp/debugfs -R stats "+mark+"-u"), "Debugfs Launched in Privileged Container", "unprivileged")
 }

@@ -118,7 +118,7 @@ func (p *pipeline) loaderExec(ev *event.Event) {
 	if rt == nil {
 		return
 	}
-	proc := sensor.FileProcess{UID: ev.Proc.UID, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != ""}
+	proc := fileProcess(ev, ev.Proc.UID)
 	mask := rt.MatchExecInUserSpace(t.path, t.id, t.flags, proc)
 	if mask == 0 {
 		return
@@ -128,4 +128,14 @@ func (p *pipeline) loaderExec(ev *event.Event) {
 	if ok && ref.Action == "kill" && ref.Enforce {
 		ev.Kernel.Applied = p.kill(int(ev.Proc.PID)) == nil
 	}
+}
+
+// fileProcess is what the rule table's Go decisions need of an event's process.
+func fileProcess(ev *event.Event, uid uint32) sensor.FileProcess {
+	fp := sensor.FileProcess{UID: uid, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != "",
+		Name: ev.Proc.Name, TTY: ev.Proc.TTY != 0, CapEffective: ev.Proc.CapEffective}
+	if ev.Parent != nil {
+		fp.ParentName = ev.Parent.Name
+	}
+	return fp
 }

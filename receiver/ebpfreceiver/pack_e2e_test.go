@@ -75,15 +75,23 @@ func triggerHits(sink *consumertest.LogsSink, bin string) map[string]int {
 	return out
 }
 
-// The default pack in policy_paths, end to end on the real kernel: it loads whole; each
-// supported trigger fires its rule, and the look-alikes, run alone afterwards, fire nothing.
-// A local file empties vigil_build_tools (the documented tuning for build machines), since
-// the triggers run under `go test`.
-func TestDefaultPackEndToEnd(t *testing.T) {
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "vigil-trigger")
-	b, err := exec.Command("go", "build", "-o", bin, "./cmd/vigil-trigger").CombinedOutput()
+// buildTrigger builds vigil-trigger, static (no cgo: it also runs in a busybox container), in a
+// temporary directory and returns its path.
+func buildTrigger(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "vigil-trigger")
+	cmd := exec.Command("go", "build", "-o", bin, "./cmd/vigil-trigger")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	b, err := cmd.CombinedOutput()
 	require.NoError(t, err, string(b))
+	return bin
+}
+
+// startPackReceiver starts the receiver with the default pack in policy_paths and checks it
+// loaded whole. A local file empties vigil_build_tools (the documented tuning for build
+// machines), since the triggers run under `go test`.
+func startPackReceiver(t *testing.T) started {
+	t.Helper()
 	local := t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(local, "zz_e2e_local.yaml"), []byte(`
 - list: vigil_build_tools
@@ -95,6 +103,16 @@ func TestDefaultPackEndToEnd(t *testing.T) {
 	rf := s.r.engine.ctl.RulesFiles()
 	require.Zero(t, rf.Skipped, rf.Problems)
 	require.Equal(t, 37, rf.Loaded)
+	return s
+}
+
+// The default pack in policy_paths, end to end on the real kernel: it loads whole; each
+// supported trigger fires its rule, and the look-alikes, run alone afterwards, fire nothing.
+// A local file empties vigil_build_tools (the documented tuning for build machines), since
+// the triggers run under `go test`.
+func TestDefaultPackEndToEnd(t *testing.T) {
+	bin := buildTrigger(t)
+	s := startPackReceiver(t)
 	byName := map[string]trigger.Case{}
 	for _, c := range trigger.Cases() {
 		byName[c.Name] = c

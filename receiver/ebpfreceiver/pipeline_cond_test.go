@@ -25,7 +25,8 @@ func condRules(t *testing.T, text string) *sensor.RuleTable {
 	return c.Rules
 }
 
-// The read path takes the strongest matched rule whose condition holds: a kill
+// The read path takes the strongest matched rule whose condition holds (a
+// condition on the executable's path: on file.open the kernel does not check it): a kill
 // whose condition fails falls back to the post rule the kernel also matched;
 // when it holds, the receiver kills; a count rule with a residual is counted,
 // not emitted; an event no condition holds for is dropped.
@@ -36,7 +37,7 @@ rules:
   - name: kill-vi
     event: file.open
     paths: [/etc/]
-    condition: proc.name = vi
+    condition: proc.exepath = /usr/bin/vi
     action: kill
     output: "vi opened %fd.name"
   - name: post-etc
@@ -45,7 +46,7 @@ rules:
   - name: count-less
     event: file.open
     paths: [/var/]
-    condition: proc.name = less
+    condition: proc.exepath = /usr/bin/less
     action: count
 `)
 	p, killed := newTestPipeline(t, nil)
@@ -97,7 +98,7 @@ rules:
   - name: kill-vi
     event: file.open
     paths: [/etc/]
-    condition: proc.name = vi
+    condition: proc.exepath = /usr/bin/vi
     action: kill
 `)
 	p, killed := newTestPipeline(t, nil)

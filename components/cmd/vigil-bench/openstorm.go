@@ -187,7 +187,7 @@ func openStorm(o options, out io.Writer) error {
 	fmt.Fprintf(out, "25-rule set, collector CPU everything in user space / split: %s%.1fx (target: at least 3x)\n", bound, ratio)
 	for i, sc := range scenarios {
 		if sc.policies == matching {
-			fmt.Fprintf(out, "%s: %.1f µs collector CPU per open, %.0f of %d counted lost\n", sc.name,
+			fmt.Fprintf(out, "%s: %.1f µs collector CPU per open, %.0f of %d counted lost (target: none)\n", sc.name,
 				med(with[i], func(s openSample) float64 { return float64(s.cpu) })/float64(time.Microsecond)/float64(o.opens),
 				med(with[i], func(s openSample) float64 { return s.lost }), o.opens)
 		}

@@ -14,13 +14,9 @@ package k8snodetest
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -31,6 +27,9 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigilsec/vigil/internal/testkit/containerd"
+	"github.com/vigilsec/vigil/internal/testkit/kubeapiserver"
 )
 
 // Environment variables naming the binaries.
@@ -176,26 +175,15 @@ func (n *Node) start(t TB) error {
 	}
 	etcdPeer := "http://127.0.0.1:" + strconv.Itoa(ports[1])
 	n.etcdURL = "http://127.0.0.1:" + strconv.Itoa(ports[0])
-	if err := n.run("etcd", n.bin.Etcd, "--name=vigil", "--data-dir="+filepath.Join(n.dir, "etcd"),
-		"--listen-client-urls="+n.etcdURL, "--advertise-client-urls="+n.etcdURL,
-		"--listen-peer-urls="+etcdPeer, "--initial-advertise-peer-urls="+etcdPeer,
-		"--initial-cluster=vigil="+etcdPeer, "--log-level=error"); err != nil {
+	if err := n.run("etcd", n.bin.Etcd, kubeapiserver.EtcdArgs(n.dir, n.etcdURL, etcdPeer)...); err != nil {
 		return err
 	}
 	if err := n.waitHTTP("etcd", n.etcdURL+"/health", false); err != nil {
 		return err
 	}
 
-	for _, args := range [][]string{
-		{"genrsa", "-out", filepath.Join(n.dir, "sa.key"), "2048"},
-		{"rsa", "-in", filepath.Join(n.dir, "sa.key"), "-pubout", "-out", filepath.Join(n.dir, "sa.pub")},
-	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("node harness: openssl %v: %w: %s", args, err, out)
-		}
-	}
-	if err := writeFile(filepath.Join(n.dir, "tokens.csv"), token+",vigil-admin,vigil-admin,system:masters\n"); err != nil {
-		return err
+	if err := kubeapiserver.WriteAuth(n.dir, token); err != nil {
+		return fmt.Errorf("node harness: %w", err)
 	}
 	n.apiPort = ports[2]
 	n.URL = "https://127.0.0.1:" + strconv.Itoa(n.apiPort)
@@ -203,19 +191,11 @@ func (n *Node) start(t TB) error {
 	if err := writeFile(n.Kubeconfig, n.KubeconfigText()); err != nil {
 		return err
 	}
-	if err := n.run("kube-apiserver", n.bin.APIServer,
-		"--etcd-servers="+n.etcdURL, "--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(n.apiPort), "--cert-dir="+filepath.Join(n.dir, "certs"),
-		"--token-auth-file="+filepath.Join(n.dir, "tokens.csv"), "--authorization-mode=AlwaysAllow",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+filepath.Join(n.dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(n.dir, "sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24", "--endpoint-reconciler-type=none",
-		"--disable-admission-plugins=ServiceAccount", "--enable-priority-and-fairness=false",
+	if err := n.run("kube-apiserver", n.bin.APIServer, kubeapiserver.APIServerArgs(n.dir, n.etcdURL, n.apiPort,
 		"--allow-privileged=true",
 		// kubectl exec / logs reach the kubelet by the node's name (localhost), on loopback.
 		"--kubelet-preferred-address-types=Hostname",
-	); err != nil {
+	)...); err != nil {
 		return err
 	}
 	if err := n.waitHTTP("kube-apiserver", n.URL+"/readyz", true); err != nil {
@@ -240,14 +220,8 @@ func (n *Node) start(t TB) error {
 		return err
 	}
 	n.crioSock = filepath.Join(n.dir, "containerd.sock")
-	conf := fmt.Sprintf(`version = 2
-root = %q
-state = %q
-[grpc]
-  address = %q
-[ttrpc]
-  address = %q
-[plugins."io.containerd.grpc.v1.cri"]
+	conf := containerd.Config{Root: filepath.Join(n.dir, "containerd/root"), State: filepath.Join(n.dir, "containerd/state"),
+		Socket: n.crioSock, Plugins: fmt.Sprintf(`[plugins."io.containerd.grpc.v1.cri"]
   sandbox_image = %q
   # This machine withholds CAP_SYS_RESOURCE: lowering oom_score_adj would fail every sandbox.
   restrict_oom_score_adj = true
@@ -257,8 +231,7 @@ state = %q
     conf_dir = %q
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
-`, filepath.Join(n.dir, "containerd/root"), filepath.Join(n.dir, "containerd/state"), n.crioSock, n.crioSock+".ttrpc",
-		PauseImage, filepath.Join(n.dir, "cni/bin"), filepath.Join(n.dir, "cni/conf"))
+`, PauseImage, filepath.Join(n.dir, "cni/bin"), filepath.Join(n.dir, "cni/conf"))}.TOML()
 	if err := writeFile(filepath.Join(n.dir, "containerd.toml"), conf); err != nil {
 		return err
 	}
@@ -314,34 +287,11 @@ fileCheckFrequency: 2s
 }
 
 // KubeconfigText is a kubeconfig for the API server (token auth, no CA check).
-func (n *Node) KubeconfigText() string {
-	return fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: it
-  cluster: {server: %q, insecure-skip-tls-verify: true}
-users:
-- name: it
-  user: {token: %q}
-contexts:
-- name: it
-  context: {cluster: it, user: it}
-current-context: it
-`, n.URL, token)
-}
+func (n *Node) KubeconfigText() string { return kubeapiserver.Kubeconfig(n.URL, token) }
 
 // Ctr runs ctr in containerd's k8s.io namespace (the CRI's).
 func (n *Node) Ctr(args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, n.bin.Ctr, append([]string{"--address", n.crioSock, "--namespace", "k8s.io"}, args...)...)
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.WaitDelay = time.Second
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("ctr %s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(out.String()))
-	}
-	return out.String(), nil
+	return containerd.Ctr(n.bin.Ctr, n.crioSock, "k8s.io", commandTimeout, args...)
 }
 
 // ImportImage imports an image archive (docker or OCI) into the CRI's image store.
@@ -408,25 +358,13 @@ func (n *Node) run(name, bin string, args ...string) error {
 }
 
 func (n *Node) waitHTTP(name, url string, auth bool) error {
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test server on loopback
-	}}
+	client := kubeapiserver.Client()
 	defer client.CloseIdleConnections()
-	return n.waitFor(name, func() error {
-		req, _ := http.NewRequest(http.MethodGet, url, nil)
-		if auth {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
-	})
+	bearer := ""
+	if auth {
+		bearer = token
+	}
+	return n.waitFor(name, func() error { return kubeapiserver.Healthy(client, url, bearer) })
 }
 
 // waitFor polls check until it succeeds, a component exits or startTimeout passes.
@@ -503,8 +441,8 @@ func (n *Node) close() []error {
 	if err := n.removePodCgroups(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := unmountUnder(n.dir); err != nil {
-		errs = append(errs, err)
+	if err := containerd.UnmountUnder(n.dir); err != nil {
+		errs = append(errs, fmt.Errorf("node harness: %w", err))
 	}
 	// What the kubelet writes outside its root directory.
 	for _, d := range []string{"/var/lib/kubelet/pki", "/var/lib/kubelet/device-plugins", "/var/lib/kubelet/plugins_registry",
@@ -564,38 +502,11 @@ func (n *Node) deleteTask(id string) {
 	}
 }
 
-// shimSocket is where containerd 1.6 puts the shim socket of a container.
-func (n *Node) shimSocket(id string) string {
-	sum := sha256.Sum256([]byte(filepath.Join(n.crioSock, "k8s.io", id)))
-	return filepath.Join("/run/containerd/s", hex.EncodeToString(sum[:]))
-}
+// shimSocket is where containerd puts the shim socket of a container.
+func (n *Node) shimSocket(id string) string { return containerd.ShimSocket(n.crioSock, "k8s.io", id) }
 
-// shimPIDs finds this containerd's shims: their command line names its socket.
-func (n *Node) shimPIDs() []int {
-	ents, _ := os.ReadDir("/proc")
-	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(string(b), "\x00")
-		if len(args) == 0 || !strings.HasPrefix(filepath.Base(args[0]), "containerd-shim") {
-			continue
-		}
-		for i := 0; i+1 < len(args); i++ {
-			if args[i] == "-address" && args[i+1] == n.crioSock {
-				pids = append(pids, pid)
-				break
-			}
-		}
-	}
-	return pids
-}
+// shimPIDs finds this containerd's shims by its socket (k8s.io is any CRI's namespace).
+func (n *Node) shimPIDs() []int { return containerd.ShimPIDs(n.crioSock, "") }
 
 // kubepodsDirs are the kubelet's pod cgroup roots in every mounted hierarchy.
 func kubepodsDirs() []string {
@@ -651,15 +562,8 @@ func (n *Node) removePodCgroups() error {
 		})
 		sort.Slice(dirs, func(i, j int) bool { return len(dirs[i]) > len(dirs[j]) })
 		for _, d := range dirs {
-			for i := 0; i < 50; i++ {
-				err := os.Remove(d)
-				if err == nil || errors.Is(err, os.ErrNotExist) {
-					break
-				}
-				if i == 49 {
-					last = fmt.Errorf("node harness: removing cgroup %s: %w", d, err)
-				}
-				time.Sleep(20 * time.Millisecond)
+			if err := containerd.RemoveCgroup(d); err != nil {
+				last = fmt.Errorf("node harness: %w", err)
 			}
 		}
 	}
@@ -726,35 +630,6 @@ func (n *Node) removeIptablesChains() []error {
 		}
 	}
 	return errs
-}
-
-// unmountUnder unmounts everything mounted at or under dir, deepest first.
-func unmountUnder(dir string) error {
-	var errs []error
-	for range 3 { // propagation can add mounts while we unmount: bounded passes
-		b, err := os.ReadFile("/proc/self/mountinfo")
-		if err != nil {
-			return nil
-		}
-		var mounts []string
-		for _, line := range strings.Split(string(b), "\n") {
-			f := strings.Fields(line)
-			if len(f) > 4 && (f[4] == dir || strings.HasPrefix(f[4], dir+"/")) {
-				mounts = append(mounts, f[4])
-			}
-		}
-		if len(mounts) == 0 {
-			return nil
-		}
-		sort.Slice(mounts, func(i, j int) bool { return len(mounts[i]) > len(mounts[j]) })
-		errs = errs[:0]
-		for _, m := range mounts {
-			if err := syscall.Unmount(m, syscall.MNT_DETACH); err != nil && !errors.Is(err, syscall.EINVAL) {
-				errs = append(errs, fmt.Errorf("node harness: unmounting %s: %w", m, err))
-			}
-		}
-	}
-	return errors.Join(errs...)
 }
 
 func writeFile(path, content string) error {

@@ -10,21 +10,21 @@ package kubeapiservertest // import "github.com/vigilsec/vigil/extension/k8smeta
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"sync"
 	"testing"
 	"time"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/vigilsec/vigil/internal/testkit"
+	"github.com/vigilsec/vigil/internal/testkit/kubeapiserver"
 )
 
 // Environment variables naming the binaries.
@@ -81,7 +81,7 @@ type Server struct {
 	etcd         *exec.Cmd
 	apiserver    *exec.Cmd
 	apiExited    chan struct{}
-	apiLog       *syncBuffer
+	apiLog       *testkit.SyncBuffer
 
 	// URL is the API server's https URL; Kubeconfig a kubeconfig file for it.
 	URL        string
@@ -98,62 +98,26 @@ func Start(t T, apiserverBin, etcdBin string) *Server {
 	clientPort, peerPort := freePort(t), freePort(t)
 	s.etcdURL = "http://127.0.0.1:" + strconv.Itoa(clientPort)
 	peerURL := "http://127.0.0.1:" + strconv.Itoa(peerPort)
-	s.etcd = exec.Command(etcdBin,
-		"--name=vigil",
-		"--data-dir="+filepath.Join(s.dir, "etcd"),
-		"--listen-client-urls="+s.etcdURL,
-		"--advertise-client-urls="+s.etcdURL,
-		"--listen-peer-urls="+peerURL,
-		"--initial-advertise-peer-urls="+peerURL,
-		"--initial-cluster=vigil="+peerURL,
-		"--log-level=error",
-	)
+	s.etcd = exec.Command(etcdBin, kubeapiserver.EtcdArgs(s.dir, s.etcdURL, peerURL)...)
 	s.etcd.Stdout, s.etcd.Stderr = &bytes.Buffer{}, &bytes.Buffer{}
 	if err := s.etcd.Start(); err != nil {
 		t.Fatalf("starting etcd: %v", err)
 	}
+	client := kubeapiserver.Client()
+	defer client.CloseIdleConnections()
 	waitFor(t, 30*time.Second, "etcd health", func() error {
-		resp, err := http.Get(s.etcdURL + "/health")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		return kubeapiserver.Healthy(client, s.etcdURL+"/health", "")
 	})
 
-	// Service-account keys, made with openssl as an operator would.
-	for _, args := range [][]string{
-		{"genrsa", "-out", filepath.Join(s.dir, "sa.key"), "2048"},
-		{"rsa", "-in", filepath.Join(s.dir, "sa.key"), "-pubout", "-out", filepath.Join(s.dir, "sa.pub")},
-	} {
-		if out, err := exec.Command("openssl", args...).CombinedOutput(); err != nil {
-			t.Fatalf("openssl %v: %v\n%s", args, err, out)
-		}
+	// Service-account keys and the token file.
+	if err := kubeapiserver.WriteAuth(s.dir, token); err != nil {
+		t.Fatalf("kube-apiserver harness: %v", err)
 	}
-	writeFile(t, filepath.Join(s.dir, "tokens.csv"), token+",vigil-admin,vigil-admin,system:masters\n")
 
 	s.port = freePort(t)
 	s.URL = "https://127.0.0.1:" + strconv.Itoa(s.port)
 	s.Kubeconfig = filepath.Join(s.dir, "kubeconfig")
-	writeFile(t, s.Kubeconfig, fmt.Sprintf(`apiVersion: v1
-kind: Config
-clusters:
-- name: it
-  cluster:
-    server: %s
-    insecure-skip-tls-verify: true
-users:
-- name: it
-  user:
-    token: %s
-contexts:
-- name: it
-  context: {cluster: it, user: it}
-current-context: it
-`, s.URL, token))
+	writeFile(t, s.Kubeconfig, kubeapiserver.Kubeconfig(s.URL, token))
 
 	s.StartAPIServer()
 	return s
@@ -162,24 +126,8 @@ current-context: it
 // StartAPIServer (re)starts kube-apiserver on the same port and etcd, and waits until ready.
 func (s *Server) StartAPIServer() {
 	s.t.Helper()
-	s.apiLog = &syncBuffer{}
-	s.apiserver = exec.Command(s.apiserverBin,
-		"--etcd-servers="+s.etcdURL,
-		"--bind-address=127.0.0.1",
-		"--advertise-address=127.0.0.1",
-		"--secure-port="+strconv.Itoa(s.port),
-		"--cert-dir="+filepath.Join(s.dir, "certs"),
-		"--token-auth-file="+filepath.Join(s.dir, "tokens.csv"),
-		"--authorization-mode=AlwaysAllow",
-		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
-		"--service-account-key-file="+filepath.Join(s.dir, "sa.pub"),
-		"--service-account-signing-key-file="+filepath.Join(s.dir, "sa.key"),
-		"--service-cluster-ip-range=10.0.0.0/24",
-		"--endpoint-reconciler-type=none",
-		// No controller-manager creates default service accounts here.
-		"--disable-admission-plugins=ServiceAccount",
-		"--enable-priority-and-fairness=false",
-	)
+	s.apiLog = &testkit.SyncBuffer{}
+	s.apiserver = exec.Command(s.apiserverBin, kubeapiserver.APIServerArgs(s.dir, s.etcdURL, s.port)...)
 	s.apiserver.Stdout, s.apiserver.Stderr = s.apiLog, s.apiLog
 	if err := s.apiserver.Start(); err != nil {
 		s.t.Fatalf("starting kube-apiserver: %v", err)
@@ -190,9 +138,7 @@ func (s *Server) StartAPIServer() {
 		_ = cmd.Wait()
 		close(exited)
 	}(s.apiserver)
-	client := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // self-signed test server
-	}}
+	client := kubeapiserver.Client()
 	defer client.CloseIdleConnections()
 	waitFor(s.t, 90*time.Second, "kube-apiserver /readyz", func() error {
 		select {
@@ -200,17 +146,7 @@ func (s *Server) StartAPIServer() {
 			return errors.New("kube-apiserver exited:\n" + tail(s.apiLog.String()))
 		default:
 		}
-		req, _ := http.NewRequest(http.MethodGet, s.URL+"/readyz", nil)
-		req.Header.Set("Authorization", "Bearer "+token)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("status %d", resp.StatusCode)
-		}
-		return nil
+		return kubeapiserver.Healthy(client, s.URL+"/readyz", token)
 	})
 }
 
@@ -283,24 +219,6 @@ func waitFor(t T, timeout time.Duration, what string, check func() error) {
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for the exec package's copying goroutine.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 func tail(s string) string {

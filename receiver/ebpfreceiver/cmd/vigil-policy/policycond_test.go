@@ -49,10 +49,8 @@ func TestCheckExplainPolicyConditions(t *testing.T) {
 	assert.Contains(t, errOut, `field fd.sip.name is not supported`)
 	assert.Contains(t, out, "ok "+pol+` (cond, 4 rules)
   rule shell-from-node (process.exec, post):
-    kernel: every process.exec event (exec events always reach user space)
-    user space: the full condition on what the kernel passes; the kernel does not decide:
-      proc.name in (bash, sh)
-      proc.pname = node
+    kernel: process_names: [bash, sh] parent_names: [node]
+    user space: nothing: the kernel decides the rule and applies post
   rule shadow-untrusted (file.open, kill):
     kernel: paths: [/etc/] access: [read]
     user space: the full condition on what the kernel passes; the kernel does not decide:
@@ -71,10 +69,10 @@ func TestCheckExplainPolicyConditions(t *testing.T) {
 
 	// A deny with a residual is refused, naming the term.
 	bad := filepath.Join(dir, "bad.yaml")
-	require.NoError(t, os.WriteFile(bad, []byte("name: bad\nrules:\n  - event: process.exec\n    condition: proc.pname = node\n    action: deny\n"), 0o600))
+	require.NoError(t, os.WriteFile(bad, []byte("name: bad\nrules:\n  - event: process.exec\n    condition: proc.pname startswith nod\n    action: deny\n"), 0o600))
 	code, _, errOut = runCmd("check", bad)
 	assert.Equal(t, 1, code)
-	assert.Equal(t, bad+`:4: rules[0].condition: deny needs the whole condition decided in the kernel, but "proc.pname = node" runs in user space (use kill for an after-the-fact SIGKILL, or post)`+"\n", errOut)
+	assert.Equal(t, bad+`:4: rules[0].condition: deny needs the whole condition decided in the kernel, but "proc.pname startswith nod" runs in user space (use kill for an after-the-fact SIGKILL, or post)`+"\n", errOut)
 
 	// Unnarrowed: a warning.
 	wide := filepath.Join(dir, "wide.yaml")
@@ -110,7 +108,7 @@ func TestReplayPolicyConditions(t *testing.T) {
 
 	code, out, errOut := runCmd("test", pol, filepath.Join(dir, "my_rules.yaml"), "--events", events)
 	assert.Equal(t, 0, code, errOut)
-	assert.Equal(t, events+`:1: process.exec pid 20: policy cond rule shell-from-node (post, enforce, condition in user space): shell bash -c id under node
+	assert.Equal(t, events+`:1: process.exec pid 20: policy cond rule shell-from-node (post, enforce, kernel): shell bash -c id under node
 `+events+`:1: process.exec pid 20: rule "Shell under node" (my_rules.yaml) WARN: shell bash -c id
 `+events+`:2: file.open pid 22: policy cond rule shadow-untrusted (kill, enforce, condition in user space)
 `+events+`:2: file.open pid 22: policy cond rule shadow-count (count, enforce, condition in user space)

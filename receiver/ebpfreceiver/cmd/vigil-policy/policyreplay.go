@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path"
 	"slices"
 	"strings"
 
@@ -35,7 +36,11 @@ func matchPolicies(pols []*policy.Policy, st *rulestage.Stage, ev *event.Event, 
 				continue
 			}
 			kr := r.KernelRule()
-			f := lower.Filter{Kind: kind, Paths: kr.Paths, CIDRs: kr.CIDRs, Ports: kr.Ports, Binaries: kr.Binaries}
+			f := lower.Filter{Kind: kind, Paths: kr.Paths, CIDRs: kr.CIDRs, Ports: kr.Ports, Binaries: kr.Binaries,
+				ProcessNames: kr.ProcessNames, ParentNames: kr.ParentNames, TTY: kr.TTY, Caps: kr.Capabilities}
+			if ev.Proc == nil || !ev.Proc.ExecAttrs {
+				f.TTY, f.Caps = nil, nil // the record does not tell: not filtered offline
+			}
 			for _, a := range kr.Access {
 				f.Access = append(f.Access, string(a))
 			}
@@ -60,6 +65,16 @@ func modelOf(ev *event.Event, kind rules.Kind) lower.Event {
 	m := lower.Event{Kind: kind}
 	if ev.Proc != nil {
 		m.Exe = ev.Proc.Executable
+		m.Name = procName(ev.Proc)
+		m.TTY = ev.Proc.TTY != 0
+		for n := range 64 {
+			if ev.Proc.CapEffective&(1<<n) != 0 {
+				m.Caps = append(m.Caps, lower.CapName(n))
+			}
+		}
+	}
+	if ev.Parent != nil {
+		m.PName = procName(ev.Parent)
 	}
 	switch d := ev.Detail.(type) {
 	case *event.File:
@@ -101,4 +116,21 @@ func selects(s policy.Selector, ev *event.Event) bool {
 		}
 	}
 	return len(s.Namespaces) == 0 && len(s.PodLabels) == 0
+}
+
+// procName is a process's name as the rule stage reads proc.name: the task
+// name the record carries, else its executable's base name cut to what the
+// kernel keeps.
+func procName(p *event.Process) string {
+	if p.Name != "" {
+		return p.Name
+	}
+	n := path.Base(p.Executable)
+	if p.Executable == "" {
+		n = ""
+	}
+	if len(n) > lower.CommLen {
+		n = n[:lower.CommLen]
+	}
+	return n
 }

@@ -75,16 +75,27 @@ func (c *Cond) UserSpace() bool { return c != nil && len(c.Residual) > 0 }
 
 // KernelFilter is a rule's filter keys as the kernel checks them.
 type KernelFilter struct {
-	Paths    []string
-	Access   []Access
-	CIDRs    []netip.Prefix
-	Ports    []uint16
-	Binaries []string
+	Paths        []string
+	Access       []Access
+	CIDRs        []netip.Prefix
+	Ports        []uint16
+	Binaries     []string
+	NameSuffixes []string
+	NameContains []string
+	RawContains  []string
+	// The task keys: the process's and its parent's names, its terminal,
+	// its capabilities (any of).
+	ProcessNames []string
+	ParentNames  []string
+	TTY          *bool
+	Capabilities []string
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f KernelFilter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil ||
+		f.NameSuffixes != nil || f.NameContains != nil || f.RawContains != nil ||
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Capabilities != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -112,12 +123,35 @@ func (f KernelFilter) String() string {
 	if f.Binaries != nil {
 		list("binaries", len(f.Binaries), func(i int) string { return f.Binaries[i] })
 	}
+	if f.NameSuffixes != nil {
+		list("name_suffixes", len(f.NameSuffixes), func(i int) string { return f.NameSuffixes[i] })
+	}
+	if f.NameContains != nil {
+		list("name_contains", len(f.NameContains), func(i int) string { return f.NameContains[i] })
+	}
+	if f.RawContains != nil {
+		list("raw_contains", len(f.RawContains), func(i int) string { return f.RawContains[i] })
+	}
+	if f.ProcessNames != nil {
+		list("process_names", len(f.ProcessNames), func(i int) string { return f.ProcessNames[i] })
+	}
+	if f.ParentNames != nil {
+		list("parent_names", len(f.ParentNames), func(i int) string { return f.ParentNames[i] })
+	}
+	if f.TTY != nil {
+		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
+	}
+	if f.Capabilities != nil {
+		list("capabilities", len(f.Capabilities), func(i int) string { return f.Capabilities[i] })
+	}
 	return strings.Join(parts, " ")
 }
 
 // Keys is the rule's own filter keys.
 func (r *Rule) Keys() KernelFilter {
-	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries}
+	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries,
+		NameSuffixes: r.NameSuffixes, NameContains: r.NameContains, RawContains: r.RawContains,
+		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities}
 }
 
 // HasCondition reports whether the rule has a condition, exceptions or an
@@ -137,6 +171,8 @@ func (r *Rule) KernelRule() Rule {
 	}
 	f := r.Cond.Kernel
 	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
+	k.NameSuffixes, k.NameContains, k.RawContains = f.NameSuffixes, f.NameContains, f.RawContains
+	k.ProcessNames, k.ParentNames, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.TTY, f.Capabilities
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""
 	}

@@ -348,7 +348,7 @@ func describe(n *yaml.Node) string {
 var (
 	policyKeys   = []string{"name", "mode", "selector", "lists", "macros", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "open_flags", "raw_path", "failed_opens", "cidrs", "ports", "binaries", "exe_flags", "condition", "exceptions", "output", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "open_flags", "raw_path", "failed_opens", "name_suffixes", "name_contains", "raw_contains", "cidrs", "ports", "binaries", "exe_flags", "process_names", "parent_names", "tty", "capabilities", "condition", "exceptions", "output", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -453,6 +453,21 @@ func (d *decoder) rule(r *Rule, i int, n *yaml.Node, key string) {
 			r.RawPath = d.boolean(v, key)
 		case "failed_opens":
 			r.FailedOpens = d.boolean(v, key)
+		case "process_names":
+			r.ProcessNames = d.strs(v, key)
+		case "parent_names":
+			r.ParentNames = d.strs(v, key)
+		case "tty":
+			b := d.boolean(v, key)
+			r.TTY = &b
+		case "capabilities":
+			r.Capabilities = d.strs(v, key)
+		case "name_suffixes":
+			r.NameSuffixes = d.strs(v, key)
+		case "name_contains":
+			r.NameContains = d.strs(v, key)
+		case "raw_contains":
+			r.RawContains = d.strs(v, key)
 		case "cidrs":
 			d.seq(v, key, func(_ int, ik string, n *yaml.Node) {
 				if n.Kind != yaml.ScalarNode || n.Tag == "!!null" {

@@ -140,6 +140,16 @@ func TestParseErrors(t *testing.T) {
 		{"access on file.write", "name: a\nrules:\n  - event: file.write\n    access: [read]\n", "p.yaml:4: rules[0].access: not allowed for event file.write"},
 		{"open_flags on file.write", "name: a\nrules:\n  - event: file.write\n    open_flags: [O_TRUNC]\n", "p.yaml:4: rules[0].open_flags: not allowed for event file.write"},
 		{"unknown open flag", "name: a\nrules:\n  - event: file.open\n    open_flags: [O_TRUNK]\n", "p.yaml:4: rules[0].open_flags[0]: unknown open flag \"O_TRUNK\" (O_CREAT, O_TRUNC, O_APPEND, O_EXCL, O_TMPFILE, ...)"},
+		{"name_suffixes on network", "name: a\nrules:\n  - event: network.connect\n    name_suffixes: [.so]\n", "p.yaml:4: rules[0].name_suffixes: not allowed for event network.connect"},
+		{"suffix with a directory", "name: a\nrules:\n  - event: file.open\n    name_suffixes: [a/b]\n", "p.yaml:4: rules[0].name_suffixes[0]: \"a/b\": a suffix of the file name holds no \"/\" (but as its first byte: \"/NAME\" is the name exactly)"},
+		{"suffix /", "name: a\nrules:\n  - event: file.open\n    name_suffixes: [/]\n", "p.yaml:4: rules[0].name_suffixes[0]: \"/\": a file's path never ends with \"/\""},
+		{"suffix too long", "name: a\nrules:\n  - event: file.open\n    name_suffixes: [" + strings.Repeat("x", 65) + "]\n", "p.yaml:4: rules[0].name_suffixes[0]: \"" + strings.Repeat("x", 65) + "\" is 65 bytes, at most 64"},
+		{"empty substring", "name: a\nrules:\n  - event: file.open\n    name_contains: [\"\"]\n", "p.yaml:4: rules[0].name_contains[0]: must not be empty"},
+		{"substring too long", "name: a\nrules:\n  - event: file.open\n    raw_contains: [/proc/self]\n", "p.yaml:4: rules[0].raw_contains[0]: \"/proc/self\" is 10 bytes, at most 8"},
+		{"name substring with /", "name: a\nrules:\n  - event: file.open\n    name_contains: [a/]\n", "p.yaml:4: rules[0].name_contains[0]: \"a/\": a file name holds no \"/\""},
+		{"raw_contains on write", "name: a\nrules:\n  - event: file.write\n    raw_contains: [../]\n", "p.yaml:4: rules[0].raw_contains: not allowed for event file.write"},
+		{"too many substrings", "name: a\nrules:\n  - event: file.open\n    raw_contains: [a, b, c, d, e, f, g, h, i]\n", "p.yaml:4: rules[0].raw_contains: 9 values, at most 8 per rule"},
+		{"raw_contains with deny", "name: a\nmode: enforce\nrules:\n  - event: file.open\n    paths: [/etc/]\n    raw_contains: [../]\n    action: deny\n", "p.yaml:6: rules[0].raw_contains: not allowed with action deny: the security hooks that deny never see the raw path"},
 		{"access mode as open flag", "name: a\nrules:\n  - event: file.open\n    open_flags: [O_WRONLY]\n", "p.yaml:4: rules[0].open_flags[0]: O_WRONLY is an access mode, not a flag: use access (read, write)"},
 		{"raw_path not a bool", "name: a\nrules:\n  - event: file.open\n    raw_path: yes\n", "p.yaml:4: rules[0].raw_path: must be true or false, not \"yes\""},
 		{"failed_opens on unlink", "name: a\nrules:\n  - event: file.unlink\n    failed_opens: true\n", "p.yaml:4: rules[0].failed_opens: not allowed for event file.unlink"},
@@ -177,7 +187,7 @@ func TestParseErrors(t *testing.T) {
 		{"exact binary in prefixes", "name: a\nselector: {binaries: [/usr/bin/]}\nrules: [{event: bpf.load}]\n",
 			"p.yaml:2: selector.binaries[0]: must be a file, not a directory, got \"/usr/bin/\""},
 		{"unknown key does not cascade", "name: a\nrules:\n  - evnt: file.open\n",
-			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, cidrs, ports, binaries, exe_flags, condition, exceptions, output, action, fallback, severity)\n" +
+			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, name_suffixes, name_contains, raw_contains, cidrs, ports, binaries, exe_flags, process_names, parent_names, tty, capabilities, condition, exceptions, output, action, fallback, severity)\n" +
 				"p.yaml:3: rules[0].event: required (one of " + eventList() + ")"},
 		{"bad type does not cascade", "name: a\nrules:\n  - event: [file.open]\n", "p.yaml:3: rules[0].event: must be a string, not a list"},
 	}

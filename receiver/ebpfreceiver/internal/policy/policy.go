@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/caps"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 )
 
@@ -23,6 +24,15 @@ const (
 	// MaxPathLen is the longest path (in bytes) a path, binary or prefix may
 	// have: the size of the kernel's path map keys.
 	MaxPathLen = 255
+	// MaxNameSuffixes bounds the name_suffixes of one rule, MaxSuffixLen
+	// the bytes of each (the kernel tests a name's last MaxSuffixLen bytes).
+	MaxNameSuffixes = 64
+	MaxSuffixLen    = 64
+	// MaxSubstrs bounds the name_contains and the raw_contains patterns of
+	// one rule, MaxSubstrLen the bytes of each (one 8-byte window in the
+	// kernel).
+	MaxSubstrs   = 8
+	MaxSubstrLen = 8
 )
 
 // Mode says whether actions are applied or only reported.
@@ -235,9 +245,33 @@ type Rule struct {
 	// FailedOpens (file.open): opens that fail are reported too, with the
 	// error (evt.res); their path is the caller's, unresolved.
 	FailedOpens bool `yaml:"failed_opens,omitempty"`
+	// NameSuffixes (file.*): the path ends with one of these, which hold no
+	// "/" except as their first byte: ".so" is any name ending in .so,
+	// "/release_agent" the name release_agent exactly. Tested in the kernel
+	// on the file's final path component.
+	NameSuffixes []string `yaml:"name_suffixes,omitempty"`
+	// NameContains (file.*): the final path component contains one of these
+	// (1 to MaxSubstrLen bytes, no "/").
+	NameContains []string `yaml:"name_contains,omitempty"`
+	// RawContains (file.open): the path as the caller passed it contains one
+	// of these (1 to MaxSubstrLen bytes); where the hook has no such path
+	// (io_uring, open_by_handle_at, the security hooks) the rule stays a
+	// candidate.
+	RawContains []string `yaml:"raw_contains,omitempty"`
 	// ExeFlags (process.exec): the executed file has one of these properties
 	// (memfd, upper_layer, setuid, setgid). With binaries, both must hold.
 	ExeFlags []ExeFlag `yaml:"exe_flags,omitempty"`
+	// ProcessNames (every event): the process's name (comm, at most
+	// CommLen bytes, as its exec set it) is one of these; tested in the kernel.
+	ProcessNames []string `yaml:"process_names,omitempty"`
+	// ParentNames (every event): the parent's name is one of these.
+	ParentNames []string `yaml:"parent_names,omitempty"`
+	// TTY (every event): true, the process has a controlling terminal;
+	// false, it has none; nil, either.
+	TTY *bool `yaml:"tty,omitempty"`
+	// Capabilities (every event): the process's effective capability set
+	// (as at its exec) holds at least one of these (CAP_SYS_ADMIN, ...).
+	Capabilities []string `yaml:"capabilities,omitempty"`
 	// Condition narrows the event, in Falco's condition syntax.
 	Condition string `yaml:"condition,omitempty"`
 	// Exceptions exclude events, in Falco's shape.
@@ -322,6 +356,40 @@ var OpenFlagBits = map[string]uint32{
 	"O_NONBLOCK": 0o4000, "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000,
 	"O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000,
 	"O_CLOEXEC": 0o2000000, "O_SYNC": 0o4010000, "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000,
+}
+
+// CommLen is the longest process name the kernel keeps (TASK_COMM_LEN - 1):
+// longer names are cut to it.
+const CommLen = 15
+
+// CapMask is the kernel mask of a rule's capabilities (0: no capability test).
+func (r *Rule) CapMask() uint64 { return CapMaskOf(r.Capabilities) }
+
+// CapMaskOf is the mask of capability names (unknown names are left out:
+// validation refuses them).
+func CapMaskOf(names []string) uint64 {
+	var m uint64
+	for _, c := range names {
+		if n, ok := CapNumber(c); ok {
+			m |= 1 << n
+		}
+	}
+	return m
+}
+
+// CapNumber is the number of a capability: its name (CAP_SYS_ADMIN; the
+// prefix and case optional) or, for one this version does not name,
+// CAP_<number> up to 63, as thread.cap_effective renders it.
+func CapNumber(name string) (int, bool) {
+	if n, ok := caps.ByName(name); ok {
+		return n, true
+	}
+	if s, ok := strings.CutPrefix(name, "CAP_"); ok {
+		if n, err := strconv.Atoi(s); err == nil && n >= 0 && n < 64 && strconv.Itoa(n) == s {
+			return n, true
+		}
+	}
+	return 0, false
 }
 
 // OpenFlagMask is the kernel mask of a rule's open_flags (0: no flag test).

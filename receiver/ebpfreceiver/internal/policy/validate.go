@@ -203,6 +203,45 @@ func (v *validator) paths(key string, list []string, kind pathKind) {
 	}
 }
 
+// patterns checks a list of name_suffixes, name_contains or raw_contains
+// values: at most max of them, each 1 to maxLen bytes without NUL, no
+// duplicates, and what problem adds.
+func (v *validator) patterns(key string, list []string, max, maxLen int, problem func(string) string) {
+	if len(list) > max {
+		v.errorf(key, "%d values, at most %d per rule", len(list), max)
+		return
+	}
+	seen := map[string]bool{}
+	for i, p := range list {
+		ik := key + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case p == "":
+			v.errorf(ik, "must not be empty")
+		case len(p) > maxLen:
+			v.errorf(ik, "%q is %d bytes, at most %d", p, len(p), maxLen)
+		case strings.ContainsRune(p, 0):
+			v.errorf(ik, "must not contain a NUL byte")
+		case problem(p) != "":
+			v.errorf(ik, "%q: %s", p, problem(p))
+		case seen[p]:
+			v.errorf(ik, "duplicate %q", p)
+		}
+		seen[p] = true
+	}
+}
+
+// suffixProblem: a name suffix ends the final path component, so it holds
+// no "/" but as its first byte (the one before the name), and is more than "/".
+func suffixProblem(p string) string {
+	switch {
+	case p == "/":
+		return "a file's path never ends with \"/\""
+	case strings.Contains(p[1:], "/"):
+		return "a suffix of the file name holds no \"/\" (but as its first byte: \"/NAME\" is the name exactly)"
+	}
+	return ""
+}
+
 func (v *validator) selector(s *Selector) {
 	const key = "selector"
 	v.paths(key+".binaries", s.Binaries, pathFile)
@@ -330,6 +369,31 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[f] = true
 		}
 	}
+	if !notFor("name_suffixes", len(r.NameSuffixes) > 0, r.Event.allows(catalog.FilterPaths)) {
+		v.patterns(key+".name_suffixes", r.NameSuffixes, MaxNameSuffixes, MaxSuffixLen, suffixProblem)
+	}
+	if !notFor("name_contains", len(r.NameContains) > 0, r.Event.allows(catalog.FilterPaths)) {
+		v.patterns(key+".name_contains", r.NameContains, MaxSubstrs, MaxSubstrLen, func(p string) string {
+			if strings.Contains(p, "/") {
+				return "a file name holds no \"/\""
+			}
+			return ""
+		})
+	}
+	if !notFor("raw_contains", len(r.RawContains) > 0, isOpen) {
+		v.patterns(key+".raw_contains", r.RawContains, MaxSubstrs, MaxSubstrLen, func(string) string { return "" })
+	}
+	if r.Action == ActionDeny {
+		// Both fail closed where they cannot be told (a raw path the security
+		// hook does not see, a name longer than the kernel reads): a deny
+		// would refuse those opens.
+		if len(r.RawContains) > 0 {
+			v.errorf(key+".raw_contains", "not allowed with action deny: the security hooks that deny never see the raw path")
+		}
+		if len(r.NameContains) > 0 {
+			v.errorf(key+".name_contains", "not allowed with action deny: a name longer than the kernel reads passes it (fail closed)")
+		}
+	}
 	notFor("raw_path", r.RawPath, isOpen)
 	notFor("failed_opens", r.FailedOpens, isOpen)
 	if r.FailedOpens && r.Action == ActionDeny {
@@ -379,6 +443,29 @@ func (v *validator) rule(r *Rule, key string) {
 			seen[f] = true
 		}
 	}
+	v.names(key+".process_names", r.ProcessNames)
+	v.names(key+".parent_names", r.ParentNames)
+	seenCap := map[int]bool{}
+	for i, c := range r.Capabilities {
+		ik := key + ".capabilities[" + strconv.Itoa(i) + "]"
+		n, ok := CapNumber(c)
+		switch {
+		case !ok:
+			v.errorf(ik, "unknown capability %q (CAP_SYS_ADMIN, CAP_NET_RAW, ...)", c)
+		case seenCap[n]:
+			v.errorf(ik, "duplicate %s", c)
+		}
+		seenCap[n] = true
+	}
+	if r.Event == EventProcessExec && r.Action == ActionDeny {
+		// The exec security hook decides before the new image has a name or capabilities.
+		if len(r.ProcessNames) > 0 {
+			v.errorf(key+".process_names", "a process.exec deny is decided before the new program has its name: use binaries, or kill")
+		}
+		if len(r.Capabilities) > 0 {
+			v.errorf(key+".capabilities", "a process.exec deny is decided before the new program has its capabilities: use kill")
+		}
+	}
 	actOK := true
 	switch r.Action {
 	case ActionPost, ActionCount, ActionDeny, ActionKill:
@@ -415,4 +502,31 @@ func (v *validator) rule(r *Rule, key string) {
 // this version's sensors implement.
 func (p *Policy) ErrorAt(key, format string, args ...any) *Error {
 	return &Error{File: p.Source, Line: p.line(key), Key: key, Reason: fmt.Sprintf(format, args...)}
+}
+
+// MaxNames is the most process or parent names one rule may list.
+const MaxNames = 256
+
+// names checks a rule's process_names or parent_names: names of 1 to CommLen
+// bytes (the kernel keeps no more of a name), without NUL, no duplicates.
+func (v *validator) names(key string, names []string) {
+	if len(names) > MaxNames {
+		v.errorf(key, "%d names; at most %d fit one rule", len(names), MaxNames)
+		return
+	}
+	seen := map[string]bool{}
+	for i, n := range names {
+		ik := key + "[" + strconv.Itoa(i) + "]"
+		switch {
+		case n == "":
+			v.errorf(ik, "empty name")
+		case len(n) > CommLen:
+			v.errorf(ik, "%q is %d bytes long; the kernel keeps the first %d bytes of a process name (write %q)", n, len(n), CommLen, n[:CommLen])
+		case strings.IndexByte(n, 0) >= 0:
+			v.errorf(ik, "a name cannot hold a NUL byte")
+		case seen[n]:
+			v.errorf(ik, "duplicate %q", n)
+		}
+		seen[n] = true
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"net/netip"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
@@ -369,39 +370,72 @@ func (n *addrNode) eval(f Fields, k Kind) bool {
 
 // compile builds the evaluator of a resolved expression.
 func (r *resolver) compile(e Expr) (node, error) {
+	n, _, err := r.compileCost(e)
+	return n, err
+}
+
+// compileCost builds the evaluator of e and estimates its cost (the sum of its
+// comparisons' costOf); the terms of each and and or are ordered by compileTerms.
+func (r *resolver) compileCost(e Expr) (node, int, error) {
 	switch e := e.(type) {
 	case AllOf:
-		out := make(allNode, 0, len(e))
-		for _, x := range e {
-			n, err := r.compile(x)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, n)
-		}
-		return out, nil
+		out, cost, err := r.compileTerms(e, false)
+		return allNode(out), cost, err
 	case AnyOf:
-		out := make(anyNode, 0, len(e))
-		for _, x := range e {
-			n, err := r.compile(x)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, n)
-		}
-		return out, nil
+		out, cost, err := r.compileTerms(e, true)
+		return anyNode(out), cost, err
 	case NotOf:
-		n, err := r.compile(e.X)
+		n, cost, err := r.compileCost(e.X)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
-		return notNode{n}, nil
+		return notNode{n}, cost, nil
 	case Const:
-		return constNode(e), nil
+		return constNode(e), 0, nil
 	case *Cmp:
-		return r.compileCmp(e)
+		n, err := r.compileCmp(e)
+		if err != nil {
+			return nil, 0, err
+		}
+		return n, costOf(n), nil
 	}
-	return nil, nil
+	return nil, 0, nil
+}
+
+// compileTerms compiles the terms of an and (or false) or an or (or true) in the order
+// most likely to decide it soonest. A rule's positive terms are usually false on an
+// event (most events match no rule) and its negated terms, its exceptions, usually true:
+// an and evaluates its positive terms first, an or its negated ones; within each group,
+// the cheapest first (stable: equal costs keep the written order). Terms have no side
+// effects, so the order changes only how soon the evaluation stops, never its result.
+func (r *resolver) compileTerms(terms []Expr, or bool) ([]node, int, error) {
+	type term struct {
+		n     node
+		cost  int
+		early bool
+	}
+	ts := make([]term, 0, len(terms))
+	total := 0
+	for _, x := range terms {
+		n, c, err := r.compileCost(x)
+		if err != nil {
+			return nil, 0, err
+		}
+		_, negated := n.(notNode)
+		ts = append(ts, term{n, c, negated == or})
+		total += c
+	}
+	sort.SliceStable(ts, func(i, j int) bool {
+		if ts[i].early != ts[j].early {
+			return ts[i].early
+		}
+		return ts[i].cost < ts[j].cost
+	})
+	out := make([]node, len(ts))
+	for i, t := range ts {
+		out[i] = t.n
+	}
+	return out, total, nil
 }
 
 func (r *resolver) compileCmp(c *Cmp) (node, error) {
@@ -454,4 +488,62 @@ func (r *resolver) compileCmp(c *Cmp) (node, error) {
 		return n, nil
 	}
 	return nil, &Error{Pos: c.Pos, Macro: c.Macro, Msg: "field of unknown type"}
+}
+
+// Relative costs of evaluating a term: a field read through the Fields interface is a
+// unit; matching adds to it; a multi-valued field reads up to MaxMulti values.
+const (
+	costRead  = 2
+	costMulti = 8
+)
+
+// costOf estimates what evaluating a comparison costs on one event, in arbitrary units.
+func costOf(n node) int {
+	switch n := n.(type) {
+	case constNode:
+		return 0
+	case *evtTypeNode:
+		return costRead
+	case *boolNode:
+		return costRead
+	case *numNode:
+		return multiCost(n.ref, costRead+len(n.vals)/4)
+	case *addrNode:
+		return multiCost(n.ref, costRead+len(n.nets))
+	case *strNode:
+		return multiCost(n.ref, costRead+matchCost(n.m))
+	}
+	return costRead
+}
+
+func multiCost(r ref, one int) int {
+	if r.multi {
+		return one * costMulti
+	}
+	return one
+}
+
+// matchCost is what a string matcher adds to the read of its field.
+func matchCost(m strMatcher) int {
+	switch m := m.(type) {
+	case mAny:
+		return 0
+	case mEq, mPrefix, mSuffix:
+		return 1
+	case mSet:
+		return 1 + len(m)/2
+	case mMap:
+		return 4
+	case mPmatch:
+		return 1 + len(m)
+	case mContains:
+		return 4
+	case mIContain:
+		return 8
+	case mGlob:
+		return 10
+	case mRegex:
+		return 40
+	}
+	return 4
 }

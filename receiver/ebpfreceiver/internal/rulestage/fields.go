@@ -39,6 +39,11 @@ type Fields struct {
 	// read its canonical path (event.File.Canonical: a file reached through a
 	// bind mount) instead of the path as opened.
 	canonical bool
+	// names are proc.name and proc.pname, read once per event: every exec rule
+	// asks for them.
+	names    [2]string
+	namesOK  [2]bool
+	namesSet [2]bool
 }
 
 const (
@@ -61,6 +66,7 @@ func (f *Fields) Reset(ev *event.Event) {
 	f.kind = KindOf(ev)
 	f.ok = [numBuilt]bool{}
 	f.canonical = false
+	f.namesSet = [2]bool{}
 }
 
 // canonicalPath reports whether the event is a file reached through a subtree
@@ -70,6 +76,19 @@ func (f *Fields) Reset(ev *event.Event) {
 func (f *Fields) canonicalPath() bool {
 	d, ok := f.ev.Detail.(*event.File)
 	return ok && d.Canonical != "" && d.Canonical != d.Path
+}
+
+// procName is name(ev.Proc) (i 0) or name(ev.Parent) (i 1), computed once per event.
+func (f *Fields) procName(i int) (string, bool) {
+	if !f.namesSet[i] {
+		p := f.ev.Proc
+		if i == 1 {
+			p = f.ev.Parent
+		}
+		f.names[i], f.namesOK[i] = name(p)
+		f.namesSet[i] = true
+	}
+	return f.names[i], f.namesOK[i]
 }
 
 // KindOf maps an event onto the rule engine's kind (rules.KindInvalid for a
@@ -340,7 +359,7 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 			return event.SocketTypeName(d.Type & sockTypeMask), true
 		}
 	case rules.FieldProcName:
-		return name(p)
+		return f.procName(0)
 	case rules.FieldProcExe:
 		return exe(p)
 	case rules.FieldProcExepath:
@@ -363,7 +382,7 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 		}
 		return f.built[builtCwd], true
 	case rules.FieldProcPname:
-		return name(ev.Parent)
+		return f.procName(1)
 	case rules.FieldProcPexe:
 		return exe(ev.Parent)
 	case rules.FieldProcPexepath:
@@ -379,9 +398,9 @@ func (f *Fields) Str(id rules.FieldID, idx int) (string, bool) {
 	case rules.FieldProcAname:
 		switch {
 		case idx == 0:
-			return name(p)
+			return f.procName(0)
 		case idx == 1:
-			return name(ev.Parent)
+			return f.procName(1)
 		case idx-2 < len(ev.Ancestors):
 			if a := ev.Ancestors[idx-2]; a.Name != "" {
 				return a.Name, true

@@ -236,7 +236,9 @@ func exceptionOf(e policy.Exception) rules.Exception {
 
 // filterOf converts between the policy's and the lowering's filters.
 func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
-	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries}
+	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, string(a))
 	}
@@ -244,7 +246,9 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 }
 
 func kernelOf(f lower.Filter) policy.KernelFilter {
-	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries}
+	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
+		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, policy.Access(a))
 	}
@@ -346,6 +350,10 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 		}
 		c.Unfiltered = r.Event != policy.EventProcessExec && !c.Kernel.Narrow() && !p.Selector.Narrows()
 	}
+	if r.Event == policy.EventProcessExec && r.Action == policy.ActionDeny && c.Kernel.ProcessNames != nil && r.ProcessNames == nil {
+		// The exec security hook runs before the new program has its name.
+		return fail(key+".condition", "a process.exec deny is decided before the new program has its name, so proc.name cannot decide it in the kernel (use proc.exepath, or kill)")
+	}
 	r.Cond = c
 	return nil
 }
@@ -355,7 +363,10 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 func allowed(ev policy.Event, f lower.Filter) lower.Filter {
 	row, _ := catalog.Lookup(string(ev))
 	if !row.AllowsFilter(catalog.FilterPaths) {
-		f.Paths = nil
+		f.Paths, f.NameSuffixes, f.NameContains = nil, nil, nil
+	}
+	if ev != policy.EventFileOpen {
+		f.RawContains = nil
 	}
 	if !row.AllowsFilter(catalog.FilterAccess) {
 		f.Access = nil

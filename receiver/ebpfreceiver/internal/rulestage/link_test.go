@@ -29,7 +29,16 @@ macros:
 rules:
   - event: process.exec
     condition: proc.name in (shells) and from_node
-`, "", []string{"proc.name in (sh, bash)", "proc.pname = node"}, policy.ActionPost},
+`, "process_names: [sh, bash] parent_names: [node]", nil, policy.ActionPost},
+		{"names, tty and capabilities in the kernel", `
+name: p
+rules:
+  - event: file.open
+    paths: [/etc/]
+    tty: true
+    condition: fd.name = /etc/shadow and proc.name in (cat, a_very_long_process_name) and thread.cap_effective contains CAP_DAC_OVERRIDE
+`, "paths: [/etc/shadow] process_names: [cat, a_very_long_pro] tty: true capabilities: [CAP_DAC_OVERRIDE]",
+			[]string{"proc.name in (cat, a_very_long_process_name)", "thread.cap_effective contains CAP_DAC_OVERRIDE"}, policy.ActionPost},
 		{"paths narrowed by the condition", `
 name: p
 rules:
@@ -78,6 +87,22 @@ rules:
     ports: [443, 80]
     condition: fd.sport = 443 and fd.sip = 10.0.0.1
 `, "cidrs: [10.0.0.1/32] ports: [443]", nil, policy.ActionPost},
+		{"file name", `
+name: p
+rules:
+  - event: file.open
+    access: [write]
+    condition: fd.filename = release_agent
+`, "access: [write] name_suffixes: [/release_agent]", nil, policy.ActionPost},
+		{"file name meets the rule's suffixes", `
+name: p
+rules:
+  - event: file.open
+    paths: [/tmp/]
+    name_suffixes: [.so]
+    condition: fd.filename in (libx.so, liby.txt) and fd.nameraw contains ../
+    raw_contains: [/./]
+`, "paths: [/tmp/] name_suffixes: [/libx.so] raw_contains: [/./]", []string{"fd.nameraw contains ../"}, policy.ActionPost},
 		{"output only", `
 name: p
 rules:
@@ -163,9 +188,16 @@ rules:
 name: p
 rules:
   - event: process.exec
+    condition: proc.name in (sh, bash) and proc.pname startswith nod
+    action: deny
+`, `p.yaml:5: rules[0].condition: deny needs the whole condition decided in the kernel, but "proc.pname startswith nod" runs in user space (use kill for an after-the-fact SIGKILL, or post)`},
+		{"exec deny on the new program's name", `
+name: p
+rules:
+  - event: process.exec
     condition: proc.name in (sh, bash) and proc.pname = node
     action: deny
-`, `p.yaml:5: rules[0].condition: deny needs the whole condition decided in the kernel, but "proc.name in (sh, bash)" runs in user space (use kill for an after-the-fact SIGKILL, or post)`},
+`, `p.yaml:5: rules[0].condition: a process.exec deny is decided before the new program has its name, so proc.name cannot decide it in the kernel (use proc.exepath, or kill)`},
 		{"wrong event", `
 name: p
 rules:
@@ -279,7 +311,8 @@ rules:
 		"e.yaml": e + ":4: rules[0].condition: unknown macro no_such_macro",
 	}, errs)
 	b := set.Policies[0]
-	assert.Equal(t, []string{"proc.name in (sh, bash)", "proc.pname = node"}, b.Rules[0].Cond.Residual)
+	assert.Empty(t, b.Rules[0].Cond.Residual, "names lower into the kernel's name keys")
+	assert.Equal(t, "process_names: [sh, bash] parent_names: [node]", b.Rules[0].Cond.Kernel.String())
 	assert.Contains(t, PolicyDefs(set.Policies).Macros, "from_node", "the rules files see the policy files' macros")
 }
 
@@ -320,7 +353,7 @@ func TestConditionKillCapabilities(t *testing.T) {
 rules:
   - event: file.open
     paths: [/etc/]
-    condition: proc.pname = node
+    condition: proc.pname startswith nod
     action: kill
   - event: file.open
     paths: [/etc/]

@@ -370,3 +370,38 @@ func TestStageCanonicalPath(t *testing.T) {
 	assert.False(t, st.Holds(pred, bound), "unresolved: the opened path only")
 	assert.True(t, st.Holds(pred, openEv("/etc/passwd", event.AccessRead)))
 }
+
+// The file-name and raw-path rules of the shapes and of the default pack
+// narrow in the kernel by the name and raw-path keys (before these keys, the
+// first crossed on every file.open, the others on every write open or every
+// read under /tmp); the container-escape rules also carry their capability
+// task key.
+func TestNameRulesNarrow(t *testing.T) {
+	read := func(path string) policy.FileResult {
+		data, err := os.ReadFile(path)
+		require.NoError(t, err)
+		return policy.FileResult{Path: path, Rules: data}
+	}
+	var files []policy.FileResult
+	for _, f := range []string{"00_vigil_macros.yaml", "20_vigil_file.yaml", "40_vigil_container.yaml"} {
+		files = append(files, read("../../../../rules/"+f))
+	}
+	want := map[string]string{
+		"Path traversal read":                              "raw_contains: [../] raw_path: true failed_opens: true",
+		"Cgroup release_agent written":                     "access: [write] name_suffixes: [release_agent] capabilities: [CAP_SYS_ADMIN]",
+		"Shared library opened from a temporary directory": "paths: [/tmp/, /var/tmp/, /dev/shm/] access: [read] name_contains: [.so]",
+		"Detect release_agent File Container Escapes":      "access: [write] name_suffixes: [/release_agent] capabilities: [CAP_SYS_ADMIN]",
+		"Directory traversal monitored file read":          "paths: [/etc/, /root/.ssh/, /home/] raw_contains: [../] raw_path: true failed_opens: true",
+	}
+	got := map[string]string{}
+	for _, l := range []Loaded{shapes(t), LoadFiles(files, policy.MaxPolicies)} {
+		require.Empty(t, l.Problems)
+		for _, r := range l.Rules {
+			if _, ok := want[r.Rule.Name]; ok {
+				require.Len(t, r.Plan.Filters, 1, r.Rule.Name)
+				got[r.Rule.Name] = r.Plan.Filters[0].String()
+			}
+		}
+	}
+	assert.Equal(t, want, got)
+}

@@ -114,6 +114,54 @@ func TestFileOpenBindMountDir(t *testing.T) {
 	assert.False(t, ok)
 }
 
+// A rule's name filters are tested on each path's own name: a file of the
+// watched directory bind-mounted under another name is matched by its
+// canonical path and name (a.conf onto x), and not by one path's directory
+// with the other path's name (b.txt onto y.conf: the opened name ends in
+// .conf but its directory is not watched, the canonical path is watched but
+// its name does not). Through a bind mount of the directory both paths end in
+// the file's own name.
+func TestFileOpenBindMountNames(t *testing.T) {
+	r := newPolicyRig(t)
+	b := newBindTree(t)
+	_, err := r.pol.RefreshMounts(r.proc)
+	require.NoError(t, err)
+	conf, txt := filepath.Join(b.watched, "a.conf"), filepath.Join(b.watched, "b.txt")
+	for _, p := range []string{conf, txt} {
+		require.NoError(t, os.WriteFile(p, []byte("c"), 0o644))
+	}
+	x, yconf := filepath.Join(b.scratch, "x"), filepath.Join(b.scratch, "y.conf")
+	for _, p := range []string{x, yconf} {
+		require.NoError(t, os.WriteFile(p, nil, 0o644))
+	}
+	// The files are made before the policy: their creation is no open of interest.
+	r.apply(t, "name: bind-names\nrules:\n  - name: watched-conf\n    event: file.open\n    paths: ["+b.watched+"/]\n    name_suffixes: [.conf]\n")
+	bin := testenv.CopyTestBinary(t, "")
+	require.Equal(t, "ok", testenv.RunHelper(t, bin, testenv.BindOpen(x, conf+"="+x)))
+	require.Equal(t, "ok", testenv.RunHelper(t, bin, testenv.BindOpen(yconf, txt+"="+yconf)))
+	confThrough, txtThrough := filepath.Join(b.over, "a.conf"), filepath.Join(b.over, "b.txt")
+	require.Equal(t, "ok", testenv.RunHelper(t, bin, testenv.BindOpen(confThrough, b.watched+"="+b.over)))
+	require.Equal(t, "ok", testenv.RunHelper(t, bin, testenv.BindOpen(txtThrough, b.watched+"="+b.over)))
+
+	got := r.alerts(t, time.Second, func(a *Alert) bool {
+		return a.Kind == KindFile && strings.HasPrefix(a.Path, filepath.Dir(b.watched))
+	})
+	byPath := map[string]Alert{}
+	for _, a := range got {
+		byPath[a.Path] = a
+	}
+	for p, canon := range map[string]string{x: conf, confThrough: conf} {
+		a, ok := byPath[p]
+		require.True(t, ok, "the open of %s is reported: %v", p, got)
+		assert.Equal(t, canon, a.Canonical, p)
+		assert.Equal(t, FlagSubtreeMount, a.Flags&FlagSubtreeMount, p)
+	}
+	for _, p := range []string{yconf, txtThrough} {
+		assert.NotContains(t, byPath, p, "no path of it has both the watched directory and the name")
+	}
+	assert.Len(t, got, 2, "%v", got)
+}
+
 // A kill rule on the watched directory kills the process that opens one of
 // its files through a bind mount (the syscall hook: the open itself has
 // happened, the process does not live to read it).

@@ -21,15 +21,19 @@ var mapInfo = map[string]struct{ what, key string }{
 	MapExecBinaries: {"exec binary map", "binaries"},
 	// One entry per distinct file of binaries: never more than exec_binaries
 	// holds (the same size), so admission counts only the paths.
-	MapExecInodes: {"exec binary identity map", "binaries (their files)"},
-	MapSelBinary:  {"binary selector map", "selector.binaries/binary_prefixes"},
-	MapSelUID:     {"uid selector map", "selector.uids"},
-	MapSelCgroup:  {"pod cgroup map", "selector.namespaces/pod_labels (cgroups of the selected pods)"},
-	MapNetCIDR4:   {"IPv4 CIDR map", "cidrs (IPv4)"},
-	MapNetCIDR6:   {"IPv6 CIDR map", "cidrs (IPv6)"},
-	MapNetPorts:   {"port map", "ports"},
-	MapTopDirs:    {"top directory map", "paths (first components)"},
-	MapFileIDs:    {"file identity map", "paths (exact files, by device and inode)"},
+	MapExecInodes:   {"exec binary identity map", "binaries (their files)"},
+	MapSelBinary:    {"binary selector map", "selector.binaries/binary_prefixes"},
+	MapSelUID:       {"uid selector map", "selector.uids"},
+	MapSelCgroup:    {"pod cgroup map", "selector.namespaces/pod_labels (cgroups of the selected pods)"},
+	MapNetCIDR4:     {"IPv4 CIDR map", "cidrs (IPv4)"},
+	MapNetCIDR6:     {"IPv6 CIDR map", "cidrs (IPv6)"},
+	MapNetPorts:     {"port map", "ports"},
+	MapTopDirs:      {"top directory map", "paths (first components)"},
+	MapFileIDs:      {"file identity map", "paths (exact files, by device and inode)"},
+	MapFileSuffixes: {"file name suffix map", "name_suffixes"},
+	MapNameContains: {"file name pattern table", "name_contains"},
+	MapRawContains:  {"raw path pattern table", "raw_contains"},
+	MapTaskNames:    {"process name map", "process_names/parent_names (one entry per name and rule kind)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).
@@ -189,6 +193,18 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		for _, b := range r.Binaries {
 			add(MapExecBinaries, pathEntry{b, true, 0}.key())
 		}
+		// The name, raw-path and task-name keys as Compile writes them: the
+		// kernel rule's (its keys narrowed by its condition).
+		kr := r.KernelRule()
+		for _, sfx := range kr.NameSuffixes {
+			add(MapFileSuffixes, suffixKey(sfx))
+		}
+		for _, p := range kr.NameContains {
+			add(MapNameContains, p)
+		}
+		for _, p := range kr.RawContains {
+			add(MapRawContains, p)
+		}
 		for _, pfx := range r.CIDRs {
 			if pfx.Addr().Is4() {
 				add(MapNetCIDR4, net4Key(pfx))
@@ -198,6 +214,13 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		}
 		for _, port := range r.Ports {
 			add(MapNetPorts, port)
+		}
+		// The task names likewise come from the kernel rule.
+		for _, n := range kr.ProcessNames {
+			add(MapTaskNames, taskNameKey(kind, nameOfProcess, n))
+		}
+		for _, n := range kr.ParentNames {
+			add(MapTaskNames, taskNameKey(kind, nameOfParent, n))
 		}
 	}
 	return f

@@ -66,6 +66,72 @@ func TestUsageAdmit(t *testing.T) {
 	assert.Contains(t, errs[2].Error(), "policies/p2.yaml: paths: 3000 entries exceed the file path map's remaining capacity of 2182")
 }
 
+// The names of the task keys fill task_names, one entry per name, key and
+// rule kind: a policy that does not fit is refused naming its file, the keys
+// and the room left; the same name on another kind is another entry, the same
+// name again in another policy is not.
+func TestUsageAdmitTaskNames(t *testing.T) {
+	names := func(name, event string, n int) string {
+		var b strings.Builder
+		fmt.Fprintf(&b, "name: %s\nrules:\n", name)
+		for r := 0; r*policy.MaxNames < n; r++ {
+			fmt.Fprintf(&b, "  - event: %s\n    process_names:\n", event)
+			for i := r * policy.MaxNames; i < n && i < (r+1)*policy.MaxNames; i++ {
+				fmt.Fprintf(&b, "      - n%05d\n", i)
+			}
+		}
+		return b.String()
+	}
+	u := NewUsage(Capacity{MapTaskNames: 1000})
+	require.NoError(t, u.Admit(mustParse(t, "a.yaml", names("a", "file.open", 600)), nil))
+	require.NoError(t, u.Admit(mustParse(t, "same.yaml", names("same", "file.unlink", 600)), nil), "file kinds share the entries")
+	err := u.Admit(mustParse(t, "net.yaml", names("net", "network.connect", 600)), nil)
+	require.Error(t, err)
+	assert.Equal(t, "net.yaml: process_names/parent_names (one entry per name and rule kind): 600 entries exceed the process name map's remaining capacity of 400 (task_names holds 1000, 600 used by other policies): policy not loaded, the other policies run", err.Error())
+	require.NoError(t, u.Admit(mustParse(t, "net2.yaml", names("net2", "network.connect", 400)), nil))
+}
+
+// The suffix map and the substring tables are admitted like the other maps:
+// a policy whose patterns do not fit is refused with its file, key and the
+// room left; shared patterns count once.
+func TestUsageNameKeys(t *testing.T) {
+	u := NewUsage(Capacity{MapFileSuffixes: 3, MapNameContains: 16, MapRawContains: 16})
+	pats := func(name string, from, n int) string {
+		var ps []string
+		for i := range n {
+			ps = append(ps, fmt.Sprintf("%q", fmt.Sprintf("r%d", from+i)))
+		}
+		return fmt.Sprintf("name: %s\nrules:\n  - event: file.open\n    raw_contains: [%s]\n", name, strings.Join(ps, ", "))
+	}
+	require.NoError(t, u.Admit(mustParse(t, "a.yaml", pats("a", 0, 8)), nil))
+	require.NoError(t, u.Admit(mustParse(t, "b.yaml", pats("b", 4, 8)), nil), "4 shared: 12 of 16")
+	err := u.Admit(mustParse(t, "c.yaml", pats("c", 100, 5)), nil)
+	require.Error(t, err)
+	assert.Equal(t, "c.yaml: raw_contains: 5 entries exceed the raw path pattern table's remaining capacity of 4 (file_substrs[raw] holds 16, 12 used by other policies): policy not loaded, the other policies run", err.Error())
+	require.NoError(t, u.Admit(mustParse(t, "d.yaml", pats("d", 100, 4)), nil))
+	err = u.Admit(mustParse(t, "e.yaml", "name: e\nrules:\n  - event: file.open\n    name_suffixes: [a, b, c, d]\n"), nil)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "e.yaml: name_suffixes: 4 entries exceed the file name suffix map's remaining capacity of 3")
+}
+
+// The suffix trie's closure: a longer suffix's key carries the rules of the
+// suffixes it ends with, as an LPM lookup returns only the longest match.
+func TestCloseSuffixes(t *testing.T) {
+	out := map[processNameKey]uint64{}
+	closeSuffixes(map[string]uint64{".so": 1, "x.so": 2, "/x.so": 4, "/release_agent": 8, "o": 16}, out)
+	assert.Equal(t, uint64(1|16), out[suffixKey(".so")])
+	assert.Equal(t, uint64(1|2|16), out[suffixKey("x.so")])
+	assert.Equal(t, uint64(1|2|4|16), out[suffixKey("/x.so")])
+	assert.Equal(t, uint64(8), out[suffixKey("/release_agent")])
+	k := suffixKey("/x.so")
+	assert.Equal(t, uint32(5*8), k.Prefixlen)
+	assert.Equal(t, "os.x/", string([]byte{byte(k.Rname[0]), byte(k.Rname[1]), byte(k.Rname[2]), byte(k.Rname[3]), byte(k.Rname[4])}))
+	tb := substrTable(map[string]uint64{"../": 1, "/proc/se": 2})
+	assert.Equal(t, uint32(2), tb.Count)
+	assert.Equal(t, processSubstrPat{Val: uint64('.') | uint64('.')<<8 | uint64('/')<<16, Rules: 1, Shift: 40}, tb.Pats[0])
+	assert.Equal(t, uint32(0), tb.Pats[1].Shift, "8 bytes: the whole window")
+}
+
 // More top directories than top_dirs holds drop the pre-filter instead of
 // rejecting the policy: it is an optimisation, not a decision.
 func TestUsageTopDirsOverflowDropsPreFilter(t *testing.T) {
@@ -128,6 +194,21 @@ rules:
   - event: network.connect
     cidrs: [10.0.0.0/8, 10.1.0.0/16, "fd00::/8"]
     ports: [22, 443]
+    process_names: [curl, wget]
+    parent_names: [sh, curl]
+  - event: file.unlink
+    process_names: [curl]
+    tty: true
+    capabilities: [CAP_SYS_ADMIN]
+  - event: file.open
+    paths: [/tmp/]
+    name_suffixes: [.so, /x.so]
+    name_contains: [.so.]
+    raw_contains: [../, /./]
+  - event: file.write
+    paths: [/tmp/]
+    name_suffixes: [.so]
+    name_contains: [.so.]
 `
 	p := mustParse(t, "mix.yaml", src)
 	c, err := Compile([]*policy.Policy{p}, map[string]int{"mix": 0}, nil)

@@ -86,15 +86,18 @@ type Compiled struct {
 
 // compiler accumulates one Compile.
 type compiler struct {
-	img       *MapImage
-	plan      *AttachPlan
-	rules     *RuleTable
-	nextRule  [numKinds]int
-	topFilter bool
+	img      *MapImage
+	plan     *AttachPlan
+	rules    *RuleTable
+	nextRule [numKinds]int
 	// Entries before closure (an LPM lookup returns the longest match only,
 	// so each key must carry the masks of the shorter keys covering it).
 	fileEntries, execEntries, binEntries []pathEntry
 	net4Entries, net6Entries             []cidrEntry
+	// suffixEntries are the name suffixes, substrs the name_contains and
+	// raw_contains patterns (by target), with the rules having each.
+	suffixEntries map[string]uint64
+	substrs       [2]map[string]uint64
 }
 
 // Compile turns policies (already validated and capability-checked, each with a
@@ -102,7 +105,8 @@ type compiler struct {
 // selectors are resolved by cgroupSets: policy name -> cgroup ids of the pods it
 // selects.
 func Compile(pols []*policy.Policy, slots map[string]int, cgroupSets map[string][]uint64) (*Compiled, error) {
-	c := &compiler{img: newMapImage(), plan: newAttachPlan(), rules: newRuleTable(), topFilter: true}
+	c := &compiler{img: newMapImage(), plan: newAttachPlan(), rules: newRuleTable(),
+		suffixEntries: map[string]uint64{}, substrs: [2]map[string]uint64{{}, {}}}
 	for _, p := range pols {
 		slot, ok := slots[p.Name]
 		if !ok || slot < 0 || slot >= maxRules {
@@ -205,6 +209,7 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 	case KindSys:
 		c.sysRule(r, act, rule)
 	}
+	cfg.Caps = c.taskRule(r, rule)
 	c.img.rules[rule.index()] = cfg
 	return nil
 }
@@ -226,10 +231,17 @@ func (c *compiler) onLSM(r ruleSlot) {
 
 // finish closes the filter entries into LPM keys.
 func (c *compiler) finish() *Compiled {
-	if c.topFilter && len(c.img.topDirs) > 0 {
+	if len(c.img.topDirs) > 0 {
+		// The pre-filter drops an open outside the top directories unless a
+		// candidate rule is in nontop_rules.
 		c.img.selector.TopFilter = 1
 	}
 	closePaths(c.fileEntries, c.img.filePaths)
+	closeSuffixes(c.suffixEntries, c.img.suffixes)
+	for t, pats := range c.substrs {
+		c.img.substrs[t] = substrTable(pats)
+		c.img.substrCounts[t] = len(pats)
+	}
 	closePaths(c.execEntries, c.img.execBins)
 	closePaths(c.binEntries, c.img.selBinary)
 	for _, e := range closeCIDRs(c.net4Entries) {

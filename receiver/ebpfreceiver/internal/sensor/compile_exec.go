@@ -20,7 +20,7 @@ var exeFlagBits = map[policy.ExeFlag]uint8{
 // returns the flag bits the kernel tests (rule_cfg.access: the exec's file
 // must have one of them).
 func (c *compiler) execRule(r *policy.Rule, act policy.Action, rs ruleSlot, pslot int) uint8 {
-	ur := userExecRule{slot: rs.slot, policy: pslot, paths: r.Binaries}
+	ur := userExecRule{slot: rs.slot, policy: pslot, paths: r.Binaries, task: taskTestOf(r)}
 	if len(r.Binaries) == 0 {
 		// Every exec is a candidate; the flags, when set, narrow it.
 		c.img.selector.AnyFilter[KindExec] |= rs.bit

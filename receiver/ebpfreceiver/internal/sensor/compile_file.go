@@ -3,6 +3,7 @@
 package sensor
 
 import (
+	"sort"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -23,14 +24,16 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 		}
 	}
 	if len(r.Paths) == 0 {
+		// No path: any file, whatever its top directory (the name filters,
+		// tested first, may still reject it).
 		c.img.selector.AnyFilter[KindFile] |= rs.bit
-		c.topFilter = false
+		c.img.selector.NontopRules |= rs.bit
 	}
 	for _, path := range r.Paths {
 		if top, ok := topComponent(path); ok {
 			c.img.topDirs[top] = 1
 		} else {
-			c.topFilter = false
+			c.img.selector.NontopRules |= rs.bit
 		}
 	}
 	pathEvent := securityHookOnly(r.Event)
@@ -55,12 +58,33 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 	if r.RawPath {
 		sel.RawRules |= rs.bit
 	}
+	if len(r.NameSuffixes) > 0 {
+		sel.SuffixRules |= rs.bit
+		for _, sfx := range r.NameSuffixes {
+			c.suffixEntries[sfx] |= rs.bit
+		}
+	}
+	if len(r.NameContains) > 0 {
+		sel.NameSubRules |= rs.bit
+		for _, p := range r.NameContains {
+			c.substrs[substrName][p] |= rs.bit
+		}
+	}
+	if len(r.RawContains) > 0 {
+		// The records carry the raw path the kernel tested (read already).
+		sel.RawSubRules |= rs.bit
+		sel.RawRules |= rs.bit
+		for _, p := range r.RawContains {
+			c.substrs[substrRaw][p] |= rs.bit
+		}
+	}
 	if r.FailedOpens {
 		sel.FailedRules |= rs.bit
 		c.plan.failedRules |= rs.bit
 	}
 	c.plan.fileRules |= rs.bit
-	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask()}
+	ur := userFileRule{slot: rs.slot, policy: slot, access: access, oflags: r.OpenFlagMask(), task: taskTestOf(r),
+		suffixes: r.NameSuffixes, nameContains: r.NameContains}
 	for _, path := range r.Paths {
 		e := filePathEntry(path, rs.bit)
 		c.fileEntries = append(c.fileEntries, e)
@@ -147,4 +171,78 @@ func appendUnique(list []string, s string) []string {
 		}
 	}
 	return append(list, s)
+}
+
+// The targets of the substring patterns (index of file_substrs).
+const (
+	substrName = 0 // name_contains: the final path component
+	substrRaw  = 1 // raw_contains: the path as the caller passed it
+)
+
+// nameKeyLen is how many bytes of a file name's end the kernel reads (NAME_KEY).
+const nameKeyLen = len(processNameKey{}.Rname)
+
+// suffixKey is the file_suffixes key of a name suffix: its bytes reversed, so
+// that the kernel's prefix match on the reversed name is a suffix match.
+func suffixKey(sfx string) processNameKey {
+	var k processNameKey
+	n := min(len(sfx), len(k.Rname))
+	for i := 0; i < n; i++ {
+		k.Rname[i] = int8(sfx[len(sfx)-1-i])
+	}
+	k.Prefixlen = uint32(n * 8)
+	return k
+}
+
+// closeSuffixes writes each suffix's key with the masks of every suffix it
+// ends with: an LPM lookup returns only the longest match ("x.so" must carry
+// the rules of ".so" and of "o").
+func closeSuffixes(entries map[string]uint64, out map[processNameKey]uint64) {
+	for sfx := range entries {
+		var m uint64
+		for i := 0; i < len(sfx); i++ {
+			m |= entries[sfx[i:]]
+		}
+		out[suffixKey(sfx)] = m
+	}
+}
+
+// nameEndsWith is the kernel's name_suffixes test taken in Go, on a resolved
+// path: "/" + its final component ends with one of the suffixes.
+func nameEndsWith(path string, suffixes []string) bool {
+	name := path
+	if i := strings.LastIndexByte(path, '/'); i >= 0 {
+		name = path[i+1:]
+	}
+	name = "/" + name
+	for _, s := range suffixes {
+		if strings.HasSuffix(name, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// substrTable is the file_substrs entry of one target: its patterns (at most
+// len(Pats), which Capacity checks first) with the rules having each, in
+// sorted order so that an unchanged policy set writes nothing.
+func substrTable(pats map[string]uint64) processSubstrTable {
+	var t processSubstrTable
+	keys := make([]string, 0, len(pats))
+	for p := range pats {
+		keys = append(keys, p)
+	}
+	sort.Strings(keys)
+	for _, p := range keys {
+		if int(t.Count) >= len(t.Pats) || p == "" || len(p) > 8 {
+			continue
+		}
+		var v uint64
+		for i := len(p) - 1; i >= 0; i-- {
+			v = v<<8 | uint64(p[i])
+		}
+		t.Pats[t.Count] = processSubstrPat{Val: v, Rules: pats[p], Shift: uint32(64 - 8*len(p))}
+		t.Count++
+	}
+	return t
 }

@@ -61,8 +61,11 @@ type fileAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree uint32
-	_       [4]byte
+	Subtree   uint32
+	Nkey      fileNameKey
+	Name      [128]int8
+	OnlyOpen  uint64
+	OnlyCanon uint64
 }
 
 type fileBinKey struct {
@@ -83,6 +86,12 @@ type fileFsRoot struct {
 	Len  uint32
 	Pad  uint32
 	Path [256]int8
+}
+
+type fileNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type fileNet4Key struct {
@@ -114,6 +123,10 @@ type fileProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type fileRuleCfg struct {
@@ -126,6 +139,8 @@ type fileRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type fileSelectorCfg struct {
@@ -142,13 +157,47 @@ type fileSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type fileSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
+}
+
+type fileTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type fileTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type fileTopKey struct {
@@ -168,6 +217,8 @@ const (
 	fileMapExecBinaries         = "exec_binaries"
 	fileMapFileIds              = "file_ids"
 	fileMapFilePaths            = "file_paths"
+	fileMapFileSubstrs          = "file_substrs"
+	fileMapFileSuffixes         = "file_suffixes"
 	fileMapFsRoots              = "fs_roots"
 	fileMapNetAnyPort           = "net_any_port"
 	fileMapNetCidr4             = "net_cidr4"
@@ -181,6 +232,8 @@ const (
 	fileMapSelCgroup            = "sel_cgroup"
 	fileMapSelUid               = "sel_uid"
 	fileMapSelector             = "selector"
+	fileMapTaskKeys             = "task_keys"
+	fileMapTaskNames            = "task_names"
 	fileMapTopDirs              = "top_dirs"
 	fileProgFileIoUringComplete = "file_io_uring_complete"
 	fileProgFileSysExit         = "file_sys_exit"
@@ -246,6 +299,8 @@ type fileMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -259,6 +314,8 @@ type fileMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -298,6 +355,8 @@ type fileMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -311,6 +370,8 @@ type fileMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -324,6 +385,8 @@ func (m *fileMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -337,6 +400,8 @@ func (m *fileMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

@@ -61,8 +61,11 @@ type fileFastAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree uint32
-	_       [4]byte
+	Subtree   uint32
+	Nkey      fileFastNameKey
+	Name      [128]int8
+	OnlyOpen  uint64
+	OnlyCanon uint64
 }
 
 type fileFastBinKey struct {
@@ -83,6 +86,12 @@ type fileFastFsRoot struct {
 	Len  uint32
 	Pad  uint32
 	Path [256]int8
+}
+
+type fileFastNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type fileFastNet4Key struct {
@@ -114,6 +123,10 @@ type fileFastProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type fileFastRuleCfg struct {
@@ -126,6 +139,8 @@ type fileFastRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type fileFastSelectorCfg struct {
@@ -142,13 +157,47 @@ type fileFastSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type fileFastSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
+}
+
+type fileFastTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type fileFastTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type fileFastTopKey struct {
@@ -168,6 +217,8 @@ const (
 	fileFastMapExecBinaries         = "exec_binaries"
 	fileFastMapFileIds              = "file_ids"
 	fileFastMapFilePaths            = "file_paths"
+	fileFastMapFileSubstrs          = "file_substrs"
+	fileFastMapFileSuffixes         = "file_suffixes"
 	fileFastMapFsRoots              = "fs_roots"
 	fileFastMapNetAnyPort           = "net_any_port"
 	fileFastMapNetCidr4             = "net_cidr4"
@@ -181,6 +232,8 @@ const (
 	fileFastMapSelCgroup            = "sel_cgroup"
 	fileFastMapSelUid               = "sel_uid"
 	fileFastMapSelector             = "selector"
+	fileFastMapTaskKeys             = "task_keys"
+	fileFastMapTaskNames            = "task_names"
 	fileFastMapTopDirs              = "top_dirs"
 	fileFastProgFileIoUringComplete = "file_io_uring_complete"
 	fileFastProgFileSysExit         = "file_sys_exit"
@@ -246,6 +299,8 @@ type fileFastMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -259,6 +314,8 @@ type fileFastMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -298,6 +355,8 @@ type fileFastMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -311,6 +370,8 @@ type fileFastMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -324,6 +385,8 @@ func (m *fileFastMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -337,6 +400,8 @@ func (m *fileFastMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

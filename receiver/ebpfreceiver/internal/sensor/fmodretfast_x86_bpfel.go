@@ -61,8 +61,11 @@ type fmodretFastAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree uint32
-	_       [4]byte
+	Subtree   uint32
+	Nkey      fmodretFastNameKey
+	Name      [128]int8
+	OnlyOpen  uint64
+	OnlyCanon uint64
 }
 
 type fmodretFastBinKey struct {
@@ -90,6 +93,12 @@ type fmodretFastFsRoot struct {
 	Len  uint32
 	Pad  uint32
 	Path [256]int8
+}
+
+type fmodretFastNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type fmodretFastNet4Key struct {
@@ -121,6 +130,10 @@ type fmodretFastProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type fmodretFastRuleCfg struct {
@@ -133,6 +146,8 @@ type fmodretFastRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type fmodretFastSelectorCfg struct {
@@ -149,13 +164,47 @@ type fmodretFastSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type fmodretFastSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
+}
+
+type fmodretFastTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type fmodretFastTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type fmodretFastTopKey struct {
@@ -176,6 +225,8 @@ const (
 	fmodretFastMapExecInodes            = "exec_inodes"
 	fmodretFastMapFileIds               = "file_ids"
 	fmodretFastMapFilePaths             = "file_paths"
+	fmodretFastMapFileSubstrs           = "file_substrs"
+	fmodretFastMapFileSuffixes          = "file_suffixes"
 	fmodretFastMapFsRoots               = "fs_roots"
 	fmodretFastMapNetAnyPort            = "net_any_port"
 	fmodretFastMapNetCidr4              = "net_cidr4"
@@ -189,6 +240,8 @@ const (
 	fmodretFastMapSelCgroup             = "sel_cgroup"
 	fmodretFastMapSelUid                = "sel_uid"
 	fmodretFastMapSelector              = "selector"
+	fmodretFastMapTaskKeys              = "task_keys"
+	fmodretFastMapTaskNames             = "task_names"
 	fmodretFastMapTopDirs               = "top_dirs"
 	fmodretFastProgLsmBpf               = "lsm_bpf"
 	fmodretFastProgLsmBprmCheck         = "lsm_bprm_check"
@@ -281,6 +334,8 @@ type fmodretFastMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -294,6 +349,8 @@ type fmodretFastMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -334,6 +391,8 @@ type fmodretFastMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -347,6 +406,8 @@ type fmodretFastMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -361,6 +422,8 @@ func (m *fmodretFastMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -374,6 +437,8 @@ func (m *fmodretFastMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

@@ -3,7 +3,7 @@
 // committed, so building needs no C toolchain.
 package sensor
 
-//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -type vigil_proc -type event_header -type vigil_op -type vigil_flags -type vigil_counter -type vigil_alert -type rule_kind -type vigil_event -type vigil_action -type selector_cfg -type rule_cfg -type bin_key -type top_key -type proc_info -type net4_key -type net6_key -type vigil_exe_flags -type exe_id -type file_id process ../../../../bpf/process.bpf.c -- -I../../../../bpf/headers
+//go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 -type vigil_proc -type event_header -type vigil_op -type vigil_flags -type vigil_counter -type vigil_alert -type rule_kind -type vigil_event -type vigil_action -type selector_cfg -type rule_cfg -type bin_key -type top_key -type proc_info -type net4_key -type net6_key -type vigil_exe_flags -type exe_id -type file_id -type name_key -type substr_table -type substr_pat -type task_key_cfg -type task_name_key process ../../../../bpf/process.bpf.c -- -I../../../../bpf/headers
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 file ../../../../bpf/file.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86 -DVIGIL_CORE_CAST" -target amd64 fileFast ../../../../bpf/file.bpf.c -- -I../../../../bpf/headers -I../../../../bpf
 //go:generate go tool bpf2go -cc clang-19 -cflags "-O2 -g -Wall -Werror -D__TARGET_ARCH_x86" -target amd64 net ../../../../bpf/net.bpf.c -- -I../../../../bpf/headers -I../../../../bpf

@@ -24,6 +24,15 @@ type MapImage struct {
 	topDirs    map[processTopKey]uint8
 	events     [int(processVigilEventEV_MAX)]uint64
 	fileIDs    map[processFileId]uint64
+	// suffixes are the name_suffixes trie, substrs the name_contains and
+	// raw_contains tables (substrCounts: their distinct patterns, which may
+	// exceed a table's room: Capacity refuses the image then).
+	suffixes     map[processNameKey]uint64
+	substrs      [2]processSubstrTable
+	substrCounts [2]int
+	// The task keys: rules by key per kind, and the names of the rules.
+	taskKeys  processTaskKeyCfg
+	taskNames map[processTaskNameKey]uint64
 }
 
 func newMapImage() *MapImage {
@@ -32,7 +41,7 @@ func newMapImage() *MapImage {
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{}, execInodes: map[processExeId]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
 		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint8{},
-		fileIDs: map[processFileId]uint64{},
+		fileIDs: map[processFileId]uint64{}, suffixes: map[processNameKey]uint64{}, taskNames: map[processTaskNameKey]uint64{},
 	}
 }
 
@@ -43,7 +52,8 @@ func (m *MapImage) Entries() map[string]int {
 		MapSelUID: len(m.selUID), MapSelBinary: len(m.selBinary), MapSelCgroup: len(m.cgroups),
 		MapFilePaths: len(m.filePaths), MapExecBinaries: len(m.execBins), MapExecInodes: len(m.execInodes),
 		MapNetCIDR4: len(m.net4), MapNetCIDR6: len(m.net6), MapNetPorts: len(m.ports), MapTopDirs: len(m.topDirs),
-		MapFileIDs: len(m.fileIDs),
+		MapFileIDs: len(m.fileIDs), MapFileSuffixes: len(m.suffixes), MapTaskNames: len(m.taskNames),
+		MapNameContains: m.substrCounts[substrName], MapRawContains: m.substrCounts[substrRaw],
 	}
 }
 

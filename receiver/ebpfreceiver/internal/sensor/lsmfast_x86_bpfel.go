@@ -61,8 +61,11 @@ type lsmFastAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree uint32
-	_       [4]byte
+	Subtree   uint32
+	Nkey      lsmFastNameKey
+	Name      [128]int8
+	OnlyOpen  uint64
+	OnlyCanon uint64
 }
 
 type lsmFastBinKey struct {
@@ -90,6 +93,12 @@ type lsmFastFsRoot struct {
 	Len  uint32
 	Pad  uint32
 	Path [256]int8
+}
+
+type lsmFastNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type lsmFastNet4Key struct {
@@ -121,6 +130,10 @@ type lsmFastProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type lsmFastRuleCfg struct {
@@ -133,6 +146,8 @@ type lsmFastRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type lsmFastSelectorCfg struct {
@@ -149,13 +164,47 @@ type lsmFastSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type lsmFastSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
+}
+
+type lsmFastTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type lsmFastTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type lsmFastTopKey struct {
@@ -176,6 +225,8 @@ const (
 	lsmFastMapExecInodes            = "exec_inodes"
 	lsmFastMapFileIds               = "file_ids"
 	lsmFastMapFilePaths             = "file_paths"
+	lsmFastMapFileSubstrs           = "file_substrs"
+	lsmFastMapFileSuffixes          = "file_suffixes"
 	lsmFastMapFsRoots               = "fs_roots"
 	lsmFastMapNetAnyPort            = "net_any_port"
 	lsmFastMapNetCidr4              = "net_cidr4"
@@ -189,6 +240,8 @@ const (
 	lsmFastMapSelCgroup             = "sel_cgroup"
 	lsmFastMapSelUid                = "sel_uid"
 	lsmFastMapSelector              = "selector"
+	lsmFastMapTaskKeys              = "task_keys"
+	lsmFastMapTaskNames             = "task_names"
 	lsmFastMapTopDirs               = "top_dirs"
 	lsmFastProgLsmBpf               = "lsm_bpf"
 	lsmFastProgLsmBprmCheck         = "lsm_bprm_check"
@@ -281,6 +334,8 @@ type lsmFastMapSpecs struct {
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -294,6 +349,8 @@ type lsmFastMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -334,6 +391,8 @@ type lsmFastMaps struct {
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -347,6 +406,8 @@ type lsmFastMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -361,6 +422,8 @@ func (m *lsmFastMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -374,6 +437,8 @@ func (m *lsmFastMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

@@ -26,6 +26,10 @@ const (
 	MapNetPorts     = "net_ports"
 	MapTopDirs      = "top_dirs"
 	MapFileIDs      = "file_ids"
+	MapFileSuffixes = "file_suffixes"
+	// The two tables of file_substrs, each with room for SUBSTR_MAX patterns.
+	MapNameContains = "file_substrs[name]"
+	MapRawContains  = "file_substrs[raw]"
 )
 
 // sharedMaps are the maps every sensor object uses, owned by the process object.
@@ -37,7 +41,8 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries, MapExecInodes: m.ExecInodes,
 		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
-		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds, "fs_roots": m.FsRoots, "canon_exempt": m.CanonExempt,
+		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds, MapFileSuffixes: m.FileSuffixes, "file_substrs": m.FileSubstrs,
+		"task_keys": m.TaskKeys, MapTaskNames: m.TaskNames, "fs_roots": m.FsRoots, "canon_exempt": m.CanonExempt,
 	}
 }
 
@@ -50,6 +55,9 @@ func (p *Process) Capacity() Capacity {
 		MapExecBinaries: int(m.ExecBinaries.MaxEntries()), MapExecInodes: int(m.ExecInodes.MaxEntries()), MapNetCIDR4: int(m.NetCidr4.MaxEntries()),
 		MapNetCIDR6: int(m.NetCidr6.MaxEntries()), MapNetPorts: int(m.NetPorts.MaxEntries()),
 		MapTopDirs: int(m.TopDirs.MaxEntries()), MapFileIDs: int(m.FileIds.MaxEntries()),
+		MapFileSuffixes: int(m.FileSuffixes.MaxEntries()),
+		MapNameContains: len(processSubstrTable{}.Pats), MapRawContains: len(processSubstrTable{}.Pats),
+		MapTaskNames: int(m.TaskNames.MaxEntries()),
 	}
 }
 
@@ -85,6 +93,10 @@ func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))
 	collect(diffHash(&d, "top_dirs", m.TopDirs, img.topDirs))
 	collect(diffHash(&d, "file_ids", m.FileIds, img.fileIDs))
+	collect(diffHash(&d, MapFileSuffixes, m.FileSuffixes, img.suffixes))
+	collect(diffArray(&d, "file_substrs", m.FileSubstrs, img.substrs[:]))
+	collect(diffHash(&d, MapTaskNames, m.TaskNames, img.taskNames))
+	collect(diffArray(&d, "task_keys", m.TaskKeys, []processTaskKeyCfg{img.taskKeys}))
 	collect(diffArray(&d, "rules", m.Rules, img.rules[:]))
 	collect(diffArray(&d, "event_rules", m.EventRules, img.events[:]))
 	collect(diffArray(&d, "net_any_port", m.NetAnyPort, []uint64{img.anyPort}))

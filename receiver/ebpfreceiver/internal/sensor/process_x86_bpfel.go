@@ -48,6 +48,12 @@ type processFsRoot struct {
 	Path [256]int8
 }
 
+type processNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
+}
+
 type processNet4Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -77,6 +83,10 @@ type processProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type processRuleCfg struct {
@@ -89,6 +99,8 @@ type processRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type processRuleKind uint32
@@ -121,13 +133,49 @@ type processSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type processSubstrPat struct {
+	_     structs.HostLayout
+	Val   uint64
+	Rules uint64
+	Shift uint32
+	Pad   uint32
+}
+
+type processSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]processSubstrPat
+}
+
+type processTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type processTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type processTopKey struct {
@@ -300,6 +348,8 @@ const (
 	processMapExecInodes      = "exec_inodes"
 	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
+	processMapFileSubstrs     = "file_substrs"
+	processMapFileSuffixes    = "file_suffixes"
 	processMapFsRoots         = "fs_roots"
 	processMapNetAnyPort      = "net_any_port"
 	processMapNetCidr4        = "net_cidr4"
@@ -314,6 +364,8 @@ const (
 	processMapSelCgroup       = "sel_cgroup"
 	processMapSelUid          = "sel_uid"
 	processMapSelector        = "selector"
+	processMapTaskKeys        = "task_keys"
+	processMapTaskNames       = "task_names"
 	processMapTopDirs         = "top_dirs"
 	processProgHandleExec     = "handle_exec"
 	processProgHandleExit     = "handle_exit"
@@ -392,6 +444,8 @@ type processMapSpecs struct {
 	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
 	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs    *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes   *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots        *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort     *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -406,6 +460,8 @@ type processMapSpecs struct {
 	SelCgroup      *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector       *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys       *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames      *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs        *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -454,6 +510,8 @@ type processMaps struct {
 	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
 	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs    *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes   *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots        *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort     *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4       *ebpf.Map `ebpf:"net_cidr4"`
@@ -468,6 +526,8 @@ type processMaps struct {
 	SelCgroup      *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid         *ebpf.Map `ebpf:"sel_uid"`
 	Selector       *ebpf.Map `ebpf:"selector"`
+	TaskKeys       *ebpf.Map `ebpf:"task_keys"`
+	TaskNames      *ebpf.Map `ebpf:"task_names"`
 	TopDirs        *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -481,6 +541,8 @@ func (m *processMaps) Close() error {
 		m.ExecInodes,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -495,6 +557,8 @@ func (m *processMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

@@ -75,6 +75,7 @@ type userExecRule struct {
 	paths        []string
 	ids          []processExeId
 	flags        uint8
+	task         taskTest
 }
 
 // ExeIDOf is the identity of the regular file a path names (false when it
@@ -100,7 +101,7 @@ func (t *RuleTable) MatchExecInUserSpace(path string, id FileID, flags uint32, p
 			!(id.Ino != 0 && slices.Contains(r.ids, processExeId{Ino: id.Ino, Dev: id.Dev})) {
 			continue
 		}
-		if !selects(t.userSel[r.policy], p) {
+		if !r.task.holds(p) || !selects(t.userSel[r.policy], p) {
 			continue
 		}
 		out |= 1 << r.slot
@@ -120,6 +121,9 @@ type userFileRule struct {
 	oflags       uint32   // open_flags mask (0: any)
 	prefix       bool     // a directory prefix among the paths (fail closed on unresolved paths)
 	ids          []FileID // identities of the exact paths at compile time
+	suffixes     []string // name_suffixes (nil: no name test)
+	nameContains []string // name_contains
+	task         taskTest
 }
 
 // FileOpen is what user-space filtering knows of an open: its resolved path
@@ -141,6 +145,11 @@ type FileProcess struct {
 	UID         uint32
 	Executable  string
 	InContainer bool
+	// For the task keys: the process's and its parent's names, whether it
+	// has a controlling terminal, its effective capabilities (as at exec).
+	Name, ParentName string
+	TTY              bool
+	CapEffective     uint64
 }
 
 // MatchFileInUserSpace is the kernel's file.open decision taken in Go: the mask
@@ -163,19 +172,52 @@ func (t *RuleTable) MatchFileInUserSpace(o FileOpen, p FileProcess) uint64 {
 		if r.oflags != 0 && r.oflags&o.Flags == 0 {
 			continue
 		}
+		// The name filters on the resolved path's final component (whole
+		// also when the path is truncated: it is walked from the file up),
+		// and on the canonical path's: a rule holds on either path, each
+		// path with its own name (they differ for a file bind-mounted under
+		// another name); raw_contains cannot be decided here (the kernel
+		// sends no raw path in this mode): it passes.
+		nameOpen := r.namesHold(o.Path)
+		nameCanon := o.Canonical != "" && r.namesHold(o.Canonical)
+		if !nameOpen && !nameCanon {
+			continue
+		}
 		unresolved := o.Truncated || (o.Subtree && o.Canonical == "")
 		if len(r.paths) > 0 && !(unresolved && r.prefix) && !slices.Contains(r.ids, o.ID) &&
 			!slices.ContainsFunc(r.paths, func(e pathEntry) bool {
-				return e.matches(o.Path) || (o.Canonical != "" && e.matches(o.Canonical))
+				return (nameOpen && e.matches(o.Path)) || (nameCanon && e.matches(o.Canonical))
 			}) {
 			continue
 		}
-		if !selects(t.userSel[r.policy], p) {
+		if !r.task.holds(p) || !selects(t.userSel[r.policy], p) {
 			continue
 		}
 		out |= 1 << r.slot
 	}
 	return out
+}
+
+// namesHold: the rule's name filters (name_suffixes, name_contains), if any,
+// hold on the final component of path.
+func (r *userFileRule) namesHold(path string) bool {
+	return (r.suffixes == nil || nameEndsWith(path, r.suffixes)) &&
+		(r.nameContains == nil || nameContainsAny(path, r.nameContains))
+}
+
+// nameContainsAny is the kernel's name_contains test taken in Go: the final
+// component of a path contains one of the patterns.
+func nameContainsAny(path string, pats []string) bool {
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if len(name) > nameKeyLen {
+		return true // longer than the kernel reads: a candidate there too
+	}
+	for _, p := range pats {
+		if strings.Contains(name, p) {
+			return true
+		}
+	}
+	return false
 }
 
 // selects is the kernel's process selector taken in Go.

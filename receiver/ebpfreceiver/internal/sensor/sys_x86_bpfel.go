@@ -61,8 +61,11 @@ type sysAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree uint32
-	_       [4]byte
+	Subtree   uint32
+	Nkey      sysNameKey
+	Name      [128]int8
+	OnlyOpen  uint64
+	OnlyCanon uint64
 }
 
 type sysBinKey struct {
@@ -83,6 +86,12 @@ type sysFsRoot struct {
 	Len  uint32
 	Pad  uint32
 	Path [256]int8
+}
+
+type sysNameKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Rname     [64]int8
 }
 
 type sysNet4Key struct {
@@ -114,6 +123,10 @@ type sysProcInfo struct {
 	BinMask uint64
 	Gen     uint32
 	Pad     uint32
+	Comm    [16]int8
+	CapEff  uint64
+	Tty     uint32
+	Pad2    uint32
 }
 
 type sysRuleCfg struct {
@@ -126,6 +139,8 @@ type sysRuleCfg struct {
 	Event   uint8
 	Pad     [2]uint8
 	Oflags  uint32
+	_       [4]byte
+	Caps    uint64
 }
 
 type sysSelectorCfg struct {
@@ -142,13 +157,47 @@ type sysSelectorCfg struct {
 	EmitAll        uint8
 	TopFilter      uint8
 	IdFilter       uint8
-	Pad            uint8
+	TaskFilter     uint8
 	Gen            uint32
 	Pad2           uint32
 	_              [4]byte
 	PrefixRules    uint64
 	RawRules       uint64
 	FailedRules    uint64
+	SuffixRules    uint64
+	NameSubRules   uint64
+	RawSubRules    uint64
+	NontopRules    uint64
+}
+
+type sysSubstrTable struct {
+	_     structs.HostLayout
+	Count uint32
+	Pad   uint32
+	Pats  [16]struct {
+		_     structs.HostLayout
+		Val   uint64
+		Rules uint64
+		Shift uint32
+		Pad   uint32
+	}
+}
+
+type sysTaskKeyCfg struct {
+	_          structs.HostLayout
+	NameRules  [4]uint64
+	PnameRules [4]uint64
+	TtyRules   [4]uint64
+	NottyRules [4]uint64
+	CapRules   [4]uint64
+}
+
+type sysTaskNameKey struct {
+	_     structs.HostLayout
+	Kind  uint8
+	Which uint8
+	Pad   [2]uint8
+	Name  [16]int8
 }
 
 type sysTopKey struct {
@@ -168,6 +217,8 @@ const (
 	sysMapExecBinaries     = "exec_binaries"
 	sysMapFileIds          = "file_ids"
 	sysMapFilePaths        = "file_paths"
+	sysMapFileSubstrs      = "file_substrs"
+	sysMapFileSuffixes     = "file_suffixes"
 	sysMapFsRoots          = "fs_roots"
 	sysMapNetAnyPort       = "net_any_port"
 	sysMapNetCidr4         = "net_cidr4"
@@ -181,6 +232,8 @@ const (
 	sysMapSelCgroup        = "sel_cgroup"
 	sysMapSelUid           = "sel_uid"
 	sysMapSelector         = "selector"
+	sysMapTaskKeys         = "task_keys"
+	sysMapTaskNames        = "task_names"
 	sysMapTopDirs          = "top_dirs"
 	sysProgSysBpf          = "sys_bpf"
 	sysProgSysCapset       = "sys_capset"
@@ -296,6 +349,8 @@ type sysMapSpecs struct {
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.MapSpec `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.MapSpec `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.MapSpec `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
@@ -309,6 +364,8 @@ type sysMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
+	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -348,6 +405,8 @@ type sysMaps struct {
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
+	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
+	FileSuffixes    *ebpf.Map `ebpf:"file_suffixes"`
 	FsRoots         *ebpf.Map `ebpf:"fs_roots"`
 	NetAnyPort      *ebpf.Map `ebpf:"net_any_port"`
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
@@ -361,6 +420,8 @@ type sysMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
+	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -374,6 +435,8 @@ func (m *sysMaps) Close() error {
 		m.ExecBinaries,
 		m.FileIds,
 		m.FilePaths,
+		m.FileSubstrs,
+		m.FileSuffixes,
 		m.FsRoots,
 		m.NetAnyPort,
 		m.NetCidr4,
@@ -387,6 +450,8 @@ func (m *sysMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.TaskKeys,
+		m.TaskNames,
 		m.TopDirs,
 	)
 }

@@ -42,6 +42,17 @@ const exitUnsupported = 3
 // helperTimeout bounds every helper operation.
 const helperTimeout = 10 * time.Second
 
+// A helper's operation runs on the thread-group leader (the main goroutine,
+// locked to the main thread from init): after PTRACE_TRACEME the calling thread
+// is traced by the parent, and a traced thread other than the leader stays a
+// zombie at exit until the tracer reaps it with __WALL, which os/exec does not
+// do, so the parent's wait for the helper would never end.
+func init() {
+	if os.Getenv(helperEnv) == "1" {
+		runtime.LockOSThread()
+	}
+}
+
 // RunHelper runs the helper operation when this process is a helper, and reports whether it
 // was one and the exit code to use. Call it first in main (and in TestMain of tests that run
 // triggers).
@@ -108,6 +119,16 @@ func helperOp(op, arg string) error {
 		cmd.Stdin = strings.NewReader("x")
 		return cmd.Run()
 	case "traceme":
+		// Once traced, a signal to this thread (the Go runtime's preemption
+		// SIGURG) would stop it for the parent, which only waits for exits:
+		// block them all until the helper exits.
+		var all unix.Sigset_t
+		for i := range all.Val {
+			all.Val[i] = ^all.Val[i]
+		}
+		if err := unix.PthreadSigmask(unix.SIG_BLOCK, &all, nil); err != nil {
+			return fmt.Errorf("blocking signals: %w", err)
+		}
 		_, _, e := syscall.RawSyscall(syscall.SYS_PTRACE, syscall.PTRACE_TRACEME, 0, 0)
 		if e != 0 {
 			return e

@@ -104,18 +104,19 @@ func IsTracingPolicy(data []byte) bool {
 
 // vrule is one Vigil rule being built.
 type vrule struct {
-	name    string
-	line    int
-	event   string
-	paths   []string
-	access  []string
-	cidrs   []string
-	ports   []int
-	bins    []string
-	action  string
-	binSel  binSel
-	pathsAt int // source line of each filter, for the output's line map
-	netAt   int
+	name     string
+	line     int
+	event    string
+	paths    []string
+	suffixes []string
+	access   []string
+	cidrs    []string
+	ports    []int
+	bins     []string
+	action   string
+	binSel   binSel
+	pathsAt  int // source line of each filter, for the output's line map
+	netAt    int
 }
 
 // binSel is a selector's matchBinaries, which becomes the policy's selector.
@@ -594,6 +595,7 @@ func ruleName(s string) string {
 // argFilter is what a selector's matchArgs say, per role.
 type argFilter struct {
 	paths, bins, cidrs []string
+	suffixes           []string // Postfix on a path: the file name's end (name_suffixes)
 	ports              []int
 	mask               []string // "read", "write"
 	pathsAt, netAt     int
@@ -654,7 +656,7 @@ func (c *converter) finish(tg target, r *vrule, label string, line int, key stri
 		}
 		note(tg.wider)
 	}
-	r.paths, r.bins, r.cidrs, r.ports = f.paths, f.bins, f.cidrs, f.ports
+	r.paths, r.bins, r.cidrs, r.ports, r.suffixes = f.paths, f.bins, f.cidrs, f.ports, f.suffixes
 	r.pathsAt, r.netAt = f.pathsAt, f.netAt
 	rules := []*vrule{r}
 	switch tg.event {
@@ -765,8 +767,21 @@ func (c *converter) matchArg(tg target, args hookArgs, label string, f *argFilte
 					f.paths = append(f.paths, p, p+"/")
 				}
 			}
+		case "Postfix":
+			// The path ends with the value: Vigil's kernel tests the end of the
+			// file's name (name_suffixes), so a value may hold no directory
+			// part; "/NAME" is that name exactly.
+			for _, v := range values {
+				if v == "" || v == "/" || strings.Contains(v[1:], "/") {
+					c.errorf(valLine, key+".values", "%q: a Postfix must end a file name (no directory part except a leading /)", v)
+					continue
+				}
+				f.suffixes = append(f.suffixes, v)
+			}
+			f.pathsAt = m.Line
+			return
 		default:
-			unsupported(" on a path: Vigil's kernel path filter takes exact paths (Equal) and directories (Prefix)")
+			unsupported(" on a path: Vigil's kernel path filter takes exact paths (Equal), directories (Prefix) and file name ends (Postfix)")
 			return
 		}
 		for _, p := range values {

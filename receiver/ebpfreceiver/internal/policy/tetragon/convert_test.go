@@ -84,12 +84,33 @@ func TestConvert(t *testing.T) {
 			err: "t.yaml:16: spec.kprobes[0].selectors[0].matchArgs[0]: operator Mask is not supported on the access mask: only Equal 4 (MAY_READ) and 2 (MAY_WRITE)",
 		},
 		{
-			name: "Postfix on a path",
+			name: "Postfix on a path is the file name's end",
 			in: kprobe("fd_install", "0:int,1:file", `- matchArgs:
   - index: 1
     operator: Postfix
+    values: [.pem, /release_agent]`),
+			want: `name: t
+rules:
+  - name: fd_install
+    event: file.open
+    name_suffixes: [.pem, /release_agent]
+`,
+		},
+		{
+			name: "Postfix with a directory part",
+			in: kprobe("fd_install", "0:int,1:file", `- matchArgs:
+  - index: 1
+    operator: Postfix
+    values: [ssh/id_rsa]`),
+			err: "t.yaml:18: spec.kprobes[0].selectors[0].matchArgs[0].values: \"ssh/id_rsa\": a Postfix must end a file name (no directory part except a leading /)",
+		},
+		{
+			name: "NotPostfix on a path",
+			in: kprobe("fd_install", "0:int,1:file", `- matchArgs:
+  - index: 1
+    operator: NotPostfix
     values: [.pem]`),
-			err: "t.yaml:16: spec.kprobes[0].selectors[0].matchArgs[0]: operator Postfix is not supported on a path: Vigil's kernel path filter takes exact paths (Equal) and directories (Prefix)",
+			err: "t.yaml:16: spec.kprobes[0].selectors[0].matchArgs[0]: operator NotPostfix is not supported on a path: Vigil's kernel path filter takes exact paths (Equal), directories (Prefix) and file name ends (Postfix)",
 		},
 		{
 			name: "fd_install write watch, monitor mode option, Override is deny",

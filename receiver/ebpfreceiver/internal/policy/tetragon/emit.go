@@ -76,6 +76,9 @@ func (c *converter) emit(s *spec) *Result {
 		if len(r.paths) > 0 {
 			w.line(r.pathsAt, "    paths: %s", flow(r.paths))
 		}
+		if len(r.suffixes) > 0 {
+			w.line(r.pathsAt, "    name_suffixes: %s", flow(r.suffixes))
+		}
 		if len(r.access) > 0 {
 			w.line(r.line, "    access: %s", flow(r.access))
 		}
@@ -105,7 +108,7 @@ func lineOr(a, b int) int {
 }
 
 func sameRule(a, b *vrule) bool {
-	return a.event == b.event && a.action == b.action && slices.Equal(a.paths, b.paths) && slices.Equal(a.access, b.access) &&
+	return a.event == b.event && a.action == b.action && slices.Equal(a.paths, b.paths) && slices.Equal(a.suffixes, b.suffixes) && slices.Equal(a.access, b.access) &&
 		slices.Equal(a.cidrs, b.cidrs) && slices.Equal(a.ports, b.ports) && slices.Equal(a.bins, b.bins)
 }
 

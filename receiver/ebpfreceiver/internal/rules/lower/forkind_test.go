@@ -23,9 +23,15 @@ func TestForKindShapes(t *testing.T) {
 		{"fd.name startswith /etc/ and not proc.name in (trusted)", rules.FileOpen, "paths: [/etc/]", []string{"not proc.name in (cat, ls)"}, false},
 		{"fd.name in (/etc/a, /etc/b) and fd.name in (/etc/b, /etc/c)", rules.FileOpen, "paths: [/etc/b]", nil, false},
 		{"fd.name in (/etc/a) and fd.name = /etc/b", rules.FileOpen, "", nil, true},
-		{"proc.exepath in (/bin/sh, /bin/bash) and proc.name = sh", rules.ProcessExec, "binaries: [/bin/sh, /bin/bash]", []string{"proc.name = sh"}, false},
+		{"proc.exepath in (/bin/sh, /bin/bash) and proc.name = sh", rules.ProcessExec, "binaries: [/bin/sh, /bin/bash] process_names: [sh]", nil, false},
 		{"proc.exepath = /bin/sh", rules.ProcessExec, "binaries: [/bin/sh]", nil, false},
-		{"proc.name in (sh, bash) and proc.pname = node", rules.ProcessExec, "every process.exec event", []string{"proc.name in (sh, bash)", "proc.pname = node"}, false},
+		{"proc.name in (sh, bash) and proc.pname = node", rules.ProcessExec, "process_names: [sh, bash] parent_names: [node]", nil, false},
+		{"fd.name = /etc/shadow and proc.name in (sshd, a_very_long_process_name)", rules.FileOpen, "paths: [/etc/shadow] process_names: [sshd, a_very_long_pro]",
+			[]string{"proc.name in (sshd, a_very_long_process_name)"}, false},
+		{"proc.tty != 0 and fd.sport = 22", rules.NetworkConnect, "ports: [22] tty: true", nil, false},
+		{"proc.tty = 0 and proc.tty != 0", rules.FileOpen, "", nil, true},
+		{"thread.cap_effective contains CAP_SYS_ADMIN", rules.FileUnlink, "capabilities: [CAP_SYS_ADMIN]", []string{"thread.cap_effective contains CAP_SYS_ADMIN"}, false},
+		{"not proc.name in (trusted)", rules.FileOpen, "every file.open event", []string{"not proc.name in (cat, ls)"}, false},
 		{"fd.sip = 10.0.0.1 and fd.sport = 443", rules.NetworkConnect, "cidrs: [10.0.0.1/32] ports: [443]", nil, false},
 		{"evt.type = execve", rules.FileOpen, "", nil, true},
 		{"not fd.name startswith /etc/", rules.FileOpen, "every file.open event", []string{"not fd.name startswith /etc/"}, false},
@@ -52,6 +58,14 @@ func TestIntersect(t *testing.T) {
 		{Filter{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}, Filter{CIDRs: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16"), netip.MustParsePrefix("fd00::/8")}}, "cidrs: [10.1.0.0/16]", false},
 		{Filter{Ports: []uint16{22, 443}}, Filter{Ports: []uint16{443, 80}}, "ports: [443]", false},
 		{Filter{Binaries: []string{"/bin/sh"}}, Filter{Binaries: []string{"/bin/bash"}}, "", true},
+		{Filter{ProcessNames: []string{"sh", "cat"}}, Filter{ProcessNames: []string{"cat", "ls"}}, "process_names: [cat]", false},
+		{Filter{ParentNames: []string{"sh"}}, Filter{ParentNames: []string{"ls"}}, "", true},
+		{Filter{TTY: ptr(true)}, Filter{TTY: ptr(false)}, "", true},
+		{Filter{TTY: ptr(true)}, Filter{ProcessNames: []string{"sh"}}, "process_names: [sh] tty: true", false},
+		{Filter{Caps: []string{"CAP_CHOWN"}}, Filter{Caps: []string{"CAP_SYS_ADMIN", "CAP_NET_RAW"}}, "capabilities: [CAP_CHOWN]", false},
+		{Filter{NameSuffixes: []string{".so", "/x"}}, Filter{NameSuffixes: []string{"/a.so", "y"}}, "name_suffixes: [/a.so]", false},
+		{Filter{NameSuffixes: []string{".so"}}, Filter{NameSuffixes: []string{".txt"}}, "", true},
+		{Filter{RawContains: []string{"../"}}, Filter{Paths: []string{"/etc/"}}, "paths: [/etc/] raw_contains: [../]", false},
 	}
 	for i, c := range cases {
 		got, empty, _ := Intersect(c.a, c.b)
@@ -64,14 +78,24 @@ func TestIntersect(t *testing.T) {
 
 var genKeyPaths = [][]string{nil, {"/etc/"}, {"/etc/shadow", "/tmp/"}, {"/tmp/ab/"}, {"/root/.ssh/id"}}
 
-// genKeys draws a policy rule's own keys (paths, access, cidrs, ports, binaries).
+func ptr[T any](v T) *T { return &v }
+
+// genKeys draws a policy rule's own keys (paths, access, cidrs, ports,
+// binaries, and the task keys of every kind).
 func genKeys(r *rand.Rand, k rules.Kind) Filter {
 	f := Filter{Kind: k}
+	f.ProcessNames = pick(r, [][]string{nil, nil, {"cat"}, {"sh", "a_very_long_pro"}})
+	f.ParentNames = pick(r, [][]string{nil, nil, {"node"}, {"bash", "cat"}})
+	f.TTY = pick(r, []*bool{nil, nil, ptr(true), ptr(false)})
+	f.Caps = pick(r, [][]string{nil, nil, {"CAP_SYS_ADMIN"}, {"CAP_CHOWN", "CAP_41"}})
 	switch {
 	case pathKinds.Has(k):
 		f.Paths = pick(r, genKeyPaths)
+		f.NameSuffixes = pick(r, [][]string{nil, nil, {".so"}, {"/release_agent", "shadow"}, {"/" + longName + ".so"}})
+		f.NameContains = pick(r, [][]string{nil, nil, nil, {".so."}})
 		if k == rules.FileOpen {
 			f.Access = pick(r, [][]string{nil, {"read"}, {"write"}, {"read", "write"}})
+			f.RawContains = pick(r, [][]string{nil, nil, {"../"}})
 		}
 	case serverKinds.Has(k):
 		f.CIDRs = pick(r, [][]netip.Prefix{nil, {netip.MustParsePrefix("10.0.0.0/8")}, {netip.MustParsePrefix("::1/128"), netip.MustParsePrefix("192.168.0.0/16")}})

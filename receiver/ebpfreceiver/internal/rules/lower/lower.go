@@ -15,12 +15,24 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/caps"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
 )
 
 // MaxPathLen is the longest path the kernel's path filter keys hold.
 const MaxPathLen = 255
+
+// MaxSuffixLen is the longest file-name suffix the kernel tests, MaxSubstrLen
+// the longest name or raw-path substring (policy.MaxSuffixLen, MaxSubstrLen).
+const (
+	MaxSuffixLen = 64
+	MaxSubstrLen = 8
+	// MaxNameSuffixes and MaxSubstrs bound a rule's sets
+	// (policy.MaxNameSuffixes, MaxSubstrs): a larger set is not a kernel key.
+	MaxNameSuffixes = 64
+	MaxSubstrs      = 8
+)
 
 // Filter is the kernel part for one event kind. A nil list does not filter; a
 // non-nil list is a set of which the event must match one.
@@ -46,11 +58,32 @@ type Filter struct {
 	// FailedOpens (file.open): the condition reads evt.failed, evt.res or
 	// evt.rawres, so failed opens must reach it.
 	FailedOpens bool
+	// NameSuffixes (file kinds with paths): "/" + the final path component
+	// ends with one of these ("/x" is the name x exactly).
+	NameSuffixes []string
+	// NameContains: the final path component contains one of these.
+	NameContains []string
+	// RawContains (file.open): the path as the caller passed it contains one
+	// of these; an open without one (io_uring...) passes.
+	RawContains []string
+	// The task keys, on every kind: the process's name (proc.name) and its
+	// parent's (proc.pname) is one of these, cut to CommLen bytes as the
+	// kernel keeps names; TTY, it has a controlling terminal (true) or none
+	// (false); Caps, its effective set holds one of these capabilities.
+	ProcessNames []string
+	ParentNames  []string
+	TTY          *bool
+	Caps         []string
 }
+
+// CommLen is the longest process name the kernel keeps.
+const CommLen = 15
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f Filter) Narrow() bool {
-	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil
+	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil ||
+		f.NameSuffixes != nil || f.NameContains != nil || f.RawContains != nil ||
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Caps != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -64,6 +97,15 @@ func (f Filter) String() string {
 	}
 	if f.OpenFlags != nil {
 		parts = append(parts, "open_flags: ["+strings.Join(f.OpenFlags, ", ")+"]")
+	}
+	if f.NameSuffixes != nil {
+		parts = append(parts, "name_suffixes: ["+strings.Join(quoteAll(f.NameSuffixes), ", ")+"]")
+	}
+	if f.NameContains != nil {
+		parts = append(parts, "name_contains: ["+strings.Join(quoteAll(f.NameContains), ", ")+"]")
+	}
+	if f.RawContains != nil {
+		parts = append(parts, "raw_contains: ["+strings.Join(quoteAll(f.RawContains), ", ")+"]")
 	}
 	if f.RawPath {
 		parts = append(parts, "raw_path: true")
@@ -87,6 +129,18 @@ func (f Filter) String() string {
 	}
 	if f.Binaries != nil {
 		parts = append(parts, "binaries: ["+strings.Join(f.Binaries, ", ")+"]")
+	}
+	if f.ProcessNames != nil {
+		parts = append(parts, "process_names: ["+strings.Join(f.ProcessNames, ", ")+"]")
+	}
+	if f.ParentNames != nil {
+		parts = append(parts, "parent_names: ["+strings.Join(f.ParentNames, ", ")+"]")
+	}
+	if f.TTY != nil {
+		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
+	}
+	if f.Caps != nil {
+		parts = append(parts, "capabilities: ["+strings.Join(f.Caps, ", ")+"]")
 	}
 	if len(parts) == 0 || !f.Narrow() && len(parts) == boolParts(f) {
 		return strings.Join(append([]string{"every " + f.Kind.String() + " event"}, parts...), " ")
@@ -120,11 +174,13 @@ func Lower(e rules.Expr) Plan {
 		if AlwaysInUserSpace.Has(k) {
 			continue
 		}
-		c := lowerFor(e, k)
+		c, _ := bounded(lowerFor(e, k))
 		if c.none {
 			continue // false on this kind after all
 		}
-		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags}
+		f := Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, OpenFlags: c.flags,
+			NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
+		c.task(&f)
 		if k == rules.FileOpen {
 			f.RawPath = refers(e, rules.FieldFdNameraw)
 			f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
@@ -144,7 +200,46 @@ func Lower(e rules.Expr) Plan {
 }
 
 func (c cons) narrow() bool {
-	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil
+	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil ||
+		c.sfx != nil || c.nsub != nil || c.rsub != nil ||
+		c.names != nil || c.pnames != nil || c.tty != ttyAny || c.caps != nil
+}
+
+// task sets a filter's task keys from a constraint.
+func (c cons) task(f *Filter) {
+	f.ProcessNames, f.ParentNames, f.Caps = c.names, c.pnames, c.caps
+	f.TTY = c.tty.ptr()
+}
+
+// ttyCons is what a constraint says of the controlling terminal.
+type ttyCons uint8
+
+const (
+	ttyAny  ttyCons = iota // no constraint
+	ttyWith                // the process has one
+	ttyNone                // it has none
+)
+
+func (t ttyCons) ptr() *bool {
+	switch t {
+	case ttyWith:
+		b := true
+		return &b
+	case ttyNone:
+		b := false
+		return &b
+	}
+	return nil
+}
+
+func ttyOf(b *bool) ttyCons {
+	switch {
+	case b == nil:
+		return ttyAny
+	case *b:
+		return ttyWith
+	}
+	return ttyNone
 }
 
 // boolParts counts the switches (raw_path, failed_opens) among a filter's parts.
@@ -185,6 +280,15 @@ type cons struct {
 	ports  []uint16
 	bins   []string
 	flags  []string
+	// sfx are name suffixes (an any-of set, exactly intersected); nsub and
+	// rsub name and raw-path substrings (any-of sets: a meet keeps one side).
+	sfx, nsub, rsub []string
+	// The task keys: names (cut to CommLen), parent names, the terminal,
+	// capabilities (any of, like flags).
+	names  []string
+	pnames []string
+	tty    ttyCons
+	caps   []string
 	// loose: access is wider than the terms it came from (two access sets
 	// neither of which contains the other: the kernel checks one of them).
 	loose bool
@@ -192,7 +296,8 @@ type cons struct {
 
 // normal makes a constraint no event can meet (an empty set) none.
 func (c cons) normal() cons {
-	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) {
+	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) ||
+		isEmpty(c.sfx) || isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) {
 		return cons{none: true}
 	}
 	return c
@@ -206,21 +311,46 @@ func isEmpty[T any](s []T) bool { return s != nil && len(s) == 0 }
 // decide exactly. never: no event of the kind satisfies e. With no residual
 // terms, the filter passes exactly the events of kind k that satisfy e.
 func ForKind(e rules.Expr, k rules.Kind) (f Filter, residual []string, never bool) {
-	c := lowerFor(e, k)
+	c, cut := bounded(lowerFor(e, k))
 	if c.none {
 		return Filter{Kind: k}, nil, true
 	}
-	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags}
+	f = Filter{Kind: k, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins, OpenFlags: c.flags,
+		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
+	c.task(&f)
 	if k == rules.FileOpen {
 		f.RawPath = refers(e, rules.FieldFdNameraw)
 		f.FailedOpens = refers(e, rules.FieldEvtFailed, rules.FieldEvtRes, rules.FieldEvtRawRes)
 	}
 	for _, t := range conjuncts(e) {
-		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) {
+		if !decided(t, rules.KindsOf(k)) || (c.loose && onAccess(t)) || (cut && onName(t)) {
 			residual = append(residual, Render(t))
 		}
 	}
 	return f, residual, false
+}
+
+// bounded drops the name and raw-path sets larger than a rule may hold (no
+// kernel test then, which is sound); cut: the suffixes were dropped, so the
+// terms they came from are no longer decided in the kernel.
+func bounded(c cons) (cons, bool) {
+	cut := len(c.sfx) > MaxNameSuffixes
+	if cut {
+		c.sfx = nil
+	}
+	if len(c.nsub) > MaxSubstrs {
+		c.nsub = nil
+	}
+	if len(c.rsub) > MaxSubstrs {
+		c.rsub = nil
+	}
+	return c, cut
+}
+
+// onName reports whether a term is one the suffix test decides.
+func onName(e rules.Expr) bool {
+	c, ok := e.(*rules.Cmp)
+	return ok && (c.Field == rules.FieldFdFilename || (c.Field == rules.FieldFdName && c.Op == cond.EndsWith))
 }
 
 // onAccess reports whether a term is on the open's access mode.
@@ -232,15 +362,30 @@ func onAccess(e rules.Expr) bool {
 // Intersect is the filter passing the events both a and b pass (they are of
 // one kind). empty: no event passes both. loose: the access sets do not nest
 // (read against write): the result keeps a's, so it passes every event both
-// pass and some that b rejects; b must then be checked in user space.
+// pass and some that b rejects; b must then be checked in user space. Two
+// capability sets keep a's too (ForKind never decides capability terms).
 func Intersect(a, b Filter) (f Filter, empty, loose bool) {
-	c := meet(cons{paths: a.Paths, access: a.Access, cidrs: a.CIDRs, ports: a.Ports, bins: a.Binaries, flags: a.OpenFlags},
-		cons{paths: b.Paths, access: b.Access, cidrs: b.CIDRs, ports: b.Ports, bins: b.Binaries, flags: b.OpenFlags})
+	c := meet(consOf(a), consOf(b))
 	if c.none {
 		return Filter{Kind: a.Kind}, true, false
 	}
-	return Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
-		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens}, false, c.loose
+	f = Filter{Kind: a.Kind, Paths: c.paths, Access: c.access, CIDRs: c.cidrs, Ports: c.ports, Binaries: c.bins,
+		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens,
+		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
+	c.task(&f)
+	if a.Caps != nil && b.Caps != nil {
+		// Two any-of capability sets: the kernel checks a's (the rule's
+		// keys); a condition's capability terms always stay in user space.
+		f.Caps = a.Caps
+	}
+	return f, false, c.loose
+}
+
+// consOf is a filter as a constraint.
+func consOf(f Filter) cons {
+	return cons{paths: f.Paths, access: f.Access, cidrs: f.CIDRs, ports: f.Ports, bins: f.Binaries, flags: f.OpenFlags,
+		sfx: f.NameSuffixes, nsub: f.NameContains, rsub: f.RawContains,
+		names: f.ProcessNames, pnames: f.ParentNames, tty: ttyOf(f.TTY), caps: f.Caps}
 }
 
 func lowerFor(e rules.Expr, k rules.Kind) cons {
@@ -276,6 +421,13 @@ func meet(a, b cons) cons {
 		return cons{none: true}
 	}
 	access, loose := meetAccess(a.access, b.access)
+	tty := a.tty
+	switch {
+	case tty == ttyAny:
+		tty = b.tty
+	case b.tty != ttyAny && b.tty != tty:
+		return cons{none: true} // a terminal and none
+	}
 	return cons{
 		paths:  intersectPaths(a.paths, b.paths),
 		access: access,
@@ -283,6 +435,13 @@ func meet(a, b cons) cons {
 		ports:  intersectSet(a.ports, b.ports),
 		bins:   intersectSet(a.bins, b.bins),
 		flags:  smaller(a.flags, b.flags),
+		sfx:    intersectSuffixes(a.sfx, b.sfx),
+		nsub:   smaller(a.nsub, b.nsub),
+		rsub:   smaller(a.rsub, b.rsub),
+		names:  intersectSet(a.names, b.names),
+		pnames: intersectSet(a.pnames, b.pnames),
+		tty:    tty,
+		caps:   smaller(a.caps, b.caps),
 		loose:  loose || a.loose || b.loose,
 	}.normal()
 }
@@ -397,13 +556,22 @@ func intersectCIDRs(a, b []netip.Prefix) []netip.Prefix {
 	return out
 }
 
-// join: either holds. A key constrains only when both sides constrain it.
+// join: either holds. A key constrains only when both sides constrain it. A
+// name suffix implies the name contains it (less a leading "/"): a side with
+// suffixes and no substrings joins the other side's substrings that way
+// ("endswith .so or contains .so." is "contains .so").
 func join(a, b cons) cons {
 	switch {
 	case a.none:
 		return b
 	case b.none:
 		return a
+	}
+	if a.nsub == nil && b.nsub != nil {
+		a.nsub = suffixSubs(a.sfx)
+	}
+	if b.nsub == nil && a.nsub != nil {
+		b.nsub = suffixSubs(b.sfx)
 	}
 	return cons{
 		paths:  union(a.paths, b.paths),
@@ -412,7 +580,37 @@ func join(a, b cons) cons {
 		ports:  union(a.ports, b.ports),
 		bins:   union(a.bins, b.bins),
 		flags:  union(a.flags, b.flags),
+		sfx:    union(a.sfx, b.sfx),
+		nsub:   minimalSubs(union(a.nsub, b.nsub)),
+		rsub:   minimalSubs(union(a.rsub, b.rsub)),
+		names:  union(a.names, b.names),
+		pnames: union(a.pnames, b.pnames),
+		tty:    joinTTY(a.tty, b.tty),
+		caps:   union(a.caps, b.caps),
 	}
+}
+
+// joinTTY: either holds; a terminal or none is no constraint.
+func joinTTY(a, b ttyCons) ttyCons {
+	if a == b {
+		return a
+	}
+	return ttyAny
+}
+
+// minimalSubs drops from an any-of substring set the patterns that contain
+// another one (a string containing ".so." contains ".so").
+func minimalSubs(subs []string) []string {
+	if subs == nil {
+		return nil
+	}
+	out := []string{}
+	for i, x := range subs {
+		if !slices.ContainsFunc(subs, func(y string) bool { return y != x && strings.Contains(x, y) }) && !slices.Contains(subs[:i], x) {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 func union[T comparable](a, b []T) []T {
@@ -437,8 +635,18 @@ const serverKinds = rules.KindSet(1<<rules.NetworkConnect | 1<<rules.NetworkList
 
 func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 	switch {
+	case pathKinds.Has(k) && c.Field == rules.FieldFdName && c.Op == cond.EndsWith:
+		return suffixCons(c.Values[0])
 	case pathKinds.Has(k) && c.Field == rules.FieldFdName:
 		return pathCons(c)
+	case pathKinds.Has(k) && c.Field == rules.FieldFdFilename:
+		return filenameCons(c)
+	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Glob:
+		return globSubCons(c.Values[0])
+	case k == rules.FileOpen && c.Field == rules.FieldFdNameraw && c.Op == cond.Contains:
+		if v := c.Values[0]; v != "" && !strings.ContainsRune(v, 0) {
+			return cons{rsub: []string{v[:min(len(v), MaxSubstrLen)]}} // contains v: contains its start
+		}
 	case pathKinds.Has(k) && c.Field == rules.FieldFdDirectory && (c.Op == cond.Eq || c.Op == cond.In):
 		var ps []string
 		for _, v := range c.Values {
@@ -480,6 +688,25 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			}
 		}
 		return cons{ports: nonNil(ps)}
+	case nameField(c) != 0 && (c.Op == cond.Eq || c.Op == cond.In):
+		var ns []string
+		for _, v := range c.Values {
+			if v == "" {
+				return cons{} // an unknown name reads as empty: not a kernel key
+			}
+			ns = add(ns, commCut(v))
+		}
+		if nameField(c) == rules.FieldProcName {
+			return cons{names: nonNil(ns)}
+		}
+		return cons{pnames: nonNil(ns)}
+	case c.Field == rules.FieldProcTty && (c.Op == cond.Eq || c.Op == cond.Ne) && len(c.Values) == 1 && isZero(c.Values[0]):
+		if c.Op == cond.Eq {
+			return cons{tty: ttyNone}
+		}
+		return cons{tty: ttyWith}
+	case c.Field == rules.FieldThreadCapEffective && c.Op == cond.Contains:
+		return capCons(c.Values[0])
 	case k == rules.ProcessExec && c.Field == rules.FieldProcExepath && (c.Op == cond.Eq || c.Op == cond.In):
 		var bs []string
 		for _, v := range c.Values {
@@ -491,6 +718,157 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 		return cons{bins: nonNil(bs)}
 	}
 	return cons{}
+}
+
+// nameField is the name a term reads, as a name key: proc.name (also
+// proc.aname[0]) or proc.pname (also proc.aname[1]); 0 for any other term.
+func nameField(c *rules.Cmp) rules.FieldID {
+	switch {
+	case c.Field == rules.FieldProcName || c.Field == rules.FieldProcAname && c.HasIndex && c.Index == 0:
+		return rules.FieldProcName
+	case c.Field == rules.FieldProcPname || c.Field == rules.FieldProcAname && c.HasIndex && c.Index == 1:
+		return rules.FieldProcPname
+	}
+	return 0
+}
+
+// commCut is a name as the kernel keeps it: its first CommLen bytes.
+func commCut(v string) string {
+	if len(v) > CommLen {
+		return v[:CommLen]
+	}
+	return v
+}
+
+func isZero(v string) bool {
+	n, err := strconv.ParseInt(v, 0, 64)
+	return err == nil && n == 0
+}
+
+// CapName is the name of capability n as thread.cap_effective renders it.
+func CapName(n int) string { return capName(n) }
+
+func capName(n int) string {
+	if s := caps.Name(n); s != "" {
+		return s
+	}
+	return "CAP_" + strconv.Itoa(n)
+}
+
+// capCons lowers thread.cap_effective contains v: the set renders as names
+// joined by spaces, so a v without a space lies inside one name; the process
+// must have one of the capabilities whose name contains v ("CAP_SYS" is
+// CAP_SYS_ADMIN or CAP_SYS_PTRACE or ...). A v with a space spans names and
+// does not narrow.
+func capCons(v string) cons {
+	if v == "" || strings.ContainsAny(v, " ") {
+		return cons{}
+	}
+	var cs []string
+	for n := range 64 {
+		if strings.Contains(capName(n), v) {
+			cs = append(cs, capName(n))
+		}
+	}
+	return cons{caps: nonNil(cs)} // no name contains v: no event can match
+}
+
+// globSubCons lowers "fd.nameraw glob p": every literal run of p (between
+// '*' and '?') is in a matching path; the longest one (its first MaxSubstrLen
+// bytes) is the substring. A pattern with a class ([...]) does not narrow.
+func globSubCons(p string) cons {
+	if strings.ContainsRune(p, '[') || strings.ContainsRune(p, 0) {
+		return cons{}
+	}
+	best := ""
+	for _, run := range strings.FieldsFunc(p, func(r rune) bool { return r == '*' || r == '?' }) {
+		if len(run) > len(best) {
+			best = run
+		}
+	}
+	if best == "" {
+		return cons{}
+	}
+	return cons{rsub: []string{best[:min(len(best), MaxSubstrLen)]}}
+}
+
+// suffixCons lowers "fd.name endswith v": "/" + the final component ends with
+// v's part from its last "/" on (the path ends with it), cut to its last
+// MaxSuffixLen bytes (a weaker test when longer). A v ending in "/" or empty
+// does not narrow.
+func suffixCons(v string) cons {
+	if v == "" || strings.HasSuffix(v, "/") || strings.ContainsRune(v, 0) {
+		return cons{}
+	}
+	if i := strings.LastIndexByte(v, '/'); i > 0 {
+		v = v[i:]
+	}
+	return cons{sfx: []string{v[max(0, len(v)-MaxSuffixLen):]}}
+}
+
+// filenameCons lowers the tests of fd.filename, the final path component: "="
+// and "in" to the suffix "/" + the name (the name exactly), endswith to the
+// suffix, contains to a name substring (its first MaxSubstrLen bytes). A value
+// holding "/" is no name: not lowered.
+func filenameCons(c *rules.Cmp) cons {
+	for _, v := range c.Values {
+		if v == "" || strings.ContainsAny(v, "/\x00") {
+			return cons{}
+		}
+	}
+	switch c.Op {
+	case cond.Eq, cond.In:
+		var out []string
+		for _, v := range c.Values {
+			s := "/" + v
+			out = add(out, s[max(0, len(s)-MaxSuffixLen):])
+		}
+		return cons{sfx: out}
+	case cond.EndsWith:
+		v := c.Values[0]
+		return cons{sfx: []string{v[max(0, len(v)-MaxSuffixLen):]}}
+	case cond.Contains:
+		v := c.Values[0]
+		return cons{nsub: []string{v[:min(len(v), MaxSubstrLen)]}}
+	}
+	return cons{}
+}
+
+// suffixSubs are substrings every name ending with one of the suffixes
+// contains (nil: none for some suffix, or no suffixes).
+func suffixSubs(sfx []string) []string {
+	var out []string
+	for _, x := range sfx {
+		x = strings.TrimPrefix(x, "/")
+		if x == "" {
+			return nil
+		}
+		out = add(out, x[:min(len(x), MaxSubstrLen)])
+	}
+	return out
+}
+
+// intersectSuffixes meets two any-of suffix sets exactly: a name ends with a
+// and with b only when one is a suffix of the other, and then with the longer.
+func intersectSuffixes(a, b []string) []string {
+	switch {
+	case a == nil:
+		return b
+	case b == nil:
+		return a
+	}
+	out := []string{}
+	for _, x := range a {
+		for _, y := range b {
+			switch {
+			case strings.HasSuffix(x, y):
+				out = add(out, x)
+			case strings.HasSuffix(y, x):
+				out = add(out, y)
+			}
+		}
+	}
+	return out
 }
 
 // openFlagNames are the flag names of evt.arg.flags' rendering (besides the
@@ -646,12 +1024,34 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 		if c.Op == cond.StartsWith {
 			return strings.HasSuffix(c.Values[0], "/") && pathCons(c).paths != nil
 		}
+		if c.Op == cond.EndsWith {
+			// Exact when v holds no "/" but maybe as its first byte, and fits.
+			v := c.Values[0]
+			return len(v) <= MaxSuffixLen && !strings.Contains(strings.TrimPrefix(v, "/"), "/") && suffixCons(v).sfx != nil
+		}
 	case rules.FieldEvtIsOpenRead, rules.FieldEvtIsOpenWrite:
 		return kinds == rules.KindsOf(rules.FileOpen) && c.Op == cond.Eq && c.Values[0] == "true"
+	case rules.FieldFdFilename:
+		// The suffix test is exact when no value was cut; substrings never are
+		// (a long name fails closed).
+		if kinds&^pathKinds != 0 || (c.Op != cond.Eq && c.Op != cond.In && c.Op != cond.EndsWith) {
+			return false
+		}
+		for _, v := range c.Values {
+			if len(v)+1 > MaxSuffixLen {
+				return false
+			}
+		}
+		return filenameCons(c).sfx != nil
 	case rules.FieldFdSip, rules.FieldFdSnet, rules.FieldFdSport:
 		return kinds&^serverKinds == 0 && lowerCmp(c, kinds.List()[0]).narrow()
 	case rules.FieldProcExepath:
 		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
+	case rules.FieldProcName, rules.FieldProcPname, rules.FieldProcAname:
+		// Exact unless a name is longer than the kernel keeps (its prefix is the key).
+		return lowerCmp(c, kinds.List()[0]).narrow() && !slices.ContainsFunc(c.Values, func(v string) bool { return len(v) > CommLen })
+	case rules.FieldProcTty:
+		return lowerCmp(c, kinds.List()[0]).narrow()
 	}
 	return false
 }

@@ -54,13 +54,46 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = open and (evt.arg.flags contains O_TRUNC or fd.name = /x)", []string{"every file.open event"}, 0,
 			[]string{"evt.arg.flags contains O_TRUNC or fd.name = /x"}},
 		{"evt.type = open and evt.arg.flags contains WRONLY", []string{"every file.open event"}, 0, []string{"evt.arg.flags contains WRONLY"}},
-		{"evt.type = open and fd.name startswith /etc/ and fd.nameraw glob \"*../*\"", []string{"paths: [/etc/] raw_path: true"}, 0,
+		{"evt.type = open and fd.name startswith /etc/ and fd.nameraw glob \"*../*\"", []string{"paths: [/etc/] raw_contains: [../] raw_path: true"}, 0,
 			[]string{"fd.nameraw glob *../*"}},
 		{"evt.type = open and evt.failed = true and fd.name startswith /etc/", []string{"paths: [/etc/] failed_opens: true"}, 0,
 			[]string{"evt.failed = true"}},
 		{"evt.type = open and not evt.failed = true", []string{"every file.open event failed_opens: true"}, 0,
 			[]string{"not evt.failed = true"}},
+		{"evt.type = open and fd.name startswith /tmp/ and (fd.filename endswith .so or fd.filename contains .so.)",
+			[]string{"paths: [/tmp/] name_contains: [.so]"}, 0, []string{"fd.filename endswith .so or fd.filename contains .so."}},
+		{"evt.type = open and fd.name startswith /tmp/ and fd.filename endswith .so", []string{"paths: [/tmp/] name_suffixes: [.so]"}, 0, nil},
+		{"evt.type = open and (fd.filename = release_agent or fd.filename contains .bak)", []string{"name_contains: [release_, .bak]"}, 0,
+			[]string{"fd.filename = release_agent or fd.filename contains .bak"}},
+		{"evt.type = open and fd.filename contains ../", []string{"every file.open event"}, 0, []string{"fd.filename contains ../"}},
+		{"evt.type = open and evt.is_open_write = true and fd.filename = release_agent", []string{"access: [write] name_suffixes: [/release_agent]"}, 0, nil},
+		{"evt.type = open and fd.name endswith release_agent", []string{"name_suffixes: [release_agent]"}, 0, nil},
+		{"evt.type = open and fd.name endswith /sys/fs/cgroup/release_agent", []string{"name_suffixes: [/release_agent]"}, 0,
+			[]string{"fd.name endswith /sys/fs/cgroup/release_agent"}},
+		{"evt.type = open and fd.filename in (a.so, b.so) and fd.filename endswith .so", []string{"name_suffixes: [/a.so, /b.so]"}, 0, nil},
+		{"evt.type = open and fd.filename contains .so.", []string{"name_contains: [.so.]"}, 0, []string{"fd.filename contains .so."}},
+		{"evt.type = open and fd.nameraw contains ../", []string{"raw_contains: [../] raw_path: true"}, 0, []string{"fd.nameraw contains ../"}},
+		{"evt.type = open and fd.nameraw contains /proc/self/", []string{"raw_contains: [/proc/se] raw_path: true"}, 0, []string{"fd.nameraw contains /proc/self/"}},
+		{"evt.type = open and fd.name endswith /", []string{"every file.open event"}, 0, []string{"fd.name endswith /"}},
 		{"evt.type = execve and proc.name = bash", nil, rules.KindsOf(rules.ProcessExec), []string{"proc.name = bash"}},
+		{"evt.type = open and fd.name startswith /etc/ and proc.name in (sshd, nginx)", []string{"paths: [/etc/] process_names: [sshd, nginx]"}, 0, nil},
+		{"evt.type = open and proc.name = a_very_long_process_name", []string{"process_names: [a_very_long_pro]"}, 0, []string{"proc.name = a_very_long_process_name"}},
+		{"evt.type = open and not proc.name in (trusted)", []string{"every file.open event"}, 0, []string{"not proc.name in (cat, ls)"}},
+		{"evt.type = connect and (proc.pname = node or proc.pname in (python, ruby))", []string{"parent_names: [node, python, ruby]"}, 0,
+			[]string{"proc.pname = node or proc.pname in (python, ruby)"}},
+		{"evt.type = connect and (proc.aname[0] = sh and proc.aname[1] in (node, ruby) or proc.aname[2] = sh)", []string{"every network.connect event"}, 0,
+			[]string{"(proc.aname[0] = sh and proc.aname[1] in (node, ruby)) or proc.aname[2] = sh"}},
+		{"evt.type = connect and proc.aname[1] in (node, ruby)", []string{"parent_names: [node, ruby]"}, 0, nil},
+		{"evt.type = connect and (proc.name = sh or fd.sport = 22)", []string{"every network.connect event"}, 0, []string{"proc.name = sh or fd.sport = 22"}},
+		{"evt.type = open and proc.tty != 0", []string{"tty: true"}, 0, nil},
+		{"evt.type = open and proc.tty = 0 and proc.name = cat", []string{"process_names: [cat] tty: false"}, 0, nil},
+		{"evt.type = open and proc.tty = 0 and proc.tty != 0", nil, 0, []string{"proc.tty = 0", "proc.tty != 0"}},
+		{"evt.type = open and thread.cap_effective contains CAP_SYS_ADMIN", []string{"capabilities: [CAP_SYS_ADMIN]"}, 0,
+			[]string{"thread.cap_effective contains CAP_SYS_ADMIN"}},
+		{"evt.type = open and thread.cap_effective contains CAP_SYS_M", []string{"capabilities: [CAP_SYS_MODULE]"}, 0,
+			[]string{"thread.cap_effective contains CAP_SYS_M"}},
+		{"evt.type = open and thread.cap_effective contains \"CAP_CHOWN CAP_DAC\"", []string{"every file.open event"}, 0,
+			[]string{"thread.cap_effective contains \"CAP_CHOWN CAP_DAC\""}},
 		{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)",
 			[]string{"paths: [/etc/x]"}, rules.KindsOf(rules.ProcessExec), []string{"(evt.type = execve and proc.name = sh) or (evt.type = open and fd.name = /etc/x)"}},
 	}
@@ -128,11 +161,22 @@ func FuzzLowerIsSound(f *testing.F) {
 }
 
 var (
-	paths = []string{"/etc/shadow", "/etc/passwd", "/etc/ssl/x", "/tmp/a", "/tmp/ab/c", "/root/.ssh/id", "/proc/1/environ", "/etc", "/"}
-	vals  = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
-	ips   = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
-	exes  = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
-	types = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
+	paths = []string{"/etc/shadow", "/etc/passwd", "/etc/ssl/x", "/tmp/a", "/tmp/ab/c", "/root/.ssh/id", "/proc/1/environ", "/etc", "/",
+		"/tmp/x.so", "/tmp/libz.so.1", "/tmp/x.so.txt", "/tmp/xso", "/sys/fs/cgroup/release_agent", "/tmp/my_release_agent",
+		"/tmp/release_agent.bak", "/tmp/" + longName + ".so", "/tmp/" + longName + ".so.1"}
+	// longName is longer than the kernel reads of a name.
+	longName = strings.Repeat("n", 70)
+	names    = []string{".so", "so", "x.so", ".so.", "release_agent", "_release_agent", "shadow", "a", longName + ".so", longName, "", "/"}
+	ends     = []string{".so", "/release_agent", "release_agent", "a/release_agent", "shadow", "/", "", "/tmp/x.so", "/" + longName + ".so"}
+	raws     = []string{"", "../", "..", "/tmp/../etc/shadow", "/etc/shadow", "x/./y", strings.Repeat("/.", 130) + "/../x"}
+	vals     = []string{"/etc", "/etc/", "/etc/shadow", "/tmp/a", "/tmp/ab", "/tmp", "/root/.ssh", "/proc/1", "/", "/e", "shadow", "/tmp//a", "/tmp/a*", "/etc/s?adow", "*"}
+	ips      = []string{"10.0.0.1", "10.0.0.0/8", "192.168.1.1", "::1", "fd00::/8", "127.0.0.1"}
+	exes     = []string{"/bin/sh", "/usr/bin/bash", "/bin/", "sh", "/usr/bin/cat"}
+	types    = []string{"open", "openat", "write", "connect", "listen", "accept", "execve", "unlink", "chmod", "procexit"}
+	// Process names around the kernel's 15 bytes: a long one and its 15-byte prefix.
+	procNames = []string{"cat", "sh", "node", "a_very_long_process_name", "a_very_long_pro", ""}
+	capVals   = []string{"CAP_SYS_ADMIN", "CAP_SYS", "CAP_NET_RAW", "CAP_", "ADMIN CAP_SYS_BOOT", "CAP_CHOWN", "CAP_4", "NOPE"}
+	capSets   = [][]string{nil, {"CAP_CHOWN"}, {"CAP_SYS_ADMIN"}, {"CAP_NET_RAW", "CAP_SYS_ADMIN"}, {"CAP_SYS_MODULE", "CAP_SYS_BOOT", "CAP_41"}}
 )
 
 func pick[T any](r *rand.Rand, s []T) T { return s[r.IntN(len(s))] }
@@ -148,7 +192,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(14) {
+		switch r.IntN(23) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -178,6 +222,30 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("proc.exepath %s %q", pick(r, []string{"=", "!=", "startswith"}), pick(r, exes))
 		case 12:
 			return fmt.Sprintf("evt.arg.flags contains %q", pick(r, []string{"O_TRUNC", "O_CREAT", "O_DIRECT", "O_SYNC", "WRONLY", "O_", "|O_T", "TRUNC", "O_RDONLY|O_CREAT"}))
+		case 13:
+			if r.IntN(3) == 0 {
+				return "fd.filename in " + list(r, names)
+			}
+			return fmt.Sprintf("fd.filename %s %q", pick(r, []string{"=", "!=", "endswith", "contains", "startswith"}), pick(r, names))
+		case 14:
+			return fmt.Sprintf("fd.name endswith %q", pick(r, ends))
+		case 15:
+			if r.IntN(3) == 0 {
+				return fmt.Sprintf("fd.nameraw glob %q", pick(r, []string{"*../*../*", "*../*", "/tmp/*", "*", "?", "*[.]*", "*/./*", "*shadow"}))
+			}
+			return fmt.Sprintf("fd.nameraw %s %q", pick(r, []string{"contains", "contains", "startswith"}), pick(r, raws))
+		case 16:
+			return fmt.Sprintf("proc.%s %s %q", pick(r, []string{"name", "pname"}), pick(r, []string{"=", "!=", "startswith"}), pick(r, procNames))
+		case 17:
+			return "proc." + pick(r, []string{"name", "pname"}) + " in " + list(r, procNames)
+		case 18:
+			return fmt.Sprintf("proc.tty %s %s", pick(r, []string{"=", "!=", ">"}), pick(r, []string{"0", "0", "34816"}))
+		case 19:
+			return fmt.Sprintf("thread.cap_effective %s %q", pick(r, []string{"contains", "contains", "=", "startswith"}), pick(r, capVals))
+		case 20:
+			return fmt.Sprintf("not proc.name in %s", list(r, procNames))
+		case 21:
+			return fmt.Sprintf("proc.aname[%d] in %s", r.IntN(3), list(r, procNames))
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -193,20 +261,27 @@ func genCond(r *rand.Rand, depth int) string {
 // testEvent answers the rule engine's questions the way the receiver's adapter does.
 type testEvent struct {
 	Event
-	name string
 }
 
 var genKinds = []rules.Kind{rules.FileOpen, rules.FileWrite, rules.FileUnlink, rules.FileChmod, rules.NetworkConnect,
 	rules.NetworkListen, rules.NetworkAccept, rules.ProcessExec, rules.ProcessExit}
 
 func genEvent(r *rand.Rand) *testEvent {
-	ev := &testEvent{name: pick(r, []string{"cat", "sh"})}
+	ev := &testEvent{}
+	// Names are comms, as user space knows them: at most 15 bytes.
+	ev.Name = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "a_very_long_prX"})
+	ev.PName = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "bash"})
+	ev.TTY = r.IntN(2) == 0
+	ev.Caps = pick(r, capSets)
 	ev.Event.Kind = pick(r, genKinds)
 	ev.Path = pick(r, paths)
 	ev.Read, ev.Write = r.IntN(2) == 0, r.IntN(2) == 0
 	addr := netip.MustParseAddr(pick(r, []string{"10.0.0.1", "10.1.2.3", "192.168.1.1", "::1", "fd00::5", "127.0.0.1"}))
 	ev.Server = netip.AddrPortFrom(addr, pick(r, []uint16{22, 443, 80, 8080}))
 	ev.Exe = pick(r, []string{"/bin/sh", "/usr/bin/bash", "/usr/bin/cat", "/bin/shx"})
+	if ev.Event.Kind == rules.FileOpen {
+		ev.Raw = pick(r, raws)
+	}
 	for _, n := range []string{"O_CREAT", "O_TRUNC", "O_APPEND", "O_DIRECT", "O_DIRECTORY", "O_SYNC", "O_DSYNC"} {
 		if r.IntN(4) == 0 {
 			ev.Flags = append(ev.Flags, n)
@@ -236,10 +311,22 @@ func (e *testEvent) net() bool {
 
 func (e *testEvent) Kind() rules.Kind { return e.Event.Kind }
 
-func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
+func (e *testEvent) Str(id rules.FieldID, idx int) (string, bool) {
 	switch id {
 	case rules.FieldProcName:
-		return e.name, true
+		return e.Name, true
+	case rules.FieldProcPname:
+		return e.PName, true
+	case rules.FieldProcAname:
+		switch idx {
+		case 0:
+			return e.Name, true
+		case 1:
+			return e.PName, true
+		}
+		return "init", true // a grandparent: not a name key
+	case rules.FieldThreadCapEffective:
+		return strings.Join(e.Caps, " "), true
 	case rules.FieldProcExepath:
 		return e.Exe, true
 	case rules.FieldEvtArgFlags:
@@ -249,6 +336,14 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 	case rules.FieldFdName:
 		if e.file() {
 			return e.Path, true
+		}
+	case rules.FieldFdFilename:
+		if e.file() {
+			return e.Path[strings.LastIndexByte(e.Path, '/')+1:], true
+		}
+	case rules.FieldFdNameraw:
+		if e.Event.Kind == rules.FileOpen && e.Raw != "" {
+			return e.Raw, true
 		}
 	case rules.FieldFdDirectory:
 		if e.file() {
@@ -265,6 +360,12 @@ func (e *testEvent) Str(id rules.FieldID, _ int) (string, bool) {
 func (e *testEvent) Num(id rules.FieldID, _ int) (int64, bool) {
 	if id == rules.FieldFdSport && e.net() {
 		return int64(e.Server.Port()), true
+	}
+	if id == rules.FieldProcTty {
+		if e.TTY {
+			return 34816, true
+		}
+		return 0, true
 	}
 	return 0, false
 }

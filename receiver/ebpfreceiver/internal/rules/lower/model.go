@@ -18,6 +18,45 @@ type Event struct {
 	Exe string
 	// Flags are the open's flags by name (file.open).
 	Flags []string
+	// Raw is the path as the caller passed it (file.open), "" when the hook
+	// has none (io_uring, open_by_handle_at, the security hooks).
+	Raw string
+	// The process: its name and its parent's as user space knows them (the
+	// kernel compares their first CommLen bytes), whether it has a
+	// controlling terminal, its effective capabilities by name.
+	Name, PName string
+	TTY         bool
+	Caps        []string
+}
+
+// The kernel buffers of the name and raw-path tests.
+const (
+	nameBuf = 64  // NAME_KEY: a name's last bytes read
+	rawBuf  = 256 // RAW_BUF, with the NUL
+)
+
+// nameTests is the kernel's name_suffixes and name_contains decision on a
+// resolved path: "/" + its final component ends with a suffix (exact at any
+// length: the kernel reads the name's end); the component contains a
+// substring, or is longer than the kernel reads (fail closed).
+func nameTests(path string, suffixes, subs []string) bool {
+	name := path[strings.LastIndexByte(path, '/')+1:]
+	if suffixes != nil && !slices.ContainsFunc(suffixes, func(s string) bool { return strings.HasSuffix("/"+name, s) }) {
+		return false
+	}
+	if subs != nil && len(name) <= nameBuf && !slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(name, s) }) {
+		return false
+	}
+	return true
+}
+
+// rawTest is the kernel's raw_contains decision: no raw path, or one that may
+// not fit the buffer, passes (fail closed).
+func rawTest(raw string, subs []string) bool {
+	if subs == nil || raw == "" || len(raw)+1 >= rawBuf {
+		return true
+	}
+	return slices.ContainsFunc(subs, func(s string) bool { return strings.Contains(raw, s) })
 }
 
 // Accepts is the kernel's decision for filter f, modelled in Go: what the kernel
@@ -50,6 +89,21 @@ func (f Filter) Accepts(ev Event) bool {
 		return false
 	}
 	if f.Binaries != nil && !slices.Contains(f.Binaries, ev.Exe) {
+		return false
+	}
+	if !nameTests(ev.Path, f.NameSuffixes, f.NameContains) || !rawTest(ev.Raw, f.RawContains) {
+		return false
+	}
+	if f.ProcessNames != nil && !slices.Contains(f.ProcessNames, commCut(ev.Name)) {
+		return false
+	}
+	if f.ParentNames != nil && !slices.Contains(f.ParentNames, commCut(ev.PName)) {
+		return false
+	}
+	if f.TTY != nil && *f.TTY != ev.TTY {
+		return false
+	}
+	if f.Caps != nil && !slices.ContainsFunc(f.Caps, func(c string) bool { return slices.Contains(ev.Caps, c) }) {
 		return false
 	}
 	return true
