@@ -312,7 +312,9 @@ func TestPipelineRuleStage(t *testing.T) {
 	}
 }
 
-func TestPipelineQueueFullDrops(t *testing.T) {
+// queuePipeline is a pipeline with a one-event queue and telemetry the test reads.
+func queuePipeline(t *testing.T) (*pipeline, *componenttest.Telemetry) {
+	t.Helper()
 	tel := componenttest.NewTelemetry()
 	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
 	set := receivertest.NewNopSettings(metadata.Type)
@@ -325,6 +327,11 @@ func TestPipelineQueueFullDrops(t *testing.T) {
 	p, err := newPipeline(set, cfg, new(consumertest.LogsSink), tb)
 	require.NoError(t, err)
 	p.queue = make(chan *event.Event, 1)
+	return p, tel
+}
+
+func TestPipelineQueueFullDrops(t *testing.T) {
+	p, tel := queuePipeline(t)
 	ring := &levelReader{size: 1 << 20} // half full: no more waiting
 	ring.avail.Store(1 << 19)
 	p.reader = ring
@@ -356,16 +363,7 @@ func (r *levelReader) BufferSize() int     { return r.size }
 // each event once the sender takes one. Once the ring is half full it drops and
 // counts again, so the kernel never overflows because of a slow sender.
 func TestPipelineQueueFullWaitsWhileTheRingHasRoom(t *testing.T) {
-	tel := componenttest.NewTelemetry()
-	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
-	set := receivertest.NewNopSettings(metadata.Type)
-	set.TelemetrySettings = tel.NewTelemetrySettings()
-	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
-	require.NoError(t, err)
-	t.Cleanup(tb.Shutdown)
-	p, err := newPipeline(set, createDefaultConfig().(*Config), new(consumertest.LogsSink), tb)
-	require.NoError(t, err)
-	p.queue = make(chan *event.Event, 1)
+	p, _ := queuePipeline(t)
 	ring := &levelReader{size: 1 << 20}
 	ring.avail.Store(1 << 10)
 	p.reader = ring
