@@ -3,6 +3,8 @@
 package sensor
 
 import (
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/cilium/ebpf"
@@ -15,16 +17,23 @@ import (
 // Both builds of the file sensor pass the verifier: the direct-load one (a
 // failure there falls back silently to the dearer build) and the helper-call
 // one (kernels without bpf_rdonly_cast, before 6.2), which is otherwise never
-// loaded outside the kernel matrix where the direct-load build loads.
+// loaded outside the kernel matrix where the direct-load build loads. On a
+// kernel without the kfunc (6.1 in the matrix) the direct-load build may be
+// refused for that reason only, never by the verifier.
 func TestFileBuildsLoad(t *testing.T) {
 	testenv.RequireRoot(t)
 	p, err := LoadProcess(ProcessOptions{RingBufferSize: 1 << 16, ArgsMax: 256})
 	require.NoError(t, err)
 	defer func() { assert.NoError(t, p.Close()) }()
-	for _, load := range []func() (*ebpf.CollectionSpec, error){loadFileFast, loadFile} {
+	for i, load := range []func() (*ebpf.CollectionSpec, error){loadFileFast, loadFile} {
 		spec, err := load()
 		var objs fileObjects
-		require.NoError(t, loadShared(p, "file", spec, err, 0, &objs))
+		err = loadShared(p, "file", spec, err, 0, &objs)
+		if i == 0 && err != nil && errors.Is(err, ebpf.ErrNotSupported) && strings.Contains(err.Error(), `kfunc "bpf_rdonly_cast"`) {
+			t.Logf("direct-load build refused by this kernel for want of bpf_rdonly_cast (it loads the helper-call build): %v", err)
+			continue
+		}
+		require.NoError(t, err)
 		assert.NoError(t, objs.Close())
 	}
 }
