@@ -3,6 +3,7 @@
 package sensor
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -44,6 +45,23 @@ func copyProgram(t *testing.T, dir, prog, name string) string {
 	p := filepath.Join(dir, name)
 	require.NoError(t, os.WriteFile(p, b, 0o755))
 	return p
+}
+
+// appletCommand runs the copy at path with argv[0] the original program's name:
+// a multi-call binary (busybox in the kernel-matrix guests) dispatches on
+// argv[0], while the kernel names the process (comm) after the path.
+func appletCommand(applet, path string, args ...string) *exec.Cmd {
+	cmd := exec.Command(path, args...)
+	cmd.Args[0] = applet
+	return cmd
+}
+
+// multiCall reports whether prog is busybox (the kernel-matrix guests' tools).
+func multiCall(t *testing.T, prog string) bool {
+	t.Helper()
+	b, err := os.ReadFile(prog)
+	require.NoError(t, err)
+	return bytes.Contains(b, []byte("BusyBox v"))
 }
 
 // byPID groups the alerts of the given processes by process.
@@ -106,8 +124,8 @@ rules:
     parent_names: [kvocab-par]
 `, watched, watched))
 
-	run := func(name string, args ...string) int {
-		cmd := exec.Command(name, args...)
+	run := func(applet, name string, args ...string) int {
+		cmd := appletCommand(applet, name, args...)
 		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s: %s", name, out)
 		return cmd.Process.Pid
@@ -119,11 +137,11 @@ rules:
 		require.NoError(t, err)
 		unix.Close(fd)
 	}
-	catPID := run(listed, file)
-	dogPID := run(other, file)
+	catPID := run("cat", listed, file)
+	dogPID := run("cat", other, file)
 	// The shells fork for cat (a command follows it): cat's parent is the shell.
-	parPID := run(parent, "-c", "/bin/cat "+file+"; exit 0")
-	shPID := run(otherParent, "-c", "/bin/cat "+file+"; exit 0")
+	parPID := run("sh", parent, "-c", "/bin/cat "+file+"; exit 0")
+	shPID := run("sh", otherParent, "-c", "/bin/cat "+file+"; exit 0")
 
 	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Path == file })
 	pids := byPID(got)
@@ -147,7 +165,7 @@ rules:
 	// A process the kernel has no record of (its entry evicted) is taken by
 	// its live name, and so is a parent without one.
 	evicted := func(name, script string) (*exec.Cmd, func()) {
-		cmd := exec.Command(name, "-c", script)
+		cmd := appletCommand("sh", name, "-c", script)
 		in, err := cmd.StdinPipe()
 		require.NoError(t, err)
 		require.NoError(t, cmd.Start())
@@ -318,15 +336,21 @@ rules:
     parent_names: [kvocab-par]
     action: kill
 `, other))
-	killedAtExec(t, exec.Command(listed, "/dev/null").Run(), "kvocab-cat")
-	require.NoError(t, exec.Command(other, "/dev/null").Run(), "kvocab-dog: neither its name nor its parent is listed")
+	killedAtExec(t, appletCommand("cat", listed, "/dev/null").Run(), "kvocab-cat")
+	require.NoError(t, appletCommand("cat", other, "/dev/null").Run(), "kvocab-dog: neither its name nor its parent is listed")
 	// The shells fork for the program (a command follows it).
-	out, err := exec.Command(parent, "-c", other+" /dev/null; echo $?").Output() // the shell's "Killed" is on stderr
+	out, err := appletCommand("sh", parent, "-c", other+" /dev/null; echo $?").Output() // the shell's "Killed" is on stderr
 	require.NoError(t, err)
 	assert.Equal(t, "137\n", string(out), "kvocab-dog run by kvocab-par: SIGKILL (128 + 9)")
-	out, err = exec.Command(otherParent, "-c", other+" /dev/null; echo $?").Output()
+	out, err = appletCommand("sh", otherParent, "-c", other+" /dev/null; echo $?").Output()
 	require.NoError(t, err)
-	assert.Equal(t, "0\n", string(out), "kvocab-dog run by kvocab-sh")
+	// Not killed: it ran (a copy of a multi-call binary, the guests' busybox,
+	// runs by the shell under its own name, which is no applet: exit 127).
+	notKilled := "0\n"
+	if multiCall(t, "/bin/cat") {
+		notKilled = "127\n"
+	}
+	assert.Equal(t, notKilled, string(out), "kvocab-dog run by kvocab-sh")
 }
 
 // A process.exec deny with a parent name and a terminal key, on the exec
