@@ -7,7 +7,7 @@
 # Env:   VIGIL_VM_KERNELS   kernels to boot, release prefixes or vmlinuz paths (default: what
 #                           fetch-kernels.sh fetches, i.e. the current 6.1 and 6.12)
 #        VIGIL_VM_TESTFLAGS extra test binary flags, e.g. "-test.run=TestLSM" (default none)
-#        VIGIL_VM_TIMEOUT   seconds before a guest is killed (default here 2580, above the
+#        VIGIL_VM_TIMEOUT   seconds before a guest is killed (default here 3400, above the
 #                           test timeout; vmexec.sh alone defaults to 600)
 #        VIGIL_VM_PARALLEL  guests run side by side (default: nproc; 1 runs the kernels in turn)
 #        and those of vmexec.sh / fetch-kernels.sh.
@@ -50,11 +50,11 @@ echo "run.sh: built ${#bins[@]} test binaries in $((SECONDS - start)) s"
 
 # Per package and kernel. The sensor package runs every security-hook test on both builds,
 # each loading its own sensors (about 30 s per build under TCG) and running helper binaries:
-# about 25 min per kernel once the file-name, task-key and bind-mount tests came in (15 and
+# 25 to 35 min per kernel once the file-name, task-key and bind-mount tests came in (15 and
 # then 25 min were exceeded). qemu's own guard (vmexec.sh) must outlast it, so that a slow
 # test fails with its stack trace instead of a killed guest booted once more.
-test_timeout=40m
-export VIGIL_VM_TIMEOUT="${VIGIL_VM_TIMEOUT:-2580}"
+test_timeout=55m
+export VIGIL_VM_TIMEOUT="${VIGIL_VM_TIMEOUT:-3400}"
 
 # The kernels run side by side: a guest's TCG runs on one host thread (thread=single),
 # so on 2 cores two guests take the time of one. VIGIL_VM_PARALLEL=1 runs them in turn.
