@@ -3,7 +3,6 @@
 package ebpfreceiver
 
 import (
-	"os"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -25,10 +24,7 @@ import (
 // (the first). Each open is decoded from its record, tracked and rejected by the
 // rule stage. One op is one exec and its opens; no-rules is the exec alone.
 func BenchmarkProcessExecLoaderOpens(b *testing.B) {
-	data, err := os.ReadFile("internal/rules/falco/testdata/shapes.yaml")
-	require.NoError(b, err)
-	shapes := rulestage.LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
-	require.Equal(b, 25, shapes.Loaded)
+	shapes := shapesRules(b)
 	pack := defaultPack(b)
 	for _, tc := range []struct {
 		name   string

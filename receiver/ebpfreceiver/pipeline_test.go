@@ -415,15 +415,21 @@ func defaultPack(tb testing.TB) rulestage.Loaded {
 	return l
 }
 
+// shapesRules loads the 25-rule set that mirrors the stable rules' shapes.
+func shapesRules(tb testing.TB) rulestage.Loaded {
+	data, err := os.ReadFile("internal/rules/falco/testdata/shapes.yaml")
+	require.NoError(tb, err)
+	l := rulestage.LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
+	require.Equal(tb, 25, l.Loaded)
+	return l
+}
+
 // BenchmarkProcessExec: the read loop's stages on an exec record (track, rule
 // stage, copy for the queue), without rules, with the 25 stable-rule shapes and
 // with the default pack loaded. The differences are the rule stage's cost per
 // exec.
 func BenchmarkProcessExec(b *testing.B) {
-	data, err := os.ReadFile("internal/rules/falco/testdata/shapes.yaml")
-	require.NoError(b, err)
-	l := rulestage.LoadFiles([]policy.FileResult{{Path: "shapes.yaml", Rules: data}}, policy.MaxPolicies)
-	require.Equal(b, 25, l.Loaded)
+	l := shapesRules(b)
 	pack := defaultPack(b)
 	for _, tc := range []struct {
 		name string
