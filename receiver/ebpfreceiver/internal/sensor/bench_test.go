@@ -156,22 +156,11 @@ func BenchmarkOpenStormHooks(b *testing.B) {
 		}
 	}
 	b.StopTimer()
-	med := func(d []time.Duration) time.Duration {
-		s := append([]time.Duration(nil), d...)
-		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-		return s[len(s)/2]
-	}
-	base := med(times[0])
-	out := fmt.Sprintf("\nOpen storm, %d x open+close, %d interleaved rounds, medians\n\n| scenario | wall time | ratio |\n|---|---|---|\n", b.N, rounds)
+	names := make([]string, len(scenarios))
 	for i, sc := range scenarios {
-		m := med(times[i])
-		r := float64(m) / float64(base)
-		out += fmt.Sprintf("| %s | %s | %.3f (%+.1f%%) |\n", sc.name, m.Round(time.Millisecond), r, (r-1)*100)
-		if i > 0 {
-			b.ReportMetric(r, fmt.Sprintf("ratio-%d", i))
-		}
+		names[i] = sc.name
 	}
-	b.Log(out)
+	reportStorm(b, "Open storm", rounds, names, times)
 }
 
 // nameStormPolicy is the shape of the default pack's shared-library and
@@ -249,17 +238,27 @@ func BenchmarkOpenStormNameFilters(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	names := make([]string, len(scenarios))
+	for i, sc := range scenarios {
+		names[i] = sc.name
+	}
+	reportStorm(b, "Open storm with name filters", rounds, names, times)
+}
+
+// reportStorm logs the medians of each scenario's storm times (times[0] is the
+// baseline) as a table of ratios and reports each ratio as a metric.
+func reportStorm(b *testing.B, title string, rounds int, names []string, times [][]time.Duration) {
 	med := func(d []time.Duration) time.Duration {
 		s := append([]time.Duration(nil), d...)
 		sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
 		return s[len(s)/2]
 	}
 	base := med(times[0])
-	out := fmt.Sprintf("\nOpen storm with name filters, %d x open+close, %d interleaved rounds, medians\n\n| scenario | wall time | ratio |\n|---|---|---|\n", b.N, rounds)
-	for i, sc := range scenarios {
+	out := fmt.Sprintf("\n%s, %d x open+close, %d interleaved rounds, medians\n\n| scenario | wall time | ratio |\n|---|---|---|\n", title, b.N, rounds)
+	for i, name := range names {
 		m := med(times[i])
 		r := float64(m) / float64(base)
-		out += fmt.Sprintf("| %s | %s | %.3f (%+.1f%%) |\n", sc.name, m.Round(time.Millisecond), r, (r-1)*100)
+		out += fmt.Sprintf("| %s | %s | %.3f (%+.1f%%) |\n", name, m.Round(time.Millisecond), r, (r-1)*100)
 		if i > 0 {
 			b.ReportMetric(r, fmt.Sprintf("ratio-%d", i))
 		}
