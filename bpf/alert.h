@@ -12,7 +12,7 @@ struct alert_scratch {
 	struct walk_mounts sub; /* the subtree mounts of the last path walk */
 	__u32 subtree;          /* path_rules: the walk crossed one (FLAG_SUBTREE_MOUNT) */
 	struct name_key nkey;
-	char name[2 * NAME_KEY]; /* the end of a file name, in order (room for any masked length) */
+	char name[RAW_BUF + 8]; /* the end of a file name, in order (room for any masked length and a substring scan's last word) */
 	/* name_filter for path_rules: the rules whose name filters hold only on
 	 * the name of the path as opened, only on the canonical path's (a file
 	 * or directory bind-mounted under another name) */
@@ -128,7 +128,7 @@ static __always_inline __u64 id_rules(struct selector_cfg *sel, __u64 ino, __u32
 static __always_inline __u32 open_access(__u32 flags)
 {
 	__u32 acc = flags & O_ACCMODE;
-	return acc == O_WRONLY ? 2 : acc == O_RDWR ? 3 : 1;
+	return ((acc + 1) & 3) | ((acc >> 1) & acc & 1);
 }
 
 /*
@@ -209,36 +209,94 @@ static __always_inline void send_alert(struct vigil_alert *a, struct match_ctx *
 }
 
 /*
- * The substring filters (name_contains, raw_contains): one pass over a buffer
- * of the scratch (the file name or the raw path), keeping its last 8 bytes in
- * a window, the newest byte highest; a pattern of length L is found where the
- * window's top L bytes equal it. Patterns hold no NUL, so the zeros the window
- * starts with match none.
+ * The substring filters (name_contains, raw_contains) over a buffer of the
+ * scratch (the file name or the raw path), in two passes. The first looks at
+ * the buffer eight bytes at a time and marks the words where a pattern may
+ * start: the pattern's first two bytes next to each other somewhere in the
+ * word (its first byte, for a one-byte pattern), a SWAR zero-byte test. Most
+ * paths have no such word and cost a few instructions per word. The second
+ * tests each position of the marked words: the eight bytes from there, cut to
+ * the pattern's length, against the pattern. A match must end within len:
+ * the buffer's bytes past it are stale.
  */
 struct substr_scan {
-	__u64 w;
 	__u64 found;
+	__u32 hits; /* the words where a pattern may start */
+	__u32 left; /* second pass: the marked words not yet tested */
+	__u32 off;  /* second pass: the word being tested */
 	__u32 len;
 	__u32 target;
+	__u32 pad;
 };
 
-static long substr_step(__u32 i, struct substr_scan *c)
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* substr_load: the eight bytes at off of a target's buffer (off < RAW_BUF). */
+static __always_inline __u64 substr_load(struct alert_scratch *s, __u32 target, __u32 off)
 {
-	if (i >= c->len)
+	barrier_var(off); /* keep the mask: the verifier needs it, the compiler may prove it redundant */
+	off &= RAW_BUF - 1;
+	if (target == SUBSTR_RAW)
+		return *(const __u64 *)(s->a.raw + off);
+	return *(const __u64 *)(s->name + off);
+}
+
+/* First pass: one word. */
+static long substr_word(__u32 i, struct substr_scan *c)
+{
+	__u32 off = i * 8;
+	if (off >= c->len || i >= 32)
 		return 1;
 	__u32 zero = 0, tk = c->target;
 	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
 	struct substr_table *t = bpf_map_lookup_elem(&file_substrs, &tk);
 	if (!s || !t)
 		return 1;
-	__u8 b = tk == SUBSTR_RAW ? s->a.raw[i & (RAW_BUF - 1)] : s->name[i & (NAME_KEY - 1)];
-	c->w = (c->w >> 8) | ((__u64)b << 56);
+	__u64 word = substr_load(s, tk, off);
+	__u64 next = substr_load(s, tk, off + 8);
+	__u64 shifted = (word >> 8) | (next << 56); /* the byte after each byte of word */
 	for (int j = 0; j < SUBSTR_MAX; j++) {
 		if (j >= t->count)
 			break;
-		struct substr_pat *p = &t->pats[j];
-		if ((c->w >> (p->shift & 63)) == p->val)
-			c->found |= p->rules;
+		__u64 v = t->pats[j].val;
+		__u64 x = word ^ ((v & 0xff) * ONES);
+		if (t->pats[j].shift < 56) /* two bytes or more: the pair */
+			x |= shifted ^ (((v >> 8) & 0xff) * ONES);
+		if ((x - ONES) & ~x & HIGHS) {
+			c->hits |= 1U << (i & 31);
+			return 0;
+		}
+	}
+	return 0;
+}
+
+/* Second pass: one position of a marked word. */
+static long substr_pos(__u32 i, struct substr_scan *c)
+{
+	if (!(i & 7)) {
+		__u32 left = c->left;
+		if (!left)
+			return 1;
+		c->left = left & (left - 1);
+		c->off = low_bit(left) * 8;
+	}
+	__u32 pos = c->off + (i & 7);
+	if (pos >= c->len)
+		return 0;
+	__u32 zero = 0, tk = c->target;
+	struct alert_scratch *s = bpf_map_lookup_elem(&alert_scratch_map, &zero);
+	struct substr_table *t = bpf_map_lookup_elem(&file_substrs, &tk);
+	if (!s || !t)
+		return 1;
+	__u64 win = substr_load(s, tk, pos);
+	for (int j = 0; j < SUBSTR_MAX; j++) {
+		if (j >= t->count)
+			break;
+		struct substr_pat *pt = &t->pats[j];
+		__u32 sh = pt->shift & 63;
+		if (pos + ((64 - sh) >> 3) <= c->len && (win << sh) == (pt->val << sh))
+			c->found |= pt->rules;
 	}
 	return 0;
 }
@@ -246,7 +304,11 @@ static long substr_step(__u32 i, struct substr_scan *c)
 static __always_inline __u64 substr_found(__u32 target, __u32 len)
 {
 	struct substr_scan c = {.len = len, .target = target};
-	bpf_loop(target == SUBSTR_RAW ? RAW_BUF : NAME_KEY, substr_step, &c, 0);
+	bpf_loop(target == SUBSTR_RAW ? RAW_BUF / 8 : NAME_KEY / 8, substr_word, &c, 0);
+	if (!c.hits)
+		return 0;
+	c.left = c.hits;
+	bpf_loop(8 * popcount64(c.hits), substr_pos, &c, 0);
 	return c.found;
 }
 
@@ -434,7 +496,8 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev) & mask;
 	}
-	if (!ids && sel->top_filter && !(mask & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
+	mask = top_filter(sel, mnt, dentry, mask, ids);
+	if (!mask)
 		return 0;
 	__u32 trunc = 0;
 	__u64 paths = path_rules(s, mnt, dentry, &trunc);
@@ -451,7 +514,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	match_rules(&mc);
 	if (!mc.any)
 		return 0;
 	struct vigil_alert *a = &s->a;

@@ -49,7 +49,7 @@ static long raw_scan_step(__u32 i, struct raw_scan *c)
 static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_struct *task, __u64 pol, long ret,
 					  __u32 xflags, __u32 oflags, const char *raw)
 {
-	__u64 rules = sel->failed_rules & ~sel->lsm_rules[KIND_FILE];
+	__u64 rules = open_statics(sel, sel->failed_rules & ~sel->lsm_rules[KIND_FILE], open_access(oflags), oflags);
 	if (!rules || !raw)
 		return 0;
 	struct alert_scratch *s = alert_scratch();
@@ -77,7 +77,7 @@ static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_
 	task_keys_filter(sel, task, &mc);
 	if (!mc.candidates)
 		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	match_rules(&mc);
 	if (!mc.any)
 		return 0;
 	fill_alert_task(a, task);
@@ -91,6 +91,145 @@ static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_
 	a->path_len = 0;
 	a->path[0] = 0;
 	send_alert(a, &mc, 0, 0);
+	return 0;
+}
+
+/*
+ * An open under decision, kept in the scratch between the parts of on_open:
+ * the rules still candidates (want), the policies selecting the task, the
+ * caller's arguments, and what the pre-filter read.
+ */
+struct open_state {
+	__u64 want;
+	__u64 pol;
+	__u64 raw;  /* the caller's path argument (user memory), 0: none */
+	__u64 ids;  /* rules whose exact file the opened one is (identity) */
+	__u64 ino;
+	long rn;    /* bpf_probe_read_user_str's result for the raw path, 0: not read */
+	__u32 dev;
+	__u32 oflags;
+	__u32 xflags;
+	__u32 emit_all;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct open_state);
+} open_state_map SEC(".maps");
+
+static __always_inline struct open_state *open_state(void)
+{
+	__u32 zero = 0;
+	return bpf_map_lookup_elem(&open_state_map, &zero);
+}
+
+/*
+ * open_prefilter: the cheap filters of an open, before any path walk (the
+ * file's name, the top directory, the raw path's substrings, the file's
+ * identity), on the file at address fp. Returns the rules left (0: drop).
+ * A global function: the verifier checks it once, apart from its callers,
+ * which keeps the programs that share it within the verifier's budget.
+ */
+__noinline int open_prefilter(__u64 fp)
+{
+	struct selector_cfg *sel = get_selector();
+	struct alert_scratch *s = alert_scratch();
+	struct open_state *o = open_state();
+	if (!sel || !s || !o)
+		return 0;
+	struct file *f = (struct file *)fp;
+	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
+	struct dentry *dentry = RD(struct file, f, f_path.dentry);
+	__u64 want = name_filter(sel, s, mnt, dentry, o->want);
+	if (!want)
+		return 0;
+	o->ids = 0;
+	o->ino = 0;
+	o->dev = 0;
+	o->rn = 0;
+	if (sel->id_filter) {
+		/* An exact rule file reached under another path (hard link, bind mount). */
+		__u64 ino = 0;
+		__u32 dev = 0;
+		file_identity(RD(struct file, f, f_inode), &ino, &dev);
+		o->ino = ino;
+		o->dev = dev;
+		o->ids = id_rules(sel, ino, dev) & want;
+	}
+	want = top_filter(sel, mnt, dentry, want, o->ids);
+	if (!want)
+		return 0;
+	long rn = 0;
+	want = raw_filter(sel, s, (const char *)o->raw, want, &rn);
+	o->rn = rn;
+	o->want = want;
+	return want != 0;
+}
+
+/*
+ * open_report: the path walk of an open that passed open_prefilter (or of
+ * every open, emit_all), the rules' own filters, and the alert. A global
+ * function, like open_prefilter.
+ */
+__noinline int open_report(__u64 fp, long ret)
+{
+	struct selector_cfg *sel = get_selector();
+	struct alert_scratch *s = alert_scratch();
+	struct open_state *o = open_state();
+	if (!sel || !s || !o || !fp)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	struct file *f = (struct file *)fp;
+	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
+	struct dentry *dentry = RD(struct file, f, f_path.dentry);
+	__u8 emit_all = o->emit_all != 0;
+	__u32 oflags = o->oflags;
+	__u64 want = o->want, ids = o->ids;
+	struct vigil_alert *a = &s->a;
+	__u32 trunc = 0;
+	__u64 paths = path_rules(s, mnt, dentry, &trunc);
+	if (trunc)
+		paths |= sel->prefix_rules; /* unresolved: fail closed */
+	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
+			       .policies = o->pol};
+	if (!emit_all) {
+		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
+		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & want;
+		task_keys_filter(sel, task, &mc);
+		if (!mc.candidates)
+			return 0;
+		match_rules(&mc);
+		if (!mc.any)
+			return 0;
+	}
+	fill_alert_task(a, task);
+	a->hdr.flags |= o->xflags;
+	if (trunc)
+		a->hdr.flags |= FLAG_TRUNC_PATH;
+	if (s->subtree)
+		a->hdr.flags |= FLAG_SUBTREE_MOUNT;
+	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
+		a->hdr.flags |= FLAG_ID_MATCH;
+	a->kind = KIND_FILE;
+	a->event = EV_FILE_OPEN;
+	a->access = oflags;
+	a->family = 0;
+	__u64 ino = o->ino;
+	__u32 dev = o->dev;
+	if (!ino)
+		file_identity(RD(struct file, f, f_inode), &ino, &dev); /* for the record only */
+	a->ino = ino;
+	a->dev = dev;
+	a->res = ret;
+	const char *raw = (const char *)o->raw;
+	if (raw && (mc.matched & sel->raw_rules)) {
+		long n = o->rn ? o->rn : bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
+		if (n > 1)
+			a->raw_len = n - 1;
+	}
+	send_alert(a, &mc, emit_all, 0);
 	return 0;
 }
 
@@ -114,8 +253,10 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 		if (!sel->kind_policies[KIND_FILE])
 			return 0;
 		want = event_rules_of(EV_FILE_OPEN) & ~sel->lsm_rules[KIND_FILE];
+		if (ret >= 0)
+			want = open_statics(sel, want, open_access(oflags), oflags);
 		if (!want)
-			return 0; /* no file.open rule on this hook (only writes, or all in LSM) */
+			return 0; /* no file.open rule on this hook for this open's mode and flags */
 		pol = current_policies(sel, task, KIND_FILE);
 		if (!pol)
 			return 0; /* no policy selects this process: no path walk */
@@ -125,76 +266,32 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 			return 0;
 		return on_failed_open(sel, task, pol, ret, xflags, oflags, raw);
 	}
+	if (!emit_all) {
+		__u64 caps = 0;
+		/* The process's keys (name, parent, tty, capabilities) first: no file read at all. */
+		want = task_prefilter(sel, task, KIND_FILE, want, &caps);
+		if (!want)
+			return 0;
+	}
 	struct file *f = fd_file(task, ret);
 	if (!f)
 		return 0;
-	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
-	struct dentry *dentry = RD(struct file, f, f_path.dentry);
-	struct alert_scratch *s = alert_scratch();
-	if (!s)
+	struct open_state *o = open_state();
+	if (!o)
 		return 0;
-	if (!emit_all) {
-		/* The file-name filters, before any path walk. */
-		want = name_filter(sel, s, mnt, dentry, want);
-		if (!want)
-			return 0;
-	}
-	__u64 ino = 0, ids = 0;
-	__u32 dev = 0;
-	if (sel->id_filter && !emit_all) {
-		/* An exact rule file reached under another path (hard link, bind mount). */
-		file_identity(RD(struct file, f, f_inode), &ino, &dev);
-		ids = id_rules(sel, ino, dev);
-	}
-	if (!emit_all && !ids && sel->top_filter && !(want & sel->nontop_rules) && !top_dir_watched(mnt, dentry))
+	o->want = want;
+	o->pol = pol;
+	o->raw = (__u64)raw;
+	o->oflags = oflags;
+	o->xflags = xflags;
+	o->emit_all = emit_all;
+	o->ids = 0;
+	o->ino = 0;
+	o->dev = 0;
+	o->rn = 0;
+	if (!emit_all && !open_prefilter((__u64)f))
 		return 0;
-	long rn = 0; /* the raw path, read for raw_contains */
-	if (!emit_all) {
-		want = raw_filter(sel, s, raw, want, &rn);
-		if (!want)
-			return 0;
-	}
-	struct vigil_alert *a = &s->a;
-	__u32 trunc = 0;
-	__u64 paths = path_rules(s, mnt, dentry, &trunc);
-	if (trunc)
-		paths |= sel->prefix_rules; /* unresolved: fail closed */
-	struct match_ctx mc = {.kind = KIND_FILE, .event = EV_FILE_OPEN, .access = open_access(oflags), .oflags = oflags,
-			       .policies = pol};
-	if (!emit_all) {
-		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
-		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & want;
-		task_keys_filter(sel, task, &mc);
-		if (!mc.candidates)
-			return 0;
-		bpf_loop(MAX_RULES, match_step, &mc, 0);
-		if (!mc.any)
-			return 0;
-	}
-	fill_alert_task(a, task);
-	a->hdr.flags |= xflags;
-	if (trunc)
-		a->hdr.flags |= FLAG_TRUNC_PATH;
-	if (s->subtree)
-		a->hdr.flags |= FLAG_SUBTREE_MOUNT;
-	if (mc.matched & ids & ~(paths | sel->any_filter[KIND_FILE]))
-		a->hdr.flags |= FLAG_ID_MATCH;
-	a->kind = KIND_FILE;
-	a->event = EV_FILE_OPEN;
-	a->access = oflags;
-	a->family = 0;
-	if (!ino)
-		file_identity(RD(struct file, f, f_inode), &ino, &dev); /* for the record only */
-	a->ino = ino;
-	a->dev = dev;
-	a->res = ret;
-	if (raw && (mc.matched & sel->raw_rules)) {
-		long n = rn ? rn : bpf_probe_read_user_str(a->raw, RAW_BUF, raw);
-		if (n > 1)
-			a->raw_len = n - 1;
-	}
-	send_alert(a, &mc, emit_all, 0);
-	return 0;
+	return open_report((__u64)f, ret);
 }
 
 /* file.write after a successful write to fd (reported with the file's open flags). */

@@ -120,7 +120,7 @@ int BPF_PROG(lsm_bprm_check, struct linux_binprm *bprm, int ret)
 	task_keys_filter_at(sel, task, &mc, 1); /* parent names and tty; no name or capability keys here */
 	if (!mc.candidates)
 		return 0;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	match_rules(&mc);
 	if (!mc.any)
 		return 0;
 	fill_alert_task(a, task);

@@ -70,7 +70,7 @@ static __always_inline int net_match(struct selector_cfg *sel, struct alert_scra
 	task_keys_filter(sel, task, mc);
 	if (!mc->candidates)
 		return 0;
-	bpf_loop(MAX_RULES, match_step, mc, 0);
+	match_rules(mc);
 	if (!mc->any)
 		return 0;
 	fill_alert_task(a, task);

@@ -274,7 +274,7 @@ static __always_inline void exec_rules(struct scratch *s, struct task_struct *ta
 	task_keys_filter(sel, task, &mc); /* after remember_binary: the new image's name */
 	if (!mc.candidates)
 		return;
-	bpf_loop(MAX_RULES, match_step, &mc, 0);
+	match_rules(&mc);
 	if (!mc.any)
 		return;
 	s->ev.rules = mc.matched;

@@ -103,7 +103,7 @@ static __always_inline struct vigil_alert *sys_begin(struct match_ctx *mc, __u8 
 	task_keys_filter(sel, task, mc);
 	if (!mc->candidates)
 		return 0;
-	bpf_loop(MAX_RULES, match_step, mc, 0);
+	match_rules(mc);
 	if (!mc->any)
 		return 0;
 	struct alert_scratch *s = alert_scratch();

@@ -104,6 +104,14 @@ struct selector_cfg {
 	/* File rules the top-directory pre-filter does not concern (no paths, or
 	 * "/"): while one is a candidate, an open outside top_dirs is not dropped. */
 	__u64 nontop_rules;
+	/* file.open rules by their static filters, tested before any path work
+	 * (match_step tests them again, exactly): rules needing a read (access
+	 * read only), a write (write only), one of the open flags in oflags_any. */
+	__u64 read_rules;
+	__u64 write_rules;
+	__u64 oflag_rules;
+	__u32 oflags_any;
+	__u32 pad3;
 };
 
 struct bin_key {
@@ -266,7 +274,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1024);
 	__type(key, struct top_key);
-	__type(value, __u8);
+	__type(value, __u64); /* the file rules with a path under that directory */
 } top_dirs SEC(".maps");
 
 /* Rule filters: key -> mask of rules (of that kind) the key satisfies. */
@@ -555,6 +563,7 @@ struct match_ctx {
 	__u32 oflags; /* file.open: the requested open flags */
 	__u64 matched;
 	__u64 caps;   /* task keys: the process's effective capabilities (read when a candidate has caps) */
+	__u64 left;   /* match_rules: the candidates not yet looked at */
 	__u8 action;
 	__u8 enforce;
 	__u8 any;
@@ -593,6 +602,78 @@ static long match_step(__u32 i, struct match_ctx *m)
 	}
 	m->any = 1;
 	return 0;
+}
+
+/*
+ * open_statics drops from want the file.open rules whose access mode or open
+ * flags cannot hold for this open (access: 1 read, 2 write, 3 both), before
+ * any path work.
+ */
+static __always_inline __u64 open_statics(struct selector_cfg *sel, __u64 want, __u32 access, __u32 oflags)
+{
+	/* Without branches: one verifier path for every mode and flag set. */
+	__u64 no_read = ~access & 1, no_write = (~access >> 1) & 1;
+	__u64 t = oflags & sel->oflags_any;
+	__u64 no_flag = ((t | -t) >> 63) ^ 1;
+	return want & ~(sel->read_rules * no_read) & ~(sel->write_rules * no_write) & ~(sel->oflag_rules * no_flag);
+}
+
+/* popcount64: the number of bits set (no instruction for it in BPF). */
+static __always_inline __u32 popcount64(__u64 x)
+{
+	x = x - ((x >> 1) & 0x5555555555555555ULL);
+	x = (x & 0x3333333333333333ULL) + ((x >> 2) & 0x3333333333333333ULL);
+	x = (x + (x >> 4)) & 0x0f0f0f0f0f0f0f0fULL;
+	return (__u32)((x * 0x0101010101010101ULL) >> 56);
+}
+
+/* low_bit: the index of the lowest bit set of x (x != 0), by halving. */
+static __always_inline __u32 low_bit(__u64 x)
+{
+	__u32 n = 0;
+	if (!(x & 0xffffffffULL)) {
+		n += 32;
+		x >>= 32;
+	}
+	if (!(x & 0xffff)) {
+		n += 16;
+		x >>= 16;
+	}
+	if (!(x & 0xff)) {
+		n += 8;
+		x >>= 8;
+	}
+	if (!(x & 0xf)) {
+		n += 4;
+		x >>= 4;
+	}
+	if (!(x & 0x3)) {
+		n += 2;
+		x >>= 2;
+	}
+	if (!(x & 0x1))
+		n += 1;
+	return n & (MAX_RULES - 1);
+}
+
+/* One candidate of match_rules: the lowest one not yet looked at. */
+static long match_next(__u32 i, struct match_ctx *m)
+{
+	__u64 left = m->left;
+	if (!left)
+		return 1;
+	m->left = left & (left - 1);
+	return match_step(low_bit(left), m);
+}
+
+/*
+ * match_rules runs match_step on each candidate, one bpf_loop step per
+ * candidate (a few, usually), not one per rule slot.
+ */
+static __always_inline void match_rules(struct match_ctx *mc)
+{
+	mc->left = mc->candidates;
+	bpf_loop(popcount64(mc->candidates), match_next, mc, 0);
 }
 
 /* task_name_rules: the rules of a kind naming a process name (which 0) or a parent name (1). */
@@ -681,6 +762,19 @@ static __always_inline void task_keys_filter(struct selector_cfg *sel, struct ta
 	task_keys_filter_at(sel, task, mc, 0);
 }
 
+/*
+ * task_prefilter: task_keys_filter on the rules of want of a kind before any
+ * per-event work; returns the rules left and sets *caps for match_step.
+ */
+static __always_inline __u64 task_prefilter(struct selector_cfg *sel, struct task_struct *task, __u32 kind,
+					     __u64 want, __u64 *caps)
+{
+	struct match_ctx mc = {.kind = kind, .candidates = want};
+	task_keys_filter(sel, task, &mc);
+	*caps = mc.caps;
+	return mc.candidates;
+}
+
 static __always_inline void fill_alert_task(struct vigil_alert *a, struct task_struct *task)
 {
 	a->hdr.ktime = bpf_ktime_get_boot_ns();
@@ -744,13 +838,15 @@ static __always_inline int through_subtree(struct vfsmount *vfsmnt)
 }
 
 /*
- * top_dir_watched walks from a dentry up to the root of its mount namespace
- * (pointer reads only, no names copied) and looks up the top-level component in
- * top_dirs: the cheap test that spares most opens the full path walk. A walk
- * through a subtree mount (a bind mount) passes: the file's canonical path,
- * which the full walk looks up too, may be under a watched directory.
+ * top_dir_rules walks from a dentry up to the root of its mount namespace
+ * (pointer reads only, no names copied) and returns the rules with a path
+ * under its top-level component (top_dirs): the cheap test that spares most
+ * opens the full path walk. "/" itself, a path too deep to tell, or a walk
+ * through a subtree mount (a bind mount: the file's canonical path, which the
+ * full walk looks up too, may be under any watched directory) return every
+ * rule (fail closed).
  */
-static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentry *d)
+static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d)
 {
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
@@ -773,14 +869,30 @@ static __always_inline int top_dir_watched(struct vfsmount *vfsmnt, struct dentr
 		d = parent;
 	}
 	if (!child || !top)
-		return 1; /* "/" itself, or too deep to tell: let the full walk decide (fail closed) */
+		return ~0ULL;
 	struct top_key k = {};
 	__u32 len = RD(struct dentry, child, d_name.len);
 	const unsigned char *name = RD(struct dentry, child, d_name.name);
 	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
-	if (bpf_map_lookup_elem(&top_dirs, &k))
-		return 1;
-	return through_subtree(vfsmnt);
+	__u64 *m = bpf_map_lookup_elem(&top_dirs, &k);
+	if (through_subtree(vfsmnt))
+		return ~0ULL;
+	return m ? *m : 0;
+}
+
+/*
+ * top_filter keeps the rules of want that the top-directory test admits for
+ * (mnt, dentry): those concerned by it (not in nontop_rules) and not already
+ * matched by the file's identity (ids) must have a path under the file's top
+ * directory. No walk when none of want is concerned.
+ */
+static __always_inline __u64 top_filter(struct selector_cfg *sel, struct vfsmount *mnt, struct dentry *dentry,
+					__u64 want, __u64 ids)
+{
+	__u64 keep = sel->nontop_rules | ids;
+	if (!sel->top_filter || !(want & ~keep))
+		return want;
+	return want & (keep | top_dir_rules(mnt, dentry));
 }
 
 #endif

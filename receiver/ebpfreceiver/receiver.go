@@ -163,6 +163,10 @@ func (r *logsReceiver) Start(_ context.Context, host component.Host) error {
 		}
 		r.set.Logger.Info("policy sensors loaded", zap.String("security_hooks", r.pol.SecurityHooks()),
 			zap.Strings("direct_loads", r.pol.DirectLoads()))
+		for name, why := range r.pol.HelperCallBuilds() {
+			r.set.Logger.Info("a sensor runs its helper-call build (dearer per event): its direct-load build did not load",
+				zap.String("sensor", name), zap.Error(why))
+		}
 	}
 	reader, err := r.newReader(proc)
 	if err != nil {

@@ -247,7 +247,6 @@ func dumpMaps(t *testing.T, p *Process) map[string]string {
 	var n6 processNet6Key
 	var port uint16
 	var top processTopKey
-	var u8 uint8
 	dumpHash("sel_uid", m.SelUid, &u32, &u64)
 	dumpHash("sel_cgroup", m.SelCgroup, &u64, new(uint64))
 	dumpHash("sel_binary", m.SelBinary, &bk, &u64)
@@ -256,7 +255,7 @@ func dumpMaps(t *testing.T, p *Process) map[string]string {
 	dumpHash("net_cidr4", m.NetCidr4, &n4, &u64)
 	dumpHash("net_cidr6", m.NetCidr6, &n6, &u64)
 	dumpHash("net_ports", m.NetPorts, &port, &u64)
-	dumpHash("top_dirs", m.TopDirs, &top, &u8)
+	dumpHash("top_dirs", m.TopDirs, &top, new(uint64))
 	var rule processRuleCfg
 	dumpHash("rules", m.Rules, &u32, &rule)
 	dumpHash("event_rules", m.EventRules, &u32, &u64)

@@ -202,6 +202,7 @@ func (c *compiler) rule(p *policy.Policy, slot, ri int) error {
 	case KindFile:
 		cfg.Access = c.fileRule(r, act, rule, slot)
 		cfg.Oflags = r.OpenFlagMask()
+		c.openStatics(r.Event, cfg.Access, cfg.Oflags, rule.bit)
 	case KindExec:
 		cfg.Access = c.execRule(r, act, rule, slot)
 	case KindNet:

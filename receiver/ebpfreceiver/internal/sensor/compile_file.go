@@ -31,7 +31,7 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 	}
 	for _, path := range r.Paths {
 		if top, ok := topComponent(path); ok {
-			c.img.topDirs[top] = 1
+			c.img.topDirs[top] |= rs.bit
 		} else {
 			c.img.selector.NontopRules |= rs.bit
 		}
@@ -99,6 +99,26 @@ func (c *compiler) fileRule(r *policy.Rule, act policy.Action, rs ruleSlot, slot
 	}
 	c.rules.userFile = append(c.rules.userFile, ur)
 	return access
+}
+
+// openStatics records a file.open rule's static filters in the selector, for
+// the kernel to drop an open no rule's access mode or open flags admit before
+// any path work (match_step tests each rule again, exactly).
+func (c *compiler) openStatics(ev policy.Event, access uint8, oflags uint32, bit uint64) {
+	if ev != policy.EventFileOpen {
+		return
+	}
+	sel := &c.img.selector
+	switch access {
+	case 1:
+		sel.ReadRules |= bit
+	case 2:
+		sel.WriteRules |= bit
+	}
+	if oflags != 0 {
+		sel.OflagRules |= bit
+		sel.OflagsAny |= oflags
+	}
 }
 
 // filePathEntry is a rule path's filter entry: a path ending in / matches

@@ -63,7 +63,7 @@ type fileFastAlertScratch struct {
 	}
 	Subtree   uint32
 	Nkey      fileFastNameKey
-	Name      [128]int8
+	Name      [264]int8
 	OnlyOpen  uint64
 	OnlyCanon uint64
 }
@@ -104,6 +104,20 @@ type fileFastNet6Key struct {
 	_         structs.HostLayout
 	Prefixlen uint32
 	Addr      [16]uint8
+}
+
+type fileFastOpenState struct {
+	_       structs.HostLayout
+	Want    uint64
+	Pol     uint64
+	Raw     uint64
+	Ids     uint64
+	Ino     uint64
+	Rn      int64
+	Dev     uint32
+	Oflags  uint32
+	Xflags  uint32
+	EmitAll uint32
 }
 
 type fileFastPathScratch struct {
@@ -168,6 +182,11 @@ type fileFastSelectorCfg struct {
 	NameSubRules   uint64
 	RawSubRules    uint64
 	NontopRules    uint64
+	ReadRules      uint64
+	WriteRules     uint64
+	OflagRules     uint64
+	OflagsAny      uint32
+	Pad3           uint32
 }
 
 type fileFastSubstrTable struct {
@@ -224,6 +243,7 @@ const (
 	fileFastMapNetCidr4             = "net_cidr4"
 	fileFastMapNetCidr6             = "net_cidr6"
 	fileFastMapNetPorts             = "net_ports"
+	fileFastMapOpenStateMap         = "open_state_map"
 	fileFastMapPathScratchMap       = "path_scratch_map"
 	fileFastMapProcBin              = "proc_bin"
 	fileFastMapRuleHits             = "rule_hits"
@@ -306,6 +326,7 @@ type fileFastMapSpecs struct {
 	NetCidr4        *ebpf.MapSpec `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.MapSpec `ebpf:"net_cidr6"`
 	NetPorts        *ebpf.MapSpec `ebpf:"net_ports"`
+	OpenStateMap    *ebpf.MapSpec `ebpf:"open_state_map"`
 	PathScratchMap  *ebpf.MapSpec `ebpf:"path_scratch_map"`
 	ProcBin         *ebpf.MapSpec `ebpf:"proc_bin"`
 	RuleHits        *ebpf.MapSpec `ebpf:"rule_hits"`
@@ -362,6 +383,7 @@ type fileFastMaps struct {
 	NetCidr4        *ebpf.Map `ebpf:"net_cidr4"`
 	NetCidr6        *ebpf.Map `ebpf:"net_cidr6"`
 	NetPorts        *ebpf.Map `ebpf:"net_ports"`
+	OpenStateMap    *ebpf.Map `ebpf:"open_state_map"`
 	PathScratchMap  *ebpf.Map `ebpf:"path_scratch_map"`
 	ProcBin         *ebpf.Map `ebpf:"proc_bin"`
 	RuleHits        *ebpf.Map `ebpf:"rule_hits"`
@@ -392,6 +414,7 @@ func (m *fileFastMaps) Close() error {
 		m.NetCidr4,
 		m.NetCidr6,
 		m.NetPorts,
+		m.OpenStateMap,
 		m.PathScratchMap,
 		m.ProcBin,
 		m.RuleHits,

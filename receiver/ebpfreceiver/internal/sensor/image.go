@@ -21,7 +21,7 @@ type MapImage struct {
 	ports      map[uint16]uint64
 	anyPort    uint64
 	cgroups    map[uint64]uint64
-	topDirs    map[processTopKey]uint8
+	topDirs    map[processTopKey]uint64
 	events     [int(processVigilEventEV_MAX)]uint64
 	fileIDs    map[processFileId]uint64
 	// suffixes are the name_suffixes trie, substrs the name_contains and
@@ -40,7 +40,7 @@ func newMapImage() *MapImage {
 		selUID: map[uint32]uint64{}, selBinary: map[processBinKey]uint64{},
 		filePaths: map[processBinKey]uint64{}, execBins: map[processBinKey]uint64{}, execInodes: map[processExeId]uint64{},
 		net4: map[processNet4Key]uint64{}, net6: map[processNet6Key]uint64{},
-		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint8{},
+		ports: map[uint16]uint64{}, cgroups: map[uint64]uint64{}, topDirs: map[processTopKey]uint64{},
 		fileIDs: map[processFileId]uint64{}, suffixes: map[processNameKey]uint64{}, taskNames: map[processTaskNameKey]uint64{},
 	}
 }

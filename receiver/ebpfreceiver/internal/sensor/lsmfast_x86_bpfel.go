@@ -63,7 +63,7 @@ type lsmFastAlertScratch struct {
 	}
 	Subtree   uint32
 	Nkey      lsmFastNameKey
-	Name      [128]int8
+	Name      [264]int8
 	OnlyOpen  uint64
 	OnlyCanon uint64
 }
@@ -175,6 +175,11 @@ type lsmFastSelectorCfg struct {
 	NameSubRules   uint64
 	RawSubRules    uint64
 	NontopRules    uint64
+	ReadRules      uint64
+	WriteRules     uint64
+	OflagRules     uint64
+	OflagsAny      uint32
+	Pad3           uint32
 }
 
 type lsmFastSubstrTable struct {

@@ -63,7 +63,7 @@ type netAlertScratch struct {
 	}
 	Subtree   uint32
 	Nkey      netNameKey
-	Name      [128]int8
+	Name      [264]int8
 	OnlyOpen  uint64
 	OnlyCanon uint64
 }
@@ -168,6 +168,11 @@ type netSelectorCfg struct {
 	NameSubRules   uint64
 	RawSubRules    uint64
 	NontopRules    uint64
+	ReadRules      uint64
+	WriteRules     uint64
+	OflagRules     uint64
+	OflagsAny      uint32
+	Pad3           uint32
 }
 
 type netSubstrTable struct {

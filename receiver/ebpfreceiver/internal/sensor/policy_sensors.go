@@ -5,6 +5,7 @@ package sensor
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 
 	"github.com/cilium/ebpf"
@@ -27,6 +28,9 @@ type Policy struct {
 	closed  bool
 	links   map[string]link.Link
 	direct  map[string]bool // sensors loaded in their direct-load build
+	// slowWhy says why a sensor's direct-load build was refused (it runs the
+	// helper-call build): logged, since that build costs more per event.
+	slowWhy map[string]error
 	// CgroupRoot is where cgroup/connect programs are attached (the cgroup2 root).
 	cgroupRoot string
 	mounts     *mountRefresh
@@ -50,14 +54,14 @@ func LoadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string, hooks Hooks) 
 	}
 	var objs lsmObjects
 	if hooks.LSM {
-		if s.direct["lsm"], hookErr = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs); hookErr == nil {
+		if s.direct["lsm"], hookErr = loadFastOrSlow(p, "BPF LSM", loadLsmFast, loadLsm, wakeupBytes, &objs, s.slowWhy); hookErr == nil {
 			s.lsm = &objs
 			return s, nil, nil
 		}
 	}
 	if hooks.FmodRet {
 		var ferr error
-		if s.direct["lsm"], ferr = loadFastOrSlow(p, "fmod_ret", loadFmodretFast, loadFmodret, wakeupBytes, &objs); ferr == nil {
+		if s.direct["lsm"], ferr = loadFastOrSlow(p, "fmod_ret", loadFmodretFast, loadFmodret, wakeupBytes, &objs, s.slowWhy); ferr == nil {
 			s.lsm, s.fmodRet = &objs, true
 			return s, hookErr, nil
 		}
@@ -81,14 +85,28 @@ func (s *Policy) SecurityHooks() string {
 // the bpf_rdonly_cast kfunc, 6.2+) and, where it does not load, the helper-call
 // build of the same source. Both have the same maps and programs, so both
 // assign to the same objects struct.
-func loadFastOrSlow(p *Process, name string, fast, slow func() (*ebpf.CollectionSpec, error), wakeupBytes uint64, to any) (direct bool, err error) {
+// why, when not nil, gets the direct-load build's error when the other one loads.
+func loadFastOrSlow(p *Process, name string, fast, slow func() (*ebpf.CollectionSpec, error), wakeupBytes uint64, to any, why map[string]error) (direct bool, err error) {
 	spec, err := fast()
-	if err := loadShared(p, name, spec, err, wakeupBytes, to); err == nil {
+	fastErr := loadShared(p, name, spec, err, wakeupBytes, to)
+	if fastErr == nil {
 		return true, nil
 	}
 	spec, err = slow()
-	return false, loadShared(p, name, spec, err, wakeupBytes, to)
+	if err := loadShared(p, name, spec, err, wakeupBytes, to); err != nil {
+		return false, err
+	}
+	if why != nil {
+		why[name] = fastErr
+	}
+	return false, nil
 }
+
+// HelperCallBuilds says, per sensor running its helper-call build, why the
+// direct-load build was refused: the missing bpf_rdonly_cast kfunc before
+// Linux 6.2 is expected; anything else (a verifier limit) is a defect to
+// report, as that build costs more per event.
+func (s *Policy) HelperCallBuilds() map[string]error { return maps.Clone(s.slowWhy) }
 
 // DirectLoads lists the sensors ("file", "lsm": the security hooks) loaded in their direct-load
 // build (kernels with bpf_rdonly_cast), for logs and tests.
@@ -132,12 +150,12 @@ func loadShared(p *Process, name string, spec *ebpf.CollectionSpec, err error, w
 }
 
 func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
-	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot, direct: map[string]bool{}}
+	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot, direct: map[string]bool{}, slowWhy: map[string]error{}}
 	load := func(name string, spec *ebpf.CollectionSpec, err error, to any) error {
 		return loadShared(p, name, spec, err, wakeupBytes, to)
 	}
 	var err error
-	if s.direct["file"], err = loadFastOrSlow(p, "file", loadFileFast, loadFile, wakeupBytes, &s.file); err != nil {
+	if s.direct["file"], err = loadFastOrSlow(p, "file", loadFileFast, loadFile, wakeupBytes, &s.file, s.slowWhy); err != nil {
 		return nil, err
 	}
 	ns, err := loadNet()

@@ -144,6 +144,11 @@ type processSelectorCfg struct {
 	NameSubRules   uint64
 	RawSubRules    uint64
 	NontopRules    uint64
+	ReadRules      uint64
+	WriteRules     uint64
+	OflagRules     uint64
+	OflagsAny      uint32
+	Pad3           uint32
 }
 
 type processSubstrPat struct {
