@@ -46,9 +46,14 @@ static long raw_scan_step(__u32 i, struct raw_scan *c)
  * RAW_BUF) cannot be decided here and fails closed: every such rule is a
  * candidate, user space decides.
  */
-static __always_inline int on_failed_open(struct selector_cfg *sel, struct task_struct *task, __u64 pol, long ret,
-					  __u32 xflags, __u32 oflags, const char *raw)
+__noinline int open_failed(long ret, __u32 xflags, __u32 oflags, __u64 rawp, __u64 pol)
 {
+	/* A global function (checked once, its stack apart from the caller's). */
+	struct selector_cfg *sel = get_selector();
+	if (!sel)
+		return 0;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
+	const char *raw = (const char *)rawp;
 	__u64 rules = open_statics(sel, sel->failed_rules & ~sel->lsm_rules[KIND_FILE], open_access(oflags), oflags);
 	if (!rules || !raw)
 		return 0;
@@ -139,10 +144,15 @@ __noinline int open_prefilter(__u64 fp)
 	struct open_state *o = open_state();
 	if (!sel || !s || !o)
 		return 0;
+	/* The process's keys (name, parent, tty, capabilities) first: no file read. */
+	__u64 caps = 0;
+	__u64 want = task_prefilter(sel, (struct task_struct *)bpf_get_current_task_btf(), KIND_FILE, o->want, &caps);
+	if (!want)
+		return 0;
 	struct file *f = (struct file *)fp;
 	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
 	struct dentry *dentry = RD(struct file, f, f_path.dentry);
-	__u64 want = name_filter(sel, s, mnt, dentry, o->want);
+	want = name_filter(sel, s, mnt, dentry, want);
 	if (!want)
 		return 0;
 	o->ids = 0;
@@ -264,14 +274,7 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	if (ret < 0) {
 		if (emit_all)
 			return 0;
-		return on_failed_open(sel, task, pol, ret, xflags, oflags, raw);
-	}
-	if (!emit_all) {
-		__u64 caps = 0;
-		/* The process's keys (name, parent, tty, capabilities) first: no file read at all. */
-		want = task_prefilter(sel, task, KIND_FILE, want, &caps);
-		if (!want)
-			return 0;
+		return open_failed(ret, xflags, oflags, (__u64)raw, pol);
 	}
 	struct file *f = fd_file(task, ret);
 	if (!f)
@@ -294,8 +297,9 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	return open_report((__u64)f, ret);
 }
 
-/* file.write after a successful write to fd (reported with the file's open flags). */
-static __always_inline int on_write(long fd, __u32 xflags)
+/* file.write after a successful write to fd (reported with the file's open
+ * flags). A global function, like the parts of on_open. */
+__noinline int on_write(long fd, __u32 xflags)
 {
 	struct selector_cfg *sel = get_selector();
 	if (!sel || !sel->kind_policies[KIND_FILE])

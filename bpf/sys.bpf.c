@@ -2,12 +2,13 @@
 // SPDX-License-Identifier: (MIT OR GPL-2.0)
 /*
  * Syscall sensor: privilege.change, namespace.change, kernel.module_load,
- * bpf.load and process.ptrace, on the entry tracepoints of the syscalls that do
- * them. Each program is attached only while a rule needs its event, and only for
- * the events BPF LSM hooks do not carry (all but namespace.change where BPF LSM
- * works: see lsm.bpf.c). Tracepoints see the request, not its outcome, and
- * cannot refuse it. 32-bit syscalls, which those tracepoints skip, come through
- * one raw sys_enter tracepoint (sys_compat_enter, at the end).
+ * bpf.load, process.ptrace, file.link, file.symlink, network.socket and fd.dup,
+ * on one raw tracepoint on syscall entry and one on syscall exit that serve
+ * every event, x86_64 and ia32 syscalls alike (sys_enter_all, sys_exit_all, at
+ * the end). They are attached while a rule of one of these events is left to
+ * the syscall hooks (the security hooks in lsm.bpf.c carry the others), and
+ * sys_hooked says which events those are. Syscall hooks see the request, not
+ * its outcome, and cannot refuse it.
  */
 #include "sys.h"
 #include "bpf_endian.h"
@@ -17,8 +18,6 @@ char __license[] SEC("license") = "Dual MIT/GPL";
 #define PTRACE_SEIZE 0x4206
 #define CLONE_NEW_MASK (0x00020000 | 0x02000000 | 0x04000000 | 0x08000000 | 0x10000000 | 0x20000000 | 0x40000000 | 0x00000080)
 
-/* args copies the syscall arguments: direct ctx loads at computed offsets are refused. */
-#define ARGS(ctx, a) unsigned long a[3]; bpf_probe_read_kernel(a, sizeof(a), &(ctx)->args[0])
 
 /* A raise to uid/gid 0 by a process whose effective id is not 0 (-1 = unchanged). */
 static __always_inline int raises(unsigned long a, __u32 cur)
@@ -32,7 +31,7 @@ static __always_inline int raises(unsigned long a, __u32 cur)
  * fmod_ret hooks see the credentials actually committed. The ia32 16-bit calls
  * pass ids already cut to 16 bits (0xffff: unchanged).
  */
-static __always_inline int do_setid(const unsigned long *a, long nr, const int gid, const int n, __u32 xflags)
+static __noinline int do_setid(const unsigned long *a, long nr, const int gid, const int n, __u32 xflags)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
 	__u32 e = gid ? BPF_CORE_READ(t, cred, egid.val) : BPF_CORE_READ(t, cred, euid.val);
@@ -42,27 +41,22 @@ static __always_inline int do_setid(const unsigned long *a, long nr, const int g
 	return 0;
 }
 
-static __always_inline int on_setid(struct trace_event_raw_sys_enter *ctx, long nr, const int gid, const int n)
-{
-	ARGS(ctx, a);
-	return do_setid(a, nr, gid, n, 0);
-}
 
 /* The decisions of the other syscalls, on their first three arguments. */
-static __always_inline int do_capset(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_capset(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], a[1], 0, 0);
 	return 0;
 }
 
-static __always_inline int do_setns(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_setns(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], a[1], 0, 0);
 	return 0;
 }
 
 /* unshare and clone: flags first (clone's ia32 argument order keeps them first too). */
-static __always_inline int do_newns(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_newns(const unsigned long *a, long nr, __u32 xflags)
 {
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
@@ -71,7 +65,7 @@ static __always_inline int do_newns(const unsigned long *a, long nr, __u32 xflag
 }
 
 /* clone3 passes its flags in memory (struct clone_args, the same for both ABIs). */
-static __always_inline int do_clone3(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_clone3(const unsigned long *a, long nr, __u32 xflags)
 {
 	__u64 flags = 0;
 	if (bpf_probe_read_user(&flags, sizeof(flags), (void *)a[0]))
@@ -82,19 +76,19 @@ static __always_inline int do_clone3(const unsigned long *a, long nr, __u32 xfla
 	return 0;
 }
 
-static __always_inline int do_init_module(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_init_module(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, xflags, nr, 0, a[1], 0, 0);
 	return 0;
 }
 
-static __always_inline int do_finit_module(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_finit_module(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, xflags, nr, a[0], 0, a[2], 0);
 	return 0;
 }
 
-static __always_inline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
 {
 	if (a[0] != BPF_PROG_LOAD_CMD)
 		return 0;
@@ -120,7 +114,7 @@ static __always_inline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
  * than ATTACH, and ptrace_traceme); the others pass no security hook, so this
  * tracepoint reports them for every rule.
  */
-static __always_inline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
+static __noinline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
 {
 	long req = a[0];
 	/* What the security hooks see (ptrace_access_check, ptrace_traceme). */
@@ -149,11 +143,21 @@ static __always_inline int do_ptrace(const unsigned long *a, long nr, __u32 xfla
  * the path buffer and the second in the other. Reported at entry: the request
  * (link and symlink pass no security hook of this version's sensors).
  */
-static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddfd, const char *first, long newdfd,
-				   const char *second, unsigned long flags)
+struct link_args {
+	long olddfd;
+	const char *first;
+	long newdfd;
+	const char *second;
+	unsigned long flags;
+};
+
+/* (A subprogram: the entry dispatcher calls each handler from its x86_64 and
+ * its ia32 switch, and one copy of each keeps it within the jump range.) */
+static __noinline int do_link_args(__u8 event, long nr, __u32 xflags, const struct link_args *l)
 {
+	const char *first = l->first, *second = l->second;
 	struct match_ctx mc = {};
-	struct vigil_alert *a = sys_begin(&mc, event, HOOK_SYSCALL, xflags, nr, olddfd, newdfd, flags, 0);
+	struct vigil_alert *a = sys_begin(&mc, event, HOOK_SYSCALL, xflags, nr, l->olddfd, l->newdfd, l->flags, 0);
 	if (!a)
 		return 0;
 	long n1 = bpf_probe_read_user_str(a->path, HALF_PATH, first);
@@ -171,10 +175,17 @@ static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddf
 	return 0;
 }
 
+static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddfd, const char *first, long newdfd,
+				   const char *second, unsigned long flags)
+{
+	struct link_args l = {.olddfd = olddfd, .first = first, .newdfd = newdfd, .second = second, .flags = flags};
+	return do_link_args(event, nr, xflags, &l);
+}
+
 /*
  * network.socket: a socket is created (socket_reported, sys.h says which cross).
  */
-static __always_inline int do_socket(long family, long type, long proto, long nr, __u32 xflags)
+static __noinline int do_socket(long family, long type, long proto, long nr, __u32 xflags)
 {
 	if (!socket_reported(family, type))
 		return 0;
@@ -234,7 +245,7 @@ static __always_inline int dup_decide(struct file *f, long newfd, long nr, __u32
 }
 
 /* At a dup's exit: ret is the new descriptor, which now holds the duplicated file. */
-static __always_inline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldfd, unsigned long arg3)
+static __noinline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldfd, unsigned long arg3)
 {
 	if (ret < 0 || ret > 2)
 		return 0;
@@ -258,178 +269,112 @@ static __always_inline long lowest_free(long min)
 	return 3;
 }
 
-/* The arguments of the syscall being left, from the task's saved user registers. */
-static __always_inline struct pt_regs *user_regs(void)
+/*
+ * The syscall hooks: one raw tracepoint on syscall entry (sys_enter_all) and
+ * one on syscall exit (sys_exit_all, fd.dup) for every syscall-kind event,
+ * x86_64 and ia32 alike, in place of one tracepoint per syscall (each of those
+ * makes the kernel run its perf syscall hook on every syscall of every task).
+ * A syscall of no interest costs one switch. sys_hooked says which events'
+ * rules are on the syscall hooks (the others are on the security hooks, or
+ * have no rule): bit 1 << event, set by user space.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sys_hooked SEC(".maps");
+
+static __always_inline int hooked(__u64 on, __u8 event)
 {
-	return (struct pt_regs *)bpf_task_pt_regs((struct task_struct *)bpf_get_current_task_btf());
+	return (on >> (event & 63)) & 1;
 }
 
-SEC("tracepoint/syscalls/sys_enter_setuid")
-int sys_setuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setuid, 0, 1); }
-
-SEC("tracepoint/syscalls/sys_enter_setreuid")
-int sys_setreuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setreuid, 0, 2); }
-
-SEC("tracepoint/syscalls/sys_enter_setresuid")
-int sys_setresuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setresuid, 0, 3); }
-
-SEC("tracepoint/syscalls/sys_enter_setfsuid")
-int sys_setfsuid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setfsuid, 0, 1); }
-
-SEC("tracepoint/syscalls/sys_enter_setgid")
-int sys_setgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setgid, 1, 1); }
-
-SEC("tracepoint/syscalls/sys_enter_setregid")
-int sys_setregid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setregid, 1, 2); }
-
-SEC("tracepoint/syscalls/sys_enter_setresgid")
-int sys_setresgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setresgid, 1, 3); }
-
-SEC("tracepoint/syscalls/sys_enter_setfsgid")
-int sys_setfsgid(struct trace_event_raw_sys_enter *ctx) { return on_setid(ctx, NR_setfsgid, 1, 1); }
-
-SEC("tracepoint/syscalls/sys_enter_capset")
-int sys_capset(struct trace_event_raw_sys_enter *ctx)
+static __always_inline __u64 hooked_events(void)
 {
-	ARGS(ctx, a);
-	return do_capset(a, NR_capset, 0);
+	__u32 zero = 0;
+	__u64 *on = bpf_map_lookup_elem(&sys_hooked, &zero);
+	return on ? *on : 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_setns")
-int sys_setns(struct trace_event_raw_sys_enter *ctx)
+/* An x86_64 syscall of the events: its arguments are rdi, rsi, rdx, r10, r8. */
+static __always_inline int native_enter(struct pt_regs *regs, long id)
 {
-	ARGS(ctx, a);
-	return do_setns(a, NR_setns, 0);
+	__u64 on = hooked_events();
+	if (!on)
+		return 0;
+	unsigned long a[5] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8};
+	switch (id) {
+	case NR_setuid: case NR_setfsuid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 1, 0) : 0;
+	case NR_setreuid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 2, 0) : 0;
+	case NR_setresuid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 3, 0) : 0;
+	case NR_setgid: case NR_setfsgid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 1, 0) : 0;
+	case NR_setregid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 2, 0) : 0;
+	case NR_setresgid:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 3, 0) : 0;
+	case NR_capset:
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_capset(a, id, 0) : 0;
+	case NR_setns:
+		return hooked(on, EV_NAMESPACE_CHANGE) ? do_setns(a, id, 0) : 0;
+	case NR_unshare: case NR_clone: /* clone and clone3 that create namespaces */
+		return hooked(on, EV_NAMESPACE_CHANGE) ? do_newns(a, id, 0) : 0;
+	case NR_clone3:
+		return hooked(on, EV_NAMESPACE_CHANGE) ? do_clone3(a, id, 0) : 0;
+	case NR_init_module:
+		return hooked(on, EV_MODULE_LOAD) ? do_init_module(a, id, 0) : 0;
+	case NR_finit_module:
+		return hooked(on, EV_MODULE_LOAD) ? do_finit_module(a, id, 0) : 0;
+	case NR_bpf:
+		return hooked(on, EV_BPF_LOAD) ? do_bpf(a, id, 0) : 0;
+	case NR_ptrace:
+		return hooked(on, EV_PTRACE) ? do_ptrace(a, id, 0) : 0;
+	case NR_link:
+		return hooked(on, EV_FILE_LINK) ? do_link(EV_FILE_LINK, id, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0) : 0;
+	case NR_linkat:
+		return hooked(on, EV_FILE_LINK) ? do_link(EV_FILE_LINK, id, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]) : 0;
+	case NR_symlink:
+		return hooked(on, EV_FILE_SYMLINK) ? do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0) : 0;
+	case NR_symlinkat:
+		return hooked(on, EV_FILE_SYMLINK) ? do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0) : 0;
+	case NR_socket:
+		return hooked(on, EV_NET_SOCKET) ? do_socket((int)a[0], (int)a[1], (int)a[2], id, 0) : 0;
+	}
+	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_unshare")
-int sys_unshare(struct trace_event_raw_sys_enter *ctx)
+/* fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC) onto 0..2. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 {
-	ARGS(ctx, a);
-	return do_newns(a, NR_unshare, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_init_module")
-int sys_init_module(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_init_module(a, NR_init_module, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_finit_module")
-int sys_finit_module(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_finit_module(a, NR_finit_module, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_bpf")
-int sys_bpf(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_bpf(a, NR_bpf, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_ptrace")
-int sys_ptrace(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_ptrace(a, NR_ptrace, 0);
-}
-
-/* clone and clone3 that create namespaces. */
-SEC("tracepoint/syscalls/sys_enter_clone")
-int sys_clone(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_newns(a, NR_clone, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_clone3")
-int sys_clone3(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_clone3(a, NR_clone3, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_link")
-int sys_link(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_link(EV_FILE_LINK, NR_link, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_linkat")
-int sys_linkat(struct trace_event_raw_sys_enter *ctx)
-{
-	unsigned long a[5];
-	bpf_probe_read_kernel(a, sizeof(a), &ctx->args[0]);
-	return do_link(EV_FILE_LINK, NR_linkat, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]);
-}
-
-SEC("tracepoint/syscalls/sys_enter_symlink")
-int sys_symlink(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_link(EV_FILE_SYMLINK, NR_symlink, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_symlinkat")
-int sys_symlinkat(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_link(EV_FILE_SYMLINK, NR_symlinkat, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_socket")
-int sys_socket(struct trace_event_raw_sys_enter *ctx)
-{
-	ARGS(ctx, a);
-	return do_socket((int)a[0], (int)a[1], (int)a[2], NR_socket, 0);
-}
-
-/* fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC). */
-SEC("tracepoint/syscalls/sys_exit_dup")
-int sys_dup_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
 	if (ret < 0 || ret > 2)
 		return 0;
-	struct pt_regs *r = user_regs();
-	return do_dup(ret, NR_dup, 0, (int)BPF_CORE_READ(r, di), 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_dup2")
-int sys_dup2_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret < 0 || ret > 2)
+	long nr = regs->orig_ax;
+	switch (nr) {
+	case NR_dup: case NR_dup2: case NR_dup3: case NR_fcntl:
+		break;
+	default:
 		return 0;
-	struct pt_regs *r = user_regs();
-	return do_dup(ret, NR_dup2, 0, (int)BPF_CORE_READ(r, di), 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_dup3")
-int sys_dup3_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret < 0 || ret > 2)
-		return 0;
-	struct pt_regs *r = user_regs();
-	return do_dup(ret, NR_dup3, 0, (int)BPF_CORE_READ(r, di), (int)BPF_CORE_READ(r, dx));
-}
-
-SEC("tracepoint/syscalls/sys_exit_fcntl")
-int sys_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
-{
-	long ret = ctx->ret;
-	if (ret < 0 || ret > 2)
-		return 0;
-	struct pt_regs *r = user_regs();
-	unsigned int cmd = BPF_CORE_READ(r, si);
+	}
+	if (in_ia32_syscall() || !hooked(hooked_events(), EV_FD_DUP))
+		return 0; /* ia32: decided at entry (compat_dup) */
+	int oldfd = (int)regs->di;
+	switch (nr) {
+	case NR_dup:
+		return do_dup(ret, nr, 0, oldfd, 0);
+	case NR_dup2:
+		return do_dup(ret, nr, 0, oldfd, 0);
+	case NR_dup3:
+		return do_dup(ret, nr, 0, oldfd, (int)regs->dx);
+	}
+	unsigned int cmd = regs->si;
 	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
 		return 0;
-	return do_dup(ret, NR_fcntl, 0, (int)BPF_CORE_READ(r, di), cmd);
+	return do_dup(ret, nr, 0, oldfd, cmd);
 }
 
 /*
@@ -440,7 +385,7 @@ int sys_fcntl_exit(struct trace_event_raw_sys_exit *ctx)
  * take (dup, fcntl F_DUPFD: the lowest free from the minimum on), the file the
  * one duplicated.
  */
-static __always_inline int compat_dup(long id, const unsigned long *a)
+static __noinline int compat_dup(long id, const unsigned long *a)
 {
 	long oldfd = (int)a[0], newfd;
 	unsigned long arg3 = 0;
@@ -475,8 +420,7 @@ static __always_inline int compat_dup(long id, const unsigned long *a)
  * cut to 32 bits as the kernel's ia32 entry does (16 bits for the old uid/gid
  * calls). Reported with the ia32 number and FLAG_COMPAT.
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
+static __always_inline int compat_enter(struct pt_regs *regs, long id)
 {
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
@@ -491,7 +435,8 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
-	if (!in_ia32_syscall())
+	__u64 on = hooked_events();
+	if (!on)
 		return 0;
 	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
 	const __u32 c = FLAG_COMPAT;
@@ -559,3 +504,20 @@ int BPF_PROG(sys_compat_enter, struct pt_regs *regs, long id)
 	return 0;
 }
 
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
+{
+	int compat = -1;
+	switch (id) {
+	case NR_setuid: case NR_setfsuid: case NR_setreuid: case NR_setresuid: case NR_setgid: case NR_setfsgid:
+	case NR_setregid: case NR_setresgid: case NR_capset: case NR_setns: case NR_unshare: case NR_clone:
+	case NR_clone3: case NR_init_module: case NR_finit_module: case NR_bpf: case NR_ptrace: case NR_link:
+	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_socket:
+		compat = in_ia32_syscall();
+		if (!compat)
+			return native_enter(regs, id);
+	}
+	if (compat < 0)
+		compat = in_ia32_syscall();
+	return compat ? compat_enter(regs, id) : 0;
+}

@@ -43,6 +43,11 @@ const (
 	HookLSM HookType = "lsm"
 	// HookCgroup: a cgroup socket program cgroup/NAME on the cgroup2 root.
 	HookCgroup HookType = "cgroup"
+	// HookSyscallEnter, HookSyscallExit: the syscall NAME (x86_64 and ia32),
+	// decided by the syscall sensor's one program on tp_btf/sys_enter (or
+	// sys_exit), which serves every syscall-kind event.
+	HookSyscallEnter HookType = "syscall_enter"
+	HookSyscallExit  HookType = "syscall_exit"
 )
 
 // Hook is one kernel attachment point.
@@ -54,8 +59,13 @@ type Hook struct {
 // String names the hook as the logs and docs do: "lsm/file_open",
 // "tracepoint/syscalls/sys_enter_bpf", "tp_btf/sys_exit", "cgroup/connect4".
 func (h Hook) String() string {
-	if h.Type == HookSyscallTracepoint {
+	switch h.Type {
+	case HookSyscallTracepoint:
 		return "tracepoint/syscalls/" + h.Name
+	case HookSyscallEnter:
+		return "tp_btf/sys_enter:" + h.Name
+	case HookSyscallExit:
+		return "tp_btf/sys_exit:" + h.Name
 	}
 	return string(h.Type) + "/" + h.Name
 }
@@ -106,6 +116,19 @@ func tp(names ...string) []Hook {
 	out := make([]Hook, len(names))
 	for i, n := range names {
 		out[i] = Hook{HookSyscallTracepoint, n}
+	}
+	return out
+}
+
+// onEntry and onExit are syscalls the syscall sensor's dispatchers decide.
+func onEntry(names ...string) []Hook { return hooksOf(HookSyscallEnter, names) }
+
+func onExit(names ...string) []Hook { return hooksOf(HookSyscallExit, names) }
+
+func hooksOf(t HookType, names []string) []Hook {
+	out := make([]Hook, len(names))
+	for i, n := range names {
+		out[i] = Hook{t, n}
 	}
 	return out
 }
@@ -170,34 +193,33 @@ func rows() []Event {
 			Hooks: join([]Hook{{HookBTFTracepoint, "sched_process_exec"}}, lsm("bprm_check_security")),
 			Deny:  Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("bprm_check_security")}, Attributes: []string{"vigil.exec.path"}},
 		{Name: "privilege.change", Kind: KindSyscall, Policy: true,
-			Hooks: join(tp("sys_enter_setuid", "sys_enter_setreuid", "sys_enter_setresuid", "sys_enter_setfsuid",
-				"sys_enter_setgid", "sys_enter_setregid", "sys_enter_setresgid", "sys_enter_setfsgid", "sys_enter_capset"), privHooks),
-			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: privHooks}, Attributes: sysAttrs},
+			Hooks: join(onEntry("setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"), privHooks),
+			Deny:  Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: privHooks}, Attributes: sysAttrs},
 		{Name: "namespace.change", Kind: KindSyscall, Policy: true,
-			Hooks: tp("sys_enter_setns", "sys_enter_unshare", "sys_enter_clone", "sys_enter_clone3"),
+			Hooks: onEntry("setns", "unshare", "clone", "clone3"),
 			// setns, unshare and clone pass no security hook that could refuse them.
 			Deny:       Deny{Needs: "a BPF hook that can refuse setns, unshare and clone (no kernel has one yet)"},
 			Attributes: sysAttrs},
 		{Name: "kernel.module_load", Kind: KindSyscall, Policy: true,
-			Hooks: join(tp("sys_enter_init_module", "sys_enter_finit_module"), moduleHooks),
+			Hooks: join(onEntry("init_module", "finit_module"), moduleHooks),
 			Deny:  Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: moduleHooks}, Attributes: with(sysAttrs, "file.path")},
-		{Name: "bpf.load", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_bpf"), lsm("bpf")),
+		{Name: "bpf.load", Kind: KindSyscall, Policy: true, Hooks: join(onEntry("bpf"), lsm("bpf")),
 			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("bpf")}, Attributes: with(sysAttrs, "vigil.bpf.program_type")},
 		// The security hooks see attaches and PTRACE_TRACEME; the POKEs and register
 		// writes only the tracepoint, which stays attached with them.
-		{Name: "process.ptrace", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_ptrace"), ptraceHooks),
+		{Name: "process.ptrace", Kind: KindSyscall, Policy: true, Hooks: join(onEntry("ptrace"), ptraceHooks),
 			Deny: Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: ptraceHooks}, Attributes: with(sysAttrs, "vigil.target.pid")},
-		{Name: "file.link", Kind: KindSyscall, Policy: true, Hooks: tp("sys_enter_link", "sys_enter_linkat"),
+		{Name: "file.link", Kind: KindSyscall, Policy: true, Hooks: onEntry("link", "linkat"),
 			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM},
 			Attributes: with(sysAttrs, "file.path", "vigil.file.link.old_path")},
-		{Name: "file.symlink", Kind: KindSyscall, Policy: true, Hooks: tp("sys_enter_symlink", "sys_enter_symlinkat"),
+		{Name: "file.symlink", Kind: KindSyscall, Policy: true, Hooks: onEntry("symlink", "symlinkat"),
 			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM},
 			Attributes: with(sysAttrs, "file.path", "file.symbolic_link.target_path")},
-		{Name: "network.socket", Kind: KindSyscall, Policy: true, Hooks: join(tp("sys_enter_socket"), lsm("socket_create")),
+		{Name: "network.socket", Kind: KindSyscall, Policy: true, Hooks: join(onEntry("socket"), lsm("socket_create")),
 			Deny:       Deny{AnyOf: byLSM, Needs: needsLSM, Hooks: lsm("socket_create")},
 			Attributes: with(sysAttrs, "vigil.socket.family", "vigil.socket.type", "vigil.socket.protocol")},
 		{Name: "fd.dup", Kind: KindSyscall, Policy: true,
-			Hooks: tp("sys_exit_dup", "sys_exit_dup2", "sys_exit_dup3", "sys_exit_fcntl"),
+			Hooks: onExit("dup", "dup2", "dup3", "fcntl"),
 			// Nothing can refuse a dup: the descriptor is already the process's.
 			Deny: Deny{Needs: "a hook that can refuse dup2 (no kernel has one)"},
 			Attributes: with(sysAttrs, "vigil.fd.old", "vigil.fd.new", "network.type", "network.transport",

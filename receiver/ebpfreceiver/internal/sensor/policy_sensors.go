@@ -170,25 +170,20 @@ func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, err
 	return s, nil
 }
 
-// sysHooks maps syscall-hook events to their tracepoints and programs.
-func (s *Policy) sysHooks() map[policy.Event][]tp {
-	o := &s.sys
-	return map[policy.Event][]tp{
-		policy.EventPrivilegeChange: {{"sys_enter_setuid", o.SysSetuid}, {"sys_enter_setreuid", o.SysSetreuid},
-			{"sys_enter_setresuid", o.SysSetresuid}, {"sys_enter_setfsuid", o.SysSetfsuid},
-			{"sys_enter_setgid", o.SysSetgid}, {"sys_enter_setregid", o.SysSetregid},
-			{"sys_enter_setresgid", o.SysSetresgid}, {"sys_enter_setfsgid", o.SysSetfsgid},
-			{"sys_enter_capset", o.SysCapset}},
-		policy.EventNamespaceChange: {{"sys_enter_setns", o.SysSetns}, {"sys_enter_unshare", o.SysUnshare},
-			{"sys_enter_clone", o.SysClone}, {"sys_enter_clone3", o.SysClone3}},
-		policy.EventKernelModuleLoad: {{"sys_enter_init_module", o.SysInitModule}, {"sys_enter_finit_module", o.SysFinitModule}},
-		policy.EventBPFLoad:          {{"sys_enter_bpf", o.SysBpf}},
-		policy.EventProcessPtrace:    {{"sys_enter_ptrace", o.SysPtrace}},
-		policy.EventFileLink:         {{"sys_enter_link", o.SysLink}, {"sys_enter_linkat", o.SysLinkat}},
-		policy.EventFileSymlink:      {{"sys_enter_symlink", o.SysSymlink}, {"sys_enter_symlinkat", o.SysSymlinkat}},
-		policy.EventNetworkSocket:    {{"sys_enter_socket", o.SysSocket}},
-		policy.EventFdDup: {{"sys_exit_dup", o.SysDupExit}, {"sys_exit_dup2", o.SysDup2Exit},
-			{"sys_exit_dup3", o.SysDup3Exit}, {"sys_exit_fcntl", o.SysFcntlExit}},
+// sysSyscalls lists, per syscall-kind event, the syscalls the syscall
+// sensor's dispatchers decide for it (sys_enter_all; fd.dup on sys_exit_all),
+// as the catalog documents them: the x86_64 names, their ia32 twins included.
+func sysSyscalls() map[policy.Event][]string {
+	return map[policy.Event][]string{
+		policy.EventPrivilegeChange:  {"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"},
+		policy.EventNamespaceChange:  {"setns", "unshare", "clone", "clone3"},
+		policy.EventKernelModuleLoad: {"init_module", "finit_module"},
+		policy.EventBPFLoad:          {"bpf"},
+		policy.EventProcessPtrace:    {"ptrace"},
+		policy.EventFileLink:         {"link", "linkat"},
+		policy.EventFileSymlink:      {"symlink", "symlinkat"},
+		policy.EventNetworkSocket:    {"socket"},
+		policy.EventFdDup:            {"dup", "dup2", "dup3", "fcntl"},
 	}
 }
 
@@ -313,24 +308,28 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 		errs = append(errs, s.tracepoints(tp{"sys_enter_listen", s.net.NetListen}),
 			s.rawTracepoint("net_compat_enter", s.net.NetCompatEnter))
 	}
-	hooks := s.sysHooks()
+	// The syscall-kind events on the syscall hooks: one raw tracepoint on
+	// entry (and one on exit for fd.dup) serves them all, told which by
+	// sys_hooked (an event whose rules all moved to the security hooks drops
+	// out of it).
+	var hooked uint64
+	exit := false
 	for ev := range c.SysEvents {
 		if !c.sysOnTracepoints(ev) {
 			continue // all on LSM hooks
 		}
-		errs = append(errs, s.rawTracepoint("sys_compat_enter", s.sys.SysCompatEnter))
-		var attached int
-		var evErrs []error
-		for _, h := range hooks[ev] {
-			if err := s.tracepoints(h); err != nil {
-				evErrs = append(evErrs, err)
-				continue
-			}
-			attached++
-		}
-		if attached == 0 && len(evErrs) > 0 {
-			errs = append(errs, fmt.Errorf("%s: no hook could be attached: %w", ev, errors.Join(evErrs...)))
-		}
+		id, _, _ := kernelEvent(ev)
+		hooked |= 1 << id
+		exit = exit || ev == policy.EventFdDup
+	}
+	if err := s.sys.SysHooked.Update(uint32(0), hooked, ebpf.UpdateAny); err != nil {
+		errs = append(errs, fmt.Errorf("updating sys_hooked: %w", err))
+	}
+	if hooked != 0 {
+		errs = append(errs, s.rawTracepoint("sys_enter_all", s.sys.SysEnterAll))
+	}
+	if exit {
+		errs = append(errs, s.rawTracepoint("sys_exit_all", s.sys.SysExitAll))
 	}
 	return errors.Join(errs...)
 }

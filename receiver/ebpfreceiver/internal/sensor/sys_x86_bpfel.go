@@ -237,36 +237,12 @@ const (
 	sysMapSelCgroup        = "sel_cgroup"
 	sysMapSelUid           = "sel_uid"
 	sysMapSelector         = "selector"
+	sysMapSysHooked        = "sys_hooked"
 	sysMapTaskKeys         = "task_keys"
 	sysMapTaskNames        = "task_names"
 	sysMapTopDirs          = "top_dirs"
-	sysProgSysBpf          = "sys_bpf"
-	sysProgSysCapset       = "sys_capset"
-	sysProgSysClone        = "sys_clone"
-	sysProgSysClone3       = "sys_clone3"
-	sysProgSysCompatEnter  = "sys_compat_enter"
-	sysProgSysDup2Exit     = "sys_dup2_exit"
-	sysProgSysDup3Exit     = "sys_dup3_exit"
-	sysProgSysDupExit      = "sys_dup_exit"
-	sysProgSysFcntlExit    = "sys_fcntl_exit"
-	sysProgSysFinitModule  = "sys_finit_module"
-	sysProgSysInitModule   = "sys_init_module"
-	sysProgSysLink         = "sys_link"
-	sysProgSysLinkat       = "sys_linkat"
-	sysProgSysPtrace       = "sys_ptrace"
-	sysProgSysSetfsgid     = "sys_setfsgid"
-	sysProgSysSetfsuid     = "sys_setfsuid"
-	sysProgSysSetgid       = "sys_setgid"
-	sysProgSysSetns        = "sys_setns"
-	sysProgSysSetregid     = "sys_setregid"
-	sysProgSysSetresgid    = "sys_setresgid"
-	sysProgSysSetresuid    = "sys_setresuid"
-	sysProgSysSetreuid     = "sys_setreuid"
-	sysProgSysSetuid       = "sys_setuid"
-	sysProgSysSocket       = "sys_socket"
-	sysProgSysSymlink      = "sys_symlink"
-	sysProgSysSymlinkat    = "sys_symlinkat"
-	sysProgSysUnshare      = "sys_unshare"
+	sysProgSysEnterAll     = "sys_enter_all"
+	sysProgSysExitAll      = "sys_exit_all"
 	sysVarUnusedVigilAlert = "unused_vigil_alert"
 	sysVarWakeupBytes      = "wakeup_bytes"
 )
@@ -313,33 +289,8 @@ type sysSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sysProgramSpecs struct {
-	SysBpf         *ebpf.ProgramSpec `ebpf:"sys_bpf"`
-	SysCapset      *ebpf.ProgramSpec `ebpf:"sys_capset"`
-	SysClone       *ebpf.ProgramSpec `ebpf:"sys_clone"`
-	SysClone3      *ebpf.ProgramSpec `ebpf:"sys_clone3"`
-	SysCompatEnter *ebpf.ProgramSpec `ebpf:"sys_compat_enter"`
-	SysDup2Exit    *ebpf.ProgramSpec `ebpf:"sys_dup2_exit"`
-	SysDup3Exit    *ebpf.ProgramSpec `ebpf:"sys_dup3_exit"`
-	SysDupExit     *ebpf.ProgramSpec `ebpf:"sys_dup_exit"`
-	SysFcntlExit   *ebpf.ProgramSpec `ebpf:"sys_fcntl_exit"`
-	SysFinitModule *ebpf.ProgramSpec `ebpf:"sys_finit_module"`
-	SysInitModule  *ebpf.ProgramSpec `ebpf:"sys_init_module"`
-	SysLink        *ebpf.ProgramSpec `ebpf:"sys_link"`
-	SysLinkat      *ebpf.ProgramSpec `ebpf:"sys_linkat"`
-	SysPtrace      *ebpf.ProgramSpec `ebpf:"sys_ptrace"`
-	SysSetfsgid    *ebpf.ProgramSpec `ebpf:"sys_setfsgid"`
-	SysSetfsuid    *ebpf.ProgramSpec `ebpf:"sys_setfsuid"`
-	SysSetgid      *ebpf.ProgramSpec `ebpf:"sys_setgid"`
-	SysSetns       *ebpf.ProgramSpec `ebpf:"sys_setns"`
-	SysSetregid    *ebpf.ProgramSpec `ebpf:"sys_setregid"`
-	SysSetresgid   *ebpf.ProgramSpec `ebpf:"sys_setresgid"`
-	SysSetresuid   *ebpf.ProgramSpec `ebpf:"sys_setresuid"`
-	SysSetreuid    *ebpf.ProgramSpec `ebpf:"sys_setreuid"`
-	SysSetuid      *ebpf.ProgramSpec `ebpf:"sys_setuid"`
-	SysSocket      *ebpf.ProgramSpec `ebpf:"sys_socket"`
-	SysSymlink     *ebpf.ProgramSpec `ebpf:"sys_symlink"`
-	SysSymlinkat   *ebpf.ProgramSpec `ebpf:"sys_symlinkat"`
-	SysUnshare     *ebpf.ProgramSpec `ebpf:"sys_unshare"`
+	SysEnterAll *ebpf.ProgramSpec `ebpf:"sys_enter_all"`
+	SysExitAll  *ebpf.ProgramSpec `ebpf:"sys_exit_all"`
 }
 
 // sysMapSpecs contains maps before they are loaded into the kernel.
@@ -369,6 +320,7 @@ type sysMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	SysHooked       *ebpf.MapSpec `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
@@ -425,6 +377,7 @@ type sysMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	SysHooked       *ebpf.Map `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
@@ -455,6 +408,7 @@ func (m *sysMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.SysHooked,
 		m.TaskKeys,
 		m.TaskNames,
 		m.TopDirs,
@@ -473,64 +427,14 @@ type sysVariables struct {
 //
 // It can be passed to loadSysObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sysPrograms struct {
-	SysBpf         *ebpf.Program `ebpf:"sys_bpf"`
-	SysCapset      *ebpf.Program `ebpf:"sys_capset"`
-	SysClone       *ebpf.Program `ebpf:"sys_clone"`
-	SysClone3      *ebpf.Program `ebpf:"sys_clone3"`
-	SysCompatEnter *ebpf.Program `ebpf:"sys_compat_enter"`
-	SysDup2Exit    *ebpf.Program `ebpf:"sys_dup2_exit"`
-	SysDup3Exit    *ebpf.Program `ebpf:"sys_dup3_exit"`
-	SysDupExit     *ebpf.Program `ebpf:"sys_dup_exit"`
-	SysFcntlExit   *ebpf.Program `ebpf:"sys_fcntl_exit"`
-	SysFinitModule *ebpf.Program `ebpf:"sys_finit_module"`
-	SysInitModule  *ebpf.Program `ebpf:"sys_init_module"`
-	SysLink        *ebpf.Program `ebpf:"sys_link"`
-	SysLinkat      *ebpf.Program `ebpf:"sys_linkat"`
-	SysPtrace      *ebpf.Program `ebpf:"sys_ptrace"`
-	SysSetfsgid    *ebpf.Program `ebpf:"sys_setfsgid"`
-	SysSetfsuid    *ebpf.Program `ebpf:"sys_setfsuid"`
-	SysSetgid      *ebpf.Program `ebpf:"sys_setgid"`
-	SysSetns       *ebpf.Program `ebpf:"sys_setns"`
-	SysSetregid    *ebpf.Program `ebpf:"sys_setregid"`
-	SysSetresgid   *ebpf.Program `ebpf:"sys_setresgid"`
-	SysSetresuid   *ebpf.Program `ebpf:"sys_setresuid"`
-	SysSetreuid    *ebpf.Program `ebpf:"sys_setreuid"`
-	SysSetuid      *ebpf.Program `ebpf:"sys_setuid"`
-	SysSocket      *ebpf.Program `ebpf:"sys_socket"`
-	SysSymlink     *ebpf.Program `ebpf:"sys_symlink"`
-	SysSymlinkat   *ebpf.Program `ebpf:"sys_symlinkat"`
-	SysUnshare     *ebpf.Program `ebpf:"sys_unshare"`
+	SysEnterAll *ebpf.Program `ebpf:"sys_enter_all"`
+	SysExitAll  *ebpf.Program `ebpf:"sys_exit_all"`
 }
 
 func (p *sysPrograms) Close() error {
 	return _SysClose(
-		p.SysBpf,
-		p.SysCapset,
-		p.SysClone,
-		p.SysClone3,
-		p.SysCompatEnter,
-		p.SysDup2Exit,
-		p.SysDup3Exit,
-		p.SysDupExit,
-		p.SysFcntlExit,
-		p.SysFinitModule,
-		p.SysInitModule,
-		p.SysLink,
-		p.SysLinkat,
-		p.SysPtrace,
-		p.SysSetfsgid,
-		p.SysSetfsuid,
-		p.SysSetgid,
-		p.SysSetns,
-		p.SysSetregid,
-		p.SysSetresgid,
-		p.SysSetresuid,
-		p.SysSetreuid,
-		p.SysSetuid,
-		p.SysSocket,
-		p.SysSymlink,
-		p.SysSymlinkat,
-		p.SysUnshare,
+		p.SysEnterAll,
+		p.SysExitAll,
 	)
 }
 
