@@ -420,7 +420,7 @@ static __noinline int compat_dup(long id, const unsigned long *a)
  * cut to 32 bits as the kernel's ia32 entry does (16 bits for the old uid/gid
  * calls). Reported with the ia32 number and FLAG_COMPAT.
  */
-static __always_inline int compat_enter(struct pt_regs *regs, long id)
+static __always_inline int compat_enter(struct pt_regs *regs, long id, int compat)
 {
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
@@ -435,6 +435,10 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id)
 	default:
 		return 0;
 	}
+	if (compat < 0)
+		compat = in_ia32_syscall();
+	if (!compat)
+		return 0;
 	__u64 on = hooked_events();
 	if (!on)
 		return 0;
@@ -517,7 +521,5 @@ int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
 		if (!compat)
 			return native_enter(regs, id);
 	}
-	if (compat < 0)
-		compat = in_ia32_syscall();
-	return compat ? compat_enter(regs, id) : 0;
+	return compat_enter(regs, id, compat);
 }
