@@ -192,6 +192,15 @@ func openStorm(o options, out io.Writer) error {
 				med(with[i], func(s openSample) float64 { return s.lost }), o.opens)
 		}
 	}
+	cost := []costRow{{scenarios[0].name, hookOnly, ""}, {scenarios[1].name, filtered, ""},
+		{"25-rule set (split)", o.rules25, ""}, {scenarios[5].name, o.pack, ""}}
+	if o.baseline != "" {
+		cost = append(cost, costRow{"25-rule set, baseline collector", o.rules25, o.baseline},
+			costRow{"default pack, baseline collector", o.pack, o.baseline})
+	}
+	if err := kernelCost(o, out, target, cost); err != nil {
+		return err
+	}
 	// Every event of the matching storm must be delivered or counted lost.
 	for i, sc := range scenarios {
 		if sc.policies != matching {
