@@ -109,6 +109,7 @@ struct open_state {
 	__u64 pol;
 	__u64 raw;  /* the caller's path argument (user memory), 0: none */
 	__u64 ids;  /* rules whose exact file the opened one is (identity) */
+	__u64 caps; /* the process's effective capabilities, for match_step (task_prefilter) */
 	__u64 ino;
 	long rn;    /* bpf_probe_read_user_str's result for the raw path, 0: not read */
 	__u32 dev;
@@ -132,10 +133,11 @@ static __always_inline struct open_state *open_state(void)
 
 /*
  * open_prefilter: the cheap filters of an open, before any path walk (the
- * file's name, the top directory, the raw path's substrings, the file's
- * identity), on the file at address fp. Returns the rules left (0: drop).
- * A global function: the verifier checks it once, apart from its callers,
- * which keeps the programs that share it within the verifier's budget.
+ * process's keys, the file's name, its identity, the top directory, the raw
+ * path's substrings), on the file at address fp. Leaves the rules that pass
+ * in the open state and returns whether any does. A global function: the
+ * verifier checks it once, apart from its callers, which keeps the programs
+ * that share it within the verifier's budget.
  */
 __noinline int open_prefilter(__u64 fp)
 {
@@ -147,6 +149,7 @@ __noinline int open_prefilter(__u64 fp)
 	/* The process's keys (name, parent, tty, capabilities) first: no file read. */
 	__u64 caps = 0;
 	__u64 want = task_prefilter(sel, (struct task_struct *)bpf_get_current_task_btf(), KIND_FILE, o->want, &caps);
+	o->caps = caps;
 	if (!want)
 		return 0;
 	struct file *f = (struct file *)fp;
@@ -155,10 +158,6 @@ __noinline int open_prefilter(__u64 fp)
 	want = name_filter(sel, s, mnt, dentry, want);
 	if (!want)
 		return 0;
-	o->ids = 0;
-	o->ino = 0;
-	o->dev = 0;
-	o->rn = 0;
 	if (sel->id_filter) {
 		/* An exact rule file reached under another path (hard link, bind mount). */
 		__u64 ino = 0;
@@ -206,8 +205,9 @@ __noinline int open_report(__u64 fp, long ret)
 			       .policies = o->pol};
 	if (!emit_all) {
 		/* Deny rules belong to the LSM hook when it is attached: not reported twice. */
+		/* want holds the task keys already (open_prefilter). */
 		mc.candidates = (paths | ids | sel->any_filter[KIND_FILE]) & want;
-		task_keys_filter(sel, task, &mc);
+		mc.caps = o->caps;
 		if (!mc.candidates)
 			return 0;
 		match_rules(&mc);
@@ -289,6 +289,7 @@ static __always_inline int on_open(long ret, __u32 xflags, __u32 oflags, const c
 	o->xflags = xflags;
 	o->emit_all = emit_all;
 	o->ids = 0;
+	o->caps = 0;
 	o->ino = 0;
 	o->dev = 0;
 	o->rn = 0;

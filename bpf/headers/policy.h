@@ -844,9 +844,10 @@ static __always_inline int through_subtree(struct vfsmount *vfsmnt)
  * opens the full path walk. "/" itself, a path too deep to tell, or a walk
  * through a subtree mount (a bind mount: the file's canonical path, which the
  * full walk looks up too, may be under any watched directory) return every
- * rule (fail closed).
+ * rule (fail closed); the mount chain is walked only while a rule of need is
+ * not admitted by the top directory itself.
  */
-static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d)
+static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d, __u64 need)
 {
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
@@ -875,9 +876,11 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
 	const unsigned char *name = RD(struct dentry, child, d_name.name);
 	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
 	__u64 *m = bpf_map_lookup_elem(&top_dirs, &k);
-	if (through_subtree(vfsmnt))
+	__u64 r = m ? *m : 0;
+	/* The mount chain only matters for rules of need the top directory left out. */
+	if ((need & ~r) && through_subtree(vfsmnt))
 		return ~0ULL;
-	return m ? *m : 0;
+	return r;
 }
 
 /*
@@ -889,10 +892,10 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
 static __always_inline __u64 top_filter(struct selector_cfg *sel, struct vfsmount *mnt, struct dentry *dentry,
 					__u64 want, __u64 ids)
 {
-	__u64 keep = sel->nontop_rules | ids;
-	if (!sel->top_filter || !(want & ~keep))
+	__u64 keep = sel->nontop_rules | ids, need = want & ~keep;
+	if (!sel->top_filter || !need)
 		return want;
-	return want & (keep | top_dir_rules(mnt, dentry));
+	return want & (keep | top_dir_rules(mnt, dentry, need));
 }
 
 #endif

@@ -112,6 +112,7 @@ type fileOpenState struct {
 	Pol     uint64
 	Raw     uint64
 	Ids     uint64
+	Caps    uint64
 	Ino     uint64
 	Rn      int64
 	Dev     uint32
