@@ -297,52 +297,76 @@ static __always_inline __u64 hooked_events(void)
 	return on ? *on : 0;
 }
 
-/* An x86_64 syscall of the events: its arguments are rdi, rsi, rdx, r10, r8. */
-static __always_inline int native_enter(struct pt_regs *regs, long id)
+/* native_event: the event an x86_64 syscall number belongs to (0: none of them). */
+static __always_inline __u8 native_event(long id)
 {
-	__u64 on = hooked_events();
-	if (!on)
+	switch (id) {
+	case NR_setuid: case NR_setfsuid: case NR_setreuid: case NR_setresuid: case NR_setgid: case NR_setfsgid:
+	case NR_setregid: case NR_setresgid: case NR_capset:
+		return EV_PRIVILEGE_CHANGE;
+	case NR_setns: case NR_unshare: case NR_clone: case NR_clone3:
+		return EV_NAMESPACE_CHANGE;
+	case NR_init_module: case NR_finit_module:
+		return EV_MODULE_LOAD;
+	case NR_bpf:
+		return EV_BPF_LOAD;
+	case NR_ptrace:
+		return EV_PTRACE;
+	case NR_link: case NR_linkat:
+		return EV_FILE_LINK;
+	case NR_symlink: case NR_symlinkat:
+		return EV_FILE_SYMLINK;
+	case NR_socket:
+		return EV_NET_SOCKET;
+	}
+	return 0;
+}
+
+/* An x86_64 syscall of an event on the syscall hooks: its arguments are rdi, rsi, rdx, r10, r8. */
+static __always_inline int native_enter(struct pt_regs *regs, long id, __u8 event)
+{
+	if (!hooked(hooked_events(), event))
 		return 0;
 	unsigned long a[5] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8};
 	switch (id) {
 	case NR_setuid: case NR_setfsuid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 1, 0) : 0;
+		return do_setid(a, id, 0, 1, 0);
 	case NR_setreuid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 2, 0) : 0;
+		return do_setid(a, id, 0, 2, 0);
 	case NR_setresuid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 0, 3, 0) : 0;
+		return do_setid(a, id, 0, 3, 0);
 	case NR_setgid: case NR_setfsgid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 1, 0) : 0;
+		return do_setid(a, id, 1, 1, 0);
 	case NR_setregid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 2, 0) : 0;
+		return do_setid(a, id, 1, 2, 0);
 	case NR_setresgid:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_setid(a, id, 1, 3, 0) : 0;
+		return do_setid(a, id, 1, 3, 0);
 	case NR_capset:
-		return hooked(on, EV_PRIVILEGE_CHANGE) ? do_capset(a, id, 0) : 0;
+		return do_capset(a, id, 0);
 	case NR_setns:
-		return hooked(on, EV_NAMESPACE_CHANGE) ? do_setns(a, id, 0) : 0;
+		return do_setns(a, id, 0);
 	case NR_unshare: case NR_clone: /* clone and clone3 that create namespaces */
-		return hooked(on, EV_NAMESPACE_CHANGE) ? do_newns(a, id, 0) : 0;
+		return do_newns(a, id, 0);
 	case NR_clone3:
-		return hooked(on, EV_NAMESPACE_CHANGE) ? do_clone3(a, id, 0) : 0;
+		return do_clone3(a, id, 0);
 	case NR_init_module:
-		return hooked(on, EV_MODULE_LOAD) ? do_init_module(a, id, 0) : 0;
+		return do_init_module(a, id, 0);
 	case NR_finit_module:
-		return hooked(on, EV_MODULE_LOAD) ? do_finit_module(a, id, 0) : 0;
+		return do_finit_module(a, id, 0);
 	case NR_bpf:
-		return hooked(on, EV_BPF_LOAD) ? do_bpf(a, id, 0) : 0;
+		return do_bpf(a, id, 0);
 	case NR_ptrace:
-		return hooked(on, EV_PTRACE) ? do_ptrace(a, id, 0) : 0;
+		return do_ptrace(a, id, 0);
 	case NR_link:
-		return hooked(on, EV_FILE_LINK) ? do_link(EV_FILE_LINK, id, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0) : 0;
+		return do_link(EV_FILE_LINK, id, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
 	case NR_linkat:
-		return hooked(on, EV_FILE_LINK) ? do_link(EV_FILE_LINK, id, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]) : 0;
+		return do_link(EV_FILE_LINK, id, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]);
 	case NR_symlink:
-		return hooked(on, EV_FILE_SYMLINK) ? do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0) : 0;
+		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
 	case NR_symlinkat:
-		return hooked(on, EV_FILE_SYMLINK) ? do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0) : 0;
+		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
 	case NR_socket:
-		return hooked(on, EV_NET_SOCKET) ? do_socket((int)a[0], (int)a[1], (int)a[2], id, 0) : 0;
+		return do_socket((int)a[0], (int)a[1], (int)a[2], id, 0);
 	}
 	return 0;
 }
@@ -364,9 +388,7 @@ int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 		return 0; /* ia32: decided at entry (compat_dup) */
 	int oldfd = (int)regs->di;
 	switch (nr) {
-	case NR_dup:
-		return do_dup(ret, nr, 0, oldfd, 0);
-	case NR_dup2:
+	case NR_dup: case NR_dup2:
 		return do_dup(ret, nr, 0, oldfd, 0);
 	case NR_dup3:
 		return do_dup(ret, nr, 0, oldfd, (int)regs->dx);
@@ -512,14 +534,11 @@ SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
 {
 	int compat = -1;
-	switch (id) {
-	case NR_setuid: case NR_setfsuid: case NR_setreuid: case NR_setresuid: case NR_setgid: case NR_setfsgid:
-	case NR_setregid: case NR_setresgid: case NR_capset: case NR_setns: case NR_unshare: case NR_clone:
-	case NR_clone3: case NR_init_module: case NR_finit_module: case NR_bpf: case NR_ptrace: case NR_link:
-	case NR_linkat: case NR_symlink: case NR_symlinkat: case NR_socket:
+	__u8 event = native_event(id);
+	if (event) {
 		compat = in_ia32_syscall();
 		if (!compat)
-			return native_enter(regs, id);
+			return native_enter(regs, id, event);
 	}
 	return compat_enter(regs, id, compat);
 }

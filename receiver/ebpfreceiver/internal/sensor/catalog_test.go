@@ -32,3 +32,20 @@ func TestSensorsImplementTheCatalog(t *testing.T) {
 	}
 	assert.Len(t, eventIDs, len(catalog.PolicyEvents()), "no kernel event outside the catalog")
 }
+
+// sysSyscalls lists, per syscall-kind event, the syscalls the syscall
+// sensor's dispatchers (sys.bpf.c) decide for it (sys_enter_all; fd.dup on sys_exit_all),
+// as the catalog documents them: the x86_64 names, their ia32 twins included.
+func sysSyscalls() map[policy.Event][]string {
+	return map[policy.Event][]string{
+		policy.EventPrivilegeChange:  {"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"},
+		policy.EventNamespaceChange:  {"setns", "unshare", "clone", "clone3"},
+		policy.EventKernelModuleLoad: {"init_module", "finit_module"},
+		policy.EventBPFLoad:          {"bpf"},
+		policy.EventProcessPtrace:    {"ptrace"},
+		policy.EventFileLink:         {"link", "linkat"},
+		policy.EventFileSymlink:      {"symlink", "symlinkat"},
+		policy.EventNetworkSocket:    {"socket"},
+		policy.EventFdDup:            {"dup", "dup2", "dup3", "fcntl"},
+	}
+}

@@ -170,23 +170,6 @@ func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, err
 	return s, nil
 }
 
-// sysSyscalls lists, per syscall-kind event, the syscalls the syscall
-// sensor's dispatchers decide for it (sys_enter_all; fd.dup on sys_exit_all),
-// as the catalog documents them: the x86_64 names, their ia32 twins included.
-func sysSyscalls() map[policy.Event][]string {
-	return map[policy.Event][]string{
-		policy.EventPrivilegeChange:  {"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"},
-		policy.EventNamespaceChange:  {"setns", "unshare", "clone", "clone3"},
-		policy.EventKernelModuleLoad: {"init_module", "finit_module"},
-		policy.EventBPFLoad:          {"bpf"},
-		policy.EventProcessPtrace:    {"ptrace"},
-		policy.EventFileLink:         {"link", "linkat"},
-		policy.EventFileSymlink:      {"symlink", "symlinkat"},
-		policy.EventNetworkSocket:    {"socket"},
-		policy.EventFdDup:            {"dup", "dup2", "dup3", "fcntl"},
-	}
-}
-
 // secHook returns the program of one in-kernel hook (LSM hook name): lsm/NAME,
 // or fmod_ret/security_NAME in the fmod_ret build.
 func (s *Policy) secHook(name string) lsmHook {
@@ -339,14 +322,6 @@ func (s *Policy) tracepoints(tps ...tp) error {
 	for _, t := range tps {
 		if _, ok := s.links[t.name]; ok {
 			continue
-		}
-		if _, err := os.Stat("/sys/kernel/tracing/events/syscalls/" + t.name); err != nil {
-			switch t.name {
-			case "sys_exit_open", "sys_enter_init_module", "sys_enter_finit_module", "sys_enter_clone3":
-				// Not every kernel has these syscalls (no module loading at all
-				// without CONFIG_MODULES): nothing to watch.
-				continue
-			}
 		}
 		l, err := link.Tracepoint("syscalls", t.name, t.prog, nil)
 		if err != nil {
