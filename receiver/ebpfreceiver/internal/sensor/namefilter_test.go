@@ -112,8 +112,9 @@ func byRule(t *testing.T, c *Compiled, got []Alert) map[string][]string {
 func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	so, ver, agent, raw, elsewhere := t.TempDir(), t.TempDir(), t.TempDir(), t.TempDir(), otherTopDir(t)
 	long := strings.Repeat("n", 197)
-	yes := slices.Concat(touch(t, so, "x.so", long+".so"), touch(t, ver, "libz.so.1", strings.Repeat("q", 100)))
-	no := slices.Concat(touch(t, so, "x.so.txt", "xso", long+".sx"), touch(t, ver, "libz.so", "libz.txt"))
+	// libabcd.so.1 holds ".so." across the kernel's 8-byte scan words (bytes 7 to 10); libabcd.sox1 nearly.
+	yes := slices.Concat(touch(t, so, "x.so", long+".so"), touch(t, ver, "libz.so.1", strings.Repeat("q", 100), "libabcd.so.1"))
+	no := slices.Concat(touch(t, so, "x.so.txt", "xso", long+".sx"), touch(t, ver, "libz.so", "libz.txt", "libabcd.sox1"))
 	out := touch(t, elsewhere, "x.so")
 	anywhere := touch(t, elsewhere, "vigil-anywhere")[0]
 	agents := touch(t, agent, "release_agent", "my_release_agent", "release_agent.bak")
@@ -157,7 +158,7 @@ func nameFilterScenario(t *testing.T, r *policyRig, lsm bool) {
 	got := r.alerts(t, time.Second, mine)
 	rules := byRule(t, c, got)
 	want := map[string][]string{
-		yes[0]: {"so-suffix"}, yes[1]: {"so-suffix"}, yes[2]: {"so-versioned"}, yes[3]: {"so-versioned"},
+		yes[0]: {"so-suffix"}, yes[1]: {"so-suffix"}, yes[2]: {"so-versioned"}, yes[3]: {"so-versioned"}, yes[4]: {"so-versioned"},
 		bound:     {"so-suffix"},
 		agents[0]: {"agent-exact", "agent-suffix"}, agents[1]: {"agent-suffix"},
 		anywhere: {"anywhere"}, // outside every top directory of the path rules
