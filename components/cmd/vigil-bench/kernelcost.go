@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"time"
 
@@ -65,7 +66,7 @@ func kernelCost(o options, out io.Writer, target string, rows []costRow) error {
 			bin = o.bin
 		}
 		c, err := startCollector(o, bin, o.openConfig, "BENCH_POLICIES="+r.policies, "BENCH_USER_SPACE=false",
-			"BENCH_OUTPUT="+o.workdir+"/cost-"+strconv.Itoa(i)+".pb")
+			"BENCH_OUTPUT="+filepath.Join(o.workdir, "cost-"+strconv.Itoa(i)+".pb"))
 		if err != nil {
 			return fmt.Errorf("%s: %w", r.name, err)
 		}
