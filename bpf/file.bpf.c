@@ -8,6 +8,7 @@
  * selects the process.
  */
 #include "alert.h"
+#include "dispatch.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -423,26 +424,34 @@ static __always_inline void open_args32(struct pt_regs *regs, long nr, __u32 *of
 	}
 }
 
+/* The other sensors' handlers on sys_exit (dispatch.h). */
+DISPATCH_MAPS(sys_exit_tails);
+
 /*
- * One BTF raw tracepoint on syscall exit: cheaper per call than the per-syscall
- * tracepoints (no perf buffer is filled), needs no tracefs, and returns after a
- * few compares for every syscall that is neither an open nor a write. It sees
- * 32-bit syscalls too, with ia32 numbers: a number of either table asks which
- * table the syscall came through (compat.h), so that an ia32 getpid (20) is not
- * taken for an x86_64 writev (20), and ia32 opens and writes are decoded (the
- * descriptor of an ia32 write is in ebx) and flagged FLAG_COMPAT.
+ * The one BTF raw tracepoint on syscall exit: cheaper per call than the
+ * per-syscall tracepoints (no perf buffer is filled), needs no tracefs, and
+ * returns after a few compares for every syscall that is neither an open nor a
+ * write and that no other sensor's handler asked for (dispatch.h: those it
+ * tail-calls). It sees 32-bit syscalls too, with ia32 numbers: a number of
+ * either table asks which table the syscall came through (compat.h), so that an
+ * ia32 getpid (20) is not taken for an x86_64 writev (20), and ia32 opens and
+ * writes are decoded (the descriptor of an ia32 write is in ebx) and flagged
+ * FLAG_COMPAT.
  */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 {
 	long nr = regs->orig_ax; /* a BTF pointer: a direct load, no helper call per syscall */
 	int op64 = file_op64(nr), op32 = file_op32(nr);
-	if (!op64 && !op32)
+	if (!op64 && !op32) {
+		dispatch(ctx, sys_exit_tails, nr, -1);
 		return 0;
+	}
 	int op = op64;
 	long fd;
 	__u32 xflags = 0;
-	if (in_ia32_syscall()) {
+	int compat = in_ia32_syscall();
+	if (compat) {
 		op = op32;
 		fd = (int)regs->bx;
 		xflags = FLAG_COMPAT;
@@ -458,8 +467,13 @@ int BPF_PROG(file_sys_exit, struct pt_regs *regs, long ret)
 			open_args64(regs, nr, &oflags, &raw);
 		return on_open(ret, xflags, oflags, raw);
 	}
-	if (op == OP_WRITE && ret > 0)
-		return on_write(fd, xflags);
+	if (op == OP_WRITE) {
+		if (ret > 0)
+			return on_write(fd, xflags);
+		return 0;
+	}
+	/* A number of the other table's opens or writes (x86_64 fstat is 5, the ia32 open). */
+	dispatch(ctx, sys_exit_tails, nr, compat);
 	return 0;
 }
 

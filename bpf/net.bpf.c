@@ -5,9 +5,9 @@
  * cgroup/connect6 programs attached to the cgroup2 root, so every process is
  * covered. These hooks can refuse the connect (EPERM): a real deny on kernels
  * without BPF LSM; the cgroup sendmsg programs do the same for unconnected
- * datagrams. network.accept and network.listen come from the syscall
- * tracepoints (and, for 32-bit syscalls, the raw sys_enter/sys_exit
- * tracepoints), which report (and kill) but cannot refuse.
+ * datagrams. network.accept and network.listen come from handlers the raw
+ * sys_enter/sys_exit dispatchers tail-call (dispatch.h), which report (and
+ * kill) but cannot refuse.
  */
 #include "alert.h"
 #include "bpf_endian.h"
@@ -168,26 +168,6 @@ static __always_inline int on_socket_fd(long fd, __u8 event, __u32 xflags)
 	return on_socket_file(fd_file(task, fd), event, xflags);
 }
 
-SEC("tracepoint/syscalls/sys_exit_accept4")
-int net_accept4(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_socket_fd(ctx->ret, EV_NET_ACCEPT, 0);
-}
-
-SEC("tracepoint/syscalls/sys_exit_accept")
-int net_accept(struct trace_event_raw_sys_exit *ctx)
-{
-	return on_socket_fd(ctx->ret, EV_NET_ACCEPT, 0);
-}
-
-SEC("tracepoint/syscalls/sys_enter_listen")
-int net_listen(struct trace_event_raw_sys_enter *ctx)
-{
-	unsigned long a[1];
-	bpf_probe_read_kernel(a, sizeof(a), &ctx->args[0]);
-	return on_socket_fd((long)a[0], EV_NET_LISTEN, 0);
-}
-
 SEC("cgroup/connect4")
 int net_connect4(struct bpf_sock_addr *ctx)
 {
@@ -219,18 +199,27 @@ int net_sendmsg6(struct bpf_sock_addr *ctx)
 	return on_connect(ctx, 1);
 }
 
+/* x86_64 syscall numbers of listen and accept. */
+#define NR_accept 43
+#define NR_listen 50
+#define NR_accept4 288
+
 /*
- * 32-bit (ia32) listen and accept, which the syscall tracepoints above never see
- * (compat.h): listen (363) and accept4 (364), and socketcall (102), which
+ * listen and accept on the raw syscall tracepoints, x86_64 and ia32 (compat.h):
+ * for ia32, listen (363) and accept4 (364), and socketcall (102), which
  * multiplexes every socket call and passes its arguments as an array of 32-bit
- * words in memory. Reported with FLAG_COMPAT.
+ * words in memory, reported with FLAG_COMPAT. Not attached: the syscall
+ * dispatchers (dispatch.h) tail-call them at the slots of these numbers.
  */
 SEC("tp_btf/sys_enter")
-int BPF_PROG(net_compat_enter, struct pt_regs *regs, long id)
+int BPF_PROG(net_sys_enter, struct pt_regs *regs, long id)
 {
+	if (!in_ia32_syscall()) {
+		if (id != NR_listen)
+			return 0;
+		return on_socket_fd((int)regs->di, EV_NET_LISTEN, 0);
+	}
 	if (id != NR32_listen && id != NR32_socketcall)
-		return 0;
-	if (!in_ia32_syscall())
 		return 0;
 	long fd = (int)regs->bx;
 	if (id == NR32_socketcall) {
@@ -245,12 +234,15 @@ int BPF_PROG(net_compat_enter, struct pt_regs *regs, long id)
 }
 
 SEC("tp_btf/sys_exit")
-int BPF_PROG(net_compat_exit, struct pt_regs *regs, long ret)
+int BPF_PROG(net_sys_exit, struct pt_regs *regs, long ret)
 {
 	long id = regs->orig_ax;
+	if (!in_ia32_syscall()) {
+		if (id != NR_accept && id != NR_accept4)
+			return 0;
+		return on_socket_fd(ret, EV_NET_ACCEPT, 0);
+	}
 	if (id != NR32_accept4 && id != NR32_socketcall)
-		return 0;
-	if (!in_ia32_syscall())
 		return 0;
 	if (id == NR32_socketcall) {
 		__u32 call = (__u32)regs->bx; /* the arguments are still in the saved registers */

@@ -3,15 +3,17 @@
 /*
  * Syscall sensor: privilege.change, namespace.change, kernel.module_load,
  * bpf.load, process.ptrace, file.link, file.symlink, network.socket and fd.dup,
- * on one raw tracepoint on syscall entry and one on syscall exit that serve
- * every event, x86_64 and ia32 syscalls alike (sys_enter_all, sys_exit_all, at
- * the end). They are attached while a rule of one of these events is left to
- * the syscall hooks (the security hooks in lsm.bpf.c carry the others), and
- * sys_hooked says which events those are. Syscall hooks see the request, not
- * its outcome, and cannot refuse it.
+ * on the raw syscall tracepoints, x86_64 and ia32 syscalls alike: sys_enter_all
+ * (at the end) is the one program on sys_enter (dispatch.h), and sys_exit_all
+ * (fd.dup) a handler the one program on sys_exit (the file sensor's) tail-calls
+ * for dup, dup2, dup3 and fcntl. They are in use while a rule of one of these
+ * events is left to the syscall hooks (the security hooks in lsm.bpf.c carry
+ * the others), and sys_hooked says which events those are. Syscall hooks see
+ * the request, not its outcome, and cannot refuse it.
  */
 #include "sys.h"
 #include "bpf_endian.h"
+#include "dispatch.h"
 
 char __license[] SEC("license") = "Dual MIT/GPL";
 
@@ -270,11 +272,10 @@ static __always_inline long lowest_free(long min)
 }
 
 /*
- * The syscall hooks: one raw tracepoint on syscall entry (sys_enter_all) and
- * one on syscall exit (sys_exit_all, fd.dup) for every syscall-kind event,
- * x86_64 and ia32 alike, in place of one tracepoint per syscall (each of those
- * makes the kernel run its perf syscall hook on every syscall of every task).
- * A syscall of no interest costs one switch. sys_hooked says which events'
+ * The syscall hooks: the raw tracepoint on syscall entry (sys_enter_all) and
+ * the fd.dup handler on syscall exit (sys_exit_all) serve every syscall-kind
+ * event, x86_64 and ia32 alike, in place of one tracepoint per syscall. A
+ * syscall of no interest costs one switch. sys_hooked says which events'
  * rules are on the syscall hooks (the others are on the security hooks, or
  * have no rule): bit 1 << event, set by user space.
  */
@@ -371,7 +372,11 @@ static __always_inline int native_enter(struct pt_regs *regs, long id, __u8 even
 	return 0;
 }
 
-/* fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC) onto 0..2. */
+/*
+ * fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC)
+ * onto 0..2: not attached, tail-called by the sys_exit dispatcher (dispatch.h)
+ * at the x86_64 slots of these four syscalls.
+ */
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 {
@@ -401,8 +406,7 @@ int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 
 /*
  * fd.dup for 32-bit syscalls, which the exit tracepoints above skip: decided at
- * entry on the raw sys_enter program that the other ia32 events share (a raw
- * sys_exit program would run for every syscall of every task). The new
+ * entry on the raw sys_enter program that the other ia32 events share. The new
  * descriptor is the one asked for (dup2, dup3) or the one the call is about to
  * take (dup, fcntl F_DUPFD: the lowest free from the minimum on), the file the
  * one duplicated.
@@ -434,6 +438,9 @@ static __noinline int compat_dup(long id, const unsigned long *a)
 	return dup_decide(fd_file(task, oldfd), newfd, id, FLAG_COMPAT, oldfd, arg3);
 }
 
+/* compat_enter's answer for a syscall it does not decide (the handlers return 0). */
+#define NOT_DECIDED (-1)
+
 /*
  * The same decisions for 32-bit (ia32) syscalls, which the per-syscall
  * tracepoints above never see (compat.h): one raw tracepoint on syscall entry,
@@ -442,7 +449,7 @@ static __noinline int compat_dup(long id, const unsigned long *a)
  * cut to 32 bits as the kernel's ia32 entry does (16 bits for the old uid/gid
  * calls). Reported with the ia32 number and FLAG_COMPAT.
  */
-static __always_inline int compat_enter(struct pt_regs *regs, long id, int compat)
+static __always_inline int compat_enter(struct pt_regs *regs, long id, int *compatp)
 {
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
@@ -455,15 +462,15 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id, int compa
 	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
 		break;
 	default:
-		return 0;
+		return NOT_DECIDED;
 	}
-	if (compat < 0)
-		compat = in_ia32_syscall();
-	if (!compat)
-		return 0;
+	if (*compatp < 0)
+		*compatp = in_ia32_syscall();
+	if (!*compatp)
+		return NOT_DECIDED;
 	__u64 on = hooked_events();
 	if (!on)
-		return 0;
+		return NOT_DECIDED;
 	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
 	const __u32 c = FLAG_COMPAT;
 	switch (id) {
@@ -482,7 +489,7 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id, int compa
 		return compat_dup(id, a);
 	case NR32_socketcall: {
 		if (a[0] != SYS_SOCKET)
-			return 0;
+			return NOT_DECIDED; /* the network sensor's (SYS_LISTEN, SYS_ACCEPT) */
 		__u32 sa[3];
 		if (bpf_probe_read_user(sa, sizeof(sa), (void *)a[1]))
 			return 0;
@@ -530,6 +537,13 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id, int compa
 	return 0;
 }
 
+/* The other sensors' handlers on sys_enter (dispatch.h). */
+DISPATCH_MAPS(sys_enter_tails);
+
+/*
+ * The one BTF raw tracepoint on syscall entry (dispatch.h): the syscall-kind
+ * events here, the other sensors' handlers by tail call.
+ */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
 {
@@ -540,5 +554,8 @@ int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
 		if (!compat)
 			return native_enter(regs, id, event);
 	}
-	return compat_enter(regs, id, compat);
+	if (compat_enter(regs, id, &compat) != NOT_DECIDED)
+		return 0;
+	dispatch(ctx, sys_enter_tails, id, compat);
+	return 0;
 }

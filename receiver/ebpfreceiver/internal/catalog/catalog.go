@@ -34,8 +34,6 @@ type HookType string
 
 // Hook types.
 const (
-	// HookSyscallTracepoint: tracepoint syscalls/NAME (needs tracefs).
-	HookSyscallTracepoint HookType = "syscall_tracepoint"
 	// HookBTFTracepoint: tp_btf/NAME (a BTF-typed raw tracepoint).
 	HookBTFTracepoint HookType = "tp_btf"
 	// HookLSM: the security hook NAME, as BPF LSM (lsm/NAME) or, where BPF LSM
@@ -44,8 +42,8 @@ const (
 	// HookCgroup: a cgroup socket program cgroup/NAME on the cgroup2 root.
 	HookCgroup HookType = "cgroup"
 	// HookSyscallEnter, HookSyscallExit: the syscall NAME (x86_64 and ia32),
-	// decided by the syscall sensor's one program on tp_btf/sys_enter (or
-	// sys_exit), which serves every syscall-kind event.
+	// decided on the one program on tp_btf/sys_enter (or sys_exit) that every
+	// sensor's syscall handlers share (bpf/dispatch.h).
 	HookSyscallEnter HookType = "syscall_enter"
 	HookSyscallExit  HookType = "syscall_exit"
 )
@@ -57,11 +55,9 @@ type Hook struct {
 }
 
 // String names the hook as the logs and docs do: "lsm/file_open",
-// "tracepoint/syscalls/sys_enter_bpf", "tp_btf/sys_exit", "cgroup/connect4".
+// "tp_btf/sys_enter:bpf", "tp_btf/sys_exit:accept4", "cgroup/connect4".
 func (h Hook) String() string {
 	switch h.Type {
-	case HookSyscallTracepoint:
-		return "tracepoint/syscalls/" + h.Name
 	case HookSyscallEnter:
 		return "tp_btf/sys_enter:" + h.Name
 	case HookSyscallExit:
@@ -112,15 +108,7 @@ type Event struct {
 	Attributes []string
 }
 
-func tp(names ...string) []Hook {
-	out := make([]Hook, len(names))
-	for i, n := range names {
-		out[i] = Hook{HookSyscallTracepoint, n}
-	}
-	return out
-}
-
-// onEntry and onExit are syscalls the syscall sensor's dispatchers decide.
+// onEntry and onExit are syscalls the syscall dispatchers decide (bpf/dispatch.h).
 func onEntry(names ...string) []Hook { return hooksOf(HookSyscallEnter, names) }
 
 func onExit(names ...string) []Hook { return hooksOf(HookSyscallExit, names) }
@@ -185,9 +173,9 @@ func rows() []Event {
 			Deny:       Deny{AnyOf: []Capability{CapLSM, CapCgroupSockAddr}, Needs: "BPF LSM, fmod_ret or cgroup/connect programs", Hooks: connect},
 			Attributes: netPeer},
 		{Name: "network.accept", Kind: KindNetwork, Policy: true, Filters: []string{FilterCIDRs, FilterPorts},
-			Hooks: tp("sys_exit_accept4", "sys_exit_accept"), Deny: Deny{AnyOf: byLSM, Needs: needsLSM}, Attributes: netPeer},
+			Hooks: onExit("accept4", "accept"), Deny: Deny{AnyOf: byLSM, Needs: needsLSM}, Attributes: netPeer},
 		{Name: "network.listen", Kind: KindNetwork, Policy: true, Filters: []string{FilterCIDRs, FilterPorts},
-			Hooks: tp("sys_enter_listen"), Deny: Deny{AnyOf: byLSM, Needs: needsLSM},
+			Hooks: onEntry("listen"), Deny: Deny{AnyOf: byLSM, Needs: needsLSM},
 			Attributes: []string{"network.local.address", "network.local.port", "network.transport", "network.type"}},
 		{Name: "process.exec", Kind: KindExec, Policy: true, Filters: []string{FilterBinaries, FilterExeFlags},
 			Hooks: join([]Hook{{HookBTFTracepoint, "sched_process_exec"}}, lsm("bprm_check_security")),

@@ -253,6 +253,8 @@ const (
 	fileMapSelCgroup            = "sel_cgroup"
 	fileMapSelUid               = "sel_uid"
 	fileMapSelector             = "selector"
+	fileMapSysExitTails         = "sys_exit_tails"
+	fileMapSysExitTailsOn       = "sys_exit_tails_on"
 	fileMapTaskKeys             = "task_keys"
 	fileMapTaskNames            = "task_names"
 	fileMapTopDirs              = "top_dirs"
@@ -336,6 +338,8 @@ type fileMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	SysExitTails    *ebpf.MapSpec `ebpf:"sys_exit_tails"`
+	SysExitTailsOn  *ebpf.MapSpec `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
@@ -393,6 +397,8 @@ type fileMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	SysExitTails    *ebpf.Map `ebpf:"sys_exit_tails"`
+	SysExitTailsOn  *ebpf.Map `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
@@ -424,6 +430,8 @@ func (m *fileMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.SysExitTails,
+		m.SysExitTailsOn,
 		m.TaskKeys,
 		m.TaskNames,
 		m.TopDirs,

@@ -253,6 +253,8 @@ const (
 	fileFastMapSelCgroup            = "sel_cgroup"
 	fileFastMapSelUid               = "sel_uid"
 	fileFastMapSelector             = "selector"
+	fileFastMapSysExitTails         = "sys_exit_tails"
+	fileFastMapSysExitTailsOn       = "sys_exit_tails_on"
 	fileFastMapTaskKeys             = "task_keys"
 	fileFastMapTaskNames            = "task_names"
 	fileFastMapTopDirs              = "top_dirs"
@@ -336,6 +338,8 @@ type fileFastMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
+	SysExitTails    *ebpf.MapSpec `ebpf:"sys_exit_tails"`
+	SysExitTailsOn  *ebpf.MapSpec `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
@@ -393,6 +397,8 @@ type fileFastMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
+	SysExitTails    *ebpf.Map `ebpf:"sys_exit_tails"`
+	SysExitTailsOn  *ebpf.Map `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
@@ -424,6 +430,8 @@ func (m *fileFastMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
+		m.SysExitTails,
+		m.SysExitTailsOn,
 		m.TaskKeys,
 		m.TaskNames,
 		m.TopDirs,

@@ -240,16 +240,13 @@ const (
 	netMapTaskKeys            = "task_keys"
 	netMapTaskNames           = "task_names"
 	netMapTopDirs             = "top_dirs"
-	netProgNetAccept          = "net_accept"
-	netProgNetAccept4         = "net_accept4"
-	netProgNetCompatEnter     = "net_compat_enter"
-	netProgNetCompatExit      = "net_compat_exit"
 	netProgNetConnect4        = "net_connect4"
 	netProgNetConnect6        = "net_connect6"
 	netProgNetIoUringComplete = "net_io_uring_complete"
-	netProgNetListen          = "net_listen"
 	netProgNetSendmsg4        = "net_sendmsg4"
 	netProgNetSendmsg6        = "net_sendmsg6"
+	netProgNetSysEnter        = "net_sys_enter"
+	netProgNetSysExit         = "net_sys_exit"
 	netVarUnusedVigilAlert    = "unused_vigil_alert"
 	netVarWakeupBytes         = "wakeup_bytes"
 )
@@ -296,16 +293,13 @@ type netSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type netProgramSpecs struct {
-	NetAccept          *ebpf.ProgramSpec `ebpf:"net_accept"`
-	NetAccept4         *ebpf.ProgramSpec `ebpf:"net_accept4"`
-	NetCompatEnter     *ebpf.ProgramSpec `ebpf:"net_compat_enter"`
-	NetCompatExit      *ebpf.ProgramSpec `ebpf:"net_compat_exit"`
 	NetConnect4        *ebpf.ProgramSpec `ebpf:"net_connect4"`
 	NetConnect6        *ebpf.ProgramSpec `ebpf:"net_connect6"`
 	NetIoUringComplete *ebpf.ProgramSpec `ebpf:"net_io_uring_complete"`
-	NetListen          *ebpf.ProgramSpec `ebpf:"net_listen"`
 	NetSendmsg4        *ebpf.ProgramSpec `ebpf:"net_sendmsg4"`
 	NetSendmsg6        *ebpf.ProgramSpec `ebpf:"net_sendmsg6"`
+	NetSysEnter        *ebpf.ProgramSpec `ebpf:"net_sys_enter"`
+	NetSysExit         *ebpf.ProgramSpec `ebpf:"net_sys_exit"`
 }
 
 // netMapSpecs contains maps before they are loaded into the kernel.
@@ -439,30 +433,24 @@ type netVariables struct {
 //
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netPrograms struct {
-	NetAccept          *ebpf.Program `ebpf:"net_accept"`
-	NetAccept4         *ebpf.Program `ebpf:"net_accept4"`
-	NetCompatEnter     *ebpf.Program `ebpf:"net_compat_enter"`
-	NetCompatExit      *ebpf.Program `ebpf:"net_compat_exit"`
 	NetConnect4        *ebpf.Program `ebpf:"net_connect4"`
 	NetConnect6        *ebpf.Program `ebpf:"net_connect6"`
 	NetIoUringComplete *ebpf.Program `ebpf:"net_io_uring_complete"`
-	NetListen          *ebpf.Program `ebpf:"net_listen"`
 	NetSendmsg4        *ebpf.Program `ebpf:"net_sendmsg4"`
 	NetSendmsg6        *ebpf.Program `ebpf:"net_sendmsg6"`
+	NetSysEnter        *ebpf.Program `ebpf:"net_sys_enter"`
+	NetSysExit         *ebpf.Program `ebpf:"net_sys_exit"`
 }
 
 func (p *netPrograms) Close() error {
 	return _NetClose(
-		p.NetAccept,
-		p.NetAccept4,
-		p.NetCompatEnter,
-		p.NetCompatExit,
 		p.NetConnect4,
 		p.NetConnect6,
 		p.NetIoUringComplete,
-		p.NetListen,
 		p.NetSendmsg4,
 		p.NetSendmsg6,
+		p.NetSysEnter,
+		p.NetSysExit,
 	)
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
@@ -221,25 +222,12 @@ func (s *Policy) lsmHooks(hooks ...lsmHook) error {
 	return errors.Join(errs...)
 }
 
-type tp struct {
-	name string
-	prog *ebpf.Program
-}
-
 // Ensure attaches the hooks an attach plan needs. Hooks stay attached once
 // used (an idle hook costs a map lookup per event); Close detaches everything.
 func (s *Policy) Ensure(c *AttachPlan) error {
 	var errs []error
 	if c.Kinds[KindFile] && !c.fileLSM {
-		if _, ok := s.links["sys_exit"]; !ok {
-			l, err := link.AttachTracing(link.TracingOptions{Program: s.file.FileSysExit})
-			if err != nil {
-				errs = append(errs, fmt.Errorf("attaching tp_btf/sys_exit: %w", err))
-			} else {
-				s.links["sys_exit"] = l
-			}
-		}
-		errs = append(errs, s.ioUring("file_io_uring_complete", s.file.FileIoUringComplete))
+		errs = append(errs, s.sysExit(), s.ioUring("file_io_uring_complete", s.file.FileIoUringComplete))
 	}
 	inKernel := s.HasLSM()
 	if c.NeedsLSM && !inKernel {
@@ -281,15 +269,17 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 	if c.NetEvents[policy.EventNetworkAccept] || c.NetEvents[policy.EventNetworkListen] {
 		errs = append(errs, s.ioUring("net_io_uring_complete", s.net.NetIoUringComplete))
 	}
-	// 32-bit syscalls pass none of the syscall tracepoints: each sensor has one raw
-	// tracepoint for them, attached with its tracepoints.
+	// accept and listen, x86_64 and ia32: the network sensor's handlers, which
+	// the syscall dispatchers tail-call (dispatch.h).
 	if c.NetEvents[policy.EventNetworkAccept] {
-		errs = append(errs, s.tracepoints(tp{"sys_exit_accept4", s.net.NetAccept4}, tp{"sys_exit_accept", s.net.NetAccept}),
-			s.rawTracepoint("net_compat_exit", s.net.NetCompatExit))
+		slots := append([]uint32{unix.SYS_ACCEPT, unix.SYS_ACCEPT4}, ia32Slots(nr32Accept4, nr32Socketcall)...)
+		errs = append(errs, s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.net.NetSysExit, slots), s.sysExit())
 	}
+	enter := false
 	if c.NetEvents[policy.EventNetworkListen] {
-		errs = append(errs, s.tracepoints(tp{"sys_enter_listen", s.net.NetListen}),
-			s.rawTracepoint("net_compat_enter", s.net.NetCompatEnter))
+		slots := append([]uint32{unix.SYS_LISTEN}, ia32Slots(nr32Listen, nr32Socketcall)...)
+		errs = append(errs, s.placeHandler(s.sys.SysEnterTails, s.sys.SysEnterTailsOn, s.net.NetSysEnter, slots))
+		enter = true
 	}
 	// The syscall-kind events on the syscall hooks: one raw tracepoint on
 	// entry (and one on exit for fd.dup) serves them all, told which by
@@ -308,29 +298,64 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 	if err := s.sys.SysHooked.Update(uint32(0), hooked, ebpf.UpdateAny); err != nil {
 		errs = append(errs, fmt.Errorf("updating sys_hooked: %w", err))
 	}
-	if hooked != 0 {
+	if hooked != 0 || enter {
 		errs = append(errs, s.rawTracepoint("sys_enter_all", s.sys.SysEnterAll))
 	}
 	if exit {
-		errs = append(errs, s.rawTracepoint("sys_exit_all", s.sys.SysExitAll))
+		errs = append(errs, s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.sys.SysExitAll, dupSlots), s.sysExit())
 	}
 	return errors.Join(errs...)
 }
 
-func (s *Policy) tracepoints(tps ...tp) error {
-	var errs []error
-	for _, t := range tps {
-		if _, ok := s.links[t.name]; ok {
-			continue
-		}
-		l, err := link.Tracepoint("syscalls", t.name, t.prog, nil)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("attaching tracepoint syscalls/%s: %w", t.name, err))
-			continue
-		}
-		s.links[t.name] = l
+// The syscall numbers the network and syscall sensors' handlers are placed at
+// in the dispatchers' program arrays (dispatch.h): x86_64 slots are the
+// number, ia32 slots dispatchNR + the ia32 number (syscall_32.tbl).
+const (
+	dispatchNR     = 512
+	nr32Socketcall = 102
+	nr32Listen     = 363
+	nr32Accept4    = 364
+)
+
+// dupSlots: dup, dup2, dup3 and fcntl (x86_64), fd.dup's exits.
+var dupSlots = []uint32{unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL}
+
+func ia32Slots(nrs ...uint32) []uint32 {
+	out := make([]uint32, len(nrs))
+	for i, nr := range nrs {
+		out[i] = dispatchNR + nr
 	}
-	return errors.Join(errs...)
+	return out
+}
+
+// sysExit attaches the one program on the raw sys_exit tracepoint, the file
+// sensor's: it decides opens and writes and tail-calls the other sensors'
+// handlers (dispatch.h), so it is attached for them too.
+func (s *Policy) sysExit() error {
+	if _, ok := s.links["sys_exit"]; ok {
+		return nil
+	}
+	l, err := link.AttachTracing(link.TracingOptions{Program: s.file.FileSysExit})
+	if err != nil {
+		return fmt.Errorf("attaching tp_btf/sys_exit: %w", err)
+	}
+	s.links["sys_exit"] = l
+	return nil
+}
+
+// placeHandler puts a handler program in a dispatcher's program array at each
+// slot and turns the array on. Handlers stay placed once used, like attached
+// hooks: each decides with its own maps whether a rule wants the syscall.
+func (s *Policy) placeHandler(tails, on *ebpf.Map, prog *ebpf.Program, slots []uint32) error {
+	for _, slot := range slots {
+		if err := tails.Update(slot, prog, ebpf.UpdateAny); err != nil {
+			return fmt.Errorf("placing a syscall handler at dispatch slot %d: %w", slot, err)
+		}
+	}
+	if err := on.Update(uint32(0), uint32(1), ebpf.UpdateAny); err != nil {
+		return fmt.Errorf("turning the syscall dispatch on: %w", err)
+	}
+	return nil
 }
 
 // ioUring attaches a program to the io_uring/io_uring_complete tracepoint
