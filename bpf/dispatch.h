@@ -1,24 +1,26 @@
 /* SPDX-License-Identifier: (MIT OR GPL-2.0) */
 /*
- * The syscall dispatchers: one BPF program on each raw syscall tracepoint for
- * every sensor. Each program attached to sys_enter or sys_exit runs on every
- * syscall of every task, and its invocation costs more than the few compares
- * that tell an uninteresting syscall apart (about 40 ns per syscall measured on
- * x86_64 with the speculation mitigations on): a second program on the same
- * tracepoint doubles what every syscall pays.
+ * The syscall dispatcher. Every BPF program attached to the raw sys_enter or
+ * sys_exit tracepoint runs on every syscall of every task, and its invocation
+ * costs more than the few compares that tell an uninteresting syscall apart
+ * (about 40 ns per syscall, measured on x86_64 with the speculation
+ * mitigations on): a second program on the same tracepoint doubles what every
+ * syscall pays.
  *
- * So only one program is attached per direction: the file sensor's
- * file_sys_exit on sys_exit (opens and writes, the hottest syscalls, are decided
- * inline) and the syscall sensor's sys_enter_all on sys_enter. The other
- * sensors' handlers on the same tracepoint are loaded but not attached: user
- * space places them in the dispatcher's program array at the slots of the
- * syscalls they decide, and the dispatcher tail-calls the slot of any syscall
- * it does not decide itself. A slot is the syscall number for x86_64 (below
- * DISPATCH_NR) and DISPATCH_NR + the number for ia32 (compat.h: the two tables
- * reuse numbers), so each (table, number) has one handler.
+ * So each tracepoint has at most one of Vigil's programs. On sys_exit it is
+ * the file sensor's file_sys_exit, which decides opens and writes (the hottest
+ * syscalls) inline; on sys_enter the syscall sensor's sys_enter_all, which only
+ * privilege.change needs (everything else is decided on exit). The other
+ * sensors' handlers on sys_exit are loaded but not attached: user space places
+ * them in the dispatcher's program array at the slots of the syscalls they
+ * decide, and the dispatcher tail-calls the slot of any syscall it does not
+ * decide itself. A slot is the syscall number for x86_64 (below DISPATCH_NR)
+ * and DISPATCH_NR + the number for ia32 (compat.h: the two tables reuse
+ * numbers), so each (table, number) has one handler; a handler may pass a
+ * syscall it shares on to a next one the same way (ia32 socketcall).
  *
- * The array's first use is guarded by a flag (its _on map): with no handler
- * placed, a syscall costs one array load and no ia32 test.
+ * The array is guarded by a flag (its _on map): with no handler placed, a
+ * syscall costs one array load and no ia32 test.
  */
 #ifndef VIGIL_DISPATCH_H
 #define VIGIL_DISPATCH_H

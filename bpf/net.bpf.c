@@ -5,9 +5,9 @@
  * cgroup/connect6 programs attached to the cgroup2 root, so every process is
  * covered. These hooks can refuse the connect (EPERM): a real deny on kernels
  * without BPF LSM; the cgroup sendmsg programs do the same for unconnected
- * datagrams. network.accept and network.listen come from handlers the raw
- * sys_enter/sys_exit dispatchers tail-call (dispatch.h), which report (and
- * kill) but cannot refuse.
+ * datagrams. network.accept and network.listen come from a handler the raw
+ * sys_exit dispatcher tail-calls (dispatch.h), which reports (and kills) but
+ * cannot refuse.
  */
 #include "alert.h"
 #include "bpf_endian.h"
@@ -205,51 +205,50 @@ int net_sendmsg6(struct bpf_sock_addr *ctx)
 #define NR_accept4 288
 
 /*
- * listen and accept on the raw syscall tracepoints, x86_64 and ia32 (compat.h):
- * for ia32, listen (363) and accept4 (364), and socketcall (102), which
- * multiplexes every socket call and passes its arguments as an array of 32-bit
- * words in memory, reported with FLAG_COMPAT. Not attached: the syscall
- * dispatchers (dispatch.h) tail-call them at the slots of these numbers.
+ * listen and accept on syscall exit, x86_64 and ia32 (compat.h): for ia32,
+ * listen (363) and accept4 (364), and socketcall (102), which multiplexes every
+ * socket call and passes its arguments as an array of 32-bit words in memory,
+ * reported with FLAG_COMPAT. Not attached: the sys_exit dispatcher (dispatch.h)
+ * tail-calls it at the slots of these numbers (socketcall through the syscall
+ * sensor's handler, which decides socket()).
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(net_sys_enter, struct pt_regs *regs, long id)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(net_sys_exit, struct pt_regs *regs, long ret)
 {
+	long id = regs->orig_ax;
 	if (!in_ia32_syscall()) {
-		if (id != NR_listen)
-			return 0;
-		return on_socket_fd((int)regs->di, EV_NET_LISTEN, 0);
+		if (id == NR_listen)
+			return on_socket_fd((int)regs->di, EV_NET_LISTEN, 0);
+		if (id == NR_accept || id == NR_accept4)
+			return on_socket_fd(ret, EV_NET_ACCEPT, 0);
+		return 0;
 	}
-	if (id != NR32_listen && id != NR32_socketcall)
+	__u32 call = 0;
+	switch (id) {
+	case NR32_listen:
+		call = SYS_LISTEN;
+		break;
+	case NR32_accept4:
+		call = SYS_ACCEPT4;
+		break;
+	case NR32_socketcall:
+		call = (__u32)regs->bx; /* the arguments are still in the saved registers */
+		break;
+	default:
+		return 0;
+	}
+	if (call == SYS_ACCEPT || call == SYS_ACCEPT4)
+		return on_socket_fd(ret, EV_NET_ACCEPT, FLAG_COMPAT);
+	if (call != SYS_LISTEN)
 		return 0;
 	long fd = (int)regs->bx;
 	if (id == NR32_socketcall) {
-		if ((__u32)regs->bx != SYS_LISTEN)
-			return 0;
 		__u32 args[1];
 		if (bpf_probe_read_user(args, sizeof(args), (void *)(unsigned long)(__u32)regs->cx))
 			return 0;
 		fd = (int)args[0];
 	}
 	return on_socket_fd(fd, EV_NET_LISTEN, FLAG_COMPAT);
-}
-
-SEC("tp_btf/sys_exit")
-int BPF_PROG(net_sys_exit, struct pt_regs *regs, long ret)
-{
-	long id = regs->orig_ax;
-	if (!in_ia32_syscall()) {
-		if (id != NR_accept && id != NR_accept4)
-			return 0;
-		return on_socket_fd(ret, EV_NET_ACCEPT, 0);
-	}
-	if (id != NR32_accept4 && id != NR32_socketcall)
-		return 0;
-	if (id == NR32_socketcall) {
-		__u32 call = (__u32)regs->bx; /* the arguments are still in the saved registers */
-		if (call != SYS_ACCEPT && call != SYS_ACCEPT4)
-			return 0;
-	}
-	return on_socket_fd(ret, EV_NET_ACCEPT, FLAG_COMPAT);
 }
 
 /*

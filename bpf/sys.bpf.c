@@ -4,9 +4,9 @@
  * Syscall sensor: privilege.change, namespace.change, kernel.module_load,
  * bpf.load, process.ptrace, file.link, file.symlink, network.socket and fd.dup,
  * on the raw syscall tracepoints, x86_64 and ia32 syscalls alike: sys_enter_all
- * (at the end) is the one program on sys_enter (dispatch.h), and sys_exit_all
- * (fd.dup) a handler the one program on sys_exit (the file sensor's) tail-calls
- * for dup, dup2, dup3 and fcntl. They are in use while a rule of one of these
+ * (at the end, privilege.change) is the one program on sys_enter (dispatch.h),
+ * and sys_exit_all (every other event) a handler that the one program on
+ * sys_exit (the file sensor's) tail-calls. They are in use while a rule of one of these
  * events is left to the syscall hooks (the security hooks in lsm.bpf.c carry
  * the others), and sys_hooked says which events those are. Syscall hooks see
  * the request, not its outcome, and cannot refuse it.
@@ -142,7 +142,7 @@ static __noinline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
  * file.link and file.symlink: both paths as the process passed them (relative
  * ones are not resolved: the directory descriptors are reported in the
  * arguments), each up to HALF_PATH - 1 bytes, the first in the first half of
- * the path buffer and the second in the other. Reported at entry: the request
+ * the path buffer and the second in the other. Decided on exit, on the request
  * (link and symlink pass no security hook of this version's sensors).
  */
 struct link_args {
@@ -153,8 +153,8 @@ struct link_args {
 	unsigned long flags;
 };
 
-/* (A subprogram: the entry dispatcher calls each handler from its x86_64 and
- * its ia32 switch, and one copy of each keeps it within the jump range.) */
+/* (A subprogram: the exit handler calls each one from its x86_64 and its ia32
+ * switch, and one copy of each keeps it within the jump range.) */
 static __noinline int do_link_args(__u8 event, long nr, __u32 xflags, const struct link_args *l)
 {
 	const char *first = l->first, *second = l->second;
@@ -256,26 +256,10 @@ static __noinline int do_dup(long ret, long nr, __u32 xflags, unsigned long oldf
 }
 
 /*
- * lowest_free is the descriptor dup and fcntl(F_DUPFD, min) are about to
- * return when it is below 3 (the lowest one not open, from min on), else 3.
- */
-static __always_inline long lowest_free(long min)
-{
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	unsigned long *open = BPF_CORE_READ(task, files, fdt, open_fds);
-	unsigned long w = ~0UL;
-	bpf_probe_read_kernel(&w, sizeof(w), open);
-	for (long i = 0; i < 3; i++)
-		if (i >= min && !(w & (1UL << i)))
-			return i;
-	return 3;
-}
-
-/*
- * The syscall hooks: the raw tracepoint on syscall entry (sys_enter_all) and
- * the fd.dup handler on syscall exit (sys_exit_all) serve every syscall-kind
- * event, x86_64 and ia32 alike, in place of one tracepoint per syscall. A
- * syscall of no interest costs one switch. sys_hooked says which events'
+ * The syscall hooks: the raw tracepoint on syscall entry (sys_enter_all,
+ * privilege.change) and the handler on syscall exit (sys_exit_all, the others)
+ * serve every syscall-kind event, x86_64 and ia32 alike, in place of one
+ * tracepoint per syscall. A syscall of no interest costs one switch. sys_hooked says which events'
  * rules are on the syscall hooks (the others are on the security hooks, or
  * have no rule): bit 1 << event, set by user space.
  */
@@ -298,37 +282,40 @@ static __always_inline __u64 hooked_events(void)
 	return on ? *on : 0;
 }
 
-/* native_event: the event an x86_64 syscall number belongs to (0: none of them). */
-static __always_inline __u8 native_event(long id)
+/*
+ * The set*id calls and capset (privilege.change) are decided on entry: the
+ * test is on the effective id the call starts from, which a successful call
+ * has replaced by the time it returns. Every other syscall-kind event is
+ * decided on exit (sys_exit_all), where the arguments are still in the saved
+ * registers and the paths in the caller's memory: one program fewer on every
+ * syscall of every task where no privilege.change rule is on the syscall hooks.
+ */
+static __always_inline int setid64(long id)
 {
 	switch (id) {
 	case NR_setuid: case NR_setfsuid: case NR_setreuid: case NR_setresuid: case NR_setgid: case NR_setfsgid:
 	case NR_setregid: case NR_setresgid: case NR_capset:
-		return EV_PRIVILEGE_CHANGE;
-	case NR_setns: case NR_unshare: case NR_clone: case NR_clone3:
-		return EV_NAMESPACE_CHANGE;
-	case NR_init_module: case NR_finit_module:
-		return EV_MODULE_LOAD;
-	case NR_bpf:
-		return EV_BPF_LOAD;
-	case NR_ptrace:
-		return EV_PTRACE;
-	case NR_link: case NR_linkat:
-		return EV_FILE_LINK;
-	case NR_symlink: case NR_symlinkat:
-		return EV_FILE_SYMLINK;
-	case NR_socket:
-		return EV_NET_SOCKET;
+		return 1;
 	}
 	return 0;
 }
 
-/* An x86_64 syscall of an event on the syscall hooks: its arguments are rdi, rsi, rdx, r10, r8. */
-static __always_inline int native_enter(struct pt_regs *regs, long id, __u8 event)
+static __always_inline int setid32(long id)
 {
-	if (!hooked(hooked_events(), event))
-		return 0;
-	unsigned long a[5] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8};
+	switch (id) {
+	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
+	case NR32_setresuid16: case NR32_setresgid16: case NR32_setfsuid16: case NR32_setfsgid16:
+	case NR32_setuid: case NR32_setgid: case NR32_setreuid: case NR32_setregid:
+	case NR32_setresuid: case NR32_setresgid: case NR32_setfsuid: case NR32_setfsgid: case NR32_capset:
+		return 1;
+	}
+	return 0;
+}
+
+/* An x86_64 set*id or capset: arguments in rdi, rsi, rdx. */
+static __always_inline int native_setid(struct pt_regs *regs, long id)
+{
+	unsigned long a[3] = {regs->di, regs->si, regs->dx};
 	switch (id) {
 	case NR_setuid: case NR_setfsuid:
 		return do_setid(a, id, 0, 1, 0);
@@ -344,158 +331,19 @@ static __always_inline int native_enter(struct pt_regs *regs, long id, __u8 even
 		return do_setid(a, id, 1, 3, 0);
 	case NR_capset:
 		return do_capset(a, id, 0);
-	case NR_setns:
-		return do_setns(a, id, 0);
-	case NR_unshare: case NR_clone: /* clone and clone3 that create namespaces */
-		return do_newns(a, id, 0);
-	case NR_clone3:
-		return do_clone3(a, id, 0);
-	case NR_init_module:
-		return do_init_module(a, id, 0);
-	case NR_finit_module:
-		return do_finit_module(a, id, 0);
-	case NR_bpf:
-		return do_bpf(a, id, 0);
-	case NR_ptrace:
-		return do_ptrace(a, id, 0);
-	case NR_link:
-		return do_link(EV_FILE_LINK, id, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-	case NR_linkat:
-		return do_link(EV_FILE_LINK, id, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]);
-	case NR_symlink:
-		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-	case NR_symlinkat:
-		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
-	case NR_socket:
-		return do_socket((int)a[0], (int)a[1], (int)a[2], id, 0);
 	}
 	return 0;
 }
 
 /*
- * fd.dup on the exits of dup, dup2, dup3 and fcntl(F_DUPFD, F_DUPFD_CLOEXEC)
- * onto 0..2: not attached, tail-called by the sys_exit dispatcher (dispatch.h)
- * at the x86_64 slots of these four syscalls.
+ * The same for ia32: arguments in ebx, ecx, edx, cut to 32 bits as the kernel's
+ * ia32 entry does (16 bits for the old uid/gid calls: setuid(0x10000) is
+ * setuid(0)). Reported with the ia32 number and FLAG_COMPAT.
  */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
+static __always_inline int compat_setid(struct pt_regs *regs, long id)
 {
-	if (ret < 0 || ret > 2)
-		return 0;
-	long nr = regs->orig_ax;
-	switch (nr) {
-	case NR_dup: case NR_dup2: case NR_dup3: case NR_fcntl:
-		break;
-	default:
-		return 0;
-	}
-	if (in_ia32_syscall() || !hooked(hooked_events(), EV_FD_DUP))
-		return 0; /* ia32: decided at entry (compat_dup) */
-	int oldfd = (int)regs->di;
-	switch (nr) {
-	case NR_dup: case NR_dup2:
-		return do_dup(ret, nr, 0, oldfd, 0);
-	case NR_dup3:
-		return do_dup(ret, nr, 0, oldfd, (int)regs->dx);
-	}
-	unsigned int cmd = regs->si;
-	if (cmd != F_DUPFD && cmd != F_DUPFD_CLOEXEC)
-		return 0;
-	return do_dup(ret, nr, 0, oldfd, cmd);
-}
-
-/*
- * fd.dup for 32-bit syscalls, which the exit tracepoints above skip: decided at
- * entry on the raw sys_enter program that the other ia32 events share. The new
- * descriptor is the one asked for (dup2, dup3) or the one the call is about to
- * take (dup, fcntl F_DUPFD: the lowest free from the minimum on), the file the
- * one duplicated.
- */
-static __noinline int compat_dup(long id, const unsigned long *a)
-{
-	long oldfd = (int)a[0], newfd;
-	unsigned long arg3 = 0;
-	switch (id) {
-	case NR32_dup2:
-		newfd = (int)a[1];
-		break;
-	case NR32_dup3:
-		newfd = (int)a[1];
-		arg3 = (__u32)a[2];
-		break;
-	case NR32_dup:
-		newfd = lowest_free(0);
-		break;
-	default: /* fcntl, fcntl64 */
-		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
-			return 0;
-		arg3 = a[1];
-		newfd = lowest_free((int)a[2]);
-	}
-	if (newfd < 0 || newfd > 2 || newfd == oldfd)
-		return 0;
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task_btf();
-	return dup_decide(fd_file(task, oldfd), newfd, id, FLAG_COMPAT, oldfd, arg3);
-}
-
-/* compat_enter's answer for a syscall it does not decide (the handlers return 0). */
-#define NOT_DECIDED (-1)
-
-/*
- * The same decisions for 32-bit (ia32) syscalls, which the per-syscall
- * tracepoints above never see (compat.h): one raw tracepoint on syscall entry,
- * attached with them, returning after one switch for every other syscall and
- * after the TS_COMPAT test for every 64-bit one. Arguments are ebx, ecx, edx,
- * cut to 32 bits as the kernel's ia32 entry does (16 bits for the old uid/gid
- * calls). Reported with the ia32 number and FLAG_COMPAT.
- */
-static __always_inline int compat_enter(struct pt_regs *regs, long id, int *compatp)
-{
-	switch (id) {
-	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
-	case NR32_setresuid16: case NR32_setresgid16: case NR32_setfsuid16: case NR32_setfsgid16:
-	case NR32_setuid: case NR32_setgid: case NR32_setreuid: case NR32_setregid:
-	case NR32_setresuid: case NR32_setresgid: case NR32_setfsuid: case NR32_setfsgid:
-	case NR32_capset: case NR32_ptrace: case NR32_unshare: case NR32_setns: case NR32_clone:
-	case NR32_clone3: case NR32_init_module: case NR32_finit_module: case NR32_bpf:
-	case NR32_link: case NR32_linkat: case NR32_symlink: case NR32_symlinkat: case NR32_socket: case NR32_socketcall:
-	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
-		break;
-	default:
-		return NOT_DECIDED;
-	}
-	if (*compatp < 0)
-		*compatp = in_ia32_syscall();
-	if (!*compatp)
-		return NOT_DECIDED;
-	__u64 on = hooked_events();
-	if (!on)
-		return NOT_DECIDED;
 	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
 	const __u32 c = FLAG_COMPAT;
-	switch (id) {
-	case NR32_link:
-		return do_link(EV_FILE_LINK, id, c, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-	case NR32_linkat: /* olddfd, oldpath, newdfd, newpath, flags: the last two in esi, edi */
-		return do_link(EV_FILE_LINK, id, c, (int)a[0], (const char *)a[1], (int)a[2], (const char *)(unsigned long)(__u32)regs->si,
-			       (__u32)regs->di);
-	case NR32_symlink:
-		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
-	case NR32_symlinkat:
-		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
-	case NR32_socket:
-		return do_socket((int)a[0], (int)a[1], (int)a[2], id, c);
-	case NR32_dup: case NR32_dup2: case NR32_dup3: case NR32_fcntl: case NR32_fcntl64:
-		return compat_dup(id, a);
-	case NR32_socketcall: {
-		if (a[0] != SYS_SOCKET)
-			return NOT_DECIDED; /* the network sensor's (SYS_LISTEN, SYS_ACCEPT) */
-		__u32 sa[3];
-		if (bpf_probe_read_user(sa, sizeof(sa), (void *)a[1]))
-			return 0;
-		return do_socket((int)sa[0], (int)sa[1], (int)sa[2], id, c);
-	}
-	}
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
 	case NR32_setresuid16: case NR32_setresgid16: case NR32_setfsuid16: case NR32_setfsgid16:
@@ -519,14 +367,107 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id, int *comp
 		return do_setid(a, id, 1, 3, c);
 	case NR32_capset:
 		return do_capset(a, id, c);
+	}
+	return 0;
+}
+
+/*
+ * The one program on syscall entry (dispatch.h): privilege.change, attached
+ * while a privilege.change rule is on the syscall hooks.
+ */
+SEC("tp_btf/sys_enter")
+int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
+{
+	int n64 = setid64(id), n32 = setid32(id);
+	if (!n64 && !n32)
+		return 0;
+	if (!hooked(hooked_events(), EV_PRIVILEGE_CHANGE))
+		return 0;
+	if (in_ia32_syscall())
+		return n32 ? compat_setid(regs, id) : 0;
+	return n64 ? native_setid(regs, id) : 0;
+}
+
+/* exit_event: the event an x86_64 syscall number is decided for on exit (0: none). */
+static __always_inline __u8 exit_event(long id)
+{
+	switch (id) {
+	case NR_setns: case NR_unshare: case NR_clone: case NR_clone3:
+		return EV_NAMESPACE_CHANGE;
+	case NR_init_module: case NR_finit_module:
+		return EV_MODULE_LOAD;
+	case NR_bpf:
+		return EV_BPF_LOAD;
+	case NR_ptrace:
+		return EV_PTRACE;
+	case NR_link: case NR_linkat:
+		return EV_FILE_LINK;
+	case NR_symlink: case NR_symlinkat:
+		return EV_FILE_SYMLINK;
+	case NR_socket:
+		return EV_NET_SOCKET;
+	case NR_dup: case NR_dup2: case NR_dup3: case NR_fcntl:
+		return EV_FD_DUP;
+	}
+	return 0;
+}
+
+/* The network sensor's handler for the ia32 socketcalls that are not socket() (dispatch.h). */
+DISPATCH_MAPS(sys_exit_next);
+
+/*
+ * The ia32 syscalls decided on exit (arguments in ebx, ecx, edx, esi, edi, cut
+ * to 32 bits), reported with the ia32 number and FLAG_COMPAT. socketcall (102)
+ * multiplexes every socket call: socket() is decided here, the others (accept,
+ * listen) by the network sensor's handler, tail-called from sys_exit_next.
+ */
+static __always_inline int compat_exit(void *ctx, struct pt_regs *regs, long id, long ret)
+{
+	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
+	const __u32 c = FLAG_COMPAT;
+	__u64 on = hooked_events();
+	if (id == NR32_socketcall) {
+		if (a[0] == SYS_SOCKET && hooked(on, EV_NET_SOCKET)) {
+			__u32 sa[3];
+			if (bpf_probe_read_user(sa, sizeof(sa), (void *)a[1]))
+				return 0;
+			return do_socket((int)sa[0], (int)sa[1], (int)sa[2], id, c);
+		}
+		dispatch(ctx, sys_exit_next, id, 1);
+		return 0;
+	}
+	if (!on)
+		return 0;
+	switch (id) {
+	case NR32_link:
+		return do_link(EV_FILE_LINK, id, c, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR32_linkat: /* olddfd, oldpath, newdfd, newpath, flags: the last two in esi, edi */
+		return do_link(EV_FILE_LINK, id, c, (int)a[0], (const char *)a[1], (int)a[2], (const char *)(unsigned long)(__u32)regs->si,
+			       (__u32)regs->di);
+	case NR32_symlink:
+		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR32_symlinkat:
+		return do_link(EV_FILE_SYMLINK, id, c, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
+	case NR32_socket:
+		return do_socket((int)a[0], (int)a[1], (int)a[2], id, c);
+	case NR32_dup: case NR32_dup2:
+		return do_dup(ret, id, c, (int)a[0], 0);
+	case NR32_dup3:
+		return do_dup(ret, id, c, (int)a[0], (__u32)a[2]);
+	case NR32_fcntl: case NR32_fcntl64:
+		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
+			return 0;
+		return do_dup(ret, id, c, (int)a[0], a[1]);
 	case NR32_ptrace:
 		return do_ptrace(a, id, c);
-	case NR32_unshare: case NR32_clone:
+	case NR32_unshare:
 		return do_newns(a, id, c);
+	case NR32_clone: /* the child returns from clone too, with 0: the parent's exit reports it */
+		return ret ? do_newns(a, id, c) : 0;
+	case NR32_clone3:
+		return ret ? do_clone3(a, id, c) : 0;
 	case NR32_setns:
 		return do_setns(a, id, c);
-	case NR32_clone3:
-		return do_clone3(a, id, c);
 	case NR32_init_module:
 		return do_init_module(a, id, c);
 	case NR32_finit_module:
@@ -537,25 +478,58 @@ static __always_inline int compat_enter(struct pt_regs *regs, long id, int *comp
 	return 0;
 }
 
-/* The other sensors' handlers on sys_enter (dispatch.h). */
-DISPATCH_MAPS(sys_enter_tails);
-
 /*
- * The one BTF raw tracepoint on syscall entry (dispatch.h): the syscall-kind
- * events here, the other sensors' handlers by tail call.
+ * The syscall-kind events but privilege.change, on syscall exit: not attached,
+ * tail-called by the one program on sys_exit (the file sensor's, dispatch.h) at
+ * the x86_64 and ia32 slots of these syscalls (user space lists them: the
+ * sensor package's exitSlots). The request is what is decided, as on entry;
+ * the result is known too (fd.dup needs it: the new descriptor).
  */
-SEC("tp_btf/sys_enter")
-int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
+SEC("tp_btf/sys_exit")
+int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 {
-	int compat = -1;
-	__u8 event = native_event(id);
-	if (event) {
-		compat = in_ia32_syscall();
-		if (!compat)
-			return native_enter(regs, id, event);
-	}
-	if (compat_enter(regs, id, &compat) != NOT_DECIDED)
+	long id = regs->orig_ax;
+	if (in_ia32_syscall())
+		return compat_exit(ctx, regs, id, ret);
+	__u8 event = exit_event(id);
+	if (!event || !hooked(hooked_events(), event))
 		return 0;
-	dispatch(ctx, sys_enter_tails, id, compat);
+	unsigned long a[5] = {regs->di, regs->si, regs->dx, regs->r10, regs->r8};
+	switch (id) {
+	case NR_setns:
+		return do_setns(a, id, 0);
+	case NR_unshare:
+		return do_newns(a, id, 0);
+	case NR_clone: /* the child returns from clone too, with 0: the parent's exit reports it */
+		return ret ? do_newns(a, id, 0) : 0;
+	case NR_clone3:
+		return ret ? do_clone3(a, id, 0) : 0;
+	case NR_init_module:
+		return do_init_module(a, id, 0);
+	case NR_finit_module:
+		return do_finit_module(a, id, 0);
+	case NR_bpf:
+		return do_bpf(a, id, 0);
+	case NR_ptrace:
+		return do_ptrace(a, id, 0);
+	case NR_link:
+		return do_link(EV_FILE_LINK, id, 0, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR_linkat:
+		return do_link(EV_FILE_LINK, id, 0, (int)a[0], (const char *)a[1], (int)a[2], (const char *)a[3], a[4]);
+	case NR_symlink:
+		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);
+	case NR_symlinkat:
+		return do_link(EV_FILE_SYMLINK, id, 0, 0, (const char *)a[0], (int)a[1], (const char *)a[2], 0);
+	case NR_socket:
+		return do_socket((int)a[0], (int)a[1], (int)a[2], id, 0);
+	case NR_dup: case NR_dup2:
+		return do_dup(ret, id, 0, (int)a[0], 0);
+	case NR_dup3:
+		return do_dup(ret, id, 0, (int)a[0], (int)a[2]);
+	case NR_fcntl:
+		if (a[1] != F_DUPFD && a[1] != F_DUPFD_CLOEXEC)
+			return 0;
+		return do_dup(ret, id, 0, (int)a[0], a[1]);
+	}
 	return 0;
 }

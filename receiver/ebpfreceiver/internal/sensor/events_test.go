@@ -53,6 +53,10 @@ func typed(t *testing.T, a *Alert) event.Event {
 func newEventsScenario(t *testing.T, r *policyRig, lsm bool) {
 	helper := testenv.CopyTestBinary(t, "")
 	c := r.applyWith(t, r.caps(), lsm, newEventsPolicy(helper))
+	// No privilege.change rule: nothing on syscall entry, which would cost every
+	// syscall of every task a second program (bpf/dispatch.h); one program on exit.
+	assert.NotContains(t, r.pol.links, "sys_enter_all", "a program on sys_enter without a privilege.change rule")
+	assert.Contains(t, r.pol.links, "sys_exit")
 	security := event.HookSyscall
 	if lsm {
 		security = map[string]event.Hook{"bpf_lsm": event.HookLSM, "fmod_ret": event.HookFmodRet}[r.pol.SecurityHooks()]

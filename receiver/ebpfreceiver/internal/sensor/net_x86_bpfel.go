@@ -245,7 +245,6 @@ const (
 	netProgNetIoUringComplete = "net_io_uring_complete"
 	netProgNetSendmsg4        = "net_sendmsg4"
 	netProgNetSendmsg6        = "net_sendmsg6"
-	netProgNetSysEnter        = "net_sys_enter"
 	netProgNetSysExit         = "net_sys_exit"
 	netVarUnusedVigilAlert    = "unused_vigil_alert"
 	netVarWakeupBytes         = "wakeup_bytes"
@@ -298,7 +297,6 @@ type netProgramSpecs struct {
 	NetIoUringComplete *ebpf.ProgramSpec `ebpf:"net_io_uring_complete"`
 	NetSendmsg4        *ebpf.ProgramSpec `ebpf:"net_sendmsg4"`
 	NetSendmsg6        *ebpf.ProgramSpec `ebpf:"net_sendmsg6"`
-	NetSysEnter        *ebpf.ProgramSpec `ebpf:"net_sys_enter"`
 	NetSysExit         *ebpf.ProgramSpec `ebpf:"net_sys_exit"`
 }
 
@@ -438,7 +436,6 @@ type netPrograms struct {
 	NetIoUringComplete *ebpf.Program `ebpf:"net_io_uring_complete"`
 	NetSendmsg4        *ebpf.Program `ebpf:"net_sendmsg4"`
 	NetSendmsg6        *ebpf.Program `ebpf:"net_sendmsg6"`
-	NetSysEnter        *ebpf.Program `ebpf:"net_sys_enter"`
 	NetSysExit         *ebpf.Program `ebpf:"net_sys_exit"`
 }
 
@@ -449,7 +446,6 @@ func (p *netPrograms) Close() error {
 		p.NetIoUringComplete,
 		p.NetSendmsg4,
 		p.NetSendmsg6,
-		p.NetSysEnter,
 		p.NetSysExit,
 	)
 }

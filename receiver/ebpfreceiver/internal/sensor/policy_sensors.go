@@ -269,47 +269,58 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 	if c.NetEvents[policy.EventNetworkAccept] || c.NetEvents[policy.EventNetworkListen] {
 		errs = append(errs, s.ioUring("net_io_uring_complete", s.net.NetIoUringComplete))
 	}
-	// accept and listen, x86_64 and ia32: the network sensor's handlers, which
-	// the syscall dispatchers tail-call (dispatch.h).
-	if c.NetEvents[policy.EventNetworkAccept] {
-		slots := append([]uint32{unix.SYS_ACCEPT, unix.SYS_ACCEPT4}, ia32Slots(nr32Accept4, nr32Socketcall)...)
-		errs = append(errs, s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.net.NetSysExit, slots), s.sysExit())
-	}
-	enter := false
-	if c.NetEvents[policy.EventNetworkListen] {
-		slots := append([]uint32{unix.SYS_LISTEN}, ia32Slots(nr32Listen, nr32Socketcall)...)
-		errs = append(errs, s.placeHandler(s.sys.SysEnterTails, s.sys.SysEnterTailsOn, s.net.NetSysEnter, slots))
-		enter = true
-	}
-	// The syscall-kind events on the syscall hooks: one raw tracepoint on
-	// entry (and one on exit for fd.dup) serves them all, told which by
-	// sys_hooked (an event whose rules all moved to the security hooks drops
-	// out of it).
+	// The syscall-kind events on the syscall hooks, told which by sys_hooked (an
+	// event whose rules all moved to the security hooks drops out of it):
+	// privilege.change on the one program on syscall entry, the others on the
+	// syscall sensor's exit handler, which the sys_exit dispatcher tail-calls.
 	var hooked uint64
-	exit := false
+	enter, exit := false, false
 	for ev := range c.SysEvents {
 		if !c.sysOnTracepoints(ev) {
 			continue // all on LSM hooks
 		}
 		id, _, _ := kernelEvent(ev)
 		hooked |= 1 << id
-		exit = exit || ev == policy.EventFdDup
+		if ev == policy.EventPrivilegeChange {
+			enter = true
+		} else {
+			exit = true
+		}
 	}
 	if err := s.sys.SysHooked.Update(uint32(0), hooked, ebpf.UpdateAny); err != nil {
 		errs = append(errs, fmt.Errorf("updating sys_hooked: %w", err))
 	}
-	if hooked != 0 || enter {
+	if enter {
 		errs = append(errs, s.rawTracepoint("sys_enter_all", s.sys.SysEnterAll))
 	}
+	exits := s.file.SysExitTails
 	if exit {
-		errs = append(errs, s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.sys.SysExitAll, dupSlots), s.sysExit())
+		errs = append(errs, s.placeHandler(exits, s.file.SysExitTailsOn, s.sys.SysExitAll, sysExitSlots), s.sysExit())
+	}
+	// accept and listen, x86_64 and ia32: the network sensor's exit handler. The
+	// ia32 socketcall slot is the syscall sensor's (socket()), which passes the
+	// other calls on to the network sensor's (sys_exit_next).
+	accept, listen := c.NetEvents[policy.EventNetworkAccept], c.NetEvents[policy.EventNetworkListen]
+	if accept || listen {
+		var slots []uint32
+		if accept {
+			slots = append(slots, unix.SYS_ACCEPT, unix.SYS_ACCEPT4, dispatchNR+nr32Accept4)
+		}
+		if listen {
+			slots = append(slots, unix.SYS_LISTEN, dispatchNR+nr32Listen)
+		}
+		errs = append(errs, s.placeHandler(exits, s.file.SysExitTailsOn, s.net.NetSysExit, slots),
+			s.placeHandler(exits, s.file.SysExitTailsOn, s.sys.SysExitAll, []uint32{dispatchNR + nr32Socketcall}),
+			s.placeHandler(s.sys.SysExitNext, s.sys.SysExitNextOn, s.net.NetSysExit, []uint32{dispatchNR + nr32Socketcall}),
+			s.sysExit())
 	}
 	return errors.Join(errs...)
 }
 
 // The syscall numbers the network and syscall sensors' handlers are placed at
-// in the dispatchers' program arrays (dispatch.h): x86_64 slots are the
-// number, ia32 slots dispatchNR + the ia32 number (syscall_32.tbl).
+// in the sys_exit dispatcher's program array (bpf/dispatch.h): x86_64 slots are
+// the number, ia32 slots dispatchNR + the ia32 number (syscall_32.tbl). These
+// are the numbers of bpf/sys.h, bpf/compat.h and bpf/net.bpf.c.
 const (
 	dispatchNR     = 512
 	nr32Socketcall = 102
@@ -317,8 +328,17 @@ const (
 	nr32Accept4    = 364
 )
 
-// dupSlots: dup, dup2, dup3 and fcntl (x86_64), fd.dup's exits.
-var dupSlots = []uint32{unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL}
+// sysExitSlots are the syscalls the syscall sensor decides on exit: every
+// syscall-kind event's but privilege.change's (set*id, capset: on entry).
+var sysExitSlots = append([]uint32{
+	unix.SYS_SETNS, unix.SYS_UNSHARE, unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE,
+	unix.SYS_BPF, unix.SYS_PTRACE, unix.SYS_LINK, unix.SYS_LINKAT, unix.SYS_SYMLINK, unix.SYS_SYMLINKAT,
+	unix.SYS_SOCKET, unix.SYS_DUP, unix.SYS_DUP2, unix.SYS_DUP3, unix.SYS_FCNTL,
+},
+	// ia32: link 9, linkat 303, symlink 83, symlinkat 304, socket 359, socketcall 102,
+	// dup 41, dup2 63, dup3 330, fcntl 55, fcntl64 221, ptrace 26, unshare 310,
+	// setns 346, clone 120, clone3 435, init_module 128, finit_module 350, bpf 357.
+	ia32Slots(9, 303, 83, 304, 359, nr32Socketcall, 41, 63, 330, 55, 221, 26, 310, 346, 120, 435, 128, 350, 357)...)
 
 func ia32Slots(nrs ...uint32) []uint32 {
 	out := make([]uint32, len(nrs))

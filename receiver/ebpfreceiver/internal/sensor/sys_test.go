@@ -49,6 +49,8 @@ func sysScenario(t *testing.T, r *policyRig) {
 	if lsm {
 		require.True(t, c.Plan.SysLSM[policy.EventPrivilegeChange])
 		require.False(t, c.Plan.SysLSM[policy.EventNamespaceChange])
+	} else {
+		assert.Contains(t, r.pol.links, "sys_enter_all", "privilege.change is decided on syscall entry")
 	}
 	actions := []string{"setuid-lower", "setuid-raise", "setgid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
 	if modulesLoadable() {

@@ -237,8 +237,8 @@ const (
 	sysMapSelCgroup        = "sel_cgroup"
 	sysMapSelUid           = "sel_uid"
 	sysMapSelector         = "selector"
-	sysMapSysEnterTails    = "sys_enter_tails"
-	sysMapSysEnterTailsOn  = "sys_enter_tails_on"
+	sysMapSysExitNext      = "sys_exit_next"
+	sysMapSysExitNextOn    = "sys_exit_next_on"
 	sysMapSysHooked        = "sys_hooked"
 	sysMapTaskKeys         = "task_keys"
 	sysMapTaskNames        = "task_names"
@@ -322,8 +322,8 @@ type sysMapSpecs struct {
 	SelCgroup       *ebpf.MapSpec `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.MapSpec `ebpf:"sel_uid"`
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
-	SysEnterTails   *ebpf.MapSpec `ebpf:"sys_enter_tails"`
-	SysEnterTailsOn *ebpf.MapSpec `ebpf:"sys_enter_tails_on"`
+	SysExitNext     *ebpf.MapSpec `ebpf:"sys_exit_next"`
+	SysExitNextOn   *ebpf.MapSpec `ebpf:"sys_exit_next_on"`
 	SysHooked       *ebpf.MapSpec `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
@@ -381,8 +381,8 @@ type sysMaps struct {
 	SelCgroup       *ebpf.Map `ebpf:"sel_cgroup"`
 	SelUid          *ebpf.Map `ebpf:"sel_uid"`
 	Selector        *ebpf.Map `ebpf:"selector"`
-	SysEnterTails   *ebpf.Map `ebpf:"sys_enter_tails"`
-	SysEnterTailsOn *ebpf.Map `ebpf:"sys_enter_tails_on"`
+	SysExitNext     *ebpf.Map `ebpf:"sys_exit_next"`
+	SysExitNextOn   *ebpf.Map `ebpf:"sys_exit_next_on"`
 	SysHooked       *ebpf.Map `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
@@ -414,8 +414,8 @@ func (m *sysMaps) Close() error {
 		m.SelCgroup,
 		m.SelUid,
 		m.Selector,
-		m.SysEnterTails,
-		m.SysEnterTailsOn,
+		m.SysExitNext,
+		m.SysExitNextOn,
 		m.SysHooked,
 		m.TaskKeys,
 		m.TaskNames,
