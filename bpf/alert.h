@@ -18,6 +18,8 @@ struct alert_scratch {
 	 * or directory bind-mounted under another name) */
 	__u64 only_open;
 	__u64 only_canon;
+	__u32 top_partial; /* top_dir_rules: the mount chain has a mount of a subtree */
+	__u32 pad;
 };
 
 struct {
@@ -496,7 +498,7 @@ static __always_inline int file_decide(struct selector_cfg *sel, struct task_str
 		file_identity(RD(struct dentry, dentry, d_inode), &ino, &dev);
 		ids = id_rules(sel, ino, dev) & mask;
 	}
-	mask = top_filter(sel, mnt, dentry, mask, ids);
+	mask = top_filter(sel, mnt, dentry, mask, ids, &s->top_partial);
 	if (!mask)
 		return 0;
 	__u32 trunc = 0;

@@ -134,7 +134,7 @@ static __always_inline struct open_state *open_state(void)
 
 /*
  * open_prefilter: the cheap filters of an open, before any path walk (the
- * process's keys, the file's name, its identity, the top directory, the raw
+ * file's name, its identity, the top directory, the process's keys, the raw
  * path's substrings), on the file at address fp. Leaves the rules that pass
  * in the open state and returns whether any does. A global function: the
  * verifier checks it once, apart from its callers, which keeps the programs
@@ -147,12 +147,10 @@ __noinline int open_prefilter(__u64 fp)
 	struct open_state *o = open_state();
 	if (!sel || !s || !o)
 		return 0;
-	/* The process's keys (name, parent, tty, capabilities) first: no file read. */
-	__u64 caps = 0;
-	__u64 want = task_prefilter(sel, (struct task_struct *)bpf_get_current_task_btf(), KIND_FILE, o->want, &caps);
-	o->caps = caps;
-	if (!want)
-		return 0;
+	/* The file's name, identity and top directory first (pointer loads and one
+	 * map lookup each, no string read for most rules), then the process's keys
+	 * (name, parent, tty, capabilities: two hash lookups) on the rules left. */
+	__u64 want = o->want;
 	struct file *f = (struct file *)fp;
 	struct vfsmount *mnt = RD(struct file, f, f_path.mnt);
 	struct dentry *dentry = RD(struct file, f, f_path.dentry);
@@ -168,7 +166,12 @@ __noinline int open_prefilter(__u64 fp)
 		o->dev = dev;
 		o->ids = id_rules(sel, ino, dev) & want;
 	}
-	want = top_filter(sel, mnt, dentry, want, o->ids);
+	want = top_filter(sel, mnt, dentry, want, o->ids, &s->top_partial);
+	if (!want)
+		return 0;
+	__u64 caps = 0;
+	want = task_prefilter(sel, (struct task_struct *)bpf_get_current_task_btf(), KIND_FILE, want, &caps);
+	o->caps = caps;
 	if (!want)
 		return 0;
 	long rn = 0;

@@ -847,15 +847,25 @@ static __always_inline int through_subtree(struct vfsmount *vfsmnt)
  * rule (fail closed); the mount chain is walked only while a rule of need is
  * not admitted by the top directory itself.
  */
-static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d, __u64 need)
+static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d, __u64 need, __u32 *partial)
 {
 	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
 	int top = 0;
+	/* *partial: a mount of the chain shows a subtree of its file system (its
+	 * root is not its super block's). Only then can one be a bind mount that
+	 * is not exempt, which through_subtree tells. Read on the way up, a load or
+	 * two per mount crossed, so that the usual chain of whole file systems costs
+	 * no second walk. (In map memory, which the verifier does not track: a
+	 * flag on the stack would split the loop's states in two at each mount.) */
+	*partial = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
 		struct dentry *parent = RD(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
+			struct super_block *sb = RD(struct dentry, root, d_sb);
+			if (!sb || RD(struct super_block, sb, s_root) != root)
+				*partial = 1;
 			struct mount *mp = RD(struct mount, mnt, mnt_parent);
 			if (d != root || mnt == mp) {
 				top = 1;
@@ -878,7 +888,7 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
 	__u64 *m = bpf_map_lookup_elem(&top_dirs, &k);
 	__u64 r = m ? *m : 0;
 	/* The mount chain only matters for rules of need the top directory left out. */
-	if ((need & ~r) && through_subtree(vfsmnt))
+	if ((need & ~r) && *partial && through_subtree(vfsmnt))
 		return ~0ULL;
 	return r;
 }
@@ -890,12 +900,12 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
  * directory. No walk when none of want is concerned.
  */
 static __always_inline __u64 top_filter(struct selector_cfg *sel, struct vfsmount *mnt, struct dentry *dentry,
-					__u64 want, __u64 ids)
+					__u64 want, __u64 ids, __u32 *partial)
 {
 	__u64 keep = sel->nontop_rules | ids, need = want & ~keep;
 	if (!sel->top_filter || !need)
 		return want;
-	return want & (keep | top_dir_rules(mnt, dentry, need));
+	return want & (keep | top_dir_rules(mnt, dentry, need, partial));
 }
 
 #endif

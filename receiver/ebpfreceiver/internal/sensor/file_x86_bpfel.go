@@ -61,11 +61,13 @@ type fileAlertScratch struct {
 		N   uint32
 		Ids [4]uint32
 	}
-	Subtree   uint32
-	Nkey      fileNameKey
-	Name      [264]int8
-	OnlyOpen  uint64
-	OnlyCanon uint64
+	Subtree    uint32
+	Nkey       fileNameKey
+	Name       [264]int8
+	OnlyOpen   uint64
+	OnlyCanon  uint64
+	TopPartial uint32
+	Pad        uint32
 }
 
 type fileBinKey struct {
