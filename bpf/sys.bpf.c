@@ -485,9 +485,20 @@ static __always_inline int compat_exit(void *ctx, struct pt_regs *regs, long id,
  * sensor package's exitSlots). The request is what is decided, as on entry;
  * the result is known too (fd.dup needs it: the new descriptor).
  */
+/*
+ * A syscall that returns one of the kernel's restart codes (ERESTARTSYS 512 to
+ * ERESTART_RESTARTBLOCK 516) is run again, or fails with EINTR: its exit is
+ * not the request's outcome, and deciding it would report one request once per
+ * attempt (a ptrace attach retried while a signal is pending). The attempt that
+ * completes is decided.
+ */
+#define RESTARTING(ret) ((ret) <= -512 && (ret) >= -516)
+
 SEC("tp_btf/sys_exit")
 int BPF_PROG(sys_exit_all, struct pt_regs *regs, long ret)
 {
+	if (RESTARTING(ret))
+		return 0;
 	long id = regs->orig_ax;
 	if (in_ia32_syscall())
 		return compat_exit(ctx, regs, id, ret);
