@@ -6,9 +6,9 @@ import (
 	"slices"
 	"testing"
 
-	"golang.org/x/sys/unix"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
