@@ -351,17 +351,7 @@ func ia32Slots(nrs ...uint32) []uint32 {
 // sysExit attaches the one program on the raw sys_exit tracepoint, the file
 // sensor's: it decides opens and writes and tail-calls the other sensors'
 // handlers (dispatch.h), so it is attached for them too.
-func (s *Policy) sysExit() error {
-	if _, ok := s.links["sys_exit"]; ok {
-		return nil
-	}
-	l, err := link.AttachTracing(link.TracingOptions{Program: s.file.FileSysExit})
-	if err != nil {
-		return fmt.Errorf("attaching tp_btf/sys_exit: %w", err)
-	}
-	s.links["sys_exit"] = l
-	return nil
-}
+func (s *Policy) sysExit() error { return s.rawTracepoint("sys_exit", s.file.FileSysExit) }
 
 // placeHandler puts a handler program in a dispatcher's program array at each
 // slot and turns the array on. Handlers stay placed once used, like attached
