@@ -3,13 +3,15 @@
 /*
  * Syscall sensor: privilege.change, namespace.change, kernel.module_load,
  * bpf.load, process.ptrace, file.link, file.symlink, network.socket and fd.dup,
- * on the raw syscall tracepoints, x86_64 and ia32 syscalls alike: sys_enter_all
- * (at the end, privilege.change) is the one program on sys_enter (dispatch.h),
- * and sys_exit_all (every other event) a handler that the one program on
- * sys_exit (the file sensor's) tail-calls. They are in use while a rule of one of these
- * events is left to the syscall hooks (the security hooks in lsm.bpf.c carry
- * the others), and sys_hooked says which events those are. Syscall hooks see
- * the request, not its outcome, and cannot refuse it.
+ * x86_64 and ia32 syscalls alike: sys_exit_all (every event but the x86_64
+ * privilege.change) is a handler that the one program on the raw sys_exit
+ * tracepoint (the file sensor's) tail-calls, and sys_enter_setid (x86_64
+ * privilege.change) runs on the nine set*id and capset syscalls' own
+ * tracepoints (sys_enter_all on the raw sys_enter where those cannot attach).
+ * They are in use while a rule of one of these events is left to the syscall
+ * hooks (the security hooks in lsm.bpf.c carry the others), and sys_hooked
+ * says which events those are. Syscall hooks see the request (and on exit its
+ * result) and cannot refuse it.
  */
 #include "sys.h"
 #include "bpf_endian.h"
@@ -27,22 +29,30 @@ static __always_inline int raises(unsigned long a, __u32 cur)
 	return (int)a == 0 && cur != 0;
 }
 
+/* do_setid's mode: the gid calls (the effective gid is tested), and a
+ * decision after the call when the call succeeded and may have changed the
+ * effective id (then the id it started from is not known: every id 0 asked for
+ * counts as a raise, fail closed). */
+#define SETID_GID 1
+#define SETID_AFTER 2
+
 /*
  * A set*id call asking for id 0 in one of its first n arguments while the
  * effective id (uid, or gid) is not 0. Tracepoints see the request: the LSM and
  * fmod_ret hooks see the credentials actually committed. The ia32 16-bit calls
  * pass ids already cut to 16 bits (0xffff: unchanged).
  */
-static __noinline int do_setid(const unsigned long *a, long nr, const int gid, const int n, __u32 xflags)
+static __noinline int do_setid(const unsigned long *a, long nr, const int mode, const int n, __u32 xflags)
 {
 	struct task_struct *t = (struct task_struct *)bpf_get_current_task_btf();
-	__u32 e = gid ? BPF_CORE_READ(t, cred, egid.val) : BPF_CORE_READ(t, cred, euid.val);
+	__u32 e = (mode & SETID_GID) ? BPF_CORE_READ(t, cred, egid.val) : BPF_CORE_READ(t, cred, euid.val);
+	if (mode & SETID_AFTER)
+		e = 1;
 	if (!raises(a[0], e) && !(n > 1 && raises(a[1], e)) && !(n > 2 && raises(a[2], e)))
 		return 0;
 	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], n > 1 ? a[1] : 0, n > 2 ? a[2] : 0, 0);
 	return 0;
 }
-
 
 /* The decisions of the other syscalls, on their first three arguments. */
 static __noinline int do_capset(const unsigned long *a, long nr, __u32 xflags)
@@ -283,12 +293,13 @@ static __always_inline __u64 hooked_events(void)
 }
 
 /*
- * The set*id calls and capset (privilege.change) are decided on entry: the
- * test is on the effective id the call starts from, which a successful call
- * has replaced by the time it returns. Every other syscall-kind event is
- * decided on exit (sys_exit_all), where the arguments are still in the saved
- * registers and the paths in the caller's memory: one program fewer on every
- * syscall of every task where no privilege.change rule is on the syscall hooks.
+ * The x86_64 set*id calls and capset (privilege.change) are decided on entry:
+ * the test is on the effective id the call starts from, which a successful
+ * call has replaced by the time it returns. Every other syscall-kind event,
+ * and the ia32 set*id calls, are decided on exit (sys_exit_all), where the
+ * arguments are still in the saved registers and the paths in the caller's
+ * memory: nothing on the raw sys_enter tracepoint, which every syscall of
+ * every task would pay for.
  */
 static __always_inline int setid64(long id)
 {
@@ -312,10 +323,9 @@ static __always_inline int setid32(long id)
 	return 0;
 }
 
-/* An x86_64 set*id or capset: arguments in rdi, rsi, rdx. */
-static __always_inline int native_setid(struct pt_regs *regs, long id)
+/* An x86_64 set*id or capset, on its first three arguments. */
+static __always_inline int native_setid(const unsigned long *a, long id)
 {
-	unsigned long a[3] = {regs->di, regs->si, regs->dx};
 	switch (id) {
 	case NR_setuid: case NR_setfsuid:
 		return do_setid(a, id, 0, 1, 0);
@@ -324,11 +334,11 @@ static __always_inline int native_setid(struct pt_regs *regs, long id)
 	case NR_setresuid:
 		return do_setid(a, id, 0, 3, 0);
 	case NR_setgid: case NR_setfsgid:
-		return do_setid(a, id, 1, 1, 0);
+		return do_setid(a, id, SETID_GID, 1, 0);
 	case NR_setregid:
-		return do_setid(a, id, 1, 2, 0);
+		return do_setid(a, id, SETID_GID, 2, 0);
 	case NR_setresgid:
-		return do_setid(a, id, 1, 3, 0);
+		return do_setid(a, id, SETID_GID, 3, 0);
 	case NR_capset:
 		return do_capset(a, id, 0);
 	}
@@ -338,12 +348,17 @@ static __always_inline int native_setid(struct pt_regs *regs, long id)
 /*
  * The same for ia32: arguments in ebx, ecx, edx, cut to 32 bits as the kernel's
  * ia32 entry does (16 bits for the old uid/gid calls: setuid(0x10000) is
- * setuid(0)). Reported with the ia32 number and FLAG_COMPAT.
+ * setuid(0)). Reported with the ia32 number and FLAG_COMPAT. on_exit: decided
+ * after the call (sys_exit_all), which returned ret. A call that failed changed
+ * nothing, and setfsuid/setfsgid never change the effective ids: those are
+ * decided exactly, on the current effective id. A setuid, setreuid or
+ * setresuid (or gid) that succeeded may have replaced it: SETID_AFTER.
  */
-static __always_inline int compat_setid(struct pt_regs *regs, long id)
+static __always_inline int compat_setid(struct pt_regs *regs, long id, const int on_exit, long ret)
 {
 	unsigned long a[3] = {(__u32)regs->bx, (__u32)regs->cx, (__u32)regs->dx};
 	const __u32 c = FLAG_COMPAT;
+	int after = on_exit && ret == 0 ? SETID_AFTER : 0;
 	switch (id) {
 	case NR32_setuid16: case NR32_setgid16: case NR32_setreuid16: case NR32_setregid16:
 	case NR32_setresuid16: case NR32_setresgid16: case NR32_setfsuid16: case NR32_setfsgid16:
@@ -353,18 +368,22 @@ static __always_inline int compat_setid(struct pt_regs *regs, long id)
 		break;
 	}
 	switch (id) {
-	case NR32_setuid16: case NR32_setuid: case NR32_setfsuid16: case NR32_setfsuid:
+	case NR32_setuid16: case NR32_setuid:
+		return do_setid(a, id, after, 1, c);
+	case NR32_setfsuid16: case NR32_setfsuid:
 		return do_setid(a, id, 0, 1, c);
 	case NR32_setreuid16: case NR32_setreuid:
-		return do_setid(a, id, 0, 2, c);
+		return do_setid(a, id, after, 2, c);
 	case NR32_setresuid16: case NR32_setresuid:
-		return do_setid(a, id, 0, 3, c);
-	case NR32_setgid16: case NR32_setgid: case NR32_setfsgid16: case NR32_setfsgid:
-		return do_setid(a, id, 1, 1, c);
+		return do_setid(a, id, after, 3, c);
+	case NR32_setgid16: case NR32_setgid:
+		return do_setid(a, id, SETID_GID | after, 1, c);
+	case NR32_setfsgid16: case NR32_setfsgid:
+		return do_setid(a, id, SETID_GID, 1, c);
 	case NR32_setregid16: case NR32_setregid:
-		return do_setid(a, id, 1, 2, c);
+		return do_setid(a, id, SETID_GID | after, 2, c);
 	case NR32_setresgid16: case NR32_setresgid:
-		return do_setid(a, id, 1, 3, c);
+		return do_setid(a, id, SETID_GID | after, 3, c);
 	case NR32_capset:
 		return do_capset(a, id, c);
 	}
@@ -372,8 +391,52 @@ static __always_inline int compat_setid(struct pt_regs *regs, long id)
 }
 
 /*
- * The one program on syscall entry (dispatch.h): privilege.change, attached
- * while a privilege.change rule is on the syscall hooks.
+ * privilege.change on the x86_64 set*id and capset calls, attached to the
+ * kernel's per-syscall tracepoints syscalls/sys_enter_NAME of these nine
+ * syscalls. Unlike a program on the raw sys_enter tracepoint, which runs on
+ * every syscall of every task (dispatch.h), these run only on the syscalls
+ * they are attached to: the other syscalls pay the tracepoint's bitmap test.
+ * They never fire for ia32 syscalls: ia32's set*id and capset are decided on
+ * exit (sys_exit_all, compat_setid). The record holds the syscall number and
+ * as many arguments as the syscall has (read with a helper: a direct read past
+ * a short record would refuse the attach to the one-argument calls).
+ */
+struct setid_enter {
+	__u64 common;
+	int nr;
+	int pad;
+	unsigned long args[3];
+};
+
+static __always_inline int setid_args(long id)
+{
+	switch (id) {
+	case NR_setuid: case NR_setfsuid: case NR_setgid: case NR_setfsgid:
+		return 1;
+	case NR_setreuid: case NR_setregid: case NR_capset:
+		return 2;
+	}
+	return 3;
+}
+
+SEC("tracepoint/syscalls/sys_enter_setuid")
+int sys_enter_setid(struct setid_enter *ctx)
+{
+	long id = ctx->nr;
+	if (!setid64(id) || !hooked(hooked_events(), EV_PRIVILEGE_CHANGE))
+		return 0;
+	unsigned long a[3] = {};
+	int n = setid_args(id);
+	if (bpf_probe_read_kernel(a, n == 1 ? 8 : n == 2 ? 16 : 24, ctx->args))
+		return 0;
+	return native_setid(a, id);
+}
+
+/*
+ * The same on the raw sys_enter tracepoint, x86_64 and ia32 alike, where the
+ * per-syscall tracepoints cannot be attached (no tracefs): the one program on
+ * syscall entry (dispatch.h), attached while a privilege.change rule is on the
+ * syscall hooks. ia32 calls are then decided here, not on exit.
  */
 SEC("tp_btf/sys_enter")
 int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
@@ -384,8 +447,11 @@ int BPF_PROG(sys_enter_all, struct pt_regs *regs, long id)
 	if (!hooked(hooked_events(), EV_PRIVILEGE_CHANGE))
 		return 0;
 	if (in_ia32_syscall())
-		return n32 ? compat_setid(regs, id) : 0;
-	return n64 ? native_setid(regs, id) : 0;
+		return n32 ? compat_setid(regs, id, 0, 0) : 0;
+	if (!n64)
+		return 0;
+	unsigned long a[3] = {regs->di, regs->si, regs->dx};
+	return native_setid(a, id);
 }
 
 /* exit_event: the event an x86_64 syscall number is decided for on exit (0: none). */
@@ -438,6 +504,8 @@ static __always_inline int compat_exit(void *ctx, struct pt_regs *regs, long id,
 	}
 	if (!on)
 		return 0;
+	if (setid32(id))
+		return hooked(on, EV_PRIVILEGE_CHANGE) ? compat_setid(regs, id, 1, ret) : 0;
 	switch (id) {
 	case NR32_link:
 		return do_link(EV_FILE_LINK, id, c, AT_FDCWD, (const char *)a[0], AT_FDCWD, (const char *)a[1], 0);

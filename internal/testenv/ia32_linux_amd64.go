@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -22,6 +23,8 @@ const (
 	ia32Ptrace      = 26
 	ia32Socketcall  = 102
 	ia32Setresuid32 = 208
+	ia32Setuid32    = 213
+	ia32Setfsuid32  = 215
 	ia32Openat      = 295
 	ia32Unshare     = 310
 	ia32Listen      = 363
@@ -139,6 +142,20 @@ func ia32Do(act string) error {
 			return err
 		}
 		_, err := sys32(ia32Setuid16, 0x10000, 0, 0, 0)
+		return err
+	case "setfsuid-root": // root's setfsuid32(0): asks for 0, gains nothing (the euid is 0 already)
+		_, err := sys32(ia32Setfsuid32, 0, 0, 0, 0)
+		return err
+	case "setuid-denied": // every uid 65534 (native setresuid), then setuid32(0): refused with EPERM
+		if err := rawErr(unix.RawSyscall(unix.SYS_SETRESUID, 65534, 65534, 65534)); err != nil {
+			return fmt.Errorf("dropping: %w", err)
+		}
+		if _, err := sys32(ia32Setuid32, 0, 0, 0, 0); !errors.Is(err, unix.EPERM) {
+			return fmt.Errorf("setuid32(0) as uid 65534: %v, not EPERM", err)
+		}
+		return nil
+	case "setuid-root": // root's setuid32(0): succeeds, gains nothing
+		_, err := sys32(ia32Setuid32, 0, 0, 0, 0)
 		return err
 	case "unshare":
 		return ia32ABI().unshareUTS()

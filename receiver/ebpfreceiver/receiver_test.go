@@ -325,6 +325,7 @@ func TestTinyRingBufferCountsKernelDrops(t *testing.T) {
 // instead of letting the ring overflow. Every event is delivered or counted.
 func TestQueueFullDropsAreCounted(t *testing.T) {
 	release := make(chan struct{})
+	var once sync.Once
 	s := startReceiver(t, func(c *Config) { c.QueueSize = 4; c.BatchSize = 1; c.RingBufferSize = 4 * os.Getpagesize() },
 		func(sink *consumertest.LogsSink) consumer.Logs {
 			next, err := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
@@ -334,11 +335,24 @@ func TestQueueFullDropsAreCounted(t *testing.T) {
 			require.NoError(t, err)
 			return next
 		})
-	execStorm(t, 100)
-	require.Eventually(t, func() bool {
+	// Registered after the receiver's shutdown, so run before it: a failed
+	// assertion below must not leave the consumer blocked and the shutdown
+	// waiting for it.
+	t.Cleanup(func() { once.Do(func() { close(release) }) })
+	// With the consumer held, the reader waits for queue room while the ring
+	// is less than half full and drops (queue_full) past that. One storm may
+	// leave the ring just under half: storms follow until it is past (bounded).
+	queueFull := func() bool {
 		return sumMetric(t, s.tel, "otelcol_ebpf_events_dropped", func(a map[string]string) bool { return a["reason"] == "queue_full" }) > 0
-	}, 10*time.Second, 20*time.Millisecond)
-	close(release)
+	}
+	for i := 0; i < 10 && !queueFull(); i++ {
+		execStorm(t, 100)
+		for deadline := time.Now().Add(time.Second); time.Now().Before(deadline) && !queueFull(); {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	require.True(t, queueFull(), "no queue_full drop after 10 storms with the consumer held")
+	once.Do(func() { close(release) })
 	require.Eventually(t, func() bool {
 		// forks only update the process cache unless emit_forks is set
 		received := sumMetric(t, s.tel, "otelcol_ebpf_events_received", func(a map[string]string) bool { return a["event"] != "process.fork" })

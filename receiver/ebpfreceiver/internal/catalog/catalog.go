@@ -41,9 +41,13 @@ const (
 	HookLSM HookType = "lsm"
 	// HookCgroup: a cgroup socket program cgroup/NAME on the cgroup2 root.
 	HookCgroup HookType = "cgroup"
-	// HookSyscallEnter, HookSyscallExit: the syscall NAME (x86_64 and ia32),
-	// decided on the one program on tp_btf/sys_enter (or sys_exit) that every
-	// sensor's syscall handlers share (bpf/dispatch.h).
+	// HookSyscallExit: the syscall NAME (x86_64 and ia32), decided by a handler
+	// of the one program on tp_btf/sys_exit that every sensor's syscall
+	// handlers share (bpf/dispatch.h). HookSyscallEnter: the x86_64 syscall
+	// NAME on its own tracepoint syscalls/sys_enter_NAME (a program there runs
+	// on that syscall only), its ia32 twin on tp_btf/sys_exit's dispatcher
+	// (the per-syscall tracepoints skip ia32); tp_btf/sys_enter for both where
+	// those tracepoints cannot attach.
 	HookSyscallEnter HookType = "syscall_enter"
 	HookSyscallExit  HookType = "syscall_exit"
 )
@@ -55,11 +59,12 @@ type Hook struct {
 }
 
 // String names the hook as the logs and docs do: "lsm/file_open",
-// "tp_btf/sys_enter:bpf", "tp_btf/sys_exit:accept4", "cgroup/connect4".
+// "tracepoint/syscalls/sys_enter_setuid", "tp_btf/sys_exit:accept4",
+// "cgroup/connect4".
 func (h Hook) String() string {
 	switch h.Type {
 	case HookSyscallEnter:
-		return "tp_btf/sys_enter:" + h.Name
+		return "tracepoint/syscalls/sys_enter_" + h.Name
 	case HookSyscallExit:
 		return "tp_btf/sys_exit:" + h.Name
 	}

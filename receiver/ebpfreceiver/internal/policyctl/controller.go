@@ -231,7 +231,13 @@ func (c *Controller) applyLocked(logApplied bool) {
 		}
 		c.loaded.Store(int64(len(pols)))
 		if logApplied {
-			c.cfg.Logger.Info("policies applied", zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(c.cfg.Sensors)))
+			fields := []zap.Field{zap.Strings("policies", names), zap.Strings("hooks", sortedHooks(c.cfg.Sensors))}
+			if why := c.cfg.Sensors.PrivilegeFallback(); why != nil {
+				// Not per event: once per apply, like the hooks list.
+				fields = append(fields, zap.String("privilege_change_hook",
+					"tp_btf/sys_enter (a program on every syscall): the set*id syscalls' own tracepoints did not attach: "+why.Error()))
+			}
+			c.cfg.Logger.Info("policies applied", fields...)
 		}
 	}
 	c.report(errs)

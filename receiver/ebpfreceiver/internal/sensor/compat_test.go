@@ -81,6 +81,7 @@ func TestEvasionsInKernel(t *testing.T) {
 		{"ia32-file-open", compatFileScenario},
 		{"ia32-no-forged-write", compatNoForgedWrite},
 		{"ia32-sys-events", compatSysEvents},
+		{"ia32-setid-on-exit", compatSetidOnExit},
 		{"ia32-listen-accept", compatListenAccept},
 		{"ia32-new-events", compatNewEvents},
 		{"io_uring-openat", ioUringOpenat},
@@ -154,6 +155,46 @@ func compatSysEvents(t *testing.T, r *policyRig, helper string) {
 	assert.Equal(t, []uint32{310}, byRule["ns"], "unshare")
 	assert.Equal(t, []uint32{26}, byRule["ptrace"], "ptrace attach")
 	assert.Len(t, got, 4)
+}
+
+// The ia32 set*id calls are decided on syscall exit (the per-syscall
+// tracepoints that carry the x86_64 ones never see them), after the call:
+//   - a call that failed changed nothing: decided on the current effective id,
+//     exactly as on entry (uid 65534's refused setuid32(0) is reported);
+//   - setfsuid32 never changes the effective id: root's setfsuid32(0) is not
+//     reported (the look-alike);
+//   - a setuid32 that succeeded may have replaced the effective id it started
+//     from: every id 0 asked for counts (fail closed), so root's own
+//     setuid32(0) is reported too, as documented (docs/kernel-visibility.md).
+//
+// Where BPF LSM or fmod_ret carries privilege.change, the security hooks
+// decide on the committed credentials instead: not this scenario's hooks.
+func compatSetidOnExit(t *testing.T, r *policyRig, helper string) {
+	requireIA32(t)
+	c := r.apply(t, sysPolicy(helper, "post", "monitor"))
+	for _, name := range setidSyscalls {
+		assert.Contains(t, r.pol.links, setidLink(name), "x86_64 %s on its own tracepoint", name)
+	}
+	assert.NotContains(t, r.pol.links, "sys_enter_all", "nothing on the raw sys_enter tracepoint")
+	for _, act := range []string{"ia32-setuid-denied", "ia32-setfsuid-root", "ia32-setuid-root"} {
+		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], act), "unselected %s", act)
+		assert.Equal(t, "ok", testenv.RunHelper(t, helper, act), act)
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { return a.Kind == KindSys })
+	var calls []uint32
+	var uids []uint32
+	for _, a := range got {
+		ref, ok := c.Rules.Strongest(KindSys, a.Rules)
+		require.True(t, ok)
+		require.Equal(t, "priv", ref.Rule)
+		assert.Equal(t, FlagCompat, a.Flags&FlagCompat)
+		assert.Equal(t, uint64(0), a.Args[0], "setuid32(0)")
+		assert.NotEqual(t, uint32(os.Getpid()), a.TGID)
+		calls = append(calls, a.Access)
+		uids = append(uids, a.UID)
+	}
+	assert.Equal(t, []uint32{213, 213}, calls, "the refused and root's own setuid32(0), not setfsuid32 (215)")
+	assert.ElementsMatch(t, []uint32{65534, 0}, uids, "the refused call as uid 65534, root's after its call")
 }
 
 // ia32 listen and accept, direct (363, 364) and through socketcall (102), are

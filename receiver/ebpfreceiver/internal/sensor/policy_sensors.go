@@ -28,7 +28,12 @@ type Policy struct {
 	fmodRet bool
 	closed  bool
 	links   map[string]link.Link
-	direct  map[string]bool // sensors loaded in their direct-load build
+	// setidFallback: why the set*id tracepoints did not attach (privilegeHooks).
+	setidFallback error
+	// tracepoint attaches a per-syscall tracepoint (link.Tracepoint; a test
+	// makes it fail to run the fallback where tracefs exists).
+	tracepoint func(group, name string, prog *ebpf.Program, opts *link.TracepointOptions) (link.Link, error)
+	direct     map[string]bool // sensors loaded in their direct-load build
 	// slowWhy says why a sensor's direct-load build was refused (it runs the
 	// helper-call build): logged, since that build costs more per event.
 	slowWhy map[string]error
@@ -151,7 +156,8 @@ func loadShared(p *Process, name string, spec *ebpf.CollectionSpec, err error, w
 }
 
 func loadPolicy(p *Process, wakeupBytes uint64, cgroupRoot string) (*Policy, error) {
-	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot, direct: map[string]bool{}, slowWhy: map[string]error{}}
+	s := &Policy{links: map[string]link.Link{}, cgroupRoot: cgroupRoot, direct: map[string]bool{}, slowWhy: map[string]error{},
+		tracepoint: link.Tracepoint}
 	load := func(name string, spec *ebpf.CollectionSpec, err error, to any) error {
 		return loadShared(p, name, spec, err, wakeupBytes, to)
 	}
@@ -290,10 +296,10 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 	if err := s.sys.SysHooked.Update(uint32(0), hooked, ebpf.UpdateAny); err != nil {
 		errs = append(errs, fmt.Errorf("updating sys_hooked: %w", err))
 	}
-	if enter {
-		errs = append(errs, s.rawTracepoint("sys_enter_all", s.sys.SysEnterAll))
-	}
 	exits := s.file.SysExitTails
+	if enter {
+		errs = append(errs, s.privilegeHooks())
+	}
 	if exit {
 		errs = append(errs, s.placeHandler(exits, s.file.SysExitTailsOn, s.sys.SysExitAll, sysExitSlots), s.sysExit())
 	}
@@ -329,7 +335,8 @@ const (
 )
 
 // sysExitSlots are the syscalls the syscall sensor decides on exit: every
-// syscall-kind event's but privilege.change's (set*id, capset: on entry).
+// syscall-kind event's but privilege.change's (x86_64 set*id and capset: on
+// entry; their ia32 twins, ia32SetidSlots, are placed with those hooks).
 var sysExitSlots = append([]uint32{
 	unix.SYS_SETNS, unix.SYS_UNSHARE, unix.SYS_CLONE, unix.SYS_CLONE3, unix.SYS_INIT_MODULE, unix.SYS_FINIT_MODULE,
 	unix.SYS_BPF, unix.SYS_PTRACE, unix.SYS_LINK, unix.SYS_LINKAT, unix.SYS_SYMLINK, unix.SYS_SYMLINKAT,
@@ -347,6 +354,60 @@ func ia32Slots(nrs ...uint32) []uint32 {
 	}
 	return out
 }
+
+// setidSyscalls are the x86_64 syscalls of privilege.change, each with its own
+// syscalls/sys_enter_NAME tracepoint; ia32SetidSlots their ia32 twins (16-bit
+// setuid 23, setgid 46, setreuid 70, setregid 71, setfsuid 138, setfsgid 139,
+// setresuid 164, setresgid 170; capset 185; setreuid32 203, setregid32 204,
+// setresuid32 208, setresgid32 210, setuid32 213, setgid32 214, setfsuid32
+// 215, setfsgid32 216), which those tracepoints never see: decided on exit.
+var (
+	setidSyscalls  = []string{"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"}
+	ia32SetidSlots = ia32Slots(23, 46, 70, 71, 138, 139, 164, 170, 185, 203, 204, 208, 210, 213, 214, 215, 216)
+)
+
+// privilegeHooks attaches privilege.change's syscall hooks: the syscall
+// sensor's sys_enter_setid on the nine x86_64 syscalls' own tracepoints (a
+// program there runs only on those syscalls) and its exit handler at the ia32
+// twins' dispatch slots. Where the per-syscall tracepoints cannot attach (no
+// tracefs, or a kernel without syscall tracepoints), sys_enter_all on the raw
+// sys_enter tracepoint decides both ABIs instead, at the cost of a program run
+// on every syscall of every task. Once one of the two is attached it stays.
+func (s *Policy) privilegeHooks() error {
+	if _, ok := s.links["sys_enter_all"]; ok {
+		return nil
+	}
+	if _, ok := s.links[setidLink(setidSyscalls[0])]; ok {
+		return nil
+	}
+	var tpErr error
+	for _, name := range setidSyscalls {
+		l, err := s.tracepoint("syscalls", "sys_enter_"+name, s.sys.SysEnterSetid, nil)
+		if err != nil {
+			tpErr = fmt.Errorf("attaching tracepoint syscalls/sys_enter_%s: %w", name, err)
+			break
+		}
+		s.links[setidLink(name)] = l
+	}
+	if tpErr == nil {
+		return errors.Join(s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.sys.SysExitAll, ia32SetidSlots), s.sysExit())
+	}
+	for _, name := range setidSyscalls {
+		if l, ok := s.links[setidLink(name)]; ok {
+			_ = l.Close()
+			delete(s.links, setidLink(name))
+		}
+	}
+	s.setidFallback = tpErr
+	return s.rawTracepoint("sys_enter_all", s.sys.SysEnterAll)
+}
+
+// setidLink names the link of a set*id syscall's tracepoint.
+func setidLink(syscall string) string { return "sys_enter_setid:" + syscall }
+
+// PrivilegeFallback says why privilege.change is on the raw sys_enter
+// tracepoint instead of the set*id syscalls' own (nil: it is not).
+func (s *Policy) PrivilegeFallback() error { return s.setidFallback }
 
 // sysExit attaches the one program on the raw sys_exit tracepoint, the file
 // sensor's: it decides opens and writes and tail-calls the other sensors'

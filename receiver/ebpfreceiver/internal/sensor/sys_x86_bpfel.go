@@ -246,6 +246,7 @@ const (
 	sysMapTaskNames        = "task_names"
 	sysMapTopDirs          = "top_dirs"
 	sysProgSysEnterAll     = "sys_enter_all"
+	sysProgSysEnterSetid   = "sys_enter_setid"
 	sysProgSysExitAll      = "sys_exit_all"
 	sysVarUnusedVigilAlert = "unused_vigil_alert"
 	sysVarWakeupBytes      = "wakeup_bytes"
@@ -293,8 +294,9 @@ type sysSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type sysProgramSpecs struct {
-	SysEnterAll *ebpf.ProgramSpec `ebpf:"sys_enter_all"`
-	SysExitAll  *ebpf.ProgramSpec `ebpf:"sys_exit_all"`
+	SysEnterAll   *ebpf.ProgramSpec `ebpf:"sys_enter_all"`
+	SysEnterSetid *ebpf.ProgramSpec `ebpf:"sys_enter_setid"`
+	SysExitAll    *ebpf.ProgramSpec `ebpf:"sys_exit_all"`
 }
 
 // sysMapSpecs contains maps before they are loaded into the kernel.
@@ -437,13 +439,15 @@ type sysVariables struct {
 //
 // It can be passed to loadSysObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sysPrograms struct {
-	SysEnterAll *ebpf.Program `ebpf:"sys_enter_all"`
-	SysExitAll  *ebpf.Program `ebpf:"sys_exit_all"`
+	SysEnterAll   *ebpf.Program `ebpf:"sys_enter_all"`
+	SysEnterSetid *ebpf.Program `ebpf:"sys_enter_setid"`
+	SysExitAll    *ebpf.Program `ebpf:"sys_exit_all"`
 }
 
 func (p *sysPrograms) Close() error {
 	return _SysClose(
 		p.SysEnterAll,
+		p.SysEnterSetid,
 		p.SysExitAll,
 	)
 }
