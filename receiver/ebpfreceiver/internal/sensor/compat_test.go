@@ -172,10 +172,7 @@ func compatSysEvents(t *testing.T, r *policyRig, helper string) {
 func compatSetidOnExit(t *testing.T, r *policyRig, helper string) {
 	requireIA32(t)
 	c := r.apply(t, sysPolicy(helper, "post", "monitor"))
-	for _, name := range setidSyscalls {
-		assert.Contains(t, r.pol.links, setidLink(name), "x86_64 %s on its own tracepoint", name)
-	}
-	assert.NotContains(t, r.pol.links, "sys_enter_all", "nothing on the raw sys_enter tracepoint")
+	assertSetidTracepoints(t, r)
 	for _, act := range []string{"ia32-setuid-denied", "ia32-setfsuid-root", "ia32-setuid-root"} {
 		assert.Equal(t, "ok", testenv.RunHelper(t, os.Args[0], act), "unselected %s", act)
 		assert.Equal(t, "ok", testenv.RunHelper(t, helper, act), act)

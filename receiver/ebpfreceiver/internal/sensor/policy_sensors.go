@@ -12,6 +12,7 @@ import (
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
 
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/catalog"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 )
 
@@ -296,10 +297,10 @@ func (s *Policy) Ensure(c *AttachPlan) error {
 	if err := s.sys.SysHooked.Update(uint32(0), hooked, ebpf.UpdateAny); err != nil {
 		errs = append(errs, fmt.Errorf("updating sys_hooked: %w", err))
 	}
-	exits := s.file.SysExitTails
 	if enter {
 		errs = append(errs, s.privilegeHooks())
 	}
+	exits := s.file.SysExitTails
 	if exit {
 		errs = append(errs, s.placeHandler(exits, s.file.SysExitTailsOn, s.sys.SysExitAll, sysExitSlots), s.sysExit())
 	}
@@ -356,15 +357,23 @@ func ia32Slots(nrs ...uint32) []uint32 {
 }
 
 // setidSyscalls are the x86_64 syscalls of privilege.change, each with its own
-// syscalls/sys_enter_NAME tracepoint; ia32SetidSlots their ia32 twins (16-bit
-// setuid 23, setgid 46, setreuid 70, setregid 71, setfsuid 138, setfsgid 139,
-// setresuid 164, setresgid 170; capset 185; setreuid32 203, setregid32 204,
-// setresuid32 208, setresgid32 210, setuid32 213, setgid32 214, setfsuid32
-// 215, setfsgid32 216), which those tracepoints never see: decided on exit.
-var (
-	setidSyscalls  = []string{"setuid", "setreuid", "setresuid", "setfsuid", "setgid", "setregid", "setresgid", "setfsgid", "capset"}
-	ia32SetidSlots = ia32Slots(23, 46, 70, 71, 138, 139, 164, 170, 185, 203, 204, 208, 210, 213, 214, 215, 216)
-)
+// syscalls/sys_enter_NAME tracepoint: the catalog's syscall-entry hooks of the
+// event, so that what is attached is what the catalog documents.
+func setidSyscalls() []string {
+	row, _ := catalog.Lookup(string(policy.EventPrivilegeChange))
+	var out []string
+	for _, h := range row.HooksOf(catalog.HookSyscallEnter) {
+		out = append(out, h.Name)
+	}
+	return out
+}
+
+// ia32SetidSlots are the ia32 twins of setidSyscalls (16-bit setuid 23, setgid
+// 46, setreuid 70, setregid 71, setfsuid 138, setfsgid 139, setresuid 164,
+// setresgid 170; capset 185; setreuid32 203, setregid32 204, setresuid32 208,
+// setresgid32 210, setuid32 213, setgid32 214, setfsuid32 215, setfsgid32 216),
+// which those tracepoints never see: decided on exit.
+var ia32SetidSlots = ia32Slots(23, 46, 70, 71, 138, 139, 164, 170, 185, 203, 204, 208, 210, 213, 214, 215, 216)
 
 // privilegeHooks attaches privilege.change's syscall hooks: the syscall
 // sensor's sys_enter_setid on the nine x86_64 syscalls' own tracepoints (a
@@ -377,11 +386,12 @@ func (s *Policy) privilegeHooks() error {
 	if _, ok := s.links["sys_enter_all"]; ok {
 		return nil
 	}
-	if _, ok := s.links[setidLink(setidSyscalls[0])]; ok {
+	syscalls := setidSyscalls()
+	if _, ok := s.links[setidLink(syscalls[0])]; ok {
 		return nil
 	}
 	var tpErr error
-	for _, name := range setidSyscalls {
+	for _, name := range syscalls {
 		l, err := s.tracepoint("syscalls", "sys_enter_"+name, s.sys.SysEnterSetid, nil)
 		if err != nil {
 			tpErr = fmt.Errorf("attaching tracepoint syscalls/sys_enter_%s: %w", name, err)
@@ -392,7 +402,7 @@ func (s *Policy) privilegeHooks() error {
 	if tpErr == nil {
 		return errors.Join(s.placeHandler(s.file.SysExitTails, s.file.SysExitTailsOn, s.sys.SysExitAll, ia32SetidSlots), s.sysExit())
 	}
-	for _, name := range setidSyscalls {
+	for _, name := range syscalls {
 		if l, ok := s.links[setidLink(name)]; ok {
 			_ = l.Close()
 			delete(s.links, setidLink(name))

@@ -54,10 +54,7 @@ func sysScenario(t *testing.T, r *policyRig) {
 		require.True(t, c.Plan.SysLSM[policy.EventPrivilegeChange])
 		require.False(t, c.Plan.SysLSM[policy.EventNamespaceChange])
 	} else {
-		for _, name := range setidSyscalls {
-			assert.Contains(t, r.pol.links, setidLink(name), "privilege.change is decided on entry of %s, on its own tracepoint", name)
-		}
-		assert.NotContains(t, r.pol.links, "sys_enter_all", "nothing on the raw sys_enter tracepoint, which every syscall pays for")
+		assertSetidTracepoints(t, r)
 	}
 	actions := []string{"setuid-lower", "setuid-raise", "setgid-raise", "unshare", "clone-newuts", "ptrace", "bpf"}
 	if modulesLoadable() {
@@ -116,6 +113,18 @@ func TestSysEventsInKernel(t *testing.T) {
 	sysScenario(t, newPolicyRig(t))
 }
 
+// assertSetidTracepoints: privilege.change is on the nine x86_64 set*id and
+// capset syscalls' own tracepoints, and nothing is on the raw sys_enter one.
+func assertSetidTracepoints(t *testing.T, r *policyRig) {
+	t.Helper()
+	names := setidSyscalls()
+	require.Len(t, names, 9, "the catalog's set*id and capset syscalls")
+	for _, name := range names {
+		assert.Contains(t, r.pol.links, setidLink(name), "privilege.change is decided on entry of %s, on its own tracepoint", name)
+	}
+	assert.NotContains(t, r.pol.links, "sys_enter_all", "nothing on the raw sys_enter tracepoint, which every syscall pays for")
+}
+
 // Where the set*id syscalls' own tracepoints cannot attach (a host without
 // tracefs; here one attach is made to fail, after others succeeded, since this
 // host has tracefs), privilege.change falls back to the raw sys_enter
@@ -135,7 +144,7 @@ func TestPrivilegeFallbackInKernel(t *testing.T) {
 	}
 	c := r.apply(t, sysPolicy(helper, "post", "monitor"))
 	assert.Contains(t, r.pol.links, "sys_enter_all", "the raw sys_enter tracepoint instead")
-	for _, name := range setidSyscalls {
+	for _, name := range setidSyscalls() {
 		assert.NotContains(t, r.pol.links, setidLink(name), "%s: detached again", name)
 	}
 	require.ErrorIs(t, r.pol.PrivilegeFallback(), refuse)
