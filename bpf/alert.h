@@ -92,11 +92,11 @@ static __always_inline struct file *fd_file(struct task_struct *task, long fd)
 	struct file **fds = BPF_CORE_READ(task, files, fdt, fd);
 	unsigned int max = BPF_CORE_READ(task, files, fdt, max_fds);
 #endif
-	struct file *f = 0;
 	if (fd < 0 || fd >= max)
 		return 0;
-	bpf_probe_read_kernel(&f, sizeof(f), &fds[fd]);
-	return f;
+	/* A load, not a helper call: a fault reads 0, which is no file (as the
+	 * helper's failure was). */
+	return (struct file *)load_word(&fds[fd]);
 }
 
 /*
@@ -120,6 +120,12 @@ static __always_inline void file_identity(struct inode *inode, __u64 *ino, __u32
 static __always_inline __u64 id_rules(struct selector_cfg *sel, __u64 ino, __u32 dev)
 {
 	if (!sel->id_filter || !ino)
+		return 0;
+	/* Most files have no rule identity: one bit of file_id_bits says so,
+	 * without hashing the key. */
+	__u32 h = id_bit(ino, dev), w = h / 64;
+	__u64 *bits = bpf_map_lookup_elem(&file_id_bits, &w);
+	if (bits && !(*bits & (1ULL << (h & 63))))
 		return 0;
 	struct file_id k = {.ino = ino, .dev = dev};
 	__u64 *m = bpf_map_lookup_elem(&file_ids, &k);
@@ -231,8 +237,6 @@ struct substr_scan {
 	__u32 pad;
 };
 
-#define ONES 0x0101010101010101ULL
-#define HIGHS 0x8080808080808080ULL
 
 /* substr_load: the eight bytes at off of a target's buffer (off < RAW_BUF). */
 static __always_inline __u64 substr_load(struct alert_scratch *s, __u32 target, __u32 off)
@@ -306,12 +310,54 @@ static long substr_pos(__u32 i, struct substr_scan *c)
 static __always_inline __u64 substr_found(__u32 target, __u32 len)
 {
 	struct substr_scan c = {.len = len, .target = target};
-	bpf_loop(target == SUBSTR_RAW ? RAW_BUF / 8 : NAME_KEY / 8, substr_word, &c, 0);
+	/* One step per word of len (substr_word stops at the buffer's end); a
+	 * name of one word (most) without the loop. */
+	if (len <= 8)
+		substr_word(0, &c);
+	else
+		bpf_loop((len + 7) / 8, substr_word, &c, 0);
 	if (!c.hits)
 		return 0;
 	c.left = c.hits;
 	bpf_loop(8 * popcount64(c.hits), substr_pos, &c, 0);
 	return c.found;
+}
+
+/*
+ * read_name_end copies the last k bytes (1..NAME_KEY) of a name of len bytes
+ * into the scratch's name buffer, in order, and returns 0 (< 0: unreadable).
+ * With direct loads: whole words of the name, the last one ending where the
+ * name ends (so no load reads past it; a name shorter than a word is read
+ * from the 8 bytes ending there, which a dentry's inline name or an external
+ * name's header precedes). A zero byte among the name's is a load that
+ * faulted: then the helper reads it again.
+ */
+static __always_inline long read_name_end(struct alert_scratch *s, const unsigned char *name, __u32 len, __u32 k)
+{
+#ifdef VIGIL_CORE_CAST
+	const unsigned char *end = name + len;
+	int bad = 0;
+	if (k < 8) {
+		__u64 w = load_word(end - 8) >> (((8 - k) & 7) * 8);
+		bad = has_zero_byte(w | (~0ULL << ((k & 7) * 8)));
+		*(__u64 *)s->name = w;
+	} else {
+		const unsigned char *src = end - k;
+		for (int j = 0; j < NAME_KEY / 8; j++) {
+			if (j * 8 + 8 > k)
+				break;
+			__u64 w = load_word(src + j * 8);
+			bad |= has_zero_byte(w);
+			*(__u64 *)(s->name + j * 8) = w;
+		}
+		__u64 w = load_word(end - 8);
+		bad |= has_zero_byte(w);
+		*(__u64 *)(s->name + ((k - 8) & (NAME_KEY - 1))) = w;
+	}
+	if (!bad)
+		return 0;
+#endif
+	return bpf_probe_read_kernel(s->name, k & (2 * NAME_KEY - 1), name + (len - k));
 }
 
 /*
@@ -331,7 +377,7 @@ static __always_inline __u64 name_test(struct selector_cfg *sel, struct alert_sc
 	if (!len || !name)
 		return want;
 	__u32 k = len < NAME_KEY ? len : NAME_KEY;
-	if (bpf_probe_read_kernel(s->name, k & (2 * NAME_KEY - 1), name + (len - k)) < 0)
+	if (read_name_end(s, name, len, k) < 0)
 		return want;
 	__u64 ok = ~0ULL;
 	if (sel->suffix_rules & want) {

@@ -115,9 +115,43 @@ static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
 extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym;
 #define CAST(p, type) ((type *)bpf_rdonly_cast((const void *)(unsigned long)(p), bpf_core_type_id_kernel(type)))
 #define RD(type, p, field) (CAST(p, type)->field)
+/* TYPED makes p a read-only BTF pointer once; DR then reads a field of a
+ * pointer that is one (cast or loaded through one), with no cast per read: a
+ * walk from pointer to pointer. */
+#define TYPED(type, p) CAST(p, type)
+#define DR(type, p, field) ((p)->field)
 #else
 #define RD(type, p, field) BPF_CORE_READ((type *)(p), field)
+#define TYPED(type, p) ((type *)(p))
+#define DR(type, p, field) BPF_CORE_READ((type *)(p), field)
 #endif
+
+/*
+ * load_word: the 8 bytes at kernel address p. With VIGIL_CORE_CAST a direct
+ * load through a kernel struct whose first member is one word (rb_node); a
+ * fault there reads 0 instead of the bytes, which callers that need every byte
+ * tell by a zero byte where none can be (a name) and then read again with
+ * bpf_probe_read_kernel. Otherwise that helper.
+ */
+static __always_inline __u64 load_word(const void *p)
+{
+#ifdef VIGIL_CORE_CAST
+	return CAST(p, struct rb_node)->__rb_parent_color;
+#else
+	__u64 w = 0;
+	bpf_probe_read_kernel(&w, sizeof(w), p);
+	return w;
+#endif
+}
+
+#define ONES 0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* has_zero_byte: some byte of w is 0 (exact: the SWAR test). */
+static __always_inline int has_zero_byte(__u64 w)
+{
+	return ((w - ONES) & ~w & HIGHS) != 0;
+}
 
 #define MNT_SUB 4 /* subtree mounts whose ids a walk keeps (more: none of them is exempt) */
 

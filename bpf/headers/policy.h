@@ -277,6 +277,29 @@ struct {
 	__type(value, __u64); /* the file rules with a path under that directory */
 } top_dirs SEC(".maps");
 
+/*
+ * top_dirs hashed by top_bucket: each bucket the OR of the rule masks of the
+ * names in it, so that a name none of the rules in question is under is told
+ * by one array load, without reading it whole or hashing the key (top_dirs
+ * decides the rest exactly). User space computes the same hash.
+ */
+#define TOP_BUCKETS 4096
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TOP_BUCKETS);
+	__type(key, __u32);
+	__type(value, __u64);
+} top_buckets SEC(".maps");
+
+#define HASH_MUL 0x9E3779B97F4A7C15ULL
+
+/* top_bucket: the bucket of a top_dirs name of len bytes (at most
+ * TOP_KEY - 1) whose first bytes (at most 8) are w, the first lowest. */
+static __always_inline __u32 top_bucket(__u64 w, __u32 len)
+{
+	return ((w + len) * HASH_MUL) >> 52; /* 12 bits: TOP_BUCKETS */
+}
+
 /* Rule filters: key -> mask of rules (of that kind) the key satisfies. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
@@ -321,6 +344,21 @@ struct {
 	__type(key, struct file_id);
 	__type(value, __u64);
 } file_ids SEC(".maps");
+
+/* The identities of file_ids as a bitmap of ID_BITS bits (id_bit): a clear
+ * bit says "no rule names this file" with one array load. */
+#define ID_BITS 65536
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, ID_BITS / 64);
+	__type(key, __u32);
+	__type(value, __u64);
+} file_id_bits SEC(".maps");
+
+static __always_inline __u32 id_bit(__u64 ino, __u32 dev)
+{
+	return ((ino ^ ((__u64)dev << 32)) * HASH_MUL) >> 48; /* 16 bits: ID_BITS */
+}
 
 /*
  * Where each file system's root is mounted in the host's mount namespace, by
@@ -849,10 +887,11 @@ static __always_inline int through_subtree(struct vfsmount *vfsmnt)
  */
 static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentry *d, __u64 need, __u32 *partial)
 {
-	struct mount *mnt = (struct mount *)((unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
+	struct mount *mnt = TYPED(struct mount, (unsigned long)vfsmnt - bpf_core_field_offset(struct mount, mnt));
 	struct dentry *root = RD(struct vfsmount, vfsmnt, mnt_root);
 	struct dentry *child = 0;
 	int top = 0;
+	d = TYPED(struct dentry, d);
 	/* *partial: a mount of the chain shows a subtree of its file system (its
 	 * root is not its super block's). Only then can one be a bind mount that
 	 * is not exempt, which through_subtree tells. Read on the way up, a load or
@@ -861,19 +900,19 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
 	 * flag on the stack would split the loop's states in two at each mount.) */
 	*partial = 0;
 	for (int i = 0; i < PATH_DEPTH; i++) {
-		struct dentry *parent = RD(struct dentry, d, d_parent);
+		struct dentry *parent = DR(struct dentry, d, d_parent);
 		if (d == root || d == parent) {
-			struct super_block *sb = RD(struct dentry, root, d_sb);
-			if (!sb || RD(struct super_block, sb, s_root) != root)
+			struct super_block *sb = DR(struct dentry, root, d_sb);
+			if (!sb || DR(struct super_block, sb, s_root) != root)
 				*partial = 1;
-			struct mount *mp = RD(struct mount, mnt, mnt_parent);
+			struct mount *mp = DR(struct mount, mnt, mnt_parent);
 			if (d != root || mnt == mp) {
 				top = 1;
 				break;
 			}
-			d = RD(struct mount, mnt, mnt_mountpoint);
+			d = DR(struct mount, mnt, mnt_mountpoint);
 			mnt = mp;
-			root = RD(struct mount, mp, mnt.mnt_root);
+			root = DR(struct mount, mp, mnt.mnt_root);
 			continue;
 		}
 		child = d;
@@ -881,12 +920,26 @@ static __always_inline __u64 top_dir_rules(struct vfsmount *vfsmnt, struct dentr
 	}
 	if (!child || !top)
 		return ~0ULL;
-	struct top_key k = {};
 	__u32 len = RD(struct dentry, child, d_name.len);
 	const unsigned char *name = RD(struct dentry, child, d_name.name);
-	bpf_probe_read_kernel(k.name, len < TOP_KEY - 1 ? (len & (TOP_KEY - 1)) : TOP_KEY - 1, name);
-	__u64 *m = bpf_map_lookup_elem(&top_dirs, &k);
-	__u64 r = m ? *m : 0;
+	__u32 klen = len < TOP_KEY - 1 ? len : TOP_KEY - 1;
+	/* The bucket of the name's first bytes and length first: a name with
+	 * none of need's directories in its bucket needs no more. A zero byte
+	 * among them is a load that faulted (a name has none): then the exact test. */
+	__u64 w = load_word(name), r = ~0ULL;
+	__u64 tail = klen < 8 ? ~0ULL << ((klen & 7) * 8) : 0;
+	if (klen && !has_zero_byte(w | tail)) {
+		__u32 b = top_bucket(w & ~tail, klen);
+		__u64 *bm = bpf_map_lookup_elem(&top_buckets, &b);
+		if (bm)
+			r = *bm;
+	}
+	if (r & need) {
+		struct top_key k = {};
+		bpf_probe_read_kernel(k.name, klen & (TOP_KEY - 1), name);
+		__u64 *m = bpf_map_lookup_elem(&top_dirs, &k);
+		r = m ? *m : 0;
+	}
 	/* The mount chain only matters for rules of need the top directory left out. */
 	if ((need & ~r) && *partial && through_subtree(vfsmnt))
 		return ~0ULL;

@@ -237,6 +237,7 @@ const (
 	fileFastMapEventRules           = "event_rules"
 	fileFastMapEvents               = "events"
 	fileFastMapExecBinaries         = "exec_binaries"
+	fileFastMapFileIdBits           = "file_id_bits"
 	fileFastMapFileIds              = "file_ids"
 	fileFastMapFilePaths            = "file_paths"
 	fileFastMapFileSubstrs          = "file_substrs"
@@ -259,6 +260,7 @@ const (
 	fileFastMapSysExitTailsOn       = "sys_exit_tails_on"
 	fileFastMapTaskKeys             = "task_keys"
 	fileFastMapTaskNames            = "task_names"
+	fileFastMapTopBuckets           = "top_buckets"
 	fileFastMapTopDirs              = "top_dirs"
 	fileFastProgFileIoUringComplete = "file_io_uring_complete"
 	fileFastProgFileSysExit         = "file_sys_exit"
@@ -322,6 +324,7 @@ type fileFastMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.MapSpec `ebpf:"file_id_bits"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
@@ -344,6 +347,7 @@ type fileFastMapSpecs struct {
 	SysExitTailsOn  *ebpf.MapSpec `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
+	TopBuckets      *ebpf.MapSpec `ebpf:"top_buckets"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -381,6 +385,7 @@ type fileFastMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.Map `ebpf:"file_id_bits"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
@@ -403,6 +408,7 @@ type fileFastMaps struct {
 	SysExitTailsOn  *ebpf.Map `ebpf:"sys_exit_tails_on"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
+	TopBuckets      *ebpf.Map `ebpf:"top_buckets"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -414,6 +420,7 @@ func (m *fileFastMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIdBits,
 		m.FileIds,
 		m.FilePaths,
 		m.FileSubstrs,
@@ -436,6 +443,7 @@ func (m *fileFastMaps) Close() error {
 		m.SysExitTailsOn,
 		m.TaskKeys,
 		m.TaskNames,
+		m.TopBuckets,
 		m.TopDirs,
 	)
 }

@@ -65,6 +65,52 @@ func (m *MapImage) dropTopFilter() {
 	clear(m.topDirs)
 }
 
+// The sizes of top_buckets and file_id_bits (bpf/headers/policy.h).
+const (
+	topBuckets = 4096
+	idBits     = 65536
+	hashMul    = 0x9E3779B97F4A7C15
+)
+
+// topBucket is the kernel's top_bucket of a top_dirs name (at most 15 bytes):
+// a multiplicative hash of its first 8 bytes (the first lowest) plus its
+// length.
+func topBucket(k processTopKey) uint32 {
+	var w, n uint64
+	for i, c := range k.Name {
+		if c == 0 {
+			break
+		}
+		if i < 8 {
+			w |= uint64(uint8(c)) << (8 * i)
+		}
+		n++
+	}
+	return uint32(((w + n) * hashMul) >> 52)
+}
+
+// idBit is the kernel's id_bit of a file identity.
+func idBit(k processFileId) uint32 {
+	return uint32(((k.Ino ^ uint64(k.Dev)<<32) * hashMul) >> 48)
+}
+
+// summaries returns top_buckets (each bucket the OR of the masks of the
+// top_dirs names hashed there) and file_id_bits (a bit set per file_ids
+// identity): the kernel's one-load answer for the names and files no rule
+// names, exact maps deciding the rest.
+func (m *MapImage) summaries() (buckets, bits []uint64) {
+	buckets = make([]uint64, topBuckets)
+	for k, mask := range m.topDirs {
+		buckets[topBucket(k)] |= mask
+	}
+	bits = make([]uint64, idBits/64)
+	for k := range m.fileIDs {
+		b := idBit(k)
+		bits[b/64] |= 1 << (b % 64)
+	}
+	return buckets, bits
+}
+
 type pathEntry struct {
 	path  string
 	exact bool

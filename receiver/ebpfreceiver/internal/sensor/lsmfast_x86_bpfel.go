@@ -230,6 +230,7 @@ const (
 	lsmFastMapEvents                = "events"
 	lsmFastMapExecBinaries          = "exec_binaries"
 	lsmFastMapExecInodes            = "exec_inodes"
+	lsmFastMapFileIdBits            = "file_id_bits"
 	lsmFastMapFileIds               = "file_ids"
 	lsmFastMapFilePaths             = "file_paths"
 	lsmFastMapFileSubstrs           = "file_substrs"
@@ -249,6 +250,7 @@ const (
 	lsmFastMapSelector              = "selector"
 	lsmFastMapTaskKeys              = "task_keys"
 	lsmFastMapTaskNames             = "task_names"
+	lsmFastMapTopBuckets            = "top_buckets"
 	lsmFastMapTopDirs               = "top_dirs"
 	lsmFastProgLsmBpf               = "lsm_bpf"
 	lsmFastProgLsmBprmCheck         = "lsm_bprm_check"
@@ -339,6 +341,7 @@ type lsmFastMapSpecs struct {
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
 	ExecInodes      *ebpf.MapSpec `ebpf:"exec_inodes"`
+	FileIdBits      *ebpf.MapSpec `ebpf:"file_id_bits"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
@@ -358,6 +361,7 @@ type lsmFastMapSpecs struct {
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
+	TopBuckets      *ebpf.MapSpec `ebpf:"top_buckets"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -396,6 +400,7 @@ type lsmFastMaps struct {
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
 	ExecInodes      *ebpf.Map `ebpf:"exec_inodes"`
+	FileIdBits      *ebpf.Map `ebpf:"file_id_bits"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
@@ -415,6 +420,7 @@ type lsmFastMaps struct {
 	Selector        *ebpf.Map `ebpf:"selector"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
+	TopBuckets      *ebpf.Map `ebpf:"top_buckets"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -427,6 +433,7 @@ func (m *lsmFastMaps) Close() error {
 		m.Events,
 		m.ExecBinaries,
 		m.ExecInodes,
+		m.FileIdBits,
 		m.FileIds,
 		m.FilePaths,
 		m.FileSubstrs,
@@ -446,6 +453,7 @@ func (m *lsmFastMaps) Close() error {
 		m.Selector,
 		m.TaskKeys,
 		m.TaskNames,
+		m.TopBuckets,
 		m.TopDirs,
 	)
 }

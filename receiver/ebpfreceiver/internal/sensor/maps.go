@@ -25,6 +25,8 @@ const (
 	MapNetCIDR6     = "net_cidr6"
 	MapNetPorts     = "net_ports"
 	MapTopDirs      = "top_dirs"
+	MapTopBuckets   = "top_buckets"
+	MapFileIDBits   = "file_id_bits"
 	MapFileIDs      = "file_ids"
 	MapFileSuffixes = "file_suffixes"
 	// The two tables of file_substrs, each with room for SUBSTR_MAX patterns.
@@ -41,7 +43,7 @@ func (p *Process) sharedMaps() map[string]*ebpf.Map {
 		"proc_bin": m.ProcBin, MapFilePaths: m.FilePaths, MapExecBinaries: m.ExecBinaries, MapExecInodes: m.ExecInodes,
 		MapNetCIDR4: m.NetCidr4, MapNetCIDR6: m.NetCidr6, MapNetPorts: m.NetPorts,
 		"net_any_port": m.NetAnyPort, "event_rules": m.EventRules, "path_scratch_map": m.PathScratchMap,
-		MapTopDirs: m.TopDirs, MapFileIDs: m.FileIds, MapFileSuffixes: m.FileSuffixes, "file_substrs": m.FileSubstrs,
+		MapTopDirs: m.TopDirs, MapTopBuckets: m.TopBuckets, MapFileIDs: m.FileIds, MapFileIDBits: m.FileIdBits, MapFileSuffixes: m.FileSuffixes, "file_substrs": m.FileSubstrs,
 		"task_keys": m.TaskKeys, MapTaskNames: m.TaskNames, "fs_roots": m.FsRoots, "canon_exempt": m.CanonExempt,
 	}
 }
@@ -91,6 +93,11 @@ func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	collect(diffHash(&d, "net_cidr4", m.NetCidr4, img.net4))
 	collect(diffHash(&d, "net_cidr6", m.NetCidr6, img.net6))
 	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))
+	// The buckets and bits summarise top_dirs and file_ids: written first, so
+	// that while an apply runs they hold at least what those maps hold.
+	topBuckets, idBits := img.summaries()
+	collect(diffArray(&d, MapTopBuckets, m.TopBuckets, topBuckets))
+	collect(diffArray(&d, MapFileIDBits, m.FileIdBits, idBits))
 	collect(diffHash(&d, "top_dirs", m.TopDirs, img.topDirs))
 	collect(diffHash(&d, "file_ids", m.FileIds, img.fileIDs))
 	collect(diffHash(&d, MapFileSuffixes, m.FileSuffixes, img.suffixes))

@@ -222,6 +222,7 @@ const (
 	netMapEventRules          = "event_rules"
 	netMapEvents              = "events"
 	netMapExecBinaries        = "exec_binaries"
+	netMapFileIdBits          = "file_id_bits"
 	netMapFileIds             = "file_ids"
 	netMapFilePaths           = "file_paths"
 	netMapFileSubstrs         = "file_substrs"
@@ -241,6 +242,7 @@ const (
 	netMapSelector            = "selector"
 	netMapTaskKeys            = "task_keys"
 	netMapTaskNames           = "task_names"
+	netMapTopBuckets          = "top_buckets"
 	netMapTopDirs             = "top_dirs"
 	netProgNetConnect4        = "net_connect4"
 	netProgNetConnect6        = "net_connect6"
@@ -312,6 +314,7 @@ type netMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.MapSpec `ebpf:"file_id_bits"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
@@ -331,6 +334,7 @@ type netMapSpecs struct {
 	Selector        *ebpf.MapSpec `ebpf:"selector"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
+	TopBuckets      *ebpf.MapSpec `ebpf:"top_buckets"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -368,6 +372,7 @@ type netMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.Map `ebpf:"file_id_bits"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
@@ -387,6 +392,7 @@ type netMaps struct {
 	Selector        *ebpf.Map `ebpf:"selector"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
+	TopBuckets      *ebpf.Map `ebpf:"top_buckets"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -398,6 +404,7 @@ func (m *netMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIdBits,
 		m.FileIds,
 		m.FilePaths,
 		m.FileSubstrs,
@@ -417,6 +424,7 @@ func (m *netMaps) Close() error {
 		m.Selector,
 		m.TaskKeys,
 		m.TaskNames,
+		m.TopBuckets,
 		m.TopDirs,
 	)
 }

@@ -351,6 +351,7 @@ const (
 	processMapEvents          = "events"
 	processMapExecBinaries    = "exec_binaries"
 	processMapExecInodes      = "exec_inodes"
+	processMapFileIdBits      = "file_id_bits"
 	processMapFileIds         = "file_ids"
 	processMapFilePaths       = "file_paths"
 	processMapFileSubstrs     = "file_substrs"
@@ -371,6 +372,7 @@ const (
 	processMapSelector        = "selector"
 	processMapTaskKeys        = "task_keys"
 	processMapTaskNames       = "task_names"
+	processMapTopBuckets      = "top_buckets"
 	processMapTopDirs         = "top_dirs"
 	processProgHandleExec     = "handle_exec"
 	processProgHandleExit     = "handle_exit"
@@ -447,6 +449,7 @@ type processMapSpecs struct {
 	Events         *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries   *ebpf.MapSpec `ebpf:"exec_binaries"`
 	ExecInodes     *ebpf.MapSpec `ebpf:"exec_inodes"`
+	FileIdBits     *ebpf.MapSpec `ebpf:"file_id_bits"`
 	FileIds        *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths      *ebpf.MapSpec `ebpf:"file_paths"`
 	FileSubstrs    *ebpf.MapSpec `ebpf:"file_substrs"`
@@ -467,6 +470,7 @@ type processMapSpecs struct {
 	Selector       *ebpf.MapSpec `ebpf:"selector"`
 	TaskKeys       *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames      *ebpf.MapSpec `ebpf:"task_names"`
+	TopBuckets     *ebpf.MapSpec `ebpf:"top_buckets"`
 	TopDirs        *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -513,6 +517,7 @@ type processMaps struct {
 	Events         *ebpf.Map `ebpf:"events"`
 	ExecBinaries   *ebpf.Map `ebpf:"exec_binaries"`
 	ExecInodes     *ebpf.Map `ebpf:"exec_inodes"`
+	FileIdBits     *ebpf.Map `ebpf:"file_id_bits"`
 	FileIds        *ebpf.Map `ebpf:"file_ids"`
 	FilePaths      *ebpf.Map `ebpf:"file_paths"`
 	FileSubstrs    *ebpf.Map `ebpf:"file_substrs"`
@@ -533,6 +538,7 @@ type processMaps struct {
 	Selector       *ebpf.Map `ebpf:"selector"`
 	TaskKeys       *ebpf.Map `ebpf:"task_keys"`
 	TaskNames      *ebpf.Map `ebpf:"task_names"`
+	TopBuckets     *ebpf.Map `ebpf:"top_buckets"`
 	TopDirs        *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -544,6 +550,7 @@ func (m *processMaps) Close() error {
 		m.Events,
 		m.ExecBinaries,
 		m.ExecInodes,
+		m.FileIdBits,
 		m.FileIds,
 		m.FilePaths,
 		m.FileSubstrs,
@@ -564,6 +571,7 @@ func (m *processMaps) Close() error {
 		m.Selector,
 		m.TaskKeys,
 		m.TaskNames,
+		m.TopBuckets,
 		m.TopDirs,
 	)
 }

@@ -222,6 +222,7 @@ const (
 	sysMapEventRules       = "event_rules"
 	sysMapEvents           = "events"
 	sysMapExecBinaries     = "exec_binaries"
+	sysMapFileIdBits       = "file_id_bits"
 	sysMapFileIds          = "file_ids"
 	sysMapFilePaths        = "file_paths"
 	sysMapFileSubstrs      = "file_substrs"
@@ -244,6 +245,7 @@ const (
 	sysMapSysHooked        = "sys_hooked"
 	sysMapTaskKeys         = "task_keys"
 	sysMapTaskNames        = "task_names"
+	sysMapTopBuckets       = "top_buckets"
 	sysMapTopDirs          = "top_dirs"
 	sysProgSysEnterAll     = "sys_enter_all"
 	sysProgSysEnterSetid   = "sys_enter_setid"
@@ -309,6 +311,7 @@ type sysMapSpecs struct {
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
 	Events          *ebpf.MapSpec `ebpf:"events"`
 	ExecBinaries    *ebpf.MapSpec `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.MapSpec `ebpf:"file_id_bits"`
 	FileIds         *ebpf.MapSpec `ebpf:"file_ids"`
 	FilePaths       *ebpf.MapSpec `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.MapSpec `ebpf:"file_substrs"`
@@ -331,6 +334,7 @@ type sysMapSpecs struct {
 	SysHooked       *ebpf.MapSpec `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.MapSpec `ebpf:"task_keys"`
 	TaskNames       *ebpf.MapSpec `ebpf:"task_names"`
+	TopBuckets      *ebpf.MapSpec `ebpf:"top_buckets"`
 	TopDirs         *ebpf.MapSpec `ebpf:"top_dirs"`
 }
 
@@ -368,6 +372,7 @@ type sysMaps struct {
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
 	Events          *ebpf.Map `ebpf:"events"`
 	ExecBinaries    *ebpf.Map `ebpf:"exec_binaries"`
+	FileIdBits      *ebpf.Map `ebpf:"file_id_bits"`
 	FileIds         *ebpf.Map `ebpf:"file_ids"`
 	FilePaths       *ebpf.Map `ebpf:"file_paths"`
 	FileSubstrs     *ebpf.Map `ebpf:"file_substrs"`
@@ -390,6 +395,7 @@ type sysMaps struct {
 	SysHooked       *ebpf.Map `ebpf:"sys_hooked"`
 	TaskKeys        *ebpf.Map `ebpf:"task_keys"`
 	TaskNames       *ebpf.Map `ebpf:"task_names"`
+	TopBuckets      *ebpf.Map `ebpf:"top_buckets"`
 	TopDirs         *ebpf.Map `ebpf:"top_dirs"`
 }
 
@@ -401,6 +407,7 @@ func (m *sysMaps) Close() error {
 		m.EventRules,
 		m.Events,
 		m.ExecBinaries,
+		m.FileIdBits,
 		m.FileIds,
 		m.FilePaths,
 		m.FileSubstrs,
@@ -423,6 +430,7 @@ func (m *sysMaps) Close() error {
 		m.SysHooked,
 		m.TaskKeys,
 		m.TaskNames,
+		m.TopBuckets,
 		m.TopDirs,
 	)
 }
