@@ -256,6 +256,10 @@ func dumpMaps(t *testing.T, p *Process) map[string]string {
 	dumpHash("net_cidr6", m.NetCidr6, &n6, &u64)
 	dumpHash("net_ports", m.NetPorts, &port, &u64)
 	dumpHash("top_dirs", m.TopDirs, &top, new(uint64))
+	dumpHash(MapTopBuckets, m.TopBuckets, &u32, new(uint64))
+	dumpHash(MapFileIDBits, m.FileIdBits, &u32, new(uint64))
+	var fid processFileId
+	dumpHash("file_ids", m.FileIds, &fid, new(uint64))
 	var rule processRuleCfg
 	dumpHash("rules", m.Rules, &u32, &rule)
 	dumpHash("event_rules", m.EventRules, &u32, &u64)
