@@ -237,7 +237,6 @@ struct substr_scan {
 	__u32 pad;
 };
 
-
 /* substr_load: the eight bytes at off of a target's buffer (off < RAW_BUF). */
 static __always_inline __u64 substr_load(struct alert_scratch *s, __u32 target, __u32 off)
 {
@@ -269,7 +268,7 @@ static long substr_word(__u32 i, struct substr_scan *c)
 		__u64 x = word ^ ((v & 0xff) * ONES);
 		if (t->pats[j].shift < 56) /* two bytes or more: the pair */
 			x |= shifted ^ (((v >> 8) & 0xff) * ONES);
-		if ((x - ONES) & ~x & HIGHS) {
+		if (has_zero_byte(x)) {
 			c->hits |= 1U << (i & 31);
 			return 0;
 		}

@@ -95,9 +95,9 @@ func (p *Process) Apply(img *MapImage, emitAll bool) error {
 	collect(diffHash(&d, "net_ports", m.NetPorts, img.ports))
 	// The buckets and bits summarise top_dirs and file_ids: written first, so
 	// that while an apply runs they hold at least what those maps hold.
-	topBuckets, idBits := img.summaries()
-	collect(diffArray(&d, MapTopBuckets, m.TopBuckets, topBuckets))
-	collect(diffArray(&d, MapFileIDBits, m.FileIdBits, idBits))
+	buckets, bits := img.summaries()
+	collect(diffArray(&d, MapTopBuckets, m.TopBuckets, buckets))
+	collect(diffArray(&d, MapFileIDBits, m.FileIdBits, bits))
 	collect(diffHash(&d, "top_dirs", m.TopDirs, img.topDirs))
 	collect(diffHash(&d, "file_ids", m.FileIds, img.fileIDs))
 	collect(diffHash(&d, MapFileSuffixes, m.FileSuffixes, img.suffixes))

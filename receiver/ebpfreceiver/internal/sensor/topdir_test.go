@@ -97,3 +97,13 @@ func TestTopDirectoryNamesInKernel(t *testing.T) {
 		assert.Zero(t, got[p], "a look-alike: %s", p)
 	}
 }
+
+// The Go side sizes top_buckets and file_id_bits (and shifts its hashes) by
+// constants: they must be the maps' sizes in the kernel objects, or a bucket
+// or bit user space sets is not the one the kernel reads.
+func TestSummarySizesMatchKernelMaps(t *testing.T) {
+	spec, err := loadProcess()
+	require.NoError(t, err)
+	assert.Equal(t, uint32(topBuckets), spec.Maps[MapTopBuckets].MaxEntries)
+	assert.Equal(t, uint32(idBits/64), spec.Maps[MapFileIDBits].MaxEntries)
+}
