@@ -26,7 +26,7 @@ var packE2E = []string{
 	"shared-library-tmp", "ssh-non-standard-port", "ptrace-attach", "setuid-root", "sshd-accept", "bpf-load",
 	"hardlink-shadow", "symlink-shadow", "reverse-shell", "ptrace-traceme",
 	"memfd-exec", "system-user-ssh-session",
-	"clear-log", "directory-traversal",
+	"clear-log", "directory-traversal", "kernel-module",
 }
 
 // triggerHits counts, per rule, the rule records of processes that vigil-trigger (the binary

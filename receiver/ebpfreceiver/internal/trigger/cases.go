@@ -699,7 +699,7 @@ func Cases() []Case {
 		}
 		cs = append(cs, Case{
 			Name: "kernel-module", Rule: rule,
-			Does:            "a helper asks finit_module to load a file that is not a module (the kernel reads and refuses it; nothing loads)",
+			Does:            "a helper asks finit_module to load a file that is not a module (the kernel refuses it, or the call on a kernel without module loading; nothing loads)",
 			LooksLike:       "the same call by a helper named modprobe",
 			Action:          func(e *Env) error { return finitAs(e, "worker") },
 			LookAlike:       func(e *Env) error { return finitAs(e, "modprobe") },

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,6 +113,8 @@ func helperOp(op, arg string) error {
 		return c.Close()
 	case "accept":
 		return acceptOne(ctx, arg)
+	case "netns-connect":
+		return netnsConnect(ctx, arg)
 	case "revshell":
 		return reverseShell(ctx, arg)
 	case "pipeshell":
@@ -190,6 +193,82 @@ func acceptOne(ctx context.Context, portFile string) error {
 	return c.Close()
 }
 
+// netnsConnect connects to addr (IPv4 address:port) inside a network namespace of its own:
+// it leaves the one it is in (unshare(CLONE_NEWNET), on this helper's locked thread), brings
+// up the new namespace's loopback with addr's address on it (all of its /8 is then local),
+// listens on addr and connects to it. No packet can leave that namespace: it has no other
+// interface. Needs CAP_SYS_ADMIN and CAP_NET_ADMIN.
+func netnsConnect(ctx context.Context, addr string) error {
+	ap, err := netip.ParseAddrPort(addr)
+	if err != nil || !ap.Addr().Is4() {
+		return fmt.Errorf("netns-connect: %q is not an IPv4 address and port", addr)
+	}
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		return fmt.Errorf("unshare(CLONE_NEWNET) (needs CAP_SYS_ADMIN): %w", err)
+	}
+	if err := loopbackWith(ap.Addr()); err != nil {
+		return fmt.Errorf("%w (needs CAP_NET_ADMIN)", err)
+	}
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer l.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			err = c.Close()
+		}
+		accepted <- err
+	}()
+	c, err := (&net.Dialer{Timeout: 2 * time.Second}).DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	if err := c.Close(); err != nil {
+		return err
+	}
+	select {
+	case err := <-accepted:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// loopbackWith brings up this thread's namespace's loopback and adds ip to it, as the
+// address of the alias lo:1 (the netmask of its class: /8 for 10.x).
+func loopbackWith(ip netip.Addr) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	lo, err := unix.NewIfreq("lo")
+	if err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCGIFFLAGS, lo); err != nil {
+		return fmt.Errorf("reading lo's flags: %w", err)
+	}
+	lo.SetUint16(lo.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, lo); err != nil {
+		return fmt.Errorf("bringing lo up: %w", err)
+	}
+	alias, err := unix.NewIfreq("lo:1")
+	if err != nil {
+		return err
+	}
+	if err := alias.SetInet4Addr(ip.AsSlice()); err != nil {
+		return err
+	}
+	if err := unix.IoctlIfreq(fd, unix.SIOCSIFADDR, alias); err != nil {
+		return fmt.Errorf("adding %s to lo: %w", ip, err)
+	}
+	return nil
+}
+
 // reverseShell connects to addr and runs a shell whose standard input and output are the
 // connection. The shell only exits.
 func reverseShell(ctx context.Context, addr string) error {
@@ -209,8 +288,9 @@ func reverseShell(ctx context.Context, addr string) error {
 }
 
 // finitGarbage asks the kernel to load the file path (which is not a module) with
-// finit_module. The kernel reads it and refuses it (ENOEXEC or a signature error): nothing is
-// loaded. Any other outcome is reported.
+// finit_module. The kernel reads it and refuses it (ENOEXEC or a signature error), or, built
+// without module loading, refuses the call itself (ENOSYS): nothing is loaded either way, and
+// the attempt is what the rules detect. Any other outcome is reported.
 func finitGarbage(path string) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -222,7 +302,7 @@ func finitGarbage(path string) error {
 	case err == nil:
 		return errors.New("the kernel accepted a file that is not a module")
 	case errors.Is(err, unix.ENOEXEC), errors.Is(err, unix.EKEYREJECTED), errors.Is(err, unix.EBADMSG),
-		errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOKEY):
+		errors.Is(err, unix.EINVAL), errors.Is(err, unix.ENOKEY), errors.Is(err, unix.ENOSYS):
 		return nil
 	}
 	return fmt.Errorf("finit_module: %w", err)
