@@ -5,6 +5,7 @@ package trigger
 import (
 	"os"
 	"path/filepath"
+	"strings"
 )
 
 // containerCases are the tests of the container rules: vigil-trigger runs them inside a
@@ -231,25 +232,25 @@ func containerCases() []Case {
 	}
 	{
 		const rule = "Contact K8S API Server From Container"
-		curl := h("curl", "-sk https://kubernetes.default.svc/version", ct)
+		curlArgs := []string{"-sk", "https://kubernetes.default.svc/version"}
+		curl := h("curl", strings.Join(curlArgs, " "), ct)
 		const api, other = "10.96.0.1:443", "10.96.0.10:443"
+		// connectTo runs the helper named curl connecting to addr in a network namespace of its own.
+		connectTo := func(addr string) func(*Env) error {
+			return func(e *Env) error {
+				if err := needContainer(e); err != nil {
+					return err
+				}
+				return e.run(helperRun{name: "curl", args: curlArgs, op: "netns-connect", arg: addr})
+			}
+		}
 		cs = append(cs, Case{
 			Name: "k8s-api-from-container", Rule: rule, Container: true,
 			Does: "in a container (with CAP_SYS_ADMIN and CAP_NET_ADMIN), a helper named curl makes a network namespace of its own " +
 				"with " + api + " (the kubernetes Service on kubeadm) on its loopback, and connects to it there: no packet leaves that namespace",
-			LooksLike: "the same to " + other + " (another Service on port 443)",
-			Action: func(e *Env) error {
-				if err := needContainer(e); err != nil {
-					return err
-				}
-				return e.run(helperRun{name: "curl", args: []string{"-sk", "https://kubernetes.default.svc/version"}, op: "netns-connect", arg: api})
-			},
-			LookAlike: func(e *Env) error {
-				if err := needContainer(e); err != nil {
-					return err
-				}
-				return e.run(helperRun{name: "curl", args: []string{"-sk", "https://kubernetes.default.svc/version"}, op: "netns-connect", arg: other})
-			},
+			LooksLike:       "the same to " + other + " (another Service on port 443)",
+			Action:          connectTo(api),
+			LookAlike:       connectTo(other),
 			Events:          []Event{execEv(curl), connectEv(curl, "10.96.0.1", 443, rule)},
 			LookAlikeEvents: []Event{execEv(curl), connectEv(curl, "10.96.0.10", 443)},
 		})
