@@ -234,12 +234,22 @@ struct {
  * candidates of an event keep a rule only when each of its keys holds. The
  * names are looked up in task_names (kind, which, name) -> rules.
  */
+#define ANC_DEPTH 8 /* generations the ancestor walk reads at most (a power of two) */
+
 struct task_key_cfg {
 	__u64 name_rules[KIND_MAX];  /* rules with process names: task_names which 0 */
 	__u64 pname_rules[KIND_MAX]; /* rules with parent names: task_names which 1 */
 	__u64 tty_rules[KIND_MAX];   /* rules for processes with a controlling terminal */
 	__u64 notty_rules[KIND_MAX]; /* rules for processes without one */
 	__u64 cap_rules[KIND_MAX];   /* rules with capabilities (rule_cfg.caps) */
+	/* Ancestor names (task_names which 2): a rule of aname_rules holds when
+	 * one of the first generations up real_parent (1: the parent) has one of
+	 * its names; aname_at[k][i] are those whose depth reaches generation
+	 * i + 1; aname_open those a chain longer than ANC_DEPTH passes without
+	 * a match (a condition's ancestor term, which user space decides). */
+	__u64 aname_rules[KIND_MAX];
+	__u64 aname_at[KIND_MAX][ANC_DEPTH];
+	__u64 aname_open[KIND_MAX];
 };
 
 struct {
@@ -251,7 +261,7 @@ struct {
 
 struct task_name_key {
 	__u8 kind;  /* enum rule_kind */
-	__u8 which; /* 0: the process's name, 1: its parent's */
+	__u8 which; /* 0: the process's name, 1: its parent's, 2: an ancestor's */
 	__u8 pad[2];
 	char name[COMM_LEN]; /* NUL padded, at most 15 bytes */
 };
@@ -731,6 +741,71 @@ static __always_inline void task_comm(char *name, struct task_struct *t)
 }
 
 /*
+ * The walk of ancestor_names up real_parent, one generation per bpf_loop
+ * step. Its state is per-CPU scratch, not stack: the walk runs inside the
+ * file hook's deepest call chains, which are near the 512-byte stack limit.
+ */
+struct anc_walk {
+	__u64 t;     /* the generation last read (at first, the task): a task_struct address */
+	__u64 want;  /* the candidates with ancestor names */
+	__u64 found; /* those an ancestor's name matched */
+	__u32 kind;
+	__u32 read;  /* generations read */
+	__u32 ended; /* the chain ended (the idle task) before the walk did */
+	__u32 pad;
+	struct task_name_key key;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct anc_walk);
+} anc_walks SEC(".maps");
+
+/* task_key_name: a task's name as its exec recorded it (proc_bin), else its
+ * process's live name, as a task_names key. */
+static __always_inline void task_key_name(struct task_name_key *k, struct task_struct *t, __u32 tgid)
+{
+	struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
+	if (pi && pi->comm[0])
+		__builtin_memcpy(k->name, pi->comm, COMM_LEN);
+	else
+		task_comm(k->name, BPF_CORE_READ(t, group_leader));
+	k->name[COMM_LEN - 1] = 0;
+}
+
+static long anc_step(__u32 i, void *ctx)
+{
+	__u32 zero = 0;
+	struct anc_walk *w = bpf_map_lookup_elem(&anc_walks, &zero);
+	struct task_key_cfg *tk = bpf_map_lookup_elem(&task_keys, &zero);
+	if (!w || !tk)
+		return 1;
+	struct task_struct *t = (struct task_struct *)w->t;
+	struct task_struct *p = BPF_CORE_READ(t, real_parent);
+	__u32 ptgid = BPF_CORE_READ(p, tgid);
+	if (!p || !ptgid) {
+		w->ended = 1; /* past init (or a kernel thread's kthreadd): the idle task */
+		return 1;
+	}
+	__u32 k = w->kind & (KIND_MAX - 1), d = i & (ANC_DEPTH - 1);
+	__builtin_memset(&w->key, 0, sizeof(w->key));
+	w->key.kind = k;
+	w->key.which = 2;
+	task_key_name(&w->key, p, ptgid);
+	__u64 *m = bpf_map_lookup_elem(&task_names, &w->key);
+	if (m)
+		w->found |= *m & tk->aname_at[k][d];
+	w->read = i + 1;
+	w->t = (__u64)p;
+	/* Go on while a rule not yet matched reaches the next generation. */
+	if (d + 1 >= ANC_DEPTH || !(w->want & ~w->found & tk->aname_at[k][(d + 1) & (ANC_DEPTH - 1)]))
+		return 1;
+	return 0;
+}
+
+/*
  * task_keys_filter drops from mc->candidates the rules whose task keys do not
  * hold for the current process (name, parent name, tty) and sets mc->caps for
  * match_step's capability test. The values are those its exec recorded
@@ -753,8 +828,8 @@ static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct
 	__u32 k = mc->kind & (KIND_MAX - 1);
 	__u64 c = mc->candidates;
 	__u64 nr = tk->name_rules[k], pr = tk->pname_rules[k], tr = tk->tty_rules[k], ntr = tk->notty_rules[k];
-	__u64 cr = tk->cap_rules[k];
-	if (!(c & (nr | pr | tr | ntr | cr)))
+	__u64 cr = tk->cap_rules[k], ar = tk->aname_rules[k];
+	if (!(c & (nr | pr | tr | ntr | cr | ar)))
 		return;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
@@ -791,6 +866,26 @@ static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct
 			bpf_probe_read_kernel(&caps, 8, __builtin_preserve_access_index(&cred->cap_effective));
 		}
 		mc->caps = caps;
+	}
+	struct anc_walk *w;
+	if ((c & ar) && (w = bpf_map_lookup_elem(&anc_walks, &zero))) {
+		/* Last: the walk reads two map entries per generation. */
+		w->t = (__u64)task;
+		w->want = c & ar;
+		w->found = 0;
+		w->kind = k;
+		w->read = 0;
+		w->ended = 0;
+		bpf_loop(ANC_DEPTH, anc_step, NULL, 0);
+		__u64 pass = w->found;
+		if (w->read == ANC_DEPTH && !w->ended && (tk->aname_open[k] & c)) {
+			/* The chain goes on past the walk (the last one read is not init):
+			 * user space decides the rules that ask for that. */
+			struct task_struct *last = (struct task_struct *)w->t;
+			if (BPF_CORE_READ(last, real_parent, tgid))
+				pass |= tk->aname_open[k];
+		}
+		c &= ~ar | pass;
 	}
 	mc->candidates = c;
 }

@@ -11,6 +11,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/event"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/sensor"
 )
 
@@ -118,7 +119,7 @@ func (p *pipeline) loaderExec(ev *event.Event) {
 	if rt == nil {
 		return
 	}
-	proc := fileProcess(ev, ev.Proc.UID)
+	proc := p.tracker.fileProcess(ev, ev.Proc.UID)
 	mask := rt.MatchExecInUserSpace(t.path, t.id, t.flags, proc)
 	if mask == 0 {
 		return
@@ -130,12 +131,18 @@ func (p *pipeline) loaderExec(ev *event.Event) {
 	}
 }
 
-// fileProcess is what the rule table's Go decisions need of an event's process.
-func fileProcess(ev *event.Event, uid uint32) sensor.FileProcess {
+// fileProcess is what the rule table's Go decisions need of an event's process:
+// its ancestors as far as the kernel's ancestor test reads, from the cache.
+func (t *tracker) fileProcess(ev *event.Event, uid uint32) sensor.FileProcess {
 	fp := sensor.FileProcess{UID: uid, Executable: ev.Proc.Executable, InContainer: ev.Proc.ContainerID != "",
 		Name: ev.Proc.Name, TTY: ev.Proc.TTY != 0, CapEffective: ev.Proc.CapEffective}
 	if ev.Parent != nil {
 		fp.ParentName = ev.Parent.Name
+	}
+	anc := t.cache.Ancestors(ev.Proc, policy.MaxAncestorDepth+1)
+	fp.AncestorsCut = len(anc) > policy.MaxAncestorDepth
+	for _, a := range anc[:min(len(anc), policy.MaxAncestorDepth)] {
+		fp.Ancestors = append(fp.Ancestors, a.Name)
 	}
 	return fp
 }

@@ -379,7 +379,7 @@ func (p *pipeline) process(ev *event.Event) *event.Event {
 		f := ev.Detail.(*event.File)
 		ev.Kernel.Rules = rt.MatchFileInUserSpace(sensor.FileOpen{Path: f.Path, Flags: f.OpenFlags,
 			ID: sensor.FileID{Dev: f.Dev, Ino: f.Ino}, Truncated: f.Truncated, Subtree: f.SubtreeMount, Canonical: f.Canonical},
-			fileProcess(ev, ev.Cred.UID))
+			p.tracker.fileProcess(ev, ev.Cred.UID))
 		if ev.Kernel.Rules == 0 {
 			return nil
 		}

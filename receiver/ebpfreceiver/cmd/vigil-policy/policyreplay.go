@@ -38,6 +38,11 @@ func matchPolicies(pols []*policy.Policy, st *rulestage.Stage, ev *event.Event, 
 			kr := r.KernelRule()
 			f := lower.Filter{Kind: kind, Paths: kr.Paths, CIDRs: kr.CIDRs, Ports: kr.Ports, Binaries: kr.Binaries,
 				ProcessNames: kr.ProcessNames, ParentNames: kr.ParentNames, TTY: kr.TTY, Caps: kr.Capabilities}
+			if kr.AncestorNames != nil && (ev.Parent != nil && 1+len(ev.Ancestors) >= kr.Depth()) {
+				// Only where the record names as many generations as the key
+				// reads: a record's ancestry ends at the receiver's ancestor_depth.
+				f.AncestorNames, f.AncestorDepth, f.AncestorsOpen = kr.AncestorNames, kr.Depth(), kr.AncestorsOpen
+			}
 			if ev.Proc == nil || !ev.Proc.ExecAttrs {
 				f.TTY, f.Caps = nil, nil // the record does not tell: not filtered offline
 			}
@@ -75,6 +80,13 @@ func modelOf(ev *event.Event, kind rules.Kind) lower.Event {
 	}
 	if ev.Parent != nil {
 		m.PName = procName(ev.Parent)
+	}
+	for _, a := range ev.Ancestors {
+		n := a.Name
+		if n == "" {
+			n = path.Base(a.Executable)
+		}
+		m.Ancestors = append(m.Ancestors, n)
 	}
 	switch d := ev.Detail.(type) {
 	case *event.File:

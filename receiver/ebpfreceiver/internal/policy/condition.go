@@ -89,13 +89,18 @@ type KernelFilter struct {
 	ParentNames  []string
 	TTY          *bool
 	Capabilities []string
+	// AncestorNames within AncestorDepth generations (0: MaxAncestorDepth);
+	// AncestorsOpen, a longer chain passes.
+	AncestorNames []string
+	AncestorDepth int
+	AncestorsOpen bool
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
 func (f KernelFilter) Narrow() bool {
 	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil ||
 		f.NameSuffixes != nil || f.NameContains != nil || f.RawContains != nil ||
-		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Capabilities != nil
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Capabilities != nil || f.AncestorNames != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -138,6 +143,18 @@ func (f KernelFilter) String() string {
 	if f.ParentNames != nil {
 		list("parent_names", len(f.ParentNames), func(i int) string { return f.ParentNames[i] })
 	}
+	if f.AncestorNames != nil {
+		list("ancestor_names", len(f.AncestorNames), func(i int) string { return f.AncestorNames[i] })
+		d := f.AncestorDepth
+		if d == 0 {
+			d = MaxAncestorDepth
+		}
+		s := "ancestor_depth: " + strconv.Itoa(d)
+		if f.AncestorsOpen {
+			s += " (a longer chain passes)"
+		}
+		parts = append(parts, s)
+	}
 	if f.TTY != nil {
 		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
 	}
@@ -151,7 +168,8 @@ func (f KernelFilter) String() string {
 func (r *Rule) Keys() KernelFilter {
 	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries,
 		NameSuffixes: r.NameSuffixes, NameContains: r.NameContains, RawContains: r.RawContains,
-		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities}
+		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities,
+		AncestorNames: r.AncestorNames, AncestorDepth: r.AncestorDepth, AncestorsOpen: r.AncestorsOpen}
 }
 
 // HasCondition reports whether the rule has a condition, exceptions or an
@@ -173,6 +191,7 @@ func (r *Rule) KernelRule() Rule {
 	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
 	k.NameSuffixes, k.NameContains, k.RawContains = f.NameSuffixes, f.NameContains, f.RawContains
 	k.ProcessNames, k.ParentNames, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.TTY, f.Capabilities
+	k.AncestorNames, k.AncestorDepth, k.AncestorsOpen = f.AncestorNames, f.AncestorDepth, f.AncestorsOpen
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""
 	}

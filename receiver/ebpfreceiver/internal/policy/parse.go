@@ -348,7 +348,7 @@ func describe(n *yaml.Node) string {
 var (
 	policyKeys   = []string{"name", "mode", "selector", "lists", "macros", "rules"}
 	selectorKeys = []string{"binaries", "binary_prefixes", "uids", "containers", "namespaces", "pod_labels"}
-	ruleKeys     = []string{"name", "event", "paths", "access", "open_flags", "raw_path", "failed_opens", "name_suffixes", "name_contains", "raw_contains", "cidrs", "ports", "binaries", "exe_flags", "process_names", "parent_names", "tty", "capabilities", "condition", "exceptions", "output", "action", "fallback", "severity"}
+	ruleKeys     = []string{"name", "event", "paths", "access", "open_flags", "raw_path", "failed_opens", "name_suffixes", "name_contains", "raw_contains", "cidrs", "ports", "binaries", "exe_flags", "process_names", "parent_names", "ancestor_names", "ancestor_depth", "tty", "capabilities", "condition", "exceptions", "output", "action", "fallback", "severity"}
 )
 
 func (d *decoder) policy(root *yaml.Node) {
@@ -457,6 +457,12 @@ func (d *decoder) rule(r *Rule, i int, n *yaml.Node, key string) {
 			r.ProcessNames = d.strs(v, key)
 		case "parent_names":
 			r.ParentNames = d.strs(v, key)
+		case "ancestor_names":
+			r.AncestorNames = d.strs(v, key)
+		case "ancestor_depth":
+			if x, ok := d.integer(v, key, "depth", 1, MaxAncestorDepth); ok {
+				r.AncestorDepth = int(x)
+			}
 		case "tty":
 			b := d.boolean(v, key)
 			r.TTY = &b

@@ -187,8 +187,14 @@ func TestParseErrors(t *testing.T) {
 		{"exact binary in prefixes", "name: a\nselector: {binaries: [/usr/bin/]}\nrules: [{event: bpf.load}]\n",
 			"p.yaml:2: selector.binaries[0]: must be a file, not a directory, got \"/usr/bin/\""},
 		{"unknown key does not cascade", "name: a\nrules:\n  - evnt: file.open\n",
-			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, name_suffixes, name_contains, raw_contains, cidrs, ports, binaries, exe_flags, process_names, parent_names, tty, capabilities, condition, exceptions, output, action, fallback, severity)\n" +
+			"p.yaml:3: rules[0].evnt: unknown key (allowed: name, event, paths, access, open_flags, raw_path, failed_opens, name_suffixes, name_contains, raw_contains, cidrs, ports, binaries, exe_flags, process_names, parent_names, ancestor_names, ancestor_depth, tty, capabilities, condition, exceptions, output, action, fallback, severity)\n" +
 				"p.yaml:3: rules[0].event: required (one of " + eventList() + ")"},
+		{"ancestor depth out of range", "name: a\nrules:\n  - event: file.open\n    ancestor_names: [nginx]\n    ancestor_depth: 9\n",
+			"p.yaml:5: rules[0].ancestor_depth: depth 9 out of range 1..8"},
+		{"ancestor depth without names", "name: a\nrules:\n  - event: file.open\n    ancestor_depth: 2\n",
+			"p.yaml:4: rules[0].ancestor_depth: needs ancestor_names"},
+		{"ancestor name too long", "name: a\nrules:\n  - event: file.open\n    ancestor_names: [a_very_long_process_name]\n",
+			"p.yaml:4: rules[0].ancestor_names[0]: \"a_very_long_process_name\" is 24 bytes long; the kernel keeps the first 15 bytes of a process name (write \"a_very_long_pro\")"},
 		{"bad type does not cascade", "name: a\nrules:\n  - event: [file.open]\n", "p.yaml:3: rules[0].event: must be a string, not a list"},
 	}
 	for _, tt := range tests {

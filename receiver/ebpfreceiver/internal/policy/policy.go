@@ -266,6 +266,14 @@ type Rule struct {
 	ProcessNames []string `yaml:"process_names,omitempty"`
 	// ParentNames (every event): the parent's name is one of these.
 	ParentNames []string `yaml:"parent_names,omitempty"`
+	// AncestorNames (every event): one of the process's first AncestorDepth
+	// ancestors (1 its parent, 2 the grandparent, ...; 0 is
+	// MaxAncestorDepth) is named one of these.
+	AncestorNames []string `yaml:"ancestor_names,omitempty"`
+	AncestorDepth int      `yaml:"ancestor_depth,omitempty"`
+	// AncestorsOpen: a chain longer than the depth passes too. Only the
+	// kernel part of a condition sets it (the condition decides then).
+	AncestorsOpen bool `yaml:"-"`
 	// TTY (every event): true, the process has a controlling terminal;
 	// false, it has none; nil, either.
 	TTY *bool `yaml:"tty,omitempty"`
@@ -356,6 +364,18 @@ var OpenFlagBits = map[string]uint32{
 	"O_NONBLOCK": 0o4000, "O_DSYNC": 0o10000, "O_ASYNC": 0o20000, "O_DIRECT": 0o40000,
 	"O_LARGEFILE": 0o100000, "O_DIRECTORY": 0o200000, "O_NOFOLLOW": 0o400000, "O_NOATIME": 0o1000000,
 	"O_CLOEXEC": 0o2000000, "O_SYNC": 0o4010000, "O_PATH": 0o10000000, "O_TMPFILE": 0o20200000,
+}
+
+// MaxAncestorDepth is how many generations up the process tree the kernel's
+// ancestor_names test reads (ANC_DEPTH).
+const MaxAncestorDepth = 8
+
+// Depth is the rule's ancestor depth, the default filled in.
+func (r *Rule) Depth() int {
+	if r.AncestorDepth == 0 {
+		return MaxAncestorDepth
+	}
+	return r.AncestorDepth
 }
 
 // CommLen is the longest process name the kernel keeps (TASK_COMM_LEN - 1):

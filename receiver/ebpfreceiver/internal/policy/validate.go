@@ -445,6 +445,13 @@ func (v *validator) rule(r *Rule, key string) {
 	}
 	v.names(key+".process_names", r.ProcessNames)
 	v.names(key+".parent_names", r.ParentNames)
+	v.names(key+".ancestor_names", r.AncestorNames)
+	switch {
+	case r.AncestorDepth < 0 || r.AncestorDepth > MaxAncestorDepth:
+		v.errorf(key+".ancestor_depth", "must be 1 to %d (generations the kernel reads up the process tree), got %d", MaxAncestorDepth, r.AncestorDepth)
+	case r.AncestorDepth != 0 && len(r.AncestorNames) == 0:
+		v.errorf(key+".ancestor_depth", "needs ancestor_names")
+	}
 	seenCap := map[int]bool{}
 	for i, c := range r.Capabilities {
 		ik := key + ".capabilities[" + strconv.Itoa(i) + "]"

@@ -238,7 +238,11 @@ func exceptionOf(e policy.Exception) rules.Exception {
 func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
 		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
-		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities}
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities,
+		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen}
+	if out.AncestorNames != nil && out.AncestorDepth == 0 {
+		out.AncestorDepth = policy.MaxAncestorDepth
+	}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, string(a))
 	}
@@ -248,7 +252,8 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 func kernelOf(f lower.Filter) policy.KernelFilter {
 	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
 		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
-		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps}
+		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps,
+		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, policy.Access(a))
 	}

@@ -102,6 +102,7 @@ func GeneratedPolicy(file, rule string, plan lower.Plan) (*policy.Policy, []rule
 		r := policy.Rule{Name: string(ev), Event: ev, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports,
 			OpenFlags: f.OpenFlags, RawPath: f.RawPath, FailedOpens: f.FailedOpens,
 			ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps,
+			AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
 			NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 			Action: policy.ActionPost, EffectiveAction: policy.ActionPost, Severity: policy.SeverityInfo}
 		for _, a := range f.Access {

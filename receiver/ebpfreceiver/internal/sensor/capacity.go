@@ -33,7 +33,7 @@ var mapInfo = map[string]struct{ what, key string }{
 	MapFileSuffixes: {"file name suffix map", "name_suffixes"},
 	MapNameContains: {"file name pattern table", "name_contains"},
 	MapRawContains:  {"raw path pattern table", "raw_contains"},
-	MapTaskNames:    {"process name map", "process_names/parent_names (one entry per name and rule kind)"},
+	MapTaskNames:    {"process name map", "process_names/parent_names/ancestor_names (one entry per name and rule kind)"},
 }
 
 // Check says which maps an image overflows (nil when it fits).
@@ -221,6 +221,9 @@ func footprint(p *policy.Policy, cgroupIDs []uint64) policyFootprint {
 		}
 		for _, n := range kr.ParentNames {
 			add(MapTaskNames, taskNameKey(kind, nameOfParent, n))
+		}
+		for _, n := range kr.AncestorNames {
+			add(MapTaskNames, taskNameKey(kind, nameOfAncestor, n))
 		}
 	}
 	return f

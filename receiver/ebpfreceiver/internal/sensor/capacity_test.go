@@ -87,7 +87,7 @@ func TestUsageAdmitTaskNames(t *testing.T) {
 	require.NoError(t, u.Admit(mustParse(t, "same.yaml", names("same", "file.unlink", 600)), nil), "file kinds share the entries")
 	err := u.Admit(mustParse(t, "net.yaml", names("net", "network.connect", 600)), nil)
 	require.Error(t, err)
-	assert.Equal(t, "net.yaml: process_names/parent_names (one entry per name and rule kind): 600 entries exceed the process name map's remaining capacity of 400 (task_names holds 1000, 600 used by other policies): policy not loaded, the other policies run", err.Error())
+	assert.Equal(t, "net.yaml: process_names/parent_names/ancestor_names (one entry per name and rule kind): 600 entries exceed the process name map's remaining capacity of 400 (task_names holds 1000, 600 used by other policies): policy not loaded, the other policies run", err.Error())
 	require.NoError(t, u.Admit(mustParse(t, "net2.yaml", names("net2", "network.connect", 400)), nil))
 }
 

@@ -13,8 +13,9 @@ const MapTaskNames = "task_names"
 
 // Which name of a task_names key (struct task_name_key.which).
 const (
-	nameOfProcess = 0
-	nameOfParent  = 1
+	nameOfProcess  = 0
+	nameOfParent   = 1
+	nameOfAncestor = 2
 )
 
 // taskNameKey is the task_names key of a name for rules of kind k.
@@ -46,6 +47,19 @@ func (c *compiler) taskRule(r *policy.Rule, rs ruleSlot) uint64 {
 		}
 		keyed = true
 	}
+	if len(r.AncestorNames) > 0 {
+		tk.AnameRules[rs.kind] |= rs.bit
+		for d := range r.Depth() {
+			tk.AnameAt[rs.kind][d] |= rs.bit
+		}
+		if r.AncestorsOpen {
+			tk.AnameOpen[rs.kind] |= rs.bit
+		}
+		for _, n := range r.AncestorNames {
+			c.img.taskNames[taskNameKey(rs.kind, nameOfAncestor, n)] |= rs.bit
+		}
+		keyed = true
+	}
 	if r.TTY != nil {
 		if *r.TTY {
 			tk.TtyRules[rs.kind] |= rs.bit
@@ -71,10 +85,17 @@ type taskTest struct {
 	names, pnames []string
 	tty           *bool
 	caps          uint64
+	anames        []string
+	adepth        int
+	aopen         bool
 }
 
 func taskTestOf(r *policy.Rule) taskTest {
-	return taskTest{names: r.ProcessNames, pnames: r.ParentNames, tty: r.TTY, caps: r.CapMask()}
+	t := taskTest{names: r.ProcessNames, pnames: r.ParentNames, tty: r.TTY, caps: r.CapMask()}
+	if len(r.AncestorNames) > 0 {
+		t.anames, t.adepth, t.aopen = r.AncestorNames, r.Depth(), r.AncestorsOpen
+	}
+	return t
 }
 
 // holds reports whether every task key of the rule holds for p. Names
@@ -89,7 +110,21 @@ func (k taskTest) holds(p FileProcess) bool {
 	if k.tty != nil && *k.tty != p.TTY {
 		return false
 	}
+	if k.anames != nil && !k.ancestorHolds(p) {
+		return false
+	}
 	return k.caps == 0 || k.caps&p.CapEffective != 0
+}
+
+// ancestorHolds is the kernel's ancestor walk on the process cache's chain:
+// a name of the set within the depth, or (aopen) a chain longer than it.
+func (k taskTest) ancestorHolds(p FileProcess) bool {
+	for i := 0; i < k.adepth && i < len(p.Ancestors); i++ {
+		if slices.Contains(k.anames, commOf(p.Ancestors[i])) {
+			return true
+		}
+	}
+	return k.aopen && (len(p.Ancestors) > k.adepth || p.AncestorsCut)
 }
 
 func commOf(name string) string {

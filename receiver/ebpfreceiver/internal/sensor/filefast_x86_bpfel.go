@@ -70,6 +70,19 @@ type fileFastAlertScratch struct {
 	Pad        uint32
 }
 
+type fileFastAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   fileFastTaskNameKey
+	_     [4]byte
+}
+
 type fileFastBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -212,6 +225,9 @@ type fileFastTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type fileFastTaskNameKey struct {
@@ -232,6 +248,7 @@ type fileFastTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fileFastMapAlertScratchMap      = "alert_scratch_map"
+	fileFastMapAncWalks             = "anc_walks"
 	fileFastMapCanonExempt          = "canon_exempt"
 	fileFastMapCounters             = "counters"
 	fileFastMapEventRules           = "event_rules"
@@ -319,6 +336,7 @@ type fileFastProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fileFastMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
@@ -380,6 +398,7 @@ func (o *fileFastObjects) Close() error {
 // It can be passed to loadFileFastObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fileFastMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
@@ -415,6 +434,7 @@ type fileFastMaps struct {
 func (m *fileFastMaps) Close() error {
 	return _FileFastClose(
 		m.AlertScratchMap,
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

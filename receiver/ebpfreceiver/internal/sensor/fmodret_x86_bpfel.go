@@ -70,6 +70,19 @@ type fmodretAlertScratch struct {
 	Pad        uint32
 }
 
+type fmodretAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   fmodretTaskNameKey
+	_     [4]byte
+}
+
 type fmodretBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -204,6 +217,9 @@ type fmodretTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type fmodretTaskNameKey struct {
@@ -224,6 +240,7 @@ type fmodretTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	fmodretMapAlertScratchMap       = "alert_scratch_map"
+	fmodretMapAncWalks              = "anc_walks"
 	fmodretMapCanonExempt           = "canon_exempt"
 	fmodretMapCounters              = "counters"
 	fmodretMapEventRules            = "event_rules"
@@ -335,6 +352,7 @@ type fmodretProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type fmodretMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
@@ -394,6 +412,7 @@ func (o *fmodretObjects) Close() error {
 // It can be passed to loadFmodretObjects or ebpf.CollectionSpec.LoadAndAssign.
 type fmodretMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
@@ -427,6 +446,7 @@ type fmodretMaps struct {
 func (m *fmodretMaps) Close() error {
 	return _FmodretClose(
 		m.AlertScratchMap,
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

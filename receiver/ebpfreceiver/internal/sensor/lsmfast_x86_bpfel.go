@@ -70,6 +70,19 @@ type lsmFastAlertScratch struct {
 	Pad        uint32
 }
 
+type lsmFastAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   lsmFastTaskNameKey
+	_     [4]byte
+}
+
 type lsmFastBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -204,6 +217,9 @@ type lsmFastTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type lsmFastTaskNameKey struct {
@@ -224,6 +240,7 @@ type lsmFastTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	lsmFastMapAlertScratchMap       = "alert_scratch_map"
+	lsmFastMapAncWalks              = "anc_walks"
 	lsmFastMapCanonExempt           = "canon_exempt"
 	lsmFastMapCounters              = "counters"
 	lsmFastMapEventRules            = "event_rules"
@@ -335,6 +352,7 @@ type lsmFastProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type lsmFastMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
@@ -394,6 +412,7 @@ func (o *lsmFastObjects) Close() error {
 // It can be passed to loadLsmFastObjects or ebpf.CollectionSpec.LoadAndAssign.
 type lsmFastMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
@@ -427,6 +446,7 @@ type lsmFastMaps struct {
 func (m *lsmFastMaps) Close() error {
 	return _LsmFastClose(
 		m.AlertScratchMap,
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

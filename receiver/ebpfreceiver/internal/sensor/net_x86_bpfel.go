@@ -70,6 +70,19 @@ type netAlertScratch struct {
 	Pad        uint32
 }
 
+type netAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   netTaskNameKey
+	_     [4]byte
+}
+
 type netBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -197,6 +210,9 @@ type netTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type netTaskNameKey struct {
@@ -217,6 +233,7 @@ type netTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	netMapAlertScratchMap     = "alert_scratch_map"
+	netMapAncWalks            = "anc_walks"
 	netMapCanonExempt         = "canon_exempt"
 	netMapCounters            = "counters"
 	netMapEventRules          = "event_rules"
@@ -309,6 +326,7 @@ type netProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type netMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
@@ -367,6 +385,7 @@ func (o *netObjects) Close() error {
 // It can be passed to loadNetObjects or ebpf.CollectionSpec.LoadAndAssign.
 type netMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
@@ -399,6 +418,7 @@ type netMaps struct {
 func (m *netMaps) Close() error {
 	return _NetClose(
 		m.AlertScratchMap,
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

@@ -13,6 +13,19 @@ import (
 	"github.com/cilium/ebpf"
 )
 
+type processAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   processTaskNameKey
+	_     [4]byte
+}
+
 type processBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -173,6 +186,9 @@ type processTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type processTaskNameKey struct {
@@ -345,6 +361,7 @@ type processVigilProc struct {
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
+	processMapAncWalks        = "anc_walks"
 	processMapCanonExempt     = "canon_exempt"
 	processMapCounters        = "counters"
 	processMapEventRules      = "event_rules"
@@ -443,6 +460,7 @@ type processProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type processMapSpecs struct {
+	AncWalks       *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt    *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters       *ebpf.MapSpec `ebpf:"counters"`
 	EventRules     *ebpf.MapSpec `ebpf:"event_rules"`
@@ -511,6 +529,7 @@ func (o *processObjects) Close() error {
 //
 // It can be passed to loadProcessObjects or ebpf.CollectionSpec.LoadAndAssign.
 type processMaps struct {
+	AncWalks       *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt    *ebpf.Map `ebpf:"canon_exempt"`
 	Counters       *ebpf.Map `ebpf:"counters"`
 	EventRules     *ebpf.Map `ebpf:"event_rules"`
@@ -544,6 +563,7 @@ type processMaps struct {
 
 func (m *processMaps) Close() error {
 	return _ProcessClose(
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

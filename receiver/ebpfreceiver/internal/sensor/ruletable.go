@@ -150,6 +150,11 @@ type FileProcess struct {
 	Name, ParentName string
 	TTY              bool
 	CapEffective     uint64
+	// Ancestors are the names up the process tree, the parent first, as far
+	// as the process cache knows them (at most policy.MaxAncestorDepth + 1);
+	// AncestorsCut: the chain goes on past the last one.
+	Ancestors    []string
+	AncestorsCut bool
 }
 
 // MatchFileInUserSpace is the kernel's file.open decision taken in Go: the mask

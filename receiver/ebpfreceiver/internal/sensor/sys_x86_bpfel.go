@@ -70,6 +70,19 @@ type sysAlertScratch struct {
 	Pad        uint32
 }
 
+type sysAncWalk struct {
+	_     structs.HostLayout
+	T     uint64
+	Want  uint64
+	Found uint64
+	Kind  uint32
+	Read  uint32
+	Ended uint32
+	Pad   uint32
+	Key   sysTaskNameKey
+	_     [4]byte
+}
+
 type sysBinKey struct {
 	_         structs.HostLayout
 	Prefixlen uint32
@@ -197,6 +210,9 @@ type sysTaskKeyCfg struct {
 	TtyRules   [4]uint64
 	NottyRules [4]uint64
 	CapRules   [4]uint64
+	AnameRules [4]uint64
+	AnameAt    [4][8]uint64
+	AnameOpen  [4]uint64
 }
 
 type sysTaskNameKey struct {
@@ -217,6 +233,7 @@ type sysTopKey struct {
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
 	sysMapAlertScratchMap  = "alert_scratch_map"
+	sysMapAncWalks         = "anc_walks"
 	sysMapCanonExempt      = "canon_exempt"
 	sysMapCounters         = "counters"
 	sysMapEventRules       = "event_rules"
@@ -306,6 +323,7 @@ type sysProgramSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type sysMapSpecs struct {
 	AlertScratchMap *ebpf.MapSpec `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.MapSpec `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.MapSpec `ebpf:"canon_exempt"`
 	Counters        *ebpf.MapSpec `ebpf:"counters"`
 	EventRules      *ebpf.MapSpec `ebpf:"event_rules"`
@@ -367,6 +385,7 @@ func (o *sysObjects) Close() error {
 // It can be passed to loadSysObjects or ebpf.CollectionSpec.LoadAndAssign.
 type sysMaps struct {
 	AlertScratchMap *ebpf.Map `ebpf:"alert_scratch_map"`
+	AncWalks        *ebpf.Map `ebpf:"anc_walks"`
 	CanonExempt     *ebpf.Map `ebpf:"canon_exempt"`
 	Counters        *ebpf.Map `ebpf:"counters"`
 	EventRules      *ebpf.Map `ebpf:"event_rules"`
@@ -402,6 +421,7 @@ type sysMaps struct {
 func (m *sysMaps) Close() error {
 	return _SysClose(
 		m.AlertScratchMap,
+		m.AncWalks,
 		m.CanonExempt,
 		m.Counters,
 		m.EventRules,

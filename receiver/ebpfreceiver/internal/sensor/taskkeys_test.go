@@ -106,6 +106,7 @@ func TestTaskKeysLSM(t *testing.T) {
 		t.Run("capabilities", func(t *testing.T) { taskCapScenario(t, r) })
 		t.Run("syscall-kind", func(t *testing.T) { taskSysScenario(t, r) })
 		t.Run("exec-deny", func(t *testing.T) { taskExecDenyScenario(t, r) })
+		t.Run("ancestors", func(t *testing.T) { taskAncestorScenario(t, r) })
 		assert.Contains(t, r.pol.Attached(), r.pol.secHook("file_open").name)
 	})
 }
@@ -480,4 +481,196 @@ rules:
 	} {
 		assert.Equal(t, uint64(1), c.Rules.MatchFileInUserSpace(open, q), "%+v", q)
 	}
+}
+
+// The ancestor key in Go (filter_in_user_space) decides as the kernel's walk:
+// a name within the depth, a chain past it only for an open key.
+func TestTaskAncestorKeysCompile(t *testing.T) {
+	p, err := policy.ParseBytes("anc.yaml", []byte(`name: anc
+rules:
+  - event: file.open
+    paths: [/etc/shadow]
+    ancestor_names: [nginx, node]
+    ancestor_depth: 2
+  - event: file.open
+    paths: [/etc/shadow]
+    ancestor_names: [sshd]
+`))
+	require.NoError(t, err)
+	p.Rules[1].AncestorsOpen = true
+	c, err := Compile([]*policy.Policy{p}, map[string]int{"anc": 0}, nil)
+	require.NoError(t, err)
+	tk := c.Image.taskKeys
+	assert.Equal(t, uint64(3), tk.AnameRules[KindFile])
+	assert.Equal(t, [8]uint64{3, 3, 2, 2, 2, 2, 2, 2}, tk.AnameAt[KindFile], "depth 2, then the default 8")
+	assert.Equal(t, uint64(2), tk.AnameOpen[KindFile])
+	assert.Len(t, c.Image.taskNames, 3)
+	open := FileOpen{Path: "/etc/shadow"}
+	chain := func(names ...string) FileProcess { return FileProcess{Name: "sh", ParentName: names[0], Ancestors: names} }
+	for _, tc := range []struct {
+		p    FileProcess
+		want uint64
+	}{
+		{chain("sh", "nginx", "init"), 1},
+		{chain("node"), 1},
+		{chain("sh", "sh", "nginx"), 0}, // too far up for depth 2
+		{chain("sh", "sh", "sshd"), 2},
+		{chain("a", "b", "c", "d", "e", "f", "g", "h"), 0},
+		{func() FileProcess { q := chain("a", "b", "c", "d", "e", "f", "g", "h"); q.AncestorsCut = true; return q }(), 2},
+	} {
+		assert.Equal(t, tc.want, c.Rules.MatchFileInUserSpace(open, tc.p), "%v", tc.p.Ancestors)
+	}
+}
+
+// ancestorChain runs top (a copy of /bin/sh) on a script that starts a chain
+// of /bin/sh processes, each the child of the one before, the last of which
+// runs /bin/cat on file: cat's parent is depth 1 and top is depth levels.
+func ancestorChain(t *testing.T, top, script string, levels int, file string) {
+	t.Helper()
+	cmd := appletCommand("sh", top, script, strconv.Itoa(levels-1), file)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s: %s", top, out)
+}
+
+// A rule with ancestor names reports an open by a process that has an
+// ancestor so named within its depth, and not the same open with that
+// ancestor one generation too far up, nor under ancestors named otherwise;
+// a chain longer than the depth passes only the rule that asks for it (a
+// condition's ancestor term, which user space decides).
+func TestTaskAncestorKeysInKernel(t *testing.T) { taskAncestorScenario(t, newPolicyRig(t)) }
+
+func taskAncestorScenario(t *testing.T, r *policyRig) {
+	watched, _ := taskKeyDir(t)
+	bin := t.TempDir()
+	top := copyProgram(t, bin, "/bin/sh", "kanc-top")
+	anyTop := copyProgram(t, bin, "/bin/sh", "kanc-any")
+	otherTop := copyProgram(t, bin, "/bin/sh", "kanc-oth")
+	script := filepath.Join(bin, "chain.sh")
+	// Each level forks the next (a command follows it, so no shell execs it in place).
+	require.NoError(t, os.WriteFile(script, []byte(`n=$1
+if [ "$n" -gt 0 ]; then /bin/sh "$0" $((n-1)) "$2"; exit 0; fi
+/bin/cat "$2" >/dev/null; exit 0
+`), 0o644))
+	p, err := policy.ParseBytes("ancestors.yaml", []byte(fmt.Sprintf(`name: ancestors
+rules:
+  - name: within-three
+    event: file.open
+    paths: [%s]
+    ancestor_names: [kanc-top]
+    ancestor_depth: 3
+  - name: any-ancestor
+    event: file.open
+    paths: [%s]
+    ancestor_names: [kanc-any]
+  - name: open-past-eight
+    event: file.open
+    paths: [%s]
+    ancestor_names: [kanc-none]
+`, watched, watched, watched)))
+	require.NoError(t, err)
+	p.Rules[2].AncestorsOpen = true // as a condition's proc.aname term lowers
+	c, err := Compile([]*policy.Policy{p}, map[string]int{p.Name: 0}, nil)
+	require.NoError(t, err)
+	if r.pol.HasLSM() {
+		c.UseLSM()
+	}
+	require.NoError(t, r.pol.Ensure(c.Plan))
+	require.NoError(t, r.proc.Apply(c.Image, false))
+
+	file := func(name string) string {
+		f := filepath.Join(watched, name)
+		require.NoError(t, os.WriteFile(f, []byte("x\n"), 0o644))
+		return f
+	}
+	cases := []struct {
+		name   string
+		top    string
+		levels int
+		rules  uint64 // the rules the open must report; 0: no record
+	}{
+		{"top at depth 3", top, 3, 1},
+		{"top at depth 1", top, 1, 1},
+		{"top at depth 4: one too far", top, 4, 0},
+		{"any ancestor at depth 5", anyTop, 5, 2},
+		{"any ancestor at depth 8", anyTop, 8, 2},
+		// Nine generations: past the default depth (8) of any-ancestor.
+		{"any ancestor at depth 9", anyTop, 9, 0},
+		{"ancestors named otherwise", otherTop, 2, 0},
+	}
+	// The open rule passes an open whose chain is longer than the walk: the
+	// shells, this test process and its own ancestors up to init.
+	self := chainDepth(t, os.Getpid())
+	t.Logf("this test process has %d generations up to init", self)
+	open := func(levels int) uint64 {
+		if levels+self > 8 {
+			return 4
+		}
+		return 0
+	}
+	negative := false
+	files := map[string]uint64{}
+	for i := range cases {
+		tc := &cases[i]
+		tc.rules |= open(tc.levels)
+		negative = negative || tc.rules&4 == 0
+		f := file(fmt.Sprintf("case%d", i))
+		files[f] = tc.rules
+		ancestorChain(t, tc.top, script, tc.levels, f)
+	}
+	if !negative {
+		// Every chain here is longer than the walk: one that is not, from a
+		// process re-parented to init (its chain: the shell, then init).
+		tc := struct {
+			name   string
+			top    string
+			levels int
+			rules  uint64
+		}{"a short chain under init", otherTop, 1, 0}
+		f := file("orphan")
+		files[f] = 0
+		cases = append(cases, tc)
+		orphanCat(t, f, filepath.Join(watched, "orphan.done"))
+	}
+	got := r.alerts(t, time.Second, func(a *Alert) bool { _, ok := files[a.Path]; return ok })
+	reported := map[string][]uint64{}
+	for _, a := range got {
+		reported[a.Path] = append(reported[a.Path], a.Rules)
+	}
+	for i, tc := range cases {
+		f := filepath.Join(watched, fmt.Sprintf("case%d", i))
+		if tc.name == "a short chain under init" {
+			f = filepath.Join(watched, "orphan")
+		}
+		if tc.rules == 0 {
+			assert.Empty(t, reported[f], tc.name)
+			continue
+		}
+		assert.Equal(t, []uint64{tc.rules}, reported[f], tc.name)
+	}
+}
+
+// chainDepth counts pid and its ancestors up to init (pid 1) included.
+func chainDepth(t *testing.T, pid int) int {
+	t.Helper()
+	n := 0
+	for i := 0; i < 64 && pid > 0; i++ {
+		n++
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+		require.NoError(t, err)
+		// The fields after the name (which may hold spaces): state, ppid.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		pid, err = strconv.Atoi(f[1])
+		require.NoError(t, err)
+	}
+	return n
+}
+
+// orphanCat opens file from a cat whose parent shell was re-parented to init
+// (its starter exited): cat's chain is the shell, init and nothing else, as
+// long as no subreaper sits between. It waits for the shell to write done.
+func orphanCat(t *testing.T, file, done string) {
+	t.Helper()
+	script := fmt.Sprintf("(sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s) & exit 0", file, done)
+	require.NoError(t, exec.Command("/bin/sh", "-c", script).Run())
+	require.Eventually(t, func() bool { _, err := os.Stat(done); return err == nil }, 10*time.Second, 20*time.Millisecond)
 }

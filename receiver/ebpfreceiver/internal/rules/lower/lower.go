@@ -74,7 +74,18 @@ type Filter struct {
 	ParentNames  []string
 	TTY          *bool
 	Caps         []string
+	// AncestorNames: one of the first AncestorDepth generations up the
+	// process tree (1 the parent) is named one of these; AncestorsOpen, a
+	// chain longer than AncestorDepth passes too (the term asked for an
+	// ancestor deeper than the kernel walks, or for any ancestor).
+	AncestorNames []string
+	AncestorDepth int
+	AncestorsOpen bool
 }
+
+// MaxAncestorDepth is how many generations the kernel's ancestor walk reads
+// (ANC_DEPTH).
+const MaxAncestorDepth = 8
 
 // CommLen is the longest process name the kernel keeps.
 const CommLen = 15
@@ -83,7 +94,7 @@ const CommLen = 15
 func (f Filter) Narrow() bool {
 	return f.Paths != nil || f.Access != nil || f.CIDRs != nil || f.Ports != nil || f.Binaries != nil || f.OpenFlags != nil ||
 		f.NameSuffixes != nil || f.NameContains != nil || f.RawContains != nil ||
-		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Caps != nil
+		f.ProcessNames != nil || f.ParentNames != nil || f.TTY != nil || f.Caps != nil || f.AncestorNames != nil
 }
 
 // String renders the filter in the policy keys' words.
@@ -136,6 +147,9 @@ func (f Filter) String() string {
 	if f.ParentNames != nil {
 		parts = append(parts, "parent_names: ["+strings.Join(f.ParentNames, ", ")+"]")
 	}
+	if f.AncestorNames != nil {
+		parts = append(parts, AncestorString(f.AncestorNames, f.AncestorDepth, f.AncestorsOpen))
+	}
 	if f.TTY != nil {
 		parts = append(parts, "tty: "+strconv.FormatBool(*f.TTY))
 	}
@@ -146,6 +160,15 @@ func (f Filter) String() string {
 		return strings.Join(append([]string{"every " + f.Kind.String() + " event"}, parts...), " ")
 	}
 	return strings.Join(parts, " ")
+}
+
+// AncestorString renders the ancestor key in the policy keys' words.
+func AncestorString(names []string, depth int, open bool) string {
+	s := "ancestor_names: [" + strings.Join(names, ", ") + "] ancestor_depth: " + strconv.Itoa(depth)
+	if open {
+		s += " (a longer chain passes)"
+	}
+	return s
 }
 
 // Plan is a condition split between the kernel and user space.
@@ -202,13 +225,14 @@ func Lower(e rules.Expr) Plan {
 func (c cons) narrow() bool {
 	return c.paths != nil || c.access != nil || c.cidrs != nil || c.ports != nil || c.bins != nil || c.flags != nil ||
 		c.sfx != nil || c.nsub != nil || c.rsub != nil ||
-		c.names != nil || c.pnames != nil || c.tty != ttyAny || c.caps != nil
+		c.names != nil || c.pnames != nil || c.tty != ttyAny || c.caps != nil || c.anames != nil
 }
 
 // task sets a filter's task keys from a constraint.
 func (c cons) task(f *Filter) {
 	f.ProcessNames, f.ParentNames, f.Caps = c.names, c.pnames, c.caps
 	f.TTY = c.tty.ptr()
+	f.AncestorNames, f.AncestorDepth, f.AncestorsOpen = c.anames, c.adepth, c.aopen
 }
 
 // ttyCons is what a constraint says of the controlling terminal.
@@ -289,6 +313,12 @@ type cons struct {
 	pnames []string
 	tty    ttyCons
 	caps   []string
+	// anames: an ancestor within adepth generations has one of these names
+	// (aopen: or the chain is longer than adepth). Never exact: user space
+	// decides the terms they come from.
+	anames []string
+	adepth int
+	aopen  bool
 	// loose: access is wider than the terms it came from (two access sets
 	// neither of which contains the other: the kernel checks one of them).
 	loose bool
@@ -297,7 +327,7 @@ type cons struct {
 // normal makes a constraint no event can meet (an empty set) none.
 func (c cons) normal() cons {
 	if c.none || isEmpty(c.paths) || isEmpty(c.access) || isEmpty(c.cidrs) || isEmpty(c.ports) || isEmpty(c.bins) ||
-		isEmpty(c.sfx) || isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) {
+		isEmpty(c.sfx) || isEmpty(c.names) || isEmpty(c.pnames) || isEmpty(c.caps) || isEmpty(c.anames) {
 		return cons{none: true}
 	}
 	return c
@@ -385,7 +415,8 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 func consOf(f Filter) cons {
 	return cons{paths: f.Paths, access: f.Access, cidrs: f.CIDRs, ports: f.Ports, bins: f.Binaries, flags: f.OpenFlags,
 		sfx: f.NameSuffixes, nsub: f.NameContains, rsub: f.RawContains,
-		names: f.ProcessNames, pnames: f.ParentNames, tty: ttyOf(f.TTY), caps: f.Caps}
+		names: f.ProcessNames, pnames: f.ParentNames, tty: ttyOf(f.TTY), caps: f.Caps,
+		anames: f.AncestorNames, adepth: f.AncestorDepth, aopen: f.AncestorsOpen}
 }
 
 func lowerFor(e rules.Expr, k rules.Kind) cons {
@@ -428,7 +459,15 @@ func meet(a, b cons) cons {
 	case b.tty != ttyAny && b.tty != tty:
 		return cons{none: true} // a terminal and none
 	}
+	// Two ancestor keys: either is sound; the deeper one is kept (fewer
+	// names on a tie). A chain's deeper term usually names the process it
+	// comes from (the web server under shells), the rarer name.
+	an := a
+	if an.anames == nil || b.anames != nil && (b.adepth > a.adepth || b.adepth == a.adepth && len(b.anames) < len(a.anames)) {
+		an = b
+	}
 	return cons{
+		anames: an.anames, adepth: an.adepth, aopen: an.aopen,
 		paths:  intersectPaths(a.paths, b.paths),
 		access: access,
 		cidrs:  intersectCIDRs(a.cidrs, b.cidrs),
@@ -573,7 +612,9 @@ func join(a, b cons) cons {
 	if b.nsub == nil && a.nsub != nil {
 		b.nsub = suffixSubs(b.sfx)
 	}
+	an := joinAncestors(a, b)
 	return cons{
+		anames: an.anames, adepth: an.adepth, aopen: an.aopen,
 		paths:  union(a.paths, b.paths),
 		access: union(a.access, b.access),
 		cidrs:  union(a.cidrs, b.cidrs),
@@ -588,6 +629,29 @@ func join(a, b cons) cons {
 		tty:    joinTTY(a.tty, b.tty),
 		caps:   union(a.caps, b.caps),
 	}
+}
+
+// ancestry is what a constraint says of the ancestors' names: its ancestor
+// key, or its parent names as an ancestor key of depth 1.
+func ancestry(c cons) cons {
+	if c.anames == nil && c.pnames != nil {
+		return cons{anames: c.pnames, adepth: 1}
+	}
+	return c
+}
+
+// joinAncestors: either side holds, so an ancestor within the deeper walk has
+// a name of the union. Only when one side has an ancestor key: two parent
+// keys join as parent names.
+func joinAncestors(a, b cons) cons {
+	if a.anames == nil && b.anames == nil {
+		return cons{}
+	}
+	x, y := ancestry(a), ancestry(b)
+	if x.anames == nil || y.anames == nil {
+		return cons{}
+	}
+	return cons{anames: union(x.anames, y.anames), adepth: max(x.adepth, y.adepth), aopen: x.aopen || y.aopen}
 }
 
 // joinTTY: either holds; a terminal or none is no constraint.
@@ -700,6 +764,22 @@ func lowerCmp(c *rules.Cmp, k rules.Kind) cons {
 			return cons{names: nonNil(ns)}
 		}
 		return cons{pnames: nonNil(ns)}
+	case c.Field == rules.FieldProcAname && nameField(c) == 0 && (c.Op == cond.Eq || c.Op == cond.In):
+		// proc.aname[N] (N >= 2) or any ancestor (no index): one of the
+		// first N generations, or of every generation the kernel walks with
+		// longer chains passing.
+		var ns []string
+		for _, v := range c.Values {
+			if v == "" {
+				return cons{}
+			}
+			ns = add(ns, commCut(v))
+		}
+		depth, open := MaxAncestorDepth, true
+		if c.HasIndex && c.Index <= MaxAncestorDepth {
+			depth, open = c.Index, false
+		}
+		return cons{anames: nonNil(ns), adepth: depth, aopen: open}
 	case c.Field == rules.FieldProcTty && (c.Op == cond.Eq || c.Op == cond.Ne) && len(c.Values) == 1 && isZero(c.Values[0]):
 		if c.Op == cond.Eq {
 			return cons{tty: ttyNone}
@@ -1048,6 +1128,9 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 	case rules.FieldProcExepath:
 		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
 	case rules.FieldProcName, rules.FieldProcPname, rules.FieldProcAname:
+		if nameField(c) == 0 {
+			return false // an ancestor beyond the parent: the kernel's key is wider
+		}
 		// Exact unless a name is longer than the kernel keeps (its prefix is the key).
 		return lowerCmp(c, kinds.List()[0]).narrow() && !slices.ContainsFunc(c.Values, func(v string) bool { return len(v) > CommLen })
 	case rules.FieldProcTty:

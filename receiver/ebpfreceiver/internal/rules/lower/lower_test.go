@@ -81,9 +81,31 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = open and not proc.name in (trusted)", []string{"every file.open event"}, 0, []string{"not proc.name in (cat, ls)"}},
 		{"evt.type = connect and (proc.pname = node or proc.pname in (python, ruby))", []string{"parent_names: [node, python, ruby]"}, 0,
 			[]string{"proc.pname = node or proc.pname in (python, ruby)"}},
-		{"evt.type = connect and (proc.aname[0] = sh and proc.aname[1] in (node, ruby) or proc.aname[2] = sh)", []string{"every network.connect event"}, 0,
+		// The parent names join the grandparent's: some ancestor within two generations.
+		{"evt.type = connect and (proc.aname[0] = sh and proc.aname[1] in (node, ruby) or proc.aname[2] = sh)",
+			[]string{"ancestor_names: [node, ruby, sh] ancestor_depth: 2"}, 0,
 			[]string{"(proc.aname[0] = sh and proc.aname[1] in (node, ruby)) or proc.aname[2] = sh"}},
 		{"evt.type = connect and proc.aname[1] in (node, ruby)", []string{"parent_names: [node, ruby]"}, 0, nil},
+		{"evt.type = connect and proc.aname[3] = nginx", []string{"ancestor_names: [nginx] ancestor_depth: 3"}, 0,
+			[]string{"proc.aname[3] = nginx"}},
+		{"evt.type = connect and proc.aname in (nginx, a_very_long_process_name)",
+			[]string{"ancestor_names: [nginx, a_very_long_pro] ancestor_depth: 8 (a longer chain passes)"}, 0,
+			[]string{"proc.aname in (nginx, a_very_long_process_name)"}},
+		{"evt.type = connect and proc.aname[12] = nginx", []string{"ancestor_names: [nginx] ancestor_depth: 8 (a longer chain passes)"}, 0,
+			[]string{"proc.aname[12] = nginx"}},
+		// The web-shell shape: a shell whose parent or an ancestor within three is a server.
+		{"evt.type = connect and proc.name = sh and (proc.pname = node or proc.aname[2] = node or proc.aname[3] = nginx)",
+			[]string{"process_names: [sh] ancestor_names: [node, nginx] ancestor_depth: 3"}, 0,
+			[]string{"proc.pname = node or proc.aname[2] = node or proc.aname[3] = nginx"}},
+		// Two ancestor keys meet: the deeper one is kept; parent names stay beside them.
+		{"evt.type = connect and proc.aname[2] = a and proc.aname[4] = b and proc.pname = c",
+			[]string{"parent_names: [c] ancestor_names: [b] ancestor_depth: 4"}, 0,
+			[]string{"proc.aname[2] = a", "proc.aname[4] = b"}},
+		// Without an ancestor key on one side, the join has none.
+		{"evt.type = connect and (proc.aname[2] = a or proc.name = b)", []string{"every network.connect event"}, 0,
+			[]string{"proc.aname[2] = a or proc.name = b"}},
+		{"evt.type = connect and not proc.aname[2] = a", []string{"every network.connect event"}, 0,
+			[]string{"not proc.aname[2] = a"}},
 		{"evt.type = connect and (proc.name = sh or fd.sport = 22)", []string{"every network.connect event"}, 0, []string{"proc.name = sh or fd.sport = 22"}},
 		{"evt.type = open and proc.tty != 0", []string{"tty: true"}, 0, nil},
 		{"evt.type = open and proc.tty = 0 and proc.name = cat", []string{"process_names: [cat] tty: false"}, 0, nil},
@@ -192,7 +214,7 @@ func list(r *rand.Rand, s []string) string {
 
 func genCond(r *rand.Rand, depth int) string {
 	if depth == 0 || r.IntN(3) == 0 {
-		switch r.IntN(23) {
+		switch r.IntN(24) {
 		case 0:
 			return "evt.type in " + list(r, types)
 		case 1:
@@ -246,6 +268,16 @@ func genCond(r *rand.Rand, depth int) string {
 			return fmt.Sprintf("not proc.name in %s", list(r, procNames))
 		case 21:
 			return fmt.Sprintf("proc.aname[%d] in %s", r.IntN(3), list(r, procNames))
+		case 22:
+			// Ancestors beyond the parent, within and past the kernel's walk, and any ancestor.
+			field := "proc.aname"
+			if r.IntN(3) > 0 {
+				field = fmt.Sprintf("proc.aname[%d]", pick(r, []int{2, 3, 4, 8, 9, 12}))
+			}
+			if r.IntN(2) == 0 {
+				return fmt.Sprintf("%s %s %q", field, pick(r, []string{"=", "!=", "startswith"}), pick(r, procNames))
+			}
+			return field + " in " + list(r, procNames)
 		}
 		return fmt.Sprintf("proc.name = %s", pick(r, []string{"cat", "sh"}))
 	}
@@ -271,6 +303,10 @@ func genEvent(r *rand.Rand) *testEvent {
 	// Names are comms, as user space knows them: at most 15 bytes.
 	ev.Name = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "a_very_long_prX"})
 	ev.PName = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "bash"})
+	// Chains of 1 to 13 generations: shorter and longer than the kernel's walk.
+	for range r.IntN(13) {
+		ev.Ancestors = append(ev.Ancestors, pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "init", "a_very_long_process_name"}))
+	}
 	ev.TTY = r.IntN(2) == 0
 	ev.Caps = pick(r, capSets)
 	ev.Event.Kind = pick(r, genKinds)
@@ -324,7 +360,10 @@ func (e *testEvent) Str(id rules.FieldID, idx int) (string, bool) {
 		case 1:
 			return e.PName, true
 		}
-		return "init", true // a grandparent: not a name key
+		if idx-2 < len(e.Ancestors) {
+			return e.Ancestors[idx-2], true
+		}
+		return "", false // past the chain's end
 	case rules.FieldThreadCapEffective:
 		return strings.Join(e.Caps, " "), true
 	case rules.FieldProcExepath:

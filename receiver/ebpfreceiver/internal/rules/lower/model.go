@@ -27,6 +27,28 @@ type Event struct {
 	Name, PName string
 	TTY         bool
 	Caps        []string
+	// Ancestors are the names of the ancestors beyond the parent, the
+	// grandparent first; the chain ends with the last.
+	Ancestors []string
+}
+
+// ancestorTest is the kernel's ancestor_names decision: one of the first depth
+// generations (the parent, then ev.Ancestors) has a name of the set, or open
+// and the chain is longer than the walk.
+func ancestorTest(ev Event, names []string, depth int, open bool) bool {
+	if names == nil {
+		return true
+	}
+	var chain []string
+	if ev.PName != "" {
+		chain = append([]string{ev.PName}, ev.Ancestors...)
+	}
+	for i := 0; i < depth && i < len(chain); i++ {
+		if slices.Contains(names, commCut(chain[i])) {
+			return true
+		}
+	}
+	return open && len(chain) > depth
 }
 
 // The kernel buffers of the name and raw-path tests.
@@ -98,6 +120,9 @@ func (f Filter) Accepts(ev Event) bool {
 		return false
 	}
 	if f.ParentNames != nil && !slices.Contains(f.ParentNames, commCut(ev.PName)) {
+		return false
+	}
+	if !ancestorTest(ev, f.AncestorNames, f.AncestorDepth, f.AncestorsOpen) {
 		return false
 	}
 	if f.TTY != nil && *f.TTY != ev.TTY {
