@@ -506,7 +506,9 @@ rules:
 	assert.Equal(t, uint64(2), tk.AnameOpen[KindFile])
 	assert.Len(t, c.Image.taskNames, 3)
 	open := FileOpen{Path: "/etc/shadow"}
-	chain := func(names ...string) FileProcess { return FileProcess{Name: "sh", ParentName: names[0], Ancestors: names} }
+	chain := func(names ...string) FileProcess {
+		return FileProcess{Name: "sh", ParentName: names[0], Ancestors: names}
+	}
 	for _, tc := range []struct {
 		p    FileProcess
 		want uint64
@@ -516,7 +518,11 @@ rules:
 		{chain("sh", "sh", "nginx"), 0}, // too far up for depth 2
 		{chain("sh", "sh", "sshd"), 2},
 		{chain("a", "b", "c", "d", "e", "f", "g", "h"), 0},
-		{func() FileProcess { q := chain("a", "b", "c", "d", "e", "f", "g", "h"); q.AncestorsCut = true; return q }(), 2},
+		{func() FileProcess {
+			q := chain("a", "b", "c", "d", "e", "f", "g", "h")
+			q.AncestorsCut = true
+			return q
+		}(), 2},
 	} {
 		assert.Equal(t, tc.want, c.Rules.MatchFileInUserSpace(open, tc.p), "%v", tc.p.Ancestors)
 	}
