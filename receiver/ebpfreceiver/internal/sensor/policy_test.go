@@ -98,6 +98,12 @@ func (r *policyRig) applyWith(t *testing.T, caps policy.Capabilities, lsmFiles b
 		pols = append(pols, p)
 		slots[p.Name] = i
 	}
+	return r.applyParsed(t, lsmFiles, slots, pols...)
+}
+
+// applyParsed compiles and applies parsed policies (slots: each one's slot).
+func (r *policyRig) applyParsed(t *testing.T, lsmFiles bool, slots map[string]int, pols ...*policy.Policy) *Compiled {
+	t.Helper()
 	c, err := Compile(pols, slots, nil)
 	require.NoError(t, err)
 	if lsmFiles {

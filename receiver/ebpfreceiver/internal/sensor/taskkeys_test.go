@@ -575,13 +575,7 @@ rules:
 `, watched, watched, watched)))
 	require.NoError(t, err)
 	p.Rules[2].AncestorsOpen = true // as a condition's proc.aname term lowers
-	c, err := Compile([]*policy.Policy{p}, map[string]int{p.Name: 0}, nil)
-	require.NoError(t, err)
-	if r.pol.HasLSM() {
-		c.UseLSM()
-	}
-	require.NoError(t, r.pol.Ensure(c.Plan))
-	require.NoError(t, r.proc.Apply(c.Image, false))
+	r.applyParsed(t, r.pol.HasLSM(), map[string]int{p.Name: 0}, p)
 
 	file := func(name string) string {
 		f := filepath.Join(watched, name)
