@@ -782,10 +782,11 @@ static long anc_step(__u32 i, void *ctx)
 	struct task_key_cfg *tk = bpf_map_lookup_elem(&task_keys, &zero);
 	if (!w || !tk)
 		return 1;
-	struct task_struct *t = (struct task_struct *)w->t;
-	struct task_struct *p = BPF_CORE_READ(t, real_parent);
-	__u32 ptgid = BPF_CORE_READ(p, tgid);
-	if (!p || !ptgid) {
+	/* Direct loads where the object has them (RD, DR: common.h). */
+	struct task_struct *t = TYPED(struct task_struct, w->t);
+	struct task_struct *p = DR(struct task_struct, t, real_parent);
+	__u32 ptgid = p ? DR(struct task_struct, p, tgid) : 0;
+	if (!ptgid) {
 		w->ended = 1; /* past init (or a kernel thread's kthreadd): the idle task */
 		return 1;
 	}
@@ -881,8 +882,9 @@ static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct
 		if (w->read == ANC_DEPTH && !w->ended && (tk->aname_open[k] & c)) {
 			/* The chain goes on past the walk (the last one read is not init):
 			 * user space decides the rules that ask for that. */
-			struct task_struct *last = (struct task_struct *)w->t;
-			if (BPF_CORE_READ(last, real_parent, tgid))
+			struct task_struct *last = TYPED(struct task_struct, w->t);
+			struct task_struct *lp = DR(struct task_struct, last, real_parent);
+			if (lp && DR(struct task_struct, lp, tgid))
 				pass |= tk->aname_open[k];
 		}
 		c &= ~ar | pass;
