@@ -243,7 +243,10 @@ static __always_inline struct bin_key *remember_binary(struct scratch *s)
 	}
 	s->info.cap_eff = s->ev.cap_effective;
 	s->info.tty = s->ev.tty;
-	s->info.pad2 = 0;
+	/* An exec keeps the process's parent; the first record of a process is
+	 * taken with its parent at the time, as user space takes it. */
+	struct proc_info *old = bpf_map_lookup_elem(&proc_bin, &s->ev.tgid);
+	s->info.fork_ppid = old && old->fork_ppid ? old->fork_ppid : s->ev.ppid;
 	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->info, BPF_ANY);
 	return &s->info.bin;
 }
@@ -365,8 +368,12 @@ int BPF_PROG(handle_fork, struct task_struct *parent, struct task_struct *child)
 	__u32 ptgid = BPF_CORE_READ(parent, tgid);
 	__u32 ctgid = BPF_CORE_READ(child, tgid);
 	struct proc_info *pb = bpf_map_lookup_elem(&proc_bin, &ptgid);
-	if (pb)
+	if (pb) {
 		bpf_map_update_elem(&proc_bin, &ctgid, pb, BPF_ANY);
+		struct proc_info *cb = bpf_map_lookup_elem(&proc_bin, &ctgid);
+		if (cb)
+			cb->fork_ppid = ptgid; /* the forking process, as the fork record names it */
+	}
 	short_record(ev, OP_FORK);
 	ev->pid = BPF_CORE_READ(child, pid);
 	ev->tgid = BPF_CORE_READ(child, tgid);

@@ -217,7 +217,9 @@ struct proc_info {
 	char comm[COMM_LEN]; /* the name at exec; empty: not recorded */
 	__u64 cap_eff;       /* the effective capability set at exec */
 	__u32 tty;           /* the controlling terminal at exec; 0: none */
-	__u32 pad2;
+	/* The process that forked this one (user space's parent: it stays so
+	 * after a re-parenting, which real_parent does not); 0: not known. */
+	__u32 fork_ppid;
 };
 
 /* Every process (tgid): written at exec and inherited at fork. */
@@ -250,6 +252,11 @@ struct task_key_cfg {
 	__u64 aname_rules[KIND_MAX];
 	__u64 aname_at[KIND_MAX][ANC_DEPTH];
 	__u64 aname_open[KIND_MAX];
+	/* Of those, the rules whose ancestor key is a condition's (user space
+	 * decides it on the fork-time ancestry): a generation re-parented since
+	 * its fork, whose real_parent is no longer the process user space
+	 * takes as its parent, passes them. */
+	__u64 aname_cond[KIND_MAX];
 };
 
 struct {
@@ -752,7 +759,7 @@ struct anc_walk {
 	__u32 kind;
 	__u32 read;  /* generations read */
 	__u32 ended; /* the chain ended (the idle task) before the walk did */
-	__u32 pad;
+	__u32 fppid; /* t's fork_ppid (0: not known) */
 	struct task_name_key key;
 };
 
@@ -764,8 +771,8 @@ struct {
 } anc_walks SEC(".maps");
 
 /* task_key_name: a task's name as its exec recorded it (proc_bin), else its
- * process's live name, as a task_names key. */
-static __always_inline void task_key_name(struct task_name_key *k, struct task_struct *t, __u32 tgid)
+ * process's live name, as a task_names key. Returns the process's fork_ppid. */
+static __always_inline __u32 task_key_name(struct task_name_key *k, struct task_struct *t, __u32 tgid)
 {
 	struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
 	if (pi && pi->comm[0])
@@ -773,6 +780,7 @@ static __always_inline void task_key_name(struct task_name_key *k, struct task_s
 	else
 		task_comm(k->name, BPF_CORE_READ(t, group_leader));
 	k->name[COMM_LEN - 1] = 0;
+	return pi ? pi->fork_ppid : 0;
 }
 
 static long anc_step(__u32 i, void *ctx)
@@ -791,10 +799,21 @@ static long anc_step(__u32 i, void *ctx)
 		return 1;
 	}
 	__u32 k = w->kind & (KIND_MAX - 1), d = i & (ANC_DEPTH - 1);
+	if (!i) {
+		/* The task's own fork_ppid (later generations': read with their names). */
+		__u32 tgid = DR(struct task_struct, t, tgid);
+		struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
+		w->fppid = pi ? pi->fork_ppid : 0;
+	}
+	if (w->fppid && w->fppid != ptgid)
+		/* t was re-parented (or forked with CLONE_PARENT): from here user
+		 * space follows the process that forked it, the kernel cannot. A
+		 * condition's key passes; a policy's own key follows real_parent. */
+		w->found |= w->want & tk->aname_cond[k];
 	__builtin_memset(&w->key, 0, sizeof(w->key));
 	w->key.kind = k;
 	w->key.which = 2;
-	task_key_name(&w->key, p, ptgid);
+	w->fppid = task_key_name(&w->key, p, ptgid);
 	__u64 *m = bpf_map_lookup_elem(&task_names, &w->key);
 	if (m)
 		w->found |= *m & tk->aname_at[k][d];

@@ -142,7 +142,11 @@ func (t *tracker) fileProcess(ev *event.Event, uid uint32) sensor.FileProcess {
 	anc := t.cache.Ancestors(ev.Proc, policy.MaxAncestorDepth+1)
 	fp.AncestorsCut = len(anc) > policy.MaxAncestorDepth
 	for _, a := range anc[:min(len(anc), policy.MaxAncestorDepth)] {
-		fp.Ancestors = append(fp.Ancestors, a.Name)
+		n := a.Name
+		if n == "" && a.Executable != "" {
+			n = filepath.Base(a.Executable) // as the rule stage names it (proc.aname)
+		}
+		fp.Ancestors = append(fp.Ancestors, n)
 	}
 	return fp
 }

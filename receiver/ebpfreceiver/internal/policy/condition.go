@@ -94,6 +94,7 @@ type KernelFilter struct {
 	AncestorNames []string
 	AncestorDepth int
 	AncestorsOpen bool
+	AncestorsCond bool
 }
 
 // Narrow reports whether the filter passes fewer than every event of its kind.
@@ -169,7 +170,7 @@ func (r *Rule) Keys() KernelFilter {
 	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries,
 		NameSuffixes: r.NameSuffixes, NameContains: r.NameContains, RawContains: r.RawContains,
 		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities,
-		AncestorNames: r.AncestorNames, AncestorDepth: r.AncestorDepth, AncestorsOpen: r.AncestorsOpen}
+		AncestorNames: r.AncestorNames, AncestorDepth: r.AncestorDepth, AncestorsOpen: r.AncestorsOpen, AncestorsCond: r.AncestorsCond}
 }
 
 // HasCondition reports whether the rule has a condition, exceptions or an
@@ -191,7 +192,7 @@ func (r *Rule) KernelRule() Rule {
 	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
 	k.NameSuffixes, k.NameContains, k.RawContains = f.NameSuffixes, f.NameContains, f.RawContains
 	k.ProcessNames, k.ParentNames, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.TTY, f.Capabilities
-	k.AncestorNames, k.AncestorDepth, k.AncestorsOpen = f.AncestorNames, f.AncestorDepth, f.AncestorsOpen
+	k.AncestorNames, k.AncestorDepth, k.AncestorsOpen, k.AncestorsCond = f.AncestorNames, f.AncestorDepth, f.AncestorsOpen, f.AncestorsCond
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""
 	}

@@ -271,9 +271,13 @@ type Rule struct {
 	// MaxAncestorDepth) is named one of these.
 	AncestorNames []string `yaml:"ancestor_names,omitempty"`
 	AncestorDepth int      `yaml:"ancestor_depth,omitempty"`
-	// AncestorsOpen: a chain longer than the depth passes too. Only the
-	// kernel part of a condition sets it (the condition decides then).
+	// AncestorsOpen: a chain longer than the depth passes too; AncestorsCond:
+	// the key is a condition's (user space decides it on the fork-time
+	// ancestry), so a chain the kernel cannot follow as user space does (a
+	// re-parented process) passes too. Only the kernel part of a condition
+	// sets them.
 	AncestorsOpen bool `yaml:"-"`
+	AncestorsCond bool `yaml:"-"`
 	// TTY (every event): true, the process has a controlling terminal;
 	// false, it has none; nil, either.
 	TTY *bool `yaml:"tty,omitempty"`

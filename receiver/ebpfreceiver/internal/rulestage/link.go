@@ -348,6 +348,9 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 			residual = append(residual, "the condition's access mode (the rule's access key is what the kernel checks)")
 		}
 		c.Kernel, c.Residual = kernelOf(kf), residual
+		// An ancestor key from the condition (not the rule's own) is one
+		// user space decides again.
+		c.Kernel.AncestorsCond = kf.AncestorNames != nil && keys.AncestorNames == nil
 	}
 	if c.UserSpace() {
 		if r.Action == policy.ActionDeny {

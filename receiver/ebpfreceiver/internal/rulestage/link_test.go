@@ -111,6 +111,32 @@ rules:
     output: shadow read by %proc.name
 `, "paths: [/etc/shadow]", nil, policy.ActionPost},
 	}
+	// Ancestor terms: the condition's key is marked as one user space decides;
+	// a rule's own key stays what the kernel checks, exactly.
+	cases = append(cases, []struct {
+		name     string
+		yaml     string
+		kernel   string
+		residual []string
+		action   policy.Action
+	}{
+		{"a condition's ancestor term", `
+name: p
+rules:
+  - event: network.connect
+    cidrs: [10.0.0.0/8]
+    condition: proc.aname[3] = sshd
+    action: kill
+`, "cidrs: [10.0.0.0/8] ancestor_names: [sshd] ancestor_depth: 3", []string{"proc.aname[3] = sshd"}, policy.ActionKill},
+		{"the rule's own ancestor key is kept", `
+name: p
+rules:
+  - event: network.connect
+    ancestor_names: [nginx]
+    ancestor_depth: 2
+    condition: proc.aname[3] = sshd
+`, "ancestor_names: [nginx] ancestor_depth: 2", []string{"proc.aname[3] = sshd"}, policy.ActionPost},
+	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			p, err := ParseLinked("p.yaml", []byte(c.yaml))
@@ -120,6 +146,8 @@ rules:
 			assert.Equal(t, c.kernel, r.Cond.Kernel.String())
 			assert.Equal(t, c.residual, r.Cond.Residual)
 			assert.Equal(t, c.action, r.EffectiveAction)
+			assert.Equal(t, r.Cond.Kernel.AncestorNames != nil && r.AncestorNames == nil, r.Cond.Kernel.AncestorsCond,
+				"a condition's ancestor key is marked, the rule's own is not")
 			kr := r.KernelRule()
 			if len(c.residual) > 0 {
 				assert.Equal(t, policy.ActionPost, kr.EffectiveAction, "the kernel only posts for a rule user space decides")

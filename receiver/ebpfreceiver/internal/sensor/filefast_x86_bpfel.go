@@ -78,7 +78,7 @@ type fileFastAncWalk struct {
 	Kind  uint32
 	Read  uint32
 	Ended uint32
-	Pad   uint32
+	Fppid uint32
 	Key   fileFastTaskNameKey
 	_     [4]byte
 }
@@ -147,16 +147,16 @@ type fileFastPathScratch struct {
 }
 
 type fileFastProcInfo struct {
-	_       structs.HostLayout
-	Bin     fileFastBinKey
-	_       [4]byte
-	BinMask uint64
-	Gen     uint32
-	Pad     uint32
-	Comm    [16]int8
-	CapEff  uint64
-	Tty     uint32
-	Pad2    uint32
+	_        structs.HostLayout
+	Bin      fileFastBinKey
+	_        [4]byte
+	BinMask  uint64
+	Gen      uint32
+	Pad      uint32
+	Comm     [16]int8
+	CapEff   uint64
+	Tty      uint32
+	ForkPpid uint32
 }
 
 type fileFastRuleCfg struct {
@@ -228,6 +228,7 @@ type fileFastTaskKeyCfg struct {
 	AnameRules [4]uint64
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
+	AnameCond  [4]uint64
 }
 
 type fileFastTaskNameKey struct {

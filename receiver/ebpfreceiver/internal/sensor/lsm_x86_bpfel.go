@@ -78,7 +78,7 @@ type lsmAncWalk struct {
 	Kind  uint32
 	Read  uint32
 	Ended uint32
-	Pad   uint32
+	Fppid uint32
 	Key   lsmTaskNameKey
 	_     [4]byte
 }
@@ -139,16 +139,16 @@ type lsmPathScratch struct {
 }
 
 type lsmProcInfo struct {
-	_       structs.HostLayout
-	Bin     lsmBinKey
-	_       [4]byte
-	BinMask uint64
-	Gen     uint32
-	Pad     uint32
-	Comm    [16]int8
-	CapEff  uint64
-	Tty     uint32
-	Pad2    uint32
+	_        structs.HostLayout
+	Bin      lsmBinKey
+	_        [4]byte
+	BinMask  uint64
+	Gen      uint32
+	Pad      uint32
+	Comm     [16]int8
+	CapEff   uint64
+	Tty      uint32
+	ForkPpid uint32
 }
 
 type lsmRuleCfg struct {
@@ -220,6 +220,7 @@ type lsmTaskKeyCfg struct {
 	AnameRules [4]uint64
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
+	AnameCond  [4]uint64
 }
 
 type lsmTaskNameKey struct {

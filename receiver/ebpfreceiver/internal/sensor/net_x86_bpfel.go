@@ -78,7 +78,7 @@ type netAncWalk struct {
 	Kind  uint32
 	Read  uint32
 	Ended uint32
-	Pad   uint32
+	Fppid uint32
 	Key   netTaskNameKey
 	_     [4]byte
 }
@@ -132,16 +132,16 @@ type netPathScratch struct {
 }
 
 type netProcInfo struct {
-	_       structs.HostLayout
-	Bin     netBinKey
-	_       [4]byte
-	BinMask uint64
-	Gen     uint32
-	Pad     uint32
-	Comm    [16]int8
-	CapEff  uint64
-	Tty     uint32
-	Pad2    uint32
+	_        structs.HostLayout
+	Bin      netBinKey
+	_        [4]byte
+	BinMask  uint64
+	Gen      uint32
+	Pad      uint32
+	Comm     [16]int8
+	CapEff   uint64
+	Tty      uint32
+	ForkPpid uint32
 }
 
 type netRuleCfg struct {
@@ -213,6 +213,7 @@ type netTaskKeyCfg struct {
 	AnameRules [4]uint64
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
+	AnameCond  [4]uint64
 }
 
 type netTaskNameKey struct {

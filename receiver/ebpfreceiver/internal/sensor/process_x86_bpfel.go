@@ -21,7 +21,7 @@ type processAncWalk struct {
 	Kind  uint32
 	Read  uint32
 	Ended uint32
-	Pad   uint32
+	Fppid uint32
 	Key   processTaskNameKey
 	_     [4]byte
 }
@@ -90,16 +90,16 @@ type processPathScratch struct {
 }
 
 type processProcInfo struct {
-	_       structs.HostLayout
-	Bin     processBinKey
-	_       [4]byte
-	BinMask uint64
-	Gen     uint32
-	Pad     uint32
-	Comm    [16]int8
-	CapEff  uint64
-	Tty     uint32
-	Pad2    uint32
+	_        structs.HostLayout
+	Bin      processBinKey
+	_        [4]byte
+	BinMask  uint64
+	Gen      uint32
+	Pad      uint32
+	Comm     [16]int8
+	CapEff   uint64
+	Tty      uint32
+	ForkPpid uint32
 }
 
 type processRuleCfg struct {
@@ -189,6 +189,7 @@ type processTaskKeyCfg struct {
 	AnameRules [4]uint64
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
+	AnameCond  [4]uint64
 }
 
 type processTaskNameKey struct {

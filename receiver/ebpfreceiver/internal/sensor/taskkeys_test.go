@@ -547,8 +547,10 @@ func TestTaskAncestorKeysInKernel(t *testing.T) { taskAncestorScenario(t, newPol
 
 func taskAncestorScenario(t *testing.T, r *policyRig) {
 	watched, _ := taskKeyDir(t)
+	reparented, _ := taskKeyDir(t)
 	bin := t.TempDir()
 	top := copyProgram(t, bin, "/bin/sh", "kanc-top")
+	repTop := copyProgram(t, bin, "/bin/sh", "kanc-rep")
 	anyTop := copyProgram(t, bin, "/bin/sh", "kanc-any")
 	otherTop := copyProgram(t, bin, "/bin/sh", "kanc-oth")
 	script := filepath.Join(bin, "chain.sh")
@@ -572,9 +574,18 @@ rules:
     event: file.open
     paths: [%s]
     ancestor_names: [kanc-none]
-`, watched, watched, watched)))
+  - name: cond-reparented
+    event: file.open
+    paths: [%s]
+    ancestor_names: [kanc-rep]
+  - name: exact-reparented
+    event: file.open
+    paths: [%s]
+    ancestor_names: [kanc-rep]
+`, watched, watched, watched, reparented, reparented)))
 	require.NoError(t, err)
 	p.Rules[2].AncestorsOpen = true // as a condition's proc.aname term lowers
+	p.Rules[3].AncestorsCond = true // likewise: a condition's key
 	r.applyParsed(t, r.pol.HasLSM(), map[string]int{p.Name: 0}, p)
 
 	file := func(name string) string {
@@ -629,7 +640,8 @@ rules:
 		f := file("orphan")
 		files[f] = 0
 		cases = append(cases, tc)
-		orphanCat(t, f, filepath.Join(watched, "orphan.done"))
+		done := filepath.Join(watched, "orphan.done")
+		orphanCat(t, exec.Command("/bin/sh", "-c", fmt.Sprintf("(sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s) & exit 0", f, done)), done)
 	}
 	got := r.alerts(t, time.Second, func(a *Alert) bool { _, ok := files[a.Path]; return ok })
 	reported := map[string][]uint64{}
@@ -647,6 +659,34 @@ rules:
 		}
 		assert.Equal(t, []uint64{tc.rules}, reported[f], tc.name)
 	}
+
+	// Re-parenting: kanc-rep starts a shell in the background and exits; the
+	// shell, re-parented, runs cat. User space's ancestry of cat still holds
+	// kanc-rep (the fork-time parent), the kernel's real_parent chain no
+	// longer does: a condition's key passes (user space decides), a policy's
+	// own key follows real_parent and does not.
+	orphan := filepath.Join(reparented, "orphan")
+	require.NoError(t, os.WriteFile(orphan, []byte("x\n"), 0o644))
+	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf("/bin/sh -c 'sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s' & exit 0",
+		orphan, orphan+".done")), orphan+".done")
+	// The same with the parent waiting: both keys hold, by name.
+	waited := filepath.Join(reparented, "waited")
+	require.NoError(t, os.WriteFile(waited, []byte("x\n"), 0o644))
+	out, err := appletCommand("sh", repTop, "-c", "/bin/sh -c '/bin/cat "+waited+" >/dev/null; exit 0'; exit 0").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	// And under a parent named otherwise, not re-parented: neither.
+	other := filepath.Join(reparented, "other")
+	require.NoError(t, os.WriteFile(other, []byte("x\n"), 0o644))
+	out, err = appletCommand("sh", otherTop, "-c", "/bin/sh -c '/bin/cat "+other+" >/dev/null; exit 0'; exit 0").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	got = r.alerts(t, time.Second, func(a *Alert) bool { return strings.HasPrefix(a.Path, reparented) })
+	rep := map[string][]uint64{}
+	for _, a := range got {
+		rep[a.Path] = append(rep[a.Path], a.Rules)
+	}
+	assert.Equal(t, []uint64{8}, rep[orphan], "re-parented: the condition's key passes, the policy's own does not")
+	assert.Equal(t, []uint64{8 | 16}, rep[waited], "kanc-rep still the grandparent: both")
+	assert.Empty(t, rep[other], "ancestors named otherwise, not re-parented")
 }
 
 // chainDepth counts pid and its ancestors up to init (pid 1) included.
@@ -665,12 +705,13 @@ func chainDepth(t *testing.T, pid int) int {
 	return n
 }
 
-// orphanCat opens file from a cat whose parent shell was re-parented to init
-// (its starter exited): cat's chain is the shell, init and nothing else, as
-// long as no subreaper sits between. It waits for the shell to write done.
-func orphanCat(t *testing.T, file, done string) {
+// orphanCat runs cmd, a shell that starts a background shell and exits, and
+// waits for the background one, re-parented when its starter exited, to write
+// done after its cat. With no subreaper between, cat's chain is that shell,
+// init and nothing else.
+func orphanCat(t *testing.T, cmd *exec.Cmd, done string) {
 	t.Helper()
-	script := fmt.Sprintf("(sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s) & exit 0", file, done)
-	require.NoError(t, exec.Command("/bin/sh", "-c", script).Run())
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
 	require.Eventually(t, func() bool { _, err := os.Stat(done); return err == nil }, 10*time.Second, 20*time.Millisecond)
 }

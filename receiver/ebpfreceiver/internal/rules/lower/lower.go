@@ -403,6 +403,11 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens,
 		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 	c.task(&f)
+	if a.AncestorNames != nil {
+		// The rule's own ancestor key is what the kernel checks: nothing
+		// else decides it, while the condition's terms stay in user space.
+		f.AncestorNames, f.AncestorDepth, f.AncestorsOpen = a.AncestorNames, a.AncestorDepth, a.AncestorsOpen
+	}
 	if a.Caps != nil && b.Caps != nil {
 		// Two any-of capability sets: the kernel checks a's (the rule's
 		// keys); a condition's capability terms always stay in user space.

@@ -428,3 +428,17 @@ func (e *testEvent) Addr(id rules.FieldID, _ int) (netip.Addr, bool) {
 	}
 	return netip.Addr{}, false
 }
+
+// The rule's own ancestor key is what the kernel checks: Intersect keeps it
+// over the condition's (which user space decides anyway).
+func TestIntersectKeepsTheRulesAncestorKey(t *testing.T) {
+	keys := Filter{Kind: rules.NetworkConnect, AncestorNames: []string{"nginx"}, AncestorDepth: 2}
+	cond := Filter{Kind: rules.NetworkConnect, AncestorNames: []string{"sshd"}, AncestorDepth: 3}
+	f, empty, _ := Intersect(keys, cond)
+	require.False(t, empty)
+	assert.Equal(t, []string{"nginx"}, f.AncestorNames)
+	assert.Equal(t, 2, f.AncestorDepth)
+	f, _, _ = Intersect(Filter{Kind: rules.NetworkConnect}, cond)
+	assert.Equal(t, []string{"sshd"}, f.AncestorNames, "no key of its own: the condition's")
+	assert.Equal(t, 3, f.AncestorDepth)
+}
