@@ -104,7 +104,7 @@ func GeneratedPolicy(file, rule string, plan lower.Plan) (*policy.Policy, []rule
 			ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps,
 			AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
 			AncestorsCond: f.AncestorNames != nil, // the rules file's condition decides
-			NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
+			NameSuffixes:  f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 			Action: policy.ActionPost, EffectiveAction: policy.ActionPost, Severity: policy.SeverityInfo}
 		for _, a := range f.Access {
 			r.Access = append(r.Access, policy.Access(a))
