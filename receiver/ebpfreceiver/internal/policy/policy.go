@@ -374,9 +374,11 @@ var OpenFlagBits = map[string]uint32{
 // ancestor_names test reads (ANC_DEPTH).
 const MaxAncestorDepth = 8
 
-// Depth is the rule's ancestor depth, the default filled in.
+// Depth is how many generations the rule's ancestor key reads: its depth, the
+// default filled in; the whole walk for an open key (the kernel passes a
+// longer chain only past its whole walk).
 func (r *Rule) Depth() int {
-	if r.AncestorDepth == 0 {
+	if r.AncestorDepth == 0 || r.AncestorsOpen {
 		return MaxAncestorDepth
 	}
 	return r.AncestorDepth

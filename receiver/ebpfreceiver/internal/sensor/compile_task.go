@@ -49,11 +49,7 @@ func (c *compiler) taskRule(r *policy.Rule, rs ruleSlot) uint64 {
 	}
 	if len(r.AncestorNames) > 0 {
 		tk.AnameRules[rs.kind] |= rs.bit
-		depth := r.Depth()
-		if r.AncestorsOpen {
-			depth = policy.MaxAncestorDepth // the kernel passes a longer chain only past its whole walk
-		}
-		for d := range depth {
+		for d := range r.Depth() {
 			tk.AnameAt[rs.kind][d] |= rs.bit
 		}
 		if r.AncestorsOpen {
@@ -101,9 +97,6 @@ func taskTestOf(r *policy.Rule) taskTest {
 	t := taskTest{names: r.ProcessNames, pnames: r.ParentNames, tty: r.TTY, caps: r.CapMask()}
 	if len(r.AncestorNames) > 0 {
 		t.anames, t.adepth, t.aopen = r.AncestorNames, r.Depth(), r.AncestorsOpen
-		if t.aopen {
-			t.adepth = policy.MaxAncestorDepth // as compiled for the kernel
-		}
 	}
 	return t
 }
