@@ -51,20 +51,20 @@ static __noinline int do_setid(const unsigned long *a, long nr, const int mode, 
 	if (!raises(a[0], e) && !(n > 1 && raises(a[1], e)) && !(n > 2 && raises(a[2], e)))
 		return 0;
 	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], n > 1 ? a[1] : 0, n > 2 ? a[2] : 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 /* The decisions of the other syscalls, on their first three arguments. */
 static __noinline int do_capset(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_PRIVILEGE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], a[1], 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 static __noinline int do_setns(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], a[1], 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 /* unshare and clone: flags first (clone's ia32 argument order keeps them first too). */
@@ -73,7 +73,7 @@ static __noinline int do_newns(const unsigned long *a, long nr, __u32 xflags)
 	if (!(a[0] & CLONE_NEW_MASK))
 		return 0;
 	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, xflags, nr, a[0], 0, 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 /* clone3 passes its flags in memory (struct clone_args, the same for both ABIs). */
@@ -85,19 +85,19 @@ static __noinline int do_clone3(const unsigned long *a, long nr, __u32 xflags)
 	if (!(flags & CLONE_NEW_MASK))
 		return 0;
 	on_sys(EV_NAMESPACE_CHANGE, HOOK_SYSCALL, xflags, nr, flags, 0, 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 static __noinline int do_init_module(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, xflags, nr, 0, a[1], 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 static __noinline int do_finit_module(const unsigned long *a, long nr, __u32 xflags)
 {
 	on_sys(EV_MODULE_LOAD, HOOK_SYSCALL, xflags, nr, a[0], 0, a[2], 0);
-	return 0;
+	return opaque_zero();
 }
 
 static __noinline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
@@ -105,7 +105,7 @@ static __noinline int do_bpf(const unsigned long *a, long nr, __u32 xflags)
 	if (a[0] != BPF_PROG_LOAD_CMD)
 		return 0;
 	on_sys(EV_BPF_LOAD, HOOK_SYSCALL, xflags, nr, a[0], 0, 0, 0);
-	return 0;
+	return opaque_zero();
 }
 
 /* ptrace requests (linux/ptrace.h, x86 asm/ptrace-abi.h). */
@@ -142,7 +142,7 @@ static __noinline int do_ptrace(const unsigned long *a, long nr, __u32 xflags)
 	struct vigil_alert *al = sys_begin(&mc, EV_PTRACE, HOOK_SYSCALL, xflags, nr, req, a[1], 0, !on_lsm);
 	if (al)
 		send_verdict(al, &mc, HOOK_SYSCALL);
-	return 0;
+	return opaque_zero();
 }
 
 #define AT_FDCWD -100
@@ -184,7 +184,7 @@ static __noinline int do_link_args(__u8 event, long nr, __u32 xflags, const stru
 		a->hdr.flags |= FLAG_TRUNC_PATH; /* one of them may have been cut */
 	a->path_len = HALF_PATH - 1 + (n2 > HALF_PATH ? HALF_PATH : n2); /* the second path with its NUL */
 	send_verdict(a, &mc, HOOK_SYSCALL);
-	return 0;
+	return opaque_zero();
 }
 
 static __always_inline int do_link(__u8 event, long nr, __u32 xflags, long olddfd, const char *first, long newdfd,
@@ -208,7 +208,7 @@ static __noinline int do_socket(long family, long type, long proto, long nr, __u
 	a->family = family;
 	a->protocol = proto;
 	send_verdict(a, &mc, HOOK_SYSCALL);
-	return 0;
+	return opaque_zero();
 }
 
 #define S_IFMT 00170000
@@ -253,7 +253,7 @@ static __always_inline int dup_decide(struct file *f, long newfd, long nr, __u32
 	}
 	a->args[3] = (stype & 0xffff) | (lport & 0xffff) << 16 | laddr << 32;
 	send_verdict(a, &mc, HOOK_SYSCALL);
-	return 0;
+	return opaque_zero();
 }
 
 /* At a dup's exit: ret is the new descriptor, which now holds the duplicated file. */

@@ -128,6 +128,20 @@ static __always_inline struct vigil_alert *sys_begin(struct match_ctx *mc, __u8 
 }
 
 /*
+ * opaque_zero: 0 as the result of a static __noinline function, hidden from
+ * the compiler. A subprogram whose every return is the constant 0 has its
+ * result propagated to the callers and its own return value dropped, so r0
+ * is left as it happens to be at exit; the verifier refuses that when it holds
+ * a stack address ("cannot return stack pointer to the caller").
+ */
+static __always_inline int opaque_zero(void)
+{
+	int r = 0;
+	barrier_var(r);
+	return r;
+}
+
+/*
  * on_sys reports a syscall-kind event that a rule matches (sys_begin), with the
  * path of f when f is set (kernel.module_load from a file). Returns 0 (no
  * rule), 1 (reported) or 2 (deny: only the in-kernel hooks can refuse).

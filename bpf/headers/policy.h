@@ -257,6 +257,9 @@ struct task_key_cfg {
 	 * its fork, whose real_parent is no longer the process user space
 	 * takes as its parent, passes them. */
 	__u64 aname_cond[KIND_MAX];
+	/* The rules of pname_rules whose parent-name key is a condition's: a
+	 * process re-parented since its fork passes them, as above. */
+	__u64 pname_cond[KIND_MAX];
 };
 
 struct {
@@ -871,7 +874,11 @@ static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct
 			__builtin_memcpy(name, pp->comm, COMM_LEN);
 		else
 			task_comm(name, BPF_CORE_READ(parent, group_leader));
-		c &= ~pr | task_name_rules(k, 1, name);
+		__u64 ok = task_name_rules(k, 1, name);
+		if (pi && pi->fork_ppid && pi->fork_ppid != ptgid)
+			/* Re-parented: user space's parent is the one that forked it. */
+			ok |= tk->pname_cond[k];
+		c &= ~pr | ok;
 	}
 	if (c & (tr | ntr)) {
 		int tty = rec && !at_exec ? pi->tty != 0 : BPF_CORE_READ(task, signal, tty) != 0;

@@ -50,7 +50,8 @@ func TestCheckExplainPolicyConditions(t *testing.T) {
 	assert.Contains(t, out, "ok "+pol+` (cond, 4 rules)
   rule shell-from-node (process.exec, post):
     kernel: process_names: [bash, sh] parent_names: [node]
-    user space: nothing: the kernel decides the rule and applies post
+    user space: the full condition on what the kernel passes; the kernel does not decide:
+      proc.pname = node
   rule shadow-untrusted (file.open, kill):
     kernel: paths: [/etc/] access: [read]
     user space: the full condition on what the kernel passes; the kernel does not decide:
@@ -104,16 +105,19 @@ func TestReplayPolicyConditions(t *testing.T) {
 		Detail: &event.File{Path: "/etc/shadow", Access: event.AccessRead}, Match: m()}
 	write := &event.Event{Name: event.FileOpen, Proc: proc(24, "/usr/bin/cat", "cat"),
 		Detail: &event.File{Path: "/etc/shells", Access: event.AccessWrite}, Match: m()}
-	events := recorded(t, []*event.Event{shell, lookalike}, []*event.Event{read, trusted, write})
+	hosts := &event.Event{Name: event.FileOpen, Proc: proc(25, "/usr/bin/cat", "cat"),
+		Detail: &event.File{Path: "/etc/hosts", Access: event.AccessRead}, Match: m()}
+	events := recorded(t, []*event.Event{shell, lookalike}, []*event.Event{read, trusted, write, hosts})
 
 	code, out, errOut := runCmd("test", pol, filepath.Join(dir, "my_rules.yaml"), "--events", events)
 	assert.Equal(t, 0, code, errOut)
-	assert.Equal(t, events+`:1: process.exec pid 20: policy cond rule shell-from-node (post, enforce, kernel): shell bash -c id under node
+	assert.Equal(t, events+`:1: process.exec pid 20: policy cond rule shell-from-node (post, enforce, condition in user space): shell bash -c id under node
 `+events+`:1: process.exec pid 20: rule "Shell under node" (my_rules.yaml) WARN: shell bash -c id
 `+events+`:2: file.open pid 22: policy cond rule shadow-untrusted (kill, enforce, condition in user space)
 `+events+`:2: file.open pid 22: policy cond rule shadow-count (count, enforce, condition in user space)
 `+events+`:2: file.open pid 22: rule "Shadow read" (my_rules.yaml) ERROR: read /etc/shadow
-5 records, 5 rule matches (1 policy, 3 rules loaded, 1 skipped)
+`+events+`:2: file.open pid 25: policy cond rule hosts-deny (deny, enforce, kernel)
+6 records, 6 rule matches (1 policy, 3 rules loaded, 1 skipped)
 `, out)
 
 	// Without the rules file, its macro is unknown: the policy does not load.

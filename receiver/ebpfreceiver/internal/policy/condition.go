@@ -87,6 +87,7 @@ type KernelFilter struct {
 	// its capabilities (any of).
 	ProcessNames []string
 	ParentNames  []string
+	ParentsCond  bool // a condition's key: a re-parented process passes (Rule.ParentsCond)
 	TTY          *bool
 	Capabilities []string
 	// AncestorNames within AncestorDepth generations (0: MaxAncestorDepth);
@@ -169,7 +170,7 @@ func (f KernelFilter) String() string {
 func (r *Rule) Keys() KernelFilter {
 	return KernelFilter{Paths: r.Paths, Access: r.Access, CIDRs: r.CIDRs, Ports: r.Ports, Binaries: r.Binaries,
 		NameSuffixes: r.NameSuffixes, NameContains: r.NameContains, RawContains: r.RawContains,
-		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, TTY: r.TTY, Capabilities: r.Capabilities,
+		ProcessNames: r.ProcessNames, ParentNames: r.ParentNames, ParentsCond: r.ParentsCond, TTY: r.TTY, Capabilities: r.Capabilities,
 		AncestorNames: r.AncestorNames, AncestorDepth: r.AncestorDepth, AncestorsOpen: r.AncestorsOpen, AncestorsCond: r.AncestorsCond}
 }
 
@@ -191,7 +192,7 @@ func (r *Rule) KernelRule() Rule {
 	f := r.Cond.Kernel
 	k.Paths, k.Access, k.CIDRs, k.Ports, k.Binaries = f.Paths, f.Access, f.CIDRs, f.Ports, f.Binaries
 	k.NameSuffixes, k.NameContains, k.RawContains = f.NameSuffixes, f.NameContains, f.RawContains
-	k.ProcessNames, k.ParentNames, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.TTY, f.Capabilities
+	k.ProcessNames, k.ParentNames, k.ParentsCond, k.TTY, k.Capabilities = f.ProcessNames, f.ParentNames, f.ParentsCond, f.TTY, f.Capabilities
 	k.AncestorNames, k.AncestorDepth, k.AncestorsOpen, k.AncestorsCond = f.AncestorNames, f.AncestorDepth, f.AncestorsOpen, f.AncestorsCond
 	if r.Cond.UserSpace() {
 		k.EffectiveAction, k.Fallback = ActionPost, ""

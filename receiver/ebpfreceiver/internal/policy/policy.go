@@ -266,6 +266,11 @@ type Rule struct {
 	ProcessNames []string `yaml:"process_names,omitempty"`
 	// ParentNames (every event): the parent's name is one of these.
 	ParentNames []string `yaml:"parent_names,omitempty"`
+	// ParentsCond: the parent-name key is a condition's, which user space
+	// decides on the parent that forked the process: a process re-parented
+	// since (its real_parent is init or a subreaper now) passes it. Only the
+	// kernel part of a condition sets it.
+	ParentsCond bool `yaml:"-"`
 	// AncestorNames (every event): one of the process's first AncestorDepth
 	// ancestors (1 its parent, 2 the grandparent, ...; 0 is
 	// MaxAncestorDepth) is named one of these.

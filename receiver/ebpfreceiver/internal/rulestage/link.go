@@ -351,6 +351,7 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 		// An ancestor key from the condition (not the rule's own) is one
 		// user space decides again.
 		c.Kernel.AncestorsCond = kf.AncestorNames != nil && keys.AncestorNames == nil
+		c.Kernel.ParentsCond = kf.ParentNames != nil && keys.ParentNames == nil
 	}
 	if c.UserSpace() {
 		if r.Action == policy.ActionDeny {

@@ -29,7 +29,7 @@ macros:
 rules:
   - event: process.exec
     condition: proc.name in (shells) and from_node
-`, "process_names: [sh, bash] parent_names: [node]", nil, policy.ActionPost},
+`, "process_names: [sh, bash] parent_names: [node]", []string{"proc.pname = node"}, policy.ActionPost},
 		{"names, tty and capabilities in the kernel", `
 name: p
 rules:
@@ -136,6 +136,22 @@ rules:
     ancestor_depth: 2
     condition: proc.aname[3] = sshd
 `, "ancestor_names: [nginx] ancestor_depth: 2", []string{"proc.aname[3] = sshd"}, policy.ActionPost},
+		{"a condition's parent term", `
+name: p
+rules:
+  - event: network.connect
+    cidrs: [10.0.0.0/8]
+    condition: proc.pname in (node, deno)
+`, "cidrs: [10.0.0.0/8] parent_names: [node, deno]", []string{"proc.pname in (node, deno)"}, policy.ActionPost},
+		// Not intersected with the condition's: the two read different parents
+		// after a re-parenting (real_parent, the forking one).
+		{"the rule's own parent key is kept", `
+name: p
+rules:
+  - event: network.connect
+    parent_names: [node, deno]
+    condition: proc.pname = node
+`, "parent_names: [node, deno]", []string{"proc.pname = node"}, policy.ActionPost},
 	}...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -148,6 +164,8 @@ rules:
 			assert.Equal(t, c.action, r.EffectiveAction)
 			assert.Equal(t, r.Cond.Kernel.AncestorNames != nil && r.AncestorNames == nil, r.Cond.Kernel.AncestorsCond,
 				"a condition's ancestor key is marked, the rule's own is not")
+			assert.Equal(t, r.Cond.Kernel.ParentNames != nil && r.ParentNames == nil, r.Cond.Kernel.ParentsCond,
+				"a condition's parent key is marked, the rule's own is not")
 			kr := r.KernelRule()
 			if len(c.residual) > 0 {
 				assert.Equal(t, policy.ActionPost, kr.EffectiveAction, "the kernel only posts for a rule user space decides")
@@ -223,9 +241,18 @@ rules:
 name: p
 rules:
   - event: process.exec
-    condition: proc.name in (sh, bash) and proc.pname = node
+    condition: proc.name in (sh, bash) and proc.tty != 0
     action: deny
 `, `p.yaml:5: rules[0].condition: a process.exec deny is decided before the new program has its name, so proc.name cannot decide it in the kernel (use proc.exepath, or kill)`},
+		// The kernel's parent is real_parent, the condition's the one that
+		// forked the process: a deny rests on the rule's own parent_names.
+		{"deny on a condition's parent", `
+name: p
+rules:
+  - event: process.exec
+    condition: proc.exepath = /bin/sh and proc.pname = node
+    action: deny
+`, `p.yaml:5: rules[0].condition: deny needs the whole condition decided in the kernel, but "proc.pname = node" runs in user space (use kill for an after-the-fact SIGKILL, or post)`},
 		{"wrong event", `
 name: p
 rules:
@@ -339,7 +366,7 @@ rules:
 		"e.yaml": e + ":4: rules[0].condition: unknown macro no_such_macro",
 	}, errs)
 	b := set.Policies[0]
-	assert.Empty(t, b.Rules[0].Cond.Residual, "names lower into the kernel's name keys")
+	assert.Equal(t, []string{"proc.pname = node"}, b.Rules[0].Cond.Residual, "names lower into the kernel's name keys; user space decides the parent")
 	assert.Equal(t, "process_names: [sh, bash] parent_names: [node]", b.Rules[0].Cond.Kernel.String())
 	assert.Contains(t, PolicyDefs(set.Policies).Macros, "from_node", "the rules files see the policy files' macros")
 }

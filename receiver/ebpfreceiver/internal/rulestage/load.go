@@ -103,8 +103,9 @@ func GeneratedPolicy(file, rule string, plan lower.Plan) (*policy.Policy, []rule
 			OpenFlags: f.OpenFlags, RawPath: f.RawPath, FailedOpens: f.FailedOpens,
 			ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps,
 			AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
-			AncestorsCond: f.AncestorNames != nil, // the rules file's condition decides
-			NameSuffixes:  f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
+			// The rules file's condition decides both name keys again.
+			ParentsCond: f.ParentNames != nil, AncestorsCond: f.AncestorNames != nil,
+			NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 			Action: policy.ActionPost, EffectiveAction: policy.ActionPost, Severity: policy.SeverityInfo}
 		for _, a := range f.Access {
 			r.Access = append(r.Access, policy.Access(a))

@@ -42,6 +42,9 @@ func (c *compiler) taskRule(r *policy.Rule, rs ruleSlot) uint64 {
 	}
 	if len(r.ParentNames) > 0 {
 		tk.PnameRules[rs.kind] |= rs.bit
+		if r.ParentsCond {
+			tk.PnameCond[rs.kind] |= rs.bit
+		}
 		for _, n := range r.ParentNames {
 			c.img.taskNames[taskNameKey(rs.kind, nameOfParent, n)] |= rs.bit
 		}

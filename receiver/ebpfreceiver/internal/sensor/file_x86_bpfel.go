@@ -229,6 +229,7 @@ type fileTaskKeyCfg struct {
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
 	AnameCond  [4]uint64
+	PnameCond  [4]uint64
 }
 
 type fileTaskNameKey struct {

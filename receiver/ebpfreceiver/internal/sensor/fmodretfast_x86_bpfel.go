@@ -221,6 +221,7 @@ type fmodretFastTaskKeyCfg struct {
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
 	AnameCond  [4]uint64
+	PnameCond  [4]uint64
 }
 
 type fmodretFastTaskNameKey struct {

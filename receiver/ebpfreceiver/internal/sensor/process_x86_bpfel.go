@@ -190,6 +190,7 @@ type processTaskKeyCfg struct {
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
 	AnameCond  [4]uint64
+	PnameCond  [4]uint64
 }
 
 type processTaskNameKey struct {

@@ -214,6 +214,7 @@ type sysTaskKeyCfg struct {
 	AnameAt    [4][8]uint64
 	AnameOpen  [4]uint64
 	AnameCond  [4]uint64
+	PnameCond  [4]uint64
 }
 
 type sysTaskNameKey struct {

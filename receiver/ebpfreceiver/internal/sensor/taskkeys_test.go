@@ -582,10 +582,19 @@ rules:
     event: file.open
     paths: [%s]
     ancestor_names: [kanc-rep]
-`, watched, watched, watched, reparented, reparented)))
+  - name: parent-cond-reparented
+    event: file.open
+    paths: [%s]
+    parent_names: [kanc-rep]
+  - name: parent-exact-reparented
+    event: file.open
+    paths: [%s]
+    parent_names: [kanc-rep]
+`, watched, watched, watched, reparented, reparented, reparented, reparented)))
 	require.NoError(t, err)
 	p.Rules[2].AncestorsOpen = true // as a condition's proc.aname term lowers
 	p.Rules[3].AncestorsCond = true // likewise: a condition's key
+	p.Rules[5].ParentsCond = true   // a condition's proc.pname term
 	r.applyParsed(t, r.pol.HasLSM(), map[string]int{p.Name: 0}, p)
 
 	file := func(name string) string {
@@ -679,14 +688,30 @@ rules:
 	require.NoError(t, os.WriteFile(other, []byte("x\n"), 0o644))
 	out, err = appletCommand("sh", otherTop, "-c", "/bin/sh -c '/bin/cat "+other+" >/dev/null; exit 0'; exit 0").CombinedOutput()
 	require.NoError(t, err, "%s", out)
+	// The parent-name keys: the process that opens is the one re-parented.
+	// A subshell of kanc-rep (named kanc-rep too: it does not exec) opens
+	// the file itself (read's redirection) after kanc-rep exited: user
+	// space's parent is still kanc-rep, the kernel's real_parent is not.
+	porphan := filepath.Join(reparented, "parent-orphan")
+	require.NoError(t, os.WriteFile(porphan, []byte("x\n"), 0o644))
+	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf("(sleep 0.3; read x < %s; echo ok > %s) & exit 0",
+		porphan, porphan+".done")), porphan+".done")
+	// The same subshell with kanc-rep waiting for it: every key holds.
+	pwaited := filepath.Join(reparented, "parent-waited")
+	require.NoError(t, os.WriteFile(pwaited, []byte("x\n"), 0o644))
+	out, err = appletCommand("sh", repTop, "-c", "(read x < "+pwaited+"); exit 0").CombinedOutput()
+	require.NoError(t, err, "%s", out)
 	got = r.alerts(t, time.Second, func(a *Alert) bool { return strings.HasPrefix(a.Path, reparented) })
 	rep := map[string][]uint64{}
 	for _, a := range got {
 		rep[a.Path] = append(rep[a.Path], a.Rules)
 	}
+	// In the three cases above, cat's parent is a shell: the parent keys must not hold.
 	assert.Equal(t, []uint64{8}, rep[orphan], "re-parented: the condition's key passes, the policy's own does not")
 	assert.Equal(t, []uint64{8 | 16}, rep[waited], "kanc-rep still the grandparent: both")
 	assert.Empty(t, rep[other], "ancestors named otherwise, not re-parented")
+	assert.Equal(t, []uint64{8 | 32}, rep[porphan], "re-parented opener: the conditions' keys pass, the policy's own do not")
+	assert.Equal(t, []uint64{8 | 16 | 32 | 64}, rep[pwaited], "kanc-rep the parent: every key")
 }
 
 // chainDepth counts pid and its ancestors up to init (pid 1) included.

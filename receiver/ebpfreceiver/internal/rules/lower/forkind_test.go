@@ -25,7 +25,8 @@ func TestForKindShapes(t *testing.T) {
 		{"fd.name in (/etc/a) and fd.name = /etc/b", rules.FileOpen, "", nil, true},
 		{"proc.exepath in (/bin/sh, /bin/bash) and proc.name = sh", rules.ProcessExec, "binaries: [/bin/sh, /bin/bash] process_names: [sh]", nil, false},
 		{"proc.exepath = /bin/sh", rules.ProcessExec, "binaries: [/bin/sh]", nil, false},
-		{"proc.name in (sh, bash) and proc.pname = node", rules.ProcessExec, "process_names: [sh, bash] parent_names: [node]", nil, false},
+		// The parent key passes a re-parented process: user space decides the parent.
+		{"proc.name in (sh, bash) and proc.pname = node", rules.ProcessExec, "process_names: [sh, bash] parent_names: [node]", []string{"proc.pname = node"}, false},
 		{"fd.name = /etc/shadow and proc.name in (sshd, a_very_long_process_name)", rules.FileOpen, "paths: [/etc/shadow] process_names: [sshd, a_very_long_pro]",
 			[]string{"proc.name in (sshd, a_very_long_process_name)"}, false},
 		{"proc.tty != 0 and fd.sport = 22", rules.NetworkConnect, "ports: [22] tty: true", nil, false},

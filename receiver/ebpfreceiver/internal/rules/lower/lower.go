@@ -403,6 +403,11 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 		OpenFlags: c.flags, RawPath: a.RawPath || b.RawPath, FailedOpens: a.FailedOpens || b.FailedOpens,
 		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 	c.task(&f)
+	if a.ParentNames != nil {
+		// The rule's own parent key (real_parent) is what the kernel checks,
+		// as for ancestors below: the condition's (fork-time) stays in user space.
+		f.ParentNames = a.ParentNames
+	}
 	if a.AncestorNames != nil {
 		// The rule's own ancestor key is what the kernel checks: nothing
 		// else decides it, while the condition's terms stay in user space.
@@ -1133,8 +1138,14 @@ func decided(e rules.Expr, kinds rules.KindSet) bool {
 	case rules.FieldProcExepath:
 		return kinds == rules.KindsOf(rules.ProcessExec) && lowerCmp(c, rules.ProcessExec).narrow()
 	case rules.FieldProcName, rules.FieldProcPname, rules.FieldProcAname:
-		if nameField(c) == 0 {
+		switch nameField(c) {
+		case 0:
 			return false // an ancestor beyond the parent: the kernel's key is wider
+		case rules.FieldProcPname:
+			// The kernel reads real_parent, user space the process that
+			// forked it; the key passes a re-parented process, so user
+			// space decides the term.
+			return false
 		}
 		// Exact unless a name is longer than the kernel keeps (its prefix is the key).
 		return lowerCmp(c, kinds.List()[0]).narrow() && !slices.ContainsFunc(c.Values, func(v string) bool { return len(v) > CommLen })

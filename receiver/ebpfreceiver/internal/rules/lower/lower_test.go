@@ -85,7 +85,7 @@ func TestLowerShapes(t *testing.T) {
 		{"evt.type = connect and (proc.aname[0] = sh and proc.aname[1] in (node, ruby) or proc.aname[2] = sh)",
 			[]string{"ancestor_names: [node, ruby, sh] ancestor_depth: 2"}, 0,
 			[]string{"(proc.aname[0] = sh and proc.aname[1] in (node, ruby)) or proc.aname[2] = sh"}},
-		{"evt.type = connect and proc.aname[1] in (node, ruby)", []string{"parent_names: [node, ruby]"}, 0, nil},
+		{"evt.type = connect and proc.aname[1] in (node, ruby)", []string{"parent_names: [node, ruby]"}, 0, []string{"proc.aname[1] in (node, ruby)"}},
 		{"evt.type = connect and proc.aname[3] = nginx", []string{"ancestor_names: [nginx] ancestor_depth: 3"}, 0,
 			[]string{"proc.aname[3] = nginx"}},
 		{"evt.type = connect and proc.aname in (nginx, a_very_long_process_name)",
@@ -100,7 +100,7 @@ func TestLowerShapes(t *testing.T) {
 		// Two ancestor keys meet: the deeper one is kept; parent names stay beside them.
 		{"evt.type = connect and proc.aname[2] = a and proc.aname[4] = b and proc.pname = c",
 			[]string{"parent_names: [c] ancestor_names: [b] ancestor_depth: 4"}, 0,
-			[]string{"proc.aname[2] = a", "proc.aname[4] = b"}},
+			[]string{"proc.aname[2] = a", "proc.aname[4] = b", "proc.pname = c"}},
 		// Without an ancestor key on one side, the join has none.
 		{"evt.type = connect and (proc.aname[2] = a or proc.name = b)", []string{"every network.connect event"}, 0,
 			[]string{"proc.aname[2] = a or proc.name = b"}},
