@@ -239,7 +239,8 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 	out := lower.Filter{Kind: k, Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
 		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities,
-		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen}
+		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
+		ParentsOwn: f.ParentNames != nil, AncestorsOwn: f.AncestorNames != nil}
 	if out.AncestorNames != nil && out.AncestorDepth == 0 {
 		out.AncestorDepth = policy.MaxAncestorDepth
 	}
@@ -253,7 +254,8 @@ func kernelOf(f lower.Filter) policy.KernelFilter {
 	out := policy.KernelFilter{Paths: f.Paths, CIDRs: f.CIDRs, Ports: f.Ports, Binaries: f.Binaries,
 		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Capabilities: f.Caps,
-		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen}
+		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
+		ParentsCond: f.ParentNames != nil && !f.ParentsOwn, AncestorsCond: f.AncestorNames != nil && !f.AncestorsOwn}
 	for _, a := range f.Access {
 		out.Access = append(out.Access, policy.Access(a))
 	}
@@ -347,11 +349,9 @@ func (s *shared) linkRule(p *policy.Policy, i int) []*policy.Error {
 		if loose {
 			residual = append(residual, "the condition's access mode (the rule's access key is what the kernel checks)")
 		}
+		// A parent or ancestor key from the condition (not the rule's own)
+		// is one user space decides again (kernelOf marks it).
 		c.Kernel, c.Residual = kernelOf(kf), residual
-		// An ancestor key from the condition (not the rule's own) is one
-		// user space decides again.
-		c.Kernel.AncestorsCond = kf.AncestorNames != nil && keys.AncestorNames == nil
-		c.Kernel.ParentsCond = kf.ParentNames != nil && keys.ParentNames == nil
 	}
 	if c.UserSpace() {
 		if r.Action == policy.ActionDeny {

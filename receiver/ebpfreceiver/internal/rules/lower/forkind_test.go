@@ -60,7 +60,9 @@ func TestIntersect(t *testing.T) {
 		{Filter{Ports: []uint16{22, 443}}, Filter{Ports: []uint16{443, 80}}, "ports: [443]", false},
 		{Filter{Binaries: []string{"/bin/sh"}}, Filter{Binaries: []string{"/bin/bash"}}, "", true},
 		{Filter{ProcessNames: []string{"sh", "cat"}}, Filter{ProcessNames: []string{"cat", "ls"}}, "process_names: [cat]", false},
-		{Filter{ParentNames: []string{"sh"}}, Filter{ParentNames: []string{"ls"}}, "", true},
+		// A rule's own parent key (real_parent) and a condition's (the forking
+		// parent) are not intersected: both can hold after a re-parenting.
+		{Filter{ParentNames: []string{"sh"}, ParentsOwn: true}, Filter{ParentNames: []string{"ls"}}, "parent_names: [sh]", false},
 		{Filter{TTY: ptr(true)}, Filter{TTY: ptr(false)}, "", true},
 		{Filter{TTY: ptr(true)}, Filter{ProcessNames: []string{"sh"}}, "process_names: [sh] tty: true", false},
 		{Filter{Caps: []string{"CAP_CHOWN"}}, Filter{Caps: []string{"CAP_SYS_ADMIN", "CAP_NET_RAW"}}, "capabilities: [CAP_CHOWN]", false},
@@ -87,6 +89,7 @@ func genKeys(r *rand.Rand, k rules.Kind) Filter {
 	f := Filter{Kind: k}
 	f.ProcessNames = pick(r, [][]string{nil, nil, {"cat"}, {"sh", "a_very_long_pro"}})
 	f.ParentNames = pick(r, [][]string{nil, nil, {"node"}, {"bash", "cat"}})
+	f.ParentsOwn = f.ParentNames != nil // a rule's own key: real_parent
 	f.TTY = pick(r, []*bool{nil, nil, ptr(true), ptr(false)})
 	f.Caps = pick(r, [][]string{nil, nil, {"CAP_SYS_ADMIN"}, {"CAP_CHOWN", "CAP_41"}})
 	switch {

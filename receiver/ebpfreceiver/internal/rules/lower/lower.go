@@ -81,6 +81,11 @@ type Filter struct {
 	AncestorNames []string
 	AncestorDepth int
 	AncestorsOpen bool
+	// ParentsOwn, AncestorsOwn: the parent or ancestor key is a policy
+	// rule's own, which the kernel checks on real_parent. A key lowered from
+	// a condition is not: user space decides its term on the parent that
+	// forked the process, so the kernel passes a process re-parented since.
+	ParentsOwn, AncestorsOwn bool
 }
 
 // MaxAncestorDepth is how many generations the kernel's ancestor walk reads
@@ -395,7 +400,13 @@ func onAccess(e rules.Expr) bool {
 // pass and some that b rejects; b must then be checked in user space. Two
 // capability sets keep a's too (ForKind never decides capability terms).
 func Intersect(a, b Filter) (f Filter, empty, loose bool) {
-	c := meet(consOf(a), consOf(b))
+	bc := consOf(b)
+	if a.ParentNames != nil {
+		// Not intersected: a's parent is real_parent, b's the process that
+		// forked this one; after a re-parenting both can hold under other names.
+		bc.pnames = nil
+	}
+	c := meet(consOf(a), bc)
 	if c.none {
 		return Filter{Kind: a.Kind}, true, false
 	}
@@ -406,12 +417,12 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 	if a.ParentNames != nil {
 		// The rule's own parent key (real_parent) is what the kernel checks,
 		// as for ancestors below: the condition's (fork-time) stays in user space.
-		f.ParentNames = a.ParentNames
+		f.ParentNames, f.ParentsOwn = a.ParentNames, a.ParentsOwn
 	}
 	if a.AncestorNames != nil {
 		// The rule's own ancestor key is what the kernel checks: nothing
 		// else decides it, while the condition's terms stay in user space.
-		f.AncestorNames, f.AncestorDepth, f.AncestorsOpen = a.AncestorNames, a.AncestorDepth, a.AncestorsOpen
+		f.AncestorNames, f.AncestorDepth, f.AncestorsOpen, f.AncestorsOwn = a.AncestorNames, a.AncestorDepth, a.AncestorsOpen, a.AncestorsOwn
 	}
 	if a.Caps != nil && b.Caps != nil {
 		// Two any-of capability sets: the kernel checks a's (the rule's

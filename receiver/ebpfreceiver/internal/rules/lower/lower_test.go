@@ -303,6 +303,10 @@ func genEvent(r *rand.Rand) *testEvent {
 	// Names are comms, as user space knows them: at most 15 bytes.
 	ev.Name = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "a_very_long_prX"})
 	ev.PName = pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "bash"})
+	if r.IntN(4) == 0 {
+		// Re-parented: the kernel's real_parent is another process now.
+		ev.RealPName = pick(r, []string{"init", "node", "bash", "cat"})
+	}
 	// Chains of 1 to 13 generations: shorter and longer than the kernel's walk.
 	for range r.IntN(13) {
 		ev.Ancestors = append(ev.Ancestors, pick(r, []string{"cat", "sh", "node", "a_very_long_pro", "init", "a_very_long_process_name"}))

@@ -30,17 +30,27 @@ type Event struct {
 	// Ancestors are the names of the ancestors beyond the parent, the
 	// grandparent first; the chain ends with the last.
 	Ancestors []string
+	// RealPName is the name of the kernel's real_parent when the process
+	// was re-parented (PName, user space's parent, is the one that forked
+	// it and has exited; the chain above it is then init alone); "" when
+	// not re-parented.
+	RealPName string
 }
 
 // ancestorTest is the kernel's ancestor_names decision: one of the first depth
 // generations (the parent, then ev.Ancestors) has a name of the set, or open
 // and the chain is longer than the walk.
-func ancestorTest(ev Event, names []string, depth int, open bool) bool {
+func ancestorTest(ev Event, names []string, depth int, open, own bool) bool {
 	if names == nil {
 		return true
 	}
 	var chain []string
-	if ev.PName != "" {
+	switch {
+	case ev.RealPName != "" && !own:
+		return true // re-parented: a condition's key passes, user space decides
+	case ev.RealPName != "":
+		chain = []string{ev.RealPName} // the kernel follows real_parent
+	case ev.PName != "":
 		chain = append([]string{ev.PName}, ev.Ancestors...)
 	}
 	for i := 0; i < depth && i < len(chain); i++ {
@@ -119,10 +129,16 @@ func (f Filter) Accepts(ev Event) bool {
 	if f.ProcessNames != nil && !slices.Contains(f.ProcessNames, commCut(ev.Name)) {
 		return false
 	}
-	if f.ParentNames != nil && !slices.Contains(f.ParentNames, commCut(ev.PName)) {
-		return false
+	if f.ParentNames != nil && (ev.RealPName == "" || f.ParentsOwn) {
+		p := ev.PName
+		if ev.RealPName != "" {
+			p = ev.RealPName // the rule's own key follows real_parent
+		}
+		if !slices.Contains(f.ParentNames, commCut(p)) {
+			return false
+		}
 	}
-	if !ancestorTest(ev, f.AncestorNames, f.AncestorDepth, f.AncestorsOpen) {
+	if !ancestorTest(ev, f.AncestorNames, f.AncestorDepth, f.AncestorsOpen, f.AncestorsOwn) {
 		return false
 	}
 	if f.TTY != nil && *f.TTY != ev.TTY {
