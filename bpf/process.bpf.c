@@ -243,10 +243,9 @@ static __always_inline struct bin_key *remember_binary(struct scratch *s)
 	}
 	s->info.cap_eff = s->ev.cap_effective;
 	s->info.tty = s->ev.tty;
-	/* An exec keeps the process's parent; the first record of a process is
-	 * taken with its parent at the time, as user space takes it. */
-	struct proc_info *old = bpf_map_lookup_elem(&proc_bin, &s->ev.tgid);
-	s->info.fork_ppid = old && old->fork_ppid ? old->fork_ppid : s->ev.ppid;
+	/* The parent user space takes from now on: the one this exec record
+	 * names (its real_parent now), as the process cache rebinds it. */
+	s->info.fork_ppid = s->ev.ppid;
 	bpf_map_update_elem(&proc_bin, &s->ev.tgid, &s->info, BPF_ANY);
 	return &s->info.bin;
 }

@@ -217,8 +217,10 @@ struct proc_info {
 	char comm[COMM_LEN]; /* the name at exec; empty: not recorded */
 	__u64 cap_eff;       /* the effective capability set at exec */
 	__u32 tty;           /* the controlling terminal at exec; 0: none */
-	/* The process that forked this one (user space's parent: it stays so
-	 * after a re-parenting, which real_parent does not); 0: not known. */
+	/* User space's parent of this process: the one that forked it, or the
+	 * one its last exec record named (the process cache takes the same). It
+	 * stays so after a re-parenting, which real_parent does not; 0: not
+	 * known. */
 	__u32 fork_ppid;
 };
 
@@ -806,9 +808,9 @@ static long anc_step(__u32 i, void *ctx)
 		/* The task's own fork_ppid (later generations': read with their names). */
 		__u32 tgid = DR(struct task_struct, t, tgid);
 		struct proc_info *pi = bpf_map_lookup_elem(&proc_bin, &tgid);
-		w->fppid = pi ? pi->fork_ppid : 0;
+		w->fppid = pi ? pi->fork_ppid : 0; /* 0, not known: passes, as re-parented */
 	}
-	if (w->fppid && w->fppid != ptgid)
+	if (w->fppid != ptgid)
 		/* t was re-parented (or forked with CLONE_PARENT): from here user
 		 * space follows the process that forked it, the kernel cannot. A
 		 * condition's key passes; a policy's own key follows real_parent. */
@@ -875,8 +877,9 @@ static __always_inline void task_keys_filter_at(struct selector_cfg *sel, struct
 		else
 			task_comm(name, BPF_CORE_READ(parent, group_leader));
 		__u64 ok = task_name_rules(k, 1, name);
-		if (pi && pi->fork_ppid && pi->fork_ppid != ptgid)
-			/* Re-parented: user space's parent is the one that forked it. */
+		if (!pi || pi->fork_ppid != ptgid)
+			/* Re-parented (or user space's parent is not known here):
+			 * user space decides on its own parent. */
 			ok |= tk->pname_cond[k];
 		c &= ~pr | ok;
 	}

@@ -240,7 +240,7 @@ func filterOf(k rules.Kind, f policy.KernelFilter) lower.Filter {
 		NameSuffixes: f.NameSuffixes, NameContains: f.NameContains, RawContains: f.RawContains,
 		ProcessNames: f.ProcessNames, ParentNames: f.ParentNames, TTY: f.TTY, Caps: f.Capabilities,
 		AncestorNames: f.AncestorNames, AncestorDepth: f.AncestorDepth, AncestorsOpen: f.AncestorsOpen,
-		ParentsOwn: f.ParentNames != nil, AncestorsOwn: f.AncestorNames != nil}
+		ParentsOwn: f.ParentNames != nil && !f.ParentsCond, AncestorsOwn: f.AncestorNames != nil && !f.AncestorsCond}
 	if out.AncestorNames != nil && out.AncestorDepth == 0 {
 		out.AncestorDepth = policy.MaxAncestorDepth
 	}

@@ -167,6 +167,8 @@ rules:
 			assert.Equal(t, r.Cond.Kernel.ParentNames != nil && r.ParentNames == nil, r.Cond.Kernel.ParentsCond,
 				"a condition's parent key is marked, the rule's own is not")
 			kr := r.KernelRule()
+			assert.Equal(t, r.Cond.Kernel.ParentsCond, kr.ParentsCond, "the kernel rule carries the mark")
+			assert.Equal(t, r.Cond.Kernel.AncestorsCond, kr.AncestorsCond, "the kernel rule carries the mark")
 			if len(c.residual) > 0 {
 				assert.Equal(t, policy.ActionPost, kr.EffectiveAction, "the kernel only posts for a rule user space decides")
 			} else {

@@ -11,7 +11,35 @@ import (
 
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/policy"
 	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/cond"
+	"github.com/vigilsec/vigil/receiver/ebpfreceiver/internal/rules/lower"
 )
+
+// A rules file's parent and ancestor keys are its condition's: the generated
+// policy marks them, so that the kernel passes a re-parented process and user
+// space decides on its own parent; keys it does not have stay unmarked.
+func TestGeneratedPolicyMarksConditionKeys(t *testing.T) {
+	plan := func(text string) lower.Plan {
+		t.Helper()
+		n, err := cond.Parse(text)
+		require.NoError(t, err)
+		pred, err := rules.Compile(n, &rules.Defs{})
+		require.NoError(t, err)
+		return lower.Lower(pred.Expr())
+	}
+	gen, _ := GeneratedPolicy("f.yaml", "r", plan("evt.type = connect and proc.pname = node and proc.aname[3] = nginx"))
+	require.NotNil(t, gen)
+	require.Len(t, gen.Rules, 1)
+	r := gen.Rules[0]
+	assert.Equal(t, []string{"node"}, r.ParentNames)
+	assert.Equal(t, []string{"nginx"}, r.AncestorNames)
+	assert.True(t, r.ParentsCond)
+	assert.True(t, r.AncestorsCond)
+	gen, _ = GeneratedPolicy("f.yaml", "r", plan("evt.type = connect and proc.name = curl"))
+	require.NotNil(t, gen)
+	assert.False(t, gen.Rules[0].ParentsCond, "no parent key: no mark")
+	assert.False(t, gen.Rules[0].AncestorsCond, "no ancestor key: no mark")
+}
 
 // The default pack's rules that name their processes are narrowed in the
 // kernel by the task keys: their generated policies carry the names and

@@ -86,7 +86,11 @@ func (c *compiler) taskRule(r *policy.Rule, rs ruleSlot) uint64 {
 }
 
 // taskTest is a rule's task keys taken in Go (filter_in_user_space and the
-// loader's exec decision), as task_keys_filter decides them.
+// loader's exec decision), as task_keys_filter decides them on a process
+// that was not re-parented: the parent and ancestors are the process cache's
+// (user space's), which after a re-parenting are not the kernel's
+// real_parent chain, so a policy's own parent and ancestor keys may hold
+// here where the kernel's would not.
 type taskTest struct {
 	names, pnames []string
 	tty           *bool

@@ -650,7 +650,7 @@ rules:
 		files[f] = 0
 		cases = append(cases, tc)
 		done := filepath.Join(watched, "orphan.done")
-		orphanCat(t, exec.Command("/bin/sh", "-c", fmt.Sprintf("(sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s) & exit 0", f, done)), done)
+		orphanCat(t, exec.Command("/bin/sh", "-c", fmt.Sprintf("(%s; /bin/cat %s >/dev/null; echo ok > %s) & exit 0", waitExit("$$"), f, done)), done)
 	}
 	got := r.alerts(t, time.Second, func(a *Alert) bool { _, ok := files[a.Path]; return ok })
 	reported := map[string][]uint64{}
@@ -669,15 +669,18 @@ rules:
 		assert.Equal(t, []uint64{tc.rules}, reported[f], tc.name)
 	}
 
-	// Re-parenting: kanc-rep starts a shell in the background and exits; the
-	// shell, re-parented, runs cat. User space's ancestry of cat still holds
-	// kanc-rep (the fork-time parent), the kernel's real_parent chain no
-	// longer does: a condition's key passes (user space decides), a policy's
-	// own key follows real_parent and does not.
+	// Re-parenting: kanc-rep starts a shell in the background, waits for it
+	// to have exec'd (its exec record names kanc-rep as its parent) and
+	// exits; the shell, re-parented, runs cat. User space's ancestry of cat
+	// still holds kanc-rep, the kernel's real_parent chain no longer does: a
+	// condition's key passes (user space decides), a policy's own key
+	// follows real_parent and does not.
 	orphan := filepath.Join(reparented, "orphan")
 	require.NoError(t, os.WriteFile(orphan, []byte("x\n"), 0o644))
-	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf("/bin/sh -c 'sleep 0.3; /bin/cat %s >/dev/null; echo ok > %s' & exit 0",
-		orphan, orphan+".done")), orphan+".done")
+	ready := orphan + ".ready"
+	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf(
+		"/bin/sh -c 'echo > %s; %s; /bin/cat %s >/dev/null; echo ok > %s' & w=0; while [ ! -e %s ] && [ $w -lt 200 ]; do sleep 0.05; w=$((w+1)); done; exit 0",
+		ready, waitExit("$PPID"), orphan, orphan+".done", ready)), orphan+".done")
 	// The same with the parent waiting: both keys hold, by name.
 	waited := filepath.Join(reparented, "waited")
 	require.NoError(t, os.WriteFile(waited, []byte("x\n"), 0o644))
@@ -694,8 +697,8 @@ rules:
 	// space's parent is still kanc-rep, the kernel's real_parent is not.
 	porphan := filepath.Join(reparented, "parent-orphan")
 	require.NoError(t, os.WriteFile(porphan, []byte("x\n"), 0o644))
-	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf("(sleep 0.3; read x < %s; echo ok > %s) & exit 0",
-		porphan, porphan+".done")), porphan+".done")
+	orphanCat(t, appletCommand("sh", repTop, "-c", fmt.Sprintf("(%s; read x < %s; echo ok > %s) & exit 0",
+		waitExit("$$"), porphan, porphan+".done")), porphan+".done")
 	// The same subshell with kanc-rep waiting for it: every key holds.
 	pwaited := filepath.Join(reparented, "parent-waited")
 	require.NoError(t, os.WriteFile(pwaited, []byte("x\n"), 0o644))
@@ -728,6 +731,13 @@ func chainDepth(t *testing.T, pid int) int {
 		require.NoError(t, err)
 	}
 	return n
+}
+
+// waitExit is a shell loop waiting (at most 10 s) until the process pid
+// (a shell variable: $$, the starter seen from its subshell) has exited and
+// been reaped, so that what follows runs re-parented.
+func waitExit(pid string) string {
+	return "w=0; while kill -0 " + pid + " 2>/dev/null && [ $w -lt 200 ]; do sleep 0.05; w=$((w+1)); done"
 }
 
 // orphanCat runs cmd, a shell that starts a background shell and exits, and
