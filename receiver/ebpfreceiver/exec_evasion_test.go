@@ -42,6 +42,8 @@ func TestExecEvasionsKilled(t *testing.T) {
 	b, err := os.ReadFile("/bin/sleep")
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(victim, b, 0o755))
+	condVictim := filepath.Join(dir, "ncat")
+	require.NoError(t, os.WriteFile(condVictim, b, 0o755))
 	copyOf := filepath.Join(dir, "copy")
 	require.NoError(t, os.WriteFile(copyOf, b, 0o755))
 	bound := filepath.Join(dir, "innocent")
@@ -61,7 +63,12 @@ rules:
     event: process.exec
     exe_flags: [memfd]
     action: kill
-`, victim))
+  - name: netcat-long
+    event: process.exec
+    binaries: [%s]
+    condition: proc.cmdline endswith " 7"
+    action: kill
+`, victim, condVictim))
 	s := startReceiver(t, func(c *Config) { c.PolicyPaths = []string{pdir} }, nil)
 	require.Eventually(t, func() bool {
 		sig, ok := signaled(exec.Command(victim, "0").Run())
@@ -108,6 +115,16 @@ rules:
 	assert.Equal(t, "memfd:payload", a["process.executable.path"])
 	assert.Equal(t, true, a["vigil.exe.memfd"])
 	assert.Equal(t, "fileless", a["security_rule.name"])
+
+	// A kill rule whose condition user space decides, through the loader:
+	// killed when the condition holds, and only then.
+	cmd := exec.Command(loaderPath, condVictim, "7")
+	require.NoError(t, cmd.Start())
+	sig, ok := signaled(cmd.Wait())
+	require.True(t, ok && sig == syscall.SIGKILL, "the loader running %s 7: killed", condVictim)
+	rec, _ = waitRecord(t, s.sink, "process.exec", cmd.Process.Pid)
+	assert.Equal(t, "netcat-long", rec.Attributes().AsRaw()["security_rule.name"])
+	require.NoError(t, exec.Command(loaderPath, condVictim, "0.5").Run(), "the condition does not hold: not killed")
 
 	// Look-alikes run.
 	require.NoError(t, exec.Command(loaderPath, "/bin/sleep", "0").Run(), "the loader running another program")
