@@ -125,20 +125,10 @@ func (p *pipeline) loaderExec(ev *event.Event) {
 		return
 	}
 	ev.Kernel = event.Verdict{Kind: sensor.KindExec, Rules: mask}
-	// The rule that decides is the one kernelMatch takes: the strongest whose
-	// condition holds. A kill is sent here for a rule the keys decide alone;
-	// one whose condition user space decides is sent by respond, once
-	// kernelMatch found that the condition holds.
-	ref, ok := rt.Strongest(sensor.KindExec, mask)
-	if ct, conds := rt.(condTable); conds && ct.HasConditions() {
-		ok = false
-		for _, r := range ct.Matching(sensor.KindExec, mask, nil) {
-			if !r.Cond.UserSpace() || p.conds.HoldsCond(r.Cond, ev) {
-				ref, ok = r, true
-				break
-			}
-		}
-	}
+	// The rule that decides is the one kernelMatch takes. A kill is sent here
+	// for a rule the keys decide alone; one whose condition user space
+	// decides is sent by respond, once kernelMatch found that it holds.
+	ref, ok := p.deciding(ev)
 	if ok && ref.Action == policy.ActionKill && ref.Enforce && !ref.Cond.UserSpace() {
 		ev.Kernel.Applied = p.kill(int(ev.Proc.PID)) == nil
 	}

@@ -482,31 +482,44 @@ type condTable interface {
 	Matching(kind int, mask uint64, dst []sensor.RuleRef) []sensor.RuleRef
 }
 
-// kernelMatch resolves the kernel's verdict into the rule that decided. With
-// rules whose conditions user space decides, it is the strongest matched rule
-// whose condition holds (the kernel passed the event for each of them).
-func (p *pipeline) kernelMatch(ev *event.Event) *event.Match {
+// deciding is the rule that decides the kernel's verdict on ev: the strongest
+// matched rule; with rules whose conditions user space decides, the strongest
+// matched rule whose condition holds (the kernel passed the event for each of
+// them).
+func (p *pipeline) deciding(ev *event.Event) (sensor.RuleRef, bool) {
 	rt := p.ruleTable()
+	if rt == nil {
+		return sensor.RuleRef{}, false
+	}
 	ct, ok := rt.(condTable)
 	if !ok || !ct.HasConditions() {
-		return p.matcher.match(ev.Kernel)
+		return rt.Strongest(ev.Kernel.Kind, ev.Kernel.Rules)
 	}
 	p.refs = ct.Matching(ev.Kernel.Kind, ev.Kernel.Rules, p.refs[:0])
 	for _, ref := range p.refs {
-		c := ref.Cond
-		if c.UserSpace() && !p.conds.HoldsCond(c, ev) {
-			continue
+		if !ref.Cond.UserSpace() || p.conds.HoldsCond(ref.Cond, ev) {
+			return ref, true
 		}
-		m := p.matcher.matchRef(ref, ev.Kernel.Applied && !c.UserSpace())
-		if m.UserSpace = c != nil; c.UserSpace() && ref.Action == policy.ActionKill && ref.Enforce {
-			p.killRef, p.killPending = ref, true
-		}
-		if c != nil { // the record carries the full process context, and the output
-			m.Body = p.conds.RenderCond(c, ev)
-		}
-		return m
 	}
-	return nil
+	return sensor.RuleRef{}, false
+}
+
+// kernelMatch resolves the kernel's verdict into the match of the rule that
+// decides (deciding).
+func (p *pipeline) kernelMatch(ev *event.Event) *event.Match {
+	ref, ok := p.deciding(ev)
+	if !ok {
+		return nil
+	}
+	c := ref.Cond
+	m := p.matcher.matchRef(ref, ev.Kernel.Applied && !c.UserSpace())
+	if m.UserSpace = c != nil; c.UserSpace() && ref.Action == policy.ActionKill && ref.Enforce {
+		p.killRef, p.killPending = ref, true
+	}
+	if c != nil { // the record carries the full process context, and the output
+		m.Body = p.conds.RenderCond(c, ev)
+	}
+	return m
 }
 
 // policyRecord reports whether an event came from a policy sensor.
@@ -880,18 +893,6 @@ type actionKey struct {
 type actionState struct {
 	attrs   metric.AddOption // nil: not counted (a kernel filter generated for a rule)
 	pending int64
-}
-
-func (m *matcher) match(v event.Verdict) *event.Match {
-	rt := m.rules()
-	if rt == nil {
-		return nil
-	}
-	ref, ok := rt.Strongest(v.Kind, v.Rules)
-	if !ok {
-		return nil
-	}
-	return m.matchRef(ref, v.Applied)
 }
 
 // matchRef builds the match of a rule and counts its action; a kill decided in

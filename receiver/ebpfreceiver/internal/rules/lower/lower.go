@@ -415,9 +415,10 @@ func Intersect(a, b Filter) (f Filter, empty, loose bool) {
 		NameSuffixes: c.sfx, NameContains: c.nsub, RawContains: c.rsub}
 	c.task(&f)
 	if a.ParentNames != nil {
-		// The rule's own parent key (real_parent) is what the kernel checks,
-		// as for ancestors below: the condition's (fork-time) stays in user space.
-		f.ParentNames, f.ParentsOwn = a.ParentNames, a.ParentsOwn
+		// The rule's own parent key (real_parent, kept whole by the meet
+		// above) is what the kernel checks, as for ancestors below: the
+		// condition's (fork-time) stays in user space.
+		f.ParentsOwn = a.ParentsOwn
 	}
 	if a.AncestorNames != nil {
 		// The rule's own ancestor key is what the kernel checks: nothing
